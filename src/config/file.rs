@@ -1,0 +1,156 @@
+//! The on-disk shapes, exactly as operators write them. Unknown keys are errors.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// `stsbridge.toml`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMain {
+    /// The account roles belong to unless they name one.
+    pub default_account_id: String,
+    #[serde(default = "default_idp_dir")]
+    pub idp_dir: String,
+    #[serde(default = "default_roles_dir")]
+    pub roles_dir: String,
+    #[serde(default = "default_policies_dir")]
+    pub policies_dir: String,
+    pub server: RawServer,
+    pub storage: RawStorage,
+    pub keys: RawKeys,
+    #[serde(default)]
+    pub admin: RawAdmin,
+}
+
+fn default_idp_dir() -> String {
+    "idp-configs".into()
+}
+fn default_roles_dir() -> String {
+    "roles".into()
+}
+fn default_policies_dir() -> String {
+    "policies".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    /// The sled directory.
+    pub path: String,
+    /// sled's page cache in MiB (sled's own default is 1 GiB).
+    #[serde(default = "default_cache_mb")]
+    pub cache_capacity_mb: u64,
+    /// How often expired sessions are purged, in seconds.
+    #[serde(default = "default_purge_interval")]
+    pub purge_interval_seconds: u64,
+}
+
+fn default_cache_mb() -> u64 {
+    64
+}
+fn default_purge_interval() -> u64 {
+    300
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeys {
+    /// The keyring file (created 0600 on first start).
+    pub path: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// The local admin socket; default `admin.sock` inside the storage directory's parent.
+    pub socket: Option<String>,
+}
+
+/// `idp-configs/NAME.toml`
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", deny_unknown_fields)]
+pub enum RawIdp {
+    #[serde(rename = "oidc")]
+    Oidc(RawOidc),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOidc {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    pub jwks_uri: Option<String>,
+    pub jwks_file: Option<String>,
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: u64,
+    #[serde(default)]
+    pub insecure_http: bool,
+}
+
+fn default_algorithms() -> Vec<String> {
+    vec!["RS256".into()]
+}
+fn default_leeway() -> u64 {
+    60
+}
+
+/// `roles/NAME.json`, the shape of IAM's `Role` plus inline policies.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct RawRole {
+    pub role_name: String,
+    pub account_id: Option<String>,
+    pub role_id: Option<String>,
+    #[serde(default = "default_path")]
+    pub path: String,
+    pub description: Option<String>,
+    #[serde(default = "default_max_session")]
+    pub max_session_duration: u32,
+    /// A JSON object, or a string holding one (as `aws iam get-role` prints it URL-decoded or not).
+    pub assume_role_policy_document: serde_json::Value,
+    #[serde(default)]
+    pub policies: Vec<RawInlinePolicy>,
+    #[serde(default)]
+    pub tags: Vec<RawTag>,
+}
+
+fn default_path() -> String {
+    "/".into()
+}
+fn default_max_session() -> u32 {
+    3600
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct RawInlinePolicy {
+    pub policy_name: String,
+    pub policy_document: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct RawTag {
+    pub key: String,
+    pub value: String,
+}
+
+/// `policies/NAME.json`: a managed policy, ARN `arn:aws:iam::ACCOUNT:policy/NAME`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct RawManagedPolicy {
+    pub policy_name: Option<String>,
+    pub account_id: Option<String>,
+    pub policy_document: serde_json::Value,
+}
+
+pub type RawTags = BTreeMap<String, String>;

@@ -1,0 +1,178 @@
+//! Roles: `roles/NAME.json`, one IAM role each.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use aws_lc_rs::digest;
+
+use super::{Problems, file, files_in, is_account_id, policy_text};
+use crate::policy::{Policy, PolicyKind};
+
+/// A validated role with its compiled policies.
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub name: String,
+    pub account_id: String,
+    pub path: String,
+    /// `arn:aws:iam::ACCOUNT:role/PATH/NAME`
+    pub arn: String,
+    /// `AROA` + 17 characters, stable for the role's ARN unless the file sets `RoleId`.
+    pub role_id: String,
+    pub max_session_duration: u32,
+    pub trust_policy: Policy,
+    /// Inline permission policies by name.
+    pub policies: Vec<(String, Policy)>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Roles by ARN.
+#[derive(Debug, Clone, Default)]
+pub struct RoleSet {
+    by_arn: BTreeMap<String, Arc<Role>>,
+}
+
+impl RoleSet {
+    pub fn get(&self, arn: &str) -> Option<&Arc<Role>> {
+        self.by_arn.get(arn)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Role>> {
+        self.by_arn.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_arn.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_arn.is_empty()
+    }
+
+    pub fn insert(&mut self, role: Role) {
+        self.by_arn.insert(role.arn.clone(), Arc::new(role));
+    }
+}
+
+/// IAM's name pattern `[\w+=,.@-]+`.
+pub(crate) fn is_iam_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
+}
+
+/// The stable role id for a role ARN: `AROA` + 17 base32 characters of its SHA-256.
+pub fn derive_role_id(arn: &str) -> String {
+    let hash = digest::digest(&digest::SHA256, arn.as_bytes());
+    let encoded = data_encoding::BASE32_NOPAD.encode(hash.as_ref());
+    format!("AROA{}", &encoded[..17])
+}
+
+pub(crate) fn role_arn(account: &str, path: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account}:role{path}{name}")
+}
+
+fn valid_path(path: &str) -> bool {
+    path.len() <= 512
+        && path.starts_with('/')
+        && path.ends_with('/')
+        && path.chars().all(|c| c == '/' || c.is_ascii_graphic())
+        && !path.contains("//")
+}
+
+pub(super) fn load_roles(dir: &Path, default_account: &str, problems: &mut Problems) -> RoleSet {
+    let mut roles = RoleSet::default();
+    for path in files_in(dir, "json", problems) {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            problems.add(&path, None, "cannot read");
+            continue;
+        };
+        let raw: file::RawRole = match serde_json::from_str(&text) {
+            Ok(r) => r,
+            Err(e) => {
+                problems.add(&path, None, e.to_string());
+                continue;
+            }
+        };
+        if let Some(role) = validate_role(&path, raw, default_account, problems) {
+            if roles.get(&role.arn).is_some() {
+                problems.add(&path, Some("RoleName"), format!("{} is defined twice", role.arn));
+                continue;
+            }
+            roles.insert(role);
+        }
+    }
+    roles
+}
+
+fn validate_role(
+    path: &Path,
+    raw: file::RawRole,
+    default_account: &str,
+    problems: &mut Problems,
+) -> Option<Role> {
+    let before = problems.0.len();
+    if raw.role_name.is_empty()
+        || raw.role_name.len() > 64
+        || !raw.role_name.chars().all(is_iam_name_char)
+    {
+        problems.add(path, Some("RoleName"), "must be 1-64 characters of [\\w+=,.@-]");
+    }
+    let account = raw.account_id.as_deref().unwrap_or(default_account).to_owned();
+    if !is_account_id(&account) {
+        problems.add(path, Some("AccountId"), "must be 12 digits");
+    }
+    if !valid_path(&raw.path) {
+        problems.add(path, Some("Path"), "must start and end with '/' (e.g. \"/\" or \"/app/\")");
+    }
+    if !(3600..=43200).contains(&raw.max_session_duration) {
+        problems.add(path, Some("MaxSessionDuration"), "must be 3600..43200 seconds");
+    }
+    if let Some(id) = &raw.role_id {
+        if !(id.starts_with("AROA") && (16..=128).contains(&id.len())) {
+            problems.add(path, Some("RoleId"), "must start with AROA and be 16-128 characters");
+        }
+    }
+    let trust_policy = match Policy::parse(
+        &policy_text(&raw.assume_role_policy_document),
+        PolicyKind::Trust,
+    ) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            problems.add(path, Some("AssumeRolePolicyDocument"), e.to_string());
+            None
+        }
+    };
+    let mut policies = Vec::new();
+    for p in &raw.policies {
+        match Policy::parse(&policy_text(&p.policy_document), PolicyKind::Identity) {
+            Ok(compiled) => policies.push((p.policy_name.clone(), compiled)),
+            Err(e) => problems.add(
+                path,
+                Some(&format!("Policies[{}].PolicyDocument", p.policy_name)),
+                e.to_string(),
+            ),
+        }
+    }
+    let mut tags = BTreeMap::new();
+    for t in &raw.tags {
+        if t.key.is_empty() || t.key.len() > 128 || t.value.len() > 256 {
+            problems.add(path, Some("Tags"), "tag keys are 1-128 and values 0-256 characters");
+        }
+        tags.insert(t.key.clone(), t.value.clone());
+    }
+    if problems.0.len() != before {
+        return None;
+    }
+    let arn = role_arn(&account, &raw.path, &raw.role_name);
+    let role_id = raw.role_id.unwrap_or_else(|| derive_role_id(&arn));
+    Some(Role {
+        name: raw.role_name,
+        account_id: account,
+        path: raw.path,
+        arn,
+        role_id,
+        max_session_duration: raw.max_session_duration,
+        trust_policy: trust_policy?,
+        policies,
+        tags,
+    })
+}

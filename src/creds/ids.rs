@@ -1,0 +1,1 @@
+//! Access key ids and secrets. (Being implemented.)

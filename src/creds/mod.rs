@@ -1,0 +1,81 @@
+//! Temporary credentials: key ids, secrets, sealed session tokens, the keyring.
+//!
+//! A session token is a versioned, key-id-tagged AEAD-sealed blob holding the whole session, so any
+//! node with the keyring can verify a request without a store lookup (the store is consulted only
+//! for revocation).
+
+pub mod ids;
+pub mod keyring;
+pub mod token;
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+pub use keyring::Keyring;
+pub use token::{SessionClaims, UnsealError};
+
+/// A secret string: compared and printed with care. `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+    /// The value, for the one place that must hand it out (the response body).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// What the STS layer decided to grant; the minter turns it into credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// `arn:aws:iam::ACCOUNT:role/PATH/NAME`
+    pub role_arn: String,
+    /// `AROA…` (stable per role)
+    pub role_id: String,
+    /// `arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`
+    pub assumed_role_arn: String,
+    pub account_id: String,
+    pub session_name: String,
+    pub source_identity: Option<String>,
+    /// Federation provider (`accounts.google.com`, a SAML provider ARN) and subject.
+    pub provider: String,
+    pub subject: String,
+    pub session_tags: BTreeMap<String, String>,
+    pub transitive_tag_keys: Vec<String>,
+    /// The inline session policy as sent (already validated), if any.
+    pub session_policy: Option<String>,
+    /// Managed session policy ARNs (already resolved), if any.
+    pub policy_arns: Vec<String>,
+    pub duration_seconds: u32,
+}
+
+/// Issued temporary credentials.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Secret,
+    pub expiration: SystemTime,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MintError {
+    #[error("random source failed")]
+    Random,
+    #[error("sealing failed")]
+    Seal,
+}
+
+/// Turns a grant into credentials.
+pub trait CredentialMinter: Send + Sync {
+    fn mint(&self, grant: &Grant, now: SystemTime) -> Result<(Credentials, SessionClaims), MintError>;
+}

@@ -1,0 +1,46 @@
+//! The identity an IdP vouches for, normalised across IdP kinds (plain data, no behaviour).
+
+use std::collections::BTreeMap;
+
+/// Which federation protocol produced an identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ProviderKind {
+    Oidc,
+    Saml,
+}
+
+/// Session tags an IdP passes along (OIDC claim `https://aws.amazon.com/tags`, SAML `PrincipalTag:*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SessionTags {
+    pub principal_tags: BTreeMap<String, String>,
+    pub transitive_tag_keys: Vec<String>,
+}
+
+impl SessionTags {
+    pub fn is_empty(&self) -> bool {
+        self.principal_tags.is_empty() && self.transitive_tag_keys.is_empty()
+    }
+}
+
+/// A verified federated identity. Produced only by an [`crate::idp::IdpVerifier`] after every
+/// check passed; nothing in here is unverified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederatedIdentity {
+    pub kind: ProviderKind,
+    /// The name trust policies use for the provider and the prefix of its condition keys: for OIDC
+    /// the issuer URL without its scheme (`accounts.google.com`, `127.0.0.1:9400`), for SAML the
+    /// provider ARN.
+    pub provider: String,
+    /// The issuer exactly as the IdP states it (`iss` / SAML `Issuer`).
+    pub issuer: String,
+    /// `sub` / SAML NameID.
+    pub subject: String,
+    /// The audience AWS reports back: for OIDC the client id (`azp` when present, else the matched
+    /// `aud`); for SAML the Recipient.
+    pub audience: String,
+    /// Condition-key material without the provider prefix, key names lower-cased
+    /// (`aud`, `oaud`, `sub`, `amr`, `email`, ...). Multi-valued claims keep every value.
+    pub claims: BTreeMap<String, Vec<String>>,
+    /// Tags the IdP asks to attach to the session (they need `sts:TagSession` in the trust policy).
+    pub session_tags: SessionTags,
+}

@@ -1,0 +1,103 @@
+//! Durable records: sessions, audit trail (and later replay cache, revocations, users).
+//!
+//! The store knows no business rules. Every write the caller awaits is durable when the future
+//! resolves: writes are applied, then a flush shared by all concurrent writers (group commit) runs
+//! on one dedicated thread.
+
+pub mod sled_store;
+
+use std::collections::BTreeMap;
+
+pub use sled_store::SledStore;
+
+/// A session as recorded (no secret, no session token).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SessionRecord {
+    pub access_key_id: String,
+    pub role_arn: String,
+    pub assumed_role_arn: String,
+    /// `AROA…:session-name`
+    pub assumed_role_id: String,
+    pub account_id: String,
+    pub session_name: String,
+    pub source_identity: Option<String>,
+    pub provider: String,
+    pub subject: String,
+    pub audience: String,
+    pub session_tags: BTreeMap<String, String>,
+    pub transitive_tag_keys: Vec<String>,
+    pub session_policy: Option<String>,
+    pub policy_arns: Vec<String>,
+    /// Unix seconds.
+    pub issued_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub request_id: String,
+    pub source_ip: Option<String>,
+}
+
+/// The identity an audit event is about (CloudTrail `userIdentity`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditIdentity {
+    /// `WebIdentityUser`, `SAMLUser`, `AssumedRole`, `IAMUser`, `Unknown`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+}
+
+/// A CloudTrail-like record of one request, successful or not. Never holds a token, assertion,
+/// secret or session token.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    /// RFC 3339 UTC.
+    pub event_time: String,
+    pub event_name: String,
+    #[serde(rename = "sourceIPAddress")]
+    pub source_ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    /// Request parameters with every credential-bearing parameter removed.
+    pub request_parameters: serde_json::Value,
+    pub user_identity: AuditIdentity,
+    /// On success: what was issued (ids and ARNs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_elements: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    #[serde(rename = "requestID")]
+    pub request_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Backend(String),
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    #[error("the commit thread is gone")]
+    Closed,
+}
+
+/// The store seam. Run `conformance` against every backend.
+#[async_trait::async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Record an issued session and its audit event; durable when this resolves.
+    async fn put_session(&self, session: &SessionRecord, audit: &AuditEvent) -> Result<(), StoreError>;
+    /// Append an audit event (failed requests); durable when this resolves.
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    fn get_session(&self, access_key_id: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// Sessions ordered by access key id, at most `limit`.
+    fn list_sessions(&self, limit: usize) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Audit events in the order they were appended, at most `limit`, newest last.
+    fn list_audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
+    /// Delete sessions whose `expires_at` is at or before `now_unix`; returns how many.
+    fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError>;
+}

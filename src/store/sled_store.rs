@@ -1,0 +1,2 @@
+//! The sled backend. (Being implemented.)
+pub struct SledStore;
