@@ -1,0 +1,4 @@
+//! The integration tests: one binary, one module per area. Add modules here, not files in tests/.
+
+mod oidc;
+mod support;

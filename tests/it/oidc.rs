@@ -1,0 +1,1 @@
+//! OIDC verifier against an in-process IdP (being written).

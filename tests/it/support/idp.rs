@@ -1,0 +1,1 @@
+//! In-process OIDC IdP serving discovery and JWKS (being written).

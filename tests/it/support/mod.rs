@@ -1,0 +1,3 @@
+//! Shared test fixtures: in-process IdPs, a running daemon, helpers.
+
+pub mod idp;
