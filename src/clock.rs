@@ -50,6 +50,21 @@ impl Clock for ManualClock {
     }
 }
 
+/// A monotonic stopwatch for measuring elapsed time (load tool, benchmarks). It never decides
+/// anything about validity; that is what `now: SystemTime` parameters are for.
+#[derive(Debug, Clone, Copy)]
+pub struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    pub fn start() -> Self {
+        Self(std::time::Instant::now())
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
 /// Seconds since the Unix epoch (negative before it).
 pub fn unix_seconds(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {

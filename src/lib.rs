@@ -1,10 +1,144 @@
 //! stsbridge: a federation identity bridge speaking the AWS STS Query API.
+//!
+//! [`run`] wires the parts together; it holds no logic of its own.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod creds;
+pub mod dev;
 pub mod identity;
 pub mod idp;
+pub mod loadgen;
 pub mod policy;
+pub mod server;
 pub mod store;
+pub mod sts;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::{Config, IdpConfig};
+use crate::creds::{Keyring, Minter, SharedKeyring};
+use crate::idp::IdpRegistry;
+use crate::store::{SessionStore, SledStore};
+
+/// Options of `stsbridge serve`.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Serve the built-in development issuer (loopback only).
+    pub dev: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("keyring: {0}")]
+    Keyring(#[from] creds::KeyringError),
+    #[error("store: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("identity provider {name}: {reason}")]
+    Idp { name: String, reason: String },
+    #[error(transparent)]
+    Dev(#[from] dev::DevError),
+    #[error(transparent)]
+    Admin(#[from] admin::AdminError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Run the daemon on `listener` until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    options: RunOptions,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let local: SocketAddr = listener.local_addr()?;
+    let keyring = Keyring::load_or_create(&config.keyring_path, clock.now())?;
+    let store: Arc<dyn SessionStore> = Arc::new(SledStore::open(
+        &config.storage_path,
+        config.cache_capacity_bytes,
+    )?);
+
+    let dev = if options.dev {
+        Some(dev::DevIssuer::open(&config, local)?)
+    } else {
+        None
+    };
+    let mut idp_configs = config.idps.clone();
+    if let Some(dev) = &dev {
+        idp_configs.push(IdpConfig::Oidc(dev.idp_config()));
+        tracing::warn!(issuer = dev.issuer(), "development issuer enabled (--dev)");
+    }
+    let mut verifiers = Vec::with_capacity(idp_configs.len());
+    for idp in &idp_configs {
+        let verifier = idp::build(idp).map_err(|e| RunError::Idp {
+            name: idp_name(idp).to_owned(),
+            reason: e.to_string(),
+        })?;
+        verifiers.push(verifier);
+    }
+
+    let state = Arc::new(server::AppState {
+        sts: sts::StsState {
+            roles: config.roles.clone(),
+            managed_policies: config.managed_policies.clone(),
+            idps: IdpRegistry::new(verifiers),
+            minter: Arc::new(Minter::new(SharedKeyring::new(keyring))),
+            store: store.clone(),
+            clock: clock.clone(),
+        },
+        dev,
+    });
+
+    let admin_listener = admin::bind(&config.admin_socket)?;
+    let admin_task = tokio::spawn(admin::serve(admin_listener, store.clone()));
+    let purge_task = tokio::spawn(purge_expired(store.clone(), clock, config.purge_interval));
+
+    tracing::info!(
+        listen = %local,
+        idps = state.sts.idps.len(),
+        roles = state.sts.roles.len(),
+        "stsbridge serving"
+    );
+    // Tell systemd (Type=notify) we are ready; a no-op elsewhere.
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+
+    let app = server::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    admin_task.abort();
+    purge_task.abort();
+    let _ = std::fs::remove_file(&config.admin_socket);
+    served?;
+    Ok(())
+}
+
+fn idp_name(idp: &IdpConfig) -> &str {
+    match idp {
+        IdpConfig::Oidc(c) => &c.name,
+    }
+}
+
+/// Delete expired sessions every `interval`.
+async fn purge_expired(
+    store: Arc<dyn SessionStore>,
+    clock: Arc<dyn Clock>,
+    interval: std::time::Duration,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        ticker.tick().await;
+        match store.purge_expired(clock::unix_seconds(clock.now())) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired sessions purged"),
+            Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        }
+    }
+}

@@ -1,1 +1,351 @@
-fn main() {}
+//! The `stsbridge` command line: parses arguments and calls the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use stsbridge::admin::{self, AdminRequest, AdminResponse};
+use stsbridge::clock::{Clock, SystemClock};
+use stsbridge::config::{self, Config};
+use stsbridge::store::SledStore;
+
+#[derive(Parser)]
+#[command(
+    name = "stsbridge",
+    version,
+    about = "Federation identity bridge speaking the AWS STS API"
+)]
+struct Cli {
+    /// The main configuration file.
+    #[arg(long, global = true, default_value = "stsbridge.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Serve {
+        /// Also serve the built-in development issuer (refused unless listening on loopback).
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Validate every configuration file and print every problem (exit 1 on any).
+    CheckConfig,
+    /// Inspect issued sessions (through the running daemon, or the store when it is stopped).
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+    /// Read the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Print a token signed by the development issuer of `serve --dev`.
+    DevToken {
+        /// The subject (`sub`).
+        #[arg(long)]
+        sub: String,
+        /// The audience (`aud`).
+        #[arg(long, default_value = stsbridge::dev::DEV_AUDIENCE)]
+        aud: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        /// Extra string claims, `name=value` (repeatable).
+        #[arg(long = "claim", value_parser = parse_claim)]
+        claims: Vec<(String, String)>,
+    },
+    /// Measure AssumeRoleWithWebIdentity throughput and latency of a running daemon.
+    Loadgen(LoadgenArgs),
+}
+
+#[derive(clap::Args)]
+struct LoadgenArgs {
+    /// The daemon to drive (loopback); default: the configured listen address.
+    #[arg(long)]
+    target: Option<std::net::SocketAddr>,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// How long to drive the daemon, in seconds.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// The role to assume; default: the example `dev-reader` role of the default account.
+    #[arg(long)]
+    role_arn: Option<String>,
+    /// A file holding the web identity token; default: a token of the development issuer
+    /// (the daemon must run with `serve --dev`).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum SessionsCommand {
+    /// List sessions.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Show one session by its access key id.
+    Show { id: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// The newest audit events, oldest first.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+fn parse_claim(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| "expected name=value".to_owned())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("stsbridge: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn load(path: &Path) -> Result<Config, String> {
+    config::load(path).map_err(|e| format!("invalid configuration:\n{e}"))
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Serve { dev } => serve(&cli.config, dev).await,
+        Command::CheckConfig => Ok(check_config(&cli.config)),
+        Command::Loadgen(args) => loadgen(&cli.config, args).await,
+        Command::Sessions { command } => {
+            let request = match command {
+                SessionsCommand::List { limit } => AdminRequest::SessionsList { limit },
+                SessionsCommand::Show { id } => AdminRequest::SessionsShow { id },
+            };
+            admin_command(&cli.config, request).await
+        }
+        Command::Audit {
+            command: AuditCommand::List { limit },
+        } => admin_command(&cli.config, AdminRequest::AuditList { limit }).await,
+        Command::DevToken {
+            sub,
+            aud,
+            ttl,
+            claims,
+        } => {
+            let config = load(&cli.config)?;
+            let extra = claims
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect();
+            let token = stsbridge::dev::sign_dev_token(
+                &config,
+                config.listen,
+                &sub,
+                &aud,
+                Duration::from_secs(ttl),
+                extra,
+                SystemClock.now(),
+            )
+            .map_err(|e| e.to_string())?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
+    let config = load(path)?;
+    let target = args.target.unwrap_or(config.listen);
+    let token = match &args.token_file {
+        Some(file) => std::fs::read_to_string(file)
+            .map_err(|e| format!("{}: {e}", file.display()))?
+            .trim()
+            .to_owned(),
+        None => stsbridge::dev::sign_dev_token(
+            &config,
+            target,
+            "loadgen",
+            stsbridge::dev::DEV_AUDIENCE,
+            Duration::from_secs(3600),
+            serde_json::Map::new(),
+            SystemClock.now(),
+        )
+        .map_err(|e| e.to_string())?,
+    };
+    let role_arn = args
+        .role_arn
+        .unwrap_or_else(|| format!("arn:aws:iam::{}:role/dev-reader", config.default_account_id));
+    let ceiling = stsbridge::loadgen::rs256_verifications_per_second(Duration::from_secs(2))
+        .map_err(|e| e.to_string())?;
+    println!("ceiling reference: RS256 verifications alone on one core: {ceiling:.0}/s");
+    println!(
+        "  goal: 15% of 2 x that = {:.0} requests/s with p99 < 10 ms",
+        0.15 * 2.0 * ceiling
+    );
+    let spec = stsbridge::loadgen::LoadSpec {
+        target,
+        connections: args.connections.max(1),
+        duration: Duration::from_secs(args.seconds.max(1)),
+        role_arn,
+        token,
+    };
+    let report = stsbridge::loadgen::run(&spec)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "AssumeRoleWithWebIdentity: {} connections, {:.1} s: {} requests ({} errors), {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        spec.connections,
+        report.elapsed.as_secs_f64(),
+        report.requests,
+        report.errors,
+        report.requests_per_second(),
+        report.p50.as_secs_f64() * 1e3,
+        report.p99.as_secs_f64() * 1e3,
+        report.max.as_secs_f64() * 1e3,
+    );
+    println!(
+        "  = {:.1}% of 2 x the one-core RS256 rate",
+        100.0 * report.requests_per_second() / (2.0 * ceiling)
+    );
+    Ok(if report.errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match config::load(path) {
+        Ok(c) => {
+            println!(
+                "{}: ok ({} identity providers, {} roles, {} managed policies)",
+                path.display(),
+                c.idps.len(),
+                c.roles.len(),
+                c.managed_policies.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for p in &errors.0 {
+                println!("{p}");
+            }
+            println!("{} problem(s) found", errors.0.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(path: &Path, dev: bool) -> Result<ExitCode, String> {
+    let config = load(path)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    stsbridge::run(
+        config,
+        listener,
+        stsbridge::RunOptions { dev },
+        Arc::new(SystemClock),
+        shutdown_signal(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// Run an admin request through the running daemon, or on the store when no daemon listens.
+async fn admin_command(path: &Path, request: AdminRequest) -> Result<ExitCode, String> {
+    let config = load(path)?;
+    let response = match admin::request(&config.admin_socket, &request)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Some(r) => r,
+        None => {
+            let store = SledStore::open(&config.storage_path, config.cache_capacity_bytes)
+                .map_err(|e| e.to_string())?;
+            admin::execute(&store, &request)
+        }
+    };
+    print_response(response)
+}
+
+fn print_response(response: AdminResponse) -> Result<ExitCode, String> {
+    match response {
+        AdminResponse::Sessions(list) => {
+            for s in list {
+                println!(
+                    "{}  {}  {}  expires {}",
+                    s.access_key_id,
+                    s.assumed_role_arn,
+                    s.subject,
+                    stsbridge::clock::iso8601(stsbridge::clock::from_unix_seconds(s.expires_at))
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminResponse::Session(Some(s)) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&s).map_err(|e| e.to_string())?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminResponse::Session(None) => Err("no such session".into()),
+        AdminResponse::Audit(events) => {
+            for e in events {
+                println!("{}", serde_json::to_string(&e).map_err(|e| e.to_string())?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminResponse::Error(e) => Err(e),
+    }
+}

@@ -1,0 +1,176 @@
+use std::path::Path;
+
+use super::*;
+
+const MAIN: &str = "default_account_id = \"123456789012\"\n\
+                    [server]\nlisten = \"127.0.0.1:8080\"\n\
+                    [storage]\npath = \"data/sled\"\n\
+                    [keys]\npath = \"data/keyring.json\"\n";
+
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"accounts.google.com"},"Action":"sts:AssumeRoleWithWebIdentity"}]}"#;
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let path = dir.join(rel);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn setup(main: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "stsbridge.toml", main);
+    dir
+}
+
+fn problems(dir: &tempfile::TempDir) -> Vec<String> {
+    match load(&dir.path().join("stsbridge.toml")) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn role_json(name: &str, extra: &str) -> String {
+    format!(r#"{{"RoleName":"{name}","AssumeRolePolicyDocument":{TRUST}{extra}}}"#)
+}
+
+#[test]
+fn the_shipped_example_configuration_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("stsbridge.toml");
+    let config = load(&path).unwrap_or_else(|e| panic!("example config invalid:\n{e}"));
+    assert_eq!(config.idps.len(), 7);
+    assert!(
+        config
+            .roles
+            .get("arn:aws:iam::123456789012:role/dev-reader")
+            .is_some()
+    );
+    assert!(
+        config
+            .roles
+            .get("arn:aws:iam::123456789012:role/ci/github-deploy")
+            .is_some()
+    );
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_directory() {
+    let dir = setup(MAIN);
+    let config = load(&dir.path().join("stsbridge.toml")).unwrap();
+    assert_eq!(config.storage_path, dir.path().join("data/sled"));
+    assert_eq!(config.keyring_path, dir.path().join("data/keyring.json"));
+    assert_eq!(config.admin_socket, dir.path().join("data/admin.sock"));
+    assert_eq!(config.cache_capacity_bytes, 64 * 1024 * 1024);
+}
+
+#[test]
+fn unknown_keys_are_errors() {
+    let dir = setup(&format!("{MAIN}\n[extra]\nfoo = 1\n"));
+    let p = problems(&dir);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].contains("unknown field"), "{p:?}");
+}
+
+#[test]
+fn every_problem_in_every_file_is_reported_at_once() {
+    let dir = setup(
+        "default_account_id = \"12\"\n[server]\nlisten = \"nowhere\"\n\
+         [storage]\npath = \"d\"\ncache_capacity_mb = 0\n[keys]\npath = \"k\"\n",
+    );
+    write(
+        dir.path(),
+        "idp-configs/a.toml",
+        "kind = \"oidc\"\nissuer = \"http://idp.example\"\naudiences = []\nalgorithms = [\"HS256\", \"none\"]\n",
+    );
+    write(dir.path(), "idp-configs/b.toml", "kind = \"oidc\"\nissuer = \"https://x\"\naudiences=[\"a\"]\nsurprise = 1\n");
+    write(dir.path(), "roles/r.json", &role_json("bad name!", r#","MaxSessionDuration":60"#));
+    let p = problems(&dir);
+    let text = p.join("\n");
+    for needle in [
+        "stsbridge.toml: server.listen",
+        "stsbridge.toml: default_account_id",
+        "stsbridge.toml: storage.cache_capacity_mb",
+        "a.toml: issuer: must be an https:// URL",
+        "a.toml: audiences",
+        "a.toml: algorithms: \"HS256\" is not allowed",
+        "a.toml: algorithms: \"none\" is not allowed",
+        "b.toml: unknown field `surprise`",
+        "r.json: RoleName",
+        "r.json: MaxSessionDuration",
+        "r.json: AccountId",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn http_issuer_needs_insecure_http() {
+    let dir = setup(MAIN);
+    write(
+        dir.path(),
+        "idp-configs/local.toml",
+        "kind = \"oidc\"\nissuer = \"http://127.0.0.1:9400\"\naudiences = [\"c\"]\ninsecure_http = true\n",
+    );
+    let config = load(&dir.path().join("stsbridge.toml")).unwrap();
+    let IdpConfig::Oidc(o) = &config.idps[0];
+    assert_eq!(o.provider, "127.0.0.1:9400");
+    assert_eq!(o.name, "local");
+    assert_eq!(o.algorithms, vec![Algorithm::RS256]);
+}
+
+#[test]
+fn two_files_with_one_issuer_are_refused() {
+    let dir = setup(MAIN);
+    let idp = "kind = \"oidc\"\nissuer = \"https://accounts.google.com\"\naudiences = [\"c\"]\n";
+    write(dir.path(), "idp-configs/a.toml", idp);
+    write(dir.path(), "idp-configs/b.toml", idp);
+    let p = problems(&dir);
+    assert_eq!(p.len(), 1);
+    assert!(p[0].contains("b.toml: issuer: the same issuer"), "{p:?}");
+}
+
+#[test]
+fn jwks_uri_and_file_are_exclusive_and_the_file_must_be_a_jwk_set() {
+    let dir = setup(MAIN);
+    write(
+        dir.path(),
+        "idp-configs/a.toml",
+        "kind = \"oidc\"\nissuer = \"https://a.example\"\naudiences = [\"c\"]\njwks_uri = \"https://a.example/k\"\njwks_file = \"k.json\"\n",
+    );
+    write(
+        dir.path(),
+        "idp-configs/b.toml",
+        "kind = \"oidc\"\nissuer = \"https://b.example\"\naudiences = [\"c\"]\njwks_file = \"k.json\"\n",
+    );
+    write(dir.path(), "idp-configs/k.json", "{\"not\": \"a set\"}");
+    let text = problems(&dir).join("\n");
+    assert!(text.contains("a.toml: jwks_file: give jwks_uri or jwks_file"), "{text}");
+    assert!(text.contains("b.toml: jwks_file: is not a JWK Set"), "{text}");
+}
+
+#[test]
+fn role_arn_id_and_defaults() {
+    let dir = setup(MAIN);
+    write(dir.path(), "roles/a.json", &role_json("app", r#","Path":"/team/""#));
+    let config = load(&dir.path().join("stsbridge.toml")).unwrap();
+    let role = config
+        .roles
+        .get("arn:aws:iam::123456789012:role/team/app")
+        .unwrap();
+    assert_eq!(role.max_session_duration, 3600);
+    assert!(role.role_id.starts_with("AROA") && role.role_id.len() == 21);
+    assert_eq!(role.role_id, role::derive_role_id(&role.arn));
+}
+
+#[test]
+fn a_malformed_trust_policy_names_the_field() {
+    let dir = setup(MAIN);
+    write(
+        dir.path(),
+        "roles/a.json",
+        r#"{"RoleName":"a","AssumeRolePolicyDocument":{"Statement":[{"Effect":"Maybe","Action":"sts:*","Principal":"*"}]}}"#,
+    );
+    let p = problems(&dir);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].contains("a.json: AssumeRolePolicyDocument"), "{p:?}");
+}

@@ -6,13 +6,19 @@
 
 pub mod ids;
 pub mod keyring;
+pub mod minter;
 pub mod token;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-pub use keyring::Keyring;
+pub use keyring::{Keyring, KeyringError, SharedKeyring};
+pub use minter::Minter;
 pub use token::{SessionClaims, UnsealError};
+
+/// The longest session any STS action may grant (GetSessionToken / GetFederationToken: 36 h).
+/// The keyring keeps a retired key this long, so every token it sealed can still be verified.
+pub const MAX_SESSION_DURATION_SECONDS: u32 = 129_600;
 
 /// A secret string: compared and printed with care. `Debug` never shows the value.
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -73,9 +79,20 @@ pub enum MintError {
     Random,
     #[error("sealing failed")]
     Seal,
+    /// The session (policies, tags, ARNs) does not fit in a session token; the STS layer should
+    /// have refused it earlier as `PackedPolicyTooLarge`.
+    #[error("session token would exceed {max} characters")]
+    TooLarge { max: usize },
+    /// Outside 1..=`MAX_SESSION_DURATION_SECONDS`: a longer token would outlive its sealing key.
+    #[error("session duration {0} s out of range")]
+    DurationOutOfRange(u32),
 }
 
 /// Turns a grant into credentials.
 pub trait CredentialMinter: Send + Sync {
-    fn mint(&self, grant: &Grant, now: SystemTime) -> Result<(Credentials, SessionClaims), MintError>;
+    fn mint(
+        &self,
+        grant: &Grant,
+        now: SystemTime,
+    ) -> Result<(Credentials, SessionClaims), MintError>;
 }

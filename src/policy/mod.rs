@@ -1,15 +1,37 @@
 //! The IAM policy language: parse, validate, evaluate.
 //!
-//! Pure: no I/O, no clock reads, no async. Policies are compiled once at load and evaluated many
-//! times.
+//! Pure: no I/O, no clock reads, no async. Policies are compiled once at load (every check that can
+//! be done without a request is done by [`Policy::parse`]) and evaluated many times, so
+//! [`evaluate`] only walks compiled statements: no regex, no JSON, no per-request compilation.
+//!
+//! Semantics follow the AWS IAM User Guide ("Policy evaluation logic", "Condition operators",
+//! "Single-valued vs. multivalued context keys", "Policy variables"):
+//! - an explicit `Deny` wins, then any `Allow`, otherwise the request is implicitly denied;
+//! - inside a `Condition` block operators and keys are ANDed, the values listed for one key are
+//!   ORed (for negated operators: the request value must match none of them);
+//! - a key missing from the request makes a positive operator false and a negated one true;
+//!   `...IfExists` makes it true; `ForAllValues:` is true and `ForAnyValue:` false on a missing or
+//!   empty key;
+//! - a policy variable that cannot be resolved makes its statement not apply.
 //!
 //! CONTRACT (used by config/ and sts/; keep these signatures):
 //! - `Policy::parse(text, PolicyKind) -> Result<Policy, PolicyError>`
 //! - `evaluate(&Policy, &RequestContext, now) -> Decision`
 //! - `RequestContext { principals, action, resource, keys }`, `ContextKeys::insert`.
 
+mod condition;
+mod parse;
+mod pattern;
+mod principal;
+mod statement;
+
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::time::SystemTime;
+
+use statement::{Effect, Statement};
 
 /// Where a policy is used; decides which elements are required or forbidden and the size limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,10 +44,43 @@ pub enum PolicyKind {
     Session,
 }
 
+impl PolicyKind {
+    /// The most characters a policy of this kind may have, whitespace not counted (the IAM
+    /// quotas; the sts layer also needs it to report `PackedPolicySize`).
+    pub const fn size_limit(self) -> usize {
+        match self {
+            Self::Trust | Self::Session => 2048,
+            Self::Identity => 10240,
+        }
+    }
+
+    /// Trust policies say who may assume the role, so their statements need a principal; the
+    /// other kinds apply to whoever holds them, so a principal there is an error.
+    const fn wants_principal(self) -> bool {
+        matches!(self, Self::Trust)
+    }
+
+    /// Identity and session policies grant on resources, so each statement must say which;
+    /// a trust policy's resource is the role itself.
+    const fn requires_resource(self) -> bool {
+        !matches!(self, Self::Trust)
+    }
+
+    /// How the kind is named in problem messages.
+    const fn label(self) -> &'static str {
+        match self {
+            Self::Trust => "trust policy",
+            Self::Identity => "identity policy",
+            Self::Session => "session policy",
+        }
+    }
+}
+
 /// A parsed, validated, compiled policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    _private: (),
+    kind: PolicyKind,
+    statements: Vec<Statement>,
 }
 
 /// Why a policy was rejected (`MalformedPolicyDocument`). Lists every problem found.
@@ -36,14 +91,31 @@ pub struct PolicyError {
 }
 
 impl Policy {
-    pub fn parse(_text: &str, _kind: PolicyKind) -> Result<Policy, PolicyError> {
-        Err(PolicyError {
-            problems: vec!["not implemented".into()],
-        })
+    /// Parses, validates and compiles `text` as a policy of `kind`, reporting every problem at
+    /// once so an operator fixes a document in one pass.
+    pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
+        parse::parse_policy(text, kind)
+            .map(|statements| Policy { kind, statements })
+            .map_err(|problems| PolicyError { problems })
+    }
+
+    /// The policy's size as AWS counts it against the quotas: characters, whitespace excluded.
+    pub fn len_without_whitespace(text: &str) -> usize {
+        text.chars().filter(|c| !c.is_whitespace()).count()
+    }
+
+    /// The kind the policy was validated as.
+    pub fn kind(&self) -> PolicyKind {
+        self.kind
     }
 }
 
 /// Who is asking, as trust-policy principals see it.
+///
+/// The engine compares principals exactly (an account id and its `:root` ARN are the same
+/// principal). The caller supplies every form the identity matches as: for web identity both
+/// the provider name and the provider ARN, for a role session the role ARN as well as the
+/// assumed-role ARN, and the account id when account-wide trust should apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrincipalId {
     /// `{"Federated": X}`: an OIDC provider name or a provider ARN.
@@ -71,6 +143,11 @@ impl ContextKeys {
 
     pub fn get(&self, key: &str) -> Option<&[String]> {
         self.map.get(&key.to_ascii_lowercase()).map(Vec::as_slice)
+    }
+
+    /// Looks up a key the policy compiler already lower-cased, without allocating per request.
+    fn get_lowercase(&self, key: &str) -> Option<&[String]> {
+        self.map.get(key).map(Vec::as_slice)
     }
 }
 
@@ -106,6 +183,64 @@ impl Decision {
     }
 }
 
-pub fn evaluate(_policy: &Policy, _request: &RequestContext, _now: SystemTime) -> Decision {
-    Decision::ImplicitDeny
+/// Decides `request` against one policy: the first applying `Deny` statement wins; otherwise
+/// the first applying `Allow`; otherwise an implicit deny.
+pub fn evaluate(policy: &Policy, request: &RequestContext, now: SystemTime) -> Decision {
+    let mut allow = None;
+    for (index, statement) in policy.statements.iter().enumerate() {
+        if !statement.applies(request, now) {
+            continue;
+        }
+        match statement.effect {
+            Effect::Deny => return Decision::ExplicitDeny(statement_ref(index, statement)),
+            Effect::Allow => {
+                allow.get_or_insert((index, statement));
+            }
+        }
+    }
+    allow.map_or(Decision::ImplicitDeny, |(index, statement)| {
+        Decision::Allow(statement_ref(index, statement))
+    })
+}
+
+/// Decides `request` against several policies that all apply to the same principal (a role's
+/// inline and managed policies): an explicit deny in any wins, then an allow in any, otherwise
+/// an implicit deny. The `StatementRef` is local to the policy it came from.
+///
+/// This is the union of the policies' grants; a session policy narrows a role's permissions
+/// instead, which the caller expresses by requiring an allow from both sets.
+pub fn evaluate_all(policies: &[&Policy], request: &RequestContext, now: SystemTime) -> Decision {
+    let mut allow = None;
+    for policy in policies {
+        match evaluate(policy, request, now) {
+            deny @ Decision::ExplicitDeny(_) => return deny,
+            found @ Decision::Allow(_) => {
+                allow.get_or_insert(found);
+            }
+            Decision::ImplicitDeny => {}
+        }
+    }
+    allow.unwrap_or(Decision::ImplicitDeny)
+}
+
+/// "Any" over outcomes where `None` means "a policy variable could not be resolved": that
+/// poisons the whole result, so that a negation above it cannot turn it into a match.
+fn any_of(outcomes: impl IntoIterator<Item = Option<bool>>) -> Option<bool> {
+    outcomes
+        .into_iter()
+        .try_fold(false, |found, outcome| outcome.map(|hit| found || hit))
+}
+
+/// "All" with the same treatment of unresolvable outcomes as [`any_of`].
+fn all_of(outcomes: impl IntoIterator<Item = Option<bool>>) -> Option<bool> {
+    outcomes
+        .into_iter()
+        .try_fold(true, |every, outcome| outcome.map(|hit| every && hit))
+}
+
+fn statement_ref(index: usize, statement: &Statement) -> StatementRef {
+    StatementRef {
+        index,
+        sid: statement.sid.clone(),
+    }
 }

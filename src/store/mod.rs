@@ -4,9 +4,13 @@
 //! resolves: writes are applied, then a flush shared by all concurrent writers (group commit) runs
 //! on one dedicated thread.
 
+#[cfg(test)]
+mod conformance;
+mod group_commit;
 pub mod sled_store;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 pub use sled_store::SledStore;
 
@@ -84,13 +88,20 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the commit thread is gone")]
     Closed,
+    /// Another process (usually a running daemon) has the database open; sled allows one.
+    #[error("database {} is in use by another process", path.display())]
+    Locked { path: PathBuf },
 }
 
 /// The store seam. Run `conformance` against every backend.
 #[async_trait::async_trait]
 pub trait SessionStore: Send + Sync {
     /// Record an issued session and its audit event; durable when this resolves.
-    async fn put_session(&self, session: &SessionRecord, audit: &AuditEvent) -> Result<(), StoreError>;
+    async fn put_session(
+        &self,
+        session: &SessionRecord,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
     /// Append an audit event (failed requests); durable when this resolves.
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
     fn get_session(&self, access_key_id: &str) -> Result<Option<SessionRecord>, StoreError>;

@@ -1,4 +1,6 @@
 //! The integration tests: one binary, one module per area. Add modules here, not files in tests/.
 
+mod http;
 mod oidc;
+mod sts;
 mod support;

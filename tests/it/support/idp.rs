@@ -1,1 +1,349 @@
-//! In-process OIDC IdP serving discovery and JWKS (being written).
+//! In-process OIDC IdP on `127.0.0.1:0` serving discovery and JWKS, and minting tokens.
+//!
+//! ```ignore
+//! let idp = TestIdp::start().await;
+//! let token = idp.token(&idp.claims(now));
+//! let verifier = idp.verifier();            // discovery over HTTP, RS256 + ES256
+//! ```
+//! It starts with one RSA (RS256, the active signer) and one EC (ES256) key, both published.
+//! Tests can rotate the active key, add and remove keys, take the IdP down (503) or stop it
+//! (connection refused), slow the JWKS down, set `Cache-Control`, serve a wrong discovery
+//! issuer or an arbitrary JWKS response, and count fetches.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::jwk::JwkSet;
+use serde_json::{Value, json};
+use stsbridge::clock::unix_seconds;
+use stsbridge::config::{OidcIdpConfig, OidcKeySource, provider_name};
+use stsbridge::idp::oidc::OidcVerifier;
+use stsbridge::idp::oidc::signer::TokenSigner;
+use tokio::task::JoinHandle;
+
+/// The client id tokens are minted for and verifiers are configured with.
+pub const AUDIENCE: &str = "stsbridge-test-client";
+/// The `sub` of [`TestIdp::claims`].
+pub const SUBJECT: &str = "test-subject";
+/// The IdP's name in [`TestIdp::oidc_config`].
+pub const NAME: &str = "test-idp";
+
+/// Key ids unique across every IdP of the test binary.
+static NEXT_KID: AtomicUsize = AtomicUsize::new(1);
+
+fn next_kid(prefix: &str) -> String {
+    format!("{prefix}-{}", NEXT_KID.fetch_add(1, Ordering::Relaxed))
+}
+
+/// What `/jwks` answers (when the IdP is up).
+#[derive(Debug, Clone)]
+pub enum JwksResponse {
+    /// The published keys, as a JWK Set.
+    Keys,
+    /// This body, as `application/json`.
+    Body(String),
+    /// `302 Found` to this URL.
+    RedirectTo(String),
+}
+
+struct Behaviour {
+    down: bool,
+    cache_control: Option<String>,
+    discovery_issuer: Option<String>,
+    jwks_response: JwksResponse,
+    jwks_delay: Duration,
+}
+
+struct Keys {
+    active: Arc<TokenSigner>,
+    ec: Arc<TokenSigner>,
+    published: Vec<Arc<TokenSigner>>,
+}
+
+struct Shared {
+    issuer: String,
+    keys: Mutex<Keys>,
+    behaviour: Mutex<Behaviour>,
+    jwks_fetches: AtomicUsize,
+    discovery_fetches: AtomicUsize,
+}
+
+impl Shared {
+    fn keys(&self) -> MutexGuard<'_, Keys> {
+        self.keys.lock().expect("keys lock")
+    }
+
+    fn behaviour(&self) -> MutexGuard<'_, Behaviour> {
+        self.behaviour.lock().expect("behaviour lock")
+    }
+}
+
+/// An OIDC identity provider in the test process.
+pub struct TestIdp {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: JoinHandle<()>,
+}
+
+impl Drop for TestIdp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestIdp {
+    /// Listen on `127.0.0.1:0` with a fresh RSA (active) and EC key.
+    pub async fn start() -> TestIdp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the test IdP");
+        let addr = listener.local_addr().expect("local addr");
+        let rsa = Arc::new(TokenSigner::generate_rsa(next_kid("rsa")).expect("RSA key"));
+        let ec = Arc::new(TokenSigner::generate_ec(next_kid("ec")).expect("EC key"));
+        let shared = Arc::new(Shared {
+            issuer: format!("http://{addr}"),
+            keys: Mutex::new(Keys {
+                active: Arc::clone(&rsa),
+                ec: Arc::clone(&ec),
+                published: vec![rsa, ec],
+            }),
+            behaviour: Mutex::new(Behaviour {
+                down: false,
+                cache_control: None,
+                discovery_issuer: None,
+                jwks_response: JwksResponse::Keys,
+                jwks_delay: Duration::ZERO,
+            }),
+            jwks_fetches: AtomicUsize::new(0),
+            discovery_fetches: AtomicUsize::new(0),
+        });
+        let router = Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/jwks", get(jwks))
+            .with_state(Arc::clone(&shared));
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        TestIdp {
+            addr,
+            shared,
+            server,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn issuer(&self) -> &str {
+        &self.shared.issuer
+    }
+
+    /// The issuer without its scheme (`127.0.0.1:PORT`): the provider name in trust policies.
+    pub fn provider(&self) -> String {
+        provider_name(self.issuer())
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn jwks_uri(&self) -> String {
+        format!("{}/jwks", self.issuer())
+    }
+
+    /// The active RSA signer (RS256); [`TestIdp::token`] signs with it.
+    pub fn signer(&self) -> Arc<TokenSigner> {
+        Arc::clone(&self.shared.keys().active)
+    }
+
+    /// The published EC signer (ES256).
+    pub fn ec_signer(&self) -> Arc<TokenSigner> {
+        Arc::clone(&self.shared.keys().ec)
+    }
+
+    /// Claims a verifier from [`TestIdp::oidc_config`] accepts at `now`: `iss`, `aud`
+    /// ([`AUDIENCE`]), `sub` ([`SUBJECT`]), `iat` = now, `exp` = now + 1 h.
+    pub fn claims(&self, now: SystemTime) -> Value {
+        let now = unix_seconds(now);
+        json!({
+            "iss": self.issuer(),
+            "aud": AUDIENCE,
+            "sub": SUBJECT,
+            "iat": now,
+            "exp": now + 3600,
+        })
+    }
+
+    /// `claims` signed by the active key.
+    pub fn token(&self, claims: &Value) -> String {
+        self.signer().sign(claims).expect("sign")
+    }
+
+    /// `claims` signed by the EC key.
+    pub fn ec_token(&self, claims: &Value) -> String {
+        self.ec_signer().sign(claims).expect("sign")
+    }
+
+    /// `claims` under an arbitrary `header`, signed by the active key with its own algorithm.
+    pub fn token_with_header(&self, header: &Value, claims: &Value) -> String {
+        self.signer()
+            .sign_with_header(header, claims)
+            .expect("sign")
+    }
+
+    /// A new RSA key becomes the active signer and is published; the previous active key is
+    /// withdrawn from the JWKS.
+    pub fn rotate_key(&self) -> Arc<TokenSigner> {
+        let fresh = Arc::new(TokenSigner::generate_rsa(next_kid("rsa")).expect("RSA key"));
+        let mut keys = self.shared.keys();
+        let old = keys.active.kid().to_owned();
+        keys.published.retain(|k| k.kid() != old);
+        keys.published.push(Arc::clone(&fresh));
+        keys.active = Arc::clone(&fresh);
+        fresh
+    }
+
+    /// Publish another key (it does not become the active signer).
+    pub fn add_key(&self, signer: TokenSigner) -> Arc<TokenSigner> {
+        let signer = Arc::new(signer);
+        self.shared.keys().published.push(Arc::clone(&signer));
+        signer
+    }
+
+    /// Withdraw the key with `kid` from the JWKS.
+    pub fn remove_key(&self, kid: &str) {
+        self.shared.keys().published.retain(|k| k.kid() != kid);
+    }
+
+    /// A fresh RSA signer whose key is not published (a `kid` the IdP does not know).
+    pub fn unpublished_signer(&self) -> TokenSigner {
+        TokenSigner::generate_rsa(next_kid("unpublished")).expect("RSA key")
+    }
+
+    /// While down, every endpoint answers `503 Service Unavailable`.
+    pub fn set_down(&self, down: bool) {
+        self.shared.behaviour().down = down;
+    }
+
+    /// Stop listening: connections are refused from now on.
+    pub fn stop(&self) {
+        self.server.abort();
+    }
+
+    /// The `Cache-Control` header of JWKS responses (none by default).
+    pub fn set_cache_control(&self, value: Option<&str>) {
+        self.shared.behaviour().cache_control = value.map(str::to_owned);
+    }
+
+    /// Advertise this issuer in the discovery document instead of the real one.
+    pub fn set_discovery_issuer(&self, issuer: Option<&str>) {
+        self.shared.behaviour().discovery_issuer = issuer.map(str::to_owned);
+    }
+
+    pub fn set_jwks_response(&self, response: JwksResponse) {
+        self.shared.behaviour().jwks_response = response;
+    }
+
+    /// Wait this long before answering `/jwks` (to overlap concurrent fetches).
+    pub fn set_jwks_delay(&self, delay: Duration) {
+        self.shared.behaviour().jwks_delay = delay;
+    }
+
+    /// Requests `/jwks` received so far (whatever was answered).
+    pub fn jwks_fetches(&self) -> usize {
+        self.shared.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    /// Requests for the discovery document received so far.
+    pub fn discovery_fetches(&self) -> usize {
+        self.shared.discovery_fetches.load(Ordering::SeqCst)
+    }
+
+    /// A configuration trusting this IdP through discovery: audience [`AUDIENCE`], RS256 and
+    /// ES256, 60 s leeway, `insecure_http`.
+    pub fn oidc_config(&self) -> OidcIdpConfig {
+        OidcIdpConfig {
+            name: NAME.to_owned(),
+            issuer: self.issuer().to_owned(),
+            provider: self.provider(),
+            audiences: vec![AUDIENCE.to_owned()],
+            algorithms: vec![Algorithm::RS256, Algorithm::ES256],
+            keys: OidcKeySource::Discovery,
+            leeway: Duration::from_secs(60),
+            insecure_http: true,
+        }
+    }
+
+    /// A verifier built from [`TestIdp::oidc_config`].
+    pub fn verifier(&self) -> OidcVerifier {
+        OidcVerifier::new(self.oidc_config()).expect("verifier")
+    }
+
+    /// The same trust as an `idp-configs/NAME.toml` file, for daemon tests.
+    pub fn idp_toml(&self) -> String {
+        format!(
+            "kind = \"oidc\"\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\n\
+             algorithms = [\"RS256\", \"ES256\"]\ninsecure_http = true\n",
+            self.issuer()
+        )
+    }
+}
+
+async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
+    shared.discovery_fetches.fetch_add(1, Ordering::SeqCst);
+    let behaviour = shared.behaviour();
+    if behaviour.down {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let issuer = behaviour
+        .discovery_issuer
+        .clone()
+        .unwrap_or_else(|| shared.issuer.clone());
+    axum::Json(json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{}/jwks", shared.issuer),
+        "response_types_supported": ["id_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+    }))
+    .into_response()
+}
+
+async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
+    shared.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    let delay = shared.behaviour().jwks_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let (down, cache_control, answer) = {
+        let b = shared.behaviour();
+        (b.down, b.cache_control.clone(), b.jwks_response.clone())
+    };
+    if down {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let mut response = match answer {
+        JwksResponse::Keys => {
+            let set = JwkSet {
+                keys: shared.keys().published.iter().map(|k| k.jwk()).collect(),
+            };
+            axum::Json(set).into_response()
+        }
+        JwksResponse::Body(body) => {
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        JwksResponse::RedirectTo(url) => {
+            (StatusCode::FOUND, [(header::LOCATION, url)]).into_response()
+        }
+    };
+    if let Some(value) = cache_control.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        response.headers_mut().insert(header::CACHE_CONTROL, value);
+    }
+    response
+}

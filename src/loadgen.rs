@@ -1,0 +1,182 @@
+//! `stsbridge loadgen`: whole-daemon throughput of AssumeRoleWithWebIdentity over N keep-alive
+//! connections, with latency percentiles, next to the ceiling reference (one core's rate of RS256
+//! verifications alone).
+//!
+//! It sends traffic only to the URL it is given; use a loopback address.
+
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+
+use crate::clock::Stopwatch;
+use crate::idp::oidc::signer::TokenSigner;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// `host:port` of the daemon (loopback).
+    pub target: std::net::SocketAddr,
+    pub connections: usize,
+    pub duration: Duration,
+    pub role_arn: String,
+    pub token: String,
+}
+
+/// What was measured.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    pub requests: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+impl LoadReport {
+    pub fn requests_per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("connect {0}: {1}")]
+    Connect(std::net::SocketAddr, std::io::Error),
+    #[error("http: {0}")]
+    Http(String),
+    #[error("signing: {0}")]
+    Signing(String),
+}
+
+/// Drive the daemon with `spec.connections` concurrent keep-alive connections for
+/// `spec.duration`.
+pub async fn run(spec: &LoadSpec) -> Result<LoadReport, LoadError> {
+    let body = Bytes::from(
+        serde_urlencoded::to_string([
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", spec.role_arn.as_str()),
+            ("RoleSessionName", "loadgen"),
+            ("WebIdentityToken", spec.token.as_str()),
+        ])
+        .map_err(|e| LoadError::Http(e.to_string()))?,
+    );
+    let clock = Stopwatch::start();
+    let mut workers = Vec::with_capacity(spec.connections);
+    for _ in 0..spec.connections {
+        workers.push(tokio::spawn(worker(
+            spec.target,
+            body.clone(),
+            spec.duration,
+            clock,
+        )));
+    }
+    let mut latencies: Vec<u32> = Vec::new();
+    let mut errors = 0;
+    for w in workers {
+        let (lat, err) = w
+            .await
+            .map_err(|e| LoadError::Http(e.to_string()))??;
+        latencies.extend(lat);
+        errors += err;
+    }
+    let elapsed = clock.elapsed();
+    latencies.sort_unstable();
+    let pick = |q: f64| -> Duration {
+        if latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+        Duration::from_micros(u64::from(latencies[i.min(latencies.len() - 1)]))
+    };
+    Ok(LoadReport {
+        requests: latencies.len() as u64,
+        errors,
+        elapsed,
+        p50: pick(0.50),
+        p99: pick(0.99),
+        max: pick(1.0),
+    })
+}
+
+async fn worker(
+    target: std::net::SocketAddr,
+    body: Bytes,
+    duration: Duration,
+    clock: Stopwatch,
+) -> Result<(Vec<u32>, u64), LoadError> {
+    let stream = tokio::net::TcpStream::connect(target)
+        .await
+        .map_err(|e| LoadError::Connect(target, e))?;
+    let _ = stream.set_nodelay(true);
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| LoadError::Http(e.to_string()))?;
+    tokio::spawn(connection);
+    let mut latencies = Vec::with_capacity(4096);
+    let mut errors = 0;
+    let host = target.to_string();
+    while clock.elapsed() < duration {
+        let request = hyper::Request::post("/")
+            .header(hyper::header::HOST, &host)
+            .header(
+                hyper::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
+            .body(Full::new(body.clone()))
+            .map_err(|e| LoadError::Http(e.to_string()))?;
+        let started = Stopwatch::start();
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| LoadError::Http(e.to_string()))?;
+        let ok = response.status().is_success();
+        response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| LoadError::Http(e.to_string()))?;
+        latencies.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+        if !ok {
+            errors += 1;
+        }
+    }
+    Ok((latencies, errors))
+}
+
+/// One core's rate of RS256 verifications of a typical ID token (the ceiling reference).
+pub fn rs256_verifications_per_second(duration: Duration) -> Result<f64, LoadError> {
+    let signer = TokenSigner::generate_rsa("ceiling").map_err(|e| LoadError::Signing(e.to_string()))?;
+    let token = signer
+        .sign(&serde_json::json!({
+            "iss": "https://issuer.example", "sub": "loadgen", "aud": "client",
+            "iat": 1_700_000_000, "exp": 1_700_003_600,
+        }))
+        .map_err(|e| LoadError::Signing(e.to_string()))?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(&signer.jwk())
+        .map_err(|e| LoadError::Signing(e.to_string()))?;
+    let (message, signature) = token
+        .rsplit_once('.')
+        .ok_or_else(|| LoadError::Signing("token has no signature".into()))?;
+    let clock = Stopwatch::start();
+    let mut count: u64 = 0;
+    while clock.elapsed() < duration {
+        for _ in 0..64 {
+            let ok = jsonwebtoken::crypto::verify(
+                signature,
+                message.as_bytes(),
+                &key,
+                jsonwebtoken::Algorithm::RS256,
+            )
+            .map_err(|e| LoadError::Signing(e.to_string()))?;
+            if !ok {
+                return Err(LoadError::Signing("reference signature did not verify".into()));
+            }
+        }
+        count += 64;
+    }
+    Ok(count as f64 / clock.elapsed().as_secs_f64())
+}

@@ -1,0 +1,200 @@
+//! The conformance suite every `SessionStore` backend must pass (dex `storage/conformance`).
+//!
+//! A backend's tests implement [`Harness`] and invoke `conformance_suite!(make_harness())`,
+//! which expands to one `#[tokio::test]` per case, each on a fresh harness.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{AuditEvent, AuditIdentity, SessionRecord, SessionStore};
+
+/// How the suite reaches a backend.
+pub(crate) trait Harness {
+    type Store: SessionStore + 'static;
+    /// Open the store on this harness's storage; opening again after dropping the previous
+    /// store must see everything it made durable.
+    fn open(&self) -> Self::Store;
+    /// Flushes (durability barriers) the store has run, if it counts them.
+    fn flush_count(store: &Self::Store) -> Option<u64>;
+}
+
+/// A session for access key `id`, expiring at `expires_at` (unix seconds).
+pub(crate) fn session(id: &str, expires_at: i64) -> SessionRecord {
+    SessionRecord {
+        access_key_id: id.to_owned(),
+        role_arn: "arn:aws:iam::123456789012:role/ci".into(),
+        assumed_role_arn: format!("arn:aws:sts::123456789012:assumed-role/ci/{id}"),
+        assumed_role_id: format!("AROAEXAMPLE:{id}"),
+        account_id: "123456789012".into(),
+        session_name: id.to_owned(),
+        source_identity: None,
+        provider: "token.actions.githubusercontent.com".into(),
+        subject: "repo:org/repo:ref:refs/heads/main".into(),
+        audience: "sts.amazonaws.com".into(),
+        session_tags: BTreeMap::from([("team".into(), "infra".into())]),
+        transitive_tag_keys: vec![],
+        session_policy: None,
+        policy_arns: vec![],
+        issued_at: expires_at - 3600,
+        expires_at,
+        request_id: format!("req-{id}"),
+        source_ip: Some("192.0.2.1".into()),
+    }
+}
+
+/// An audit event told apart by `request_id`.
+pub(crate) fn event(request_id: &str) -> AuditEvent {
+    AuditEvent {
+        event_time: "2026-11-22T19:08:00Z".into(),
+        event_name: "AssumeRoleWithWebIdentity".into(),
+        source_ip_address: Some("192.0.2.1".into()),
+        user_agent: Some("aws-cli/2".into()),
+        request_parameters: serde_json::json!({ "roleSessionName": request_id }),
+        user_identity: AuditIdentity {
+            kind: "WebIdentityUser".into(),
+            ..AuditIdentity::default()
+        },
+        response_elements: None,
+        error_code: None,
+        error_message: None,
+        request_id: request_id.to_owned(),
+    }
+}
+
+fn request_ids(events: &[AuditEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.request_id.as_str()).collect()
+}
+
+fn key_ids(sessions: &[SessionRecord]) -> Vec<&str> {
+    sessions.iter().map(|s| s.access_key_id.as_str()).collect()
+}
+
+pub(crate) async fn put_then_get_round_trips<H: Harness>(h: H) {
+    let store = h.open();
+    let s = session("ASIAROUNDTRIP0000001", 1_000);
+    store.put_session(&s, &event("r1")).await.unwrap();
+    assert_eq!(store.get_session(&s.access_key_id).unwrap(), Some(s));
+    assert_eq!(store.get_session("ASIAMISSING000000000").unwrap(), None);
+}
+
+pub(crate) async fn sessions_list_in_key_order_up_to_limit<H: Harness>(h: H) {
+    let store = h.open();
+    for id in ["ASIAC", "ASIAA", "ASIAB"] {
+        store
+            .put_session(&session(id, 1_000), &event(id))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        key_ids(&store.list_sessions(10).unwrap()),
+        ["ASIAA", "ASIAB", "ASIAC"]
+    );
+    assert_eq!(
+        key_ids(&store.list_sessions(2).unwrap()),
+        ["ASIAA", "ASIAB"]
+    );
+    assert!(store.list_sessions(0).unwrap().is_empty());
+}
+
+pub(crate) async fn audit_lists_the_last_events_newest_last<H: Harness>(h: H) {
+    let store = h.open();
+    assert!(store.list_audit(10).unwrap().is_empty());
+    store.append_audit(&event("e1")).await.unwrap();
+    store
+        .put_session(&session("ASIAA", 1_000), &event("e2"))
+        .await
+        .unwrap();
+    store.append_audit(&event("e3")).await.unwrap();
+    assert_eq!(
+        store.list_audit(10).unwrap(),
+        [event("e1"), event("e2"), event("e3")]
+    );
+    assert_eq!(request_ids(&store.list_audit(2).unwrap()), ["e2", "e3"]);
+    assert!(store.list_audit(0).unwrap().is_empty());
+}
+
+pub(crate) async fn purge_removes_sessions_expiring_at_or_before_now<H: Harness>(h: H) {
+    let store = h.open();
+    for (id, expires_at) in [("ASIAA", 99), ("ASIAB", 100), ("ASIAC", 101)] {
+        store
+            .put_session(&session(id, expires_at), &event(id))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.purge_expired(98).unwrap(), 0);
+    assert_eq!(store.purge_expired(100).unwrap(), 2);
+    assert_eq!(key_ids(&store.list_sessions(10).unwrap()), ["ASIAC"]);
+    assert_eq!(store.purge_expired(100).unwrap(), 0);
+    assert_eq!(store.purge_expired(101).unwrap(), 1);
+    assert_eq!(store.get_session("ASIAC").unwrap(), None);
+    assert_eq!(
+        store.list_audit(10).unwrap().len(),
+        3,
+        "purging keeps the audit trail"
+    );
+}
+
+pub(crate) async fn acknowledged_writes_survive_reopening<H: Harness>(h: H) {
+    let s = session("ASIAREOPEN0000000001", 1_000);
+    {
+        let store = h.open();
+        store.put_session(&s, &event("put")).await.unwrap();
+        store.append_audit(&event("failed")).await.unwrap();
+    }
+    let store = h.open();
+    assert_eq!(store.get_session(&s.access_key_id).unwrap(), Some(s));
+    assert_eq!(
+        request_ids(&store.list_audit(10).unwrap()),
+        ["put", "failed"]
+    );
+}
+
+pub(crate) async fn concurrent_writers_are_durable_and_share_flushes<H: Harness>(h: H) {
+    const WRITERS: usize = 64;
+    let store = Arc::new(h.open());
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let id = format!("ASIACONCURRENT{i:06}");
+                store.put_session(&session(&id, 1_000), &event(&id)).await
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap().unwrap();
+    }
+    if let Some(flushes) = H::flush_count(&store) {
+        assert!(
+            flushes < WRITERS as u64,
+            "{flushes} flushes for {WRITERS} writes"
+        );
+    }
+    drop(store);
+    let store = h.open();
+    assert_eq!(store.list_sessions(WRITERS + 1).unwrap().len(), WRITERS);
+    assert_eq!(store.list_audit(WRITERS + 1).unwrap().len(), WRITERS);
+}
+
+/// One test per conformance case, each on a fresh harness from `$harness`.
+macro_rules! conformance_suite {
+    ($harness:expr) => {
+        conformance_suite!(@cases $harness;
+            put_then_get_round_trips,
+            sessions_list_in_key_order_up_to_limit,
+            audit_lists_the_last_events_newest_last,
+            purge_removes_sessions_expiring_at_or_before_now,
+            acknowledged_writes_survive_reopening,
+            concurrent_writers_are_durable_and_share_flushes,
+        );
+    };
+    (@cases $harness:expr; $($case:ident,)+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $crate::store::conformance::$case($harness).await;
+            }
+        )+
+    };
+}
+pub(crate) use conformance_suite;

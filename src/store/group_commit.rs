@@ -1,0 +1,95 @@
+//! Group commit for sled: one dedicated thread makes applied writes durable, one `flush()` for
+//! every writer waiting at that moment.
+//!
+//! Why a thread and not `flush_async`: awaiting sled 0.34's `flush_async` from many tasks
+//! deadlocks (the fix was never released). Why one flush for many: a flush costs a disk sync
+//! whether it covers one write or a hundred, so concurrent writers share it.
+//!
+//! A writer applies its write first, then hands in a ticket; the thread takes the ticket before
+//! it starts the flush that answers it, so that flush covers the write.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+use super::StoreError;
+
+/// Answered with `Ok` once a flush that started after the write returned, or with the flush
+/// error's text.
+type Ticket = oneshot::Sender<Result<(), String>>;
+
+/// Handle on the commit thread. Dropping it closes the channel and joins the thread, which
+/// answers any tickets already queued first.
+pub(crate) struct GroupCommit {
+    /// `None` only while dropping.
+    tickets: Option<mpsc::Sender<Ticket>>,
+    thread: Option<JoinHandle<()>>,
+    flushes: Arc<AtomicU64>,
+}
+
+impl GroupCommit {
+    /// Start the commit thread for `db`.
+    pub(crate) fn start(db: sled::Db) -> Result<Self, StoreError> {
+        let (tickets, queue) = mpsc::channel();
+        let flushes = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&flushes);
+        let thread = std::thread::Builder::new()
+            .name("sled-commit".into())
+            .spawn(move || commit_loop(&db, &queue, &counter))
+            .map_err(|e| StoreError::Backend(format!("starting the commit thread: {e}")))?;
+        Ok(Self {
+            tickets: Some(tickets),
+            thread: Some(thread),
+            flushes,
+        })
+    }
+
+    /// Resolves once everything this task wrote before calling it is on disk.
+    pub(crate) async fn durable(&self) -> Result<(), StoreError> {
+        let (ticket, answer) = oneshot::channel();
+        let tickets = self.tickets.as_ref().ok_or(StoreError::Closed)?;
+        tickets.send(ticket).map_err(|_| StoreError::Closed)?;
+        match answer.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Backend(format!("flush: {e}"))),
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+
+    /// How many flushes the thread has run (each answers every ticket queued before it).
+    pub(crate) fn flush_count(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        drop(self.tickets.take());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the sled commit thread panicked");
+        }
+    }
+}
+
+/// Block for a ticket, gather every other waiting ticket, flush once, answer them all; stop
+/// when the store is dropped (channel closed).
+fn commit_loop(db: &sled::Db, queue: &mpsc::Receiver<Ticket>, flushes: &AtomicU64) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        batch.extend(queue.try_iter());
+        let outcome = db.flush().map(drop).map_err(|e| e.to_string());
+        flushes.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, waiting = batch.len(), "sled flush failed");
+        }
+        for ticket in batch {
+            // The writer may have stopped waiting (request cancelled); its write stays applied.
+            let _ = ticket.send(outcome.clone());
+        }
+    }
+}

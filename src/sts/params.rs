@@ -1,0 +1,267 @@
+//! Query parameters: parsing the form/query string and checking members against the STS model's
+//! constraints, collecting every violation as AWS reports them.
+
+use std::collections::HashMap;
+
+use super::error::{StsError, Violation};
+
+/// The decoded parameters of one request. The first occurrence of a name wins.
+#[derive(Debug, Default)]
+pub struct Params {
+    map: HashMap<String, String>,
+}
+
+impl Params {
+    /// Decode `application/x-www-form-urlencoded` bytes (a POST body or a query string).
+    pub fn parse(raw: &[u8]) -> Result<Self, StsError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(raw).map_err(|_| {
+            StsError::ValidationMessage("The request parameters are not valid form encoding.")
+        })?;
+        let mut map = HashMap::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            map.entry(k).or_insert(v);
+        }
+        Ok(Self { map })
+    }
+
+    /// Merge another set (query string parameters under a POST body); existing names win.
+    pub fn merge(&mut self, other: Params) {
+        for (k, v) in other.map {
+            self.map.entry(k).or_insert(v);
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.map.get(name).map(String::as_str)
+    }
+
+    /// `Prefix.member.N[.field]` values in index order (N = 1, 2, ...), stopping at the first gap.
+    pub fn members(&self, prefix: &str, field: Option<&str>) -> Vec<&str> {
+        let mut out = Vec::new();
+        for n in 1.. {
+            let key = match field {
+                Some(f) => format!("{prefix}.member.{n}.{f}"),
+                None => format!("{prefix}.member.{n}"),
+            };
+            match self.get(&key) {
+                Some(v) => out.push(v),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// Every name and value except those that carry credentials, for the audit trail.
+    pub fn for_audit(&self) -> serde_json::Value {
+        const NEVER_RECORDED: &[&str] = &[
+            "WebIdentityToken",
+            "SAMLAssertion",
+            "TokenCode",
+            "X-Amz-Security-Token",
+            "X-Amz-Signature",
+            "X-Amz-Credential",
+        ];
+        let mut obj = serde_json::Map::new();
+        for (k, v) in &self.map {
+            if k == "Action" || k == "Version" || NEVER_RECORDED.contains(&k.as_str()) {
+                continue;
+            }
+            obj.insert(lower_camel(k), serde_json::Value::String(v.clone()));
+        }
+        serde_json::Value::Object(obj)
+    }
+}
+
+fn lower_camel(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_lowercase().to_string() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
+/// `[\w+=,.@-]` as the STS model's patterns use it (Java's `\w` is ASCII).
+pub fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
+}
+
+pub const NAME_PATTERN: &str = "[\\w+=,.@-]*";
+
+/// Collects constraint violations for one request.
+#[derive(Debug, Default)]
+pub struct Checker {
+    violations: Vec<Violation>,
+}
+
+/// Whether a value may be echoed back in an error (never for tokens, assertions, policies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    Yes,
+    No,
+}
+
+impl Checker {
+    fn violate(&mut self, member: &'static str, value: &str, echo: Echo, constraint: String) {
+        self.violations.push(Violation {
+            member,
+            value: (echo == Echo::Yes).then(|| value.to_owned()),
+            constraint,
+            missing: false,
+        });
+    }
+
+    /// A required member: records `Member must not be null` when absent.
+    pub fn required<'p>(
+        &mut self,
+        params: &'p Params,
+        name: &str,
+        member: &'static str,
+    ) -> Option<&'p str> {
+        let value = params.get(name);
+        if value.is_none() {
+            self.violations.push(Violation {
+                member,
+                value: None,
+                constraint: "Member must not be null".into(),
+                missing: true,
+            });
+        }
+        value
+    }
+
+    /// Length in characters within `min..=max`.
+    pub fn length(&mut self, member: &'static str, value: &str, min: usize, max: usize, echo: Echo) {
+        let n = value.chars().count();
+        if n < min {
+            self.violate(
+                member,
+                value,
+                echo,
+                format!("Member must have length greater than or equal to {min}"),
+            );
+        } else if n > max {
+            self.violate(
+                member,
+                value,
+                echo,
+                format!("Member must have length less than or equal to {max}"),
+            );
+        }
+    }
+
+    /// Every character satisfies `allowed` (the model's `pattern`).
+    pub fn pattern(
+        &mut self,
+        member: &'static str,
+        value: &str,
+        pattern: &str,
+        allowed: impl Fn(char) -> bool,
+        echo: Echo,
+    ) {
+        if !value.chars().all(allowed) {
+            self.violate(
+                member,
+                value,
+                echo,
+                format!("Member must satisfy regular expression pattern: {pattern}"),
+            );
+        }
+    }
+
+    /// An integer member within `min..=max`.
+    pub fn integer(&mut self, member: &'static str, value: &str, min: i64, max: i64) -> Option<i64> {
+        let Ok(n) = value.trim().parse::<i64>() else {
+            self.violate(member, value, Echo::Yes, "Member must be a number".into());
+            return None;
+        };
+        if n < min {
+            self.violate(
+                member,
+                value,
+                Echo::Yes,
+                format!("Member must have value greater than or equal to {min}"),
+            );
+            None
+        } else if n > max {
+            self.violate(
+                member,
+                value,
+                Echo::Yes,
+                format!("Member must have value less than or equal to {max}"),
+            );
+            None
+        } else {
+            Some(n)
+        }
+    }
+
+    /// A list member with at most `max` entries.
+    pub fn list_len(&mut self, member: &'static str, len: usize, max: usize) {
+        if len > max {
+            self.violations.push(Violation {
+                member,
+                value: None,
+                constraint: format!("Member must have length less than or equal to {max}"),
+                missing: false,
+            });
+        }
+    }
+
+    pub fn finish(self) -> Result<(), StsError> {
+        if self.violations.is_empty() {
+            Ok(())
+        } else {
+            Err(StsError::Validation(self.violations))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_form_and_keeps_first_duplicate() {
+        let p = Params::parse(b"Action=A&RoleArn=x%2By&Action=B").unwrap();
+        assert_eq!(p.get("Action"), Some("A"));
+        assert_eq!(p.get("RoleArn"), Some("x+y"));
+    }
+
+    #[test]
+    fn members_stop_at_first_gap() {
+        let p = Params::parse(
+            b"PolicyArns.member.1.arn=a&PolicyArns.member.2.arn=b&PolicyArns.member.4.arn=d",
+        )
+        .unwrap();
+        assert_eq!(p.members("PolicyArns", Some("arn")), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn audit_view_drops_credentials() {
+        let p = Params::parse(b"Action=X&Version=1&WebIdentityToken=secret&RoleArn=r").unwrap();
+        let v = p.for_audit();
+        assert_eq!(v, serde_json::json!({"roleArn": "r"}));
+    }
+
+    #[test]
+    fn checker_collects_every_violation() {
+        let p = Params::parse(b"RoleSessionName=a").unwrap();
+        let mut c = Checker::default();
+        assert!(c.required(&p, "RoleArn", "roleArn").is_none());
+        let name = c.required(&p, "RoleSessionName", "roleSessionName").unwrap();
+        c.length("roleSessionName", name, 2, 64, Echo::Yes);
+        c.integer("durationSeconds", "12", 900, 43200);
+        let Err(StsError::Validation(v)) = c.finish() else {
+            panic!("expected violations")
+        };
+        assert_eq!(v.len(), 3);
+    }
+
+    #[test]
+    fn hidden_values_are_not_echoed() {
+        let mut c = Checker::default();
+        c.length("webIdentityToken", "abc", 4, 20000, Echo::No);
+        let Err(e) = c.finish() else { panic!() };
+        assert!(!e.message().contains("abc"));
+    }
+}

@@ -1,0 +1,268 @@
+//! Steps every session-issuing action shares: role lookup, trust decision, duration, session
+//! policies and tags, minting and the durable record.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::error::StsError;
+use super::{AuditDraft, StsState};
+use crate::clock::unix_seconds;
+use crate::config::Role;
+use crate::creds::{Credentials, Grant};
+use crate::identity::SessionTags;
+use crate::policy::{Decision, Policy, PolicyKind, RequestContext, evaluate};
+use crate::store::SessionRecord;
+
+/// The role a request names. An unknown role is denied exactly like one whose trust policy says
+/// no, so callers cannot probe which roles exist.
+pub(crate) fn resolve_role(
+    state: &StsState,
+    arn: &str,
+    action: &'static str,
+) -> Result<Arc<Role>, StsError> {
+    state
+        .roles
+        .get(arn)
+        .cloned()
+        .ok_or_else(|| StsError::AccessDenied {
+            action,
+            detail: "no such role".into(),
+        })
+}
+
+/// Require the role's trust policy to allow `request` (its action is the one checked).
+pub(crate) fn require_trust(
+    role: &Role,
+    request: &RequestContext,
+    now: SystemTime,
+    action: &'static str,
+) -> Result<(), StsError> {
+    match evaluate(&role.trust_policy, request, now) {
+        Decision::Allow(_) => Ok(()),
+        Decision::ExplicitDeny(stmt) => Err(StsError::AccessDenied {
+            action,
+            detail: format!(
+                "explicit deny in the trust policy of {} (statement {} {:?})",
+                role.arn, stmt.index, stmt.sid
+            ),
+        }),
+        Decision::ImplicitDeny => Err(StsError::AccessDenied {
+            action,
+            detail: format!("no statement of the trust policy of {} allows it", role.arn),
+        }),
+    }
+}
+
+/// The session length: the requested one (already range-checked) or one hour, never above the
+/// role's maximum.
+pub(crate) fn session_duration(requested: Option<i64>, role: &Role) -> Result<u32, StsError> {
+    let seconds = requested.unwrap_or(3600);
+    if seconds > i64::from(role.max_session_duration) {
+        return Err(StsError::ValidationMessage(
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+        ));
+    }
+    u32::try_from(seconds).map_err(|_| StsError::Internal("duration out of range".into()))
+}
+
+/// Session policies passed with the request, validated.
+pub(crate) struct SessionPolicies {
+    pub inline: Option<String>,
+    pub arns: Vec<String>,
+}
+
+pub(crate) fn session_policies(
+    state: &StsState,
+    inline: Option<&str>,
+    arns: &[&str],
+) -> Result<SessionPolicies, StsError> {
+    if let Some(text) = inline {
+        Policy::parse(text, PolicyKind::Session)
+            .map_err(|e| StsError::MalformedPolicy(e.to_string()))?;
+    }
+    for arn in arns {
+        if !state.managed_policies.contains_key(*arn) {
+            return Err(StsError::InvalidParameterValue(
+                "PolicyArns names a policy that does not exist.",
+            ));
+        }
+    }
+    Ok(SessionPolicies {
+        inline: inline.map(str::to_owned),
+        arns: arns.iter().map(|a| (*a).to_owned()).collect(),
+    })
+}
+
+/// The budget session policies and tags share, in characters of their compact form.
+const PACKED_LIMIT: usize = 2048;
+
+/// PackedPolicySize: the percentage of the packed budget that the session policy (counted
+/// without whitespace, as AWS counts policy size), the policy ARNs and the session tags use.
+/// Zero when none were passed.
+pub(crate) fn packed_policy_size(policies: &SessionPolicies, tags: &SessionTags) -> u32 {
+    let policy_chars = policies
+        .inline
+        .as_deref()
+        .map_or(0, |p| p.chars().filter(|c| !c.is_whitespace()).count());
+    let arn_chars: usize = policies.arns.iter().map(String::len).sum();
+    let tag_chars: usize = tags
+        .principal_tags
+        .iter()
+        .map(|(k, v)| k.chars().count() + v.chars().count() + 2)
+        .sum::<usize>()
+        + tags
+            .transitive_tag_keys
+            .iter()
+            .map(|k| k.chars().count() + 1)
+            .sum::<usize>();
+    let used = policy_chars + arn_chars + tag_chars;
+    u32::try_from(used.saturating_mul(100).div_ceil(PACKED_LIMIT)).unwrap_or(u32::MAX)
+}
+
+/// Session tag limits: at most 50 tags, keys 1-128 and values 0-256 characters, keys unique
+/// ignoring case, transitive keys among the tags.
+pub(crate) fn check_session_tags(tags: &SessionTags) -> Result<(), StsError> {
+    let invalid = |m: &'static str| StsError::ValidationMessage(m);
+    if tags.principal_tags.len() > 50 {
+        return Err(invalid("Session tags: at most 50 tags may be passed."));
+    }
+    let mut lower = BTreeMap::new();
+    for (k, v) in &tags.principal_tags {
+        let klen = k.chars().count();
+        if !(1..=128).contains(&klen) || v.chars().count() > 256 {
+            return Err(invalid(
+                "Session tags: keys must be 1-128 and values 0-256 characters.",
+            ));
+        }
+        if lower.insert(k.to_lowercase(), ()).is_some() {
+            return Err(invalid("Session tags: duplicate tag keys (keys are case-insensitive)."));
+        }
+    }
+    if tags.transitive_tag_keys.len() > 50
+        || tags
+            .transitive_tag_keys
+            .iter()
+            .any(|k| !lower.contains_key(&k.to_lowercase()))
+    {
+        return Err(invalid(
+            "Session tags: every transitive tag key must name a passed session tag.",
+        ));
+    }
+    Ok(())
+}
+
+/// What a session-issuing action records beyond the grant.
+pub(crate) struct IssueContext<'a> {
+    pub audience: &'a str,
+    pub request_id: &'a str,
+    pub source_ip: Option<String>,
+    pub audit: &'a AuditDraft,
+    /// Action-specific response elements for the audit event.
+    pub response_extra: serde_json::Value,
+}
+
+/// Mint credentials for `grant` and make the session record and its audit event durable before
+/// returning them.
+pub(crate) async fn issue(
+    state: &StsState,
+    grant: &Grant,
+    now: SystemTime,
+    ctx: IssueContext<'_>,
+) -> Result<Credentials, StsError> {
+    let (credentials, _claims) = state
+        .minter
+        .mint(grant, now)
+        .map_err(|e| StsError::Internal(e.to_string()))?;
+    let record = SessionRecord {
+        access_key_id: credentials.access_key_id.clone(),
+        role_arn: grant.role_arn.clone(),
+        assumed_role_arn: grant.assumed_role_arn.clone(),
+        assumed_role_id: format!("{}:{}", grant.role_id, grant.session_name),
+        account_id: grant.account_id.clone(),
+        session_name: grant.session_name.clone(),
+        source_identity: grant.source_identity.clone(),
+        provider: grant.provider.clone(),
+        subject: grant.subject.clone(),
+        audience: ctx.audience.to_owned(),
+        session_tags: grant.session_tags.clone(),
+        transitive_tag_keys: grant.transitive_tag_keys.clone(),
+        session_policy: grant.session_policy.clone(),
+        policy_arns: grant.policy_arns.clone(),
+        issued_at: unix_seconds(now),
+        expires_at: unix_seconds(credentials.expiration),
+        request_id: ctx.request_id.to_owned(),
+        source_ip: ctx.source_ip,
+    };
+    let mut response = serde_json::json!({
+        "credentials": {
+            "accessKeyId": record.access_key_id,
+            "expiration": crate::clock::iso8601(credentials.expiration),
+        },
+        "assumedRoleUser": {
+            "assumedRoleId": record.assumed_role_id,
+            "arn": record.assumed_role_arn,
+        },
+    });
+    if let (Some(obj), serde_json::Value::Object(extra)) =
+        (response.as_object_mut(), ctx.response_extra)
+    {
+        obj.extend(extra);
+    }
+    let event = ctx.audit.succeeded(response);
+    state
+        .store
+        .put_session(&record, &event)
+        .await
+        .map_err(|e| StsError::Internal(e.to_string()))?;
+    Ok(credentials)
+}
+
+/// `arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION` (the role's path is not part of it).
+pub(crate) fn assumed_role_arn(role: &Role, session_name: &str) -> String {
+    format!(
+        "arn:aws:sts::{}:assumed-role/{}/{}",
+        role.account_id, role.name, session_name
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_size_is_zero_without_policies_or_tags() {
+        let p = SessionPolicies {
+            inline: None,
+            arns: vec![],
+        };
+        assert_eq!(packed_policy_size(&p, &SessionTags::default()), 0);
+    }
+
+    #[test]
+    fn packed_size_counts_policy_without_whitespace() {
+        let text = format!("{}{}", "a".repeat(1024), " ".repeat(500));
+        let p = SessionPolicies {
+            inline: Some(text),
+            arns: vec![],
+        };
+        assert_eq!(packed_policy_size(&p, &SessionTags::default()), 50);
+    }
+
+    #[test]
+    fn tag_limits() {
+        let mut t = SessionTags::default();
+        t.principal_tags.insert("Team".into(), "a".into());
+        assert!(check_session_tags(&t).is_ok());
+        t.transitive_tag_keys.push("team".into());
+        assert!(check_session_tags(&t).is_ok());
+        t.transitive_tag_keys.push("other".into());
+        assert!(check_session_tags(&t).is_err());
+        t.transitive_tag_keys.pop();
+        t.principal_tags.insert("TEAM".into(), "b".into());
+        assert!(check_session_tags(&t).is_err());
+        let mut big = SessionTags::default();
+        big.principal_tags.insert("k".repeat(129), String::new());
+        assert!(check_session_tags(&big).is_err());
+    }
+}

@@ -1,0 +1,275 @@
+//! `AssumeRoleWithWebIdentity`: an OIDC ID token for temporary credentials of a role.
+//!
+//! Steps (AWS STS API reference, AssumeRoleWithWebIdentity):
+//! 1. Parameters against the model's constraints (`ValidationError`).
+//! 2. The token against the IdP its `iss` names (`InvalidIdentityToken`, `ExpiredTokenException`,
+//!    `IDPCommunicationError`).
+//! 3. The role's trust policy for `sts:AssumeRoleWithWebIdentity` with principal
+//!    `{"Federated": provider}` / the provider ARN and the provider's claim keys (`AccessDenied`);
+//!    session tags need `sts:TagSession`, a source identity `sts:SetSourceIdentity`.
+//! 4. Duration within the role's maximum, session policies valid and small enough.
+//! 5. Credentials minted; the session and its audit event durable; then the response.
+
+use std::time::SystemTime;
+
+use super::error::StsError;
+use super::params::{Checker, Echo, NAME_PATTERN, Params, is_name_char};
+use super::session::{
+    IssueContext, SessionPolicies, assumed_role_arn, check_session_tags, issue,
+    packed_policy_size, require_trust, resolve_role, session_duration, session_policies,
+};
+use super::{AuditDraft, RequestMeta, StsState, xml};
+use crate::clock::{iso8601, unix_seconds};
+use crate::config::Role;
+use crate::creds::Grant;
+use crate::identity::FederatedIdentity;
+use crate::policy::{ContextKeys, PrincipalId, RequestContext};
+use crate::store::AuditIdentity;
+
+const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
+/// The claim AWS reads a source identity from.
+const SOURCE_IDENTITY_CLAIM: &str = "https://aws.amazon.com/source_identity";
+
+/// The request's parameters after the model's constraints were checked.
+struct WebIdentityRequest<'p> {
+    role_arn: &'p str,
+    session_name: &'p str,
+    token: &'p str,
+    duration: Option<i64>,
+    policy: Option<&'p str>,
+    policy_arns: Vec<&'p str>,
+    provider_id: Option<&'p str>,
+}
+
+impl<'p> WebIdentityRequest<'p> {
+    fn parse(params: &'p Params) -> Result<Self, StsError> {
+        let mut check = Checker::default();
+        let role_arn = check.required(params, "RoleArn", "roleArn");
+        if let Some(arn) = role_arn {
+            check.length("roleArn", arn, 20, 2048, Echo::Yes);
+        }
+        let session_name = check.required(params, "RoleSessionName", "roleSessionName");
+        if let Some(name) = session_name {
+            check.length("roleSessionName", name, 2, 64, Echo::Yes);
+            check.pattern("roleSessionName", name, NAME_PATTERN, is_name_char, Echo::Yes);
+        }
+        let token = check.required(params, "WebIdentityToken", "webIdentityToken");
+        if let Some(t) = token {
+            check.length("webIdentityToken", t, 4, 20000, Echo::No);
+        }
+        let duration = params
+            .get("DurationSeconds")
+            .and_then(|d| check.integer("durationSeconds", d, 900, 43200));
+        let policy = params.get("Policy");
+        if let Some(p) = policy {
+            check.length("policy", p, 1, 2048, Echo::No);
+        }
+        let policy_arns = params.members("PolicyArns", Some("arn"));
+        check.list_len("policyArns", policy_arns.len(), 10);
+        for arn in &policy_arns {
+            check.length("policyArns.member.arn", arn, 20, 2048, Echo::Yes);
+        }
+        let provider_id = params.get("ProviderId");
+        if let Some(p) = provider_id {
+            check.length("providerId", p, 4, 2048, Echo::Yes);
+        }
+        check.finish()?;
+        match (role_arn, session_name, token) {
+            (Some(role_arn), Some(session_name), Some(token)) => Ok(Self {
+                role_arn,
+                session_name,
+                token,
+                duration,
+                policy,
+                policy_arns,
+                provider_id,
+            }),
+            _ => Err(StsError::Internal("required parameters vanished".into())),
+        }
+    }
+}
+
+pub(super) async fn assume_role_with_web_identity(
+    state: &StsState,
+    meta: &RequestMeta,
+    params: &Params,
+    now: SystemTime,
+    audit: &mut AuditDraft,
+) -> Result<String, StsError> {
+    let req = WebIdentityRequest::parse(params)?;
+    if req.provider_id.is_some() {
+        return Err(StsError::InvalidParameterValue(
+            "ProviderId is only for OAuth 2.0 access tokens, which this service does not accept; omit it for OpenID Connect ID tokens.",
+        ));
+    }
+
+    let identity = state.idps.verify_web_identity(req.token, now).await?;
+    audit.identify(AuditIdentity {
+        kind: "WebIdentityUser".into(),
+        identity_provider: Some(identity.provider.clone()),
+        principal_id: Some(format!(
+            "{}:{}:{}",
+            identity.provider, identity.audience, identity.subject
+        )),
+        user_name: Some(identity.subject.clone()),
+    });
+
+    let role = resolve_role(state, req.role_arn, ACTION)?;
+    let mut trust = trust_request(&identity, &role, &req, meta, now);
+    require_trust(&role, &trust, now, ACTION)?;
+
+    let tags = &identity.session_tags;
+    if !tags.is_empty() {
+        check_session_tags(tags)?;
+        trust.action = "sts:TagSession".into();
+        for (k, v) in &tags.principal_tags {
+            trust.keys.insert(&format!("aws:RequestTag/{k}"), v.clone());
+            trust.keys.insert("aws:TagKeys", k.clone());
+        }
+        for k in &tags.transitive_tag_keys {
+            trust.keys.insert("sts:TransitiveTagKeys", k.clone());
+        }
+        require_trust(&role, &trust, now, "sts:TagSession")?;
+    }
+    let source_identity = source_identity(&identity)?;
+    if let Some(si) = &source_identity {
+        trust.action = "sts:SetSourceIdentity".into();
+        trust.keys.insert("sts:SourceIdentity", si.clone());
+        require_trust(&role, &trust, now, "sts:SetSourceIdentity")?;
+    }
+
+    let duration = session_duration(req.duration, &role)?;
+    let policies = session_policies(state, req.policy, &req.policy_arns)?;
+    let packed = packed_policy_size(&policies, tags);
+    if packed > 100 {
+        return Err(StsError::PackedPolicyTooLarge(packed));
+    }
+    let show_packed = policies.inline.is_some() || !policies.arns.is_empty() || !tags.is_empty();
+
+    let grant = grant(&role, &req, &identity, source_identity, policies, duration);
+    let credentials = issue(
+        state,
+        &grant,
+        now,
+        IssueContext {
+            audience: &identity.audience,
+            request_id: &meta.request_id,
+            source_ip: meta.source_ip.map(|ip| ip.to_string()),
+            audit,
+            response_extra: serde_json::json!({
+                "subjectFromWebIdentityToken": identity.subject,
+                "provider": identity.provider,
+                "audience": identity.audience,
+            }),
+        },
+    )
+    .await?;
+
+    xml::success("AssumeRoleWithWebIdentity", &meta.request_id, |b| {
+        b.open("Credentials")
+            .leaf("AccessKeyId", &credentials.access_key_id)
+            .leaf("SecretAccessKey", credentials.secret_access_key.expose())
+            .leaf("SessionToken", credentials.session_token.expose())
+            .leaf("Expiration", &iso8601(credentials.expiration))
+            .close("Credentials");
+        b.leaf("SubjectFromWebIdentityToken", &identity.subject);
+        b.open("AssumedRoleUser")
+            .leaf("AssumedRoleId", &format!("{}:{}", grant.role_id, grant.session_name))
+            .leaf("Arn", &grant.assumed_role_arn)
+            .close("AssumedRoleUser");
+        if show_packed {
+            b.leaf("PackedPolicySize", &packed.to_string());
+        }
+        b.leaf("Provider", &identity.provider);
+        b.leaf("Audience", &identity.audience);
+        b.optional_leaf("SourceIdentity", grant.source_identity.as_deref());
+    })
+}
+
+/// The trust-policy request: who (the provider by name and by ARN), what, and every condition
+/// key this request carries.
+fn trust_request(
+    identity: &FederatedIdentity,
+    role: &Role,
+    req: &WebIdentityRequest<'_>,
+    meta: &RequestMeta,
+    now: SystemTime,
+) -> RequestContext {
+    let provider_arn = format!(
+        "arn:aws:iam::{}:oidc-provider/{}",
+        role.account_id, identity.provider
+    );
+    let mut keys = ContextKeys::default();
+    for (claim, values) in &identity.claims {
+        let key = format!("{}:{claim}", identity.provider);
+        for v in values {
+            keys.insert(&key, v.clone());
+        }
+    }
+    keys.insert("aws:FederatedProvider", provider_arn.clone());
+    keys.insert("aws:CurrentTime", iso8601(now));
+    keys.insert("aws:EpochTime", unix_seconds(now).to_string());
+    keys.insert("aws:SecureTransport", meta.secure_transport.to_string());
+    if let Some(ip) = meta.source_ip {
+        keys.insert("aws:SourceIp", ip.to_string());
+    }
+    if let Some(ua) = &meta.user_agent {
+        keys.insert("aws:UserAgent", ua.clone());
+    }
+    keys.insert("sts:RoleSessionName", req.session_name);
+    if let Some(d) = req.duration {
+        keys.insert("sts:DurationSeconds", d.to_string());
+    }
+    RequestContext {
+        principals: vec![
+            PrincipalId::Federated(identity.provider.clone()),
+            PrincipalId::Federated(provider_arn),
+        ],
+        action: ACTION.into(),
+        resource: Some(role.arn.clone()),
+        keys,
+    }
+}
+
+/// The source identity the token asks for (2-64 characters of `[\w+=,.@-]`), if any.
+fn source_identity(identity: &FederatedIdentity) -> Result<Option<String>, StsError> {
+    let Some(value) = identity
+        .claims
+        .get(SOURCE_IDENTITY_CLAIM)
+        .and_then(|v| v.first())
+    else {
+        return Ok(None);
+    };
+    let n = value.chars().count();
+    if !(2..=64).contains(&n) || !value.chars().all(is_name_char) {
+        return Err(StsError::ValidationMessage(
+            "The source identity in the token must be 2-64 characters of [\\w+=,.@-].",
+        ));
+    }
+    Ok(Some(value.clone()))
+}
+
+fn grant(
+    role: &Role,
+    req: &WebIdentityRequest<'_>,
+    identity: &FederatedIdentity,
+    source_identity: Option<String>,
+    policies: SessionPolicies,
+    duration: u32,
+) -> Grant {
+    Grant {
+        role_arn: role.arn.clone(),
+        role_id: role.role_id.clone(),
+        assumed_role_arn: assumed_role_arn(role, req.session_name),
+        account_id: role.account_id.clone(),
+        session_name: req.session_name.to_owned(),
+        source_identity,
+        provider: identity.provider.clone(),
+        subject: identity.subject.clone(),
+        session_tags: identity.session_tags.principal_tags.clone(),
+        transitive_tag_keys: identity.session_tags.transitive_tag_keys.clone(),
+        session_policy: policies.inline,
+        policy_arns: policies.arns,
+        duration_seconds: duration,
+    }
+}

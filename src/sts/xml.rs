@@ -1,0 +1,149 @@
+//! The AWS Query-protocol XML shapes: success envelopes and `ErrorResponse`.
+
+use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+
+use super::error::StsError;
+
+/// The STS 2011-06-15 XML namespace.
+pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+/// A small element writer over quick-xml (which does the escaping). Writing into a `Vec` cannot
+/// fail, so errors are folded into the final `finish`.
+pub struct XmlBody {
+    writer: Writer<Vec<u8>>,
+    failed: bool,
+}
+
+impl XmlBody {
+    fn new() -> Self {
+        let mut body = Self {
+            writer: Writer::new(Vec::with_capacity(2048)),
+            failed: false,
+        };
+        body.event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
+        body
+    }
+
+    fn event(&mut self, event: Event<'_>) {
+        if self.writer.write_event(event).is_err() {
+            self.failed = true;
+        }
+    }
+
+    fn open_with_namespace(&mut self, name: &str) {
+        self.event(Event::Start(
+            BytesStart::new(name).with_attributes([("xmlns", NAMESPACE)]),
+        ));
+    }
+
+    /// `<name>`
+    pub fn open(&mut self, name: &str) -> &mut Self {
+        self.event(Event::Start(BytesStart::new(name)));
+        self
+    }
+
+    /// `</name>`
+    pub fn close(&mut self, name: &str) -> &mut Self {
+        self.event(Event::End(BytesEnd::new(name)));
+        self
+    }
+
+    /// `<name>text</name>`, text escaped.
+    pub fn leaf(&mut self, name: &str, text: &str) -> &mut Self {
+        self.open(name);
+        self.event(Event::Text(BytesText::new(text)));
+        self.close(name)
+    }
+
+    /// `<name>text</name>` when there is a value.
+    pub fn optional_leaf(&mut self, name: &str, text: Option<&str>) -> &mut Self {
+        if let Some(t) = text {
+            self.leaf(name, t);
+        }
+        self
+    }
+
+    fn finish(self) -> Result<String, StsError> {
+        if self.failed {
+            return Err(StsError::Internal("xml writer failed".into()));
+        }
+        String::from_utf8(self.writer.into_inner())
+            .map_err(|_| StsError::Internal("xml writer produced invalid UTF-8".into()))
+    }
+}
+
+/// `<{Action}Response xmlns=..><{Action}Result>…</{Action}Result><ResponseMetadata>…`
+pub fn success(
+    action: &str,
+    request_id: &str,
+    result: impl FnOnce(&mut XmlBody),
+) -> Result<String, StsError> {
+    let mut body = XmlBody::new();
+    let response = format!("{action}Response");
+    let result_name = format!("{action}Result");
+    body.open_with_namespace(&response);
+    body.open(&result_name);
+    result(&mut body);
+    body.close(&result_name);
+    body.open("ResponseMetadata")
+        .leaf("RequestId", request_id)
+        .close("ResponseMetadata");
+    body.close(&response);
+    body.finish()
+}
+
+/// `<ErrorResponse xmlns=..><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse>`
+pub fn error(err: &StsError, request_id: &str) -> String {
+    let mut body = XmlBody::new();
+    body.open_with_namespace("ErrorResponse");
+    body.open("Error")
+        .leaf("Type", err.fault_type())
+        .leaf("Code", err.code())
+        .leaf("Message", &err.message())
+        .close("Error");
+    body.leaf("RequestId", request_id);
+    body.close("ErrorResponse");
+    // A failure here would mean the writer itself broke; fall back to a fixed body.
+    body.finish().unwrap_or_else(|_| {
+        format!(
+            "<ErrorResponse xmlns=\"{NAMESPACE}\"><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message></Message></Error><RequestId>{}</RequestId></ErrorResponse>",
+            request_id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "")
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_has_the_aws_shape_and_escapes() {
+        let e = StsError::InvalidAction {
+            action: "<Evil&>".into(),
+            version: "2011-06-15".into(),
+        };
+        let xml = error(&e, "req-1");
+        assert_eq!(
+            xml,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+             <ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>\
+             <Code>InvalidAction</Code><Message>Could not find operation &lt;Evil&amp;&gt; for version 2011-06-15</Message>\
+             </Error><RequestId>req-1</RequestId></ErrorResponse>"
+        );
+    }
+
+    #[test]
+    fn success_wraps_result_and_metadata() {
+        let xml = success("GetCallerIdentity", "r", |b| {
+            b.leaf("Account", "123456789012");
+            b.optional_leaf("Missing", None);
+        })
+        .unwrap();
+        assert!(xml.contains(
+            "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+             <GetCallerIdentityResult><Account>123456789012</Account></GetCallerIdentityResult>\
+             <ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
+        ));
+    }
+}

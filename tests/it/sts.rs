@@ -1,0 +1,482 @@
+//! AssumeRoleWithWebIdentity end to end: the real AWS SDK against the daemon, an in-process IdP
+//! serving discovery and JWKS, sled on a temp dir.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_sts::error::ProvideErrorMetadata;
+use serde_json::{Value, json};
+
+use crate::support::daemon::{ACCOUNT, Daemon, Setup, sts_client};
+use crate::support::idp::TestIdp;
+
+const CLIENT: &str = "client-a";
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+fn role_arn(name: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT}:role/{name}")
+}
+
+fn idp_toml(issuer: &str) -> String {
+    format!(
+        "kind = \"oidc\"\nissuer = \"{issuer}\"\naudiences = [\"{CLIENT}\"]\n\
+         algorithms = [\"RS256\", \"ES256\"]\ninsecure_http = true\n"
+    )
+}
+
+/// `app`: users `user-*` of CLIENT; tags allowed. `guarded`: allows all, denies `user-banned`.
+fn roles(provider: &str) -> Vec<(String, String)> {
+    let app = json!({
+        "RoleName": "app",
+        "MaxSessionDuration": 7200,
+        "AssumeRolePolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Federated": provider},
+                "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
+                "Condition": {
+                    "StringEquals": {format!("{provider}:aud"): CLIENT},
+                    "StringLike": {format!("{provider}:sub"): "user-*"}
+                }
+            }]
+        }
+    });
+    let guarded = json!({
+        "RoleName": "guarded",
+        "AssumeRolePolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{provider}")},
+                    "Action": "sts:AssumeRoleWithWebIdentity"
+                },
+                {
+                    "Sid": "NoBanned",
+                    "Effect": "Deny",
+                    "Principal": {"Federated": provider},
+                    "Action": "sts:*",
+                    "Condition": {"StringEquals": {format!("{provider}:sub"): "user-banned"}}
+                }
+            ]
+        }
+    });
+    vec![
+        ("app".into(), app.to_string()),
+        ("guarded".into(), guarded.to_string()),
+    ]
+}
+
+const READ_ONLY: &str = r#"{"PolicyDocument":{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}]}}"#;
+
+struct Fixture {
+    idp: TestIdp,
+    daemon: Daemon,
+}
+
+async fn fixture() -> Fixture {
+    let idp = TestIdp::start().await;
+    let daemon = Daemon::start(Setup {
+        idps: vec![("test".into(), idp_toml(&idp.issuer()))],
+        roles: roles(&idp.provider()),
+        policies: vec![("read-only".into(), READ_ONLY.into())],
+        ..Setup::default()
+    })
+    .await;
+    Fixture { idp, daemon }
+}
+
+fn claims(idp: &TestIdp, sub: &str) -> Value {
+    let now = now_secs();
+    json!({
+        "iss": idp.issuer(),
+        "sub": sub,
+        "aud": CLIENT,
+        "iat": now,
+        "exp": now + 600,
+        "email": format!("{sub}@example.com"),
+    })
+}
+
+impl Fixture {
+    fn token(&self, sub: &str) -> String {
+        self.idp.token(&claims(&self.idp, sub))
+    }
+
+    async fn assume(
+        &self,
+        role: &str,
+        session: &str,
+        token: &str,
+    ) -> Result<
+        aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityOutput,
+        String,
+    > {
+        sts_client(&self.daemon.url)
+            .assume_role_with_web_identity()
+            .role_arn(role_arn(role))
+            .role_session_name(session)
+            .web_identity_token(token)
+            .send()
+            .await
+            .map_err(|e| e.code().unwrap_or("<no code>").to_owned())
+    }
+}
+
+#[tokio::test]
+async fn the_sdk_gets_every_field_aws_returns() {
+    let f = fixture().await;
+    let before = now_secs();
+    let out = sts_client(&f.daemon.url)
+        .assume_role_with_web_identity()
+        .role_arn(role_arn("app"))
+        .role_session_name("alice-laptop")
+        .web_identity_token(f.token("user-alice"))
+        .duration_seconds(1800)
+        .send()
+        .await
+        .expect("credentials");
+
+    let creds = out.credentials().expect("Credentials");
+    assert!(creds.access_key_id().starts_with("ASIA"));
+    assert_eq!(creds.access_key_id().len(), 20);
+    assert_eq!(creds.secret_access_key().len(), 40);
+    assert!(creds.session_token().len() > 100);
+    let expires = creds.expiration().secs();
+    assert!((before + 1800..=now_secs() + 1800).contains(&expires), "expiration {expires}");
+
+    assert_eq!(out.subject_from_web_identity_token(), Some("user-alice"));
+    let user = out.assumed_role_user().expect("AssumedRoleUser");
+    assert_eq!(
+        user.arn(),
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/app/alice-laptop")
+    );
+    assert!(user.assumed_role_id().starts_with("AROA"));
+    assert!(user.assumed_role_id().ends_with(":alice-laptop"));
+    assert_eq!(out.provider(), Some(f.idp.provider().as_str()));
+    assert_eq!(out.audience(), Some(CLIENT));
+    assert_eq!(out.packed_policy_size(), None);
+    assert_eq!(out.source_identity(), None);
+
+    let record = f
+        .daemon
+        .session(creds.access_key_id())
+        .await
+        .expect("session recorded");
+    assert_eq!(record.subject, "user-alice");
+    assert_eq!(record.role_arn, role_arn("app"));
+    assert_eq!(record.expires_at, expires);
+    let audit = f.daemon.audit().await;
+    let event = audit.last().expect("audit event");
+    assert_eq!(event.event_name, "AssumeRoleWithWebIdentity");
+    assert_eq!(event.user_identity.kind, "WebIdentityUser");
+    assert!(event.error_code.is_none());
+    let text = serde_json::to_string(&audit).unwrap();
+    assert!(!text.contains(creds.secret_access_key()));
+    assert!(!text.contains(creds.session_token()));
+    assert!(!text.contains(&f.token("user-alice")[..40]));
+}
+
+#[tokio::test]
+async fn session_policies_report_packed_size() {
+    let f = fixture().await;
+    let out = sts_client(&f.daemon.url)
+        .assume_role_with_web_identity()
+        .role_arn(role_arn("app"))
+        .role_session_name("with-policy")
+        .web_identity_token(f.token("user-bob"))
+        .policy(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#)
+        .policy_arns(
+            aws_sdk_sts::types::PolicyDescriptorType::builder()
+                .arn(format!("arn:aws:iam::{ACCOUNT}:policy/read-only"))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("credentials");
+    let packed = out.packed_policy_size().expect("PackedPolicySize");
+    assert!((1..=100).contains(&packed), "{packed}");
+}
+
+#[tokio::test]
+async fn session_tags_from_the_token_need_tag_session() {
+    let f = fixture().await;
+    let mut c = claims(&f.idp, "user-tagged");
+    c["https://aws.amazon.com/tags"] = json!({
+        "principal_tags": {"team": ["blue"]},
+        "transitive_tag_keys": ["team"]
+    });
+    let token = f.idp.token(&c);
+    let out = f.assume("app", "tagged", &token).await.expect("app allows TagSession");
+    let key = out.credentials().unwrap().access_key_id().to_owned();
+    let record = f.daemon.session(&key).await.unwrap();
+    assert_eq!(record.session_tags.get("team").map(String::as_str), Some("blue"));
+    assert_eq!(record.transitive_tag_keys, vec!["team".to_owned()]);
+    assert!(out.packed_policy_size().is_some());
+
+    // `guarded` does not allow sts:TagSession.
+    assert_eq!(f.assume("guarded", "tagged", &token).await.unwrap_err(), "AccessDenied");
+}
+
+/// Each bad request: the SDK sees the AWS error code, no session is stored, the failure is audited.
+#[tokio::test]
+async fn the_negative_matrix() {
+    let f = fixture().await;
+    let other_idp = TestIdp::start().await;
+    let now = now_secs();
+    let good = claims(&f.idp, "user-carol");
+    let with = |patch: Value| {
+        let mut c = good.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        f.idp.token(&c)
+    };
+    let good_token = f.token("user-carol");
+    let (head, rest) = good_token.split_once('.').unwrap();
+    let (payload, signature) = rest.split_once('.').unwrap();
+    let b64 = |v: &Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let alg_none = format!("{}.{payload}.", b64(&json!({"alg": "none", "typ": "JWT"})));
+    let mut bad_sig = signature.to_owned().into_bytes();
+    bad_sig[10] = if bad_sig[10] == b'A' { b'B' } else { b'A' };
+    let bad_signature = format!("{head}.{payload}.{}", String::from_utf8(bad_sig).unwrap());
+    let hs256 = f.idp.hs256_with_public_key(&good);
+    let foreign_key = other_idp.token(&good);
+    let _ = &head;
+
+    let cases: Vec<(&str, &str, String, &str)> = vec![
+        ("expired", "app", with(json!({"exp": now - 3600, "iat": now - 7200})), "ExpiredTokenException"),
+        ("nbf in the future", "app", with(json!({"nbf": now + 3600})), "InvalidIdentityToken"),
+        ("wrong iss", "app", with(json!({"iss": "http://127.0.0.1:1/other"})), "InvalidIdentityToken"),
+        ("wrong aud", "app", with(json!({"aud": "client-b"})), "InvalidIdentityToken"),
+        ("missing sub", "app", with(json!({"sub": null})), "InvalidIdentityToken"),
+        ("alg none", "app", alg_none, "InvalidIdentityToken"),
+        ("HS256 with the RSA public key", "app", hs256, "InvalidIdentityToken"),
+        ("bad signature", "app", bad_signature, "InvalidIdentityToken"),
+        ("key of another issuer", "app", foreign_key, "InvalidIdentityToken"),
+        ("malformed JWT", "app", "not.a.jwt".into(), "InvalidIdentityToken"),
+        ("oversized token", "app", "a".repeat(20_001), "ValidationError"),
+        ("unknown role", "nope", good_token.clone(), "AccessDenied"),
+        ("trust policy without a match", "app", f.token("mallory"), "AccessDenied"),
+        ("explicit deny", "guarded", f.token("user-banned"), "AccessDenied"),
+    ];
+    for (name, role, token, code) in &cases {
+        let got = f.assume(role, "matrix", token).await;
+        assert_eq!(got.as_ref().err().map(String::as_str), Some(*code), "case {name}");
+    }
+
+    let client = sts_client(&f.daemon.url);
+    let call = || {
+        client
+            .assume_role_with_web_identity()
+            .role_arn(role_arn("app"))
+            .web_identity_token(good_token.clone())
+    };
+    let code = |r: Result<_, aws_sdk_sts::error::SdkError<_, _>>| match r {
+        Ok(_) => "<ok>".to_owned(),
+        Err(e) => ProvideErrorMetadata::code(&e).unwrap_or("<none>").to_owned(),
+    };
+    assert_eq!(
+        code(call().role_session_name("x").send().await),
+        "ValidationError",
+        "session name too short"
+    );
+    assert_eq!(
+        code(call().role_session_name("bad name").send().await),
+        "ValidationError",
+        "session name with a space"
+    );
+    assert_eq!(
+        code(call().role_session_name("ok").duration_seconds(7201).send().await),
+        "ValidationError",
+        "duration above the role maximum"
+    );
+    assert_eq!(
+        code(call().role_session_name("ok").duration_seconds(899).send().await),
+        "ValidationError",
+        "duration below 900"
+    );
+    assert_eq!(
+        code(call().role_session_name("ok").policy("{not json").send().await),
+        "MalformedPolicyDocument",
+        "malformed session policy"
+    );
+    assert_eq!(
+        code(call().role_session_name("ok").provider_id("www.amazon.com").send().await),
+        "InvalidParameterValue",
+        "ProviderId with an OIDC token"
+    );
+
+    assert!(f.daemon.sessions().await.is_empty(), "no session may be stored");
+    let audit = f.daemon.audit().await;
+    assert_eq!(audit.len(), cases.len() + 6);
+    assert!(audit.iter().all(|e| e.error_code.is_some()));
+}
+
+#[tokio::test]
+async fn an_unreachable_idp_without_cached_keys_is_a_communication_error() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let issuer = format!("http://{closed}");
+    let idp = TestIdp::start().await;
+    let daemon = Daemon::start(Setup {
+        idps: vec![("down".into(), idp_toml(&issuer))],
+        roles: roles(&closed.to_string()),
+        ..Setup::default()
+    })
+    .await;
+    let mut c = claims(&idp, "user-dave");
+    c["iss"] = json!(issuer);
+    let err = sts_client(&daemon.url)
+        .assume_role_with_web_identity()
+        .role_arn(role_arn("app"))
+        .role_session_name("down")
+        .web_identity_token(idp.token(&c))
+        .send()
+        .await
+        .expect_err("IdP is down");
+    assert_eq!(err.code(), Some("IDPCommunicationError"));
+    assert!(daemon.sessions().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_sdk_default_chain_exchanges_a_token_file() {
+    let f = fixture().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, f.token("user-pod")).unwrap();
+    let config_file = dir.path().join("config");
+    std::fs::write(
+        &config_file,
+        format!(
+            "[profile pod]\nregion = us-east-1\nendpoint_url = {}\nrole_arn = {}\n\
+             web_identity_token_file = {}\nrole_session_name = pod-session\n",
+            f.daemon.url,
+            role_arn("app"),
+            token_file.display()
+        ),
+    )
+    .unwrap();
+    let files = aws_config::profile::profile_file::ProfileFiles::builder()
+        .with_file(
+            aws_config::profile::profile_file::ProfileFileKind::Config,
+            &config_file,
+        )
+        .build();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .profile_files(files)
+        .profile_name("pod")
+        .load()
+        .await;
+    use aws_credential_types::provider::ProvideCredentials;
+    let creds = sdk
+        .credentials_provider()
+        .expect("a credentials provider")
+        .provide_credentials()
+        .await
+        .expect("credentials through the daemon");
+    assert!(creds.access_key_id().starts_with("ASIA"));
+    assert!(creds.session_token().is_some());
+    let record = f.daemon.session(creds.access_key_id()).await.expect("stored");
+    assert_eq!(record.session_name, "pod-session");
+}
+
+#[tokio::test]
+async fn concurrent_requests_are_all_durable() {
+    let f = fixture().await;
+    let token = f.token("user-many");
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let url = f.daemon.url.clone();
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            sts_client(&url)
+                .assume_role_with_web_identity()
+                .role_arn(role_arn("app"))
+                .role_session_name(format!("s{i}"))
+                .web_identity_token(token)
+                .send()
+                .await
+                .map(|o| o.credentials().unwrap().access_key_id().to_owned())
+        }));
+    }
+    let mut keys = Vec::new();
+    for t in tasks {
+        keys.push(t.await.unwrap().expect("credentials"));
+    }
+    let Fixture { daemon, idp: _idp } = f;
+    let dir = daemon.stop().await;
+    // The daemon is gone; the store opened directly has every session it returned.
+    let store =
+        stsbridge::store::SledStore::open(&dir.path().join("data/sled"), 16 * 1024 * 1024).unwrap();
+    use stsbridge::store::SessionStore;
+    for k in &keys {
+        assert!(store.get_session(k).unwrap().is_some(), "{k} missing after restart");
+    }
+}
+
+#[tokio::test]
+async fn the_development_issuer_closes_the_loop() {
+    let role = json!({
+        "RoleName": "dev-reader",
+        "AssumeRolePolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Federated": "{LISTEN}/dev"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {"{LISTEN}/dev:aud": "stsbridge-dev"}}
+            }]
+        }
+    });
+    let daemon = Daemon::start(Setup {
+        roles: vec![("dev-reader".into(), role.to_string())],
+        dev: true,
+        ..Setup::default()
+    })
+    .await;
+    let config = stsbridge::config::load(&daemon.config_path).unwrap();
+    let token = stsbridge::dev::sign_dev_token(
+        &config,
+        daemon.addr,
+        "alice",
+        stsbridge::dev::DEV_AUDIENCE,
+        Duration::from_secs(600),
+        serde_json::Map::new(),
+        SystemTime::now(),
+    )
+    .unwrap();
+    // Discovery and JWKS are served for other relying parties too.
+    let discovery = reqwest::get(format!("{}/dev/.well-known/openid-configuration", daemon.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let discovery: Value = serde_json::from_str(&discovery).unwrap();
+    assert_eq!(discovery["issuer"], format!("{}/dev", daemon.url));
+    let out = sts_client(&daemon.url)
+        .assume_role_with_web_identity()
+        .role_arn(role_arn("dev-reader"))
+        .role_session_name("alice")
+        .web_identity_token(token)
+        .send()
+        .await
+        .expect("credentials");
+    assert_eq!(out.provider(), Some(format!("{}/dev", daemon.addr).as_str()));
+}

@@ -1,0 +1,193 @@
+//! The daemon, in-process, on `127.0.0.1:0` with a temporary directory for its config, sled
+//! database and keyring.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use stsbridge::admin::{self, AdminRequest, AdminResponse};
+use stsbridge::clock::{Clock, SystemClock};
+use stsbridge::store::{AuditEvent, SessionRecord};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const ACCOUNT: &str = "123456789012";
+
+/// What the daemon under test is configured with. In file texts, `{LISTEN}` is replaced by the
+/// daemon's `127.0.0.1:PORT` (for roles that trust its development issuer).
+pub struct Setup {
+    /// `idp-configs/NAME.toml` files.
+    pub idps: Vec<(String, String)>,
+    /// `roles/NAME.json` files.
+    pub roles: Vec<(String, String)>,
+    /// `policies/NAME.json` files.
+    pub policies: Vec<(String, String)>,
+    pub dev: bool,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            idps: Vec::new(),
+            roles: Vec::new(),
+            policies: Vec::new(),
+            dev: false,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+pub struct Daemon {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub dir: TempDir,
+    pub config_path: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), stsbridge::RunError>>>,
+}
+
+impl Daemon {
+    pub async fn start(setup: Setup) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let listen = addr.to_string();
+        let fill = |text: &String| text.replace("{LISTEN}", &listen);
+        for sub in ["idp-configs", "roles", "policies"] {
+            std::fs::create_dir_all(root.join(sub)).expect("mkdir");
+        }
+        for (name, text) in &setup.idps {
+            std::fs::write(
+                root.join("idp-configs").join(format!("{name}.toml")),
+                fill(text),
+            )
+            .expect("write idp");
+        }
+        for (name, text) in &setup.roles {
+            std::fs::write(root.join("roles").join(format!("{name}.json")), fill(text))
+                .expect("write role");
+        }
+        for (name, text) in &setup.policies {
+            std::fs::write(
+                root.join("policies").join(format!("{name}.json")),
+                fill(text),
+            )
+            .expect("write policy");
+        }
+        let config_path = root.join("stsbridge.toml");
+        std::fs::write(
+            &config_path,
+            format!(
+                "default_account_id = \"{ACCOUNT}\"\n\
+                 [server]\nlisten = \"{listen}\"\n\
+                 [storage]\npath = \"data/sled\"\ncache_capacity_mb = 16\n\
+                 [keys]\npath = \"data/keyring.json\"\n"
+            ),
+        )
+        .expect("write config");
+        let config = stsbridge::config::load(&config_path).expect("valid test config");
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(stsbridge::run(
+            config,
+            listener,
+            stsbridge::RunOptions { dev: setup.dev },
+            setup.clock,
+            async {
+                let _ = rx.await;
+            },
+        ));
+        let daemon = Daemon {
+            addr,
+            url: format!("http://{addr}"),
+            dir,
+            config_path,
+            shutdown: Some(tx),
+            task: Some(task),
+        };
+        daemon.wait_ready().await;
+        daemon
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(self.addr).await.is_ok()
+                && self.admin_socket().exists()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("daemon did not start");
+    }
+
+    pub fn admin_socket(&self) -> PathBuf {
+        self.dir.path().join("data").join("admin.sock")
+    }
+
+    async fn admin(&self, request: AdminRequest) -> AdminResponse {
+        admin::request(&self.admin_socket(), &request)
+            .await
+            .expect("admin request")
+            .expect("daemon listening on the admin socket")
+    }
+
+    pub async fn sessions(&self) -> Vec<SessionRecord> {
+        match self
+            .admin(AdminRequest::SessionsList { limit: 10_000 })
+            .await
+        {
+            AdminResponse::Sessions(s) => s,
+            other => panic!("unexpected admin response {other:?}"),
+        }
+    }
+
+    pub async fn session(&self, id: &str) -> Option<SessionRecord> {
+        match self
+            .admin(AdminRequest::SessionsShow { id: id.into() })
+            .await
+        {
+            AdminResponse::Session(s) => s,
+            other => panic!("unexpected admin response {other:?}"),
+        }
+    }
+
+    pub async fn audit(&self) -> Vec<AuditEvent> {
+        match self.admin(AdminRequest::AuditList { limit: 10_000 }).await {
+            AdminResponse::Audit(a) => a,
+            other => panic!("unexpected admin response {other:?}"),
+        }
+    }
+
+    /// Stop the daemon and wait until it released the store.
+    pub async fn stop(mut self) -> TempDir {
+        self.shutdown_now().await;
+        self.dir
+    }
+
+    async fn shutdown_now(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("daemon task")
+                .expect("daemon exited cleanly");
+        }
+    }
+}
+
+/// An STS client of the real AWS SDK pointed at the daemon, with no credentials (the federation
+/// actions are unsigned).
+pub fn sts_client(url: &str) -> aws_sdk_sts::Client {
+    let config = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .build();
+    aws_sdk_sts::Client::from_conf(config)
+}
