@@ -30,7 +30,7 @@ pub enum AdminRequest {
 #[serde(rename_all = "snake_case")]
 pub enum AdminResponse {
     Sessions(Vec<SessionRecord>),
-    Session(Option<SessionRecord>),
+    Session(Option<Box<SessionRecord>>),
     Audit(Vec<AuditEvent>),
     Error(String),
 }
@@ -52,7 +52,9 @@ pub fn execute(store: &dyn SessionStore, request: &AdminRequest) -> AdminRespons
         AdminRequest::SessionsList { limit } => {
             store.list_sessions(*limit).map(AdminResponse::Sessions)
         }
-        AdminRequest::SessionsShow { id } => store.get_session(id).map(AdminResponse::Session),
+        AdminRequest::SessionsShow { id } => store
+            .get_session(id)
+            .map(|s| AdminResponse::Session(s.map(Box::new))),
         AdminRequest::AuditList { limit } => store.list_audit(*limit).map(AdminResponse::Audit),
     };
     result.unwrap_or_else(|e| AdminResponse::Error(e.to_string()))

@@ -58,6 +58,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let local: SocketAddr = listener.local_addr()?;
+    for file in [&config.keyring_path, &config.storage_path, &config.admin_socket] {
+        if let Some(dir) = file.parent() {
+            create_private_dir(dir)?;
+        }
+    }
     let keyring = Keyring::load_or_create(&config.keyring_path, clock.now())?;
     let store: Arc<dyn SessionStore> = Arc::new(SledStore::open(
         &config.storage_path,
@@ -118,6 +123,18 @@ pub async fn run(
     let _ = std::fs::remove_file(&config.admin_socket);
     served?;
     Ok(())
+}
+
+/// Create `dir` (and its parents) if missing; a directory this creates is owner-only (0700).
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 fn idp_name(idp: &IdpConfig) -> &str {

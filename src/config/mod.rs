@@ -196,7 +196,7 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
             .unwrap_or_else(|| PathBuf::from("admin.sock")),
     };
 
-    let idps = load_idps(&resolve(&raw.idp_dir), &base, problems);
+    let idps = load_idps(&resolve(&raw.idp_dir), problems);
     let managed_policies =
         load_managed_policies(&resolve(&raw.policies_dir), &raw.default_account_id, problems);
     let roles = role::load_roles(&resolve(&raw.roles_dir), &raw.default_account_id, problems);
@@ -245,7 +245,7 @@ pub(crate) fn file_stem(path: &Path) -> String {
         .to_owned()
 }
 
-fn load_idps(dir: &Path, base: &Path, problems: &mut Problems) -> Vec<IdpConfig> {
+fn load_idps(dir: &Path, problems: &mut Problems) -> Vec<IdpConfig> {
     let mut idps = Vec::new();
     let mut issuers: BTreeMap<String, PathBuf> = BTreeMap::new();
     for path in files_in(dir, "toml", problems) {
@@ -260,7 +260,7 @@ fn load_idps(dir: &Path, base: &Path, problems: &mut Problems) -> Vec<IdpConfig>
             }
         };
         let idp = match raw {
-            file::RawIdp::Oidc(raw) => validate_oidc(&path, raw, base, problems).map(IdpConfig::Oidc),
+            file::RawIdp::Oidc(raw) => validate_oidc(&path, raw, problems).map(IdpConfig::Oidc),
         };
         if let Some(idp) = idp {
             let IdpConfig::Oidc(o) = &idp;
@@ -312,7 +312,6 @@ fn check_url(
 fn validate_oidc(
     path: &Path,
     raw: file::RawOidc,
-    base: &Path,
     problems: &mut Problems,
 ) -> Option<OidcIdpConfig> {
     let before = problems.0.len();
@@ -352,7 +351,8 @@ fn validate_oidc(
             OidcKeySource::JwksUri(uri.clone())
         }
         (None, Some(file)) => {
-            let file = base.join(file);
+            // Relative to the IdP file, which it sits beside.
+            let file = path.parent().unwrap_or(Path::new(".")).join(file);
             match std::fs::read_to_string(&file) {
                 Ok(text) => {
                     if serde_json::from_str::<jsonwebtoken::jwk::JwkSet>(&text).is_err() {

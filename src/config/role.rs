@@ -126,10 +126,10 @@ fn validate_role(
     if !(3600..=43200).contains(&raw.max_session_duration) {
         problems.add(path, Some("MaxSessionDuration"), "must be 3600..43200 seconds");
     }
-    if let Some(id) = &raw.role_id {
-        if !(id.starts_with("AROA") && (16..=128).contains(&id.len())) {
-            problems.add(path, Some("RoleId"), "must start with AROA and be 16-128 characters");
-        }
+    if let Some(id) = &raw.role_id
+        && !(id.starts_with("AROA") && (16..=128).contains(&id.len()))
+    {
+        problems.add(path, Some("RoleId"), "must start with AROA and be 16-128 characters");
     }
     let trust_policy = match Policy::parse(
         &policy_text(&raw.assume_role_policy_document),

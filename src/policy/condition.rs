@@ -30,10 +30,17 @@ const ARN_PARTS: usize = 6;
 /// A parsed condition operator name such as `ForAllValues:StringNotLikeIfExists`.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Operator {
-    family: Family,
+    base: Base,
     negated: bool,
     set: SetQualifier,
     if_exists: bool,
+}
+
+/// `Null` tests presence; every other operator compares values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Base {
+    Null,
+    Compare(Family),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +55,6 @@ enum Family {
     IpAddress,
     /// `ArnEquals` and `ArnLike` behave the same in AWS: both take wildcards per ARN part.
     Arn,
-    Null,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +84,9 @@ pub(super) struct Condition {
 #[derive(Debug, Clone)]
 enum Check {
     /// `Null`: `true` asks for the key to be absent, `false` for it to be present.
-    Null { absent: bool },
+    Null {
+        absent: bool,
+    },
     Compare(Comparison),
 }
 
@@ -106,8 +114,8 @@ enum Test {
     Arn(Vec<ArnPattern>),
 }
 
-/// An ARN pattern split into its six parts, each matched separately so a wildcard cannot run
-/// across a `:`; a pattern without any colon (such as `*`) matches the whole ARN.
+/// An ARN pattern split into its six parts, each matched separately: a wildcard cannot run
+/// across a `:`, so every part must be written out, even as `*`.
 #[derive(Debug, Clone)]
 struct ArnPattern {
     parts: Vec<Pattern>,
@@ -123,19 +131,19 @@ impl Operator {
         } else {
             (SetQualifier::Single, name)
         };
-        let (if_exists, base) = match rest.strip_suffix("IfExists") {
-            Some(base) => (true, base),
+        let (if_exists, base_name) = match rest.strip_suffix("IfExists") {
+            Some(base_name) => (true, base_name),
             None => (false, rest),
         };
-        let (family, negated) =
-            base_operator(base).ok_or_else(|| format!("unknown condition operator {name}"))?;
-        if family == Family::Null && (if_exists || set != SetQualifier::Single) {
+        let (base, negated) =
+            base_operator(base_name).ok_or_else(|| format!("unknown condition operator {name}"))?;
+        if base == Base::Null && (if_exists || set != SetQualifier::Single) {
             return Err(format!(
                 "condition operator {name}: Null takes neither IfExists nor a set qualifier"
             ));
         }
         Ok(Operator {
-            family,
+            base,
             negated,
             set,
             if_exists,
@@ -144,35 +152,35 @@ impl Operator {
 }
 
 /// The operator table: base name to family and whether it is the negated form.
-fn base_operator(name: &str) -> Option<(Family, bool)> {
+fn base_operator(name: &str) -> Option<(Base, bool)> {
     use Family as F;
     use Order as O;
     let found = match name {
-        "StringEquals" => (F::StringEquals, false),
-        "StringNotEquals" => (F::StringEquals, true),
-        "StringEqualsIgnoreCase" => (F::StringEqualsIgnoreCase, false),
-        "StringNotEqualsIgnoreCase" => (F::StringEqualsIgnoreCase, true),
-        "StringLike" => (F::StringLike, false),
-        "StringNotLike" => (F::StringLike, true),
-        "NumericEquals" => (F::Numeric(O::Equals), false),
-        "NumericNotEquals" => (F::Numeric(O::Equals), true),
-        "NumericLessThan" => (F::Numeric(O::LessThan), false),
-        "NumericLessThanEquals" => (F::Numeric(O::LessThanEquals), false),
-        "NumericGreaterThan" => (F::Numeric(O::GreaterThan), false),
-        "NumericGreaterThanEquals" => (F::Numeric(O::GreaterThanEquals), false),
-        "DateEquals" => (F::Date(O::Equals), false),
-        "DateNotEquals" => (F::Date(O::Equals), true),
-        "DateLessThan" => (F::Date(O::LessThan), false),
-        "DateLessThanEquals" => (F::Date(O::LessThanEquals), false),
-        "DateGreaterThan" => (F::Date(O::GreaterThan), false),
-        "DateGreaterThanEquals" => (F::Date(O::GreaterThanEquals), false),
-        "Bool" => (F::Bool, false),
-        "BinaryEquals" => (F::Binary, false),
-        "IpAddress" => (F::IpAddress, false),
-        "NotIpAddress" => (F::IpAddress, true),
-        "ArnEquals" | "ArnLike" => (F::Arn, false),
-        "ArnNotEquals" | "ArnNotLike" => (F::Arn, true),
-        "Null" => (F::Null, false),
+        "StringEquals" => (Base::Compare(F::StringEquals), false),
+        "StringNotEquals" => (Base::Compare(F::StringEquals), true),
+        "StringEqualsIgnoreCase" => (Base::Compare(F::StringEqualsIgnoreCase), false),
+        "StringNotEqualsIgnoreCase" => (Base::Compare(F::StringEqualsIgnoreCase), true),
+        "StringLike" => (Base::Compare(F::StringLike), false),
+        "StringNotLike" => (Base::Compare(F::StringLike), true),
+        "NumericEquals" => (Base::Compare(F::Numeric(O::Equals)), false),
+        "NumericNotEquals" => (Base::Compare(F::Numeric(O::Equals)), true),
+        "NumericLessThan" => (Base::Compare(F::Numeric(O::LessThan)), false),
+        "NumericLessThanEquals" => (Base::Compare(F::Numeric(O::LessThanEquals)), false),
+        "NumericGreaterThan" => (Base::Compare(F::Numeric(O::GreaterThan)), false),
+        "NumericGreaterThanEquals" => (Base::Compare(F::Numeric(O::GreaterThanEquals)), false),
+        "DateEquals" => (Base::Compare(F::Date(O::Equals)), false),
+        "DateNotEquals" => (Base::Compare(F::Date(O::Equals)), true),
+        "DateLessThan" => (Base::Compare(F::Date(O::LessThan)), false),
+        "DateLessThanEquals" => (Base::Compare(F::Date(O::LessThanEquals)), false),
+        "DateGreaterThan" => (Base::Compare(F::Date(O::GreaterThan)), false),
+        "DateGreaterThanEquals" => (Base::Compare(F::Date(O::GreaterThanEquals)), false),
+        "Bool" => (Base::Compare(F::Bool), false),
+        "BinaryEquals" => (Base::Compare(F::Binary), false),
+        "IpAddress" => (Base::Compare(F::IpAddress), false),
+        "NotIpAddress" => (Base::Compare(F::IpAddress), true),
+        "ArnEquals" | "ArnLike" => (Base::Compare(F::Arn), false),
+        "ArnNotEquals" | "ArnNotLike" => (Base::Compare(F::Arn), true),
+        "Null" => (Base::Null, false),
         _ => return None,
     };
     Some(found)
@@ -187,11 +195,11 @@ impl Condition {
         values: &[String],
         variables: bool,
     ) -> Result<Condition, String> {
-        let check = match operator.family {
-            Family::Null => Check::Null {
+        let check = match operator.base {
+            Base::Null => Check::Null {
                 absent: compile_null(values)?,
             },
-            family => Check::Compare(Comparison {
+            Base::Compare(family) => Check::Compare(Comparison {
                 test: compile_test(family, values, variables)?,
                 negated: operator.negated,
                 set: operator.set,
@@ -227,9 +235,11 @@ impl Comparison {
         if values.is_empty() {
             return Some(self.holds_when_missing());
         }
-        let passes = values
-            .iter()
-            .map(|value| self.test.any_matches(value, keys).map(|m| m != self.negated));
+        let passes = values.iter().map(|value| {
+            self.test
+                .any_matches(value, keys)
+                .map(|m| m != self.negated)
+        });
         if self.needs_every_value() {
             all_of(passes)
         } else {
@@ -316,7 +326,7 @@ impl Order {
 impl ArnPattern {
     fn compile(text: &str, variables: bool) -> Result<ArnPattern, String> {
         let parts = split_arn(text, variables);
-        if parts.len() != 1 && parts.len() != ARN_PARTS {
+        if parts.len() != ARN_PARTS {
             return Err(format!(
                 "\"{text}\" is not an ARN: an ARN has six colon-separated parts"
             ));
@@ -333,9 +343,6 @@ impl ArnPattern {
     }
 
     fn matches(&self, arn: &str, keys: &ContextKeys) -> Option<bool> {
-        if let [whole] = self.parts.as_slice() {
-            return whole.matches(arn, keys, Case::Sensitive);
-        }
         if !self.parts.iter().all(|part| part.resolvable(keys)) {
             return None;
         }
@@ -384,7 +391,9 @@ fn compile_test(family: Family, values: &[String], variables: bool) -> Result<Te
         variables,
     };
     Ok(match family {
-        Family::StringEquals => Test::Equals(compile_each(values, |v| Pattern::compile(v, literal))?),
+        Family::StringEquals => {
+            Test::Equals(compile_each(values, |v| Pattern::compile(v, literal))?)
+        }
         Family::StringEqualsIgnoreCase => {
             Test::EqualsIgnoreCase(compile_each(values, |v| Pattern::compile(v, literal))?)
         }
@@ -398,9 +407,8 @@ fn compile_test(family: Family, values: &[String], variables: bool) -> Result<Te
         Family::Date(order) => Test::Date(
             order,
             compile_each(values, |v| {
-                parse_time(v).ok_or_else(|| {
-                    format!("\"{v}\" is not an ISO 8601 date-time or epoch seconds")
-                })
+                parse_time(v)
+                    .ok_or_else(|| format!("\"{v}\" is not an ISO 8601 date-time or epoch seconds"))
             })?,
         ),
         Family::Bool => Test::Bool(compile_each(values, |v| {
@@ -416,9 +424,6 @@ fn compile_test(family: Family, values: &[String], variables: bool) -> Result<Te
             parse_network(v).ok_or_else(|| format!("\"{v}\" is not an IP address or CIDR block"))
         })?),
         Family::Arn => Test::Arn(compile_each(values, |v| ArnPattern::compile(v, variables))?),
-        Family::Null => {
-            return Err("Null is not a comparison".to_owned());
-        }
     })
 }
 
@@ -492,7 +497,9 @@ fn parse_time(text: &str) -> Option<i128> {
         return Some(i128::from(seconds) * 1_000_000_000);
     }
     OffsetDateTime::parse(text, &Iso8601::PARSING)
-        .or_else(|_| PrimitiveDateTime::parse(text, &Iso8601::PARSING).map(|t| t.assume_utc()))
+        .or_else(|_| {
+            PrimitiveDateTime::parse(text, &Iso8601::PARSING).map(PrimitiveDateTime::assume_utc)
+        })
         .or_else(|_| Date::parse(text, &Iso8601::PARSING).map(|d| d.midnight().assume_utc()))
         .ok()
         .map(OffsetDateTime::unix_timestamp_nanos)

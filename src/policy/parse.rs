@@ -39,13 +39,21 @@ const STATEMENT_ELEMENTS: [&str; 9] = [
 #[derive(Default)]
 struct Problems(Vec<String>);
 
+/// Proof that a problem was recorded: what an element parser returns instead of a value, so
+/// the caller goes on checking the rest of the document.
+struct Reported;
+
+/// The outcome of parsing one element.
+type Parsed<T> = Result<T, Reported>;
+
 impl Problems {
-    fn add(&mut self, at: &str, what: impl Display) {
+    fn add(&mut self, at: &str, what: impl Display) -> Reported {
         self.0.push(if at.is_empty() {
             what.to_string()
         } else {
             format!("{at}: {what}")
         });
+        Reported
     }
 
     fn count(&self) -> usize {
@@ -67,7 +75,10 @@ pub(super) fn parse_policy(text: &str, kind: PolicyKind) -> Result<Vec<Statement
     let document = match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(document)) => document,
         Ok(_) => {
-            problems.add("", "Syntax errors in policy: the policy must be a JSON object");
+            problems.add(
+                "",
+                "Syntax errors in policy: the policy must be a JSON object",
+            );
             return Err(problems.0);
         }
         Err(error) => {
@@ -115,7 +126,10 @@ fn check_size(text: &str, kind: PolicyKind, problems: &mut Problems) {
 }
 
 fn check_unknown(element: &Map<String, Value>, known: &[&str], at: &str, problems: &mut Problems) {
-    for name in element.keys().filter(|name| !known.contains(&name.as_str())) {
+    for name in element
+        .keys()
+        .filter(|name| !known.contains(&name.as_str()))
+    {
         problems.add(at, format!("Unknown field {name}"));
     }
 }
@@ -137,15 +151,14 @@ fn parse_version(version: Option<&Value>, problems: &mut Problems) -> bool {
 }
 
 fn statement_list<'a>(statement: Option<&'a Value>, problems: &mut Problems) -> Vec<&'a Value> {
-    match statement {
-        None => problems.add("", "Missing required field Statement"),
-        Some(Value::Array(items)) if items.is_empty() => {
-            problems.add("", "Statement must hold at least one statement");
-        }
-        Some(Value::Array(items)) => return items.iter().collect(),
+    let problem = match statement {
+        Some(Value::Array(items)) if !items.is_empty() => return items.iter().collect(),
         Some(one @ Value::Object(_)) => return vec![one],
-        Some(_) => problems.add("", "Statement must be an object or an array of objects"),
-    }
+        None => "Missing required field Statement",
+        Some(Value::Array(_)) => "Statement must hold at least one statement",
+        Some(_) => "Statement must be an object or an array of objects",
+    };
+    problems.add("", problem);
     Vec::new()
 }
 
@@ -189,69 +202,60 @@ fn parse_statement(
         return None;
     }
     Some(Statement {
-        sid: sid?,
-        effect: effect?,
-        principal: principal?,
-        action: action?,
-        resource: resource?,
-        conditions: conditions?,
+        sid: sid.ok()?,
+        effect: effect.ok()?,
+        principal: principal.ok()?,
+        action: action.ok()?,
+        resource: resource.ok()?,
+        conditions: conditions.ok()?,
     })
 }
 
-/// `Some(None)` for a statement without a Sid; an empty Sid (as the AWS console writes) is none.
-fn parse_sid(sid: Option<&Value>, at: &str, problems: &mut Problems) -> Option<Option<String>> {
+/// `None` for a statement without a Sid; an empty Sid (as the AWS console writes) is none too.
+fn parse_sid(sid: Option<&Value>, at: &str, problems: &mut Problems) -> Parsed<Option<String>> {
     match sid {
-        None => Some(None),
-        Some(Value::String(sid)) if sid.is_empty() => Some(None),
+        None => Ok(None),
+        Some(Value::String(sid)) if sid.is_empty() => Ok(None),
         Some(Value::String(sid)) if sid.bytes().all(|b| b.is_ascii_alphanumeric()) => {
-            Some(Some(sid.clone()))
+            Ok(Some(sid.clone()))
         }
-        Some(Value::String(sid)) => {
-            problems.add(
-                at,
-                format!("Statement IDs (SID) must be alpha-numeric, not \"{sid}\""),
-            );
-            None
-        }
-        Some(_) => {
-            problems.add(at, "Sid must be a string");
-            None
-        }
+        Some(Value::String(sid)) => Err(problems.add(
+            at,
+            format!("Statement IDs (SID) must be alpha-numeric, not \"{sid}\""),
+        )),
+        Some(_) => Err(problems.add(at, "Sid must be a string")),
     }
 }
 
-fn parse_effect(effect: Option<&Value>, at: &str, problems: &mut Problems) -> Option<Effect> {
+fn parse_effect(effect: Option<&Value>, at: &str, problems: &mut Problems) -> Parsed<Effect> {
     match effect {
-        Some(Value::String(effect)) if effect == "Allow" => Some(Effect::Allow),
-        Some(Value::String(effect)) if effect == "Deny" => Some(Effect::Deny),
-        None => {
-            problems.add(at, "Missing required field Effect");
-            None
-        }
-        Some(other) => {
-            problems.add(at, format!("Effect must be \"Allow\" or \"Deny\", not {other}"));
-            None
-        }
+        Some(Value::String(effect)) if effect == "Allow" => Ok(Effect::Allow),
+        Some(Value::String(effect)) if effect == "Deny" => Ok(Effect::Deny),
+        None => Err(problems.add(at, "Missing required field Effect")),
+        Some(other) => Err(problems.add(
+            at,
+            format!("Effect must be \"Allow\" or \"Deny\", not {other}"),
+        )),
     }
 }
 
-/// The element or its `Not` form, with whether it was the `Not` form; `Some(None)` when neither
-/// is present, `None` (a problem) when both are.
+/// The element or its `Not` form, with whether it was the `Not` form; `None` when neither is
+/// present. Both at once is a problem.
 fn element_or_not<'a>(
     element: &'a Map<String, Value>,
     name: &str,
     at: &str,
     problems: &mut Problems,
-) -> Option<Option<(&'a Value, bool)>> {
+) -> Parsed<Option<(&'a Value, bool)>> {
     let not_name = format!("Not{name}");
     match (element.get(name), element.get(&not_name)) {
-        (Some(_), Some(_)) => {
-            problems.add(at, format!("a statement cannot have both {name} and {not_name}"));
-            None
-        }
-        (Some(value), None) => Some(Some((value, false))),
-        (None, Some(value)) => Some(Some((value, true))),
-        (None, None) => Some(None),
+        (Some(_), Some(_)) => Err(problems.add(
+            at,
+            format!("a statement cannot have both {name} and {not_name}"),
+        )),
+        (Some(value), None) => Ok(Some((value, false))),
+        (None, Some(value)) => Ok(Some((value, true))),
+        (None, None) => Ok(None),
     }
 }
 
@@ -268,28 +272,23 @@ fn parse_principal(
     at: &str,
     rules: &Rules,
     problems: &mut Problems,
-) -> Option<Option<Listed<PrincipalEntry>>> {
+) -> Parsed<Option<Listed<PrincipalEntry>>> {
     let found = element_or_not(element, "Principal", at, problems)?;
     match (found, rules.kind.wants_principal()) {
-        (None, false) => Some(None),
-        (None, true) => {
-            problems.add(at, "Missing required field Principal");
-            None
-        }
-        (Some((_, negated)), false) => {
-            problems.add(
-                at,
-                format!(
-                    "Has prohibited field {}: a {} applies to whoever holds it",
-                    element_name("Principal", negated),
-                    rules.kind.label()
-                ),
-            );
-            None
-        }
+        (None, false) => Ok(None),
+        (None, true) => Err(problems.add(at, "Missing required field Principal")),
+        (Some((_, negated)), false) => Err(problems.add(
+            at,
+            format!(
+                "Has prohibited field {}: a {} applies to whoever holds it",
+                element_name("Principal", negated),
+                rules.kind.label()
+            ),
+        )),
         (Some((value, negated)), true) => {
-            let items = principal_entries(value, &element_name("Principal", negated), at, problems)?;
-            Some(Some(Listed { items, negated }))
+            let field = element_name("Principal", negated);
+            let items = principal_entries(value, &field, at, problems)?;
+            Ok(Some(Listed { items, negated }))
         }
     }
 }
@@ -299,19 +298,18 @@ fn principal_entries(
     field: &str,
     at: &str,
     problems: &mut Problems,
-) -> Option<Vec<PrincipalEntry>> {
+) -> Parsed<Vec<PrincipalEntry>> {
     let types = match value {
-        Value::String(anyone) if anyone == "*" => return Some(vec![PrincipalEntry::Anyone]),
+        Value::String(anyone) if anyone == "*" => return Ok(vec![PrincipalEntry::Anyone]),
         Value::Object(types) if !types.is_empty() => types,
         _ => {
-            problems.add(
+            return Err(problems.add(
                 at,
                 format!(
                     "Invalid principal in policy: {field} must be \"*\" or a map of \
                      AWS, Federated, Service or CanonicalUser to ids"
                 ),
-            );
-            return None;
+            ));
         }
     };
     let before = problems.count();
@@ -324,25 +322,28 @@ fn principal_entries(
             );
             continue;
         };
-        if let Some(ids) = string_list(ids, &format!("{field}.{name}"), at, problems) {
+        if let Ok(ids) = string_list(ids, &format!("{field}.{name}"), at, problems) {
             entries.extend(ids.into_iter().map(|id| PrincipalEntry::typed(kind, id)));
         }
     }
-    (problems.count() == before).then_some(entries)
+    if problems.count() == before {
+        Ok(entries)
+    } else {
+        Err(Reported)
+    }
 }
 
 fn parse_action(
     element: &Map<String, Value>,
     at: &str,
     problems: &mut Problems,
-) -> Option<Listed<Pattern>> {
+) -> Parsed<Listed<Pattern>> {
     let Some((value, negated)) = element_or_not(element, "Action", at, problems)? else {
-        problems.add(at, "Missing required field Action");
-        return None;
+        return Err(problems.add(at, "Missing required field Action"));
     };
     let names = string_list(value, &element_name("Action", negated), at, problems)?;
     let items = compile_all(names, compile_action, at, problems)?;
-    Some(Listed { items, negated })
+    Ok(Listed { items, negated })
 }
 
 /// `*` or `service:action`, where the action part may use wildcards. Policy variables are not
@@ -377,17 +378,21 @@ fn parse_resource(
     at: &str,
     rules: &Rules,
     problems: &mut Problems,
-) -> Option<Option<Listed<Pattern>>> {
+) -> Parsed<Option<Listed<Pattern>>> {
     let Some((value, negated)) = element_or_not(element, "Resource", at, problems)? else {
         if rules.kind.requires_resource() {
-            problems.add(at, "Missing required field Resource");
-            return None;
+            return Err(problems.add(at, "Missing required field Resource"));
         }
-        return Some(None);
+        return Ok(None);
     };
     let names = string_list(value, &element_name("Resource", negated), at, problems)?;
-    let items = compile_all(names, |name| compile_resource(name, rules.variables), at, problems)?;
-    Some(Some(Listed { items, negated }))
+    let items = compile_all(
+        names,
+        |name| compile_resource(name, rules.variables),
+        at,
+        problems,
+    )?;
+    Ok(Some(Listed { items, negated }))
 }
 
 fn compile_resource(name: &str, variables: bool) -> Result<Pattern, String> {
@@ -409,14 +414,11 @@ fn parse_conditions(
     at: &str,
     rules: &Rules,
     problems: &mut Problems,
-) -> Option<Vec<Condition>> {
+) -> Parsed<Vec<Condition>> {
     let operators = match block {
-        None => return Some(Vec::new()),
+        None => return Ok(Vec::new()),
         Some(Value::Object(operators)) => operators,
-        Some(_) => {
-            problems.add(at, "Condition must be a JSON object");
-            return None;
-        }
+        Some(_) => return Err(problems.add(at, "Condition must be a JSON object")),
     };
     let before = problems.count();
     let mut conditions = Vec::new();
@@ -441,16 +443,22 @@ fn parse_conditions(
                     "condition keys must be prefaced by a vendor, e.g. aws:",
                 );
             }
-            let Some(values) = condition_values(values, &here, problems) else {
+            let Ok(values) = condition_values(values, &here, problems) else {
                 continue;
             };
             match Condition::compile(operator, key, &values, rules.variables) {
                 Ok(condition) => conditions.push(condition),
-                Err(problem) => problems.add(&here, problem),
+                Err(problem) => {
+                    problems.add(&here, problem);
+                }
             }
         }
     }
-    (problems.count() == before).then_some(conditions)
+    if problems.count() == before {
+        Ok(conditions)
+    } else {
+        Err(Reported)
+    }
 }
 
 fn has_vendor_prefix(key: &str) -> bool {
@@ -460,22 +468,20 @@ fn has_vendor_prefix(key: &str) -> bool {
 
 /// A condition value is a string, number or boolean, or a non-empty array of them; all are
 /// normalised to text (AWS accepts `"aws:MultiFactorAuthPresent": true`).
-fn condition_values(value: &Value, at: &str, problems: &mut Problems) -> Option<Vec<String>> {
+fn condition_values(value: &Value, at: &str, problems: &mut Problems) -> Parsed<Vec<String>> {
     let values = match value {
         Value::Array(items) if items.is_empty() => {
-            problems.add(at, "must list at least one value");
-            return None;
+            return Err(problems.add(at, "must list at least one value"));
         }
         Value::Array(items) => items.iter().map(scalar_text).collect::<Option<Vec<_>>>(),
         scalar => scalar_text(scalar).map(|text| vec![text]),
     };
-    if values.is_none() {
+    values.ok_or_else(|| {
         problems.add(
             at,
             "condition values must be strings, numbers or booleans, or an array of them",
-        );
-    }
-    values
+        )
+    })
 }
 
 fn scalar_text(value: &Value) -> Option<String> {
@@ -493,7 +499,7 @@ fn string_list<'a>(
     field: &str,
     at: &str,
     problems: &mut Problems,
-) -> Option<Vec<&'a str>> {
+) -> Parsed<Vec<&'a str>> {
     let list = match value {
         Value::String(one) => Some(vec![one.as_str()]),
         Value::Array(items) if !items.is_empty() => {
@@ -502,14 +508,11 @@ fn string_list<'a>(
         _ => None,
     };
     match list {
-        Some(list) if list.iter().all(|item| !item.is_empty()) => Some(list),
-        _ => {
-            problems.add(
-                at,
-                format!("{field} must be a non-empty string or a non-empty array of them"),
-            );
-            None
-        }
+        Some(list) if list.iter().all(|item| !item.is_empty()) => Ok(list),
+        _ => Err(problems.add(
+            at,
+            format!("{field} must be a non-empty string or a non-empty array of them"),
+        )),
     }
 }
 
@@ -519,11 +522,19 @@ fn compile_all<T>(
     compile: impl Fn(&str) -> Result<T, String>,
     at: &str,
     problems: &mut Problems,
-) -> Option<Vec<T>> {
+) -> Parsed<Vec<T>> {
     let before = problems.count();
     let compiled: Vec<T> = items
         .into_iter()
-        .filter_map(|item| compile(item).map_err(|problem| problems.add(at, problem)).ok())
+        .filter_map(|item| {
+            compile(item)
+                .map_err(|problem| problems.add(at, problem))
+                .ok()
+        })
         .collect();
-    (problems.count() == before).then_some(compiled)
+    if problems.count() == before {
+        Ok(compiled)
+    } else {
+        Err(Reported)
+    }
 }

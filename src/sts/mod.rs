@@ -109,10 +109,10 @@ pub async fn handle(state: &StsState, meta: &RequestMeta, params: &Params) -> Re
         }
         _ => return Err(invalid()),
     };
-    if let Err(err) = &result {
-        if let Err(store_err) = state.store.append_audit(&audit.failed(err)).await {
-            tracing::error!(error = %store_err, "could not record the failed request in the audit trail");
-        }
+    if let Err(err) = &result
+        && let Err(store_err) = state.store.append_audit(&audit.failed(err)).await
+    {
+        tracing::error!(error = %store_err, "could not record the failed request in the audit trail");
     }
     result
 }

@@ -9,7 +9,7 @@ use super::error::StsError;
 use super::{AuditDraft, StsState};
 use crate::clock::unix_seconds;
 use crate::config::Role;
-use crate::creds::{Credentials, Grant};
+use crate::creds::{Credentials, Grant, MintError};
 use crate::identity::SessionTags;
 use crate::policy::{Decision, Policy, PolicyKind, RequestContext, evaluate};
 use crate::store::SessionRecord;
@@ -104,7 +104,7 @@ pub(crate) fn packed_policy_size(policies: &SessionPolicies, tags: &SessionTags)
     let policy_chars = policies
         .inline
         .as_deref()
-        .map_or(0, |p| p.chars().filter(|c| !c.is_whitespace()).count());
+        .map_or(0, Policy::len_without_whitespace);
     let arn_chars: usize = policies.arns.iter().map(String::len).sum();
     let tag_chars: usize = tags
         .principal_tags
@@ -170,10 +170,11 @@ pub(crate) async fn issue(
     now: SystemTime,
     ctx: IssueContext<'_>,
 ) -> Result<Credentials, StsError> {
-    let (credentials, _claims) = state
-        .minter
-        .mint(grant, now)
-        .map_err(|e| StsError::Internal(e.to_string()))?;
+    let (credentials, _claims) = state.minter.mint(grant, now).map_err(|e| match e {
+        // Sealed sessions have a size cap; policies and tags are what make one large.
+        MintError::TooLarge { .. } => StsError::PackedPolicyTooLarge(101),
+        other => StsError::Internal(other.to_string()),
+    })?;
     let record = SessionRecord {
         access_key_id: credentials.access_key_id.clone(),
         role_arn: grant.role_arn.clone(),

@@ -1,6 +1,7 @@
 //! The AWS Query-protocol XML shapes: success envelopes and `ErrorResponse`.
 
 use quick_xml::Writer;
+use quick_xml::escape::partial_escape;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
 use super::error::StsError;
@@ -49,10 +50,11 @@ impl XmlBody {
         self
     }
 
-    /// `<name>text</name>`, text escaped.
+    /// `<name>text</name>`, with `<`, `>` and `&` escaped (quotes need no escaping in text, and
+    /// AWS does not escape them).
     pub fn leaf(&mut self, name: &str, text: &str) -> &mut Self {
         self.open(name);
-        self.event(Event::Text(BytesText::new(text)));
+        self.event(Event::Text(BytesText::from_escaped(partial_escape(text))));
         self.close(name)
     }
 

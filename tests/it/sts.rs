@@ -83,7 +83,7 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let idp = TestIdp::start().await;
     let daemon = Daemon::start(Setup {
-        idps: vec![("test".into(), idp_toml(&idp.issuer()))],
+        idps: vec![("test".into(), idp_toml(idp.issuer()))],
         roles: roles(&idp.provider()),
         policies: vec![("read-only".into(), READ_ONLY.into())],
         ..Setup::default()
@@ -372,11 +372,9 @@ async fn the_sdk_default_chain_exchanges_a_token_file() {
         ),
     )
     .unwrap();
-    let files = aws_config::profile::profile_file::ProfileFiles::builder()
-        .with_file(
-            aws_config::profile::profile_file::ProfileFileKind::Config,
-            &config_file,
-        )
+    use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+    let files = EnvConfigFiles::builder()
+        .with_file(EnvConfigFileKind::Config, &config_file)
         .build();
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .profile_files(files)

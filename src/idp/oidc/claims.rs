@@ -33,11 +33,10 @@ pub(crate) struct Expectations<'a> {
 }
 
 /// The payload of a token whose signature verified; its time claims are not checked yet.
-#[derive(Debug)]
+/// No `Debug`: claims are token content and never logged.
 pub(crate) struct SignedClaims(Map<String, Value>);
 
 /// Signed claims within their validity period.
-#[derive(Debug)]
 pub(crate) struct TimelyClaims(Map<String, Value>);
 
 impl SignedClaims {

@@ -1,11 +1,16 @@
-//! The key cache of one IdP: keys fetched lazily, kept for the lifetime the IdP grants, refreshed
-//! at most once per [`REFRESH_INTERVAL`] by a single in-flight fetch, and kept serving while the
-//! IdP is unreachable.
+//! The key cache of one IdP. Remote keys are fetched on first use and kept for the lifetime
+//! the IdP grants (`Cache-Control: max-age`, clamped). A stale cache keeps answering while one
+//! refresh runs in the background; an unknown `kid` waits for a refresh. Whatever triggers them,
+//! fetches start at most once per [`REFRESH_INTERVAL`], one at a time (single flight), and a
+//! failed fetch keeps the cached keys serving.
 //!
 //! Time comes from the `now` of each verification, never from the clock.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
+
+use tokio::sync::OwnedMutexGuard;
+use tokio::task::JoinHandle;
 
 use super::discovery::{DiscoveryError, discover_jwks_uri};
 use super::fetch::{FetchError, Fetcher};
@@ -14,7 +19,7 @@ use crate::idp::VerifyError;
 
 /// At most one fetch per IdP in this interval, whatever triggers it (first use, an unknown
 /// `kid`, an expired cache).
-pub(crate) const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 /// Cache lifetime when the IdP sends no `Cache-Control: max-age`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(60 * 60);
 /// Bounds on the lifetime an IdP may ask for.
@@ -47,26 +52,78 @@ enum RefreshError {
 
 /// The keys of one IdP.
 #[derive(Debug)]
-pub(crate) struct KeyCache {
-    idp: String,
-    remote: Option<Remote>,
-    state: Mutex<CacheState>,
-    /// Held for the duration of one fetch: callers arriving meanwhile wait for its outcome
-    /// instead of fetching again (single flight).
-    refreshing: tokio::sync::Mutex<()>,
+pub(crate) enum KeyCache {
+    /// Keys given in the configuration: never refreshed, never stale.
+    Fixed(KeySet),
+    /// Keys fetched from the IdP on first use and refreshed as needed.
+    Remote(Arc<RemoteKeys>),
 }
 
+impl KeyCache {
+    /// Keys fetched from `location` on first use.
+    pub(crate) fn remote(idp: &str, fetcher: Fetcher, location: JwksLocation) -> Self {
+        Self::Remote(Arc::new(RemoteKeys {
+            idp: idp.to_owned(),
+            fetcher,
+            location,
+            state: Mutex::new(CacheState {
+                keys: Arc::new(KeySet::default()),
+                fresh_until: SystemTime::UNIX_EPOCH,
+                last_attempt: None,
+                attempts: 0,
+                last_error: None,
+            }),
+            in_flight: Arc::new(tokio::sync::Mutex::new(())),
+        }))
+    }
+
+    /// The key a token designates by `kid` (or the only key, when it has none).
+    ///
+    /// With no key at all the IdP is unreachable ([`VerifyError::Communication`]); otherwise a
+    /// key not in the set is [`crate::idp::TokenFault::UnknownKey`].
+    pub(crate) async fn key_for(
+        &self,
+        kid: Option<&str>,
+        now: SystemTime,
+    ) -> Result<Arc<VerificationKey>, VerifyError> {
+        match self {
+            Self::Fixed(keys) => resolve(keys.select(kid), kid, keys, None),
+            Self::Remote(remote) => remote.key_for(kid, now).await,
+        }
+    }
+}
+
+fn resolve(
+    selection: Selection,
+    kid: Option<&str>,
+    keys: &KeySet,
+    last_error: Option<String>,
+) -> Result<Arc<VerificationKey>, VerifyError> {
+    match selection {
+        Selection::Found(key) => Ok(key),
+        _ if keys.is_empty() => Err(VerifyError::Communication(
+            last_error.unwrap_or_else(|| "no signature keys are available yet".to_owned()),
+        )),
+        _ => Err(unknown_key(kid, keys)),
+    }
+}
+
+/// The cached keys of an IdP reached over HTTP.
 #[derive(Debug)]
-struct Remote {
+pub(crate) struct RemoteKeys {
+    idp: String,
     fetcher: Fetcher,
     location: JwksLocation,
+    state: Mutex<CacheState>,
+    /// Held by the one fetch in flight, until its outcome is stored: callers arriving
+    /// meanwhile wait for that outcome instead of fetching again (single flight).
+    in_flight: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Debug)]
 struct CacheState {
     keys: Arc<KeySet>,
-    /// Until when the keys are fresh; `None` for keys that never expire (configured ones).
-    fresh_until: Option<SystemTime>,
+    fresh_until: SystemTime,
     last_attempt: Option<SystemTime>,
     /// Fetches started so far: tells a waiting caller that the fetch it waited for happened.
     attempts: u64,
@@ -81,70 +138,31 @@ struct View {
     last_error: Option<String>,
 }
 
-impl KeyCache {
-    /// Keys given in the configuration: never refreshed, never stale.
-    pub(crate) fn fixed(idp: &str, keys: KeySet) -> Self {
-        Self::with(idp, None, keys, None)
-    }
-
-    /// Keys fetched from `location` on first use.
-    pub(crate) fn remote(idp: &str, fetcher: Fetcher, location: JwksLocation) -> Self {
-        let remote = Remote { fetcher, location };
-        Self::with(
-            idp,
-            Some(remote),
-            KeySet::default(),
-            Some(SystemTime::UNIX_EPOCH),
-        )
-    }
-
-    fn with(
-        idp: &str,
-        remote: Option<Remote>,
-        keys: KeySet,
-        fresh_until: Option<SystemTime>,
-    ) -> Self {
-        Self {
-            idp: idp.to_owned(),
-            remote,
-            state: Mutex::new(CacheState {
-                keys: Arc::new(keys),
-                fresh_until,
-                last_attempt: None,
-                attempts: 0,
-                last_error: None,
-            }),
-            refreshing: tokio::sync::Mutex::new(()),
-        }
-    }
-
-    /// The key a token designates by `kid` (or the only key, when it has none).
+impl RemoteKeys {
+    /// - a key found in a fresh cache is returned at once;
+    /// - a key found in a stale cache is returned at once, and a refresh starts in the
+    ///   background (the caller does not wait for the IdP);
+    /// - a missing key waits for a refresh, then looks again.
     ///
-    /// A missing key or a stale cache triggers a refresh, subject to [`REFRESH_INTERVAL`];
-    /// a failed refresh keeps the cached keys. With no key at all the IdP is unreachable
-    /// ([`VerifyError::Communication`]); otherwise a missing key is
-    /// [`crate::idp::TokenFault::UnknownKey`].
-    pub(crate) async fn key_for(
-        &self,
+    /// Refreshes are subject to [`REFRESH_INTERVAL`]; a failed one keeps the cached keys.
+    async fn key_for(
+        self: &Arc<Self>,
         kid: Option<&str>,
         now: SystemTime,
     ) -> Result<Arc<VerificationKey>, VerifyError> {
-        let mut view = self.view(now);
-        let mut selection = view.keys.select(kid);
-        let wants_refresh = view.stale || matches!(selection, Selection::Missing);
-        if let (true, Some(remote)) = (wants_refresh, &self.remote) {
-            self.refresh(remote, now, view.attempts).await;
-            view = self.view(now);
-            selection = view.keys.select(kid);
+        let view = self.view(now);
+        match view.keys.select(kid) {
+            Selection::Missing => {}
+            found_or_ambiguous => {
+                if view.stale {
+                    self.refresh_in_background(now, view.attempts);
+                }
+                return resolve(found_or_ambiguous, kid, &view.keys, view.last_error);
+            }
         }
-        match selection {
-            Selection::Found(key) => Ok(key),
-            _ if view.keys.is_empty() => Err(VerifyError::Communication(
-                view.last_error
-                    .unwrap_or_else(|| "no signature keys are available yet".to_owned()),
-            )),
-            _ => Err(unknown_key(kid, &view.keys)),
-        }
+        self.refresh(now, view.attempts).await;
+        let view = self.view(now);
+        resolve(view.keys.select(kid), kid, &view.keys, view.last_error)
     }
 
     fn lock(&self) -> MutexGuard<'_, CacheState> {
@@ -155,32 +173,64 @@ impl KeyCache {
         let state = self.lock();
         View {
             keys: Arc::clone(&state.keys),
-            stale: state.fresh_until.is_some_and(|until| now >= until),
+            stale: now >= state.fresh_until,
             attempts: state.attempts,
             last_error: state.last_error.clone(),
         }
     }
 
-    /// Fetch the key set once, unless a fetch already started since the caller looked
-    /// (`seen_attempts`) or the last one started less than [`REFRESH_INTERVAL`] from `now`.
-    async fn refresh(&self, remote: &Remote, now: SystemTime, seen_attempts: u64) {
-        let _flight = self.refreshing.lock().await;
+    /// Wait for the fetch in flight, or for one started now if [`Self::start_fetch`] allows.
+    async fn refresh(self: &Arc<Self>, now: SystemTime, seen_attempts: u64) {
+        let flight = Arc::clone(&self.in_flight).lock_owned().await;
+        if let Some(fetch) = self.start_fetch(now, seen_attempts, flight)
+            && let Err(e) = fetch.await
+        {
+            tracing::error!(idp = %self.idp, error = %e, "signature key fetch task failed");
+        }
+    }
+
+    /// Start a fetch unless one is in flight or [`Self::start_fetch`] refuses; do not wait.
+    fn refresh_in_background(self: &Arc<Self>, now: SystemTime, seen_attempts: u64) {
+        if let Ok(flight) = Arc::clone(&self.in_flight).try_lock_owned() {
+            // Detached: the fetch stores its outcome itself.
+            let _ = self.start_fetch(now, seen_attempts, flight);
+        }
+    }
+
+    /// Spawn a fetch holding `flight` until its outcome is stored, unless another fetch
+    /// started since the caller looked (`seen_attempts`) or the last one started less than
+    /// [`REFRESH_INTERVAL`] from `now`. The fetch runs as its own task, so a caller that gives
+    /// up waiting does not cancel it for the others.
+    fn start_fetch(
+        self: &Arc<Self>,
+        now: SystemTime,
+        seen_attempts: u64,
+        flight: OwnedMutexGuard<()>,
+    ) -> Option<JoinHandle<()>> {
         {
             let mut state = self.lock();
             if state.attempts != seen_attempts || !refresh_allowed(state.last_attempt, now) {
-                return;
+                return None;
             }
             state.attempts += 1;
             state.last_attempt = Some(now);
         }
-        let outcome = self.fetch(remote).await;
+        let this = Arc::clone(self);
+        Some(tokio::spawn(async move {
+            let outcome = this.fetch().await;
+            this.store(outcome, now);
+            drop(flight);
+        }))
+    }
+
+    fn store(&self, outcome: Result<(KeySet, Option<Duration>), RefreshError>, now: SystemTime) {
         let mut state = self.lock();
         match outcome {
             Ok((keys, max_age)) => {
                 let lifetime = cache_lifetime(max_age);
                 tracing::info!(idp = %self.idp, keys = keys.len(), lifetime_secs = lifetime.as_secs(), "signature keys refreshed");
                 state.keys = Arc::new(keys);
-                state.fresh_until = Some(now + lifetime);
+                state.fresh_until = now.checked_add(lifetime).unwrap_or(now);
                 state.last_error = None;
             }
             Err(e) => {
@@ -190,14 +240,12 @@ impl KeyCache {
         }
     }
 
-    async fn fetch(&self, remote: &Remote) -> Result<(KeySet, Option<Duration>), RefreshError> {
-        let uri = match &remote.location {
-            JwksLocation::Discovery { issuer } => {
-                discover_jwks_uri(&remote.fetcher, issuer).await?
-            }
+    async fn fetch(&self) -> Result<(KeySet, Option<Duration>), RefreshError> {
+        let uri = match &self.location {
+            JwksLocation::Discovery { issuer } => discover_jwks_uri(&self.fetcher, issuer).await?,
             JwksLocation::Uri(uri) => uri.clone(),
         };
-        let fetched = remote.fetcher.get(&uri, JWKS_LIMIT).await?;
+        let fetched = self.fetcher.get(&uri, JWKS_LIMIT).await?;
         let keys = KeySet::from_document(&self.idp, &fetched.body)
             .map_err(|e| RefreshError::Document(uri.clone(), e))?;
         if keys.is_empty() {
@@ -267,7 +315,7 @@ mod tests {
         let set = jsonwebtoken::jwk::JwkSet {
             keys: vec![signer.jwk()],
         };
-        let cache = KeyCache::fixed("t", KeySet::from_jwks("t", &set));
+        let cache = KeyCache::Fixed(KeySet::from_jwks("t", &set));
         let now = from_unix_seconds(1_000);
         assert!(cache.key_for(Some("e1"), now).await.is_ok());
         assert!(cache.key_for(None, now).await.is_ok());
@@ -299,6 +347,9 @@ mod tests {
             Err(VerifyError::Communication(why)) => assert!(why.contains("127.0.0.1:9"), "{why}"),
             other => panic!("expected a communication error, got {other:?}"),
         }
-        assert_eq!(cache.lock().attempts, 1);
+        let KeyCache::Remote(remote) = &cache else {
+            panic!("a remote cache");
+        };
+        assert_eq!(remote.lock().attempts, 1);
     }
 }

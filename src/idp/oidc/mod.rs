@@ -6,8 +6,9 @@
 //! 2. header `alg` in the IdP's allow-list, never `none` or HMAC (RFC 8725 §3.1; OIDC Core
 //!    3.1.3.7 step 7);
 //! 3. the key named by `kid`, or the only key without one, from the IdP's configured key source
-//!    only (RFC 7515 §4.1.4; header `jku`/`jwk`/`x5u` are ignored), with `use` `sig`, a matching
-//!    `alg`, and a key type fitting the algorithm (RFC 7517 §4.2-§4.4);
+//!    only (RFC 7515 §4.1.4; header `jku`/`jwk`/`x5u` are ignored): `use`, if present, is
+//!    `sig`, the JWK's `alg`, if present, equals the header's, and the key type fits the
+//!    algorithm (RFC 7517 §4.2-§4.4);
 //! 4. the signature (RFC 7515 §5.2; OIDC Core 3.1.3.7 step 6);
 //! 5. integer `exp` not passed, `nbf`/`iat` not ahead, within the leeway (RFC 7519 §4.1.4-§4.1.6;
 //!    OIDC Core 3.1.3.7 steps 9-10);
@@ -171,7 +172,7 @@ fn fixed(name: &str, keys: KeySet) -> Result<KeyCache, BuildError> {
             "IdP {name}: the configured JWK Set has no usable signature key"
         )));
     }
-    Ok(KeyCache::fixed(name, keys))
+    Ok(KeyCache::Fixed(keys))
 }
 
 #[cfg(test)]

@@ -129,13 +129,19 @@ fn blocks_are_anded() {
         Row {
             name: "two keys under one operator: both must hold",
             condition: r#"{"StringEquals":{"aws:PrincipalTag/team":"a","aws:PrincipalTag/env":"prod"}}"#,
-            keys: &[("aws:PrincipalTag/team", "a"), ("aws:PrincipalTag/env", "prod")],
+            keys: &[
+                ("aws:PrincipalTag/team", "a"),
+                ("aws:PrincipalTag/env", "prod"),
+            ],
             allowed: true,
         },
         Row {
             name: "two keys under one operator: one failing fails the block",
             condition: r#"{"StringEquals":{"aws:PrincipalTag/team":"a","aws:PrincipalTag/env":"prod"}}"#,
-            keys: &[("aws:PrincipalTag/team", "a"), ("aws:PrincipalTag/env", "dev")],
+            keys: &[
+                ("aws:PrincipalTag/team", "a"),
+                ("aws:PrincipalTag/env", "dev"),
+            ],
             allowed: false,
         },
         Row {
@@ -255,7 +261,10 @@ fn set_qualifiers() {
         Row {
             name: "ForAllValues: every request value is in the list",
             condition: r#"{"ForAllValues:StringEquals":{"aws:TagKeys":["environment","cost-center"]}}"#,
-            keys: &[("aws:TagKeys", "environment"), ("aws:TagKeys", "cost-center")],
+            keys: &[
+                ("aws:TagKeys", "environment"),
+                ("aws:TagKeys", "cost-center"),
+            ],
             allowed: true,
         },
         Row {
@@ -568,13 +577,19 @@ fn arn_and_binary_operators() {
         Row {
             name: "ArnLike with wildcards per part",
             condition: r#"{"ArnLike":{"aws:SourceArn":"arn:aws:cloudtrail:*:111122223333:trail/*"}}"#,
-            keys: &[("aws:SourceArn", "arn:aws:cloudtrail:us-east-1:111122223333:trail/main")],
+            keys: &[(
+                "aws:SourceArn",
+                "arn:aws:cloudtrail:us-east-1:111122223333:trail/main",
+            )],
             allowed: true,
         },
         Row {
             name: "ArnLike in another account",
             condition: r#"{"ArnLike":{"aws:SourceArn":"arn:aws:cloudtrail:*:111122223333:trail/*"}}"#,
-            keys: &[("aws:SourceArn", "arn:aws:cloudtrail:us-east-1:444455556666:trail/main")],
+            keys: &[(
+                "aws:SourceArn",
+                "arn:aws:cloudtrail:us-east-1:444455556666:trail/main",
+            )],
             allowed: false,
         },
         Row {
@@ -586,12 +601,15 @@ fn arn_and_binary_operators() {
         Row {
             name: "the resource part may contain colons",
             condition: r#"{"ArnEquals":{"aws:SourceArn":"arn:aws:logs:us-east-1:111122223333:log-group:app:*"}}"#,
-            keys: &[("aws:SourceArn", "arn:aws:logs:us-east-1:111122223333:log-group:app:stream")],
+            keys: &[(
+                "aws:SourceArn",
+                "arn:aws:logs:us-east-1:111122223333:log-group:app:stream",
+            )],
             allowed: true,
         },
         Row {
-            name: "ArnLike * alone matches any ARN",
-            condition: r#"{"ArnLike":{"aws:SourceArn":"*"}}"#,
+            name: "ArnLike with every part a wildcard matches any ARN",
+            condition: r#"{"ArnLike":{"aws:SourceArn":"arn:*:*:*:*:*"}}"#,
             keys: &[("aws:SourceArn", "arn:aws:sns:us-east-1:111122223333:topic")],
             allowed: true,
         },
@@ -610,7 +628,10 @@ fn arn_and_binary_operators() {
         Row {
             name: "ArnNotLike on a matching ARN is false",
             condition: r#"{"ArnNotLike":{"aws:PrincipalArn":"arn:aws:iam::*:role/admin-*"}}"#,
-            keys: &[("aws:PrincipalArn", "arn:aws:iam::111122223333:role/admin-ops")],
+            keys: &[(
+                "aws:PrincipalArn",
+                "arn:aws:iam::111122223333:role/admin-ops",
+            )],
             allowed: false,
         },
         Row {

@@ -49,8 +49,16 @@ fn default_value_applies_when_key_is_missing() {
     let policy = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*",
         "Resource":"arn:aws:s3:::bucket/${ aws:username , 'anonymous' }/*"}}"#;
     assert!(allowed(policy, "arn:aws:s3:::bucket/anonymous/x", &[]));
-    assert!(allowed(policy, "arn:aws:s3:::bucket/david/x", &[("aws:username", "david")]));
-    assert!(!allowed(policy, "arn:aws:s3:::bucket/anonymous/x", &[("aws:username", "david")]));
+    assert!(allowed(
+        policy,
+        "arn:aws:s3:::bucket/david/x",
+        &[("aws:username", "david")]
+    ));
+    assert!(!allowed(
+        policy,
+        "arn:aws:s3:::bucket/anonymous/x",
+        &[("aws:username", "david")]
+    ));
 }
 
 #[test]
@@ -65,19 +73,39 @@ fn special_characters_are_literal() {
 fn substituted_values_are_matched_literally() {
     let policy = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*",
         "Resource":"arn:aws:s3:::bucket/${aws:username}"}}"#;
-    assert!(!allowed(policy, "arn:aws:s3:::bucket/anything", &[("aws:username", "*")]));
-    assert!(allowed(policy, "arn:aws:s3:::bucket/*", &[("aws:username", "*")]));
+    assert!(!allowed(
+        policy,
+        "arn:aws:s3:::bucket/anything",
+        &[("aws:username", "*")]
+    ));
+    assert!(allowed(
+        policy,
+        "arn:aws:s3:::bucket/*",
+        &[("aws:username", "*")]
+    ));
 }
 
 #[test]
 fn version_2008_has_no_variables() {
     let policy = r#"{"Version":"2008-10-17","Statement":{"Effect":"Allow","Action":"s3:*",
         "Resource":"arn:aws:s3:::bucket/${aws:username}"}}"#;
-    assert!(allowed(policy, "arn:aws:s3:::bucket/${aws:username}", &[("aws:username", "d")]));
-    assert!(!allowed(policy, "arn:aws:s3:::bucket/d", &[("aws:username", "d")]));
+    assert!(allowed(
+        policy,
+        "arn:aws:s3:::bucket/${aws:username}",
+        &[("aws:username", "d")]
+    ));
+    assert!(!allowed(
+        policy,
+        "arn:aws:s3:::bucket/d",
+        &[("aws:username", "d")]
+    ));
     let unversioned = r#"{"Statement":{"Effect":"Allow","Action":"s3:*",
         "Resource":"arn:aws:s3:::bucket/${aws:username}"}}"#;
-    assert!(!allowed(unversioned, "arn:aws:s3:::bucket/d", &[("aws:username", "d")]));
+    assert!(!allowed(
+        unversioned,
+        "arn:aws:s3:::bucket/d",
+        &[("aws:username", "d")]
+    ));
 }
 
 #[test]
@@ -104,7 +132,10 @@ fn provider_claim_variable_in_arn_condition() {
                      "StringEqualsIgnoreCase":{"ex:owner":"${accounts.google.com:sub}"}}}}"#;
     let pairs = [
         ("accounts.google.com:sub", "110169484474386276334"),
-        ("ex:target", "arn:aws:s3:::bucket/110169484474386276334/file"),
+        (
+            "ex:target",
+            "arn:aws:s3:::bucket/110169484474386276334/file",
+        ),
         ("ex:owner", "110169484474386276334"),
     ];
     assert!(allowed(policy, "arn:aws:s3:::x", &pairs));
@@ -126,7 +157,11 @@ fn unresolvable_variable_makes_a_deny_not_apply() {
         {"Sid":"All","Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
     let decision = evaluate(
         &identity(policy),
-        &request("s3:GetObject", Some("arn:aws:s3:::b"), &[("aws:ResourceTag/owner", "eve")]),
+        &request(
+            "s3:GetObject",
+            Some("arn:aws:s3:::b"),
+            &[("aws:ResourceTag/owner", "eve")],
+        ),
         now(),
     );
     assert_eq!(
@@ -153,7 +188,11 @@ fn unresolvable_variable_makes_not_resource_not_apply() {
     let policy = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*",
         "NotResource":"arn:aws:s3:::bucket/${aws:username}/*"}}"#;
     assert!(!allowed(policy, "arn:aws:s3:::elsewhere", &[]));
-    assert!(allowed(policy, "arn:aws:s3:::elsewhere", &[("aws:username", "d")]));
+    assert!(allowed(
+        policy,
+        "arn:aws:s3:::elsewhere",
+        &[("aws:username", "d")]
+    ));
 }
 
 /// The hand-written glob against the cases that usually break one.

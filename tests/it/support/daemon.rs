@@ -151,7 +151,7 @@ impl Daemon {
             .admin(AdminRequest::SessionsShow { id: id.into() })
             .await
         {
-            AdminResponse::Session(s) => s,
+            AdminResponse::Session(s) => s.map(|b| *b),
             other => panic!("unexpected admin response {other:?}"),
         }
     }

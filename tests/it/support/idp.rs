@@ -10,18 +10,20 @@
 //! (connection refused), slow the JWKS down, set `Cache-Control`, serve a wrong discovery
 //! issuer or an arbitrary JWKS response, and count fetches.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use aws_lc_rs::encoding::AsDer;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use serde_json::{Value, json};
 use stsbridge::clock::unix_seconds;
 use stsbridge::config::{OidcIdpConfig, OidcKeySource, provider_name};
@@ -88,7 +90,6 @@ impl Shared {
 
 /// An OIDC identity provider in the test process.
 pub struct TestIdp {
-    addr: SocketAddr,
     shared: Arc<Shared>,
     server: JoinHandle<()>,
 }
@@ -132,11 +133,7 @@ impl TestIdp {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        TestIdp {
-            addr,
-            shared,
-            server,
-        }
+        TestIdp { shared, server }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -147,10 +144,6 @@ impl TestIdp {
     /// The issuer without its scheme (`127.0.0.1:PORT`): the provider name in trust policies.
     pub fn provider(&self) -> String {
         provider_name(self.issuer())
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
     }
 
     pub fn jwks_uri(&self) -> String {
@@ -195,6 +188,42 @@ impl TestIdp {
         self.signer()
             .sign_with_header(header, claims)
             .expect("sign")
+    }
+
+    /// The active key's public key as X.509 `SubjectPublicKeyInfo` DER.
+    pub fn public_key_der(&self) -> Vec<u8> {
+        let jwk = self.signer().jwk();
+        let AlgorithmParameters::RSA(rsa) = &jwk.algorithm else {
+            panic!("the active key is RSA");
+        };
+        let n = URL_SAFE_NO_PAD.decode(&rsa.n).expect("n");
+        let e = URL_SAFE_NO_PAD.decode(&rsa.e).expect("e");
+        let der = aws_lc_rs::rsa::PublicKeyComponents { n, e }
+            .as_der()
+            .expect("SPKI DER");
+        der.as_ref().to_vec()
+    }
+
+    /// `claims` under `{"alg": "HS256", "kid": <active kid>}`, MACed with `secret`.
+    pub fn hs256_token(&self, claims: &Value, secret: &[u8]) -> String {
+        let header = json!({"alg": "HS256", "kid": self.signer().kid(), "typ": "JWT"});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let mac = jsonwebtoken::crypto::sign(
+            input.as_bytes(),
+            &jsonwebtoken::EncodingKey::from_secret(secret),
+            Algorithm::HS256,
+        )
+        .expect("HMAC");
+        format!("{input}.{mac}")
+    }
+
+    /// The key-confusion forgery: HS256 keyed with the active RSA public key (SPKI DER).
+    pub fn hs256_with_public_key(&self, claims: &Value) -> String {
+        self.hs256_token(claims, &self.public_key_der())
     }
 
     /// A new RSA key becomes the active signer and is published; the previous active key is
@@ -283,15 +312,6 @@ impl TestIdp {
     /// A verifier built from [`TestIdp::oidc_config`].
     pub fn verifier(&self) -> OidcVerifier {
         OidcVerifier::new(self.oidc_config()).expect("verifier")
-    }
-
-    /// The same trust as an `idp-configs/NAME.toml` file, for daemon tests.
-    pub fn idp_toml(&self) -> String {
-        format!(
-            "kind = \"oidc\"\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\n\
-             algorithms = [\"RS256\", \"ES256\"]\ninsecure_http = true\n",
-            self.issuer()
-        )
     }
 }
 
