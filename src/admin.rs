@@ -119,7 +119,10 @@ async fn serve_one(stream: UnixStream, store: Arc<dyn SessionStore>) -> std::io:
 }
 
 /// Send one request to a running daemon. `Ok(None)` when no daemon listens on `path`.
-pub async fn request(path: &Path, request: &AdminRequest) -> Result<Option<AdminResponse>, AdminError> {
+pub async fn request(
+    path: &Path,
+    request: &AdminRequest,
+) -> Result<Option<AdminResponse>, AdminError> {
     let io = |source| AdminError::Io {
         path: path.display().to_string(),
         source,
@@ -136,7 +139,10 @@ pub async fn request(path: &Path, request: &AdminRequest) -> Result<Option<Admin
     line.push(b'\n');
     write.write_all(&line).await.map_err(io)?;
     let mut answer = String::new();
-    BufReader::new(read).read_line(&mut answer).await.map_err(io)?;
+    BufReader::new(read)
+        .read_line(&mut answer)
+        .await
+        .map_err(io)?;
     serde_json::from_str(&answer)
         .map(Some)
         .map_err(|e| AdminError::Protocol(e.to_string()))

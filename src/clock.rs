@@ -97,7 +97,10 @@ mod tests {
 
     #[test]
     fn iso8601_is_second_precision_utc() {
-        assert_eq!(iso8601(from_unix_seconds(1_795_000_000)), "2026-11-18T11:06:40Z");
+        assert_eq!(
+            iso8601(from_unix_seconds(1_795_000_000)),
+            "2026-11-18T11:06:40Z"
+        );
         assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00Z");
     }
 

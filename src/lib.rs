@@ -58,7 +58,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let local: SocketAddr = listener.local_addr()?;
-    for file in [&config.keyring_path, &config.storage_path, &config.admin_socket] {
+    for file in [
+        &config.keyring_path,
+        &config.storage_path,
+        &config.admin_socket,
+    ] {
         if let Some(dir) = file.parent() {
             create_private_dir(dir)?;
         }

@@ -77,9 +77,7 @@ pub async fn run(spec: &LoadSpec) -> Result<LoadReport, LoadError> {
     let mut latencies: Vec<u32> = Vec::new();
     let mut errors = 0;
     for w in workers {
-        let (lat, err) = w
-            .await
-            .map_err(|e| LoadError::Http(e.to_string()))??;
+        let (lat, err) = w.await.map_err(|e| LoadError::Http(e.to_string()))??;
         latencies.extend(lat);
         errors += err;
     }
@@ -149,7 +147,8 @@ async fn worker(
 
 /// One core's rate of RS256 verifications of a typical ID token (the ceiling reference).
 pub fn rs256_verifications_per_second(duration: Duration) -> Result<f64, LoadError> {
-    let signer = TokenSigner::generate_rsa("ceiling").map_err(|e| LoadError::Signing(e.to_string()))?;
+    let signer =
+        TokenSigner::generate_rsa("ceiling").map_err(|e| LoadError::Signing(e.to_string()))?;
     let token = signer
         .sign(&serde_json::json!({
             "iss": "https://issuer.example", "sub": "loadgen", "aud": "client",
@@ -173,7 +172,9 @@ pub fn rs256_verifications_per_second(duration: Duration) -> Result<f64, LoadErr
             )
             .map_err(|e| LoadError::Signing(e.to_string()))?;
             if !ok {
-                return Err(LoadError::Signing("reference signature did not verify".into()));
+                return Err(LoadError::Signing(
+                    "reference signature did not verify".into(),
+                ));
             }
         }
         count += 64;

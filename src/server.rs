@@ -78,7 +78,11 @@ async fn sts_endpoint(
                 } else {
                     tracing::info!(code = err.code(), error = %err, "request refused");
                 }
-                xml_response(err.status(), sts::xml::error(&err, &request_id), &request_id)
+                xml_response(
+                    err.status(),
+                    sts::xml::error(&err, &request_id),
+                    &request_id,
+                )
             }
         }
     }

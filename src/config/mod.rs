@@ -174,7 +174,11 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
     let listen = match raw.server.listen.parse::<SocketAddr>() {
         Ok(a) => Some(a),
         Err(_) => {
-            problems.add(path, Some("server.listen"), "must be an IP:port socket address");
+            problems.add(
+                path,
+                Some("server.listen"),
+                "must be an IP:port socket address",
+            );
             None
         }
     };
@@ -182,10 +186,18 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
         problems.add(path, Some("default_account_id"), "must be 12 digits");
     }
     if !(1..=1_048_576).contains(&raw.storage.cache_capacity_mb) {
-        problems.add(path, Some("storage.cache_capacity_mb"), "must be 1..1048576");
+        problems.add(
+            path,
+            Some("storage.cache_capacity_mb"),
+            "must be 1..1048576",
+        );
     }
     if raw.storage.purge_interval_seconds == 0 {
-        problems.add(path, Some("storage.purge_interval_seconds"), "must be at least 1");
+        problems.add(
+            path,
+            Some("storage.purge_interval_seconds"),
+            "must be at least 1",
+        );
     }
     let storage_path = resolve(&raw.storage.path);
     let admin_socket = match &raw.admin.socket {
@@ -197,8 +209,11 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
     };
 
     let idps = load_idps(&resolve(&raw.idp_dir), problems);
-    let managed_policies =
-        load_managed_policies(&resolve(&raw.policies_dir), &raw.default_account_id, problems);
+    let managed_policies = load_managed_policies(
+        &resolve(&raw.policies_dir),
+        &raw.default_account_id,
+        problems,
+    );
     let roles = role::load_roles(&resolve(&raw.roles_dir), &raw.default_account_id, problems);
 
     Some(Config {
@@ -303,7 +318,11 @@ fn check_url(
         return false;
     }
     if url.host_str().is_none() || url.query().is_some() || url.fragment().is_some() {
-        problems.add(path, Some(field), "must have a host and no query or fragment");
+        problems.add(
+            path,
+            Some(field),
+            "must have a host and no query or fragment",
+        );
         return false;
     }
     true
@@ -320,7 +339,11 @@ fn validate_oidc(
         problems.add(path, Some("audiences"), "must list 1 to 100 client ids");
     }
     if raw.audiences.iter().any(|a| a.is_empty() || a.len() > 255) {
-        problems.add(path, Some("audiences"), "a client id must be 1 to 255 characters");
+        problems.add(
+            path,
+            Some("audiences"),
+            "a client id must be 1 to 255 characters",
+        );
     }
     let mut algorithms = Vec::new();
     for name in &raw.algorithms {
@@ -343,7 +366,11 @@ fn validate_oidc(
     }
     let keys = match (&raw.jwks_uri, &raw.jwks_file) {
         (Some(_), Some(_)) => {
-            problems.add(path, Some("jwks_file"), "give jwks_uri or jwks_file, not both");
+            problems.add(
+                path,
+                Some("jwks_file"),
+                "give jwks_uri or jwks_file, not both",
+            );
             OidcKeySource::Discovery
         }
         (Some(uri), None) => {

@@ -94,7 +94,11 @@ pub(super) fn load_roles(dir: &Path, default_account: &str, problems: &mut Probl
         };
         if let Some(role) = validate_role(&path, raw, default_account, problems) {
             if roles.get(&role.arn).is_some() {
-                problems.add(&path, Some("RoleName"), format!("{} is defined twice", role.arn));
+                problems.add(
+                    &path,
+                    Some("RoleName"),
+                    format!("{} is defined twice", role.arn),
+                );
                 continue;
             }
             roles.insert(role);
@@ -114,22 +118,42 @@ fn validate_role(
         || raw.role_name.len() > 64
         || !raw.role_name.chars().all(is_iam_name_char)
     {
-        problems.add(path, Some("RoleName"), "must be 1-64 characters of [\\w+=,.@-]");
+        problems.add(
+            path,
+            Some("RoleName"),
+            "must be 1-64 characters of [\\w+=,.@-]",
+        );
     }
-    let account = raw.account_id.as_deref().unwrap_or(default_account).to_owned();
+    let account = raw
+        .account_id
+        .as_deref()
+        .unwrap_or(default_account)
+        .to_owned();
     if !is_account_id(&account) {
         problems.add(path, Some("AccountId"), "must be 12 digits");
     }
     if !valid_path(&raw.path) {
-        problems.add(path, Some("Path"), "must start and end with '/' (e.g. \"/\" or \"/app/\")");
+        problems.add(
+            path,
+            Some("Path"),
+            "must start and end with '/' (e.g. \"/\" or \"/app/\")",
+        );
     }
     if !(3600..=43200).contains(&raw.max_session_duration) {
-        problems.add(path, Some("MaxSessionDuration"), "must be 3600..43200 seconds");
+        problems.add(
+            path,
+            Some("MaxSessionDuration"),
+            "must be 3600..43200 seconds",
+        );
     }
     if let Some(id) = &raw.role_id
         && !(id.starts_with("AROA") && (16..=128).contains(&id.len()))
     {
-        problems.add(path, Some("RoleId"), "must start with AROA and be 16-128 characters");
+        problems.add(
+            path,
+            Some("RoleId"),
+            "must start with AROA and be 16-128 characters",
+        );
     }
     let trust_policy = match Policy::parse(
         &policy_text(&raw.assume_role_policy_document),
@@ -155,7 +179,11 @@ fn validate_role(
     let mut tags = BTreeMap::new();
     for t in &raw.tags {
         if t.key.is_empty() || t.key.len() > 128 || t.value.len() > 256 {
-            problems.add(path, Some("Tags"), "tag keys are 1-128 and values 0-256 characters");
+            problems.add(
+                path,
+                Some("Tags"),
+                "tag keys are 1-128 and values 0-256 characters",
+            );
         }
         tags.insert(t.key.clone(), t.value.clone());
     }

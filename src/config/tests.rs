@@ -82,8 +82,16 @@ fn every_problem_in_every_file_is_reported_at_once() {
         "idp-configs/a.toml",
         "kind = \"oidc\"\nissuer = \"http://idp.example\"\naudiences = []\nalgorithms = [\"HS256\", \"none\"]\n",
     );
-    write(dir.path(), "idp-configs/b.toml", "kind = \"oidc\"\nissuer = \"https://x\"\naudiences=[\"a\"]\nsurprise = 1\n");
-    write(dir.path(), "roles/r.json", &role_json("bad name!", r#","MaxSessionDuration":60"#));
+    write(
+        dir.path(),
+        "idp-configs/b.toml",
+        "kind = \"oidc\"\nissuer = \"https://x\"\naudiences=[\"a\"]\nsurprise = 1\n",
+    );
+    write(
+        dir.path(),
+        "roles/r.json",
+        &role_json("bad name!", r#","MaxSessionDuration":60"#),
+    );
     let p = problems(&dir);
     let text = p.join("\n");
     for needle in [
@@ -144,14 +152,24 @@ fn jwks_uri_and_file_are_exclusive_and_the_file_must_be_a_jwk_set() {
     );
     write(dir.path(), "idp-configs/k.json", "{\"not\": \"a set\"}");
     let text = problems(&dir).join("\n");
-    assert!(text.contains("a.toml: jwks_file: give jwks_uri or jwks_file"), "{text}");
-    assert!(text.contains("b.toml: jwks_file: is not a JWK Set"), "{text}");
+    assert!(
+        text.contains("a.toml: jwks_file: give jwks_uri or jwks_file"),
+        "{text}"
+    );
+    assert!(
+        text.contains("b.toml: jwks_file: is not a JWK Set"),
+        "{text}"
+    );
 }
 
 #[test]
 fn role_arn_id_and_defaults() {
     let dir = setup(MAIN);
-    write(dir.path(), "roles/a.json", &role_json("app", r#","Path":"/team/""#));
+    write(
+        dir.path(),
+        "roles/a.json",
+        &role_json("app", r#","Path":"/team/""#),
+    );
     let config = load(&dir.path().join("stsbridge.toml")).unwrap();
     let role = config
         .roles

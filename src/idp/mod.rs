@@ -93,7 +93,9 @@ impl TokenFault {
     pub fn client_message(self) -> &'static str {
         match self {
             Self::Malformed => "The ID token provided is not a valid JWT.",
-            Self::UnknownIssuer => "No OpenIDConnect provider found in your account for the token's issuer.",
+            Self::UnknownIssuer => {
+                "No OpenIDConnect provider found in your account for the token's issuer."
+            }
             Self::Issuer => "Incorrect token issuer.",
             Self::Audience => "Incorrect token audience.",
             Self::Algorithm => "The token's signing algorithm is not allowed for this provider.",
@@ -142,7 +144,10 @@ impl IdpRegistry {
     ) -> Result<FederatedIdentity, VerifyError> {
         let issuer = oidc::peek_issuer(token)?;
         let verifier = self.by_issuer.get(&issuer).ok_or_else(|| {
-            VerifyError::invalid(TokenFault::UnknownIssuer, format!("no IdP for issuer {issuer:?}"))
+            VerifyError::invalid(
+                TokenFault::UnknownIssuer,
+                format!("no IdP for issuer {issuer:?}"),
+            )
         })?;
         verifier
             .verify(&SubjectCredential::WebIdentityToken(token), now)

@@ -64,7 +64,10 @@ pub enum StsError {
     #[error("identity provider unreachable: {0}")]
     IdpCommunication(String),
     #[error("access denied for {action}: {detail}")]
-    AccessDenied { action: &'static str, detail: String },
+    AccessDenied {
+        action: &'static str,
+        detail: String,
+    },
     #[error("malformed policy document: {0}")]
     MalformedPolicy(String),
     #[error("packed policy too large: {0}%")]

@@ -91,7 +91,11 @@ impl AuditDraft {
 /// Serve one STS request: route by `Action`/`Version`, run the action, audit a failure (a
 /// successful action records its own event, durably with what it issued). Returns the XML body of
 /// a success.
-pub async fn handle(state: &StsState, meta: &RequestMeta, params: &Params) -> Result<String, StsError> {
+pub async fn handle(
+    state: &StsState,
+    meta: &RequestMeta,
+    params: &Params,
+) -> Result<String, StsError> {
     let action = params.get("Action").ok_or(StsError::MissingAction)?;
     let version = params.get("Version").unwrap_or("NO_VERSION_SPECIFIED");
     let invalid = || StsError::InvalidAction {

@@ -130,7 +130,14 @@ impl Checker {
     }
 
     /// Length in characters within `min..=max`.
-    pub fn length(&mut self, member: &'static str, value: &str, min: usize, max: usize, echo: Echo) {
+    pub fn length(
+        &mut self,
+        member: &'static str,
+        value: &str,
+        min: usize,
+        max: usize,
+        echo: Echo,
+    ) {
         let n = value.chars().count();
         if n < min {
             self.violate(
@@ -169,7 +176,13 @@ impl Checker {
     }
 
     /// An integer member within `min..=max`.
-    pub fn integer(&mut self, member: &'static str, value: &str, min: i64, max: i64) -> Option<i64> {
+    pub fn integer(
+        &mut self,
+        member: &'static str,
+        value: &str,
+        min: i64,
+        max: i64,
+    ) -> Option<i64> {
         let Ok(n) = value.trim().parse::<i64>() else {
             self.violate(member, value, Echo::Yes, "Member must be a number".into());
             return None;
@@ -248,7 +261,9 @@ mod tests {
         let p = Params::parse(b"RoleSessionName=a").unwrap();
         let mut c = Checker::default();
         assert!(c.required(&p, "RoleArn", "roleArn").is_none());
-        let name = c.required(&p, "RoleSessionName", "roleSessionName").unwrap();
+        let name = c
+            .required(&p, "RoleSessionName", "roleSessionName")
+            .unwrap();
         c.length("roleSessionName", name, 2, 64, Echo::Yes);
         c.integer("durationSeconds", "12", 900, 43200);
         let Err(StsError::Validation(v)) = c.finish() else {

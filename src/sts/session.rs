@@ -136,7 +136,9 @@ pub(crate) fn check_session_tags(tags: &SessionTags) -> Result<(), StsError> {
             ));
         }
         if lower.insert(k.to_lowercase(), ()).is_some() {
-            return Err(invalid("Session tags: duplicate tag keys (keys are case-insensitive)."));
+            return Err(invalid(
+                "Session tags: duplicate tag keys (keys are case-insensitive).",
+            ));
         }
     }
     if tags.transitive_tag_keys.len() > 50

@@ -15,8 +15,8 @@ use std::time::SystemTime;
 use super::error::StsError;
 use super::params::{Checker, Echo, NAME_PATTERN, Params, is_name_char};
 use super::session::{
-    IssueContext, SessionPolicies, assumed_role_arn, check_session_tags, issue,
-    packed_policy_size, require_trust, resolve_role, session_duration, session_policies,
+    IssueContext, SessionPolicies, assumed_role_arn, check_session_tags, issue, packed_policy_size,
+    require_trust, resolve_role, session_duration, session_policies,
 };
 use super::{AuditDraft, RequestMeta, StsState, xml};
 use crate::clock::{iso8601, unix_seconds};
@@ -51,7 +51,13 @@ impl<'p> WebIdentityRequest<'p> {
         let session_name = check.required(params, "RoleSessionName", "roleSessionName");
         if let Some(name) = session_name {
             check.length("roleSessionName", name, 2, 64, Echo::Yes);
-            check.pattern("roleSessionName", name, NAME_PATTERN, is_name_char, Echo::Yes);
+            check.pattern(
+                "roleSessionName",
+                name,
+                NAME_PATTERN,
+                is_name_char,
+                Echo::Yes,
+            );
         }
         let token = check.required(params, "WebIdentityToken", "webIdentityToken");
         if let Some(t) = token {
@@ -174,7 +180,10 @@ pub(super) async fn assume_role_with_web_identity(
             .close("Credentials");
         b.leaf("SubjectFromWebIdentityToken", &identity.subject);
         b.open("AssumedRoleUser")
-            .leaf("AssumedRoleId", &format!("{}:{}", grant.role_id, grant.session_name))
+            .leaf(
+                "AssumedRoleId",
+                &format!("{}:{}", grant.role_id, grant.session_name),
+            )
             .leaf("Arn", &grant.assumed_role_arn)
             .close("AssumedRoleUser");
         if show_packed {

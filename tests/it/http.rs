@@ -17,7 +17,10 @@ struct Answer {
 async fn post(url: &str, body: impl Into<reqwest::Body>) -> Answer {
     let r = reqwest::Client::new()
         .post(url)
-        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
         .body(body)
         .send()
         .await
@@ -49,24 +52,44 @@ fn assert_error(a: &Answer, status: u16, code: &str) {
     assert_eq!(a.status, status, "{}", a.body);
     assert_eq!(a.content_type, "text/xml");
     assert!(
-        a.body.starts_with("<?xml") && a.body.contains("<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"),
+        a.body.starts_with("<?xml")
+            && a.body
+                .contains("<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"),
         "{}",
         a.body
     );
-    assert!(a.body.contains(&format!("<Code>{code}</Code>")), "{}", a.body);
+    assert!(
+        a.body.contains(&format!("<Code>{code}</Code>")),
+        "{}",
+        a.body
+    );
     assert!(!a.request_id.is_empty());
-    assert!(a.body.contains(&format!("<RequestId>{}</RequestId>", a.request_id)));
+    assert!(
+        a.body
+            .contains(&format!("<RequestId>{}</RequestId>", a.request_id))
+    );
 }
 
 #[tokio::test]
 async fn missing_and_unknown_actions() {
     let d = daemon().await;
-    assert_error(&post(&d.url, "Version=2011-06-15").await, 400, "MissingAction");
+    assert_error(
+        &post(&d.url, "Version=2011-06-15").await,
+        400,
+        "MissingAction",
+    );
     let a = post(&d.url, "Action=Frobnicate&Version=2011-06-15").await;
     assert_error(&a, 400, "InvalidAction");
-    assert!(a.body.contains("Could not find operation Frobnicate for version 2011-06-15"));
+    assert!(
+        a.body
+            .contains("Could not find operation Frobnicate for version 2011-06-15")
+    );
     assert_error(
-        &post(&d.url, "Action=AssumeRoleWithWebIdentity&Version=2010-01-01").await,
+        &post(
+            &d.url,
+            "Action=AssumeRoleWithWebIdentity&Version=2010-01-01",
+        )
+        .await,
         400,
         "InvalidAction",
     );
@@ -80,9 +103,17 @@ async fn missing_and_unknown_actions() {
 #[tokio::test]
 async fn missing_parameters_are_listed_like_aws() {
     let d = daemon().await;
-    let a = post(&d.url, "Action=AssumeRoleWithWebIdentity&Version=2011-06-15").await;
+    let a = post(
+        &d.url,
+        "Action=AssumeRoleWithWebIdentity&Version=2011-06-15",
+    )
+    .await;
     assert_error(&a, 400, "ValidationError");
-    assert!(a.body.contains("3 validation errors detected"), "{}", a.body);
+    assert!(
+        a.body.contains("3 validation errors detected"),
+        "{}",
+        a.body
+    );
     assert!(
         a.body.contains(
             "Value null at 'roleArn' failed to satisfy constraint: Member must not be null"
@@ -109,7 +140,10 @@ async fn get_with_a_query_string_is_served_too() {
 #[tokio::test]
 async fn oversized_bodies_get_413_in_xml() {
     let d = daemon().await;
-    let body = format!("Action=AssumeRoleWithWebIdentity&Version=2011-06-15&Pad={}", "a".repeat(300 * 1024));
+    let body = format!(
+        "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&Pad={}",
+        "a".repeat(300 * 1024)
+    );
     assert_error(&post(&d.url, body).await, 413, "RequestEntityTooLarge");
 }
 
@@ -133,7 +167,12 @@ async fn garbage_bodies_never_give_500_or_html() {
 #[tokio::test]
 async fn other_methods_get_xml_errors() {
     let d = daemon().await;
-    let r = reqwest::Client::new().put(&d.url).body("x").send().await.unwrap();
+    let r = reqwest::Client::new()
+        .put(&d.url)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     let a = answer(r).await;
     assert_error(&a, 400, "ValidationError");
 }

@@ -149,7 +149,10 @@ async fn the_sdk_gets_every_field_aws_returns() {
     assert_eq!(creds.secret_access_key().len(), 40);
     assert!(creds.session_token().len() > 100);
     let expires = creds.expiration().secs();
-    assert!((before + 1800..=now_secs() + 1800).contains(&expires), "expiration {expires}");
+    assert!(
+        (before + 1800..=now_secs() + 1800).contains(&expires),
+        "expiration {expires}"
+    );
 
     assert_eq!(out.subject_from_web_identity_token(), Some("user-alice"));
     let user = out.assumed_role_user().expect("AssumedRoleUser");
@@ -213,15 +216,24 @@ async fn session_tags_from_the_token_need_tag_session() {
         "transitive_tag_keys": ["team"]
     });
     let token = f.idp.token(&c);
-    let out = f.assume("app", "tagged", &token).await.expect("app allows TagSession");
+    let out = f
+        .assume("app", "tagged", &token)
+        .await
+        .expect("app allows TagSession");
     let key = out.credentials().unwrap().access_key_id().to_owned();
     let record = f.daemon.session(&key).await.unwrap();
-    assert_eq!(record.session_tags.get("team").map(String::as_str), Some("blue"));
+    assert_eq!(
+        record.session_tags.get("team").map(String::as_str),
+        Some("blue")
+    );
     assert_eq!(record.transitive_tag_keys, vec!["team".to_owned()]);
     assert!(out.packed_policy_size().is_some());
 
     // `guarded` does not allow sts:TagSession.
-    assert_eq!(f.assume("guarded", "tagged", &token).await.unwrap_err(), "AccessDenied");
+    assert_eq!(
+        f.assume("guarded", "tagged", &token).await.unwrap_err(),
+        "AccessDenied"
+    );
 }
 
 /// Each bad request: the SDK sees the AWS error code, no session is stored, the failure is audited.
@@ -258,24 +270,88 @@ async fn the_negative_matrix() {
     let _ = &head;
 
     let cases: Vec<(&str, &str, String, &str)> = vec![
-        ("expired", "app", with(json!({"exp": now - 3600, "iat": now - 7200})), "ExpiredTokenException"),
-        ("nbf in the future", "app", with(json!({"nbf": now + 3600})), "InvalidIdentityToken"),
-        ("wrong iss", "app", with(json!({"iss": "http://127.0.0.1:1/other"})), "InvalidIdentityToken"),
-        ("wrong aud", "app", with(json!({"aud": "client-b"})), "InvalidIdentityToken"),
-        ("missing sub", "app", with(json!({"sub": null})), "InvalidIdentityToken"),
+        (
+            "expired",
+            "app",
+            with(json!({"exp": now - 3600, "iat": now - 7200})),
+            "ExpiredTokenException",
+        ),
+        (
+            "nbf in the future",
+            "app",
+            with(json!({"nbf": now + 3600})),
+            "InvalidIdentityToken",
+        ),
+        (
+            "wrong iss",
+            "app",
+            with(json!({"iss": "http://127.0.0.1:1/other"})),
+            "InvalidIdentityToken",
+        ),
+        (
+            "wrong aud",
+            "app",
+            with(json!({"aud": "client-b"})),
+            "InvalidIdentityToken",
+        ),
+        (
+            "missing sub",
+            "app",
+            with(json!({"sub": null})),
+            "InvalidIdentityToken",
+        ),
         ("alg none", "app", alg_none, "InvalidIdentityToken"),
-        ("HS256 with the RSA public key", "app", hs256, "InvalidIdentityToken"),
-        ("bad signature", "app", bad_signature, "InvalidIdentityToken"),
-        ("key of another issuer", "app", foreign_key, "InvalidIdentityToken"),
-        ("malformed JWT", "app", "not.a.jwt".into(), "InvalidIdentityToken"),
-        ("oversized token", "app", "a".repeat(20_001), "ValidationError"),
+        (
+            "HS256 with the RSA public key",
+            "app",
+            hs256,
+            "InvalidIdentityToken",
+        ),
+        (
+            "bad signature",
+            "app",
+            bad_signature,
+            "InvalidIdentityToken",
+        ),
+        (
+            "key of another issuer",
+            "app",
+            foreign_key,
+            "InvalidIdentityToken",
+        ),
+        (
+            "malformed JWT",
+            "app",
+            "not.a.jwt".into(),
+            "InvalidIdentityToken",
+        ),
+        (
+            "oversized token",
+            "app",
+            "a".repeat(20_001),
+            "ValidationError",
+        ),
         ("unknown role", "nope", good_token.clone(), "AccessDenied"),
-        ("trust policy without a match", "app", f.token("mallory"), "AccessDenied"),
-        ("explicit deny", "guarded", f.token("user-banned"), "AccessDenied"),
+        (
+            "trust policy without a match",
+            "app",
+            f.token("mallory"),
+            "AccessDenied",
+        ),
+        (
+            "explicit deny",
+            "guarded",
+            f.token("user-banned"),
+            "AccessDenied",
+        ),
     ];
     for (name, role, token, code) in &cases {
         let got = f.assume(role, "matrix", token).await;
-        assert_eq!(got.as_ref().err().map(String::as_str), Some(*code), "case {name}");
+        assert_eq!(
+            got.as_ref().err().map(String::as_str),
+            Some(*code),
+            "case {name}"
+        );
     }
 
     let client = sts_client(&f.daemon.url);
@@ -287,7 +363,9 @@ async fn the_negative_matrix() {
     };
     let code = |r: Result<_, aws_sdk_sts::error::SdkError<_, _>>| match r {
         Ok(_) => "<ok>".to_owned(),
-        Err(e) => ProvideErrorMetadata::code(&e).unwrap_or("<none>").to_owned(),
+        Err(e) => ProvideErrorMetadata::code(&e)
+            .unwrap_or("<none>")
+            .to_owned(),
     };
     assert_eq!(
         code(call().role_session_name("x").send().await),
@@ -300,27 +378,54 @@ async fn the_negative_matrix() {
         "session name with a space"
     );
     assert_eq!(
-        code(call().role_session_name("ok").duration_seconds(7201).send().await),
+        code(
+            call()
+                .role_session_name("ok")
+                .duration_seconds(7201)
+                .send()
+                .await
+        ),
         "ValidationError",
         "duration above the role maximum"
     );
     assert_eq!(
-        code(call().role_session_name("ok").duration_seconds(899).send().await),
+        code(
+            call()
+                .role_session_name("ok")
+                .duration_seconds(899)
+                .send()
+                .await
+        ),
         "ValidationError",
         "duration below 900"
     );
     assert_eq!(
-        code(call().role_session_name("ok").policy("{not json").send().await),
+        code(
+            call()
+                .role_session_name("ok")
+                .policy("{not json")
+                .send()
+                .await
+        ),
         "MalformedPolicyDocument",
         "malformed session policy"
     );
     assert_eq!(
-        code(call().role_session_name("ok").provider_id("www.amazon.com").send().await),
+        code(
+            call()
+                .role_session_name("ok")
+                .provider_id("www.amazon.com")
+                .send()
+                .await
+        ),
         "InvalidParameterValue",
         "ProviderId with an OIDC token"
     );
 
-    assert!(f.daemon.sessions().await.is_empty(), "no session may be stored");
+    assert!(
+        f.daemon.sessions().await.is_empty(),
+        "no session may be stored"
+    );
     let audit = f.daemon.audit().await;
     assert_eq!(audit.len(), cases.len() + 6);
     assert!(audit.iter().all(|e| e.error_code.is_some()));
@@ -390,7 +495,11 @@ async fn the_sdk_default_chain_exchanges_a_token_file() {
         .expect("credentials through the daemon");
     assert!(creds.access_key_id().starts_with("ASIA"));
     assert!(creds.session_token().is_some());
-    let record = f.daemon.session(creds.access_key_id()).await.expect("stored");
+    let record = f
+        .daemon
+        .session(creds.access_key_id())
+        .await
+        .expect("stored");
     assert_eq!(record.session_name, "pod-session");
 }
 
@@ -424,7 +533,10 @@ async fn concurrent_requests_are_all_durable() {
         stsbridge::store::SledStore::open(&dir.path().join("data/sled"), 16 * 1024 * 1024).unwrap();
     use stsbridge::store::SessionStore;
     for k in &keys {
-        assert!(store.get_session(k).unwrap().is_some(), "{k} missing after restart");
+        assert!(
+            store.get_session(k).unwrap().is_some(),
+            "{k} missing after restart"
+        );
     }
 }
 
@@ -460,12 +572,15 @@ async fn the_development_issuer_closes_the_loop() {
     )
     .unwrap();
     // Discovery and JWKS are served for other relying parties too.
-    let discovery = reqwest::get(format!("{}/dev/.well-known/openid-configuration", daemon.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let discovery = reqwest::get(format!(
+        "{}/dev/.well-known/openid-configuration",
+        daemon.url
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
     let discovery: Value = serde_json::from_str(&discovery).unwrap();
     assert_eq!(discovery["issuer"], format!("{}/dev", daemon.url));
     let out = sts_client(&daemon.url)
@@ -476,5 +591,8 @@ async fn the_development_issuer_closes_the_loop() {
         .send()
         .await
         .expect("credentials");
-    assert_eq!(out.provider(), Some(format!("{}/dev", daemon.addr).as_str()));
+    assert_eq!(
+        out.provider(),
+        Some(format!("{}/dev", daemon.addr).as_str())
+    );
 }
