@@ -35,8 +35,8 @@ pub struct FederatedIdentity {
     pub issuer: String,
     /// `sub` / SAML NameID.
     pub subject: String,
-    /// The audience AWS reports back: for OIDC the client id (`azp` when present, else the matched
-    /// `aud`); for SAML the Recipient.
+    /// The audience AWS reports back: for OIDC the client id (for Google, `azp` when present; else
+    /// the matched `aud`); for SAML the Recipient.
     pub audience: String,
     /// Condition-key material without the provider prefix, key names lower-cased
     /// (`aud`, `oaud`, `sub`, `amr`, `email`, ...). Multi-valued claims keep every value.

@@ -109,7 +109,10 @@ pub(super) async fn assume_role_with_web_identity(
         ));
     }
 
-    let identity = state.idps.verify_web_identity(req.token, now).await?;
+    // Token files written with `echo` end in a newline the SDKs send along; whitespace is never
+    // part of a compact JWS.
+    let token = req.token.trim_matches(|c: char| c.is_ascii_whitespace());
+    let identity = state.idps.verify_web_identity(token, now).await?;
     audit.identify(AuditIdentity {
         kind: "WebIdentityUser".into(),
         identity_provider: Some(identity.provider.clone()),

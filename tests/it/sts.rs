@@ -464,7 +464,8 @@ async fn the_sdk_default_chain_exchanges_a_token_file() {
     let f = fixture().await;
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
-    std::fs::write(&token_file, f.token("user-pod")).unwrap();
+    // Written as `echo` would, with a trailing newline the SDK sends along.
+    std::fs::write(&token_file, format!("{}\n", f.token("user-pod"))).unwrap();
     let config_file = dir.path().join("config");
     std::fs::write(
         &config_file,
@@ -595,4 +596,43 @@ async fn the_development_issuer_closes_the_loop() {
         out.provider(),
         Some(format!("{}/dev", daemon.addr).as_str())
     );
+}
+
+#[tokio::test]
+async fn expired_sessions_are_purged_in_the_background() {
+    let clock = std::sync::Arc::new(stsbridge::clock::ManualClock::new(SystemTime::now()));
+    let idp = TestIdp::start().await;
+    let daemon = Daemon::start(Setup {
+        idps: vec![("test".into(), idp_toml(idp.issuer()))],
+        roles: roles(&idp.provider()),
+        clock: clock.clone(),
+        purge_interval_seconds: 1,
+        ..Setup::default()
+    })
+    .await;
+    let f = Fixture { idp, daemon };
+    let out = sts_client(&f.daemon.url)
+        .assume_role_with_web_identity()
+        .role_arn(role_arn("app"))
+        .role_session_name("short")
+        .web_identity_token(f.token("user-brief"))
+        .duration_seconds(900)
+        .send()
+        .await
+        .expect("credentials");
+    let key = out.credentials().unwrap().access_key_id().to_owned();
+    assert!(f.daemon.session(&key).await.is_some());
+
+    clock.advance(Duration::from_secs(899));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(f.daemon.session(&key).await.is_some(), "not expired yet");
+
+    clock.advance(Duration::from_secs(1));
+    for _ in 0..50 {
+        if f.daemon.session(&key).await.is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("expired session {key} was not purged");
 }

@@ -25,6 +25,7 @@ pub struct Setup {
     pub policies: Vec<(String, String)>,
     pub dev: bool,
     pub clock: Arc<dyn Clock>,
+    pub purge_interval_seconds: u64,
 }
 
 impl Default for Setup {
@@ -35,6 +36,7 @@ impl Default for Setup {
             policies: Vec::new(),
             dev: false,
             clock: Arc::new(SystemClock),
+            purge_interval_seconds: 300,
         }
     }
 }
@@ -86,7 +88,9 @@ impl Daemon {
                 "default_account_id = \"{ACCOUNT}\"\n\
                  [server]\nlisten = \"{listen}\"\n\
                  [storage]\npath = \"data/sled\"\ncache_capacity_mb = 16\n\
-                 [keys]\npath = \"data/keyring.json\"\n"
+                 purge_interval_seconds = {}\n\
+                 [keys]\npath = \"data/keyring.json\"\n",
+                setup.purge_interval_seconds
             ),
         )
         .expect("write config");
