@@ -7,29 +7,36 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use stsbridge::creds::{CredentialMinter, Grant, Keyring, Minter, SharedKeyring};
+use stsbridge::creds::{CredentialMinter, Grant, Keyring, Minter, Session, SharedKeyring};
 use stsbridge::store::{AuditEvent, AuditIdentity, SessionRecord, SessionStore, SledStore};
 
 /// Distinct access key ids across every iteration of every benchmark.
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
-fn session() -> SessionRecord {
-    let id = format!("ASIABENCH{:011}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
-    SessionRecord {
-        assumed_role_arn: format!("arn:aws:sts::123456789012:assumed-role/ci/{id}"),
-        assumed_role_id: format!("AROAEXAMPLE:{id}"),
-        access_key_id: id,
+/// The session every benchmark records, named after `id`.
+fn spec(id: &str) -> Session {
+    Session {
         role_arn: "arn:aws:iam::123456789012:role/ci".into(),
+        role_id: "AROAEXAMPLE".into(),
+        assumed_role_arn: format!("arn:aws:sts::123456789012:assumed-role/ci/{id}"),
         account_id: "123456789012".into(),
         session_name: "bench".into(),
         source_identity: None,
         provider: "token.actions.githubusercontent.com".into(),
         subject: "repo:org/repo:ref:refs/heads/main".into(),
-        audience: "sts.amazonaws.com".into(),
-        session_tags: BTreeMap::new(),
+        session_tags: BTreeMap::from([("team".into(), "infra".into())]),
         transitive_tag_keys: vec![],
         session_policy: None,
         policy_arns: vec![],
+    }
+}
+
+fn session() -> SessionRecord {
+    let id = format!("ASIABENCH{:011}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
+    SessionRecord {
+        session: spec(&id),
+        access_key_id: id,
+        audience: "sts.amazonaws.com".into(),
         issued_at: 1_795_000_000,
         expires_at: 1_795_003_600,
         request_id: "bench".into(),
@@ -57,18 +64,7 @@ fn event(session: &SessionRecord) -> AuditEvent {
 
 fn grant() -> Grant {
     Grant {
-        role_arn: "arn:aws:iam::123456789012:role/ci".into(),
-        role_id: "AROAEXAMPLE".into(),
-        assumed_role_arn: "arn:aws:sts::123456789012:assumed-role/ci/bench".into(),
-        account_id: "123456789012".into(),
-        session_name: "bench".into(),
-        source_identity: None,
-        provider: "token.actions.githubusercontent.com".into(),
-        subject: "repo:org/repo:ref:refs/heads/main".into(),
-        session_tags: BTreeMap::from([("team".into(), "infra".into())]),
-        transitive_tag_keys: vec![],
-        session_policy: None,
-        policy_arns: vec![],
+        session: spec("bench"),
         duration_seconds: 3600,
     }
 }

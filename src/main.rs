@@ -325,8 +325,8 @@ fn print_response(response: AdminResponse) -> Result<ExitCode, String> {
                 println!(
                     "{}  {}  {}  expires {}",
                     s.access_key_id,
-                    s.assumed_role_arn,
-                    s.subject,
+                    s.session.assumed_role_arn,
+                    s.session.subject,
                     stsbridge::clock::iso8601(stsbridge::clock::from_unix_seconds(s.expires_at))
                 );
             }

@@ -84,18 +84,7 @@ fn claims_for(
         version: CLAIMS_VERSION,
         access_key_id,
         secret_access_key,
-        role_arn: grant.role_arn.clone(),
-        role_id: grant.role_id.clone(),
-        assumed_role_arn: grant.assumed_role_arn.clone(),
-        account_id: grant.account_id.clone(),
-        session_name: grant.session_name.clone(),
-        source_identity: grant.source_identity.clone(),
-        provider: grant.provider.clone(),
-        subject: grant.subject.clone(),
-        session_tags: grant.session_tags.clone(),
-        transitive_tag_keys: grant.transitive_tag_keys.clone(),
-        session_policy: grant.session_policy.clone(),
-        policy_arns: grant.policy_arns.clone(),
+        session: grant.session.clone(),
         issued_at,
         expires_at,
     }
@@ -107,25 +96,27 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::creds::Keyring;
     use crate::creds::token::unseal;
+    use crate::creds::{Keyring, Session};
 
     const T0: i64 = 1_795_000_000;
 
     fn grant(duration_seconds: u32) -> Grant {
         Grant {
-            role_arn: "arn:aws:iam::123456789012:role/web".into(),
-            role_id: "AROAEXAMPLEROLE".into(),
-            assumed_role_arn: "arn:aws:sts::123456789012:assumed-role/web/app".into(),
-            account_id: "123456789012".into(),
-            session_name: "app".into(),
-            source_identity: None,
-            provider: "accounts.google.com".into(),
-            subject: "1234567890".into(),
-            session_tags: BTreeMap::from([("env".into(), "prod".into())]),
-            transitive_tag_keys: vec![],
-            session_policy: None,
-            policy_arns: vec![],
+            session: Session {
+                role_arn: "arn:aws:iam::123456789012:role/web".into(),
+                role_id: "AROAEXAMPLEROLE".into(),
+                assumed_role_arn: "arn:aws:sts::123456789012:assumed-role/web/app".into(),
+                account_id: "123456789012".into(),
+                session_name: "app".into(),
+                source_identity: None,
+                provider: "accounts.google.com".into(),
+                subject: "1234567890".into(),
+                session_tags: BTreeMap::from([("env".into(), "prod".into())]),
+                transitive_tag_keys: vec![],
+                session_policy: None,
+                policy_arns: vec![],
+            },
             duration_seconds,
         }
     }
@@ -146,7 +137,7 @@ mod tests {
         assert_eq!(creds.secret_access_key.expose().len(), 40);
         assert_eq!(creds.expiration, from_unix_seconds(T0 + 3600));
         assert_eq!((claims.issued_at, claims.expires_at), (T0, T0 + 3600));
-        assert_eq!(claims.session_tags, grant(3600).session_tags);
+        assert_eq!(claims.session, grant(3600).session);
         let opened = unseal(&minter.keyring().snapshot(), creds.session_token.expose()).unwrap();
         assert_eq!(opened, claims);
         assert_eq!(opened.access_key_id, creds.access_key_id);

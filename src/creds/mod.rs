@@ -40,9 +40,10 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// What the STS layer decided to grant; the minter turns it into credentials.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
+/// Who a session is and what it carries: the part the grant, the sealed token and the stored
+/// record share. No secrets.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Session {
     /// `arn:aws:iam::ACCOUNT:role/PATH/NAME`
     pub role_arn: String,
     /// `AROA…` (stable per role)
@@ -61,6 +62,19 @@ pub struct Grant {
     pub session_policy: Option<String>,
     /// Managed session policy ARNs (already resolved), if any.
     pub policy_arns: Vec<String>,
+}
+
+impl Session {
+    /// `AROA…:session-name`, the `AssumedRoleId` AWS reports.
+    pub fn assumed_role_id(&self) -> String {
+        format!("{}:{}", self.role_id, self.session_name)
+    }
+}
+
+/// What the STS layer decided to grant; the minter turns it into credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub session: Session,
     pub duration_seconds: u32,
 }
 

@@ -11,7 +11,6 @@
 //! are random: with 96-bit nonces one key should seal well under 2^32 tokens, which rotation
 //! keeps far away.
 
-use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use aws_lc_rs::aead::{Aad, MAX_TAG_LEN, NONCE_LEN, Nonce};
@@ -20,7 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::keyring::KEY_ID_LEN;
-use super::{Keyring, MintError, Secret};
+use super::{Keyring, MintError, Secret, Session};
 use crate::clock::unix_seconds;
 
 /// The token layout this code seals and opens.
@@ -46,18 +45,7 @@ pub struct SessionClaims {
     pub version: u8,
     pub access_key_id: String,
     pub secret_access_key: Secret,
-    pub role_arn: String,
-    pub role_id: String,
-    pub assumed_role_arn: String,
-    pub account_id: String,
-    pub session_name: String,
-    pub source_identity: Option<String>,
-    pub provider: String,
-    pub subject: String,
-    pub session_tags: BTreeMap<String, String>,
-    pub transitive_tag_keys: Vec<String>,
-    pub session_policy: Option<String>,
-    pub policy_arns: Vec<String>,
+    pub session: Session,
     /// Unix seconds.
     pub issued_at: i64,
     /// Unix seconds; the credentials are invalid from this instant on.
@@ -77,18 +65,7 @@ impl std::fmt::Debug for SessionClaims {
             .field("version", &self.version)
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<redacted>")
-            .field("role_arn", &self.role_arn)
-            .field("role_id", &self.role_id)
-            .field("assumed_role_arn", &self.assumed_role_arn)
-            .field("account_id", &self.account_id)
-            .field("session_name", &self.session_name)
-            .field("source_identity", &self.source_identity)
-            .field("provider", &self.provider)
-            .field("subject", &self.subject)
-            .field("session_tags", &self.session_tags)
-            .field("transitive_tag_keys", &self.transitive_tag_keys)
-            .field("session_policy", &self.session_policy)
-            .field("policy_arns", &self.policy_arns)
+            .field("session", &self.session)
             .field("issued_at", &self.issued_at)
             .field("expires_at", &self.expires_at)
             .finish()
@@ -190,6 +167,7 @@ mod tests {
 
     use super::*;
     use crate::clock::from_unix_seconds;
+    use std::collections::BTreeMap;
 
     const T0: i64 = 1_795_000_000;
 
@@ -198,18 +176,20 @@ mod tests {
             version: CLAIMS_VERSION,
             access_key_id: "ASIAEXAMPLEEXAMPLE22".into(),
             secret_access_key: Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into()),
-            role_arn: "arn:aws:iam::123456789012:role/ci".into(),
-            role_id: "AROAEXAMPLE".into(),
-            assumed_role_arn: "arn:aws:sts::123456789012:assumed-role/ci/build".into(),
-            account_id: "123456789012".into(),
-            session_name: "build".into(),
-            source_identity: Some("alice".into()),
-            provider: "token.actions.githubusercontent.com".into(),
-            subject: "repo:org/repo:ref:refs/heads/main".into(),
-            session_tags: BTreeMap::from([("team".into(), "infra".into())]),
-            transitive_tag_keys: vec!["team".into()],
-            session_policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
-            policy_arns: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
+            session: Session {
+                role_arn: "arn:aws:iam::123456789012:role/ci".into(),
+                role_id: "AROAEXAMPLE".into(),
+                assumed_role_arn: "arn:aws:sts::123456789012:assumed-role/ci/build".into(),
+                account_id: "123456789012".into(),
+                session_name: "build".into(),
+                source_identity: Some("alice".into()),
+                provider: "token.actions.githubusercontent.com".into(),
+                subject: "repo:org/repo:ref:refs/heads/main".into(),
+                session_tags: BTreeMap::from([("team".into(), "infra".into())]),
+                transitive_tag_keys: vec!["team".into()],
+                session_policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
+                policy_arns: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
+            },
             issued_at: T0,
             expires_at: T0 + 3600,
         }
@@ -364,7 +344,7 @@ mod tests {
     #[test]
     fn oversized_claims_are_refused_at_sealing() {
         let mut big = claims();
-        big.session_policy = Some("x".repeat(MAX_SESSION_TOKEN_LEN));
+        big.session.session_policy = Some("x".repeat(MAX_SESSION_TOKEN_LEN));
         let err = seal(&keyring(), &big, &SystemRandom::new()).unwrap_err();
         assert!(matches!(err, MintError::TooLarge { .. }), "{err}");
     }
@@ -375,8 +355,8 @@ mod tests {
         let mut big = claims();
         let base = postcard::to_stdvec(&claims()).unwrap().len();
         let room = (MAX_SESSION_TOKEN_LEN / 4) * 3 - MIN_SEALED_LEN - base;
-        let policy = big.session_policy.take().unwrap();
-        big.session_policy = Some(format!("{policy}{}", " ".repeat(room - 2)));
+        let policy = big.session.session_policy.take().unwrap();
+        big.session.session_policy = Some(format!("{policy}{}", " ".repeat(room - 2)));
         let token = seal(&keyring, &big, &SystemRandom::new()).unwrap();
         assert!(token.len() <= MAX_SESSION_TOKEN_LEN);
         assert_eq!(unseal(&keyring, &token).unwrap(), big);

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{AuditEvent, AuditIdentity, SessionRecord, SessionStore};
+use crate::creds::Session;
 
 /// How the suite reaches a backend.
 pub(crate) trait Harness {
@@ -22,19 +23,21 @@ pub(crate) trait Harness {
 pub(crate) fn session(id: &str, expires_at: i64) -> SessionRecord {
     SessionRecord {
         access_key_id: id.to_owned(),
-        role_arn: "arn:aws:iam::123456789012:role/ci".into(),
-        assumed_role_arn: format!("arn:aws:sts::123456789012:assumed-role/ci/{id}"),
-        assumed_role_id: format!("AROAEXAMPLE:{id}"),
-        account_id: "123456789012".into(),
-        session_name: id.to_owned(),
-        source_identity: None,
-        provider: "token.actions.githubusercontent.com".into(),
-        subject: "repo:org/repo:ref:refs/heads/main".into(),
+        session: Session {
+            role_arn: "arn:aws:iam::123456789012:role/ci".into(),
+            role_id: "AROAEXAMPLE".into(),
+            assumed_role_arn: format!("arn:aws:sts::123456789012:assumed-role/ci/{id}"),
+            account_id: "123456789012".into(),
+            session_name: id.to_owned(),
+            source_identity: None,
+            provider: "token.actions.githubusercontent.com".into(),
+            subject: "repo:org/repo:ref:refs/heads/main".into(),
+            session_tags: BTreeMap::from([("team".into(), "infra".into())]),
+            transitive_tag_keys: vec![],
+            session_policy: None,
+            policy_arns: vec![],
+        },
         audience: "sts.amazonaws.com".into(),
-        session_tags: BTreeMap::from([("team".into(), "infra".into())]),
-        transitive_tag_keys: vec![],
-        session_policy: None,
-        policy_arns: vec![],
         issued_at: expires_at - 3600,
         expires_at,
         request_id: format!("req-{id}"),

@@ -9,29 +9,20 @@ mod conformance;
 mod group_commit;
 pub mod sled_store;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use sled_store::SledStore;
+
+use crate::creds::Session;
 
 /// A session as recorded (no secret, no session token).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SessionRecord {
     pub access_key_id: String,
-    pub role_arn: String,
-    pub assumed_role_arn: String,
-    /// `AROA…:session-name`
-    pub assumed_role_id: String,
-    pub account_id: String,
-    pub session_name: String,
-    pub source_identity: Option<String>,
-    pub provider: String,
-    pub subject: String,
+    #[serde(flatten)]
+    pub session: Session,
+    /// The audience the IdP vouched for (client id / SAML Recipient).
     pub audience: String,
-    pub session_tags: BTreeMap<String, String>,
-    pub transitive_tag_keys: Vec<String>,
-    pub session_policy: Option<String>,
-    pub policy_arns: Vec<String>,
     /// Unix seconds.
     pub issued_at: i64,
     /// Unix seconds.

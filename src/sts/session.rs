@@ -179,19 +179,8 @@ pub(crate) async fn issue(
     })?;
     let record = SessionRecord {
         access_key_id: credentials.access_key_id.clone(),
-        role_arn: grant.role_arn.clone(),
-        assumed_role_arn: grant.assumed_role_arn.clone(),
-        assumed_role_id: format!("{}:{}", grant.role_id, grant.session_name),
-        account_id: grant.account_id.clone(),
-        session_name: grant.session_name.clone(),
-        source_identity: grant.source_identity.clone(),
-        provider: grant.provider.clone(),
-        subject: grant.subject.clone(),
+        session: grant.session.clone(),
         audience: ctx.audience.to_owned(),
-        session_tags: grant.session_tags.clone(),
-        transitive_tag_keys: grant.transitive_tag_keys.clone(),
-        session_policy: grant.session_policy.clone(),
-        policy_arns: grant.policy_arns.clone(),
         issued_at: unix_seconds(now),
         expires_at: unix_seconds(credentials.expiration),
         request_id: ctx.request_id.to_owned(),
@@ -203,8 +192,8 @@ pub(crate) async fn issue(
             "expiration": crate::clock::iso8601(credentials.expiration),
         },
         "assumedRoleUser": {
-            "assumedRoleId": record.assumed_role_id,
-            "arn": record.assumed_role_arn,
+            "assumedRoleId": record.session.assumed_role_id(),
+            "arn": record.session.assumed_role_arn,
         },
     });
     if let (Some(obj), serde_json::Value::Object(extra)) =

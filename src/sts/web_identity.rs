@@ -21,7 +21,7 @@ use super::session::{
 use super::{AuditDraft, RequestMeta, StsState, xml};
 use crate::clock::{iso8601, unix_seconds};
 use crate::config::Role;
-use crate::creds::Grant;
+use crate::creds::{Grant, Session};
 use crate::identity::FederatedIdentity;
 use crate::policy::{ContextKeys, PrincipalId, RequestContext};
 use crate::store::AuditIdentity;
@@ -183,18 +183,15 @@ pub(super) async fn assume_role_with_web_identity(
             .close("Credentials");
         b.leaf("SubjectFromWebIdentityToken", &identity.subject);
         b.open("AssumedRoleUser")
-            .leaf(
-                "AssumedRoleId",
-                &format!("{}:{}", grant.role_id, grant.session_name),
-            )
-            .leaf("Arn", &grant.assumed_role_arn)
+            .leaf("AssumedRoleId", &grant.session.assumed_role_id())
+            .leaf("Arn", &grant.session.assumed_role_arn)
             .close("AssumedRoleUser");
         if show_packed {
             b.leaf("PackedPolicySize", &packed.to_string());
         }
         b.leaf("Provider", &identity.provider);
         b.leaf("Audience", &identity.audience);
-        b.optional_leaf("SourceIdentity", grant.source_identity.as_deref());
+        b.optional_leaf("SourceIdentity", grant.session.source_identity.as_deref());
     })
 }
 
@@ -270,18 +267,20 @@ fn grant(
     duration: u32,
 ) -> Grant {
     Grant {
-        role_arn: role.arn.clone(),
-        role_id: role.role_id.clone(),
-        assumed_role_arn: assumed_role_arn(role, req.session_name),
-        account_id: role.account_id.clone(),
-        session_name: req.session_name.to_owned(),
-        source_identity,
-        provider: identity.provider.clone(),
-        subject: identity.subject.clone(),
-        session_tags: identity.session_tags.principal_tags.clone(),
-        transitive_tag_keys: identity.session_tags.transitive_tag_keys.clone(),
-        session_policy: policies.inline,
-        policy_arns: policies.arns,
+        session: Session {
+            role_arn: role.arn.clone(),
+            role_id: role.role_id.clone(),
+            assumed_role_arn: assumed_role_arn(role, req.session_name),
+            account_id: role.account_id.clone(),
+            session_name: req.session_name.to_owned(),
+            source_identity,
+            provider: identity.provider.clone(),
+            subject: identity.subject.clone(),
+            session_tags: identity.session_tags.principal_tags.clone(),
+            transitive_tag_keys: identity.session_tags.transitive_tag_keys.clone(),
+            session_policy: policies.inline,
+            policy_arns: policies.arns,
+        },
         duration_seconds: duration,
     }
 }

@@ -172,8 +172,8 @@ async fn the_sdk_gets_every_field_aws_returns() {
         .session(creds.access_key_id())
         .await
         .expect("session recorded");
-    assert_eq!(record.subject, "user-alice");
-    assert_eq!(record.role_arn, role_arn("app"));
+    assert_eq!(record.session.subject, "user-alice");
+    assert_eq!(record.session.role_arn, role_arn("app"));
     assert_eq!(record.expires_at, expires);
     let audit = f.daemon.audit().await;
     let event = audit.last().expect("audit event");
@@ -223,10 +223,10 @@ async fn session_tags_from_the_token_need_tag_session() {
     let key = out.credentials().unwrap().access_key_id().to_owned();
     let record = f.daemon.session(&key).await.unwrap();
     assert_eq!(
-        record.session_tags.get("team").map(String::as_str),
+        record.session.session_tags.get("team").map(String::as_str),
         Some("blue")
     );
-    assert_eq!(record.transitive_tag_keys, vec!["team".to_owned()]);
+    assert_eq!(record.session.transitive_tag_keys, vec!["team".to_owned()]);
     assert!(out.packed_policy_size().is_some());
 
     // `guarded` does not allow sts:TagSession.
@@ -501,7 +501,7 @@ async fn the_sdk_default_chain_exchanges_a_token_file() {
         .session(creds.access_key_id())
         .await
         .expect("stored");
-    assert_eq!(record.session_name, "pod-session");
+    assert_eq!(record.session.session_name, "pod-session");
 }
 
 #[tokio::test]
