@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::error::StsError;
-use super::{AuditDraft, StsState};
-use crate::clock::unix_seconds;
+use super::params::is_name_char;
+use super::xml::XmlBody;
+use super::{AuditDraft, RequestMeta, StsState};
+use crate::clock::{iso8601, unix_seconds};
 use crate::config::Role;
-use crate::creds::{Credentials, Grant, MintError};
+use crate::creds::{Credentials, Grant, MintError, Session};
 use crate::identity::SessionTags;
-use crate::policy::{Decision, Policy, PolicyKind, RequestContext, evaluate};
+use crate::policy::{ContextKeys, Decision, Policy, PolicyKind, RequestContext, evaluate};
 use crate::store::SessionRecord;
 
 /// The role a request names. An unknown role is denied exactly like one whose trust policy says
@@ -152,6 +154,85 @@ pub(crate) fn check_session_tags(tags: &SessionTags) -> Result<(), StsError> {
         ));
     }
     Ok(())
+}
+
+/// Condition keys every session-issuing request carries, whoever the caller is.
+pub(crate) fn request_keys(
+    meta: &RequestMeta,
+    now: SystemTime,
+    session_name: &str,
+    duration: Option<i64>,
+) -> ContextKeys {
+    let mut keys = ContextKeys::default();
+    keys.insert("aws:CurrentTime", iso8601(now));
+    keys.insert("aws:EpochTime", unix_seconds(now).to_string());
+    keys.insert("aws:SecureTransport", meta.secure_transport.to_string());
+    if let Some(ip) = meta.source_ip {
+        keys.insert("aws:SourceIp", ip.to_string());
+    }
+    if let Some(ua) = &meta.user_agent {
+        keys.insert("aws:UserAgent", ua.clone());
+    }
+    keys.insert("sts:RoleSessionName", session_name);
+    if let Some(d) = duration {
+        keys.insert("sts:DurationSeconds", d.to_string());
+    }
+    keys
+}
+
+/// The trust decisions a federated session needs beyond its action: `sts:TagSession` when the
+/// IdP passes session tags, `sts:SetSourceIdentity` when it sets a source identity. `trust` is
+/// the request that was allowed for the action; it gains the tag and source-identity keys.
+pub(crate) fn require_session_extras(
+    role: &Role,
+    trust: &mut RequestContext,
+    tags: &SessionTags,
+    source_identity: Option<&str>,
+    now: SystemTime,
+) -> Result<(), StsError> {
+    if !tags.is_empty() {
+        check_session_tags(tags)?;
+        trust.action = "sts:TagSession".into();
+        for (k, v) in &tags.principal_tags {
+            trust.keys.insert(&format!("aws:RequestTag/{k}"), v.clone());
+            trust.keys.insert("aws:TagKeys", k.clone());
+        }
+        for k in &tags.transitive_tag_keys {
+            trust.keys.insert("sts:TransitiveTagKeys", k.clone());
+        }
+        require_trust(role, trust, now, "sts:TagSession")?;
+    }
+    if let Some(si) = source_identity {
+        trust.action = "sts:SetSourceIdentity".into();
+        trust.keys.insert("sts:SourceIdentity", si);
+        require_trust(role, trust, now, "sts:SetSourceIdentity")?;
+    }
+    Ok(())
+}
+
+/// A source identity: 2-64 characters of `[\w+=,.@-]`.
+pub(crate) fn check_source_identity(value: &str) -> Result<(), StsError> {
+    let n = value.chars().count();
+    if !(2..=64).contains(&n) || !value.chars().all(is_name_char) {
+        return Err(StsError::ValidationMessage(
+            "The source identity must be 2-64 characters of [\\w+=,.@-].",
+        ));
+    }
+    Ok(())
+}
+
+/// `<Credentials>` and `<AssumedRoleUser>`, as every AssumeRole* result has them.
+pub(crate) fn render_credentials(b: &mut XmlBody, credentials: &Credentials, session: &Session) {
+    b.open("Credentials")
+        .leaf("AccessKeyId", &credentials.access_key_id)
+        .leaf("SecretAccessKey", credentials.secret_access_key.expose())
+        .leaf("SessionToken", credentials.session_token.expose())
+        .leaf("Expiration", &iso8601(credentials.expiration))
+        .close("Credentials");
+    b.open("AssumedRoleUser")
+        .leaf("AssumedRoleId", &session.assumed_role_id())
+        .leaf("Arn", &session.assumed_role_arn)
+        .close("AssumedRoleUser");
 }
 
 /// What a session-issuing action records beyond the grant.

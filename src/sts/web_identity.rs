@@ -15,15 +15,15 @@ use std::time::SystemTime;
 use super::error::StsError;
 use super::params::{Checker, Echo, NAME_PATTERN, Params, is_name_char};
 use super::session::{
-    IssueContext, SessionPolicies, assumed_role_arn, check_session_tags, issue, packed_policy_size,
-    require_trust, resolve_role, session_duration, session_policies,
+    IssueContext, SessionPolicies, assumed_role_arn, check_source_identity, issue,
+    packed_policy_size, render_credentials, request_keys, require_session_extras, require_trust,
+    resolve_role, session_duration, session_policies,
 };
 use super::{AuditDraft, RequestMeta, StsState, xml};
-use crate::clock::{iso8601, unix_seconds};
 use crate::config::Role;
 use crate::creds::{Grant, Session};
 use crate::identity::FederatedIdentity;
-use crate::policy::{ContextKeys, PrincipalId, RequestContext};
+use crate::policy::{PrincipalId, RequestContext};
 use crate::store::AuditIdentity;
 
 const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
@@ -128,24 +128,8 @@ pub(super) async fn assume_role_with_web_identity(
     require_trust(&role, &trust, now, ACTION)?;
 
     let tags = &identity.session_tags;
-    if !tags.is_empty() {
-        check_session_tags(tags)?;
-        trust.action = "sts:TagSession".into();
-        for (k, v) in &tags.principal_tags {
-            trust.keys.insert(&format!("aws:RequestTag/{k}"), v.clone());
-            trust.keys.insert("aws:TagKeys", k.clone());
-        }
-        for k in &tags.transitive_tag_keys {
-            trust.keys.insert("sts:TransitiveTagKeys", k.clone());
-        }
-        require_trust(&role, &trust, now, "sts:TagSession")?;
-    }
     let source_identity = source_identity(&identity)?;
-    if let Some(si) = &source_identity {
-        trust.action = "sts:SetSourceIdentity".into();
-        trust.keys.insert("sts:SourceIdentity", si.clone());
-        require_trust(&role, &trust, now, "sts:SetSourceIdentity")?;
-    }
+    require_session_extras(&role, &mut trust, tags, source_identity.as_deref(), now)?;
 
     let duration = session_duration(req.duration, &role)?;
     let policies = session_policies(state, req.policy, &req.policy_arns)?;
@@ -175,17 +159,8 @@ pub(super) async fn assume_role_with_web_identity(
     .await?;
 
     xml::success("AssumeRoleWithWebIdentity", &meta.request_id, |b| {
-        b.open("Credentials")
-            .leaf("AccessKeyId", &credentials.access_key_id)
-            .leaf("SecretAccessKey", credentials.secret_access_key.expose())
-            .leaf("SessionToken", credentials.session_token.expose())
-            .leaf("Expiration", &iso8601(credentials.expiration))
-            .close("Credentials");
+        render_credentials(b, &credentials, &grant.session);
         b.leaf("SubjectFromWebIdentityToken", &identity.subject);
-        b.open("AssumedRoleUser")
-            .leaf("AssumedRoleId", &grant.session.assumed_role_id())
-            .leaf("Arn", &grant.session.assumed_role_arn)
-            .close("AssumedRoleUser");
         if show_packed {
             b.leaf("PackedPolicySize", &packed.to_string());
         }
@@ -208,7 +183,7 @@ fn trust_request(
         "arn:aws:iam::{}:oidc-provider/{}",
         role.account_id, identity.provider
     );
-    let mut keys = ContextKeys::default();
+    let mut keys = request_keys(meta, now, req.session_name, req.duration);
     for (claim, values) in &identity.claims {
         let key = format!("{}:{claim}", identity.provider);
         for v in values {
@@ -216,19 +191,6 @@ fn trust_request(
         }
     }
     keys.insert("aws:FederatedProvider", provider_arn.clone());
-    keys.insert("aws:CurrentTime", iso8601(now));
-    keys.insert("aws:EpochTime", unix_seconds(now).to_string());
-    keys.insert("aws:SecureTransport", meta.secure_transport.to_string());
-    if let Some(ip) = meta.source_ip {
-        keys.insert("aws:SourceIp", ip.to_string());
-    }
-    if let Some(ua) = &meta.user_agent {
-        keys.insert("aws:UserAgent", ua.clone());
-    }
-    keys.insert("sts:RoleSessionName", req.session_name);
-    if let Some(d) = req.duration {
-        keys.insert("sts:DurationSeconds", d.to_string());
-    }
     RequestContext {
         principals: vec![
             PrincipalId::Federated(identity.provider.clone()),
@@ -249,12 +211,7 @@ fn source_identity(identity: &FederatedIdentity) -> Result<Option<String>, StsEr
     else {
         return Ok(None);
     };
-    let n = value.chars().count();
-    if !(2..=64).contains(&n) || !value.chars().all(is_name_char) {
-        return Err(StsError::ValidationMessage(
-            "The source identity in the token must be 2-64 characters of [\\w+=,.@-].",
-        ));
-    }
+    check_source_identity(value)?;
     Ok(Some(value.clone()))
 }
 
