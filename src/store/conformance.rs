@@ -179,6 +179,58 @@ pub(crate) async fn concurrent_writers_are_durable_and_share_flushes<H: Harness>
     assert_eq!(store.list_audit(WRITERS + 1).unwrap().len(), WRITERS);
 }
 
+pub(crate) async fn remember_once_refuses_replays_within_the_window<H: Harness>(h: H) {
+    let store = h.open();
+    assert!(store.remember_once("id-1", 200, 100).unwrap(), "first use");
+    assert!(
+        !store.remember_once("id-1", 300, 150).unwrap(),
+        "replay inside the window"
+    );
+    assert!(
+        !store.remember_once("id-1", 300, 199).unwrap(),
+        "last second of the window"
+    );
+    assert!(store.remember_once("id-2", 200, 150).unwrap(), "another id");
+    assert!(
+        store.remember_once("id-1", 400, 200).unwrap(),
+        "the window has passed"
+    );
+    assert!(
+        !store.remember_once("id-1", 400, 201).unwrap(),
+        "remembered again until 400"
+    );
+    store.purge_expired(1_000).unwrap();
+    assert!(
+        store.remember_once("id-2", 2_000, 1_000).unwrap(),
+        "purged, so new again"
+    );
+}
+
+pub(crate) async fn remember_once_survives_reopening<H: Harness>(h: H) {
+    let store = h.open();
+    assert!(store.remember_once("id", 500, 100).unwrap());
+    // A durable write after it carries it to disk, as an issued credential's does.
+    store.append_audit(&event("after")).await.unwrap();
+    drop(store);
+    let store = h.open();
+    assert!(!store.remember_once("id", 500, 101).unwrap());
+}
+
+pub(crate) async fn concurrent_remember_once_admits_exactly_one<H: Harness>(h: H) {
+    let store = Arc::new(h.open());
+    let racers: Vec<_> = (0..32)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.remember_once("contested", 500, 100).unwrap() })
+        })
+        .collect();
+    let mut firsts = 0;
+    for racer in racers {
+        firsts += usize::from(racer.await.unwrap());
+    }
+    assert_eq!(firsts, 1);
+}
+
 /// One test per conformance case, each on a fresh harness from `$harness`.
 macro_rules! conformance_suite {
     ($harness:expr) => {
@@ -189,6 +241,9 @@ macro_rules! conformance_suite {
             purge_removes_sessions_expiring_at_or_before_now,
             acknowledged_writes_survive_reopening,
             concurrent_writers_are_durable_and_share_flushes,
+            remember_once_refuses_replays_within_the_window,
+            remember_once_survives_reopening,
+            concurrent_remember_once_admits_exactly_one,
         );
     };
     (@cases $harness:expr; $($case:ident,)+) => {

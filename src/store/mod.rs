@@ -100,6 +100,12 @@ pub trait SessionStore: Send + Sync {
     fn list_sessions(&self, limit: usize) -> Result<Vec<SessionRecord>, StoreError>;
     /// Audit events in the order they were appended, at most `limit`, newest last.
     fn list_audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
-    /// Delete sessions whose `expires_at` is at or before `now_unix`; returns how many.
+    /// Delete sessions whose `expires_at` is at or before `now_unix`, and replay-cache entries
+    /// past their window; returns how many sessions.
     fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError>;
+    /// Remember `key` until `until_unix` unless it is already remembered and its window has not
+    /// passed at `now_unix`. Returns `true` when this call remembered it (first use), `false` for
+    /// a replay. Atomic: of two concurrent calls with one key, exactly one gets `true`. The entry
+    /// is made durable by the next flush (every issued credential's flush covers it).
+    fn remember_once(&self, key: &str, until_unix: i64, now_unix: i64) -> Result<bool, StoreError>;
 }

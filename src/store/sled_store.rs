@@ -15,6 +15,7 @@ use super::{AuditEvent, SessionRecord, SessionStore, StoreError};
 
 const SESSIONS_TREE: &str = "sessions";
 const AUDIT_TREE: &str = "audit";
+const REPLAY_TREE: &str = "replay";
 
 /// Text sled 0.34 puts in the I/O error when another process holds the database lock (it gives
 /// no error kind of its own).
@@ -24,6 +25,7 @@ const LOCK_HELD_MESSAGE: &str = "could not acquire lock";
 pub struct SledStore {
     sessions: sled::Tree,
     audit: sled::Tree,
+    replay: sled::Tree,
     db: sled::Db,
     /// Declared last: dropped (thread joined) before the database handles above are released.
     commit: GroupCommit,
@@ -40,11 +42,13 @@ impl SledStore {
             .map_err(|e| open_error(path, e))?;
         let sessions = db.open_tree(SESSIONS_TREE).map_err(backend)?;
         let audit = db.open_tree(AUDIT_TREE).map_err(backend)?;
+        let replay = db.open_tree(REPLAY_TREE).map_err(backend)?;
         let commit = GroupCommit::start(db.clone())?;
         tracing::info!(path = %path.display(), recovered = db.was_recovered(), "store opened");
         Ok(Self {
             sessions,
             audit,
+            replay,
             db,
             commit,
         })
@@ -149,7 +153,48 @@ impl SessionStore for SledStore {
             }
         }
         self.sessions.apply_batch(batch).map_err(backend)?;
+        self.purge_replay(now_unix)?;
         Ok(purged)
+    }
+
+    fn remember_once(&self, key: &str, until_unix: i64, now_unix: i64) -> Result<bool, StoreError> {
+        let until = until_unix.to_be_bytes();
+        loop {
+            let current = self.replay.get(key).map_err(backend)?;
+            if let Some(seen) = &current
+                && window_end(seen) > now_unix
+            {
+                return Ok(false);
+            }
+            // Insert if absent, or replace the expired entry we read; retry if another writer
+            // got there in between.
+            match self
+                .replay
+                .compare_and_swap(key, current, Some(&until[..]))
+                .map_err(backend)?
+            {
+                Ok(()) => return Ok(true),
+                Err(_) => continue,
+            }
+        }
+    }
+}
+
+/// The end of a replay-cache entry's window (a corrupt entry counts as still open: fail closed).
+fn window_end(value: &[u8]) -> i64 {
+    <[u8; 8]>::try_from(value).map_or(i64::MAX, i64::from_be_bytes)
+}
+
+impl SledStore {
+    fn purge_replay(&self, now_unix: i64) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for entry in self.replay.iter() {
+            let (key, value) = entry.map_err(backend)?;
+            if window_end(&value) <= now_unix {
+                batch.remove(key);
+            }
+        }
+        self.replay.apply_batch(batch).map_err(backend)
     }
 }
 
