@@ -1,6 +1,7 @@
 //! The identity an IdP vouches for, normalised across IdP kinds (plain data, no behaviour).
 
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
 /// Which federation protocol produced an identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -43,4 +44,21 @@ pub struct FederatedIdentity {
     pub claims: BTreeMap<String, Vec<String>>,
     /// Tags the IdP asks to attach to the session (they need `sts:TagSession` in the trust policy).
     pub session_tags: SessionTags,
+    /// What only a SAML assertion carries.
+    pub saml: Option<SamlFacts>,
+}
+
+/// The parts of a verified SAML assertion beyond the common identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SamlFacts {
+    /// The assertion's ID, remembered until `not_on_or_after` to refuse replays.
+    pub assertion_id: String,
+    /// SubjectConfirmationData NotOnOrAfter: the end of the assertion's use.
+    pub not_on_or_after: SystemTime,
+    /// AuthnStatement SessionNotOnOrAfter: caps the session.
+    pub session_not_on_or_after: Option<SystemTime>,
+    /// The NameID Format URI, if given.
+    pub name_id_format: Option<String>,
+    /// Every attribute by its exact (case-sensitive) Name.
+    pub attributes: BTreeMap<String, Vec<String>>,
 }

@@ -62,6 +62,11 @@ enum Command {
     },
     /// Measure AssumeRoleWithWebIdentity throughput and latency of a running daemon.
     Loadgen(LoadgenArgs),
+    /// Validate IAM policy documents and decide requests against them (no configuration file).
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
 }
 
 #[derive(clap::Args)]
@@ -189,6 +194,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             println!("{token}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Policy { command } => policy_command(command),
     }
 }
 
@@ -352,5 +358,178 @@ fn print_response(response: AdminResponse) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         AdminResponse::Error(e) => Err(e),
+    }
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Decide one request as `aws iam simulate-custom-policy` does: the identity policies,
+    /// narrowed by the session policies when any are given. Exits 0 whatever the decision, 2 on
+    /// input it cannot use.
+    Simulate(SimulateArgs),
+    /// Validate policy documents and print every problem (exit 1 on any).
+    Validate {
+        /// What the documents are used as.
+        #[arg(long, value_enum, default_value = "identity")]
+        kind: PolicyKindArg,
+        /// Policy documents (JSON).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct SimulateArgs {
+    /// An identity (permission) policy document (repeatable).
+    #[arg(long = "policy", value_name = "FILE", required = true)]
+    policies: Vec<PathBuf>,
+    /// A session policy document (repeatable): the request must be allowed by these as well.
+    #[arg(long = "session-policy", value_name = "FILE")]
+    session_policies: Vec<PathBuf>,
+    /// The action, e.g. `s3:GetObject`.
+    #[arg(long)]
+    action: String,
+    /// The resource ARN.
+    #[arg(long)]
+    resource: String,
+    /// A condition context value, `key=value` (repeatable; a key given several times has
+    /// several values).
+    #[arg(long = "context", value_name = "KEY=VALUE", value_parser = parse_claim)]
+    context: Vec<(String, String)>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PolicyKindArg {
+    Trust,
+    Identity,
+    Session,
+}
+
+impl From<PolicyKindArg> for stsbridge::policy::PolicyKind {
+    fn from(kind: PolicyKindArg) -> Self {
+        match kind {
+            PolicyKindArg::Trust => Self::Trust,
+            PolicyKindArg::Identity => Self::Identity,
+            PolicyKindArg::Session => Self::Session,
+        }
+    }
+}
+
+/// The exit status of `policy simulate` for input it cannot use (as for bad arguments).
+const POLICY_BAD_INPUT: u8 = 2;
+
+fn policy_command(command: PolicyCommand) -> Result<ExitCode, String> {
+    match command {
+        PolicyCommand::Simulate(args) => simulate_policy(&args),
+        PolicyCommand::Validate { kind, files } => Ok(validate_policies(kind.into(), &files)),
+    }
+}
+
+fn simulate_policy(args: &SimulateArgs) -> Result<ExitCode, String> {
+    use stsbridge::policy::{ContextKeys, PolicyKind, RequestContext, simulate};
+    let loaded = (
+        read_policies(&args.policies, PolicyKind::Identity),
+        read_policies(&args.session_policies, PolicyKind::Session),
+    );
+    let (identity, session) = match loaded {
+        (Ok(identity), Ok(session)) => (identity, session),
+        (identity, session) => {
+            for problem in identity.err().into_iter().chain(session.err()).flatten() {
+                eprintln!("{problem}");
+            }
+            return Ok(ExitCode::from(POLICY_BAD_INPUT));
+        }
+    };
+    let mut keys = ContextKeys::default();
+    for (key, value) in &args.context {
+        keys.insert(key, value.as_str());
+    }
+    let request = RequestContext {
+        principals: Vec::new(),
+        action: args.action.clone(),
+        resource: Some(args.resource.clone()),
+        keys,
+    };
+    let simulation = simulate(
+        &named_policies(&identity),
+        &named_policies(&session),
+        &request,
+        SystemClock.now(),
+    );
+    if args.json {
+        let json = serde_json::to_string_pretty(&simulation).map_err(|e| e.to_string())?;
+        println!("{json}");
+    } else {
+        print!("{simulation}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn named_policies(
+    policies: &[(String, stsbridge::policy::Policy)],
+) -> Vec<stsbridge::policy::NamedPolicy<'_>> {
+    policies
+        .iter()
+        .map(|(id, policy)| stsbridge::policy::NamedPolicy { id, policy })
+        .collect()
+}
+
+/// Every file parsed as `kind`, named by its path; `Err` lists every problem of every file.
+fn read_policies(
+    files: &[PathBuf],
+    kind: stsbridge::policy::PolicyKind,
+) -> Result<Vec<(String, stsbridge::policy::Policy)>, Vec<String>> {
+    let mut policies = Vec::new();
+    let mut problems = Vec::new();
+    for file in files {
+        match read_policy(file, kind) {
+            Ok(policy) => policies.push((file.display().to_string(), policy)),
+            Err(found) => problems.extend(found),
+        }
+    }
+    if problems.is_empty() {
+        Ok(policies)
+    } else {
+        Err(problems)
+    }
+}
+
+/// One policy file parsed as `kind`; each problem is prefixed with the file's path.
+fn read_policy(
+    file: &Path,
+    kind: stsbridge::policy::PolicyKind,
+) -> Result<stsbridge::policy::Policy, Vec<String>> {
+    let name = file.display();
+    let text = std::fs::read_to_string(file).map_err(|e| vec![format!("{name}: {e}")])?;
+    stsbridge::policy::Policy::parse(&text, kind).map_err(|error| {
+        error
+            .problems
+            .into_iter()
+            .map(|problem| format!("{name}: {problem}"))
+            .collect()
+    })
+}
+
+fn validate_policies(kind: stsbridge::policy::PolicyKind, files: &[PathBuf]) -> ExitCode {
+    let mut problems = 0;
+    for file in files {
+        match read_policy(file, kind) {
+            Ok(_) => println!("{}: ok", file.display()),
+            Err(found) => {
+                problems += found.len();
+                for problem in found {
+                    println!("{problem}");
+                }
+            }
+        }
+    }
+    if problems == 0 {
+        ExitCode::SUCCESS
+    } else {
+        println!("{problems} problem(s) found");
+        ExitCode::FAILURE
     }
 }

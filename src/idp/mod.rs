@@ -3,6 +3,7 @@
 //! A new IdP kind is one folder under `src/idp/` and one arm in [`build`].
 
 pub mod oidc;
+pub mod saml;
 
 use std::collections::HashMap;
 use std::sync::Arc;

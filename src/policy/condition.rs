@@ -28,8 +28,10 @@ use super::{ContextKeys, all_of, any_of};
 const ARN_PARTS: usize = 6;
 
 /// A parsed condition operator name such as `ForAllValues:StringNotLikeIfExists`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Operator {
+    /// As written: `ArnEquals` and `ArnLike` compile alike but stay distinct condition blocks.
+    name: String,
     base: Base,
     negated: bool,
     set: SetQualifier,
@@ -79,6 +81,16 @@ pub(super) struct Condition {
     /// Lower-cased: context key names are case-insensitive.
     key: String,
     check: Check,
+    written: Written,
+}
+
+/// A condition as the policy wrote it, which re-serialising the policy gives back.
+#[derive(Debug, Clone)]
+pub(super) struct Written {
+    pub operator: String,
+    pub key: String,
+    /// Normalised to text (a JSON `true` or `5` is kept as `"true"`, `"5"`).
+    pub values: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +155,7 @@ impl Operator {
             ));
         }
         Ok(Operator {
+            name: name.to_owned(),
             base,
             negated,
             set,
@@ -190,7 +203,7 @@ impl Condition {
     /// Compiles `operator` on `key` with the policy's `values` (already normalised to text);
     /// `variables` enables `${...}` in the operators that accept policy variables.
     pub(super) fn compile(
-        operator: Operator,
+        operator: &Operator,
         key: &str,
         values: &[String],
         variables: bool,
@@ -209,7 +222,17 @@ impl Condition {
         Ok(Condition {
             key: key.to_ascii_lowercase(),
             check,
+            written: Written {
+                operator: operator.name.clone(),
+                key: key.to_owned(),
+                values: values.to_vec(),
+            },
         })
+    }
+
+    /// The condition as written in the policy.
+    pub(super) fn written(&self) -> &Written {
+        &self.written
     }
 
     /// Whether the condition holds for the request; `None` when a policy variable in its

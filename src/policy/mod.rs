@@ -17,12 +17,18 @@
 //! CONTRACT (used by config/ and sts/; keep these signatures):
 //! - `Policy::parse(text, PolicyKind) -> Result<Policy, PolicyError>`
 //! - `evaluate(&Policy, &RequestContext, now) -> Decision`
+//! - `evaluate_session(identity, session, &RequestContext, now) -> Decision`: a session's
+//!   effective permissions.
 //! - `RequestContext { principals, action, resource, keys }`, `ContextKeys::insert`.
+//! - `packed_policy_size(policy, arns, tags, transitive keys) -> u32`: `PackedPolicySize`.
 
 mod condition;
+mod packed;
 mod parse;
 mod pattern;
 mod principal;
+mod serialize;
+mod simulate;
 mod statement;
 
 #[cfg(test)]
@@ -32,6 +38,11 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use statement::{Effect, Statement};
+
+pub use packed::packed_policy_size;
+pub use simulate::{
+    EvalDecision, MatchedStatement, NamedPolicy, Simulation, evaluate_session, simulate,
+};
 
 /// Where a policy is used; decides which elements are required or forbidden and the size limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +91,9 @@ impl PolicyKind {
 #[derive(Debug, Clone)]
 pub struct Policy {
     kind: PolicyKind,
+    /// `Version` as written (`None`: absent, read as the 2008 language).
+    version: Option<&'static str>,
+    id: Option<String>,
     statements: Vec<Statement>,
 }
 
@@ -94,9 +108,7 @@ impl Policy {
     /// Parses, validates and compiles `text` as a policy of `kind`, reporting every problem at
     /// once so an operator fixes a document in one pass.
     pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
-        parse::parse_policy(text, kind)
-            .map(|statements| Policy { kind, statements })
-            .map_err(|problems| PolicyError { problems })
+        parse::parse_policy(text, kind).map_err(|problems| PolicyError { problems })
     }
 
     /// The policy's size as AWS counts it against the quotas: characters, whitespace excluded.
@@ -107,6 +119,18 @@ impl Policy {
     /// The kind the policy was validated as.
     pub fn kind(&self) -> PolicyKind {
         self.kind
+    }
+
+    /// The statements that apply to `request`, with their indexes, in policy order.
+    fn applying<'a>(
+        &'a self,
+        request: &'a RequestContext,
+        now: SystemTime,
+    ) -> impl Iterator<Item = (usize, &'a Statement)> {
+        self.statements
+            .iter()
+            .enumerate()
+            .filter(move |(_, statement)| statement.applies(request, now))
     }
 }
 
@@ -187,10 +211,7 @@ impl Decision {
 /// the first applying `Allow`; otherwise an implicit deny.
 pub fn evaluate(policy: &Policy, request: &RequestContext, now: SystemTime) -> Decision {
     let mut allow = None;
-    for (index, statement) in policy.statements.iter().enumerate() {
-        if !statement.applies(request, now) {
-            continue;
-        }
+    for (index, statement) in policy.applying(request, now) {
         match statement.effect {
             Effect::Deny => return Decision::ExplicitDeny(statement_ref(index, statement)),
             Effect::Allow => {
@@ -208,7 +229,7 @@ pub fn evaluate(policy: &Policy, request: &RequestContext, now: SystemTime) -> D
 /// an implicit deny. The `StatementRef` is local to the policy it came from.
 ///
 /// This is the union of the policies' grants; a session policy narrows a role's permissions
-/// instead, which the caller expresses by requiring an allow from both sets.
+/// instead, which [`evaluate_session`] expresses by requiring an allow from both sets.
 pub fn evaluate_all(policies: &[&Policy], request: &RequestContext, now: SystemTime) -> Decision {
     let mut allow = None;
     for policy in policies {

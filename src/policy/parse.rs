@@ -69,7 +69,7 @@ struct Rules {
 }
 
 /// Parses and compiles a whole policy; `Err` lists every problem found.
-pub(super) fn parse_policy(text: &str, kind: PolicyKind) -> Result<Vec<Statement>, Vec<String>> {
+pub(super) fn parse_policy(text: &str, kind: PolicyKind) -> Result<Policy, Vec<String>> {
     let mut problems = Problems::default();
     check_size(text, kind, &mut problems);
     let document = match serde_json::from_str::<Value>(text) {
@@ -87,15 +87,19 @@ pub(super) fn parse_policy(text: &str, kind: PolicyKind) -> Result<Vec<Statement
         }
     };
     check_unknown(&document, &TOP_LEVEL_ELEMENTS, "", &mut problems);
+    let version = parse_version(document.get("Version"), &mut problems);
     let rules = Rules {
         kind,
-        variables: parse_version(document.get("Version"), &mut problems),
+        variables: version == Some(VERSION_2012),
     };
-    if let Some(id) = document.get("Id")
-        && !id.is_string()
-    {
-        problems.add("", "Id must be a string");
-    }
+    let id = match document.get("Id") {
+        None => None,
+        Some(Value::String(id)) => Some(id.clone()),
+        Some(_) => {
+            problems.add("", "Id must be a string");
+            None
+        }
+    };
     let raw_statements = statement_list(document.get("Statement"), &mut problems);
     check_unique_sids(&raw_statements, &mut problems);
     let statements: Vec<Statement> = raw_statements
@@ -104,7 +108,12 @@ pub(super) fn parse_policy(text: &str, kind: PolicyKind) -> Result<Vec<Statement
         .filter_map(|(index, raw)| parse_statement(index, raw, &rules, &mut problems))
         .collect();
     if problems.0.is_empty() {
-        Ok(statements)
+        Ok(Policy {
+            kind,
+            version,
+            id,
+            statements,
+        })
     } else {
         Err(problems.0)
     }
@@ -134,18 +143,18 @@ fn check_unknown(element: &Map<String, Value>, known: &[&str], at: &str, problem
     }
 }
 
-/// Whether the policy language version enables policy variables.
-fn parse_version(version: Option<&Value>, problems: &mut Problems) -> bool {
+/// The policy language version as written; `None` when absent (read as the legacy language).
+fn parse_version(version: Option<&Value>, problems: &mut Problems) -> Option<&'static str> {
     match version {
-        None => false,
-        Some(Value::String(version)) if version == VERSION_2012 => true,
-        Some(Value::String(version)) if version == VERSION_2008 => false,
+        None => None,
+        Some(Value::String(version)) if version == VERSION_2012 => Some(VERSION_2012),
+        Some(Value::String(version)) if version == VERSION_2008 => Some(VERSION_2008),
         Some(other) => {
             problems.add(
                 "",
                 format!("Version must be \"{VERSION_2012}\" or \"{VERSION_2008}\", not {other}"),
             );
-            false
+            None
         }
     }
 }
@@ -446,7 +455,7 @@ fn parse_conditions(
             let Ok(values) = condition_values(values, &here, problems) else {
                 continue;
             };
-            match Condition::compile(operator, key, &values, rules.variables) {
+            match Condition::compile(&operator, key, &values, rules.variables) {
                 Ok(condition) => conditions.push(condition),
                 Err(problem) => {
                     problems.add(&here, problem);

@@ -31,6 +31,8 @@ pub(super) enum Case {
 #[derive(Debug, Clone)]
 pub(super) struct Pattern {
     tokens: Vec<Token>,
+    /// The text as written, which re-serialising the policy gives back.
+    source: String,
 }
 
 #[derive(Debug, Clone)]
@@ -83,7 +85,15 @@ impl Pattern {
             push(&mut tokens, token);
             rest = chars.as_str();
         }
-        Ok(Pattern { tokens })
+        Ok(Pattern {
+            tokens,
+            source: text.to_owned(),
+        })
+    }
+
+    /// The text the pattern was compiled from.
+    pub(super) fn source(&self) -> &str {
+        &self.source
     }
 
     /// Whether `text` matches the whole pattern; `None` when a variable cannot be resolved from

@@ -22,6 +22,16 @@ impl PrincipalType {
             _ => None,
         }
     }
+
+    /// The key of the `Principal` object that names this type.
+    pub(super) const fn element_name(self) -> &'static str {
+        match self {
+            Self::Aws => "AWS",
+            Self::Federated => "Federated",
+            Self::Service => "Service",
+            Self::CanonicalUser => "CanonicalUser",
+        }
+    }
 }
 
 /// One principal a statement names.

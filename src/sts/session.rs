@@ -96,30 +96,14 @@ pub(crate) fn session_policies(
     })
 }
 
-/// The budget session policies and tags share, in characters of their compact form.
-const PACKED_LIMIT: usize = 2048;
-
-/// PackedPolicySize: the percentage of the packed budget that the session policy (counted
-/// without whitespace, as AWS counts policy size), the policy ARNs and the session tags use.
-/// Zero when none were passed.
+/// PackedPolicySize for the session policies and tags passed (see `policy::packed_policy_size`).
 pub(crate) fn packed_policy_size(policies: &SessionPolicies, tags: &SessionTags) -> u32 {
-    let policy_chars = policies
-        .inline
-        .as_deref()
-        .map_or(0, Policy::len_without_whitespace);
-    let arn_chars: usize = policies.arns.iter().map(String::len).sum();
-    let tag_chars: usize = tags
-        .principal_tags
-        .iter()
-        .map(|(k, v)| k.chars().count() + v.chars().count() + 2)
-        .sum::<usize>()
-        + tags
-            .transitive_tag_keys
-            .iter()
-            .map(|k| k.chars().count() + 1)
-            .sum::<usize>();
-    let used = policy_chars + arn_chars + tag_chars;
-    u32::try_from(used.saturating_mul(100).div_ceil(PACKED_LIMIT)).unwrap_or(u32::MAX)
+    crate::policy::packed_policy_size(
+        policies.inline.as_deref(),
+        &policies.arns,
+        &tags.principal_tags,
+        &tags.transitive_tag_keys,
+    )
 }
 
 /// Session tag limits: at most 50 tags, keys 1-128 and values 0-256 characters, keys unique

@@ -107,6 +107,7 @@ impl TimelyClaims {
             audience,
             claims,
             session_tags,
+            saml: None,
         })
     }
 }

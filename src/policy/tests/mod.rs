@@ -3,7 +3,10 @@
 
 mod conditions;
 mod evaluation;
+mod packed;
 mod properties;
+mod serialize;
+mod session;
 mod trust;
 mod validation;
 mod variables;

@@ -1,13 +1,19 @@
 //! Properties of evaluation over generated policies and requests: adding a Deny never grants,
-//! adding an Allow never takes away, nothing matching is an implicit deny; and the glob matcher
-//! agrees with a plain recursive definition.
+//! adding an Allow never takes away, nothing matching is an implicit deny; a session policy only
+//! narrows and the simulation agrees with the session decision; re-serialising a policy is a
+//! fixed point that decides every request alike; and the glob matcher agrees with a plain
+//! recursive definition.
 
 use proptest::prelude::*;
 use proptest::sample::select;
+use serde_json::{Map, Value};
 
 use super::{identity, now};
 use crate::policy::pattern::{Case, Pattern, Syntax};
-use crate::policy::{ContextKeys, Decision, Policy, RequestContext, evaluate, evaluate_all};
+use crate::policy::{
+    ContextKeys, Decision, EvalDecision, NamedPolicy, Policy, PolicyKind, RequestContext,
+    StatementRef, evaluate, evaluate_all, evaluate_session, simulate,
+};
 
 const ACTIONS: [&str; 7] = [
     "*",
@@ -120,6 +126,145 @@ fn request() -> impl Strategy<Value = RequestContext> {
         })
 }
 
+/// Condition blocks the round-trip documents combine: every operator family, single and
+/// multiple values, numbers and booleans, `IfExists`, set qualifiers and policy variables.
+const CONDITION_BLOCKS: [&str; 12] = [
+    r#"{"StringEquals":{"aws:PrincipalTag/team":"a"}}"#,
+    r#"{"StringNotEquals":{"aws:PrincipalTag/team":["a","b"]}}"#,
+    r#"{"ForAllValues:StringLike":{"aws:TagKeys":["k*","x"]}}"#,
+    r#"{"ForAnyValue:StringEquals":{"aws:TagKeys":"k1"}}"#,
+    r#"{"IpAddress":{"aws:SourceIp":["10.0.0.0/8","192.0.2.1"]}}"#,
+    r#"{"NumericLessThan":{"s3:max-keys":5}}"#,
+    r#"{"NumericGreaterThanEquals":{"s3:max-keys":"2.5"}}"#,
+    r#"{"Null":{"aws:PrincipalTag/team":true}}"#,
+    r#"{"DateGreaterThan":{"aws:CurrentTime":"2020-01-01T00:00:00Z"}}"#,
+    r#"{"StringLikeIfExists":{"aws:PrincipalTag/Team":"${aws:PrincipalTag/team}*"}}"#,
+    r#"{"ArnLike":{"aws:SourceArn":"arn:aws:s3:::b*"}}"#,
+    r#"{"ArnEquals":{"aws:SourceArn":["arn:aws:s3:::b","arn:aws:s3:::c"]}}"#,
+];
+const ROUND_TRIP_RESOURCES: [&str; 7] = [
+    "*",
+    "arn:aws:s3:::b/*",
+    "arn:aws:s3:::b/secret/*",
+    "arn:aws:s3:::b/${aws:PrincipalTag/team}/*",
+    "arn:aws:s3:::b/${*}",
+    "arn:aws:s3:::other/${aws:username, 'k'}",
+    "arn:aws:iam::*:role/*",
+];
+
+/// A list element as policies write it: one string, or an array of one or more.
+fn one_or_many(pool: &'static [&'static str]) -> impl Strategy<Value = Value> {
+    (prop::collection::vec(select(pool), 1..4), any::<bool>()).prop_map(|(items, bare)| match items
+        .as_slice()
+    {
+        [one] if bare => Value::from(*one),
+        _ => Value::from(items),
+    })
+}
+
+/// A Condition element: up to three blocks, merged (blocks of the same operator share it).
+fn condition() -> impl Strategy<Value = Option<Value>> {
+    prop::collection::vec(select(&CONDITION_BLOCKS[..]), 0..4).prop_map(|blocks| {
+        let mut operators = Map::new();
+        for block in blocks {
+            let Ok(Value::Object(block)) = serde_json::from_str::<Value>(block) else {
+                continue;
+            };
+            for (operator, keys) in block {
+                if let (Value::Object(merged), Value::Object(keys)) = (
+                    operators
+                        .entry(operator)
+                        .or_insert_with(|| Value::Object(Map::new())),
+                    keys,
+                ) {
+                    merged.extend(keys);
+                }
+            }
+        }
+        (!operators.is_empty()).then_some(Value::Object(operators))
+    })
+}
+
+/// One statement of an identity policy, its Sid (if any) made unique by `index`.
+fn statement_document(index: usize) -> impl Strategy<Value = Value> {
+    (
+        0u8..3,
+        any::<bool>(),
+        (any::<bool>(), one_or_many(&ACTIONS)),
+        (any::<bool>(), one_or_many(&ROUND_TRIP_RESOURCES)),
+        condition(),
+    )
+        .prop_map(move |(sid, allow, action, resource, condition)| {
+            let mut statement = Map::new();
+            match sid {
+                0 => {}
+                1 => {
+                    statement.insert("Sid".into(), "".into());
+                }
+                _ => {
+                    statement.insert("Sid".into(), format!("S{index}").into());
+                }
+            }
+            statement.insert("Effect".into(), if allow { "Allow" } else { "Deny" }.into());
+            let (not_action, action) = action;
+            statement.insert(
+                if not_action { "NotAction" } else { "Action" }.into(),
+                action,
+            );
+            let (not_resource, resource) = resource;
+            statement.insert(
+                if not_resource {
+                    "NotResource"
+                } else {
+                    "Resource"
+                }
+                .into(),
+                resource,
+            );
+            if let Some(condition) = condition {
+                statement.insert("Condition".into(), condition);
+            }
+            Value::Object(statement)
+        })
+}
+
+/// An identity-policy document as text.
+fn policy_document() -> impl Strategy<Value = String> {
+    (
+        select(&[None, Some("2008-10-17"), Some("2012-10-17")][..]),
+        prop::option::of(select(&["doc", ""][..])),
+        (1usize..4).prop_flat_map(|count| (0..count).map(statement_document).collect::<Vec<_>>()),
+        any::<bool>(),
+    )
+        .prop_map(|(version, id, statements, bare)| {
+            let mut document = Map::new();
+            if let Some(version) = version {
+                document.insert("Version".into(), version.into());
+            }
+            if let Some(id) = id {
+                document.insert("Id".into(), id.into());
+            }
+            let statement = match statements.as_slice() {
+                [one] if bare => one.clone(),
+                _ => Value::from(statements),
+            };
+            document.insert("Statement".into(), statement);
+            Value::Object(document).to_string()
+        })
+}
+
+fn parse_identity(text: &str) -> Result<Policy, TestCaseError> {
+    Policy::parse(text, PolicyKind::Identity)
+        .map_err(|error| TestCaseError::fail(format!("{error}\n{text}")))
+}
+
+fn statement_ref(decision: &Decision) -> Option<&StatementRef> {
+    match decision {
+        Decision::Allow(statement) | Decision::ExplicitDeny(statement) => Some(statement),
+        Decision::ImplicitDeny => None,
+    }
+}
+
 /// The definition of `*`/`?` matching, written for clarity rather than speed.
 fn reference_glob(pattern: &[char], text: &[char]) -> bool {
     match pattern.split_first() {
@@ -176,6 +321,54 @@ proptest! {
         let expected_allow = !expected_deny && one.iter().any(Decision::is_allow);
         prop_assert_eq!(matches!(all, Decision::ExplicitDeny(_)), expected_deny);
         prop_assert_eq!(all.is_allow(), expected_allow);
+    }
+
+    #[test]
+    fn session_policies_only_narrow(role in statements(), session in prop::collection::vec(statements(), 0..3), request in request()) {
+        let role = compile(&role);
+        let session: Vec<Policy> = session.iter().map(|s| compile(s)).collect();
+        let session: Vec<&Policy> = session.iter().collect();
+        let granted = evaluate_all(&[&role], &request, now());
+        let decided = evaluate_session(&[&role], &session, &request, now());
+        if session.is_empty() {
+            prop_assert_eq!(&decided, &granted);
+        }
+        let bounded = evaluate_all(&session, &request, now());
+        if decided.is_allow() {
+            prop_assert!(granted.is_allow());
+            prop_assert!(session.is_empty() || bounded.is_allow());
+        }
+        let any_deny = [&granted, &bounded].iter().any(|d| matches!(d, Decision::ExplicitDeny(_)));
+        prop_assert_eq!(matches!(decided, Decision::ExplicitDeny(_)), any_deny);
+    }
+
+    #[test]
+    fn simulation_agrees_with_the_session_decision(role in statements(), session in prop::collection::vec(statements(), 0..3), request in request()) {
+        let role = compile(&role);
+        let session: Vec<Policy> = session.iter().map(|s| compile(s)).collect();
+        let ids: Vec<String> = (0..session.len()).map(|n| format!("session{n}")).collect();
+        let named: Vec<NamedPolicy<'_>> = session.iter().zip(&ids).map(|(policy, id)| NamedPolicy { id, policy }).collect();
+        let simulation = simulate(&[NamedPolicy { id: "role", policy: &role }], &named, &request, now());
+        let decided = evaluate_session(&[&role], &session.iter().collect::<Vec<_>>(), &request, now());
+        let expected = match decided {
+            Decision::Allow(_) => EvalDecision::Allowed,
+            Decision::ExplicitDeny(_) => EvalDecision::ExplicitDeny,
+            Decision::ImplicitDeny => EvalDecision::ImplicitDeny,
+        };
+        prop_assert_eq!(simulation.decision, expected);
+        let first = simulation.matched_statements.first().map(|m| StatementRef { index: m.index, sid: m.sid.clone() });
+        prop_assert_eq!(first.as_ref(), statement_ref(&decided));
+    }
+
+    #[test]
+    fn reserialising_is_a_fixed_point_that_decides_alike(text in policy_document(), requests in prop::collection::vec(request(), 1..8)) {
+        let original = parse_identity(&text)?;
+        let canonical = original.to_json();
+        let again = parse_identity(&canonical.to_string())?;
+        prop_assert_eq!(again.to_json(), canonical);
+        for request in &requests {
+            prop_assert_eq!(evaluate(&original, request, now()), evaluate(&again, request, now()));
+        }
     }
 
     #[test]

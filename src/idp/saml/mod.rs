@@ -1,0 +1,280 @@
+//! SAML 2.0 Web Browser SSO responses (the `SAMLAssertion` of `AssumeRoleWithSAML`): the only
+//! XML-signature code of the daemon, on samael (libxml2 + xmlsec1).
+//!
+//! [`SamlVerifier::verify`] accepts a response only when every step passes, in this order:
+//! 1. **Input** (`input`): 4..=100000 characters of standard base64 (line breaks allowed), at
+//!    most 75000 bytes decoded, UTF-8 (STS `SAMLAssertion` limits).
+//! 2. **Hostile XML** (`guard`), before any XML parser runs: no DTD or other markup declaration
+//!    (XXE, entity expansion), no control characters, UTF-8 only, depth at most 32, no
+//!    processing instruction, only the predefined entity references (XML 1.0 §2.8, §4.1).
+//! 3. **Shape of the unverified document** (`shape`), a defence in depth against signature
+//!    wrapping that only ever refuses: a `samlp:Response` root, exactly one `saml:Assertion`,
+//!    its direct child (SAML Core §3.2.2), no `EncryptedAssertion` (not supported), no comment
+//!    inside the message, unique IDs; every `ds:Signature` a direct child of the Response or of
+//!    the Assertion, one `ds:Reference` whose URI is `#` + its parent's ID (SAML Core §5.4.2),
+//!    only the enveloped-signature and c14n transforms (SAML Core §5.4.4), no `ds:Object`; the
+//!    signature and digest algorithms in the allow-list (RSA and ECDSA with SHA-256/384/512;
+//!    SHA-1 only with `allow_sha1`). At least the Response or the Assertion is signed.
+//! 4. **Signatures** (`signed`): samael's `reduce_xml_to_signed_with_allowed_algorithms`
+//!    verifies *every* signature with the pinned certificates only (KeyInfo in the message is
+//!    never used; XML-DSig §3.2) and returns the signed subtree alone; that subtree, never the
+//!    original document, is what the checks below read: the Response when the Response is signed
+//!    (its Assertion is covered by the enveloped signature), else the Assertion.
+//! 5. **Contents** (`checks`), SAML Core §2-§3 and Profiles §4.1.4.2-§4.1.4.3: Response and
+//!    Assertion `Version` 2.0; Issuers equal `entity_id`; Status `Success`; Destination, when
+//!    present, one of `acs_urls`; IssueInstants not ahead of `now` by more than `clock_skew`;
+//!    Conditions present, `NotBefore`/`NotOnOrAfter` hold, and every AudienceRestriction names
+//!    `sp_entity_id`; exactly one bearer SubjectConfirmation whose data has `NotOnOrAfter` and a
+//!    `Recipient` in `acs_urls`; a NameID; AuthnStatement `SessionNotOnOrAfter` not passed.
+//!
+//! When only the Assertion is signed, the Response around it is unsigned: its Issuer, Status,
+//! Destination and IssueInstant are still checked, which can only refuse, never accept.
+//! A lifetime that is over is [`SamlError::Expired`]; everything else is
+//! [`SamlError::Invalid`] with its [`SamlFault`]. Details never quote the message beyond short,
+//! truncated values. Replay (remembering `assertion_id` until `not_on_or_after`) is the
+//! caller's job.
+
+mod checks;
+mod guard;
+mod input;
+mod metadata;
+mod shape;
+mod signed;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use samael::crypto::CertificateDer;
+
+pub use metadata::parse_metadata;
+
+/// The audience AWS puts in its assertions (`saml:aud` is the Recipient; this is the SP).
+pub const DEFAULT_SP_ENTITY_ID: &str = "urn:amazon:webservices";
+/// The AWS sign-in endpoint, the usual Recipient and Destination.
+pub const DEFAULT_ACS_URL: &str = "https://signin.aws.amazon.com/saml";
+/// Clock skew allowed on every time check unless configured otherwise.
+pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
+/// The largest clock skew a configuration may ask for.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// One SAML identity provider, as the configuration layer builds it from
+/// `idp-configs/NAME.toml` and the IdP's metadata (plain data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SamlIdpSettings {
+    /// Provider name: the ARN is `arn:aws:iam::ACCOUNT:saml-provider/NAME`.
+    pub name: String,
+    /// The IdP's entityID (from its metadata): the Issuer of its responses and assertions.
+    pub entity_id: String,
+    /// DER of every signing certificate of the metadata (several during a key rollover). A
+    /// signature is accepted when one of these verifies it.
+    pub signing_certs_der: Vec<Vec<u8>>,
+    /// The audience required in every AudienceRestriction ([`DEFAULT_SP_ENTITY_ID`]).
+    pub sp_entity_id: String,
+    /// Accepted Recipient and Destination values ([`DEFAULT_ACS_URL`]).
+    pub acs_urls: Vec<String>,
+    /// Accept `rsa-sha1`/`ecdsa-sha1` signatures and SHA-1 digests (default false).
+    pub allow_sha1: bool,
+    /// Skew allowed on every time check ([`DEFAULT_CLOCK_SKEW`], at most [`MAX_CLOCK_SKEW`]).
+    pub clock_skew: Duration,
+}
+
+/// What a verified response says, built only from what samael returned as signed and verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedAssertion {
+    /// The Assertion's `ID` (the replay key).
+    pub assertion_id: String,
+    /// The Assertion's Issuer (equal to the configured `entity_id`).
+    pub issuer: String,
+    /// The Subject's NameID, its full text.
+    pub name_id: String,
+    /// The NameID's `Format`, when present.
+    pub name_id_format: Option<String>,
+    /// The bearer SubjectConfirmationData `Recipient` (one of `acs_urls`; AWS reports it as the
+    /// audience).
+    pub recipient: String,
+    /// The bearer SubjectConfirmationData `NotOnOrAfter`: the end of the replay window.
+    pub not_on_or_after: SystemTime,
+    /// Conditions `NotOnOrAfter`, when present.
+    pub conditions_not_on_or_after: Option<SystemTime>,
+    /// The earliest AuthnStatement `SessionNotOnOrAfter`, when present (caps the session).
+    pub session_not_on_or_after: Option<SystemTime>,
+    /// Attribute `Name` -> values, names case-sensitive, values in document order; the values of
+    /// an attribute stated more than once are joined.
+    pub attributes: BTreeMap<String, Vec<String>>,
+}
+
+/// Why a SAML response was not accepted, or a provider could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SamlError {
+    /// A `NotOnOrAfter` has passed (`ExpiredTokenException`).
+    #[error("SAML assertion expired")]
+    Expired,
+    /// Any other fault of the response. The client sees only [`SamlFault::client_message`];
+    /// `detail` goes to the log.
+    #[error("invalid SAML response: {fault:?}: {detail}")]
+    Invalid { fault: SamlFault, detail: String },
+    /// The provider's settings or metadata are unusable.
+    #[error("SAML provider configuration: {0}")]
+    Config(String),
+}
+
+impl SamlError {
+    pub fn invalid(fault: SamlFault, detail: impl Into<String>) -> Self {
+        Self::Invalid {
+            fault,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The check a SAML response failed, in the general words AWS uses towards clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SamlFault {
+    /// Not base64 within the bounds, not UTF-8, not well-formed XML, or hostile XML (DTD,
+    /// entity declarations, processing instructions, excessive depth).
+    Malformed,
+    /// Unsigned, or a signature that does not verify with a pinned certificate.
+    Signature,
+    /// A signature, digest, canonicalization or transform algorithm outside the allow-list.
+    Algorithm,
+    /// Not exactly one Assertion directly in a Response, or content placed where SAML does not
+    /// put it (signature wrapping), duplicate IDs, comments, a missing required element.
+    Structure,
+    /// An `EncryptedAssertion` (not supported).
+    Encrypted,
+    /// A Response or Assertion Issuer other than the provider's entityID.
+    Issuer,
+    /// A Response Status other than Success.
+    Status,
+    /// No Conditions, no AudienceRestriction, or one without the service's audience.
+    Audience,
+    /// The bearer SubjectConfirmationData Recipient is not an accepted endpoint.
+    Recipient,
+    /// The Response Destination is not an accepted endpoint.
+    Destination,
+    /// Not exactly one bearer SubjectConfirmation, or one without `NotOnOrAfter`.
+    SubjectConfirmation,
+    /// No NameID in the Subject.
+    Subject,
+    /// An IssueInstant or `NotBefore` lies in the future beyond the clock skew.
+    NotYetValid,
+}
+
+impl SamlFault {
+    /// The fixed client-facing message (never derived from input).
+    pub fn client_message(self) -> &'static str {
+        match self {
+            Self::Malformed => "The SAML assertion is not a valid base64-encoded SAML response.",
+            Self::Signature => "Response signature invalid.",
+            Self::Algorithm => "The SAML response uses a signature algorithm that is not allowed.",
+            Self::Structure => "The SAML response does not have the required structure.",
+            Self::Encrypted => "Encrypted SAML assertions are not supported.",
+            Self::Issuer => "The SAML issuer does not match the identity provider.",
+            Self::Status => "The SAML response does not report success.",
+            Self::Audience => "The SAML assertion audience restriction does not include this service.",
+            Self::Recipient => "The SAML assertion recipient is not this service.",
+            Self::Destination => "The SAML response destination is not this service.",
+            Self::SubjectConfirmation => {
+                "The SAML assertion lacks a valid bearer subject confirmation."
+            }
+            Self::Subject => "The SAML assertion has no NameID.",
+            Self::NotYetValid => "The SAML assertion is not yet valid.",
+        }
+    }
+}
+
+/// Verifies the SAML responses of one identity provider. Cheap to share: the pinned
+/// certificates are decoded once, and each call parses only the message.
+#[derive(Debug)]
+pub struct SamlVerifier {
+    settings: SamlIdpSettings,
+    certs: Vec<CertificateDer>,
+}
+
+impl SamlVerifier {
+    /// Check the settings (fail closed): a name, an entityID, an SP entity ID and at least one
+    /// ACS URL; at least one signing certificate, each a DER `SEQUENCE`; a clock skew of at
+    /// most [`MAX_CLOCK_SKEW`].
+    pub fn new(settings: SamlIdpSettings) -> Result<Self, SamlError> {
+        let invalid =
+            |why: String| Err(SamlError::Config(format!("SAML IdP {:?}: {why}", settings.name)));
+        if settings.name.is_empty() {
+            return invalid("empty provider name".to_owned());
+        }
+        if settings.entity_id.is_empty() {
+            return invalid("empty entity_id".to_owned());
+        }
+        if settings.sp_entity_id.is_empty() {
+            return invalid("empty sp_entity_id".to_owned());
+        }
+        if settings.acs_urls.is_empty() || settings.acs_urls.iter().any(String::is_empty) {
+            return invalid("acs_urls must list at least one non-empty URL".to_owned());
+        }
+        if settings.signing_certs_der.is_empty() {
+            return invalid("no signing certificate: nothing could verify a signature".to_owned());
+        }
+        if let Some(i) = settings
+            .signing_certs_der
+            .iter()
+            .position(|der| !metadata::is_der_sequence(der))
+        {
+            return invalid(format!("signing certificate {i} is not DER"));
+        }
+        if settings.clock_skew > MAX_CLOCK_SKEW {
+            return invalid(format!(
+                "clock_skew {:?} exceeds {MAX_CLOCK_SKEW:?}",
+                settings.clock_skew
+            ));
+        }
+        let certs = settings
+            .signing_certs_der
+            .iter()
+            .cloned()
+            .map(CertificateDer::from)
+            .collect();
+        Ok(Self { settings, certs })
+    }
+
+    pub fn settings(&self) -> &SamlIdpSettings {
+        &self.settings
+    }
+
+    /// Verify a response completely (the steps in the module documentation).
+    /// `saml_response_b64` is the `SAMLAssertion` parameter as sent (base64 of a
+    /// `<samlp:Response>`). CPU-bound (one libxml2 parse and one public-key operation per
+    /// signature): async callers may want `spawn_blocking`.
+    pub fn verify(
+        &self,
+        saml_response_b64: &str,
+        now: SystemTime,
+    ) -> Result<VerifiedAssertion, SamlError> {
+        let result = self.verify_response(saml_response_b64, now);
+        if let Err(e) = &result {
+            tracing::debug!(idp = %self.settings.name, error = %e, "SAML response refused");
+        }
+        result
+    }
+
+    fn verify_response(&self, b64: &str, now: SystemTime) -> Result<VerifiedAssertion, SamlError> {
+        let xml = input::decode(b64)?;
+        guard::check(&xml, guard::MAX_DEPTH)
+            .map_err(|why| SamlError::invalid(SamlFault::Malformed, why))?;
+        let shape = shape::Shape::read(&xml, self.settings.allow_sha1)?;
+        let signed = signed::verify(&xml, &self.certs, self.settings.allow_sha1, &shape)?;
+        checks::check(signed, &xml, &self.settings, now)
+    }
+}
+
+/// At most 64 characters of an attacker-chosen string, for log details.
+fn truncated(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+/// At most 200 characters of an XML library's error text (it may quote the input), for log
+/// details.
+fn error_text(e: &impl std::fmt::Display) -> String {
+    e.to_string().chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests;
