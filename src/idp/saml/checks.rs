@@ -84,7 +84,10 @@ fn check_response(
             ),
         ));
     }
-    clock.not_ahead(SystemTime::from(response.issue_instant), "Response IssueInstant")
+    clock.not_ahead(
+        SystemTime::from(response.issue_instant),
+        "Response IssueInstant",
+    )
 }
 
 /// The Assertion (SAML Core §2.3.3-§2.7; Profiles §4.1.4.2-§4.1.4.3):
@@ -110,7 +113,10 @@ fn check_assertion(
         "Assertion IssueInstant",
     )?;
     let conditions = assertion.conditions.as_ref().ok_or_else(|| {
-        SamlError::invalid(SamlFault::Audience, "no Conditions, so no AudienceRestriction")
+        SamlError::invalid(
+            SamlFault::Audience,
+            "no Conditions, so no AudienceRestriction",
+        )
     })?;
     let conditions_not_on_or_after = check_conditions(conditions, settings, clock)?;
     let subject = assertion
@@ -259,10 +265,12 @@ fn attributes(assertion: &Assertion) -> Result<BTreeMap<String, Vec<String>>, Sa
             .clone()
             .filter(|n| !n.is_empty())
             .ok_or_else(|| structure("an Attribute without Name"))?;
-        attributes
-            .entry(name)
-            .or_default()
-            .extend(attribute.values.iter().map(|v| v.value.clone().unwrap_or_default()));
+        attributes.entry(name).or_default().extend(
+            attribute
+                .values
+                .iter()
+                .map(|v| v.value.clone().unwrap_or_default()),
+        );
     }
     Ok(attributes)
 }

@@ -17,7 +17,8 @@ const PREDEFINED_ENTITIES: [&[u8]; 5] = [b"lt", b"gt", b"amp", b"apos", b"quot"]
 ///    1.0 §2.8), checked on the text before any parser runs;
 /// 2. it has no control character other than tab, line feed and carriage return (XML 1.0 §2.2;
 ///    a NUL would also let libxml2 take the text for UTF-16);
-/// 3. its XML declaration, if any, says version 1.0 and UTF-8 or no encoding (XML 1.0 §4.3.3);
+/// 3. its XML declaration, if any, comes first and says version 1.0 and UTF-8 or no encoding
+///    (XML 1.0 §2.8, §4.3.3);
 /// 4. it is one well-formed element of depth at most `max_depth`, with unique attribute names,
 ///    nothing but whitespace and comments around it, no processing instruction, and only
 ///    character references and the five predefined entity references (XML 1.0 §4.1, §4.6).
@@ -47,12 +48,18 @@ fn check_events(xml: &str, max_depth: usize) -> Result<(), String> {
     reader.config_mut().check_comments = true;
     let mut depth = 0usize;
     let mut root_seen = false;
+    let mut first = true;
     loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| format!("not well-formed XML at byte {}: {e}", reader.error_position()))?;
+        let event = reader.read_event().map_err(|e| {
+            format!(
+                "not well-formed XML at byte {}: {e}",
+                reader.error_position()
+            )
+        })?;
+        let at_start = std::mem::replace(&mut first, false);
         match event {
-            Event::Decl(decl) => check_declaration(&decl)?,
+            Event::Decl(decl) if at_start => check_declaration(&decl)?,
+            Event::Decl(_) => return Err("XML declaration not at the start".to_owned()),
             Event::DocType(_) => return Err("DOCTYPE refused".to_owned()),
             Event::PI(_) => return Err("processing instruction refused".to_owned()),
             Event::Start(start) | Event::Empty(start) if root_seen && depth == 0 => {

@@ -23,10 +23,7 @@ pub(super) fn decode(b64: &str) -> Result<String, SamlError> {
             b64.len()
         )));
     }
-    let compact: Vec<u8> = b64
-        .bytes()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
+    let compact: Vec<u8> = b64.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     let bytes = STANDARD
         .decode(&compact)
         .map_err(|e| malformed(format!("SAMLAssertion is not base64: {e}")))?;

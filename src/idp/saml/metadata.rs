@@ -17,6 +17,9 @@ const MAX_METADATA_LEN: usize = 1 << 20;
 const METADATA_NS: &[u8] = b"urn:oasis:names:tc:SAML:2.0:metadata";
 const SAML2_PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 
+/// What [`parse_metadata`] reads: `(entityID, DER of each signing certificate, validUntil)`.
+pub type IdpMetadata = (String, Vec<Vec<u8>>, Option<SystemTime>);
+
 /// Read an IdP's metadata: `(entityID, DER of each signing certificate, validUntil)`.
 /// 1. at most 1 MiB, and the same XML hygiene as responses (no DTD, UTF-8, depth at most 32);
 /// 2. the root is one `md:EntityDescriptor` with a non-empty `entityID` (an `EntitiesDescriptor`
@@ -28,9 +31,7 @@ const SAML2_PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 /// 5. `validUntil`: the earlier of the EntityDescriptor's and the IDPSSODescriptor's, if any.
 ///
 /// The caller decides what an expired `validUntil` means; nothing here reads the clock.
-pub fn parse_metadata(
-    xml: &str,
-) -> Result<(String, Vec<Vec<u8>>, Option<SystemTime>), SamlError> {
+pub fn parse_metadata(xml: &str) -> Result<IdpMetadata, SamlError> {
     if xml.len() > MAX_METADATA_LEN {
         return Err(config(format!(
             "metadata of {} bytes exceeds {MAX_METADATA_LEN}",
@@ -106,7 +107,12 @@ fn signing_certificates(key_descriptors: &[KeyDescriptor]) -> Result<Vec<Vec<u8>
         if !matches!(key.key_use.as_deref(), None | Some("signing")) {
             continue;
         }
-        let encoded = match key.key_info.x509_data.as_ref().map(|d| d.certificates.as_slice()) {
+        let encoded = match key
+            .key_info
+            .x509_data
+            .as_ref()
+            .map(|d| d.certificates.as_slice())
+        {
             Some([one]) => one,
             _ => {
                 return Err(config(format!(

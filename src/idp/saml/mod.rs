@@ -16,10 +16,11 @@
 //!    signature and digest algorithms in the allow-list (RSA and ECDSA with SHA-256/384/512;
 //!    SHA-1 only with `allow_sha1`). At least the Response or the Assertion is signed.
 //! 4. **Signatures** (`signed`): samael's `reduce_xml_to_signed_with_allowed_algorithms`
-//!    verifies *every* signature with the pinned certificates only (KeyInfo in the message is
-//!    never used; XML-DSig §3.2) and returns the signed subtree alone; that subtree, never the
-//!    original document, is what the checks below read: the Response when the Response is signed
-//!    (its Assertion is covered by the enveloped signature), else the Assertion.
+//!    verifies *every* signature with a pinned certificate (each tried in turn; KeyInfo in the
+//!    message is never used, XML-DSig §3.2) under the same allow-list, and returns the signed
+//!    subtree alone; that subtree, never the original document, is what the checks below read:
+//!    the Response when the Response is signed (its Assertion is covered by the enveloped
+//!    signature), else the Assertion; its IDs must be the ones step 3 found.
 //! 5. **Contents** (`checks`), SAML Core §2-§3 and Profiles §4.1.4.2-§4.1.4.3: Response and
 //!    Assertion `Version` 2.0; Issuers equal `entity_id`; Status `Success`; Destination, when
 //!    present, one of `acs_urls`; IssueInstants not ahead of `now` by more than `clock_skew`;
@@ -27,8 +28,12 @@
 //!    `sp_entity_id`; exactly one bearer SubjectConfirmation whose data has `NotOnOrAfter` and a
 //!    `Recipient` in `acs_urls`; a NameID; AuthnStatement `SessionNotOnOrAfter` not passed.
 //!
-//! When only the Assertion is signed, the Response around it is unsigned: its Issuer, Status,
-//! Destination and IssueInstant are still checked, which can only refuse, never accept.
+//! Step 3 reads the document with quick-xml, step 4 with libxml2 (in its recovering mode): where
+//! the two could see a document differently, step 3 can only refuse more, and what is accepted
+//! is what libxml2 and xmlsec verified. When only the Assertion is signed, the Response around
+//! it is unsigned: its Issuer, Status, Destination and IssueInstant are still checked, which can
+//! only refuse, never accept. xmlsec1 prints its own diagnostics to stderr when a signature
+//! fails (function names, error codes, at most element names; never text or attribute values).
 //! A lifetime that is over is [`SamlError::Expired`]; everything else is
 //! [`SamlError::Invalid`] with its [`SamlFault`]. Details never quote the message beyond short,
 //! truncated values. Replay (remembering `assertion_id` until `not_on_or_after`) is the
@@ -46,7 +51,7 @@ use std::time::{Duration, SystemTime};
 
 use samael::crypto::CertificateDer;
 
-pub use metadata::parse_metadata;
+pub use metadata::{IdpMetadata, parse_metadata};
 
 /// The audience AWS puts in its assertions (`saml:aud` is the Recipient; this is the SP).
 pub const DEFAULT_SP_ENTITY_ID: &str = "urn:amazon:webservices";
@@ -171,7 +176,9 @@ impl SamlFault {
             Self::Encrypted => "Encrypted SAML assertions are not supported.",
             Self::Issuer => "The SAML issuer does not match the identity provider.",
             Self::Status => "The SAML response does not report success.",
-            Self::Audience => "The SAML assertion audience restriction does not include this service.",
+            Self::Audience => {
+                "The SAML assertion audience restriction does not include this service."
+            }
             Self::Recipient => "The SAML assertion recipient is not this service.",
             Self::Destination => "The SAML response destination is not this service.",
             Self::SubjectConfirmation => {
@@ -196,8 +203,12 @@ impl SamlVerifier {
     /// ACS URL; at least one signing certificate, each a DER `SEQUENCE`; a clock skew of at
     /// most [`MAX_CLOCK_SKEW`].
     pub fn new(settings: SamlIdpSettings) -> Result<Self, SamlError> {
-        let invalid =
-            |why: String| Err(SamlError::Config(format!("SAML IdP {:?}: {why}", settings.name)));
+        let invalid = |why: String| {
+            Err(SamlError::Config(format!(
+                "SAML IdP {:?}: {why}",
+                settings.name
+            )))
+        };
         if settings.name.is_empty() {
             return invalid("empty provider name".to_owned());
         }
@@ -270,10 +281,17 @@ fn truncated(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
-/// At most 200 characters of an XML library's error text (it may quote the input), for log
-/// details.
-fn error_text(e: &impl std::fmt::Display) -> String {
-    e.to_string().chars().take(200).collect()
+/// An XML or crypto library's error with its sources, at most 300 characters (the texts may
+/// quote the input), for log details.
+fn error_text(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text.chars().take(300).collect()
 }
 
 #[cfg(test)]

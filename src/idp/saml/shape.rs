@@ -51,14 +51,14 @@ const DIGEST_METHODS: [&str; 3] = [
 ];
 const SHA1_DIGEST_METHOD: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
 
-/// Where the parts of a response sit. Which one is signed says which verified subtree to
-/// expect from samael; the IDs tie that subtree back to this document.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the parts of a response sit. Whether the Response is signed says which verified
+/// subtree to expect from samael (else only the Assertion is); the IDs tie that subtree back to
+/// this document.
+#[derive(Debug)]
 pub(super) struct Shape {
     pub(super) response_id: String,
     pub(super) assertion_id: String,
     pub(super) response_signed: bool,
-    pub(super) assertion_signed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,8 +109,9 @@ impl Shape {
     /// Read the document (already through `guard`) and refuse it unless:
     /// 1. the root is `samlp:Response` with an `ID` (SAML Core §3.2.2);
     /// 2. there is no `EncryptedAssertion` anywhere ([`SamlFault::Encrypted`]);
-    /// 3. there is exactly one element named `Assertion`, in the SAML assertion namespace, a
-    ///    direct child of the Response, with an `ID` (SAML Core §2.3.3, Profiles §4.1.4.2);
+    /// 3. no other element named `Response`, and exactly one named `Assertion`: in the SAML
+    ///    assertion namespace, a direct child of the Response, with an `ID` (SAML Core §2.3.3,
+    ///    Profiles §4.1.4.2);
     /// 4. no two ID-like attributes (`ID`, `Id`, `id`, `xml:id`, any prefix) share a value, and
     ///    no element has two (XML-DSig §4.4.3.3 same-document references);
     /// 5. no comment inside the root (a comment splits a text node: NameID truncation);
@@ -187,6 +188,8 @@ impl Reading<'_> {
                 )));
             }
             self.response_id = Some(self.required_id(start, "Response")?);
+        } else if local == "Response" {
+            return Err(structure("a Response inside the message"));
         }
         if local == "EncryptedAssertion" {
             return Err(SamlError::invalid(
@@ -211,7 +214,9 @@ impl Reading<'_> {
         start: &BytesStart<'_>,
     ) -> Result<(), SamlError> {
         if ns != Ns::Assertion {
-            return Err(structure("an Assertion outside the SAML assertion namespace"));
+            return Err(structure(
+                "an Assertion outside the SAML assertion namespace",
+            ));
         }
         if self.assertion_id.is_some() {
             return Err(structure("more than one Assertion"));
@@ -329,7 +334,6 @@ impl Reading<'_> {
             response_id,
             assertion_id,
             response_signed: self.response_signed,
-            assertion_signed: self.assertion_signed,
         })
     }
 
@@ -358,10 +362,7 @@ impl Reading<'_> {
                 .decode_and_unescape_value(self.reader.decoder())
                 .map_err(|e| malformed(format!("bad attribute value: {e}")))?;
             if !self.ids.insert(value.to_string()) {
-                return Err(structure(format!(
-                    "duplicate ID {:?}",
-                    truncated(&value)
-                )));
+                return Err(structure(format!("duplicate ID {:?}", truncated(&value))));
             }
         }
         Ok(())
@@ -460,7 +461,10 @@ impl SignatureParts {
             .iter()
             .find(|t| t.as_str() != ENVELOPED_SIGNATURE && !CANONICALIZATIONS.contains(&t.as_str()))
         {
-            return Err(algorithm(format!("transform {:?} is not allowed", truncated(t))));
+            return Err(algorithm(format!(
+                "transform {:?} is not allowed",
+                truncated(t)
+            )));
         }
         Ok(())
     }

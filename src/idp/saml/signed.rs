@@ -1,9 +1,9 @@
 //! Signature verification with samael, and the signed subtree it returns.
 //!
 //! samael's `reduce_xml_to_signed_with_allowed_algorithms` (xmlsec1 underneath):
-//! - verifies *every* `ds:Signature` of the document, each with one of the given certificates
-//!   set as the verification key, so KeyInfo in the message is never consulted; one signature
-//!   that does not verify fails the whole document;
+//! - verifies *every* `ds:Signature` of the document with the given certificate set as the
+//!   verification key, so KeyInfo in the message is never consulted; one signature that does
+//!   not verify fails the whole document;
 //! - with an allow-list, refuses a signature or digest method outside it before verifying;
 //! - refuses duplicate or malformed `ID` values;
 //! - in [`ReduceMode::ValidateAndMarkNoAncestors`], returns a new document holding only what the
@@ -72,28 +72,40 @@ pub(super) fn verify(
         if root != Root::Assertion {
             return Err(signature("the verified content is not the Assertion"));
         }
-        let assertion: Assertion = reduced
-            .parse()
-            .map_err(|e| structure(format!("signed Assertion: {}", error_text(&e))))?;
+        let assertion: Assertion = reduced.parse().map_err(|e: Box<dyn std::error::Error>| {
+            structure(format!("signed Assertion: {}", error_text(&*e)))
+        })?;
         check_id("Assertion", &assertion.id, &shape.assertion_id)?;
         Ok(SignedDocument::Assertion(Box::new(assertion)))
     }
 }
 
-/// samael's verification and reduction to the signed subtree.
+/// samael's verification and reduction to the signed subtree, with one pinned certificate at a
+/// time: samael tries the certificates it is given in turn, but gives up at the first one whose
+/// key type does not fit the signature (an RSA certificate for an ECDSA signature is an error,
+/// not a mismatch). Every signature of the document must verify with the same certificate.
 pub(super) fn reduce(
     xml: &str,
     certs: &[CertificateDer],
     allow_sha1: bool,
 ) -> Result<String, SamlError> {
     let allowed = (!allow_sha1).then_some(ALLOWED_ALGORITHMS.as_slice());
-    Crypto::reduce_xml_to_signed_with_allowed_algorithms(
-        xml,
-        certs,
-        ReduceMode::ValidateAndMarkNoAncestors,
-        allowed,
-    )
-    .map_err(|e| signature(format!("signature verification failed: {}", error_text(&e))))
+    let mut failures = Vec::with_capacity(certs.len());
+    for (i, cert) in certs.iter().enumerate() {
+        match Crypto::reduce_xml_to_signed_with_allowed_algorithms(
+            xml,
+            std::slice::from_ref(cert),
+            ReduceMode::ValidateAndMarkNoAncestors,
+            allowed,
+        ) {
+            Ok(reduced) => return Ok(reduced),
+            Err(e) => failures.push(format!("certificate {i}: {}", error_text(&e))),
+        }
+    }
+    Err(signature(format!(
+        "no pinned certificate verifies every signature ({})",
+        failures.join("; ")
+    )))
 }
 
 #[derive(Debug, PartialEq, Eq)]

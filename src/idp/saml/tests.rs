@@ -1,1 +1,569 @@
-//! tests
+//! The verifier against the fixtures of `tests/fixtures/saml/` (see its README.md and gen.sh),
+//! always at a fixed `now`.
+
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use samael::crypto::CertificateDer;
+
+use super::*;
+use crate::clock::from_unix_seconds;
+
+/// 2026-01-01T00:01:00Z: one minute after the fixtures' IssueInstant.
+const NOW: i64 = 1_767_225_660;
+/// 2026-01-01T00:05:00Z: the fixtures' SubjectConfirmationData NotOnOrAfter.
+const CONFIRMATION_END: i64 = 1_767_225_900;
+const IDP_CERT: &[u8] = include_bytes!("../../../tests/fixtures/saml/keys/idp.der");
+const EC_CERT: &[u8] = include_bytes!("../../../tests/fixtures/saml/keys/ec.der");
+const ROLE: &str = "https://aws.amazon.com/SAML/Attributes/Role";
+
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/saml/{name}.xml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn encoded(name: &str) -> String {
+    STANDARD.encode(fixture(name))
+}
+
+fn settings() -> SamlIdpSettings {
+    SamlIdpSettings {
+        name: "corp".to_owned(),
+        entity_id: "https://idp.example.com/saml".to_owned(),
+        signing_certs_der: vec![IDP_CERT.to_vec(), EC_CERT.to_vec()],
+        sp_entity_id: DEFAULT_SP_ENTITY_ID.to_owned(),
+        acs_urls: vec![DEFAULT_ACS_URL.to_owned()],
+        allow_sha1: false,
+        clock_skew: DEFAULT_CLOCK_SKEW,
+    }
+}
+
+fn verifier_with(settings: SamlIdpSettings) -> SamlVerifier {
+    SamlVerifier::new(settings).expect("valid settings")
+}
+
+fn verify(name: &str) -> Result<VerifiedAssertion, SamlError> {
+    verifier_with(settings()).verify(&encoded(name), from_unix_seconds(NOW))
+}
+
+fn verify_xml(xml: &str) -> Result<VerifiedAssertion, SamlError> {
+    verifier_with(settings()).verify(&STANDARD.encode(xml), from_unix_seconds(NOW))
+}
+
+#[track_caller]
+fn assert_fault(result: Result<VerifiedAssertion, SamlError>, expected: SamlFault) {
+    match result {
+        Err(SamlError::Invalid { fault, .. }) => assert_eq!(fault, expected),
+        other => panic!("expected {expected:?}, got {other:?}"),
+    }
+}
+
+fn pinned() -> Vec<CertificateDer> {
+    vec![
+        CertificateDer::from(IDP_CERT.to_vec()),
+        CertificateDer::from(EC_CERT.to_vec()),
+    ]
+}
+
+// ------------------------------------------------------------------ accepted responses
+
+#[test]
+fn a_signed_response_yields_every_field() {
+    let verified = verify("response-signed").expect("valid");
+    let role = vec![
+        "arn:aws:iam::123456789012:role/saml-admin,arn:aws:iam::123456789012:saml-provider/corp"
+            .to_owned(),
+        "arn:aws:iam::123456789012:role/saml-readonly,arn:aws:iam::123456789012:saml-provider/corp"
+            .to_owned(),
+    ];
+    let attributes = BTreeMap::from([
+        (ROLE.to_owned(), role),
+        (
+            "https://aws.amazon.com/SAML/Attributes/RoleSessionName".to_owned(),
+            vec!["alice@example.com".to_owned()],
+        ),
+        (
+            "https://aws.amazon.com/SAML/Attributes/SessionDuration".to_owned(),
+            vec!["7200".to_owned()],
+        ),
+        (
+            "https://aws.amazon.com/SAML/Attributes/PrincipalTag:team".to_owned(),
+            vec!["platform".to_owned()],
+        ),
+    ]);
+    assert_eq!(
+        verified,
+        VerifiedAssertion {
+            assertion_id: "_a1".to_owned(),
+            issuer: "https://idp.example.com/saml".to_owned(),
+            name_id: "alice@example.com".to_owned(),
+            name_id_format: Some("urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".to_owned()),
+            recipient: DEFAULT_ACS_URL.to_owned(),
+            not_on_or_after: from_unix_seconds(CONFIRMATION_END),
+            conditions_not_on_or_after: Some(from_unix_seconds(1_767_229_200)),
+            session_not_on_or_after: Some(from_unix_seconds(1_767_254_400)),
+            attributes,
+        }
+    );
+}
+
+#[test]
+fn assertion_signed_both_signed_ec_and_sha512_responses_are_accepted() {
+    let reference = verify("response-signed").expect("valid");
+    for name in [
+        "assertion-signed",
+        "both-signed",
+        "ec-signed",
+        "rsa-sha512-signed",
+    ] {
+        let verified = verify(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(verified, reference, "{name}");
+    }
+}
+
+#[test]
+fn base64_with_line_breaks_is_accepted() {
+    let b64 = encoded("assertion-signed");
+    let wrapped: Vec<&str> = b64
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).expect("ascii"))
+        .collect();
+    let verified = verifier_with(settings()).verify(&wrapped.join("\r\n"), from_unix_seconds(NOW));
+    assert_eq!(verified.expect("valid").name_id, "alice@example.com");
+}
+
+#[test]
+fn a_verifier_serves_several_threads() {
+    let verifier = verifier_with(settings());
+    let b64 = encoded("both-signed");
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..5 {
+                    let verified = verifier
+                        .verify(&b64, from_unix_seconds(NOW))
+                        .expect("valid");
+                    assert_eq!(verified.assertion_id, "_a1");
+                }
+            });
+        }
+    });
+}
+
+// ------------------------------------------------------------------ settings and metadata
+
+#[test]
+fn metadata_yields_the_entity_id_the_signing_certs_and_valid_until() {
+    let (entity_id, certs, valid_until) =
+        parse_metadata(&fixture("idp-metadata")).expect("metadata");
+    assert_eq!(entity_id, "https://idp.example.com/saml");
+    // Both signing certificates (rollover), not the encryption one.
+    assert_eq!(certs, vec![IDP_CERT.to_vec(), EC_CERT.to_vec()]);
+    // 2027-01-01T00:00:00Z
+    assert_eq!(valid_until, Some(from_unix_seconds(1_798_761_600)));
+}
+
+#[test]
+fn unusable_metadata_is_refused() {
+    let metadata = fixture("idp-metadata");
+    let doctype = metadata.replacen(
+        "?>\n",
+        "?>\n<!DOCTYPE md:EntityDescriptor [<!ENTITY x SYSTEM \"file:///etc/hostname\">]>\n",
+        1,
+    );
+    let entities = r#"<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">"#;
+    let aggregate = format!(
+        "{entities}{}</md:EntitiesDescriptor>",
+        metadata.replacen(r#"<?xml version="1.0" encoding="UTF-8"?>"#, "", 1)
+    );
+    let no_signing_key = metadata.replace("use=\"signing\"", "use=\"encryption\"");
+    let chain = metadata.replacen(
+        "</ds:X509Certificate>",
+        "</ds:X509Certificate><ds:X509Certificate>MIIB</ds:X509Certificate>",
+        1,
+    );
+    let not_der = metadata.replacen("<ds:X509Certificate>MII", "<ds:X509Certificate>AII", 1);
+    let sp_only = metadata.replace("IDPSSODescriptor", "SPSSODescriptor");
+    for (what, xml) in [
+        ("doctype", doctype),
+        ("aggregate", aggregate),
+        ("no signing key", no_signing_key),
+        ("chain", chain),
+        ("not DER", not_der),
+        ("SP metadata", sp_only),
+    ] {
+        assert!(
+            matches!(parse_metadata(&xml), Err(SamlError::Config(_))),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn unusable_settings_are_refused() {
+    type Change = fn(&mut SamlIdpSettings);
+    let cases: [(&str, Change); 6] = [
+        ("no certificate", |s| s.signing_certs_der.clear()),
+        ("not DER", |s| {
+            s.signing_certs_der.push(b"not a certificate".to_vec())
+        }),
+        ("no ACS URL", |s| s.acs_urls.clear()),
+        ("no entity ID", |s| s.entity_id.clear()),
+        ("no SP entity ID", |s| s.sp_entity_id.clear()),
+        ("huge skew", |s| s.clock_skew = Duration::from_secs(3600)),
+    ];
+    for (what, change) in cases {
+        let mut s = settings();
+        change(&mut s);
+        assert!(
+            matches!(SamlVerifier::new(s), Err(SamlError::Config(_))),
+            "{what}"
+        );
+    }
+}
+
+// ------------------------------------------------------------------ signatures
+
+#[test]
+fn unsigned_responses_are_refused() {
+    for name in ["unsigned", "signature-removed"] {
+        assert_fault(verify(name), SamlFault::Signature);
+    }
+}
+
+#[test]
+fn an_emptied_signature_is_refused() {
+    assert_fault(verify("signature-emptied"), SamlFault::Signature);
+}
+
+#[test]
+fn a_signature_by_another_key_with_its_cert_in_key_info_is_refused() {
+    assert_fault(verify("attacker-key-in-keyinfo"), SamlFault::Signature);
+}
+
+#[test]
+fn content_changed_after_signing_is_refused() {
+    for name in ["tampered-name-id", "tampered-role"] {
+        assert_fault(verify(name), SamlFault::Signature);
+    }
+}
+
+#[test]
+fn only_pinned_certificates_verify() {
+    let mut rsa_only = settings();
+    rsa_only.signing_certs_der = vec![IDP_CERT.to_vec()];
+    let result = verifier_with(rsa_only).verify(&encoded("ec-signed"), from_unix_seconds(NOW));
+    assert_fault(result, SamlFault::Signature);
+
+    let mut ec_only = settings();
+    ec_only.signing_certs_der = vec![EC_CERT.to_vec()];
+    let result = verifier_with(ec_only).verify(&encoded("response-signed"), from_unix_seconds(NOW));
+    assert_fault(result, SamlFault::Signature);
+}
+
+#[test]
+fn sha1_is_refused_unless_allowed() {
+    assert_fault(verify("rsa-sha1-signed"), SamlFault::Algorithm);
+    assert_fault(verify("sha1-digest"), SamlFault::Algorithm);
+
+    let mut legacy = settings();
+    legacy.allow_sha1 = true;
+    let verifier = verifier_with(legacy);
+    for name in ["rsa-sha1-signed", "sha1-digest", "response-signed"] {
+        let verified = verifier.verify(&encoded(name), from_unix_seconds(NOW));
+        assert_eq!(verified.expect(name).name_id, "alice@example.com");
+    }
+}
+
+#[test]
+fn samael_alone_refuses_sha1_too() {
+    let result = signed::reduce(&fixture("rsa-sha1-signed"), &pinned(), false);
+    assert!(matches!(
+        result,
+        Err(SamlError::Invalid {
+            fault: SamlFault::Signature,
+            ..
+        })
+    ));
+}
+
+// ------------------------------------------------------------------ signature wrapping
+
+const WRAPPINGS: [&str; 9] = [
+    "xsw-evil-assertion-before",
+    "xsw-evil-assertion-after",
+    "xsw-signed-assertion-in-extensions",
+    "xsw-signed-assertion-inside-evil",
+    "xsw-signed-assertion-in-signature-object",
+    "xsw-duplicate-id",
+    "xsw-signed-response-in-extensions",
+    "xsw-signature-moved-to-response",
+    "two-assertions",
+];
+
+#[test]
+fn signature_wrapping_is_refused() {
+    for name in WRAPPINGS {
+        let xml = fixture(name);
+        assert!(xml.contains("<saml:Assertion"), "{name}");
+        match verify(name) {
+            Err(SamlError::Invalid {
+                fault: SamlFault::Structure,
+                ..
+            }) => {}
+            other => panic!("{name}: expected Structure, got {other:?}"),
+        }
+    }
+}
+
+/// Without the structure checks, samael's reduction still hands over signed content only: the
+/// evil assertion never survives (second line of defence).
+#[test]
+fn samael_alone_returns_only_signed_content() {
+    for name in WRAPPINGS {
+        match signed::reduce(&fixture(name), &pinned(), false) {
+            Ok(reduced) => {
+                assert!(!reduced.contains("admin@example.com"), "{name}: {reduced}");
+                assert!(!reduced.contains("evil-admin"), "{name}: {reduced}");
+                assert!(!reduced.contains("_evil"), "{name}: {reduced}");
+            }
+            Err(SamlError::Invalid {
+                fault: SamlFault::Signature,
+                ..
+            }) => {}
+            Err(e) => panic!("{name}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_signature_must_sign_its_parent_by_id() {
+    // Verifies with the IdP's key, but over the whole document (Reference URI="").
+    assert_fault(verify("reference-whole-document"), SamlFault::Structure);
+}
+
+#[test]
+fn a_comment_inside_the_name_id_is_refused() {
+    // Signed as user@example.com.evil.com; reading the first text node only would give
+    // user@example.com.
+    assert_fault(verify("name-id-comment"), SamlFault::Structure);
+    // samael alone does not truncate either.
+    match signed::reduce(&fixture("name-id-comment"), &pinned(), false) {
+        Ok(reduced) => assert!(reduced.contains("user@example.com.evil.com"), "{reduced}"),
+        Err(SamlError::Invalid {
+            fault: SamlFault::Signature,
+            ..
+        }) => {}
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn an_encrypted_assertion_is_refused() {
+    assert_fault(verify("encrypted-assertion"), SamlFault::Encrypted);
+}
+
+#[test]
+fn a_bare_signed_assertion_is_refused() {
+    let xml = fixture("assertion-signed");
+    let start = xml.find("<saml:Assertion").expect("assertion");
+    let end = xml.find("</saml:Assertion>").expect("end") + "</saml:Assertion>".len();
+    assert_fault(verify_xml(&xml[start..end]), SamlFault::Structure);
+}
+
+// ------------------------------------------------------------------ assertion contents
+
+#[test]
+fn conditions_and_an_audience_restriction_naming_the_service_are_required() {
+    for name in [
+        "missing-conditions",
+        "missing-audience-restriction",
+        "wrong-audience",
+    ] {
+        assert_fault(verify(name), SamlFault::Audience);
+    }
+}
+
+#[test]
+fn the_recipient_must_be_an_accepted_endpoint() {
+    assert_fault(verify("wrong-recipient"), SamlFault::Recipient);
+}
+
+#[test]
+fn the_destination_must_be_an_accepted_endpoint() {
+    for name in ["wrong-destination", "wrong-destination-unsigned-envelope"] {
+        assert_fault(verify(name), SamlFault::Destination);
+    }
+}
+
+#[test]
+fn issuers_must_be_the_identity_provider() {
+    for name in ["wrong-issuer", "wrong-response-issuer"] {
+        assert_fault(verify(name), SamlFault::Issuer);
+    }
+}
+
+#[test]
+fn the_status_must_be_success() {
+    assert_fault(verify("status-responder"), SamlFault::Status);
+}
+
+#[test]
+fn exactly_one_bearer_confirmation_is_required() {
+    assert_fault(
+        verify("two-bearer-confirmations"),
+        SamlFault::SubjectConfirmation,
+    );
+}
+
+#[test]
+fn expiry_allows_the_clock_skew_and_no_more() {
+    let verifier = verifier_with(settings());
+    let b64 = encoded("response-signed");
+    let within = from_unix_seconds(CONFIRMATION_END + 59);
+    assert!(verifier.verify(&b64, within).is_ok());
+    for late in [CONFIRMATION_END + 60, CONFIRMATION_END + 86_400] {
+        assert!(matches!(
+            verifier.verify(&b64, from_unix_seconds(late)),
+            Err(SamlError::Expired)
+        ));
+    }
+}
+
+#[test]
+fn future_assertions_are_not_yet_valid() {
+    for name in ["not-yet-valid", "future-issue-instant"] {
+        assert_fault(verify(name), SamlFault::NotYetValid);
+    }
+    // The good response, two minutes before it was issued.
+    let early = from_unix_seconds(NOW - 180);
+    let result = verifier_with(settings()).verify(&encoded("response-signed"), early);
+    assert_fault(result, SamlFault::NotYetValid);
+}
+
+// ------------------------------------------------------------------ hostile and malformed input
+
+#[test]
+fn dtds_are_refused_before_parsing() {
+    for name in ["doctype-billion-laughs", "doctype-external-entity"] {
+        assert_fault(verify(name), SamlFault::Malformed);
+    }
+    let lower_case = fixture("response-signed").replacen("?>", "?><!doctype x>", 1);
+    assert_fault(verify_xml(&lower_case), SamlFault::Malformed);
+}
+
+#[test]
+fn malformed_input_is_refused() {
+    let verifier = verifier_with(settings());
+    let now = from_unix_seconds(NOW);
+    let good = fixture("response-signed");
+    let too_long = "A".repeat(input::MAX_LEN + 4);
+    let not_utf8 = STANDARD.encode([0x3c, 0xff, 0xfe, 0x3e]);
+    let inputs = [
+        ("empty", String::new()),
+        (
+            "too short",
+            "PD8+".chars().take(input::MIN_LEN - 1).collect(),
+        ),
+        ("too long", too_long),
+        ("not base64", "this is not base64!".to_owned()),
+        ("not UTF-8", not_utf8),
+        ("not XML", STANDARD.encode("hello, world")),
+        ("unclosed", STANDARD.encode(&good[..good.len() - 20])),
+        (
+            "processing instruction",
+            STANDARD.encode(good.replacen("?>", "?><?evil x?>", 1)),
+        ),
+        (
+            "undeclared entity",
+            STANDARD.encode(good.replacen(">alice@", ">&evil;alice@", 1)),
+        ),
+        (
+            "NUL",
+            STANDARD.encode(good.replacen(">alice@", ">\0alice@", 1)),
+        ),
+        (
+            "UTF-16 declaration",
+            STANDARD.encode(good.replacen("UTF-8", "UTF-16", 1)),
+        ),
+        (
+            "second root",
+            STANDARD.encode(format!("{good}<samlp:Response/>")),
+        ),
+        (
+            "too deep",
+            STANDARD.encode(good.replacen(
+                "</saml:Issuer>",
+                &format!("{}{}</saml:Issuer>", "<x>".repeat(40), "</x>".repeat(40)),
+                1,
+            )),
+        ),
+    ];
+    for (what, b64) in inputs {
+        match verifier.verify(&b64, now) {
+            Err(SamlError::Invalid {
+                fault: SamlFault::Malformed,
+                ..
+            }) => {}
+            other => panic!("{what}: expected Malformed, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn client_messages_are_fixed_and_distinct() {
+    let faults = [
+        SamlFault::Malformed,
+        SamlFault::Signature,
+        SamlFault::Algorithm,
+        SamlFault::Structure,
+        SamlFault::Encrypted,
+        SamlFault::Issuer,
+        SamlFault::Status,
+        SamlFault::Audience,
+        SamlFault::Recipient,
+        SamlFault::Destination,
+        SamlFault::SubjectConfirmation,
+        SamlFault::Subject,
+        SamlFault::NotYetValid,
+    ];
+    let messages: std::collections::HashSet<&str> =
+        faults.iter().map(|f| f.client_message()).collect();
+    assert_eq!(messages.len(), faults.len());
+    assert!(messages.iter().all(|m| !m.is_empty()));
+}
+
+#[test]
+fn time_is_never_read_from_the_wall_clock() {
+    // A fixed `now` long after the fixtures' validity, far from the real date: expired.
+    let late = SystemTime::UNIX_EPOCH + Duration::from_secs(4_000_000_000);
+    let result = verifier_with(settings()).verify(&encoded("response-signed"), late);
+    assert!(matches!(result, Err(SamlError::Expired)));
+}
+
+// ------------------------------------------------------------------ mutations
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+    /// Changing any one byte of a response whose Response envelope is unsigned either gets it
+    /// refused or leaves exactly what was signed.
+    #[test]
+    fn a_changed_byte_never_changes_what_is_verified(
+        at in 0usize..4096,
+        byte in proptest::sample::select(b" a<>\"/&=x:#-".to_vec()),
+    ) {
+        let mut xml = fixture("assertion-signed").into_bytes();
+        let at = at * xml.len() / 4096;
+        xml[at] = byte;
+        let b64 = STANDARD.encode(&xml);
+        if let Ok(verified) = verifier_with(settings()).verify(&b64, from_unix_seconds(NOW)) {
+            proptest::prop_assert_eq!(verified, verify("assertion-signed").expect("valid"));
+        }
+    }
+}
