@@ -29,8 +29,8 @@ impl SessionTags {
 pub struct FederatedIdentity {
     pub kind: ProviderKind,
     /// The name trust policies use for the provider and the prefix of its condition keys: for OIDC
-    /// the issuer URL without its scheme (`accounts.google.com`, `127.0.0.1:9400`), for SAML the
-    /// provider ARN.
+    /// the issuer URL without its scheme (`accounts.google.com`, `127.0.0.1:9400`); for SAML the
+    /// provider name (its ARN is built with the role's account).
     pub provider: String,
     /// The issuer exactly as the IdP states it (`iss` / SAML `Issuer`).
     pub issuer: String,

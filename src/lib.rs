@@ -86,7 +86,7 @@ pub async fn run(
     let mut verifiers = Vec::with_capacity(idp_configs.len());
     for idp in &idp_configs {
         let verifier = idp::build(idp).map_err(|e| RunError::Idp {
-            name: idp_name(idp).to_owned(),
+            name: idp.name().to_owned(),
             reason: e.to_string(),
         })?;
         verifiers.push(verifier);
@@ -139,12 +139,6 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-}
-
-fn idp_name(idp: &IdpConfig) -> &str {
-    match idp {
-        IdpConfig::Oidc(c) => &c.name,
-    }
 }
 
 /// Delete expired sessions every `interval`.

@@ -79,6 +79,30 @@ pub struct RawAdmin {
 pub enum RawIdp {
     #[serde(rename = "oidc")]
     Oidc(RawOidc),
+    #[serde(rename = "saml")]
+    Saml(RawSaml),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSaml {
+    /// The provider name (`arn:aws:iam::ACCOUNT:saml-provider/NAME`); default: the file stem.
+    pub name: Option<String>,
+    /// The IdP's SAML metadata (entityID and signing certificates).
+    pub metadata_file: Option<String>,
+    pub metadata_url: Option<String>,
+    /// The audience assertions must name; default `urn:amazon:webservices`.
+    pub sp_entity_id: Option<String>,
+    /// Accepted Recipient/Destination values; default `https://signin.aws.amazon.com/saml`.
+    pub acs_urls: Option<Vec<String>>,
+    #[serde(default)]
+    pub allow_sha1: bool,
+    #[serde(default = "default_saml_skew")]
+    pub clock_skew_seconds: u64,
+}
+
+fn default_saml_skew() -> u64 {
+    60
 }
 
 #[derive(Debug, Deserialize)]

@@ -120,7 +120,9 @@ fn http_issuer_needs_insecure_http() {
         "kind = \"oidc\"\nissuer = \"http://127.0.0.1:9400\"\naudiences = [\"c\"]\ninsecure_http = true\n",
     );
     let config = load(&dir.path().join("stsbridge.toml")).unwrap();
-    let IdpConfig::Oidc(o) = &config.idps[0];
+    let IdpConfig::Oidc(o) = &config.idps[0] else {
+        panic!("an OIDC IdP")
+    };
     assert_eq!(o.provider, "127.0.0.1:9400");
     assert_eq!(o.name, "local");
     assert_eq!(o.algorithms, vec![Algorithm::RS256]);
@@ -191,4 +193,86 @@ fn a_malformed_trust_policy_names_the_field() {
     let p = problems(&dir);
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(p[0].contains("a.json: AssumeRolePolicyDocument"), "{p:?}");
+}
+
+fn saml_metadata_path() -> String {
+    format!(
+        "{}/tests/fixtures/saml/idp-metadata.xml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn a_saml_provider_reads_its_metadata() {
+    let dir = setup(MAIN);
+    write(
+        dir.path(),
+        "idp-configs/corp.toml",
+        &format!(
+            "kind = \"saml\"\nmetadata_file = \"{}\"\n",
+            saml_metadata_path()
+        ),
+    );
+    let config = load(&dir.path().join("stsbridge.toml")).unwrap();
+    let IdpConfig::Saml(s) = &config.idps[0] else {
+        panic!("a SAML IdP")
+    };
+    assert_eq!(s.name, "corp");
+    assert_eq!(s.entity_id, "https://idp.example.com/saml");
+    assert_eq!(
+        s.signing_certs_der.len(),
+        2,
+        "both signing keys, not the encryption key"
+    );
+    assert_eq!(s.sp_entity_id, "urn:amazon:webservices");
+    assert_eq!(
+        s.acs_urls,
+        vec!["https://signin.aws.amazon.com/saml".to_owned()]
+    );
+    assert!(!s.allow_sha1);
+}
+
+#[test]
+fn a_saml_provider_without_signing_certificates_is_refused() {
+    let dir = setup(MAIN);
+    let metadata = std::fs::read_to_string(saml_metadata_path()).unwrap();
+    // Keep only the encryption key.
+    let mut stripped = String::new();
+    let mut rest = metadata.as_str();
+    while let Some(start) = rest.find("<md:KeyDescriptor") {
+        let end = rest[start..].find("</md:KeyDescriptor>").unwrap() + start + 19;
+        stripped.push_str(&rest[..start]);
+        if rest[start..end].contains("use=\"encryption\"") {
+            stripped.push_str(&rest[start..end]);
+        }
+        rest = &rest[end..];
+    }
+    stripped.push_str(rest);
+    write(dir.path(), "idp-configs/meta.xml", &stripped);
+    write(
+        dir.path(),
+        "idp-configs/corp.toml",
+        "kind = \"saml\"\nmetadata_file = \"meta.xml\"\n",
+    );
+    write(
+        dir.path(),
+        "idp-configs/remote.toml",
+        "kind = \"saml\"\nmetadata_url = \"https://idp.example.com/metadata\"\n",
+    );
+    write(
+        dir.path(),
+        "idp-configs/bad.toml",
+        &format!(
+            "kind = \"saml\"\nname = \"bad name\"\nmetadata_file = \"{}\"\nclock_skew_seconds = 900\n",
+            saml_metadata_path()
+        ),
+    );
+    let text = problems(&dir).join("\n");
+    assert!(
+        text.contains("corp.toml: metadata_file: SAML provider configuration: metadata: no signing certificate"),
+        "{text}"
+    );
+    assert!(text.contains("remote.toml: metadata_url"), "{text}");
+    assert!(text.contains("bad.toml: name"), "{text}");
+    assert!(text.contains("bad.toml: clock_skew_seconds"), "{text}");
 }

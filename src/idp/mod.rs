@@ -10,19 +10,22 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::config::IdpConfig;
-use crate::identity::FederatedIdentity;
+use crate::identity::{FederatedIdentity, ProviderKind};
 
 /// What a caller presents to prove who they are.
 #[derive(Clone, Copy)]
 pub enum SubjectCredential<'a> {
     /// A compact JWS ID token (`AssumeRoleWithWebIdentity`).
     WebIdentityToken(&'a str),
+    /// A base64 SAML 2.0 Response (`AssumeRoleWithSAML`).
+    SamlResponse(&'a str),
 }
 
 impl std::fmt::Debug for SubjectCredential<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::WebIdentityToken(t) => write!(f, "WebIdentityToken(<{} bytes>)", t.len()),
+            Self::SamlResponse(r) => write!(f, "SamlResponse(<{} bytes>)", r.len()),
         }
     }
 }
@@ -32,8 +35,10 @@ impl std::fmt::Debug for SubjectCredential<'_> {
 pub trait IdpVerifier: Send + Sync {
     /// The configured name (file stem of its `idp-configs/NAME.toml`).
     fn name(&self) -> &str;
-    /// The issuer string tokens of this IdP carry (routing key).
+    /// The issuer string its tokens or assertions carry.
     fn issuer(&self) -> &str;
+    /// Which protocol it speaks (OIDC IdPs are routed by issuer, SAML ones by name).
+    fn kind(&self) -> ProviderKind;
     /// Verify the credential completely, or say which check failed.
     async fn verify(
         &self,
@@ -87,6 +92,14 @@ pub enum TokenFault {
     NotYetValid,
     /// A required claim is missing or has the wrong type (`sub`, `exp`, integer timestamps).
     Claims,
+    /// No SAML provider of that name (`PrincipalArn`).
+    UnknownProvider,
+    /// A SAML response failed a check.
+    Saml(saml::SamlFault),
+    /// The assertion was used before, within its validity window.
+    Replay,
+    /// A SAML attribute AWS requires is missing or invalid (`RoleSessionName`, ...).
+    Attribute,
 }
 
 impl TokenFault {
@@ -104,6 +117,14 @@ impl TokenFault {
             Self::Signature => "The token signature could not be verified.",
             Self::NotYetValid => "The token is not yet valid.",
             Self::Claims => "The token is missing a required claim or has a malformed claim.",
+            Self::UnknownProvider => {
+                "The PrincipalArn does not name a SAML provider of this service."
+            }
+            Self::Saml(fault) => fault.client_message(),
+            Self::Replay => "The SAML assertion has already been used.",
+            Self::Attribute => {
+                "The SAML assertion lacks a required AWS attribute or one is invalid."
+            }
         }
     }
 }
@@ -119,22 +140,50 @@ pub enum BuildError {
 pub fn build(config: &IdpConfig) -> Result<Arc<dyn IdpVerifier>, BuildError> {
     match config {
         IdpConfig::Oidc(c) => Ok(Arc::new(oidc::OidcVerifier::new(c.clone())?)),
+        IdpConfig::Saml(c) => Ok(Arc::new(
+            saml::SamlProvider::new(c.clone()).map_err(|e| BuildError::Invalid(e.to_string()))?,
+        )),
     }
 }
 
-/// Every configured IdP, routed by issuer.
+/// Every configured IdP: OIDC ones routed by issuer, SAML ones by provider name.
 #[derive(Clone, Default)]
 pub struct IdpRegistry {
     by_issuer: HashMap<String, Arc<dyn IdpVerifier>>,
+    saml_by_name: HashMap<String, Arc<dyn IdpVerifier>>,
 }
 
 impl IdpRegistry {
     pub fn new(verifiers: impl IntoIterator<Item = Arc<dyn IdpVerifier>>) -> Self {
-        let by_issuer = verifiers
-            .into_iter()
-            .map(|v| (v.issuer().to_owned(), v))
-            .collect();
-        Self { by_issuer }
+        let mut registry = Self::default();
+        for v in verifiers {
+            match v.kind() {
+                ProviderKind::Oidc => registry.by_issuer.insert(v.issuer().to_owned(), v),
+                ProviderKind::Saml => registry.saml_by_name.insert(v.name().to_owned(), v),
+            };
+        }
+        registry
+    }
+
+    /// Verify a base64 SAML Response with the provider `principal_arn`
+    /// (`arn:aws:iam::ACCOUNT:saml-provider/NAME`) names.
+    pub async fn verify_saml(
+        &self,
+        principal_arn: &str,
+        response: &str,
+        now: SystemTime,
+    ) -> Result<FederatedIdentity, VerifyError> {
+        let unknown = || {
+            VerifyError::invalid(
+                TokenFault::UnknownProvider,
+                format!("no SAML provider for {principal_arn:?}"),
+            )
+        };
+        let name = saml_provider_name(principal_arn).ok_or_else(unknown)?;
+        let verifier = self.saml_by_name.get(name).ok_or_else(unknown)?;
+        verifier
+            .verify(&SubjectCredential::SamlResponse(response), now)
+            .await
     }
 
     /// Verify a web identity token with the IdP its (unverified) `iss` names.
@@ -156,10 +205,17 @@ impl IdpRegistry {
     }
 
     pub fn len(&self) -> usize {
-        self.by_issuer.len()
+        self.by_issuer.len() + self.saml_by_name.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_issuer.is_empty()
+        self.len() == 0
     }
+}
+
+/// `NAME` of `arn:aws:iam::ACCOUNT:saml-provider/NAME` (12-digit account).
+pub fn saml_provider_name(arn: &str) -> Option<&str> {
+    let rest = arn.strip_prefix("arn:aws:iam::")?;
+    let (account, name) = rest.split_once(":saml-provider/")?;
+    (crate::config::is_account_id(account) && !name.is_empty()).then_some(name)
 }

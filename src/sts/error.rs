@@ -63,6 +63,8 @@ pub enum StsError {
     ExpiredToken,
     #[error("identity provider unreachable: {0}")]
     IdpCommunication(String),
+    #[error("IdP rejected claim: {0}")]
+    IdpRejectedClaim(&'static str),
     #[error("access denied for {action}: {detail}")]
     AccessDenied {
         action: &'static str,
@@ -98,6 +100,7 @@ impl StsError {
             Self::InvalidIdentityToken { .. } => "InvalidIdentityToken",
             Self::ExpiredToken => "ExpiredTokenException",
             Self::IdpCommunication(_) => "IDPCommunicationError",
+            Self::IdpRejectedClaim(_) => "IDPRejectedClaim",
             Self::AccessDenied { .. } => "AccessDenied",
             Self::MalformedPolicy(_) => "MalformedPolicyDocument",
             Self::PackedPolicyTooLarge(_) => "PackedPolicyTooLarge",
@@ -107,7 +110,7 @@ impl StsError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::AccessDenied { .. } => StatusCode::FORBIDDEN,
+            Self::AccessDenied { .. } | Self::IdpRejectedClaim(_) => StatusCode::FORBIDDEN,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -145,6 +148,7 @@ impl StsError {
                 "Couldn't retrieve verification key from your identity provider, please reference AssumeRoleWithWebIdentity documentation for requirements".into()
             }
             Self::AccessDenied { action, .. } => format!("Not authorized to perform {action}"),
+            Self::IdpRejectedClaim(m) => (*m).into(),
             Self::MalformedPolicy(problems) => problems.clone(),
             Self::PackedPolicyTooLarge(pct) => format!(
                 "Packed size of the session policies and session tags is {pct}% of the allowed maximum"

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod params;
+mod saml;
 mod session;
 mod web_identity;
 pub mod xml;
@@ -110,6 +111,9 @@ pub async fn handle(
     let result = match action {
         "AssumeRoleWithWebIdentity" => {
             web_identity::assume_role_with_web_identity(state, meta, params, now, &mut audit).await
+        }
+        "AssumeRoleWithSAML" => {
+            saml::assume_role_with_saml(state, meta, params, now, &mut audit).await
         }
         _ => return Err(invalid()),
     };

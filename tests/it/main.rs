@@ -2,5 +2,6 @@
 
 mod http;
 mod oidc;
+mod saml;
 mod sts;
 mod support;

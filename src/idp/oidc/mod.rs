@@ -34,7 +34,7 @@ use jsonwebtoken::AlgorithmFamily;
 
 use super::{BuildError, IdpVerifier, SubjectCredential, VerifyError};
 use crate::config::{OidcIdpConfig, OidcKeySource};
-use crate::identity::FederatedIdentity;
+use crate::identity::{FederatedIdentity, ProviderKind};
 use claims::Expectations;
 use fetch::{Fetcher, check_url};
 use jwks::{JwksLocation, KeyCache};
@@ -97,12 +97,21 @@ impl IdpVerifier for OidcVerifier {
         &self.config.issuer
     }
 
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Oidc
+    }
+
     async fn verify(
         &self,
         credential: &SubjectCredential<'_>,
         now: SystemTime,
     ) -> Result<FederatedIdentity, VerifyError> {
-        let SubjectCredential::WebIdentityToken(token) = credential;
+        let SubjectCredential::WebIdentityToken(token) = credential else {
+            return Err(VerifyError::invalid(
+                super::TokenFault::Malformed,
+                "an OIDC provider verifies ID tokens only",
+            ));
+        };
         let result = self.verify_token(token, now).await;
         if let Err(e) = &result {
             tracing::debug!(idp = %self.config.name, error = %e, "ID token refused");

@@ -43,6 +43,7 @@ mod checks;
 mod guard;
 mod input;
 mod metadata;
+mod provider;
 mod shape;
 mod signed;
 
@@ -52,6 +53,7 @@ use std::time::{Duration, SystemTime};
 use samael::crypto::CertificateDer;
 
 pub use metadata::{IdpMetadata, parse_metadata};
+pub use provider::SamlProvider;
 
 /// The audience AWS puts in its assertions (`saml:aud` is the Recipient; this is the SP).
 pub const DEFAULT_SP_ENTITY_ID: &str = "urn:amazon:webservices";
