@@ -53,7 +53,8 @@ pub struct FederatedIdentity {
 pub struct SamlFacts {
     /// The assertion's ID, remembered until `not_on_or_after` to refuse replays.
     pub assertion_id: String,
-    /// SubjectConfirmationData NotOnOrAfter: the end of the assertion's use.
+    /// The end of the assertion's use: SubjectConfirmationData NotOnOrAfter plus the clock skew
+    /// the verifier allows (the replay cache keeps the ID until then).
     pub not_on_or_after: SystemTime,
     /// AuthnStatement SessionNotOnOrAfter: caps the session.
     pub session_not_on_or_after: Option<SystemTime>,

@@ -181,7 +181,10 @@ pub(crate) async fn concurrent_writers_are_durable_and_share_flushes<H: Harness>
 
 pub(crate) async fn remember_once_refuses_replays_within_the_window<H: Harness>(h: H) {
     let store = h.open();
+    assert!(!store.is_remembered("id-1", 100).unwrap());
     assert!(store.remember_once("id-1", 200, 100).unwrap(), "first use");
+    assert!(store.is_remembered("id-1", 199).unwrap());
+    assert!(!store.is_remembered("id-1", 200).unwrap(), "window over");
     assert!(
         !store.remember_once("id-1", 300, 150).unwrap(),
         "replay inside the window"

@@ -108,4 +108,6 @@ pub trait SessionStore: Send + Sync {
     /// a replay. Atomic: of two concurrent calls with one key, exactly one gets `true`. The entry
     /// is made durable by the next flush (every issued credential's flush covers it).
     fn remember_once(&self, key: &str, until_unix: i64, now_unix: i64) -> Result<bool, StoreError>;
+    /// Whether `key` is remembered and its window has not passed at `now_unix` (read only).
+    fn is_remembered(&self, key: &str, now_unix: i64) -> Result<bool, StoreError>;
 }

@@ -157,6 +157,14 @@ impl SessionStore for SledStore {
         Ok(purged)
     }
 
+    fn is_remembered(&self, key: &str, now_unix: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .replay
+            .get(key)
+            .map_err(backend)?
+            .is_some_and(|seen| window_end(&seen) > now_unix))
+    }
+
     fn remember_once(&self, key: &str, until_unix: i64, now_unix: i64) -> Result<bool, StoreError> {
         let until = until_unix.to_be_bytes();
         loop {

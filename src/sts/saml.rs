@@ -33,7 +33,7 @@ use crate::clock::unix_seconds;
 use crate::config::Role;
 use crate::creds::{Grant, Session};
 use crate::identity::{FederatedIdentity, SamlFacts};
-use crate::idp::TokenFault;
+use crate::idp::{TokenFault, saml};
 use crate::policy::{PrincipalId, RequestContext};
 use crate::store::AuditIdentity;
 
@@ -131,9 +131,21 @@ pub(super) async fn assume_role_with_saml(
     audit: &mut AuditDraft,
 ) -> Result<String, StsError> {
     let req = SamlRequest::parse(params)?;
+    let assertion = req.assertion.trim();
+    let replay_key = |id: &str| format!("saml:{}:{id}", provider_name(req.principal_arn));
+    // Refuse a replay before verifying: verification is the costly step (and leaks memory in
+    // samael 0.0.22). The unverified ID can only cause a refusal here.
+    if let Some(id) = saml::peek_assertion_id(assertion)
+        && state
+            .store
+            .is_remembered(&replay_key(&id), unix_seconds(now))
+            .map_err(|e| StsError::Internal(e.to_string()))?
+    {
+        return Err(replayed(&id));
+    }
     let identity = state
         .idps
-        .verify_saml(req.principal_arn, req.assertion.trim(), now)
+        .verify_saml(req.principal_arn, assertion, now)
         .await?;
     let facts = identity
         .saml
@@ -145,20 +157,16 @@ pub(super) async fn assume_role_with_saml(
         principal_id: Some(format!("{}:{}", req.principal_arn, identity.subject)),
         user_name: Some(identity.subject.clone()),
     });
-    let window_end = unix_seconds(facts.not_on_or_after);
     let first_use = state
         .store
         .remember_once(
-            &format!("saml:{}:{}", identity.issuer, facts.assertion_id),
-            window_end,
+            &replay_key(&facts.assertion_id),
+            unix_seconds(facts.not_on_or_after),
             unix_seconds(now),
         )
         .map_err(|e| StsError::Internal(e.to_string()))?;
     if !first_use {
-        return Err(StsError::InvalidIdentityToken {
-            fault: TokenFault::Replay,
-            detail: format!("assertion {} was used before", facts.assertion_id),
-        });
+        return Err(replayed(&facts.assertion_id));
     }
 
     if !grants_role(facts, req.role_arn, req.principal_arn) {
@@ -253,6 +261,13 @@ pub(super) async fn assume_role_with_saml(
         b.leaf("NameQualifier", &name_qualifier);
         b.optional_leaf("SourceIdentity", grant.session.source_identity.as_deref());
     })
+}
+
+fn replayed(assertion_id: &str) -> StsError {
+    StsError::InvalidIdentityToken {
+        fault: TokenFault::Replay,
+        detail: format!("assertion {assertion_id:?} was used before"),
+    }
 }
 
 /// The value of the AWS attribute `https://aws.amazon.com/SAML/Attributes/{name}`.

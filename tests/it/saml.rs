@@ -333,3 +333,22 @@ async fn the_negative_matrix() {
         "no session may be stored"
     );
 }
+
+#[tokio::test]
+async fn a_replay_inside_the_clock_skew_is_still_refused() {
+    let f = start().await;
+    f.assume("saml-admin", &fixture("response-signed.xml"))
+        .await
+        .expect("first use");
+    // SubjectConfirmationData NotOnOrAfter is 00:05:00; with the 60 s skew the assertion is
+    // still accepted at 00:05:59, so its ID must still be remembered then.
+    f.clock
+        .set(UNIX_EPOCH + Duration::from_secs(1_767_225_900 + 59));
+    assert_eq!(
+        f.assume("saml-admin", &fixture("response-signed.xml"))
+            .await
+            .unwrap_err(),
+        "InvalidIdentityToken"
+    );
+    assert_eq!(f.daemon.sessions().await.len(), 1);
+}

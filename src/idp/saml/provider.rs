@@ -68,7 +68,11 @@ impl IdpVerifier for SamlProvider {
             .await
             .map_err(|e| VerifyError::Communication(format!("SAML verification task: {e}")))?;
         match verified {
-            Ok(assertion) => Ok(identity(self.name(), assertion)),
+            Ok(assertion) => Ok(identity(
+                self.name(),
+                assertion,
+                self.verifier.settings().clock_skew,
+            )),
             Err(SamlError::Expired) => Err(VerifyError::Expired),
             Err(SamlError::Invalid { fault, detail }) => {
                 Err(VerifyError::invalid(TokenFault::Saml(fault), detail))
@@ -81,8 +85,9 @@ impl IdpVerifier for SamlProvider {
     }
 }
 
-/// The common identity of a verified assertion.
-fn identity(provider: &str, a: VerifiedAssertion) -> FederatedIdentity {
+/// The common identity of a verified assertion. Its use ends at NotOnOrAfter plus the skew the
+/// verifier allows, so the replay window must last that long too.
+fn identity(provider: &str, a: VerifiedAssertion, skew: std::time::Duration) -> FederatedIdentity {
     FederatedIdentity {
         kind: ProviderKind::Saml,
         provider: provider.to_owned(),
@@ -93,7 +98,7 @@ fn identity(provider: &str, a: VerifiedAssertion) -> FederatedIdentity {
         session_tags: session_tags(&a.attributes),
         saml: Some(SamlFacts {
             assertion_id: a.assertion_id,
-            not_on_or_after: a.not_on_or_after,
+            not_on_or_after: a.not_on_or_after + skew,
             session_not_on_or_after: a.session_not_on_or_after,
             name_id_format: a.name_id_format,
             attributes: a.attributes,
