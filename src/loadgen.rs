@@ -52,8 +52,25 @@ pub enum LoadError {
 }
 
 /// Drive the daemon with `spec.connections` concurrent keep-alive connections for
-/// `spec.duration`.
-pub async fn run(spec: &LoadSpec) -> Result<LoadReport, LoadError> {
+/// `spec.duration`. The client runs on one thread of its own (a current-thread runtime), so it
+/// takes as little as it can of the CPU the daemon under test shares with it.
+pub fn run(spec: &LoadSpec) -> Result<LoadReport, LoadError> {
+    let spec = spec.clone();
+    std::thread::Builder::new()
+        .name("loadgen".into())
+        .spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| LoadError::Http(e.to_string()))?
+                .block_on(drive(&spec))
+        })
+        .map_err(|e| LoadError::Http(e.to_string()))?
+        .join()
+        .map_err(|_| LoadError::Http("the load thread panicked".into()))?
+}
+
+async fn drive(spec: &LoadSpec) -> Result<LoadReport, LoadError> {
     let body = Bytes::from(
         serde_urlencoded::to_string([
             ("Action", "AssumeRoleWithWebIdentity"),

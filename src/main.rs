@@ -234,9 +234,11 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
         role_arn,
         token,
     };
-    let report = stsbridge::loadgen::run(&spec)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (spec, report) =
+        tokio::task::spawn_blocking(move || stsbridge::loadgen::run(&spec).map(|r| (spec, r)))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
     println!(
         "AssumeRoleWithWebIdentity: {} connections, {:.1} s: {} requests ({} errors), {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         spec.connections,
