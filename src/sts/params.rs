@@ -87,6 +87,17 @@ pub fn is_name_char(c: char) -> bool {
 
 pub const NAME_PATTERN: &str = "[\\w+=,.@-]*";
 
+/// The members every AssumeRole* action shares.
+#[derive(Debug)]
+pub struct SessionMembers<'p> {
+    /// `DurationSeconds`, 900-43200 (the role's maximum is checked later).
+    pub duration: Option<i64>,
+    /// `Policy`, the inline session policy (1-2048 characters; validated later).
+    pub policy: Option<&'p str>,
+    /// `PolicyArns.member.N.arn`, at most 10.
+    pub policy_arns: Vec<&'p str>,
+}
+
 /// Collects constraint violations for one request.
 #[derive(Debug, Default)]
 pub struct Checker {
@@ -127,6 +138,43 @@ impl Checker {
             });
         }
         value
+    }
+
+    /// A required member of `min..=max` characters.
+    pub fn required_len<'p>(
+        &mut self,
+        params: &'p Params,
+        name: &str,
+        member: &'static str,
+        (min, max): (usize, usize),
+        echo: Echo,
+    ) -> Option<&'p str> {
+        let value = self.required(params, name, member);
+        if let Some(v) = value {
+            self.length(member, v, min, max, echo);
+        }
+        value
+    }
+
+    /// `DurationSeconds`, `Policy` and `PolicyArns`, as every AssumeRole* action takes them.
+    pub fn session_members<'p>(&mut self, params: &'p Params) -> SessionMembers<'p> {
+        let duration = params
+            .get("DurationSeconds")
+            .and_then(|d| self.integer("durationSeconds", d, 900, 43200));
+        let policy = params.get("Policy");
+        if let Some(p) = policy {
+            self.length("policy", p, 1, 2048, Echo::No);
+        }
+        let policy_arns = params.members("PolicyArns", Some("arn"));
+        self.list_len("policyArns", policy_arns.len(), 10);
+        for arn in &policy_arns {
+            self.length("policyArns.member.arn", arn, 20, 2048, Echo::Yes);
+        }
+        SessionMembers {
+            duration,
+            policy,
+            policy_arns,
+        }
     }
 
     /// Length in characters within `min..=max`.

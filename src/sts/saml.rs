@@ -22,7 +22,7 @@ use aws_lc_rs::digest;
 use base64::Engine as _;
 
 use super::error::StsError;
-use super::params::{Checker, Echo, Params};
+use super::params::{Checker, Echo, Params, SessionMembers};
 use super::session::{
     IssueContext, assumed_role_arn, check_source_identity, issue, packed_policy_size,
     render_credentials, request_keys, require_session_extras, require_trust, resolve_role,
@@ -76,47 +76,35 @@ struct SamlRequest<'p> {
     role_arn: &'p str,
     principal_arn: &'p str,
     assertion: &'p str,
-    duration: Option<i64>,
-    policy: Option<&'p str>,
-    policy_arns: Vec<&'p str>,
+    session: SessionMembers<'p>,
 }
 
 impl<'p> SamlRequest<'p> {
     fn parse(params: &'p Params) -> Result<Self, StsError> {
         let mut check = Checker::default();
-        let role_arn = check.required(params, "RoleArn", "roleArn");
-        if let Some(arn) = role_arn {
-            check.length("roleArn", arn, 20, 2048, Echo::Yes);
-        }
-        let principal_arn = check.required(params, "PrincipalArn", "principalArn");
-        if let Some(arn) = principal_arn {
-            check.length("principalArn", arn, 20, 2048, Echo::Yes);
-        }
-        let assertion = check.required(params, "SAMLAssertion", "sAMLAssertion");
-        if let Some(a) = assertion {
-            check.length("sAMLAssertion", a, 4, 100_000, Echo::No);
-        }
-        let duration = params
-            .get("DurationSeconds")
-            .and_then(|d| check.integer("durationSeconds", d, 900, 43200));
-        let policy = params.get("Policy");
-        if let Some(p) = policy {
-            check.length("policy", p, 1, 2048, Echo::No);
-        }
-        let policy_arns = params.members("PolicyArns", Some("arn"));
-        check.list_len("policyArns", policy_arns.len(), 10);
-        for arn in &policy_arns {
-            check.length("policyArns.member.arn", arn, 20, 2048, Echo::Yes);
-        }
+        let role_arn = check.required_len(params, "RoleArn", "roleArn", (20, 2048), Echo::Yes);
+        let principal_arn = check.required_len(
+            params,
+            "PrincipalArn",
+            "principalArn",
+            (20, 2048),
+            Echo::Yes,
+        );
+        let assertion = check.required_len(
+            params,
+            "SAMLAssertion",
+            "sAMLAssertion",
+            (4, 100_000),
+            Echo::No,
+        );
+        let session = check.session_members(params);
         check.finish()?;
         match (role_arn, principal_arn, assertion) {
             (Some(role_arn), Some(principal_arn), Some(assertion)) => Ok(Self {
                 role_arn,
                 principal_arn,
                 assertion,
-                duration,
-                policy,
-                policy_arns,
+                session,
             }),
             _ => Err(StsError::Internal("required parameters vanished".into())),
         }
@@ -197,8 +185,8 @@ pub(super) async fn assume_role_with_saml(
         now,
     )?;
 
-    let duration = saml_duration(req.duration, facts, &role, now)?;
-    let policies = session_policies(state, req.policy, &req.policy_arns)?;
+    let duration = saml_duration(req.session.duration, facts, &role, now)?;
+    let policies = session_policies(state, req.session.policy, &req.session.policy_arns)?;
     let tags = &identity.session_tags;
     let packed = packed_policy_size(&policies, tags);
     if packed > 100 {
@@ -366,7 +354,7 @@ fn trust_request(
     meta: &RequestMeta,
     now: SystemTime,
 ) -> RequestContext {
-    let mut keys = request_keys(meta, now, session_name, req.duration);
+    let mut keys = request_keys(meta, now, session_name, req.session.duration);
     for (name, values) in &facts.attributes {
         for v in values {
             keys.insert(&format!("SAML:{name}"), v.clone());

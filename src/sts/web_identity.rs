@@ -13,7 +13,7 @@
 use std::time::SystemTime;
 
 use super::error::StsError;
-use super::params::{Checker, Echo, NAME_PATTERN, Params, is_name_char};
+use super::params::{Checker, Echo, NAME_PATTERN, Params, SessionMembers, is_name_char};
 use super::session::{
     IssueContext, SessionPolicies, assumed_role_arn, check_source_identity, issue,
     packed_policy_size, render_credentials, request_keys, require_session_extras, require_trust,
@@ -35,22 +35,22 @@ struct WebIdentityRequest<'p> {
     role_arn: &'p str,
     session_name: &'p str,
     token: &'p str,
-    duration: Option<i64>,
-    policy: Option<&'p str>,
-    policy_arns: Vec<&'p str>,
+    session: SessionMembers<'p>,
     provider_id: Option<&'p str>,
 }
 
 impl<'p> WebIdentityRequest<'p> {
     fn parse(params: &'p Params) -> Result<Self, StsError> {
         let mut check = Checker::default();
-        let role_arn = check.required(params, "RoleArn", "roleArn");
-        if let Some(arn) = role_arn {
-            check.length("roleArn", arn, 20, 2048, Echo::Yes);
-        }
-        let session_name = check.required(params, "RoleSessionName", "roleSessionName");
+        let role_arn = check.required_len(params, "RoleArn", "roleArn", (20, 2048), Echo::Yes);
+        let session_name = check.required_len(
+            params,
+            "RoleSessionName",
+            "roleSessionName",
+            (2, 64),
+            Echo::Yes,
+        );
         if let Some(name) = session_name {
-            check.length("roleSessionName", name, 2, 64, Echo::Yes);
             check.pattern(
                 "roleSessionName",
                 name,
@@ -59,22 +59,14 @@ impl<'p> WebIdentityRequest<'p> {
                 Echo::Yes,
             );
         }
-        let token = check.required(params, "WebIdentityToken", "webIdentityToken");
-        if let Some(t) = token {
-            check.length("webIdentityToken", t, 4, 20000, Echo::No);
-        }
-        let duration = params
-            .get("DurationSeconds")
-            .and_then(|d| check.integer("durationSeconds", d, 900, 43200));
-        let policy = params.get("Policy");
-        if let Some(p) = policy {
-            check.length("policy", p, 1, 2048, Echo::No);
-        }
-        let policy_arns = params.members("PolicyArns", Some("arn"));
-        check.list_len("policyArns", policy_arns.len(), 10);
-        for arn in &policy_arns {
-            check.length("policyArns.member.arn", arn, 20, 2048, Echo::Yes);
-        }
+        let token = check.required_len(
+            params,
+            "WebIdentityToken",
+            "webIdentityToken",
+            (4, 20000),
+            Echo::No,
+        );
+        let session = check.session_members(params);
         let provider_id = params.get("ProviderId");
         if let Some(p) = provider_id {
             check.length("providerId", p, 4, 2048, Echo::Yes);
@@ -85,9 +77,7 @@ impl<'p> WebIdentityRequest<'p> {
                 role_arn,
                 session_name,
                 token,
-                duration,
-                policy,
-                policy_arns,
+                session,
                 provider_id,
             }),
             _ => Err(StsError::Internal("required parameters vanished".into())),
@@ -131,8 +121,8 @@ pub(super) async fn assume_role_with_web_identity(
     let source_identity = source_identity(&identity)?;
     require_session_extras(&role, &mut trust, tags, source_identity.as_deref(), now)?;
 
-    let duration = session_duration(req.duration, &role)?;
-    let policies = session_policies(state, req.policy, &req.policy_arns)?;
+    let duration = session_duration(req.session.duration, &role)?;
+    let policies = session_policies(state, req.session.policy, &req.session.policy_arns)?;
     let packed = packed_policy_size(&policies, tags);
     if packed > 100 {
         return Err(StsError::PackedPolicyTooLarge(packed));
@@ -183,7 +173,7 @@ fn trust_request(
         "arn:aws:iam::{}:oidc-provider/{}",
         role.account_id, identity.provider
     );
-    let mut keys = request_keys(meta, now, req.session_name, req.duration);
+    let mut keys = request_keys(meta, now, req.session_name, req.session.duration);
     for (claim, values) in &identity.claims {
         let key = format!("{}:{claim}", identity.provider);
         for v in values {
