@@ -7,6 +7,7 @@
 pub mod ids;
 pub mod keyring;
 pub mod minter;
+pub mod sigv4;
 pub mod token;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,223 @@
+//! AWS Signature Version 4 verification, header and presigned-query forms.
+//!
+//! Steps, as in the AWS General Reference ("Signature Version 4 signing process", "Authenticating
+//! requests: using query parameters"):
+//! 1. Find the signature: the `Authorization` header or the `X-Amz-Algorithm` query parameter,
+//!    never both ([`parse`]).
+//! 2. Read the credential scope `AKID/YYYYMMDD/REGION/SERVICE/aws4_request`, the signed headers
+//!    (lower-case, sorted, unique, including `host`), the signature and the request time
+//!    (`X-Amz-Date`, or `Date` in the header form). The scope date must be the request's UTC day.
+//! 3. Check the time: within [`MAX_CLOCK_SKEW`] of `now` either way; a presigned request is good
+//!    from `MAX_CLOCK_SKEW` before its time until `X-Amz-Expires` after it.
+//! 4. Ask the [`SecretLookup`] for the key's secret (it also checks the session token).
+//! 5. Build the canonical request and string to sign ([`canonical`]), derive the signing key
+//!    (cached, [`signing_key`]), and compare signatures in constant time.
+
+mod canonical;
+mod parse;
+mod signing_key;
+#[cfg(test)]
+mod tests;
+
+use std::time::{Duration, SystemTime};
+
+use aws_lc_rs::hmac;
+use subtle::ConstantTimeEq;
+
+use super::Secret;
+use signing_key::SigningKeyCache;
+
+/// The only algorithm accepted.
+pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// How far a request's time may be from ours, either way.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+/// The longest `X-Amz-Expires` a presigned request may carry (7 days).
+pub const MAX_PRESIGNED_EXPIRES_SECONDS: u64 = 604_800;
+/// Signing keys cached by [`Verifier::default`].
+pub const DEFAULT_KEY_CACHE_CAPACITY: usize = 4096;
+
+/// The service's view of a request, as received. No `Debug`: it carries the signature and the
+/// session token.
+#[derive(Clone, Copy)]
+pub struct SignedRequest<'a> {
+    pub method: &'a str,
+    /// Raw path as received (still percent-encoded), e.g. `/`.
+    pub path: &'a str,
+    /// Raw query string without `?`.
+    pub query: &'a str,
+    /// Header names as received (any case), values raw.
+    pub headers: &'a [(String, String)],
+    /// Hex SHA-256 of the body; `None` means the request is checked as `UNSIGNED-PAYLOAD`.
+    /// Presigned requests are always checked as `UNSIGNED-PAYLOAD`.
+    pub payload_sha256_hex: Option<&'a str>,
+}
+
+/// Where the signature was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureLocation {
+    /// `Authorization` header; the body is covered when `payload_sha256_hex` was given.
+    Header,
+    /// Presigned query parameters; the body is never covered.
+    Query,
+}
+
+/// What the lookup found for an access key id.
+pub struct ResolvedKey<P> {
+    pub secret: Secret,
+    pub principal: P,
+}
+
+/// Finds the secret for an access key id. For temporary keys the lookup unseals the session token
+/// and checks it names this key id; it fails with [`SigV4Error::InvalidClientTokenId`] for an
+/// unknown key and [`SigV4Error::ExpiredToken`] for an expired session.
+pub trait SecretLookup {
+    /// Whatever the caller wants back with a verified request (session claims, a user record).
+    type Principal;
+    fn secret_for(
+        &self,
+        access_key_id: &str,
+        session_token: Option<&str>,
+    ) -> Result<ResolvedKey<Self::Principal>, SigV4Error>;
+}
+
+/// A request whose signature checked out. Only values covered by the signature are here (a
+/// header-form session token must be among the signed headers; a query-form one always is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified<P> {
+    pub access_key_id: String,
+    pub region: String,
+    pub service: String,
+    pub signed_at: SystemTime,
+    pub session_token: Option<Secret>,
+    pub location: SignatureLocation,
+    pub principal: P,
+}
+
+/// Why a request was refused; variants are named after the AWS error codes they map to.
+/// Messages never carry request values or secrets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SigV4Error {
+    /// Neither an `Authorization` header nor presigned query parameters.
+    #[error("request carries no signature")]
+    MissingAuthenticationToken,
+    /// The signature is there but malformed or incomplete; the text says which part.
+    #[error("incomplete signature: {0}")]
+    IncompleteSignature(&'static str),
+    /// Unknown access key id (or a session token that does not belong to it).
+    #[error("unknown access key id")]
+    InvalidClientTokenId,
+    /// Wrong signature, wrong secret, tampered request, or a scope date that is not the request's.
+    #[error("signature does not match")]
+    SignatureDoesNotMatch,
+    /// Request time outside the clock-skew window, or a presigned request past `X-Amz-Expires`.
+    #[error("request time outside the allowed window")]
+    RequestExpired,
+    /// The session token has expired.
+    #[error("security token expired")]
+    ExpiredToken,
+}
+
+impl SigV4Error {
+    /// The AWS error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingAuthenticationToken => "MissingAuthenticationToken",
+            Self::IncompleteSignature(_) => "IncompleteSignature",
+            Self::InvalidClientTokenId => "InvalidClientTokenId",
+            Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            Self::RequestExpired => "RequestExpired",
+            Self::ExpiredToken => "ExpiredToken",
+        }
+    }
+}
+
+/// Verifies SigV4 requests; holds the signing-key cache, so share one per process.
+pub struct Verifier {
+    keys: SigningKeyCache,
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Self::new(DEFAULT_KEY_CACHE_CAPACITY)
+    }
+}
+
+impl Verifier {
+    /// `key_cache_capacity` bounds the cached signing keys (one per secret, day, region, service).
+    pub fn new(key_cache_capacity: usize) -> Self {
+        Self {
+            keys: SigningKeyCache::new(key_cache_capacity),
+        }
+    }
+
+    /// Verifies `request` at time `now`; see the module documentation for the steps.
+    pub fn verify<L: SecretLookup + ?Sized>(
+        &self,
+        request: &SignedRequest<'_>,
+        lookup: &L,
+        now: SystemTime,
+    ) -> Result<Verified<L::Principal>, SigV4Error> {
+        let query = canonical::decode_query(request.query);
+        let auth = parse::authentication(request, &query)?;
+        check_time(auth.signed_at, auth.valid_for, now)?;
+        let resolved = lookup.secret_for(&auth.access_key_id, auth.session_token.as_deref())?;
+
+        let payload_hash = match auth.location {
+            SignatureLocation::Header => request
+                .payload_sha256_hex
+                .unwrap_or(canonical::UNSIGNED_PAYLOAD),
+            SignatureLocation::Query => canonical::UNSIGNED_PAYLOAD,
+        };
+        let canonical_request = canonical::canonical_request(
+            request,
+            &query,
+            auth.location,
+            &auth.signed_headers,
+            payload_hash,
+        )?;
+        let string_to_sign = canonical::string_to_sign(
+            &auth.amz_date,
+            &auth.scope_date,
+            &auth.region,
+            &auth.service,
+            &canonical_request,
+        );
+        let key = self.keys.signing_key(
+            resolved.secret.expose(),
+            &auth.scope_date,
+            &auth.region,
+            &auth.service,
+        );
+        let expected = hmac::sign(&key, string_to_sign.as_bytes());
+        if !bool::from(expected.as_ref().ct_eq(auth.signature.as_slice())) {
+            return Err(SigV4Error::SignatureDoesNotMatch);
+        }
+
+        Ok(Verified {
+            access_key_id: auth.access_key_id,
+            region: auth.region,
+            service: auth.service,
+            signed_at: auth.signed_at,
+            session_token: auth.session_token.map(Secret::new),
+            location: auth.location,
+            principal: resolved.principal,
+        })
+    }
+}
+
+/// Good from `MAX_CLOCK_SKEW` before `signed_at` until `valid_for` after it.
+fn check_time(
+    signed_at: SystemTime,
+    valid_for: Duration,
+    now: SystemTime,
+) -> Result<(), SigV4Error> {
+    let in_window = match now.duration_since(signed_at) {
+        Ok(age) => age <= valid_for,
+        Err(ahead) => ahead.duration() <= MAX_CLOCK_SKEW,
+    };
+    if in_window {
+        Ok(())
+    } else {
+        Err(SigV4Error::RequestExpired)
+    }
+}
