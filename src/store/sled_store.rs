@@ -54,6 +54,26 @@ impl SledStore {
         })
     }
 
+    /// [`open`](Self::open), waiting up to `attempts` x 20 ms while the database is still locked
+    /// by a store this process just dropped: sled releases its file lock only when its I/O
+    /// threads let go of the log, a moment after the last handle is gone.
+    pub fn open_when_released(
+        path: &Path,
+        cache_capacity_bytes: u64,
+        attempts: u32,
+    ) -> Result<Self, StoreError> {
+        let mut left = attempts;
+        loop {
+            match Self::open(path, cache_capacity_bytes) {
+                Err(StoreError::Locked { .. }) if left > 0 => {
+                    left -= 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// How many flushes have made writes durable since opening; fewer than the writes when
     /// concurrent writers shared them (a metric, and the group-commit test's witness).
     pub fn flush_count(&self) -> u64 {
@@ -262,7 +282,7 @@ mod tests {
         type Store = SledStore;
 
         fn open(&self) -> SledStore {
-            SledStore::open(self.dir.path(), CACHE_BYTES).unwrap()
+            SledStore::open_when_released(self.dir.path(), CACHE_BYTES, 100).unwrap()
         }
 
         fn flush_count(store: &SledStore) -> Option<u64> {

@@ -530,8 +530,12 @@ async fn concurrent_requests_are_all_durable() {
     let Fixture { daemon, idp: _idp } = f;
     let dir = daemon.stop().await;
     // The daemon is gone; the store opened directly has every session it returned.
-    let store =
-        stsbridge::store::SledStore::open(&dir.path().join("data/sled"), 16 * 1024 * 1024).unwrap();
+    let store = stsbridge::store::SledStore::open_when_released(
+        &dir.path().join("data/sled"),
+        16 * 1024 * 1024,
+        100,
+    )
+    .unwrap();
     use stsbridge::store::SessionStore;
     for k in &keys {
         assert!(
