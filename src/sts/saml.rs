@@ -24,14 +24,13 @@ use base64::Engine as _;
 use super::error::StsError;
 use super::params::{Checker, Echo, Params, SessionMembers};
 use super::session::{
-    IssueContext, assumed_role_arn, check_source_identity, issue, packed_policy_size,
+    IssueContext, check_source_identity, checked_packed_size, federated_grant, issue,
     render_credentials, request_keys, require_session_extras, require_trust, resolve_role,
     session_duration, session_policies,
 };
 use super::{AuditDraft, RequestMeta, StsState, xml};
 use crate::clock::unix_seconds;
 use crate::config::Role;
-use crate::creds::{Grant, Session};
 use crate::identity::{FederatedIdentity, SamlFacts};
 use crate::idp::{TokenFault, saml};
 use crate::policy::{PrincipalId, RequestContext};
@@ -188,11 +187,7 @@ pub(super) async fn assume_role_with_saml(
     let duration = saml_duration(req.session.duration, facts, &role, now)?;
     let policies = session_policies(state, req.session.policy, &req.session.policy_arns)?;
     let tags = &identity.session_tags;
-    let packed = packed_policy_size(&policies, tags);
-    if packed > 100 {
-        return Err(StsError::PackedPolicyTooLarge(packed));
-    }
-    let show_packed = policies.inline.is_some() || !policies.arns.is_empty() || !tags.is_empty();
+    let packed = checked_packed_size(&policies, tags)?;
     let name_qualifier = name_qualifier(
         &identity.issuer,
         &role.account_id,
@@ -200,46 +195,37 @@ pub(super) async fn assume_role_with_saml(
     );
     let subject_type = subject_type(facts);
 
-    let grant = Grant {
-        session: Session {
-            role_arn: role.arn.clone(),
-            role_id: role.role_id.clone(),
-            assumed_role_arn: assumed_role_arn(&role, &session_name),
-            account_id: role.account_id.clone(),
-            session_name: session_name.clone(),
-            source_identity,
-            provider: req.principal_arn.to_owned(),
-            subject: identity.subject.clone(),
-            session_tags: tags.principal_tags.clone(),
-            transitive_tag_keys: tags.transitive_tag_keys.clone(),
-            session_policy: policies.inline,
-            policy_arns: policies.arns,
-        },
-        duration_seconds: duration,
-    };
+    let grant = federated_grant(
+        &role,
+        &session_name,
+        req.principal_arn,
+        &identity,
+        source_identity,
+        policies,
+        duration,
+    );
     let credentials = issue(
         state,
         &grant,
         now,
-        IssueContext {
-            audience: &identity.audience,
-            request_id: &meta.request_id,
-            source_ip: meta.source_ip.map(|ip| ip.to_string()),
+        IssueContext::new(
+            meta,
+            &identity.audience,
             audit,
-            response_extra: serde_json::json!({
+            serde_json::json!({
                 "subject": identity.subject,
                 "subjectType": subject_type,
                 "issuer": identity.issuer,
                 "audience": identity.audience,
                 "nameQualifier": name_qualifier,
             }),
-        },
+        ),
     )
     .await?;
 
     xml::success("AssumeRoleWithSAML", &meta.request_id, |b| {
         render_credentials(b, &credentials, &grant.session);
-        if show_packed {
+        if let Some(packed) = packed {
             b.leaf("PackedPolicySize", &packed.to_string());
         }
         b.leaf("Subject", &identity.subject);

@@ -12,7 +12,7 @@ use super::{AuditDraft, RequestMeta, StsState};
 use crate::clock::{iso8601, unix_seconds};
 use crate::config::Role;
 use crate::creds::{Credentials, Grant, MintError, Session};
-use crate::identity::SessionTags;
+use crate::identity::{FederatedIdentity, SessionTags};
 use crate::policy::{ContextKeys, Decision, Policy, PolicyKind, RequestContext, evaluate};
 use crate::store::SessionRecord;
 
@@ -104,6 +104,50 @@ pub(crate) fn packed_policy_size(policies: &SessionPolicies, tags: &SessionTags)
         &tags.principal_tags,
         &tags.transitive_tag_keys,
     )
+}
+
+/// The PackedPolicySize to report: `None` when no session policy or tag was passed (AWS then
+/// omits the element), `PackedPolicyTooLarge` above 100 percent.
+pub(crate) fn checked_packed_size(
+    policies: &SessionPolicies,
+    tags: &SessionTags,
+) -> Result<Option<u32>, StsError> {
+    let packed = packed_policy_size(policies, tags);
+    if packed > 100 {
+        return Err(StsError::PackedPolicyTooLarge(packed));
+    }
+    let passed = policies.inline.is_some() || !policies.arns.is_empty() || !tags.is_empty();
+    Ok(passed.then_some(packed))
+}
+
+/// The grant of a federated session: `role` for `session_name`, on behalf of the identity's
+/// subject at `provider`, with the tags it passed and the session policies.
+pub(crate) fn federated_grant(
+    role: &Role,
+    session_name: &str,
+    provider: &str,
+    identity: &FederatedIdentity,
+    source_identity: Option<String>,
+    policies: SessionPolicies,
+    duration_seconds: u32,
+) -> Grant {
+    Grant {
+        session: Session {
+            role_arn: role.arn.clone(),
+            role_id: role.role_id.clone(),
+            assumed_role_arn: assumed_role_arn(role, session_name),
+            account_id: role.account_id.clone(),
+            session_name: session_name.to_owned(),
+            source_identity,
+            provider: provider.to_owned(),
+            subject: identity.subject.clone(),
+            session_tags: identity.session_tags.principal_tags.clone(),
+            transitive_tag_keys: identity.session_tags.transitive_tag_keys.clone(),
+            session_policy: policies.inline,
+            policy_arns: policies.arns,
+        },
+        duration_seconds,
+    }
 }
 
 /// Session tag limits: at most 50 tags, keys 1-128 and values 0-256 characters, keys unique
@@ -227,6 +271,23 @@ pub(crate) struct IssueContext<'a> {
     pub audit: &'a AuditDraft,
     /// Action-specific response elements for the audit event.
     pub response_extra: serde_json::Value,
+}
+
+impl<'a> IssueContext<'a> {
+    pub(crate) fn new(
+        meta: &'a RequestMeta,
+        audience: &'a str,
+        audit: &'a AuditDraft,
+        response_extra: serde_json::Value,
+    ) -> Self {
+        Self {
+            audience,
+            request_id: &meta.request_id,
+            source_ip: meta.source_ip.map(|ip| ip.to_string()),
+            audit,
+            response_extra,
+        }
+    }
 }
 
 /// Mint credentials for `grant` and make the session record and its audit event durable before

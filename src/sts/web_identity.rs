@@ -15,13 +15,12 @@ use std::time::SystemTime;
 use super::error::StsError;
 use super::params::{Checker, Echo, NAME_PATTERN, Params, SessionMembers, is_name_char};
 use super::session::{
-    IssueContext, SessionPolicies, assumed_role_arn, check_source_identity, issue,
-    packed_policy_size, render_credentials, request_keys, require_session_extras, require_trust,
-    resolve_role, session_duration, session_policies,
+    IssueContext, check_source_identity, checked_packed_size, federated_grant, issue,
+    render_credentials, request_keys, require_session_extras, require_trust, resolve_role,
+    session_duration, session_policies,
 };
 use super::{AuditDraft, RequestMeta, StsState, xml};
 use crate::config::Role;
-use crate::creds::{Grant, Session};
 use crate::identity::FederatedIdentity;
 use crate::policy::{PrincipalId, RequestContext};
 use crate::store::AuditIdentity;
@@ -123,35 +122,38 @@ pub(super) async fn assume_role_with_web_identity(
 
     let duration = session_duration(req.session.duration, &role)?;
     let policies = session_policies(state, req.session.policy, &req.session.policy_arns)?;
-    let packed = packed_policy_size(&policies, tags);
-    if packed > 100 {
-        return Err(StsError::PackedPolicyTooLarge(packed));
-    }
-    let show_packed = policies.inline.is_some() || !policies.arns.is_empty() || !tags.is_empty();
+    let packed = checked_packed_size(&policies, tags)?;
 
-    let grant = grant(&role, &req, &identity, source_identity, policies, duration);
+    let grant = federated_grant(
+        &role,
+        req.session_name,
+        &identity.provider,
+        &identity,
+        source_identity,
+        policies,
+        duration,
+    );
     let credentials = issue(
         state,
         &grant,
         now,
-        IssueContext {
-            audience: &identity.audience,
-            request_id: &meta.request_id,
-            source_ip: meta.source_ip.map(|ip| ip.to_string()),
+        IssueContext::new(
+            meta,
+            &identity.audience,
             audit,
-            response_extra: serde_json::json!({
+            serde_json::json!({
                 "subjectFromWebIdentityToken": identity.subject,
                 "provider": identity.provider,
                 "audience": identity.audience,
             }),
-        },
+        ),
     )
     .await?;
 
     xml::success("AssumeRoleWithWebIdentity", &meta.request_id, |b| {
         render_credentials(b, &credentials, &grant.session);
         b.leaf("SubjectFromWebIdentityToken", &identity.subject);
-        if show_packed {
+        if let Some(packed) = packed {
             b.leaf("PackedPolicySize", &packed.to_string());
         }
         b.leaf("Provider", &identity.provider);
@@ -203,31 +205,4 @@ fn source_identity(identity: &FederatedIdentity) -> Result<Option<String>, StsEr
     };
     check_source_identity(value)?;
     Ok(Some(value.clone()))
-}
-
-fn grant(
-    role: &Role,
-    req: &WebIdentityRequest<'_>,
-    identity: &FederatedIdentity,
-    source_identity: Option<String>,
-    policies: SessionPolicies,
-    duration: u32,
-) -> Grant {
-    Grant {
-        session: Session {
-            role_arn: role.arn.clone(),
-            role_id: role.role_id.clone(),
-            assumed_role_arn: assumed_role_arn(role, req.session_name),
-            account_id: role.account_id.clone(),
-            session_name: req.session_name.to_owned(),
-            source_identity,
-            provider: identity.provider.clone(),
-            subject: identity.subject.clone(),
-            session_tags: identity.session_tags.principal_tags.clone(),
-            transitive_tag_keys: identity.session_tags.transitive_tag_keys.clone(),
-            session_policy: policies.inline,
-            policy_arns: policies.arns,
-        },
-        duration_seconds: duration,
-    }
 }
