@@ -92,14 +92,17 @@ pub async fn run(
         verifiers.push(verifier);
     }
 
+    let keyring = SharedKeyring::new(keyring);
     let state = Arc::new(server::AppState {
         sts: sts::StsState {
             roles: config.roles.clone(),
             managed_policies: config.managed_policies.clone(),
             idps: IdpRegistry::new(verifiers),
-            minter: Arc::new(Minter::new(SharedKeyring::new(keyring))),
+            minter: Arc::new(Minter::new(keyring.clone())),
             store: store.clone(),
             clock: clock.clone(),
+            keyring,
+            sigv4: creds::sigv4::Verifier::default(),
         },
         dev,
     });

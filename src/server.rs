@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +16,7 @@ use axum::routing::get;
 use tracing::Instrument;
 
 use crate::dev::DevIssuer;
+use crate::sts::auth::SignedParts;
 use crate::sts::{self, Params, RequestMeta, StsError, StsState};
 
 /// Largest request body accepted (the Query API never needs more: a SAML assertion is at most
@@ -54,17 +55,23 @@ async fn sts_endpoint(
     let request_id = new_request_id();
     let span = tracing::info_span!("sts", request_id = %request_id);
     async move {
-        let meta = RequestMeta {
-            request_id: request_id.clone(),
-            source_ip: Some(peer.ip()),
-            user_agent: headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-            secure_transport: false,
-        };
-        let result = match read_params(&method, &uri, body).await {
-            Ok(params) => sts::handle(&state.sts, &meta, &params).await,
+        let result = match read_body(&method, body).await {
+            Ok(body) => {
+                let meta = RequestMeta {
+                    request_id: request_id.clone(),
+                    source_ip: Some(peer.ip()),
+                    user_agent: headers
+                        .get(header::USER_AGENT)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned),
+                    secure_transport: false,
+                    signed: signed_parts(&method, &uri, &headers, &body),
+                };
+                match params(&uri, &body) {
+                    Ok(params) => sts::handle(&state.sts, &meta, &params).await,
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => Err(e),
         };
         match result {
@@ -90,23 +97,61 @@ async fn sts_endpoint(
     .await
 }
 
-/// Parameters from the query string and, for POST, the form body (body values win).
-async fn read_params(method: &Method, uri: &Uri, body: Body) -> Result<Params, StsError> {
-    let query = Params::parse(uri.query().unwrap_or_default().as_bytes())?;
+/// The body of a POST (bounded); GET and HEAD have none.
+async fn read_body(method: &Method, body: Body) -> Result<Bytes, StsError> {
     if method == Method::GET || method == Method::HEAD {
-        return Ok(query);
+        return Ok(Bytes::new());
     }
     if method != Method::POST {
         return Err(StsError::ValidationMessage(
             "The STS endpoint accepts GET and POST requests only.",
         ));
     }
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| StsError::BodyTooLarge)?;
-    let mut params = Params::parse(&bytes)?;
+        .map_err(|_| StsError::BodyTooLarge)
+}
+
+/// Parameters from the query string and the form body (body values win).
+fn params(uri: &Uri, body: &[u8]) -> Result<Params, StsError> {
+    let query = Params::parse(uri.query().unwrap_or_default().as_bytes())?;
+    if body.is_empty() {
+        return Ok(query);
+    }
+    let mut params = Params::parse(body)?;
     params.merge(query);
     Ok(params)
+}
+
+/// What SigV4 covers, for a request that carries a signature (an `Authorization` header or
+/// presigned `X-Amz-Signature`); `None` otherwise, so unsigned federation calls pay nothing.
+fn signed_parts(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<SignedParts> {
+    let query = uri.query().unwrap_or_default();
+    if !headers.contains_key(header::AUTHORIZATION) && !query.contains("X-Amz-Signature=") {
+        return None;
+    }
+    let headers = headers
+        .iter()
+        .filter_map(|(name, value)| {
+            value
+                .to_str()
+                .ok()
+                .map(|v| (name.as_str().to_owned(), v.to_owned()))
+        })
+        .collect();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body);
+    Some(SignedParts {
+        method: method.as_str().to_owned(),
+        path: uri.path().to_owned(),
+        query: query.to_owned(),
+        headers,
+        payload_sha256_hex: data_encoding::HEXLOWER.encode(digest.as_ref()),
+    })
 }
 
 fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {

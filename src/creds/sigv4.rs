@@ -95,7 +95,7 @@ pub struct Verified<P> {
 
 /// Why a request was refused; variants are named after the AWS error codes they map to.
 /// Messages never carry request values or secrets.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SigV4Error {
     /// Neither an `Authorization` header nor presigned query parameters.
     #[error("request carries no signature")]

@@ -5,6 +5,7 @@
 
 use axum::http::StatusCode;
 
+use crate::creds::sigv4::SigV4Error;
 use crate::idp::{TokenFault, VerifyError};
 
 /// One failed constraint, worded as AWS words it (`Value 'x' at 'roleSessionName' failed to
@@ -74,6 +75,9 @@ pub enum StsError {
     MalformedPolicy(String),
     #[error("packed policy too large: {0}%")]
     PackedPolicyTooLarge(u32),
+    /// The request's signature or credentials were refused.
+    #[error("authentication: {0:?}")]
+    Auth(SigV4Error),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -104,6 +108,7 @@ impl StsError {
             Self::AccessDenied { .. } => "AccessDenied",
             Self::MalformedPolicy(_) => "MalformedPolicyDocument",
             Self::PackedPolicyTooLarge(_) => "PackedPolicyTooLarge",
+            Self::Auth(e) => e.code(),
             Self::Internal(_) => "InternalFailure",
         }
     }
@@ -111,6 +116,12 @@ impl StsError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::AccessDenied { .. } | Self::IdpRejectedClaim(_) => StatusCode::FORBIDDEN,
+            Self::Auth(
+                SigV4Error::MissingAuthenticationToken
+                | SigV4Error::InvalidClientTokenId
+                | SigV4Error::SignatureDoesNotMatch
+                | SigV4Error::ExpiredToken,
+            ) => StatusCode::FORBIDDEN,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -153,8 +164,25 @@ impl StsError {
             Self::PackedPolicyTooLarge(pct) => format!(
                 "Packed size of the session policies and session tags is {pct}% of the allowed maximum"
             ),
+            Self::Auth(e) => auth_message(*e).into(),
             Self::Internal(_) => "We encountered an internal error. Please try again.".into(),
         }
+    }
+}
+
+/// AWS's words for each authentication failure.
+fn auth_message(e: SigV4Error) -> &'static str {
+    match e {
+        SigV4Error::MissingAuthenticationToken => "Request is missing Authentication Token",
+        SigV4Error::IncompleteSignature(why) => why,
+        SigV4Error::InvalidClientTokenId => {
+            "The security token included in the request is invalid."
+        }
+        SigV4Error::SignatureDoesNotMatch => {
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
+        }
+        SigV4Error::RequestExpired => "Request has expired.",
+        SigV4Error::ExpiredToken => "The security token included in the request is expired",
     }
 }
 

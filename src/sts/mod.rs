@@ -1,6 +1,8 @@
 //! The STS Query API: one handler per action. Parse parameters, call the seams (IdP verifiers,
 //! policy, minter, store), render AWS XML. Errors go through the one table in [`error`].
 
+pub mod auth;
+mod caller_identity;
 pub mod error;
 pub mod params;
 mod saml;
@@ -14,7 +16,8 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::RoleSet;
-use crate::creds::CredentialMinter;
+use crate::creds::sigv4::Verifier;
+use crate::creds::{CredentialMinter, SharedKeyring};
 use crate::idp::IdpRegistry;
 use crate::policy::Policy;
 use crate::store::{AuditEvent, AuditIdentity, SessionStore};
@@ -33,6 +36,10 @@ pub struct StsState {
     pub minter: Arc<dyn CredentialMinter>,
     pub store: Arc<dyn SessionStore>,
     pub clock: Arc<dyn Clock>,
+    /// Opens session tokens of signed requests.
+    pub keyring: SharedKeyring,
+    /// SigV4 verification with its signing-key cache.
+    pub sigv4: Verifier,
 }
 
 /// Facts about the HTTP request an action may use (condition keys, audit).
@@ -42,6 +49,8 @@ pub struct RequestMeta {
     pub source_ip: Option<IpAddr>,
     pub user_agent: Option<String>,
     pub secure_transport: bool,
+    /// What SigV4 covers, when the request carries a signature (header or presigned).
+    pub signed: Option<auth::SignedParts>,
 }
 
 /// The audit event of a request, filled in as the handler learns who is calling.
@@ -114,6 +123,9 @@ pub async fn handle(
         }
         "AssumeRoleWithSAML" => {
             saml::assume_role_with_saml(state, meta, params, now, &mut audit).await
+        }
+        "GetCallerIdentity" => {
+            caller_identity::get_caller_identity(state, meta, now, &mut audit).await
         }
         _ => return Err(invalid()),
     };

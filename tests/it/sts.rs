@@ -640,3 +640,133 @@ async fn expired_sessions_are_purged_in_the_background() {
     }
     panic!("expired session {key} was not purged");
 }
+
+/// A client of the real AWS SDK signing with the given credentials.
+fn signed_client(url: &str, key: &str, secret: &str, token: Option<&str>) -> aws_sdk_sts::Client {
+    let creds =
+        aws_credential_types::Credentials::new(key, secret, token.map(str::to_owned), None, "test");
+    let config = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new("eu-west-3"))
+        .endpoint_url(url)
+        .credentials_provider(creds)
+        .build();
+    aws_sdk_sts::Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn issued_credentials_sign_get_caller_identity() {
+    let clock = std::sync::Arc::new(stsbridge::clock::ManualClock::new(SystemTime::now()));
+    let idp = TestIdp::start().await;
+    let daemon = Daemon::start(Setup {
+        idps: vec![("test".into(), idp_toml(idp.issuer()))],
+        roles: roles(&idp.provider()),
+        clock: clock.clone(),
+        ..Setup::default()
+    })
+    .await;
+    let f = Fixture { idp, daemon };
+    let out = f
+        .assume("app", "caller", &f.token("user-erin"))
+        .await
+        .expect("credentials");
+    let creds = out.credentials().unwrap();
+    let (key, secret, token) = (
+        creds.access_key_id(),
+        creds.secret_access_key(),
+        creds.session_token(),
+    );
+
+    let me = signed_client(&f.daemon.url, key, secret, Some(token))
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("caller identity");
+    let user = out.assumed_role_user().unwrap();
+    assert_eq!(me.arn(), Some(user.arn()));
+    assert_eq!(me.user_id(), Some(user.assumed_role_id()));
+    assert_eq!(me.account(), Some(ACCOUNT));
+
+    let code = |r: Result<_, aws_sdk_sts::error::SdkError<_, _>>| match r {
+        Ok(_) => "<ok>".to_owned(),
+        Err(e) => ProvideErrorMetadata::code(&e)
+            .unwrap_or("<none>")
+            .to_owned(),
+    };
+    let wrong_secret = "A".repeat(40);
+    assert_eq!(
+        code(
+            signed_client(&f.daemon.url, key, &wrong_secret, Some(token))
+                .get_caller_identity()
+                .send()
+                .await
+        ),
+        "SignatureDoesNotMatch"
+    );
+    let mut forged = token.to_owned().into_bytes();
+    forged[40] = if forged[40] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert_eq!(
+        code(
+            signed_client(&f.daemon.url, key, secret, Some(&forged))
+                .get_caller_identity()
+                .send()
+                .await
+        ),
+        "InvalidClientTokenId"
+    );
+    assert_eq!(
+        code(
+            signed_client(&f.daemon.url, "ASIAAAAAAAAAAAAAAAAA", secret, Some(token))
+                .get_caller_identity()
+                .send()
+                .await
+        ),
+        "InvalidClientTokenId",
+        "a token that belongs to another key"
+    );
+    assert_eq!(
+        code(
+            signed_client(&f.daemon.url, key, secret, None)
+                .get_caller_identity()
+                .send()
+                .await
+        ),
+        "InvalidClientTokenId",
+        "a temporary key without its session token"
+    );
+    let unsigned = reqwest::Client::new()
+        .post(&f.daemon.url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("Action=GetCallerIdentity&Version=2011-06-15")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 403);
+    assert!(
+        unsigned
+            .text()
+            .await
+            .unwrap()
+            .contains("<Code>MissingAuthenticationToken</Code>")
+    );
+
+    // The session expires after the default hour; its signature no longer counts.
+    clock.advance(Duration::from_secs(3601));
+    let late = signed_client(&f.daemon.url, key, secret, Some(token))
+        .config()
+        .to_builder()
+        .time_source(aws_smithy_async::time::StaticTimeSource::new(
+            stsbridge::clock::Clock::now(clock.as_ref()),
+        ))
+        .build();
+    assert_eq!(
+        code(
+            aws_sdk_sts::Client::from_conf(late)
+                .get_caller_identity()
+                .send()
+                .await
+        ),
+        "ExpiredToken"
+    );
+}

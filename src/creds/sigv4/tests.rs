@@ -571,12 +571,12 @@ fn lookup_errors_pass_through() {
     impl SecretLookup for Nobody {
         type Principal = ();
         fn secret_for(&self, _: &str, _: Option<&str>) -> Result<ResolvedKey<()>, SigV4Error> {
-            Err(self.0.clone())
+            Err(self.0)
         }
     }
     let received = sign_case(STS);
     for error in [SigV4Error::InvalidClientTokenId, SigV4Error::ExpiredToken] {
-        assert_eq!(received.verify(&Nobody(error.clone()), t0()), Err(error));
+        assert_eq!(received.verify(&Nobody(error), t0()), Err(error));
     }
 }
 
