@@ -290,6 +290,8 @@ pub fn sts_fixture() -> StsFixture {
         minter: Arc::new(Minter::new(keyring.clone())),
         store: store.clone() as Arc<dyn SessionStore>,
         clock: Arc::new(ManualClock::new(now())),
+        keyring: keyring.clone(),
+        sigv4: stsbridge::creds::sigv4::Verifier::default(),
     };
     StsFixture {
         state,
@@ -304,6 +306,7 @@ pub fn request_meta() -> RequestMeta {
         source_ip: Some([192, 0, 2, 10].into()),
         user_agent: Some("stsbridge-fuzz".into()),
         secure_transport: true,
+        signed: None,
     }
 }
 
