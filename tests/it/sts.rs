@@ -770,3 +770,77 @@ async fn issued_credentials_sign_get_caller_identity() {
         "ExpiredToken"
     );
 }
+
+#[tokio::test]
+async fn a_presigned_get_caller_identity_url_works_with_a_plain_http_client() {
+    use aws_sigv4::http_request::{
+        SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+    };
+    let f = fixture().await;
+    let out = f
+        .assume("app", "presign", &f.token("user-frank"))
+        .await
+        .expect("credentials");
+    let creds = out.credentials().unwrap();
+    let identity = aws_credential_types::Credentials::new(
+        creds.access_key_id(),
+        creds.secret_access_key(),
+        Some(creds.session_token().to_owned()),
+        None,
+        "test",
+    )
+    .into();
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(Duration::from_secs(300));
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("sts")
+        .time(SystemTime::now())
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let base = format!(
+        "{}/?Action=GetCallerIdentity&Version=2011-06-15",
+        f.daemon.url
+    );
+    let signable = SignableRequest::new(
+        "GET",
+        &base,
+        std::iter::empty(),
+        SignableBody::UnsignedPayload,
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut url = reqwest::Url::parse(&base).unwrap();
+    for (name, value) in instructions.params() {
+        url.query_pairs_mut().append_pair(name, value);
+    }
+    let response = reqwest::get(url.clone()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains(&format!(
+            "<Arn>{}</Arn>",
+            out.assumed_role_user().unwrap().arn()
+        )),
+        "{body}"
+    );
+
+    // The same URL with its signature altered is refused.
+    let mut tampered = url.as_str().to_owned();
+    let at = tampered.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
+    let flipped = if &tampered[at..=at] == "0" { "1" } else { "0" };
+    tampered.replace_range(at..=at, flipped);
+    let response = reqwest::get(tampered).await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("<Code>SignatureDoesNotMatch</Code>")
+    );
+}
