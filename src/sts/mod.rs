@@ -1,6 +1,7 @@
 //! The STS Query API: one handler per action. Parse parameters, call the seams (IdP verifiers,
 //! policy, minter, store), render AWS XML. Errors go through the one table in [`error`].
 
+mod assume_role;
 pub mod auth;
 mod caller_identity;
 pub mod error;
@@ -124,6 +125,7 @@ pub async fn handle(
         "AssumeRoleWithSAML" => {
             saml::assume_role_with_saml(state, meta, params, now, &mut audit).await
         }
+        "AssumeRole" => assume_role::assume_role(state, meta, params, now, &mut audit).await,
         "GetCallerIdentity" => {
             caller_identity::get_caller_identity(state, meta, now, &mut audit).await
         }

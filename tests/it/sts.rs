@@ -844,3 +844,205 @@ async fn a_presigned_get_caller_identity_url_works_with_a_plain_http_client() {
             .contains("<Code>SignatureDoesNotMatch</Code>")
     );
 }
+
+/// federated -> chain-a (trusts the `app` role by name) -> chain-b (trusts the account, with an
+/// ExternalId; chain-a's own policy must allow it) ; chain-c trusts the account but chain-a may
+/// not assume it.
+#[tokio::test]
+async fn role_chaining_carries_tags_and_source_identity_and_caps_at_one_hour() {
+    let idp = TestIdp::start().await;
+    let chain_a = json!({
+        "RoleName": "chain-a",
+        "MaxSessionDuration": 7200,
+        "AssumeRolePolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"AWS": role_arn("app")},
+                "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]
+            }]
+        },
+        "Policies": [{
+            "PolicyName": "next-hop",
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn("chain-b")}]
+            }
+        }]
+    });
+    let account_trust = |name: &str, condition: Value| {
+        json!({
+            "RoleName": name,
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": {"AWS": ACCOUNT},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    "Condition": condition
+                }]
+            }
+        })
+        .to_string()
+    };
+    let mut all_roles = roles(&idp.provider());
+    all_roles.push(("chain-a".into(), chain_a.to_string()));
+    all_roles.push((
+        "chain-b".into(),
+        account_trust(
+            "chain-b",
+            json!({"StringEquals": {"sts:ExternalId": "xyz-123"}}),
+        ),
+    ));
+    all_roles.push(("chain-c".into(), account_trust("chain-c", json!({}))));
+    let daemon = Daemon::start(Setup {
+        idps: vec![("test".into(), idp_toml(idp.issuer()))],
+        roles: all_roles,
+        ..Setup::default()
+    })
+    .await;
+    let f = Fixture { idp, daemon };
+
+    let mut c = claims(&f.idp, "user-gina");
+    c["https://aws.amazon.com/tags"] = json!({
+        "principal_tags": {"team": ["blue"], "project": ["x"]},
+        "transitive_tag_keys": ["team"]
+    });
+    let federated = f
+        .assume("app", "gina", &f.idp.token(&c))
+        .await
+        .expect("federated");
+    let fc = federated.credentials().unwrap();
+    let client = signed_client(
+        &f.daemon.url,
+        fc.access_key_id(),
+        fc.secret_access_key(),
+        Some(fc.session_token()),
+    );
+
+    let code = |r: Result<_, aws_sdk_sts::error::SdkError<_, _>>| match r {
+        Ok(_) => "<ok>".to_owned(),
+        Err(e) => ProvideErrorMetadata::code(&e)
+            .unwrap_or("<none>")
+            .to_owned(),
+    };
+    assert_eq!(
+        code(
+            client
+                .assume_role()
+                .role_arn(role_arn("chain-a"))
+                .role_session_name("hop-a")
+                .duration_seconds(3601)
+                .send()
+                .await
+        ),
+        "ValidationError",
+        "a chained session is capped at one hour"
+    );
+    let a = client
+        .assume_role()
+        .role_arn(role_arn("chain-a"))
+        .role_session_name("hop-a")
+        .source_identity("gina")
+        .send()
+        .await
+        .expect("hop a");
+    assert_eq!(a.source_identity(), Some("gina"));
+    assert_eq!(
+        a.assumed_role_user().unwrap().arn(),
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/chain-a/hop-a")
+    );
+    let ac = a.credentials().unwrap();
+    let a_record = f.daemon.session(ac.access_key_id()).await.unwrap();
+    assert_eq!(
+        a_record
+            .session
+            .session_tags
+            .get("team")
+            .map(String::as_str),
+        Some("blue")
+    );
+    assert!(
+        !a_record.session.session_tags.contains_key("project"),
+        "not transitive"
+    );
+
+    let client_a = signed_client(
+        &f.daemon.url,
+        ac.access_key_id(),
+        ac.secret_access_key(),
+        Some(ac.session_token()),
+    );
+    assert_eq!(
+        code(
+            client_a
+                .assume_role()
+                .role_arn(role_arn("chain-b"))
+                .role_session_name("hop-b")
+                .send()
+                .await
+        ),
+        "AccessDenied",
+        "chain-b wants the ExternalId"
+    );
+    assert_eq!(
+        code(
+            client_a
+                .assume_role()
+                .role_arn(role_arn("chain-c"))
+                .role_session_name("hop-c")
+                .send()
+                .await
+        ),
+        "AccessDenied",
+        "chain-a's own policy does not allow chain-c"
+    );
+    assert_eq!(
+        code(
+            client_a
+                .assume_role()
+                .role_arn(role_arn("chain-b"))
+                .role_session_name("hop-b")
+                .external_id("xyz-123")
+                .source_identity("somebody-else")
+                .send()
+                .await
+        ),
+        "AccessDenied",
+        "the source identity cannot change along the chain"
+    );
+    let b = client_a
+        .assume_role()
+        .role_arn(role_arn("chain-b"))
+        .role_session_name("hop-b")
+        .external_id("xyz-123")
+        .send()
+        .await
+        .expect("hop b");
+    assert_eq!(b.source_identity(), Some("gina"));
+    let bc = b.credentials().unwrap();
+    let b_record = f.daemon.session(bc.access_key_id()).await.unwrap();
+    assert_eq!(
+        b_record
+            .session
+            .session_tags
+            .get("team")
+            .map(String::as_str),
+        Some("blue")
+    );
+    assert_eq!(b_record.session.source_identity.as_deref(), Some("gina"));
+    let me = signed_client(
+        &f.daemon.url,
+        bc.access_key_id(),
+        bc.secret_access_key(),
+        Some(bc.session_token()),
+    )
+    .get_caller_identity()
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(
+        me.arn(),
+        Some(format!("arn:aws:sts::{ACCOUNT}:assumed-role/chain-b/hop-b").as_str())
+    );
+}

@@ -1,0 +1,345 @@
+//! `AssumeRole` for callers holding credentials this service issued: role chaining.
+//!
+//! Steps (AWS STS API reference, AssumeRole; IAM user guide "Role chaining", "Session tags",
+//! "Policy evaluation logic" for cross-account access):
+//! 1. Parameters against the model's constraints (`ValidationError`).
+//! 2. The caller from the request's SigV4 signature (`InvalidClientTokenId`,
+//!    `SignatureDoesNotMatch`, `ExpiredToken`, ...).
+//! 3. The role's trust policy for `sts:AssumeRole`. A statement naming the caller's session or
+//!    role ARN is enough in the same account; one that only trusts the caller's account (or
+//!    any cross-account trust) also needs the caller's own permissions (its role's policies
+//!    intersected with its session policies) to allow `sts:AssumeRole` on the role
+//!    (`AccessDenied`). Tags need `sts:TagSession`, a new source identity `sts:SetSourceIdentity`.
+//! 4. A chained session lasts at most one hour (`ValidationError` above 3600 seconds); transitive
+//!    tags and the source identity of the caller's session carry over and cannot be changed.
+//! 5. Credentials minted; the session and its audit event durable; then the response.
+
+use std::time::SystemTime;
+
+use super::auth::authenticate;
+use super::error::StsError;
+use super::params::{Checker, Echo, NAME_PATTERN, Params, SessionMembers, is_name_char};
+use super::session::{
+    IssueContext, assumed_role_arn, check_session_tags, check_source_identity, checked_packed_size,
+    issue, render_credentials, request_keys, require_session_extras, require_trust, resolve_role,
+    session_duration, session_policies,
+};
+use super::{AuditDraft, RequestMeta, StsState, xml};
+use crate::clock::{from_unix_seconds, iso8601};
+use crate::config::Role;
+use crate::creds::{Grant, Session, SessionClaims};
+use crate::identity::SessionTags;
+use crate::policy::{Decision, PrincipalId, RequestContext, evaluate, evaluate_session};
+use crate::store::AuditIdentity;
+
+const ACTION: &str = "sts:AssumeRole";
+/// Role chaining caps a session at one hour (IAM user guide, "Role chaining").
+const CHAINED_MAX_SECONDS: i64 = 3600;
+
+/// `[\w+=,.@:/-]`, the ExternalId pattern.
+fn is_external_id_char(c: char) -> bool {
+    is_name_char(c) || c == ':' || c == '/'
+}
+
+struct AssumeRoleRequest<'p> {
+    role_arn: &'p str,
+    session_name: &'p str,
+    session: SessionMembers<'p>,
+    external_id: Option<&'p str>,
+    source_identity: Option<&'p str>,
+    tags: SessionTags,
+}
+
+impl<'p> AssumeRoleRequest<'p> {
+    fn parse(params: &'p Params) -> Result<Self, StsError> {
+        let mut check = Checker::default();
+        let role_arn = check.required_len(params, "RoleArn", "roleArn", (20, 2048), Echo::Yes);
+        let session_name = check.required_len(
+            params,
+            "RoleSessionName",
+            "roleSessionName",
+            (2, 64),
+            Echo::Yes,
+        );
+        if let Some(name) = session_name {
+            check.pattern(
+                "roleSessionName",
+                name,
+                NAME_PATTERN,
+                is_name_char,
+                Echo::Yes,
+            );
+        }
+        let session = check.session_members(params);
+        let external_id = params.get("ExternalId");
+        if let Some(id) = external_id {
+            check.length("externalId", id, 2, 1224, Echo::No);
+            check.pattern(
+                "externalId",
+                id,
+                "[\\w+=,.@:\\/-]*",
+                is_external_id_char,
+                Echo::No,
+            );
+        }
+        let source_identity = params.get("SourceIdentity");
+        if let Some(si) = source_identity {
+            check.length("sourceIdentity", si, 2, 64, Echo::Yes);
+            check.pattern("sourceIdentity", si, NAME_PATTERN, is_name_char, Echo::Yes);
+        }
+        let keys = params.members("Tags", Some("Key"));
+        let values = params.members("Tags", Some("Value"));
+        check.list_len("tags", keys.len(), 50);
+        let transitive = params.members("TransitiveTagKeys", None);
+        check.list_len("transitiveTagKeys", transitive.len(), 50);
+        check.finish()?;
+        let mut tags = SessionTags::default();
+        for (i, key) in keys.iter().enumerate() {
+            let value = values.get(i).copied().unwrap_or_default();
+            tags.principal_tags
+                .insert((*key).to_owned(), value.to_owned());
+        }
+        tags.transitive_tag_keys = transitive.iter().map(|k| (*k).to_owned()).collect();
+        match (role_arn, session_name) {
+            (Some(role_arn), Some(session_name)) => Ok(Self {
+                role_arn,
+                session_name,
+                session,
+                external_id,
+                source_identity,
+                tags,
+            }),
+            _ => Err(StsError::Internal("required parameters vanished".into())),
+        }
+    }
+}
+
+pub(super) async fn assume_role(
+    state: &StsState,
+    meta: &RequestMeta,
+    params: &Params,
+    now: SystemTime,
+    audit: &mut AuditDraft,
+) -> Result<String, StsError> {
+    let req = AssumeRoleRequest::parse(params)?;
+    let caller = authenticate(state, meta, now)?;
+    audit.identify(AuditIdentity {
+        kind: "AssumedRole".into(),
+        identity_provider: None,
+        principal_id: Some(caller.session.assumed_role_id()),
+        user_name: None,
+    });
+    if req
+        .session
+        .duration
+        .is_some_and(|d| d > CHAINED_MAX_SECONDS)
+    {
+        return Err(StsError::ValidationMessage(
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+        ));
+    }
+    let role = resolve_role(state, req.role_arn, ACTION)?;
+    let tags = chained_tags(&caller.session, &req.tags)?;
+    let source_identity = chained_source_identity(&caller.session, req.source_identity)?;
+
+    let mut trust = trust_request(&caller, &role, &req, meta, now);
+    require_caller_trusted(state, &caller, &role, &mut trust, now)?;
+    // The caller's own source identity is carried, not set: only a new one needs permission.
+    let new_source_identity = source_identity
+        .as_deref()
+        .filter(|_| caller.session.source_identity.is_none());
+    require_session_extras(&role, &mut trust, &tags, new_source_identity, now)?;
+
+    let duration = session_duration(req.session.duration, &role)?;
+    let policies = session_policies(state, req.session.policy, &req.session.policy_arns)?;
+    let packed = checked_packed_size(&policies, &req.tags)?;
+    let grant = Grant {
+        session: Session {
+            role_arn: role.arn.clone(),
+            role_id: role.role_id.clone(),
+            assumed_role_arn: assumed_role_arn(&role, req.session_name),
+            account_id: role.account_id.clone(),
+            session_name: req.session_name.to_owned(),
+            source_identity,
+            provider: caller.session.provider.clone(),
+            subject: caller.session.subject.clone(),
+            session_tags: tags.principal_tags,
+            transitive_tag_keys: tags.transitive_tag_keys,
+            session_policy: policies.inline,
+            policy_arns: policies.arns,
+        },
+        duration_seconds: duration,
+    };
+    let credentials = issue(
+        state,
+        &grant,
+        now,
+        IssueContext::new(
+            meta,
+            &caller.session.assumed_role_arn,
+            audit,
+            serde_json::json!({ "sourceIdentity": grant.session.source_identity }),
+        ),
+    )
+    .await?;
+    xml::success("AssumeRole", &meta.request_id, |b| {
+        render_credentials(b, &credentials, &grant.session);
+        if let Some(packed) = packed {
+            b.leaf("PackedPolicySize", &packed.to_string());
+        }
+        b.optional_leaf("SourceIdentity", grant.session.source_identity.as_deref());
+    })
+}
+
+/// The caller's transitive tags carried over, plus the tags of this request (which may not
+/// redefine a carried key, keys compared ignoring case as AWS does).
+fn chained_tags(caller: &Session, requested: &SessionTags) -> Result<SessionTags, StsError> {
+    check_session_tags(requested)?;
+    let mut tags = requested.clone();
+    for key in &caller.transitive_tag_keys {
+        let Some(value) = caller.session_tags.get(key) else {
+            continue;
+        };
+        if requested
+            .principal_tags
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case(key))
+        {
+            return Err(StsError::InvalidParameterValue(
+                "A transitive session tag of the calling session cannot be overridden.",
+            ));
+        }
+        tags.principal_tags.insert(key.clone(), value.clone());
+        if !tags.transitive_tag_keys.iter().any(|k| k == key) {
+            tags.transitive_tag_keys.push(key.clone());
+        }
+    }
+    check_session_tags(&tags)?;
+    Ok(tags)
+}
+
+/// The source identity of the chain: the caller's, which cannot be changed, or a new one.
+fn chained_source_identity(
+    caller: &Session,
+    requested: Option<&str>,
+) -> Result<Option<String>, StsError> {
+    match (&caller.source_identity, requested) {
+        (Some(kept), Some(asked)) if kept != asked => Err(StsError::AccessDenied {
+            action: "sts:SetSourceIdentity",
+            detail: "a source identity cannot be changed along a role chain".into(),
+        }),
+        (Some(kept), _) => Ok(Some(kept.clone())),
+        (None, Some(asked)) => {
+            check_source_identity(asked)?;
+            Ok(Some(asked.to_owned()))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// The trust-policy request: the caller as its session ARN and its role ARN, and the keys AWS
+/// sets for a role session principal.
+fn trust_request(
+    caller: &SessionClaims,
+    role: &Role,
+    req: &AssumeRoleRequest<'_>,
+    meta: &RequestMeta,
+    now: SystemTime,
+) -> RequestContext {
+    let session = &caller.session;
+    let mut keys = request_keys(meta, now, req.session_name, req.session.duration);
+    keys.insert("aws:PrincipalArn", session.role_arn.clone());
+    keys.insert("aws:PrincipalAccount", session.account_id.clone());
+    keys.insert("aws:PrincipalType", "AssumedRole");
+    keys.insert("aws:userid", session.assumed_role_id());
+    keys.insert(
+        "aws:TokenIssueTime",
+        iso8601(from_unix_seconds(caller.issued_at)),
+    );
+    keys.insert("aws:MultiFactorAuthPresent", "false");
+    for (k, v) in &session.session_tags {
+        keys.insert(&format!("aws:PrincipalTag/{k}"), v.clone());
+    }
+    if let Some(si) = &session.source_identity {
+        keys.insert("aws:SourceIdentity", si.clone());
+    }
+    if let Some(id) = req.external_id {
+        keys.insert("sts:ExternalId", id);
+    }
+    RequestContext {
+        principals: vec![
+            PrincipalId::Aws(session.assumed_role_arn.clone()),
+            PrincipalId::Aws(session.role_arn.clone()),
+        ],
+        action: ACTION.into(),
+        resource: Some(role.arn.clone()),
+        keys,
+    }
+}
+
+/// Trust by name is enough in the same account; trust of the caller's account (or any
+/// cross-account trust) also needs the caller's own permissions to allow `sts:AssumeRole`.
+fn require_caller_trusted(
+    state: &StsState,
+    caller: &SessionClaims,
+    role: &Role,
+    trust: &mut RequestContext,
+    now: SystemTime,
+) -> Result<(), StsError> {
+    let same_account = caller.session.account_id == role.account_id;
+    let named = evaluate(&role.trust_policy, trust, now);
+    if matches!(named, Decision::ExplicitDeny(_)) {
+        return require_trust(role, trust, now, ACTION);
+    }
+    if named.is_allow() && same_account {
+        return Ok(());
+    }
+    trust
+        .principals
+        .push(PrincipalId::Aws(caller.session.account_id.clone()));
+    require_trust(role, trust, now, ACTION)?;
+    if caller_may_assume(state, caller, role, trust, now) {
+        Ok(())
+    } else {
+        Err(StsError::AccessDenied {
+            action: ACTION,
+            detail: format!(
+                "the caller's permissions do not allow sts:AssumeRole on {}",
+                role.arn
+            ),
+        })
+    }
+}
+
+/// The caller's effective permissions (its role's policies intersected with its session
+/// policies) for `sts:AssumeRole` on `role`.
+fn caller_may_assume(
+    state: &StsState,
+    caller: &SessionClaims,
+    role: &Role,
+    trust: &RequestContext,
+    now: SystemTime,
+) -> bool {
+    let Some(caller_role) = state.roles.get(&caller.session.role_arn) else {
+        return false;
+    };
+    let identity: Vec<_> = caller_role.policies.iter().map(|(_, p)| p).collect();
+    let inline = caller.session.session_policy.as_deref().and_then(|text| {
+        crate::policy::Policy::parse(text, crate::policy::PolicyKind::Session).ok()
+    });
+    let mut session: Vec<_> = inline.iter().collect();
+    session.extend(
+        caller
+            .session
+            .policy_arns
+            .iter()
+            .filter_map(|arn| state.managed_policies.get(arn)),
+    );
+    let request = RequestContext {
+        principals: Vec::new(),
+        action: ACTION.into(),
+        resource: Some(role.arn.clone()),
+        keys: trust.keys.clone(),
+    };
+    evaluate_session(&identity, &session, &request, now).is_allow()
+}
