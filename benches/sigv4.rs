@@ -101,5 +101,91 @@ fn verify_header_signed(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verify_header_signed);
+/// The whole check of a request signed with credentials this service issued: the signature and
+/// the session token opened with the keyring (what `GetCallerIdentity` and `AssumeRole` do).
+fn verify_with_session_token(c: &mut Criterion) {
+    use stsbridge::creds::{CredentialMinter, Grant, Keyring, Minter, Session, SharedKeyring};
+    let shared = SharedKeyring::new(Keyring::generate(now()).expect("keyring"));
+    let minter = Minter::new(shared.clone());
+    let keyring = shared.snapshot();
+    let grant = Grant {
+        session: Session {
+            role_arn: "arn:aws:iam::123456789012:role/deploy".into(),
+            role_id: "AROAEXAMPLEEXAMPLE000".into(),
+            assumed_role_arn: "arn:aws:sts::123456789012:assumed-role/deploy/ci".into(),
+            account_id: "123456789012".into(),
+            session_name: "ci".into(),
+            source_identity: None,
+            provider: "token.actions.githubusercontent.com".into(),
+            subject: "repo:example-org/app:ref:refs/heads/main".into(),
+            session_tags: Default::default(),
+            transitive_tag_keys: vec![],
+            session_policy: None,
+            policy_arns: vec![],
+        },
+        duration_seconds: 3600,
+    };
+    let (creds, _) = minter.mint(&grant, now()).expect("mint");
+    let identity = AwsCredentials::new(
+        creds.access_key_id.clone(),
+        creds.secret_access_key.expose().to_owned(),
+        Some(creds.session_token.expose().to_owned()),
+        None,
+        "bench",
+    )
+    .into();
+    let params: SigningParams<'_> = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("sts")
+        .time(now())
+        .settings(SigningSettings::default())
+        .build()
+        .expect("signing params")
+        .into();
+    let body = b"Action=GetCallerIdentity&Version=2011-06-15";
+    let base = [(
+        "content-type",
+        "application/x-www-form-urlencoded; charset=utf-8",
+    )];
+    let request = SignableRequest::new(
+        "POST",
+        format!("https://{HOST}/"),
+        base.iter().copied(),
+        SignableBody::Bytes(body),
+    )
+    .expect("signable");
+    let (instructions, _) = sign(request, &params).expect("sign").into_parts();
+    let mut headers = vec![("Host".to_owned(), HOST.to_owned())];
+    headers.extend(base.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())));
+    headers.extend(
+        instructions
+            .headers()
+            .map(|(n, v)| (n.to_owned(), v.to_owned())),
+    );
+    let payload = HEXLOWER.encode(digest::digest(&digest::SHA256, body).as_ref());
+    let request = SignedRequest {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        payload_sha256_hex: Some(&payload),
+    };
+    let lookup = stsbridge::sts::auth::SessionTokens {
+        keyring: &keyring,
+        now: now(),
+    };
+    let verifier = Verifier::default();
+    verifier
+        .verify(&request, &lookup, now())
+        .expect("the signed request verifies");
+    let mut group = c.benchmark_group("sigv4");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("verify_with_session_token_unsealing", |b| {
+        b.iter(|| verifier.verify(black_box(&request), &lookup, now()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, verify_header_signed, verify_with_session_token);
 criterion_main!(benches);

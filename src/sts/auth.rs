@@ -33,10 +33,10 @@ impl std::fmt::Debug for SignedParts {
     }
 }
 
-/// Resolves `ASIA…` keys by opening their session token.
-struct SessionTokens<'a> {
-    keyring: &'a Keyring,
-    now: SystemTime,
+/// Resolves `ASIA…` keys by opening their session token with the keyring (no store lookup).
+pub struct SessionTokens<'a> {
+    pub keyring: &'a Keyring,
+    pub now: SystemTime,
 }
 
 impl SecretLookup for SessionTokens<'_> {
