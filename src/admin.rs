@@ -13,7 +13,11 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-use crate::store::{AuditEvent, SessionRecord, SessionStore};
+use crate::clock::{Clock, iso8601, unix_seconds};
+use crate::store::{
+    AuditEvent, AuditIdentity, Revocation, SessionRecord, SessionStore, StoreError,
+};
+use crate::sts::revocation::RevocationList;
 
 /// Longest request line accepted on the socket.
 const MAX_REQUEST_BYTES: u64 = 64 * 1024;
@@ -21,9 +25,23 @@ const MAX_REQUEST_BYTES: u64 = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum AdminRequest {
-    SessionsList { limit: usize },
-    SessionsShow { id: String },
-    AuditList { limit: usize },
+    SessionsList {
+        limit: usize,
+    },
+    SessionsShow {
+        id: String,
+    },
+    AuditList {
+        limit: usize,
+    },
+    /// Revoke one session by its access key id.
+    SessionsRevoke {
+        id: String,
+    },
+    /// Revoke every session of a role issued until now.
+    RolesRevokeSessions {
+        role_arn: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +50,7 @@ pub enum AdminResponse {
     Sessions(Vec<SessionRecord>),
     Session(Option<Box<SessionRecord>>),
     Audit(Vec<AuditEvent>),
+    Revoked(Revocation),
     Error(String),
 }
 
@@ -46,8 +65,18 @@ pub enum AdminError {
     Protocol(String),
 }
 
-/// Run one admin request against a store.
-pub fn execute(store: &dyn SessionStore, request: &AdminRequest) -> AdminResponse {
+/// What admin requests act on: the store, and (inside the daemon) the in-memory revocation
+/// list every signed request consults.
+#[derive(Clone)]
+pub struct Admin {
+    pub store: Arc<dyn SessionStore>,
+    pub revocations: Option<Arc<RevocationList>>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Run one admin request.
+pub async fn execute(admin: &Admin, request: &AdminRequest) -> AdminResponse {
+    let store = admin.store.as_ref();
     let result = match request {
         AdminRequest::SessionsList { limit } => {
             store.list_sessions(*limit).map(AdminResponse::Sessions)
@@ -56,8 +85,67 @@ pub fn execute(store: &dyn SessionStore, request: &AdminRequest) -> AdminRespons
             .get_session(id)
             .map(|s| AdminResponse::Session(s.map(Box::new))),
         AdminRequest::AuditList { limit } => store.list_audit(*limit).map(AdminResponse::Audit),
+        AdminRequest::SessionsRevoke { id } => match store.get_session(id) {
+            Ok(Some(session)) => {
+                revoke(
+                    admin,
+                    Revocation::Session {
+                        access_key_id: session.access_key_id,
+                        expires_at: session.expires_at,
+                    },
+                )
+                .await
+            }
+            Ok(None) => return AdminResponse::Error(format!("no session {id}")),
+            Err(e) => Err(e),
+        },
+        AdminRequest::RolesRevokeSessions { role_arn } => {
+            revoke(
+                admin,
+                Revocation::RoleSessions {
+                    role_arn: role_arn.clone(),
+                    issued_at_or_before: unix_seconds(admin.clock.now()),
+                },
+            )
+            .await
+        }
     };
     result.unwrap_or_else(|e| AdminResponse::Error(e.to_string()))
+}
+
+/// Record a revocation durably with its audit event, then honour it in this process.
+async fn revoke(admin: &Admin, revocation: Revocation) -> Result<AdminResponse, StoreError> {
+    let now = admin.clock.now();
+    let (event_name, parameters) = match &revocation {
+        Revocation::Session { access_key_id, .. } => (
+            "RevokeSession",
+            serde_json::json!({ "accessKeyId": access_key_id }),
+        ),
+        Revocation::RoleSessions { role_arn, .. } => (
+            "RevokeRoleSessions",
+            serde_json::json!({ "roleArn": role_arn }),
+        ),
+    };
+    let event = AuditEvent {
+        event_time: iso8601(now),
+        event_name: event_name.into(),
+        source_ip_address: None,
+        user_agent: Some("stsbridge admin".into()),
+        request_parameters: parameters,
+        user_identity: AuditIdentity {
+            kind: "Operator".into(),
+            ..AuditIdentity::default()
+        },
+        response_elements: None,
+        error_code: None,
+        error_message: None,
+        request_id: uuid::Uuid::new_v4().to_string(),
+    };
+    admin.store.revoke(&revocation, &event).await?;
+    if let Some(list) = &admin.revocations {
+        list.apply(&revocation);
+    }
+    Ok(AdminResponse::Revoked(revocation))
 }
 
 /// Bind the admin socket (owner-only), replacing a stale socket file. Only one daemon can hold
@@ -81,7 +169,7 @@ pub fn bind(path: &Path) -> Result<UnixListener, AdminError> {
 }
 
 /// Serve admin requests until the listener is dropped.
-pub async fn serve(listener: UnixListener, store: Arc<dyn SessionStore>) {
+pub async fn serve(listener: UnixListener, admin: Admin) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(c) => c,
@@ -90,16 +178,16 @@ pub async fn serve(listener: UnixListener, store: Arc<dyn SessionStore>) {
                 continue;
             }
         };
-        let store = store.clone();
+        let admin = admin.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve_one(stream, store).await {
+            if let Err(e) = serve_one(stream, admin).await {
                 tracing::warn!(error = %e, "admin request failed");
             }
         });
     }
 }
 
-async fn serve_one(stream: UnixStream, store: Arc<dyn SessionStore>) -> std::io::Result<()> {
+async fn serve_one(stream: UnixStream, admin: Admin) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     BufReader::new(read.take(MAX_REQUEST_BYTES))
@@ -108,7 +196,7 @@ async fn serve_one(stream: UnixStream, store: Arc<dyn SessionStore>) -> std::io:
     let response = match serde_json::from_str::<AdminRequest>(&line) {
         Ok(request) => {
             tracing::info!(?request, "admin request");
-            execute(store.as_ref(), &request)
+            execute(&admin, &request).await
         }
         Err(e) => AdminResponse::Error(format!("bad request: {e}")),
     };

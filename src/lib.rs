@@ -93,6 +93,7 @@ pub async fn run(
     }
 
     let keyring = SharedKeyring::new(keyring);
+    let revocations = Arc::new(sts::revocation::RevocationList::new(store.revocations()?));
     let state = Arc::new(server::AppState {
         sts: sts::StsState {
             roles: config.roles.clone(),
@@ -103,12 +104,20 @@ pub async fn run(
             clock: clock.clone(),
             keyring,
             sigv4: creds::sigv4::Verifier::default(),
+            revocations: revocations.clone(),
         },
         dev,
     });
 
     let admin_listener = admin::bind(&config.admin_socket)?;
-    let admin_task = tokio::spawn(admin::serve(admin_listener, store.clone()));
+    let admin_task = tokio::spawn(admin::serve(
+        admin_listener,
+        admin::Admin {
+            store: store.clone(),
+            revocations: Some(revocations),
+            clock: clock.clone(),
+        },
+    ));
     let purge_task = tokio::spawn(purge_expired(store.clone(), clock, config.purge_interval));
 
     tracing::info!(

@@ -40,6 +40,11 @@ enum Command {
         #[command(subcommand)]
         command: SessionsCommand,
     },
+    /// Act on roles.
+    Roles {
+        #[command(subcommand)]
+        command: RolesCommand,
+    },
     /// Read the audit trail.
     Audit {
         #[command(subcommand)]
@@ -98,6 +103,17 @@ enum SessionsCommand {
     },
     /// Show one session by its access key id.
     Show { id: String },
+    /// Revoke one session by its access key id (honoured at once by a running daemon).
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum RolesCommand {
+    /// Revoke every session of a role issued until now (AWS's "revoke active sessions").
+    RevokeSessions {
+        /// The role ARN, `arn:aws:iam::ACCOUNT:role/PATH/NAME`.
+        role_arn: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -164,9 +180,13 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             let request = match command {
                 SessionsCommand::List { limit } => AdminRequest::SessionsList { limit },
                 SessionsCommand::Show { id } => AdminRequest::SessionsShow { id },
+                SessionsCommand::Revoke { id } => AdminRequest::SessionsRevoke { id },
             };
             admin_command(&cli.config, request).await
         }
+        Command::Roles {
+            command: RolesCommand::RevokeSessions { role_arn },
+        } => admin_command(&cli.config, AdminRequest::RolesRevokeSessions { role_arn }).await,
         Command::Audit {
             command: AuditCommand::List { limit },
         } => admin_command(&cli.config, AdminRequest::AuditList { limit }).await,
@@ -325,7 +345,12 @@ async fn admin_command(path: &Path, request: AdminRequest) -> Result<ExitCode, S
         None => {
             let store = SledStore::open(&config.storage_path, config.cache_capacity_bytes)
                 .map_err(|e| e.to_string())?;
-            admin::execute(&store, &request)
+            let admin = admin::Admin {
+                store: Arc::new(store),
+                revocations: None,
+                clock: Arc::new(SystemClock),
+            };
+            admin::execute(&admin, &request).await
         }
     };
     print_response(response)
@@ -357,6 +382,13 @@ fn print_response(response: AdminResponse) -> Result<ExitCode, String> {
             for e in events {
                 println!("{}", serde_json::to_string(&e).map_err(|e| e.to_string())?);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminResponse::Revoked(revocation) => {
+            println!(
+                "revoked: {}",
+                serde_json::to_string(&revocation).map_err(|e| e.to_string())?
+            );
             Ok(ExitCode::SUCCESS)
         }
         AdminResponse::Error(e) => Err(e),

@@ -292,6 +292,7 @@ pub fn sts_fixture() -> StsFixture {
         clock: Arc::new(ManualClock::new(now())),
         keyring: keyring.clone(),
         sigv4: stsbridge::creds::sigv4::Verifier::default(),
+        revocations: Arc::new(stsbridge::sts::revocation::RevocationList::default()),
     };
     StsFixture {
         state,

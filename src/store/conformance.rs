@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{AuditEvent, AuditIdentity, SessionRecord, SessionStore};
+use super::{AuditEvent, AuditIdentity, Revocation, SessionRecord, SessionStore};
 use crate::creds::Session;
 
 /// How the suite reaches a backend.
@@ -234,6 +234,46 @@ pub(crate) async fn concurrent_remember_once_admits_exactly_one<H: Harness>(h: H
     assert_eq!(firsts, 1);
 }
 
+pub(crate) async fn revocations_are_durable_and_purged_when_moot<H: Harness>(h: H) {
+    let store = h.open();
+    let one = Revocation::Session {
+        access_key_id: "ASIAREVOKED".into(),
+        expires_at: 500,
+    };
+    let role = |before| Revocation::RoleSessions {
+        role_arn: "arn:aws:iam::123456789012:role/ci".into(),
+        issued_at_or_before: before,
+    };
+    store.revoke(&one, &event("revoke-1")).await.unwrap();
+    store.revoke(&role(100), &event("revoke-2")).await.unwrap();
+    store.revoke(&role(200), &event("revoke-3")).await.unwrap();
+    drop(store);
+    let store = h.open();
+    let mut found = store.revocations().unwrap();
+    found.sort_by_key(|r| format!("{r:?}"));
+    assert_eq!(
+        found,
+        vec![role(200), one.clone()],
+        "the later role revocation replaces the earlier"
+    );
+    assert_eq!(
+        store.list_audit(10).unwrap().len(),
+        3,
+        "each revocation is audited"
+    );
+    store.purge_expired(500).unwrap();
+    assert_eq!(
+        store.revocations().unwrap(),
+        vec![role(200)],
+        "the session expired anyway"
+    );
+    store.purge_expired(200 + 129_600).unwrap();
+    assert!(
+        store.revocations().unwrap().is_empty(),
+        "no session of the role can be alive"
+    );
+}
+
 /// One test per conformance case, each on a fresh harness from `$harness`.
 macro_rules! conformance_suite {
     ($harness:expr) => {
@@ -247,6 +287,7 @@ macro_rules! conformance_suite {
             remember_once_refuses_replays_within_the_window,
             remember_once_survives_reopening,
             concurrent_remember_once_admits_exactly_one,
+            revocations_are_durable_and_purged_when_moot,
         );
     };
     (@cases $harness:expr; $($case:ident,)+) => {

@@ -71,6 +71,22 @@ pub struct AuditEvent {
     pub request_id: String,
 }
 
+/// A revocation, as `sessions revoke` and `roles revoke-sessions` record it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Revocation {
+    /// One session, until it would have expired anyway.
+    Session {
+        access_key_id: String,
+        expires_at: i64,
+    },
+    /// Every session of a role issued at or before a time (AWS's "revoke active sessions").
+    RoleSessions {
+        role_arn: String,
+        issued_at_or_before: i64,
+    },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage: {0}")]
@@ -110,4 +126,9 @@ pub trait SessionStore: Send + Sync {
     fn remember_once(&self, key: &str, until_unix: i64, now_unix: i64) -> Result<bool, StoreError>;
     /// Whether `key` is remembered and its window has not passed at `now_unix` (read only).
     fn is_remembered(&self, key: &str, now_unix: i64) -> Result<bool, StoreError>;
+    /// Record a revocation with its audit event; durable when this resolves. A later
+    /// revocation of the same role replaces an earlier one.
+    async fn revoke(&self, revocation: &Revocation, audit: &AuditEvent) -> Result<(), StoreError>;
+    /// Every revocation still in force.
+    fn revocations(&self) -> Result<Vec<Revocation>, StoreError>;
 }

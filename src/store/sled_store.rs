@@ -11,11 +11,12 @@
 use std::path::{Path, PathBuf};
 
 use super::group_commit::GroupCommit;
-use super::{AuditEvent, SessionRecord, SessionStore, StoreError};
+use super::{AuditEvent, Revocation, SessionRecord, SessionStore, StoreError};
 
 const SESSIONS_TREE: &str = "sessions";
 const AUDIT_TREE: &str = "audit";
 const REPLAY_TREE: &str = "replay";
+const REVOCATIONS_TREE: &str = "revocations";
 
 /// Text sled 0.34 puts in the I/O error when another process holds the database lock (it gives
 /// no error kind of its own).
@@ -26,6 +27,7 @@ pub struct SledStore {
     sessions: sled::Tree,
     audit: sled::Tree,
     replay: sled::Tree,
+    revocations: sled::Tree,
     db: sled::Db,
     /// Declared last: dropped (thread joined) before the database handles above are released.
     commit: GroupCommit,
@@ -43,12 +45,14 @@ impl SledStore {
         let sessions = db.open_tree(SESSIONS_TREE).map_err(backend)?;
         let audit = db.open_tree(AUDIT_TREE).map_err(backend)?;
         let replay = db.open_tree(REPLAY_TREE).map_err(backend)?;
+        let revocations = db.open_tree(REVOCATIONS_TREE).map_err(backend)?;
         let commit = GroupCommit::start(db.clone())?;
         tracing::info!(path = %path.display(), recovered = db.was_recovered(), "store opened");
         Ok(Self {
             sessions,
             audit,
             replay,
+            revocations,
             db,
             commit,
         })
@@ -174,7 +178,37 @@ impl SessionStore for SledStore {
         }
         self.sessions.apply_batch(batch).map_err(backend)?;
         self.purge_replay(now_unix)?;
+        self.purge_revocations(now_unix)?;
         Ok(purged)
+    }
+
+    async fn revoke(&self, revocation: &Revocation, audit: &AuditEvent) -> Result<(), StoreError> {
+        let key = match revocation {
+            Revocation::Session { access_key_id, .. } => format!("session/{access_key_id}"),
+            Revocation::RoleSessions { role_arn, .. } => format!("role/{role_arn}"),
+        };
+        self.revocations
+            .insert(key, encode(revocation)?)
+            .map_err(backend)?;
+        self.audit
+            .insert(self.next_audit_key()?, encode(audit)?)
+            .map_err(backend)?;
+        self.commit.durable().await
+    }
+
+    fn revocations(&self) -> Result<Vec<Revocation>, StoreError> {
+        self.revocations
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry.map_err(backend)?;
+                serde_json::from_slice(&value).map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "revocation {}: {e}",
+                        String::from_utf8_lossy(&key)
+                    ))
+                })
+            })
+            .collect()
     }
 
     fn is_remembered(&self, key: &str, now_unix: i64) -> Result<bool, StoreError> {
@@ -214,6 +248,32 @@ fn window_end(value: &[u8]) -> i64 {
 }
 
 impl SledStore {
+    /// A session revocation is moot once the session expired; a role's once every session it
+    /// covers has (sessions last at most `MAX_SESSION_DURATION_SECONDS`).
+    fn purge_revocations(&self, now_unix: i64) -> Result<(), StoreError> {
+        let longest = i64::from(crate::creds::MAX_SESSION_DURATION_SECONDS);
+        let mut batch = sled::Batch::default();
+        for revocation in self.revocations()? {
+            let (key, over) = match &revocation {
+                Revocation::Session {
+                    access_key_id,
+                    expires_at,
+                } => (format!("session/{access_key_id}"), *expires_at <= now_unix),
+                Revocation::RoleSessions {
+                    role_arn,
+                    issued_at_or_before,
+                } => (
+                    format!("role/{role_arn}"),
+                    issued_at_or_before.saturating_add(longest) <= now_unix,
+                ),
+            };
+            if over {
+                batch.remove(key.as_bytes());
+            }
+        }
+        self.revocations.apply_batch(batch).map_err(backend)
+    }
+
     fn purge_replay(&self, now_unix: i64) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for entry in self.replay.iter() {

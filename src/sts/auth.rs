@@ -88,9 +88,14 @@ pub(crate) fn authenticate(
         keyring: &keyring,
         now,
     };
-    state
+    let caller = state
         .sigv4
         .verify(&request, &lookup, now)
         .map(|verified| verified.principal)
-        .map_err(StsError::Auth)
+        .map_err(StsError::Auth)?;
+    if state.revocations.is_revoked(&caller) {
+        tracing::info!(access_key_id = %caller.access_key_id, "revoked session refused");
+        return Err(StsError::Auth(SigV4Error::InvalidClientTokenId));
+    }
+    Ok(caller)
 }

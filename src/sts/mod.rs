@@ -6,6 +6,7 @@ pub mod auth;
 mod caller_identity;
 pub mod error;
 pub mod params;
+pub mod revocation;
 mod saml;
 mod session;
 mod web_identity;
@@ -41,6 +42,8 @@ pub struct StsState {
     pub keyring: SharedKeyring,
     /// SigV4 verification with its signing-key cache.
     pub sigv4: Verifier,
+    /// Revoked sessions, checked on every signed request.
+    pub revocations: Arc<revocation::RevocationList>,
 }
 
 /// Facts about the HTTP request an action may use (condition keys, audit).

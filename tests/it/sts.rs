@@ -1046,3 +1046,79 @@ async fn role_chaining_carries_tags_and_source_identity_and_caps_at_one_hour() {
         Some(format!("arn:aws:sts::{ACCOUNT}:assumed-role/chain-b/hop-b").as_str())
     );
 }
+
+#[tokio::test]
+async fn revoked_sessions_are_refused_at_once() {
+    use stsbridge::admin::{AdminRequest, AdminResponse};
+    let clock = std::sync::Arc::new(stsbridge::clock::ManualClock::new(SystemTime::now()));
+    let idp = TestIdp::start().await;
+    let daemon = Daemon::start(Setup {
+        idps: vec![("test".into(), idp_toml(idp.issuer()))],
+        roles: roles(&idp.provider()),
+        clock: clock.clone(),
+        ..Setup::default()
+    })
+    .await;
+    let f = Fixture { idp, daemon };
+    let issue = |name: &'static str| {
+        let f = &f;
+        async move {
+            let out = f.assume("app", name, &f.token("user-hal")).await.unwrap();
+            let c = out.credentials().unwrap();
+            let client = signed_client(
+                &f.daemon.url,
+                c.access_key_id(),
+                c.secret_access_key(),
+                Some(c.session_token()),
+            );
+            (client, c.access_key_id().to_owned())
+        }
+    };
+    let who = |client: aws_sdk_sts::Client| async move {
+        match client.get_caller_identity().send().await {
+            Ok(_) => "<ok>".to_owned(),
+            Err(e) => ProvideErrorMetadata::code(&e)
+                .unwrap_or("<none>")
+                .to_owned(),
+        }
+    };
+
+    let (first, first_key) = issue("first").await;
+    let (second, _) = issue("second").await;
+    assert_eq!(who(first.clone()).await, "<ok>");
+    let revoked = f
+        .daemon
+        .admin(AdminRequest::SessionsRevoke { id: first_key })
+        .await;
+    assert!(matches!(revoked, AdminResponse::Revoked(_)), "{revoked:?}");
+    assert_eq!(who(first.clone()).await, "InvalidClientTokenId");
+    assert_eq!(who(second.clone()).await, "<ok>", "only that session");
+
+    let revoked = f
+        .daemon
+        .admin(AdminRequest::RolesRevokeSessions {
+            role_arn: role_arn("app"),
+        })
+        .await;
+    assert!(matches!(revoked, AdminResponse::Revoked(_)), "{revoked:?}");
+    assert_eq!(who(second).await, "InvalidClientTokenId");
+    // Sessions issued after the revocation are not affected.
+    clock.advance(Duration::from_secs(1));
+    let (later, _) = issue("later").await;
+    assert_eq!(
+        who(aws_sdk_sts::Client::from_conf(
+            later
+                .config()
+                .to_builder()
+                .time_source(aws_smithy_async::time::StaticTimeSource::new(
+                    stsbridge::clock::Clock::now(clock.as_ref()),
+                ))
+                .build()
+        ))
+        .await,
+        "<ok>"
+    );
+    let audit = f.daemon.audit().await;
+    assert!(audit.iter().any(|e| e.event_name == "RevokeSession"));
+    assert!(audit.iter().any(|e| e.event_name == "RevokeRoleSessions"));
+}

@@ -133,7 +133,7 @@ impl Daemon {
         self.dir.path().join("data").join("admin.sock")
     }
 
-    async fn admin(&self, request: AdminRequest) -> AdminResponse {
+    pub async fn admin(&self, request: AdminRequest) -> AdminResponse {
         admin::request(&self.admin_socket(), &request)
             .await
             .expect("admin request")
