@@ -1,6 +1,7 @@
 //! The STS Query API: one handler per action. Parse parameters, call the seams (IdP verifiers,
 //! policy, minter, store), render AWS XML. Errors go through the one table in [`error`].
 
+mod access_key_info;
 mod assume_role;
 pub mod auth;
 mod caller_identity;
@@ -129,6 +130,9 @@ pub async fn handle(
             saml::assume_role_with_saml(state, meta, params, now, &mut audit).await
         }
         "AssumeRole" => assume_role::assume_role(state, meta, params, now, &mut audit).await,
+        "GetAccessKeyInfo" => {
+            access_key_info::get_access_key_info(state, meta, params, now, &mut audit).await
+        }
         "GetCallerIdentity" => {
             caller_identity::get_caller_identity(state, meta, now, &mut audit).await
         }

@@ -682,6 +682,20 @@ async fn issued_credentials_sign_get_caller_identity() {
         .send()
         .await
         .expect("caller identity");
+    let info = signed_client(&f.daemon.url, key, secret, Some(token))
+        .get_access_key_info()
+        .access_key_id(key)
+        .send()
+        .await
+        .expect("access key info");
+    assert_eq!(info.account(), Some(ACCOUNT));
+    let unknown = signed_client(&f.daemon.url, key, secret, Some(token))
+        .get_access_key_info()
+        .access_key_id("ASIANOTISSUEDHERE000")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Some("InvalidParameterValue"));
     let user = out.assumed_role_user().unwrap();
     assert_eq!(me.arn(), Some(user.arn()));
     assert_eq!(me.user_id(), Some(user.assumed_role_id()));
