@@ -53,23 +53,7 @@ struct AssumeRoleRequest<'p> {
 impl<'p> AssumeRoleRequest<'p> {
     fn parse(params: &'p Params) -> Result<Self, StsError> {
         let mut check = Checker::default();
-        let role_arn = check.required_len(params, "RoleArn", "roleArn", (20, 2048), Echo::Yes);
-        let session_name = check.required_len(
-            params,
-            "RoleSessionName",
-            "roleSessionName",
-            (2, 64),
-            Echo::Yes,
-        );
-        if let Some(name) = session_name {
-            check.pattern(
-                "roleSessionName",
-                name,
-                NAME_PATTERN,
-                is_name_char,
-                Echo::Yes,
-            );
-        }
+        let (role_arn, session_name) = check.role_and_session_name(params);
         let session = check.session_members(params);
         let external_id = params.get("ExternalId");
         if let Some(id) = external_id {

@@ -156,6 +156,31 @@ impl Checker {
         value
     }
 
+    /// `RoleArn` (20-2048) and `RoleSessionName` (2-64 of `[\w+=,.@-]`), both required.
+    pub fn role_and_session_name<'p>(
+        &mut self,
+        params: &'p Params,
+    ) -> (Option<&'p str>, Option<&'p str>) {
+        let role_arn = self.required_len(params, "RoleArn", "roleArn", (20, 2048), Echo::Yes);
+        let session_name = self.required_len(
+            params,
+            "RoleSessionName",
+            "roleSessionName",
+            (2, 64),
+            Echo::Yes,
+        );
+        if let Some(name) = session_name {
+            self.pattern(
+                "roleSessionName",
+                name,
+                NAME_PATTERN,
+                is_name_char,
+                Echo::Yes,
+            );
+        }
+        (role_arn, session_name)
+    }
+
     /// `DurationSeconds`, `Policy` and `PolicyArns`, as every AssumeRole* action takes them.
     pub fn session_members<'p>(&mut self, params: &'p Params) -> SessionMembers<'p> {
         let duration = params

@@ -13,7 +13,7 @@
 use std::time::SystemTime;
 
 use super::error::StsError;
-use super::params::{Checker, Echo, NAME_PATTERN, Params, SessionMembers, is_name_char};
+use super::params::{Checker, Echo, Params, SessionMembers};
 use super::session::{
     IssueContext, check_source_identity, checked_packed_size, federated_grant, issue,
     render_credentials, request_keys, require_session_extras, require_trust, resolve_role,
@@ -41,23 +41,7 @@ struct WebIdentityRequest<'p> {
 impl<'p> WebIdentityRequest<'p> {
     fn parse(params: &'p Params) -> Result<Self, StsError> {
         let mut check = Checker::default();
-        let role_arn = check.required_len(params, "RoleArn", "roleArn", (20, 2048), Echo::Yes);
-        let session_name = check.required_len(
-            params,
-            "RoleSessionName",
-            "roleSessionName",
-            (2, 64),
-            Echo::Yes,
-        );
-        if let Some(name) = session_name {
-            check.pattern(
-                "roleSessionName",
-                name,
-                NAME_PATTERN,
-                is_name_char,
-                Echo::Yes,
-            );
-        }
+        let (role_arn, session_name) = check.role_and_session_name(params);
         let token = check.required_len(
             params,
             "WebIdentityToken",

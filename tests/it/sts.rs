@@ -129,6 +129,16 @@ impl Fixture {
     }
 }
 
+/// The AWS error code an SDK call ended with, or `<ok>`.
+fn code<T, E: ProvideErrorMetadata, R>(r: Result<T, aws_sdk_sts::error::SdkError<E, R>>) -> String {
+    match r {
+        Ok(_) => "<ok>".to_owned(),
+        Err(e) => ProvideErrorMetadata::code(&e)
+            .unwrap_or("<none>")
+            .to_owned(),
+    }
+}
+
 #[tokio::test]
 async fn the_sdk_gets_every_field_aws_returns() {
     let f = fixture().await;
@@ -360,12 +370,6 @@ async fn the_negative_matrix() {
             .assume_role_with_web_identity()
             .role_arn(role_arn("app"))
             .web_identity_token(good_token.clone())
-    };
-    let code = |r: Result<_, aws_sdk_sts::error::SdkError<_, _>>| match r {
-        Ok(_) => "<ok>".to_owned(),
-        Err(e) => ProvideErrorMetadata::code(&e)
-            .unwrap_or("<none>")
-            .to_owned(),
     };
     assert_eq!(
         code(call().role_session_name("x").send().await),
@@ -701,12 +705,6 @@ async fn issued_credentials_sign_get_caller_identity() {
     assert_eq!(me.user_id(), Some(user.assumed_role_id()));
     assert_eq!(me.account(), Some(ACCOUNT));
 
-    let code = |r: Result<_, aws_sdk_sts::error::SdkError<_, _>>| match r {
-        Ok(_) => "<ok>".to_owned(),
-        Err(e) => ProvideErrorMetadata::code(&e)
-            .unwrap_or("<none>")
-            .to_owned(),
-    };
     let wrong_secret = "A".repeat(40);
     assert_eq!(
         code(
@@ -934,12 +932,6 @@ async fn role_chaining_carries_tags_and_source_identity_and_caps_at_one_hour() {
         Some(fc.session_token()),
     );
 
-    let code = |r: Result<_, aws_sdk_sts::error::SdkError<_, _>>| match r {
-        Ok(_) => "<ok>".to_owned(),
-        Err(e) => ProvideErrorMetadata::code(&e)
-            .unwrap_or("<none>")
-            .to_owned(),
-    };
     assert_eq!(
         code(
             client
