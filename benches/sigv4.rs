@@ -104,7 +104,9 @@ fn verify_header_signed(c: &mut Criterion) {
 /// The whole check of a request signed with credentials this service issued: the signature and
 /// the session token opened with the keyring (what `GetCallerIdentity` and `AssumeRole` do).
 fn verify_with_session_token(c: &mut Criterion) {
-    use stsbridge::creds::{CredentialMinter, Grant, Keyring, Minter, Session, SharedKeyring};
+    use stsbridge::creds::{
+        CredentialMinter, Grant, Keyring, Minter, Session, SessionKind, SharedKeyring,
+    };
     let shared = SharedKeyring::new(Keyring::generate(now()).expect("keyring"));
     let minter = Minter::new(shared.clone());
     let keyring = shared.snapshot();
@@ -122,6 +124,8 @@ fn verify_with_session_token(c: &mut Criterion) {
             transitive_tag_keys: vec![],
             session_policy: None,
             policy_arns: vec![],
+            kind: SessionKind::AssumedRole,
+            mfa_authenticated_at: None,
         },
         duration_seconds: 3600,
     };

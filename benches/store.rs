@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use stsbridge::creds::{CredentialMinter, Grant, Keyring, Minter, Session, SharedKeyring};
+use stsbridge::creds::{
+    CredentialMinter, Grant, Keyring, Minter, Session, SessionKind, SharedKeyring,
+};
 use stsbridge::store::{AuditEvent, AuditIdentity, SessionRecord, SessionStore, SledStore};
 
 /// Distinct access key ids across every iteration of every benchmark.
@@ -28,6 +30,8 @@ fn spec(id: &str) -> Session {
         transitive_tag_keys: vec![],
         session_policy: None,
         policy_arns: vec![],
+        kind: SessionKind::AssumedRole,
+        mfa_authenticated_at: None,
     }
 }
 

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use stsbridge::admin::{self, AdminRequest, AdminResponse};
 use stsbridge::clock::{Clock, SystemClock};
 use stsbridge::config::{self, Config};
+use stsbridge::creds::{Keyring, SharedKeyring};
 use stsbridge::store::SledStore;
 
 #[derive(Parser)]
@@ -44,6 +45,11 @@ enum Command {
     Roles {
         #[command(subcommand)]
         command: RolesCommand,
+    },
+    /// Manage IAM users, their access keys and MFA devices.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
     },
     /// Read the audit trail.
     Audit {
@@ -114,6 +120,48 @@ enum RolesCommand {
         /// The role ARN, `arn:aws:iam::ACCOUNT:role/PATH/NAME`.
         role_arn: String,
     },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create a user (`arn:aws:iam::ACCOUNT:user/NAME`).
+    Create {
+        name: String,
+        /// The account; default: `default_account_id`.
+        #[arg(long)]
+        account: Option<String>,
+        /// An identity policy file (IAM JSON; repeatable). The file stem names the policy.
+        #[arg(long = "policy")]
+        policies: Vec<PathBuf>,
+    },
+    /// List users.
+    List,
+    /// Show one user (never its secrets).
+    Show { name: String },
+    /// Manage a user's access keys.
+    Keys {
+        #[command(subcommand)]
+        command: UserKeysCommand,
+    },
+    /// Manage a user's MFA device.
+    Mfa {
+        #[command(subcommand)]
+        command: UserMfaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserKeysCommand {
+    /// Create an access key; prints `AKIA…` and the secret, once.
+    Create { name: String },
+    /// Delete an access key; it stops working at once.
+    Delete { name: String, access_key_id: String },
+}
+
+#[derive(Subcommand)]
+enum UserMfaCommand {
+    /// Enable a virtual MFA device; prints the TOTP secret and an `otpauth://` URL, once.
+    Enable { name: String },
 }
 
 #[derive(Subcommand)]
@@ -190,6 +238,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Audit {
             command: AuditCommand::List { limit },
         } => admin_command(&cli.config, AdminRequest::AuditList { limit }).await,
+        Command::Users { command } => {
+            let request = users_request(command)?;
+            admin_command(&cli.config, request).await
+        }
         Command::DevToken {
             sub,
             aud,
@@ -334,6 +386,51 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+fn users_request(command: UsersCommand) -> Result<AdminRequest, String> {
+    Ok(match command {
+        UsersCommand::Create {
+            name,
+            account,
+            policies,
+        } => {
+            let mut read = Vec::with_capacity(policies.len());
+            for file in policies {
+                let document = std::fs::read_to_string(&file)
+                    .map_err(|e| format!("{}: {e}", file.display()))?;
+                let name = file
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("policy")
+                    .to_owned();
+                read.push(stsbridge::users::UserPolicy { name, document });
+            }
+            AdminRequest::UsersCreate {
+                name,
+                account_id: account,
+                policies: read,
+            }
+        }
+        UsersCommand::List => AdminRequest::UsersList,
+        UsersCommand::Show { name } => AdminRequest::UsersShow { name },
+        UsersCommand::Keys {
+            command: UserKeysCommand::Create { name },
+        } => AdminRequest::UsersKeysCreate { name },
+        UsersCommand::Keys {
+            command:
+                UserKeysCommand::Delete {
+                    name,
+                    access_key_id,
+                },
+        } => AdminRequest::UsersKeysDelete {
+            name,
+            access_key_id,
+        },
+        UsersCommand::Mfa {
+            command: UserMfaCommand::Enable { name },
+        } => AdminRequest::UsersMfaEnable { name },
+    })
+}
+
 /// Run an admin request through the running daemon, or on the store when no daemon listens.
 async fn admin_command(path: &Path, request: AdminRequest) -> Result<ExitCode, String> {
     let config = load(path)?;
@@ -345,10 +442,15 @@ async fn admin_command(path: &Path, request: AdminRequest) -> Result<ExitCode, S
         None => {
             let store = SledStore::open(&config.storage_path, config.cache_capacity_bytes)
                 .map_err(|e| e.to_string())?;
+            let keyring = Keyring::load_or_create(&config.keyring_path, SystemClock.now())
+                .map_err(|e| e.to_string())?;
             let admin = admin::Admin {
                 store: Arc::new(store),
                 revocations: None,
                 clock: Arc::new(SystemClock),
+                keyring: SharedKeyring::new(keyring),
+                default_account_id: config.default_account_id.clone(),
+                users_lock: Arc::default(),
             };
             admin::execute(&admin, &request).await
         }
@@ -389,6 +491,32 @@ fn print_response(response: AdminResponse) -> Result<ExitCode, String> {
                 "revoked: {}",
                 serde_json::to_string(&revocation).map_err(|e| e.to_string())?
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminResponse::Users(users) => {
+            for user in users {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&user).map_err(|e| e.to_string())?
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminResponse::NewAccessKey(key) => {
+            println!("AccessKeyId      {}", key.access_key_id);
+            println!("SecretAccessKey  {}", key.secret_access_key.expose());
+            println!("(the secret is shown this once; store it now)");
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminResponse::NewMfaDevice(device) => {
+            println!("SerialNumber  {}", device.serial_number);
+            println!("Secret        {}", device.secret_base32.expose());
+            println!("URL           {}", device.otpauth_url.expose());
+            println!("(add it to an authenticator app now; it is shown this once)");
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminResponse::Done(message) => {
+            println!("{message}");
             Ok(ExitCode::SUCCESS)
         }
         AdminResponse::Error(e) => Err(e),

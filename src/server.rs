@@ -12,9 +12,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tracing::Instrument;
 
+use crate::authz::{self, AuthorizeError, AuthorizeRequest};
+use crate::config::AuthorizationService;
 use crate::dev::DevIssuer;
 use crate::sts::auth::SignedParts;
 use crate::sts::{self, Params, RequestMeta, StsError, StsState};
@@ -27,10 +29,14 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub struct AppState {
     pub sts: StsState,
     pub dev: Option<DevIssuer>,
+    /// Services allowed to call `POST /v1/authorize`.
+    pub authorization_services: Vec<AuthorizationService>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let mut router = Router::new().route("/healthz", get(|| async { "ok\n" }));
+    let mut router = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/v1/authorize", post(authorize_endpoint));
     if state.dev.is_some() {
         router = router
             .route("/dev/.well-known/openid-configuration", get(dev_discovery))
@@ -152,6 +158,120 @@ fn signed_parts(
         headers,
         payload_sha256_hex: data_encoding::HEXLOWER.encode(digest.as_ref()),
     })
+}
+
+/// `POST /v1/authorize`: a resource service asks whether a signed request may do an action.
+/// JSON in and out; the service authenticates with `Authorization: Bearer <secret>`. Every
+/// decision (and every refusal of a signature) is recorded in the audit trail.
+async fn authorize_endpoint(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = new_request_id();
+    let span = tracing::info_span!("authorize", request_id = %request_id);
+    async move {
+        let Some(service) = bearer_service(&state.authorization_services, &headers) else {
+            tracing::info!("authorization API call without a valid service bearer secret");
+            let mut response = json_error(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "A valid service bearer secret is required.",
+                &request_id,
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"stsbridge\""),
+            );
+            return response;
+        };
+        let input: AuthorizeRequest = match serde_json::from_slice(&body) {
+            Ok(input) => input,
+            Err(e) => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequest",
+                    &format!("The request is not a valid authorization request: {e}"),
+                    &request_id,
+                );
+            }
+        };
+        let now = state.sts.clock.now();
+        let outcome = authz::authorize(&state.sts, &input, now);
+        let event = authz::audit_event(&service.name, &input, &outcome, &request_id, now);
+        if let Err(e) = state.sts.store.append_audit(&event).await {
+            tracing::error!(error = %e, "could not record the authorization decision");
+            return json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailure",
+                "We encountered an internal error. Please try again.",
+                &request_id,
+            );
+        }
+        match outcome {
+            Ok(decision) => {
+                tracing::info!(service = %service.name, action = %input.action, allowed = decision.allowed, "authorization decided");
+                with_request_id(axum::Json(decision).into_response(), &request_id)
+            }
+            Err(err) => {
+                let status = match &err {
+                    AuthorizeError::Auth(e) => StsError::Auth(*e).status(),
+                    AuthorizeError::Invalid(_) => StatusCode::BAD_REQUEST,
+                    AuthorizeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                let message = match &err {
+                    AuthorizeError::Auth(e) => StsError::Auth(*e).message(),
+                    AuthorizeError::Invalid(m) => m.clone(),
+                    AuthorizeError::Internal(_) => {
+                        "We encountered an internal error. Please try again.".into()
+                    }
+                };
+                tracing::info!(service = %service.name, code = err.code(), error = %err, "authorization refused");
+                json_error(status, err.code(), &message, &request_id)
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// The configured service whose bearer secret the request carries. Every service's digest is
+/// compared in constant time (no early exit reveals which one, or how much, matched).
+fn bearer_service<'s>(
+    services: &'s [AuthorizationService],
+    headers: &HeaderMap,
+) -> Option<&'s AuthorizationService> {
+    use subtle::ConstantTimeEq as _;
+    let secret = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?
+        .trim();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
+    let mut found = None;
+    for service in services {
+        if bool::from(service.bearer_sha256.ct_eq(digest.as_ref())) {
+            found.get_or_insert(service);
+        }
+    }
+    found
+}
+
+/// `{"error": {"code", "message"}, "requestId"}` with `status`.
+fn json_error(status: StatusCode, code: &str, message: &str, request_id: &str) -> Response {
+    let body = serde_json::json!({
+        "error": { "code": code, "message": message },
+        "requestId": request_id,
+    });
+    with_request_id((status, axum::Json(body)).into_response(), request_id)
+}
+
+fn with_request_id(mut response: Response, request_id: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("x-amzn-RequestId", v);
+    }
+    response
 }
 
 fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {

@@ -24,7 +24,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use libfuzzer_sys::fuzz_target;
 use stsbridge::creds::token::{CLAIMS_VERSION, MAX_SESSION_TOKEN_LEN, seal, unseal};
-use stsbridge::creds::{Keyring, MintError, Secret, Session, SessionClaims};
+use stsbridge::creds::{Keyring, MintError, Secret, Session, SessionClaims, SessionKind};
 use stsbridge_fuzz as fx;
 
 static KEYRING: LazyLock<Keyring> = LazyLock::new(fx::fixed_keyring);
@@ -103,6 +103,8 @@ fn round_trip(u: &mut Unstructured<'_>) -> Result<()> {
             transitive_tag_keys: u.arbitrary()?,
             session_policy: u.arbitrary()?,
             policy_arns: u.arbitrary()?,
+            kind: *u.choose(&[SessionKind::AssumedRole, SessionKind::User, SessionKind::FederatedUser])?,
+            mfa_authenticated_at: u.arbitrary()?,
         },
         issued_at: u.arbitrary()?,
         expires_at: u.arbitrary()?,

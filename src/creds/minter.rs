@@ -97,7 +97,7 @@ mod tests {
 
     use super::*;
     use crate::creds::token::unseal;
-    use crate::creds::{Keyring, Session};
+    use crate::creds::{Keyring, Session, SessionKind};
 
     const T0: i64 = 1_795_000_000;
 
@@ -116,6 +116,8 @@ mod tests {
                 transitive_tag_keys: vec![],
                 session_policy: None,
                 policy_arns: vec![],
+                kind: SessionKind::AssumedRole,
+                mfa_authenticated_at: None,
             },
             duration_seconds,
         }

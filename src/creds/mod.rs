@@ -7,8 +7,10 @@
 pub mod ids;
 pub mod keyring;
 pub mod minter;
+pub mod sealed;
 pub mod sigv4;
 pub mod token;
+pub mod totp;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -63,12 +65,54 @@ pub struct Session {
     pub session_policy: Option<String>,
     /// Managed session policy ARNs (already resolved), if any.
     pub policy_arns: Vec<String>,
+    /// What kind of principal holds the session.
+    #[serde(default)]
+    pub kind: SessionKind,
+    /// Unix seconds of the MFA authentication behind the session (`GetSessionToken` or
+    /// `AssumeRole` with a valid `TokenCode`, or carried from the caller's session), if any.
+    #[serde(default)]
+    pub mfa_authenticated_at: Option<i64>,
+}
+
+/// The principal a session belongs to. For `User` and `FederatedUser` sessions, `role_arn` and
+/// `role_id` name the IAM user the session was derived from (whose policies it has), and
+/// `assumed_role_arn` is the caller ARN (the user's, or `…:federated-user/NAME`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    /// An assumed-role session (`AssumeRole*`).
+    #[default]
+    AssumedRole,
+    /// An IAM user's session token (`GetSessionToken`): the user's identity and permissions.
+    User,
+    /// A federated user (`GetFederationToken`): the user's permissions intersected with the
+    /// session policies (none passed means none granted).
+    FederatedUser,
 }
 
 impl Session {
-    /// `AROA…:session-name`, the `AssumedRoleId` AWS reports.
+    /// The `UserId` AWS reports: `AROA…:session-name` for a role session (`AssumedRoleId`),
+    /// the user's `AIDA…` id for a user session, `ACCOUNT:NAME` for a federated user.
     pub fn assumed_role_id(&self) -> String {
-        format!("{}:{}", self.role_id, self.session_name)
+        match self.kind {
+            SessionKind::AssumedRole => format!("{}:{}", self.role_id, self.session_name),
+            SessionKind::User => self.role_id.clone(),
+            SessionKind::FederatedUser => format!("{}:{}", self.account_id, self.session_name),
+        }
+    }
+
+    /// The ARN the caller is (`aws:PrincipalArn` uses [`Self::principal_arn`]).
+    pub fn caller_arn(&self) -> &str {
+        &self.assumed_role_arn
+    }
+
+    /// `aws:PrincipalArn`: the role ARN of a role session, the user ARN of a user session, the
+    /// federated-user ARN of a federated user.
+    pub fn principal_arn(&self) -> &str {
+        match self.kind {
+            SessionKind::AssumedRole => &self.role_arn,
+            SessionKind::User | SessionKind::FederatedUser => &self.assumed_role_arn,
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use crate::clock::unix_seconds;
 pub const TOKEN_VERSION: u8 = 1;
 
 /// The claims layout inside the token.
-pub const CLAIMS_VERSION: u8 = 1;
+pub const CLAIMS_VERSION: u8 = 2;
 
 /// Longest session token accepted or produced, in characters. Bounds the work an attacker can
 /// cause with a forged token; a real session (2048-byte policy, a few tags) is far below it.
@@ -163,6 +163,8 @@ fn base64_len(n: usize) -> usize {
 mod tests {
     use std::io::Write as _;
 
+    use crate::creds::SessionKind;
+
     use aws_lc_rs::rand::SystemRandom;
 
     use super::*;
@@ -189,6 +191,8 @@ mod tests {
                 transitive_tag_keys: vec!["team".into()],
                 session_policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
                 policy_arns: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
+                kind: SessionKind::AssumedRole,
+                mfa_authenticated_at: None,
             },
             issued_at: T0,
             expires_at: T0 + 3600,

@@ -165,6 +165,16 @@ impl ContextKeys {
             .push(value.into());
     }
 
+    /// Every key (lower-cased) with its values, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Vec<String>)> {
+        self.map.iter()
+    }
+
+    /// Drop every value of `key`.
+    pub fn remove(&mut self, key: &str) {
+        self.map.remove(&key.to_ascii_lowercase());
+    }
+
     pub fn get(&self, key: &str) -> Option<&[String]> {
         self.map.get(&key.to_ascii_lowercase()).map(Vec::as_slice)
     }

@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{AuditEvent, AuditIdentity, Revocation, SessionRecord, SessionStore};
-use crate::creds::Session;
+use super::{AuditEvent, AuditIdentity, Revocation, SessionRecord, SessionStore, StoreError};
+use crate::creds::{Session, SessionKind};
+use crate::users::{AccessKey, UserRecord};
 
 /// How the suite reaches a backend.
 pub(crate) trait Harness {
@@ -36,6 +37,8 @@ pub(crate) fn session(id: &str, expires_at: i64) -> SessionRecord {
             transitive_tag_keys: vec![],
             session_policy: None,
             policy_arns: vec![],
+            kind: SessionKind::AssumedRole,
+            mfa_authenticated_at: None,
         },
         audience: "sts.amazonaws.com".into(),
         issued_at: expires_at - 3600,
@@ -274,6 +277,85 @@ pub(crate) async fn revocations_are_durable_and_purged_when_moot<H: Harness>(h: 
     );
 }
 
+fn user(name: &str, keys: &[&str]) -> UserRecord {
+    UserRecord {
+        name: name.to_owned(),
+        account_id: "123456789012".into(),
+        user_id: format!("AIDA{name}"),
+        created_at: 1,
+        policies: Vec::new(),
+        access_keys: keys
+            .iter()
+            .map(|id| AccessKey {
+                access_key_id: (*id).to_owned(),
+                sealed_secret: "sealed".into(),
+                created_at: 1,
+            })
+            .collect(),
+        mfa: None,
+    }
+}
+
+pub(crate) async fn users_and_their_keys_are_durable_and_indexed<H: Harness>(h: H) {
+    let store = h.open();
+    let alice = user("alice", &["AKIAALICE1"]);
+    store.put_user(&alice, true, &event("u-1")).await.unwrap();
+    store
+        .put_user(&user("bob", &[]), true, &event("u-2"))
+        .await
+        .unwrap();
+    let again = store.put_user(&alice, true, &event("u-3")).await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict(_))),
+        "create refuses an existing user: {again:?}"
+    );
+    drop(store);
+    let store = h.open();
+    assert_eq!(store.get_user("alice").unwrap(), Some(alice.clone()));
+    assert_eq!(store.get_user("carol").unwrap(), None);
+    let names: Vec<_> = store
+        .list_users()
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["alice", "bob"]);
+    assert_eq!(store.user_by_access_key("AKIAALICE1").unwrap(), Some(alice));
+    assert_eq!(store.user_by_access_key("AKIANOBODY").unwrap(), None);
+    assert_eq!(
+        request_ids(&store.list_audit(10).unwrap()),
+        ["u-1", "u-2"],
+        "each change is audited; the refused one is not"
+    );
+}
+
+pub(crate) async fn a_replaced_user_record_moves_the_key_index<H: Harness>(h: H) {
+    let store = h.open();
+    store
+        .put_user(
+            &user("alice", &["AKIAOLD", "AKIAKEPT"]),
+            true,
+            &event("u-1"),
+        )
+        .await
+        .unwrap();
+    let rotated = user("alice", &["AKIAKEPT", "AKIANEW"]);
+    store
+        .put_user(&rotated, false, &event("u-2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_by_access_key("AKIAOLD").unwrap(),
+        None,
+        "a deleted key stops resolving at once"
+    );
+    assert_eq!(
+        store.user_by_access_key("AKIANEW").unwrap(),
+        Some(rotated.clone())
+    );
+    assert_eq!(store.user_by_access_key("AKIAKEPT").unwrap(), Some(rotated));
+}
+
 /// One test per conformance case, each on a fresh harness from `$harness`.
 macro_rules! conformance_suite {
     ($harness:expr) => {
@@ -288,6 +370,8 @@ macro_rules! conformance_suite {
             remember_once_survives_reopening,
             concurrent_remember_once_admits_exactly_one,
             revocations_are_durable_and_purged_when_moot,
+            users_and_their_keys_are_durable_and_indexed,
+            a_replaced_user_record_moves_the_key_index,
         );
     };
     (@cases $harness:expr; $($case:ident,)+) => {

@@ -1,4 +1,4 @@
-//! Durable records: sessions, audit trail (and later replay cache, revocations, users).
+//! Durable records: sessions, audit trail, replay cache, revocations, users.
 //!
 //! The store knows no business rules. Every write the caller awaits is durable when the future
 //! resolves: writes are applied, then a flush shared by all concurrent writers (group commit) runs
@@ -14,6 +14,7 @@ use std::path::PathBuf;
 pub use sled_store::SledStore;
 
 use crate::creds::Session;
+use crate::users::UserRecord;
 
 /// A session as recorded (no secret, no session token).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -93,6 +94,8 @@ pub enum StoreError {
     Backend(String),
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("the commit thread is gone")]
     Closed,
     /// Another process (usually a running daemon) has the database open; sled allows one.
@@ -131,4 +134,18 @@ pub trait SessionStore: Send + Sync {
     async fn revoke(&self, revocation: &Revocation, audit: &AuditEvent) -> Result<(), StoreError>;
     /// Every revocation still in force.
     fn revocations(&self) -> Result<Vec<Revocation>, StoreError>;
+    /// Create or replace a user with its audit event, keeping the access-key index in step
+    /// (keys no longer in the record stop resolving); durable when this resolves. With
+    /// `create`, fails with [`StoreError::Conflict`] if the user exists.
+    async fn put_user(
+        &self,
+        user: &UserRecord,
+        create: bool,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
+    fn get_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Every user, by name.
+    fn list_users(&self) -> Result<Vec<UserRecord>, StoreError>;
+    /// The user holding long-term access key `access_key_id`, if any.
+    fn user_by_access_key(&self, access_key_id: &str) -> Result<Option<UserRecord>, StoreError>;
 }

@@ -2,7 +2,9 @@
 //!
 //! Trees: `sessions` (key: access key id, value: JSON `SessionRecord`) and `audit` (key: 8-byte
 //! big-endian sequence from `generate_id`, so iteration is append order; value: JSON
-//! `AuditEvent`). JSON so an operator can read a record with any sled tool.
+//! `AuditEvent`), `replay`, `revocations`, `users` (key: user name, value: JSON `UserRecord`,
+//! secrets sealed) and `access_keys` (key: `AKIA…`, value: user name). JSON so an operator can
+//! read a record with any sled tool.
 //!
 //! What "durable" means here: sled's `flush()` hands the log to the kernel and waits with
 //! sync_file_range, not fsync, so an acknowledged record survives a crash of the daemon
@@ -12,11 +14,14 @@ use std::path::{Path, PathBuf};
 
 use super::group_commit::GroupCommit;
 use super::{AuditEvent, Revocation, SessionRecord, SessionStore, StoreError};
+use crate::users::UserRecord;
 
 const SESSIONS_TREE: &str = "sessions";
 const AUDIT_TREE: &str = "audit";
 const REPLAY_TREE: &str = "replay";
 const REVOCATIONS_TREE: &str = "revocations";
+const USERS_TREE: &str = "users";
+const ACCESS_KEYS_TREE: &str = "access_keys";
 
 /// Text sled 0.34 puts in the I/O error when another process holds the database lock (it gives
 /// no error kind of its own).
@@ -28,6 +33,9 @@ pub struct SledStore {
     audit: sled::Tree,
     replay: sled::Tree,
     revocations: sled::Tree,
+    users: sled::Tree,
+    /// Long-term access key id -> user name.
+    access_keys: sled::Tree,
     db: sled::Db,
     /// Declared last: dropped (thread joined) before the database handles above are released.
     commit: GroupCommit,
@@ -46,6 +54,8 @@ impl SledStore {
         let audit = db.open_tree(AUDIT_TREE).map_err(backend)?;
         let replay = db.open_tree(REPLAY_TREE).map_err(backend)?;
         let revocations = db.open_tree(REVOCATIONS_TREE).map_err(backend)?;
+        let users = db.open_tree(USERS_TREE).map_err(backend)?;
+        let access_keys = db.open_tree(ACCESS_KEYS_TREE).map_err(backend)?;
         let commit = GroupCommit::start(db.clone())?;
         tracing::info!(path = %path.display(), recovered = db.was_recovered(), "store opened");
         Ok(Self {
@@ -53,6 +63,8 @@ impl SledStore {
             audit,
             replay,
             revocations,
+            users,
+            access_keys,
             db,
             commit,
         })
@@ -211,6 +223,84 @@ impl SessionStore for SledStore {
             .collect()
     }
 
+    /// One transaction over users, the key index and the audit trail: user changes are rare
+    /// operator actions, so the cost of a cross-tree transaction does not matter here, and a key
+    /// must never resolve to a user record that does not list it.
+    async fn put_user(
+        &self,
+        user: &UserRecord,
+        create: bool,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        use sled::Transactional as _;
+        use sled::transaction::{ConflictableTransactionError, TransactionError};
+        let value = encode(user)?;
+        let event = encode(audit)?;
+        let audit_key = self.next_audit_key()?;
+        let result =
+            (&self.users, &self.access_keys, &self.audit).transaction(|(users, keys, audit)| {
+                let previous = users.get(user.name.as_bytes())?;
+                if create && previous.is_some() {
+                    return Err(ConflictableTransactionError::Abort(StoreError::Conflict(
+                        format!("user {} already exists", user.name),
+                    )));
+                }
+                if let Some(previous) = previous {
+                    let previous = decode_user(user.name.as_bytes(), &previous)
+                        .map_err(ConflictableTransactionError::Abort)?;
+                    for key in &previous.access_keys {
+                        keys.remove(key.access_key_id.as_bytes())?;
+                    }
+                }
+                for key in &user.access_keys {
+                    keys.insert(key.access_key_id.as_bytes(), user.name.as_bytes())?;
+                }
+                users.insert(user.name.as_bytes(), value.as_slice())?;
+                audit.insert(&audit_key, event.as_slice())?;
+                Ok(())
+            });
+        match result {
+            Ok(()) => self.commit.durable().await,
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(backend(e)),
+        }
+    }
+
+    fn get_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.users
+            .get(name)
+            .map_err(backend)?
+            .map(|value| decode_user(name.as_bytes(), &value))
+            .transpose()
+    }
+
+    fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.users
+            .iter()
+            .map(|entry| {
+                entry
+                    .map_err(backend)
+                    .and_then(|(k, v)| decode_user(&k, &v))
+            })
+            .collect()
+    }
+
+    fn user_by_access_key(&self, access_key_id: &str) -> Result<Option<UserRecord>, StoreError> {
+        let Some(name) = self.access_keys.get(access_key_id).map_err(backend)? else {
+            return Ok(None);
+        };
+        let Some(value) = self.users.get(&name).map_err(backend)? else {
+            return Ok(None);
+        };
+        let user = decode_user(&name, &value)?;
+        // The index and the record change in one transaction; checking again costs nothing.
+        Ok(user
+            .access_keys
+            .iter()
+            .any(|k| k.access_key_id == access_key_id)
+            .then_some(user))
+    }
+
     fn is_remembered(&self, key: &str, now_unix: i64) -> Result<bool, StoreError> {
         Ok(self
             .replay
@@ -294,6 +384,12 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 fn decode_session(key: &[u8], value: &[u8]) -> Result<SessionRecord, StoreError> {
     serde_json::from_slice(value)
         .map_err(|e| StoreError::Corrupt(format!("session {}: {e}", String::from_utf8_lossy(key))))
+}
+
+/// A stored user; a corrupt one is named by its user name.
+fn decode_user(key: &[u8], value: &[u8]) -> Result<UserRecord, StoreError> {
+    serde_json::from_slice(value)
+        .map_err(|e| StoreError::Corrupt(format!("user {}: {e}", String::from_utf8_lossy(key))))
 }
 
 /// A stored audit event; a corrupt one is named by its sequence number.

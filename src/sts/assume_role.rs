@@ -10,27 +10,32 @@
 //!    any cross-account trust) also needs the caller's own permissions (its role's policies
 //!    intersected with its session policies) to allow `sts:AssumeRole` on the role
 //!    (`AccessDenied`). Tags need `sts:TagSession`, a new source identity `sts:SetSourceIdentity`.
-//! 4. A chained session lasts at most one hour (`ValidationError` above 3600 seconds); transitive
-//!    tags and the source identity of the caller's session carry over and cannot be changed.
-//! 5. Credentials minted; the session and its audit event durable; then the response.
+//! 4. A chained session (the caller is a role session) lasts at most one hour (`ValidationError`
+//!    above 3600 seconds); transitive tags and the source identity of the caller's session carry
+//!    over and cannot be changed. Federated users (`GetFederationToken`) may not call it.
+//! 5. `SerialNumber` + `TokenCode`: the caller's user must own that MFA device and the code must
+//!    be current and unused; then `aws:MultiFactorAuthPresent` is true (age 0) for the trust
+//!    policy and the new session records the MFA time. A caller whose own session was MFA
+//!    authenticated passes that on.
+//! 6. Credentials minted; the session and its audit event durable; then the response.
 
 use std::time::SystemTime;
 
-use super::auth::authenticate;
+use super::auth::{Caller, PrincipalType, authenticate, permissions};
 use super::error::StsError;
-use super::params::{Checker, Echo, NAME_PATTERN, Params, SessionMembers, is_name_char};
+use super::mfa::verify_mfa;
+use super::params::{Checker, Echo, MfaCode, NAME_PATTERN, Params, SessionMembers, is_name_char};
 use super::session::{
     IssueContext, assumed_role_arn, check_session_tags, check_source_identity, checked_packed_size,
     issue, render_credentials, request_keys, require_session_extras, require_trust, resolve_role,
     session_duration, session_policies,
 };
 use super::{AuditDraft, RequestMeta, StsState, xml};
-use crate::clock::{from_unix_seconds, iso8601};
+use crate::clock::unix_seconds;
 use crate::config::Role;
-use crate::creds::{Grant, Session, SessionClaims};
+use crate::creds::{Grant, Session, SessionKind};
 use crate::identity::SessionTags;
-use crate::policy::{Decision, PrincipalId, RequestContext, evaluate, evaluate_session};
-use crate::store::AuditIdentity;
+use crate::policy::{Decision, PrincipalId, RequestContext, evaluate};
 
 const ACTION: &str = "sts:AssumeRole";
 /// Role chaining caps a session at one hour (IAM user guide, "Role chaining").
@@ -47,6 +52,7 @@ struct AssumeRoleRequest<'p> {
     session: SessionMembers<'p>,
     external_id: Option<&'p str>,
     source_identity: Option<&'p str>,
+    mfa: Option<MfaCode<'p>>,
     tags: SessionTags,
 }
 
@@ -71,6 +77,7 @@ impl<'p> AssumeRoleRequest<'p> {
             check.length("sourceIdentity", si, 2, 64, Echo::Yes);
             check.pattern("sourceIdentity", si, NAME_PATTERN, is_name_char, Echo::Yes);
         }
+        let mfa = check.mfa_code(params);
         let keys = params.members("Tags", Some("Key"));
         let values = params.members("Tags", Some("Value"));
         check.list_len("tags", keys.len(), 50);
@@ -91,6 +98,7 @@ impl<'p> AssumeRoleRequest<'p> {
                 session,
                 external_id,
                 source_identity,
+                mfa,
                 tags,
             }),
             _ => Err(StsError::Internal("required parameters vanished".into())),
@@ -106,37 +114,48 @@ pub(super) async fn assume_role(
     audit: &mut AuditDraft,
 ) -> Result<String, StsError> {
     let req = AssumeRoleRequest::parse(params)?;
-    let caller = authenticate(state, meta, now)?;
-    audit.identify(AuditIdentity {
-        kind: "AssumedRole".into(),
-        identity_provider: None,
-        principal_id: Some(caller.session.assumed_role_id()),
-        user_name: None,
-    });
-    if req
-        .session
-        .duration
-        .is_some_and(|d| d > CHAINED_MAX_SECONDS)
+    let caller = authenticate(state, meta, now, "AssumeRole", audit)?;
+    if caller.principal_type() == PrincipalType::FederatedUser {
+        return Err(StsError::AccessDenied {
+            action: ACTION,
+            detail: "federated users may not call AssumeRole".into(),
+        });
+    }
+    let chained = caller.principal_type() == PrincipalType::AssumedRole;
+    if chained
+        && req
+            .session
+            .duration
+            .is_some_and(|d| d > CHAINED_MAX_SECONDS)
     {
         return Err(StsError::ValidationMessage(
             "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
         ));
     }
     let role = resolve_role(state, req.role_arn, ACTION)?;
-    let tags = chained_tags(&caller.session, &req.tags)?;
-    let source_identity = chained_source_identity(&caller.session, req.source_identity)?;
+    let caller_session = caller.session().map(|c| &c.session);
+    let tags = chained_tags(caller_session, &req.tags)?;
+    let source_identity = chained_source_identity(caller_session, req.source_identity)?;
+    let mfa_authenticated_at = match &req.mfa {
+        Some(code) => Some(verify_mfa(state, &caller, code, now).await?),
+        None => caller.mfa_authenticated_at(),
+    };
 
-    let mut trust = trust_request(&caller, &role, &req, meta, now);
+    let mut trust = trust_request(&caller, &role, &req, meta, now, mfa_authenticated_at);
     require_caller_trusted(state, &caller, &role, &mut trust, now)?;
     // The caller's own source identity is carried, not set: only a new one needs permission.
     let new_source_identity = source_identity
         .as_deref()
-        .filter(|_| caller.session.source_identity.is_none());
+        .filter(|_| caller_session.is_none_or(|s| s.source_identity.is_none()));
     require_session_extras(&role, &mut trust, &tags, new_source_identity, now)?;
 
     let duration = session_duration(req.session.duration, &role)?;
     let policies = session_policies(state, req.session.policy, &req.session.policy_arns)?;
     let packed = checked_packed_size(&policies, &req.tags)?;
+    let (provider, subject) = match caller_session {
+        Some(s) if s.kind == SessionKind::AssumedRole => (s.provider.clone(), s.subject.clone()),
+        _ => (String::new(), caller.arn()),
+    };
     let grant = Grant {
         session: Session {
             role_arn: role.arn.clone(),
@@ -145,12 +164,14 @@ pub(super) async fn assume_role(
             account_id: role.account_id.clone(),
             session_name: req.session_name.to_owned(),
             source_identity,
-            provider: caller.session.provider.clone(),
-            subject: caller.session.subject.clone(),
+            provider,
+            subject,
             session_tags: tags.principal_tags,
             transitive_tag_keys: tags.transitive_tag_keys,
             session_policy: policies.inline,
             policy_arns: policies.arns,
+            kind: SessionKind::AssumedRole,
+            mfa_authenticated_at,
         },
         duration_seconds: duration,
     };
@@ -160,7 +181,7 @@ pub(super) async fn assume_role(
         now,
         IssueContext::new(
             meta,
-            &caller.session.assumed_role_arn,
+            &caller.arn(),
             audit,
             serde_json::json!({ "sourceIdentity": grant.session.source_identity }),
         ),
@@ -177,9 +198,15 @@ pub(super) async fn assume_role(
 
 /// The caller's transitive tags carried over, plus the tags of this request (which may not
 /// redefine a carried key, keys compared ignoring case as AWS does).
-fn chained_tags(caller: &Session, requested: &SessionTags) -> Result<SessionTags, StsError> {
+fn chained_tags(
+    caller: Option<&Session>,
+    requested: &SessionTags,
+) -> Result<SessionTags, StsError> {
     check_session_tags(requested)?;
     let mut tags = requested.clone();
+    let Some(caller) = caller else {
+        return Ok(tags);
+    };
     for key in &caller.transitive_tag_keys {
         let Some(value) = caller.session_tags.get(key) else {
             continue;
@@ -204,10 +231,10 @@ fn chained_tags(caller: &Session, requested: &SessionTags) -> Result<SessionTags
 
 /// The source identity of the chain: the caller's, which cannot be changed, or a new one.
 fn chained_source_identity(
-    caller: &Session,
+    caller: Option<&Session>,
     requested: Option<&str>,
 ) -> Result<Option<String>, StsError> {
-    match (&caller.source_identity, requested) {
+    match (caller.and_then(|c| c.source_identity.as_ref()), requested) {
         (Some(kept), Some(asked)) if kept != asked => Err(StsError::AccessDenied {
             action: "sts:SetSourceIdentity",
             detail: "a source identity cannot be changed along a role chain".into(),
@@ -221,40 +248,35 @@ fn chained_source_identity(
     }
 }
 
-/// The trust-policy request: the caller as its session ARN and its role ARN, and the keys AWS
-/// sets for a role session principal.
+/// The trust-policy request: the caller as every ARN it matches as, and the keys AWS sets for
+/// its principal.
 fn trust_request(
-    caller: &SessionClaims,
+    caller: &Caller,
     role: &Role,
     req: &AssumeRoleRequest<'_>,
     meta: &RequestMeta,
     now: SystemTime,
+    mfa_authenticated_at: Option<i64>,
 ) -> RequestContext {
-    let session = &caller.session;
     let mut keys = request_keys(meta, now, req.session_name, req.session.duration);
-    keys.insert("aws:PrincipalArn", session.role_arn.clone());
-    keys.insert("aws:PrincipalAccount", session.account_id.clone());
-    keys.insert("aws:PrincipalType", "AssumedRole");
-    keys.insert("aws:userid", session.assumed_role_id());
-    keys.insert(
-        "aws:TokenIssueTime",
-        iso8601(from_unix_seconds(caller.issued_at)),
-    );
-    keys.insert("aws:MultiFactorAuthPresent", "false");
-    for (k, v) in &session.session_tags {
-        keys.insert(&format!("aws:PrincipalTag/{k}"), v.clone());
-    }
-    if let Some(si) = &session.source_identity {
-        keys.insert("aws:SourceIdentity", si.clone());
+    caller.context_keys(now, &mut keys);
+    if req.mfa.is_some()
+        && let Some(at) = mfa_authenticated_at
+    {
+        // This request's own MFA code: the keys describe it, whatever the caller's session said.
+        keys.remove("aws:MultiFactorAuthPresent");
+        keys.remove("aws:MultiFactorAuthAge");
+        keys.insert("aws:MultiFactorAuthPresent", "true");
+        keys.insert(
+            "aws:MultiFactorAuthAge",
+            (unix_seconds(now) - at).max(0).to_string(),
+        );
     }
     if let Some(id) = req.external_id {
         keys.insert("sts:ExternalId", id);
     }
     RequestContext {
-        principals: vec![
-            PrincipalId::Aws(session.assumed_role_arn.clone()),
-            PrincipalId::Aws(session.role_arn.clone()),
-        ],
+        principals: caller.principal_ids(),
         action: ACTION.into(),
         resource: Some(role.arn.clone()),
         keys,
@@ -265,12 +287,12 @@ fn trust_request(
 /// cross-account trust) also needs the caller's own permissions to allow `sts:AssumeRole`.
 fn require_caller_trusted(
     state: &StsState,
-    caller: &SessionClaims,
+    caller: &Caller,
     role: &Role,
     trust: &mut RequestContext,
     now: SystemTime,
 ) -> Result<(), StsError> {
-    let same_account = caller.session.account_id == role.account_id;
+    let same_account = caller.account_id() == role.account_id;
     let named = evaluate(&role.trust_policy, trust, now);
     if matches!(named, Decision::ExplicitDeny(_)) {
         return require_trust(role, trust, now, ACTION);
@@ -280,9 +302,15 @@ fn require_caller_trusted(
     }
     trust
         .principals
-        .push(PrincipalId::Aws(caller.session.account_id.clone()));
+        .push(PrincipalId::Aws(caller.account_id().to_owned()));
     require_trust(role, trust, now, ACTION)?;
-    if caller_may_assume(state, caller, role, trust, now) {
+    let request = RequestContext {
+        principals: Vec::new(),
+        action: ACTION.into(),
+        resource: Some(role.arn.clone()),
+        keys: trust.keys.clone(),
+    };
+    if permissions(state, caller)?.decide(&request, now).is_allow() {
         Ok(())
     } else {
         Err(StsError::AccessDenied {
@@ -293,37 +321,4 @@ fn require_caller_trusted(
             ),
         })
     }
-}
-
-/// The caller's effective permissions (its role's policies intersected with its session
-/// policies) for `sts:AssumeRole` on `role`.
-fn caller_may_assume(
-    state: &StsState,
-    caller: &SessionClaims,
-    role: &Role,
-    trust: &RequestContext,
-    now: SystemTime,
-) -> bool {
-    let Some(caller_role) = state.roles.get(&caller.session.role_arn) else {
-        return false;
-    };
-    let identity: Vec<_> = caller_role.policies.iter().map(|(_, p)| p).collect();
-    let inline = caller.session.session_policy.as_deref().and_then(|text| {
-        crate::policy::Policy::parse(text, crate::policy::PolicyKind::Session).ok()
-    });
-    let mut session: Vec<_> = inline.iter().collect();
-    session.extend(
-        caller
-            .session
-            .policy_arns
-            .iter()
-            .filter_map(|arn| state.managed_policies.get(arn)),
-    );
-    let request = RequestContext {
-        principals: Vec::new(),
-        action: ACTION.into(),
-        resource: Some(role.arn.clone()),
-        keys: trust.keys.clone(),
-    };
-    evaluate_session(&identity, &session, &request, now).is_allow()
 }

@@ -1,12 +1,12 @@
 //! `GetCallerIdentity`: who the signed caller is. Needs no permission, and a Deny does not block
-//! it (AWS STS API reference).
+//! it (AWS STS API reference). Users (long-term keys or session tokens), role sessions and
+//! federated users all get their AWS answers.
 
 use std::time::SystemTime;
 
 use super::auth::authenticate;
 use super::error::StsError;
 use super::{AuditDraft, RequestMeta, StsState, xml};
-use crate::store::AuditIdentity;
 
 pub(super) async fn get_caller_identity(
     state: &StsState,
@@ -14,15 +14,7 @@ pub(super) async fn get_caller_identity(
     now: SystemTime,
     audit: &mut AuditDraft,
 ) -> Result<String, StsError> {
-    let caller = authenticate(state, meta, now)?;
-    let session = &caller.session;
-    let user_id = session.assumed_role_id();
-    audit.identify(AuditIdentity {
-        kind: "AssumedRole".into(),
-        identity_provider: None,
-        principal_id: Some(user_id.clone()),
-        user_name: None,
-    });
+    let caller = authenticate(state, meta, now, "GetCallerIdentity", audit)?;
     let event = audit.succeeded(serde_json::json!({}));
     state
         .store
@@ -30,8 +22,8 @@ pub(super) async fn get_caller_identity(
         .await
         .map_err(|e| StsError::Internal(e.to_string()))?;
     xml::success("GetCallerIdentity", &meta.request_id, |b| {
-        b.leaf("Arn", &session.assumed_role_arn);
-        b.leaf("UserId", &user_id);
-        b.leaf("Account", &session.account_id);
+        b.leaf("Arn", &caller.arn());
+        b.leaf("UserId", &caller.user_id());
+        b.leaf("Account", caller.account_id());
     })
 }

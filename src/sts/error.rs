@@ -71,6 +71,12 @@ pub enum StsError {
         action: &'static str,
         detail: String,
     },
+    /// `AccessDenied` with AWS's own sentence (MFA failures, actions session credentials may
+    /// not call).
+    #[error("access denied: {0}")]
+    AccessDeniedMessage(&'static str),
+    #[error("invalid authorization message")]
+    InvalidAuthorizationMessage,
     #[error("malformed policy document: {0}")]
     MalformedPolicy(String),
     #[error("packed policy too large: {0}%")]
@@ -105,7 +111,8 @@ impl StsError {
             Self::ExpiredToken => "ExpiredTokenException",
             Self::IdpCommunication(_) => "IDPCommunicationError",
             Self::IdpRejectedClaim(_) => "IDPRejectedClaim",
-            Self::AccessDenied { .. } => "AccessDenied",
+            Self::AccessDenied { .. } | Self::AccessDeniedMessage(_) => "AccessDenied",
+            Self::InvalidAuthorizationMessage => "InvalidAuthorizationMessageException",
             Self::MalformedPolicy(_) => "MalformedPolicyDocument",
             Self::PackedPolicyTooLarge(_) => "PackedPolicyTooLarge",
             Self::Auth(e) => e.code(),
@@ -115,7 +122,9 @@ impl StsError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::AccessDenied { .. } | Self::IdpRejectedClaim(_) => StatusCode::FORBIDDEN,
+            Self::AccessDenied { .. }
+            | Self::AccessDeniedMessage(_)
+            | Self::IdpRejectedClaim(_) => StatusCode::FORBIDDEN,
             Self::Auth(
                 SigV4Error::MissingAuthenticationToken
                 | SigV4Error::InvalidClientTokenId
@@ -159,6 +168,11 @@ impl StsError {
                 "Couldn't retrieve verification key from your identity provider, please reference AssumeRoleWithWebIdentity documentation for requirements".into()
             }
             Self::AccessDenied { action, .. } => format!("Not authorized to perform {action}"),
+            Self::AccessDeniedMessage(m) => (*m).into(),
+            Self::InvalidAuthorizationMessage => {
+                "The encoded authorization message is invalid or was not produced by this service."
+                    .into()
+            }
             Self::IdpRejectedClaim(m) => (*m).into(),
             Self::MalformedPolicy(problems) => problems.clone(),
             Self::PackedPolicyTooLarge(pct) => format!(

@@ -5,11 +5,14 @@ mod access_key_info;
 mod assume_role;
 pub mod auth;
 mod caller_identity;
+mod decode_message;
 pub mod error;
+mod mfa;
 pub mod params;
 pub mod revocation;
 mod saml;
 mod session;
+mod session_token;
 mod web_identity;
 pub mod xml;
 
@@ -88,6 +91,16 @@ impl AuditDraft {
         self.event.user_identity = identity;
     }
 
+    /// The signed caller as CloudTrail names it.
+    pub(crate) fn identify_caller(&mut self, caller: &auth::Caller) {
+        self.identify(AuditIdentity {
+            kind: caller.principal_type().audit_kind().into(),
+            identity_provider: None,
+            principal_id: Some(caller.user_id()),
+            user_name: caller.user_name(),
+        });
+    }
+
     /// The event of a success, with what was issued (ids and ARNs only).
     pub(crate) fn succeeded(&self, response: serde_json::Value) -> AuditEvent {
         let mut event = self.event.clone();
@@ -135,6 +148,15 @@ pub async fn handle(
         }
         "GetCallerIdentity" => {
             caller_identity::get_caller_identity(state, meta, now, &mut audit).await
+        }
+        "GetSessionToken" => {
+            session_token::get_session_token(state, meta, params, now, &mut audit).await
+        }
+        "GetFederationToken" => {
+            session_token::get_federation_token(state, meta, params, now, &mut audit).await
+        }
+        "DecodeAuthorizationMessage" => {
+            decode_message::decode_authorization_message(state, meta, params, now, &mut audit).await
         }
         _ => return Err(invalid()),
     };

@@ -98,6 +98,13 @@ pub struct SessionMembers<'p> {
     pub policy_arns: Vec<&'p str>,
 }
 
+/// An MFA device's serial number and a code from it.
+#[derive(Debug, Clone, Copy)]
+pub struct MfaCode<'p> {
+    pub serial_number: &'p str,
+    pub token_code: &'p str,
+}
+
 /// Collects constraint violations for one request.
 #[derive(Debug, Default)]
 pub struct Checker {
@@ -199,6 +206,42 @@ impl Checker {
             duration,
             policy,
             policy_arns,
+        }
+    }
+
+    /// `SerialNumber` (9-256 of `[\w+=/:,.@-]`) and `TokenCode` (6 digits), which come
+    /// together or not at all.
+    pub fn mfa_code<'p>(&mut self, params: &'p Params) -> Option<MfaCode<'p>> {
+        let serial = params.get("SerialNumber");
+        let code = params.get("TokenCode");
+        if let Some(s) = serial {
+            self.length("serialNumber", s, 9, 256, Echo::Yes);
+            self.pattern(
+                "serialNumber",
+                s,
+                "[\\w+=/:,.@-]*",
+                |c| is_name_char(c) || c == '/' || c == ':',
+                Echo::Yes,
+            );
+        }
+        if let Some(c) = code {
+            self.length("tokenCode", c, 6, 6, Echo::No);
+            self.pattern("tokenCode", c, "[\\d]*", |c| c.is_ascii_digit(), Echo::No);
+        }
+        match (serial, code) {
+            (Some(serial_number), Some(token_code)) => Some(MfaCode {
+                serial_number,
+                token_code,
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                self.required(params, "TokenCode", "tokenCode");
+                None
+            }
+            (None, Some(_)) => {
+                self.required(params, "SerialNumber", "serialNumber");
+                None
+            }
         }
     }
 

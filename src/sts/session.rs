@@ -11,7 +11,7 @@ use super::xml::XmlBody;
 use super::{AuditDraft, RequestMeta, StsState};
 use crate::clock::{iso8601, unix_seconds};
 use crate::config::Role;
-use crate::creds::{Credentials, Grant, MintError, Session};
+use crate::creds::{Credentials, Grant, MintError, Session, SessionKind};
 use crate::identity::{FederatedIdentity, SessionTags};
 use crate::policy::{ContextKeys, Decision, Policy, PolicyKind, RequestContext, evaluate};
 use crate::store::SessionRecord;
@@ -145,6 +145,8 @@ pub(crate) fn federated_grant(
             transitive_tag_keys: identity.session_tags.transitive_tag_keys.clone(),
             session_policy: policies.inline,
             policy_arns: policies.arns,
+            kind: SessionKind::AssumedRole,
+            mfa_authenticated_at: None,
         },
         duration_seconds,
     }
@@ -249,14 +251,19 @@ pub(crate) fn check_source_identity(value: &str) -> Result<(), StsError> {
     Ok(())
 }
 
-/// `<Credentials>` and `<AssumedRoleUser>`, as every AssumeRole* result has them.
-pub(crate) fn render_credentials(b: &mut XmlBody, credentials: &Credentials, session: &Session) {
+/// `<Credentials>`, as every session-issuing result has it.
+pub(crate) fn render_credentials_only(b: &mut XmlBody, credentials: &Credentials) {
     b.open("Credentials")
         .leaf("AccessKeyId", &credentials.access_key_id)
         .leaf("SecretAccessKey", credentials.secret_access_key.expose())
         .leaf("SessionToken", credentials.session_token.expose())
         .leaf("Expiration", &iso8601(credentials.expiration))
         .close("Credentials");
+}
+
+/// `<Credentials>` and `<AssumedRoleUser>`, as every AssumeRole* result has them.
+pub(crate) fn render_credentials(b: &mut XmlBody, credentials: &Credentials, session: &Session) {
+    render_credentials_only(b, credentials);
     b.open("AssumedRoleUser")
         .leaf("AssumedRoleId", &session.assumed_role_id())
         .leaf("Arn", &session.assumed_role_arn)
