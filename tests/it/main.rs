@@ -5,3 +5,4 @@ mod oidc;
 mod saml;
 mod sts;
 mod support;
+mod users;

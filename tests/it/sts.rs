@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_sdk_sts::error::ProvideErrorMetadata;
 use serde_json::{Value, json};
 
-use crate::support::daemon::{ACCOUNT, Daemon, Setup, sts_client};
+use crate::support::daemon::{ACCOUNT, Daemon, Setup, code, signed_client, sts_client};
 use crate::support::idp::TestIdp;
 
 const CLIENT: &str = "client-a";
@@ -126,16 +126,6 @@ impl Fixture {
             .send()
             .await
             .map_err(|e| e.code().unwrap_or("<no code>").to_owned())
-    }
-}
-
-/// The AWS error code an SDK call ended with, or `<ok>`.
-fn code<T, E: ProvideErrorMetadata, R>(r: Result<T, aws_sdk_sts::error::SdkError<E, R>>) -> String {
-    match r {
-        Ok(_) => "<ok>".to_owned(),
-        Err(e) => ProvideErrorMetadata::code(&e)
-            .unwrap_or("<none>")
-            .to_owned(),
     }
 }
 
@@ -643,19 +633,6 @@ async fn expired_sessions_are_purged_in_the_background() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("expired session {key} was not purged");
-}
-
-/// A client of the real AWS SDK signing with the given credentials.
-fn signed_client(url: &str, key: &str, secret: &str, token: Option<&str>) -> aws_sdk_sts::Client {
-    let creds =
-        aws_credential_types::Credentials::new(key, secret, token.map(str::to_owned), None, "test");
-    let config = aws_sdk_sts::Config::builder()
-        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-        .region(aws_sdk_sts::config::Region::new("eu-west-3"))
-        .endpoint_url(url)
-        .credentials_provider(creds)
-        .build();
-    aws_sdk_sts::Client::from_conf(config)
 }
 
 #[tokio::test]

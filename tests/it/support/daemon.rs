@@ -26,6 +26,8 @@ pub struct Setup {
     pub dev: bool,
     pub clock: Arc<dyn Clock>,
     pub purge_interval_seconds: u64,
+    /// `[[authorization.services]]`: name and bearer secret (the config gets its SHA-256).
+    pub services: Vec<(String, String)>,
 }
 
 impl Default for Setup {
@@ -37,6 +39,7 @@ impl Default for Setup {
             dev: false,
             clock: Arc::new(SystemClock),
             purge_interval_seconds: 300,
+            services: Vec::new(),
         }
     }
 }
@@ -57,8 +60,7 @@ impl Daemon {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let listen = addr.to_string();
+        let listen = listener.local_addr().expect("addr").to_string();
         let fill = |text: &String| text.replace("{LISTEN}", &listen);
         for sub in ["idp-configs", "roles", "policies"] {
             std::fs::create_dir_all(root.join(sub)).expect("mkdir");
@@ -82,25 +84,49 @@ impl Daemon {
             .expect("write policy");
         }
         let config_path = root.join("stsbridge.toml");
-        std::fs::write(
-            &config_path,
-            format!(
-                "default_account_id = \"{ACCOUNT}\"\n\
-                 [server]\nlisten = \"{listen}\"\n\
-                 [storage]\npath = \"data/sled\"\ncache_capacity_mb = 16\n\
-                 purge_interval_seconds = {}\n\
-                 [keys]\npath = \"data/keyring.json\"\n",
-                setup.purge_interval_seconds
-            ),
-        )
-        .expect("write config");
+        let mut config_text = format!(
+            "default_account_id = \"{ACCOUNT}\"\n\
+             [server]\nlisten = \"{listen}\"\n\
+             [storage]\npath = \"data/sled\"\ncache_capacity_mb = 16\n\
+             purge_interval_seconds = {}\n\
+             [keys]\npath = \"data/keyring.json\"\n",
+            setup.purge_interval_seconds
+        );
+        for (name, secret) in &setup.services {
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
+            config_text.push_str(&format!(
+                "[[authorization.services]]\nname = \"{name}\"\nbearer_sha256 = \"{}\"\n",
+                data_encoding::HEXLOWER.encode(digest.as_ref())
+            ));
+        }
+        std::fs::write(&config_path, config_text).expect("write config");
+        Self::launch(dir, config_path, listener, setup.dev, setup.clock).await
+    }
+
+    /// Start a daemon again on the directory (config, store, keyring) of a stopped one.
+    pub async fn restart(dir: TempDir) -> Daemon {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let config_path = dir.path().join("stsbridge.toml");
+        Self::launch(dir, config_path, listener, false, Arc::new(SystemClock)).await
+    }
+
+    async fn launch(
+        dir: TempDir,
+        config_path: PathBuf,
+        listener: tokio::net::TcpListener,
+        dev: bool,
+        clock: Arc<dyn Clock>,
+    ) -> Daemon {
+        let addr = listener.local_addr().expect("addr");
         let config = stsbridge::config::load(&config_path).expect("valid test config");
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(stsbridge::run(
             config,
             listener,
-            stsbridge::RunOptions { dev: setup.dev },
-            setup.clock,
+            stsbridge::RunOptions { dev },
+            clock,
             async {
                 let _ = rx.await;
             },
@@ -194,4 +220,34 @@ pub fn sts_client(url: &str) -> aws_sdk_sts::Client {
         .endpoint_url(url)
         .build();
     aws_sdk_sts::Client::from_conf(config)
+}
+
+/// A client of the real AWS SDK signing with the given credentials.
+pub fn signed_client(
+    url: &str,
+    key: &str,
+    secret: &str,
+    token: Option<&str>,
+) -> aws_sdk_sts::Client {
+    let creds =
+        aws_credential_types::Credentials::new(key, secret, token.map(str::to_owned), None, "test");
+    let config = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new("eu-west-3"))
+        .endpoint_url(url)
+        .credentials_provider(creds)
+        .build();
+    aws_sdk_sts::Client::from_conf(config)
+}
+
+/// The AWS error code an SDK call ended with, or `<ok>`.
+pub fn code<T, E: aws_sdk_sts::error::ProvideErrorMetadata, R>(
+    r: Result<T, aws_sdk_sts::error::SdkError<E, R>>,
+) -> String {
+    match r {
+        Ok(_) => "<ok>".to_owned(),
+        Err(e) => aws_sdk_sts::error::ProvideErrorMetadata::code(&e)
+            .unwrap_or("<none>")
+            .to_owned(),
+    }
 }
