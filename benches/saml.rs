@@ -8,9 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use samael::crypto::{CertificateDer, Crypto, CryptoProvider, ReduceMode};
-use stsbridge::idp::saml::{
-    DEFAULT_ACS_URL, DEFAULT_CLOCK_SKEW, DEFAULT_SP_ENTITY_ID, SamlIdpSettings, SamlVerifier,
-};
+use stsbridge::idp::saml::{IdpMetadata, SamlIdpSettings, SamlVerifier};
 
 /// Inside the fixtures' validity window (2026-01-01T00:01:00Z).
 const NOW: u64 = 1_767_225_660;
@@ -29,15 +27,15 @@ fn idp_cert() -> Vec<u8> {
 }
 
 fn verifier() -> SamlVerifier {
-    SamlVerifier::new(SamlIdpSettings {
-        name: "corp".into(),
-        entity_id: "https://idp.example.com/saml".into(),
-        signing_certs_der: vec![idp_cert()],
-        sp_entity_id: DEFAULT_SP_ENTITY_ID.into(),
-        acs_urls: vec![DEFAULT_ACS_URL.into()],
-        allow_sha1: false,
-        clock_skew: DEFAULT_CLOCK_SKEW,
-    })
+    SamlVerifier::new(SamlIdpSettings::new(
+        "corp",
+        IdpMetadata {
+            entity_id: "https://idp.example.com/saml".into(),
+            signing_certs_der: vec![idp_cert()],
+            valid_until: None,
+            cache_duration: None,
+        },
+    ))
     .expect("verifier")
 }
 

@@ -84,12 +84,14 @@ pub async fn run(
         tracing::warn!(issuer = dev.issuer(), "development issuer enabled (--dev)");
     }
     let mut verifiers = Vec::with_capacity(idp_configs.len());
+    let mut idp_maintenance = Vec::new();
     for idp in &idp_configs {
-        let verifier = idp::build(idp).map_err(|e| RunError::Idp {
+        let built = idp::build(idp, clock.clone()).map_err(|e| RunError::Idp {
             name: idp.name().to_owned(),
             reason: e.to_string(),
         })?;
-        verifiers.push(verifier);
+        verifiers.push(built.verifier);
+        idp_maintenance.extend(built.maintenance);
     }
 
     let keyring = SharedKeyring::new(keyring);
@@ -119,6 +121,7 @@ pub async fn run(
         },
     ));
     let purge_task = tokio::spawn(purge_expired(store.clone(), clock, config.purge_interval));
+    let idp_tasks: Vec<_> = idp_maintenance.into_iter().map(tokio::spawn).collect();
 
     tracing::info!(
         listen = %local,
@@ -136,6 +139,7 @@ pub async fn run(
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     admin_task.abort();
     purge_task.abort();
+    idp_tasks.iter().for_each(tokio::task::JoinHandle::abort);
     let _ = std::fs::remove_file(&config.admin_socket);
     served?;
     Ok(())

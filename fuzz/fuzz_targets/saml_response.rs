@@ -20,7 +20,7 @@ use base64::engine::general_purpose::STANDARD;
 use libfuzzer_sys::fuzz_target;
 use stsbridge::clock::from_unix_seconds;
 use stsbridge::idp::saml::{
-    DEFAULT_ACS_URL, DEFAULT_CLOCK_SKEW, DEFAULT_SP_ENTITY_ID, SamlIdpSettings, SamlVerifier,
+    DEFAULT_ACS_URL, IdpMetadata, SamlIdpSettings, SamlVerifier, SignatureAlgorithm,
     VerifiedAssertion, parse_metadata,
 };
 
@@ -38,16 +38,19 @@ struct Target {
 }
 
 fn verifier(allow_sha1: bool) -> SamlVerifier {
-    SamlVerifier::new(SamlIdpSettings {
-        name: "corp".into(),
-        entity_id: ENTITY_ID.into(),
-        signing_certs_der: vec![IDP_CERT.to_vec(), EC_CERT.to_vec()],
-        sp_entity_id: DEFAULT_SP_ENTITY_ID.into(),
-        acs_urls: vec![DEFAULT_ACS_URL.into()],
-        allow_sha1,
-        clock_skew: DEFAULT_CLOCK_SKEW,
-    })
-    .expect("fixture settings")
+    let mut settings = SamlIdpSettings::new(
+        "corp",
+        IdpMetadata {
+            entity_id: ENTITY_ID.into(),
+            signing_certs_der: vec![IDP_CERT.to_vec(), EC_CERT.to_vec()],
+            valid_until: None,
+            cache_duration: None,
+        },
+    );
+    if allow_sha1 {
+        settings.algorithms = SignatureAlgorithm::ALL.to_vec();
+    }
+    SamlVerifier::new(settings).expect("fixture settings")
 }
 
 static TARGET: LazyLock<Target> = LazyLock::new(|| {

@@ -88,15 +88,27 @@ pub enum RawIdp {
 pub struct RawSaml {
     /// The provider name (`arn:aws:iam::ACCOUNT:saml-provider/NAME`); default: the file stem.
     pub name: Option<String>,
-    /// The IdP's SAML metadata (entityID and signing certificates).
+    /// The IdP's SAML metadata (entityID and signing certificates), a file relative to this
+    /// one, read at start-up...
     pub metadata_file: Option<String>,
+    /// ... or fetched from this URL at start-up and refreshed (https unless `insecure_http`).
     pub metadata_url: Option<String>,
+    /// Allow an `http://` `metadata_url` (tests and local IdPs only).
+    #[serde(default)]
+    pub insecure_http: bool,
+    /// How often a `metadata_url` is fetched again; default 3600, 5..=86400.
+    pub metadata_refresh_seconds: Option<u64>,
     /// The audience assertions must name; default `urn:amazon:webservices`.
     pub sp_entity_id: Option<String>,
     /// Accepted Recipient/Destination values; default `https://signin.aws.amazon.com/saml`.
     pub acs_urls: Option<Vec<String>>,
+    /// Accept SHA-1 signature and digest methods (default false).
     #[serde(default)]
     pub allow_sha1: bool,
+    /// Narrow the accepted signature methods (short names such as `rsa-sha256`, or XML-DSig
+    /// URIs); default RSA and ECDSA with SHA-256/384/512, plus the SHA-1 ones with
+    /// `allow_sha1`.
+    pub algorithms: Option<Vec<String>>,
     #[serde(default = "default_saml_skew")]
     pub clock_skew_seconds: u64,
 }

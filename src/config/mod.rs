@@ -3,6 +3,7 @@
 
 pub mod file;
 mod role;
+mod saml_idp;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
-use crate::idp::saml::{self, SamlIdpSettings};
+use crate::idp::saml::SamlIdpSettings;
 use crate::policy::{Policy, PolicyKind};
 pub use role::{Role, RoleSet};
 
@@ -288,7 +289,9 @@ fn load_idps(dir: &Path, problems: &mut Problems) -> Vec<IdpConfig> {
         };
         let idp = match raw {
             file::RawIdp::Oidc(raw) => validate_oidc(&path, raw, problems).map(IdpConfig::Oidc),
-            file::RawIdp::Saml(raw) => validate_saml(&path, raw, problems).map(IdpConfig::Saml),
+            file::RawIdp::Saml(raw) => {
+                saml_idp::validate(&path, raw, problems).map(IdpConfig::Saml)
+            }
         };
         if let Some(idp) = idp {
             // OIDC tokens are routed by issuer, SAML responses by provider name.
@@ -422,101 +425,6 @@ fn validate_oidc(
         leeway: Duration::from_secs(raw.leeway_seconds),
         insecure_http: raw.insecure_http,
     })
-}
-
-fn validate_saml(
-    path: &Path,
-    raw: file::RawSaml,
-    problems: &mut Problems,
-) -> Option<SamlIdpSettings> {
-    let before = problems.0.len();
-    let name = raw.name.clone().unwrap_or_else(|| file_stem(path));
-    if name.is_empty()
-        || name.len() > 128
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    {
-        problems.add(
-            path,
-            Some("name"),
-            "must be 1-128 characters of [A-Za-z0-9._-]",
-        );
-    }
-    let metadata = match (&raw.metadata_file, &raw.metadata_url) {
-        (Some(file), None) => {
-            let file = path.parent().unwrap_or(Path::new(".")).join(file);
-            match std::fs::read_to_string(&file) {
-                Ok(xml) => match saml::parse_metadata(&xml) {
-                    Ok(m) => Some(m),
-                    Err(e) => {
-                        problems.add(path, Some("metadata_file"), e.to_string());
-                        None
-                    }
-                },
-                Err(e) => {
-                    problems.add(path, Some("metadata_file"), format!("cannot read: {e}"));
-                    None
-                }
-            }
-        }
-        (None, Some(_)) => {
-            problems.add(
-                path,
-                Some("metadata_url"),
-                "fetching metadata is not supported yet: download it and set metadata_file",
-            );
-            None
-        }
-        _ => {
-            problems.add(
-                path,
-                Some("metadata_file"),
-                "give metadata_file (or metadata_url)",
-            );
-            None
-        }
-    };
-    if let Some((_, certs, _)) = &metadata
-        && certs.is_empty()
-    {
-        problems.add(
-            path,
-            Some("metadata_file"),
-            "the metadata has no signing certificate; nothing could be verified",
-        );
-    }
-    let acs_urls = raw
-        .acs_urls
-        .unwrap_or_else(|| vec![saml::DEFAULT_ACS_URL.to_owned()]);
-    if acs_urls.is_empty() || acs_urls.iter().any(String::is_empty) {
-        problems.add(path, Some("acs_urls"), "must list at least one URL");
-    }
-    let clock_skew = Duration::from_secs(raw.clock_skew_seconds);
-    if clock_skew > saml::MAX_CLOCK_SKEW {
-        problems.add(path, Some("clock_skew_seconds"), "must be at most 300");
-    }
-    let (entity_id, signing_certs_der, _valid_until) = metadata?;
-    if problems.0.len() != before {
-        return None;
-    }
-    let settings = SamlIdpSettings {
-        name,
-        entity_id,
-        signing_certs_der,
-        sp_entity_id: raw
-            .sp_entity_id
-            .unwrap_or_else(|| saml::DEFAULT_SP_ENTITY_ID.to_owned()),
-        acs_urls,
-        allow_sha1: raw.allow_sha1,
-        clock_skew,
-    };
-    // The verifier's own checks (certificates decode, ...), reported here rather than at start.
-    if let Err(e) = saml::SamlVerifier::new(settings.clone()) {
-        problems.add(path, Some("metadata_file"), e.to_string());
-        return None;
-    }
-    Some(settings)
 }
 
 /// Turn a policy given as a JSON object or as a string holding one into its text.

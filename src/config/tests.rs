@@ -218,9 +218,9 @@ fn a_saml_provider_reads_its_metadata() {
         panic!("a SAML IdP")
     };
     assert_eq!(s.name, "corp");
-    assert_eq!(s.entity_id, "https://idp.example.com/saml");
+    assert_eq!(s.metadata.entity_id, "https://idp.example.com/saml");
     assert_eq!(
-        s.signing_certs_der.len(),
+        s.metadata.signing_certs_der.len(),
         2,
         "both signing keys, not the encryption key"
     );
@@ -229,7 +229,10 @@ fn a_saml_provider_reads_its_metadata() {
         s.acs_urls,
         vec!["https://signin.aws.amazon.com/saml".to_owned()]
     );
-    assert!(!s.allow_sha1);
+    assert_eq!(
+        s.algorithms,
+        crate::idp::saml::SignatureAlgorithm::DEFAULT.to_vec()
+    );
 }
 
 #[test]
@@ -256,11 +259,6 @@ fn a_saml_provider_without_signing_certificates_is_refused() {
     );
     write(
         dir.path(),
-        "idp-configs/remote.toml",
-        "kind = \"saml\"\nmetadata_url = \"https://idp.example.com/metadata\"\n",
-    );
-    write(
-        dir.path(),
         "idp-configs/bad.toml",
         &format!(
             "kind = \"saml\"\nname = \"bad name\"\nmetadata_file = \"{}\"\nclock_skew_seconds = 900\n",
@@ -272,7 +270,149 @@ fn a_saml_provider_without_signing_certificates_is_refused() {
         text.contains("corp.toml: metadata_file: SAML provider configuration: metadata: no signing certificate"),
         "{text}"
     );
-    assert!(text.contains("remote.toml: metadata_url"), "{text}");
     assert!(text.contains("bad.toml: name"), "{text}");
     assert!(text.contains("bad.toml: clock_skew_seconds"), "{text}");
+}
+
+#[test]
+fn saml_algorithms_narrow_the_allow_list() {
+    use crate::idp::saml::SignatureAlgorithm;
+    let dir = setup(MAIN);
+    let idp = |name: &str, extra: &str| {
+        write(
+            dir.path(),
+            &format!("idp-configs/{name}.toml"),
+            &format!(
+                "kind = \"saml\"\nmetadata_file = \"{}\"\n{extra}",
+                saml_metadata_path()
+            ),
+        );
+    };
+    idp(
+        "narrow",
+        "algorithms = [\"rsa-sha256\", \"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384\", \"RSA-SHA256\"]\n",
+    );
+    idp("legacy", "allow_sha1 = true\n");
+    idp(
+        "legacy-narrow",
+        "allow_sha1 = true\nalgorithms = [\"rsa-sha1\"]\n",
+    );
+    let config = load(&dir.path().join("stsbridge.toml")).unwrap();
+    let algorithms = |name: &str| {
+        config
+            .idps
+            .iter()
+            .find_map(|idp| match idp {
+                IdpConfig::Saml(s) if s.name == name => Some(s.algorithms.clone()),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert_eq!(
+        algorithms("narrow"),
+        vec![
+            SignatureAlgorithm::RsaSha256,
+            SignatureAlgorithm::EcdsaSha384
+        ]
+    );
+    assert_eq!(algorithms("legacy").len(), 8);
+    assert_eq!(
+        algorithms("legacy-narrow"),
+        vec![SignatureAlgorithm::RsaSha1]
+    );
+
+    let dir = setup(MAIN);
+    for (name, extra) in [
+        (
+            "unknown",
+            "algorithms = [\"rsa-sha256\", \"hmac-sha256\"]\n",
+        ),
+        ("sha1", "algorithms = [\"rsa-sha1\"]\n"),
+        ("empty", "algorithms = []\n"),
+    ] {
+        write(
+            dir.path(),
+            &format!("idp-configs/{name}.toml"),
+            &format!(
+                "kind = \"saml\"\nmetadata_file = \"{}\"\n{extra}",
+                saml_metadata_path()
+            ),
+        );
+    }
+    let text = problems(&dir).join("\n");
+    assert!(
+        text.contains(
+            "unknown.toml: algorithms: \"hmac-sha256\" is not a known signature algorithm"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "sha1.toml: algorithms: \"rsa-sha1\" is a SHA-1 method: set allow_sha1 = true"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("empty.toml: algorithms: must list at least one"),
+        "{text}"
+    );
+}
+
+#[test]
+fn saml_metadata_sources_are_checked_before_any_fetch() {
+    let dir = setup(MAIN);
+    let metadata = saml_metadata_path();
+    for (name, text) in [
+        (
+            "plain-http",
+            "metadata_url = \"http://127.0.0.1:9/metadata\"\n".to_owned(),
+        ),
+        (
+            "credentials",
+            "metadata_url = \"https://user:secret@idp.example.com/metadata\"\n".to_owned(),
+        ),
+        (
+            "not-a-url",
+            "metadata_url = \"idp.example.com/metadata\"\n".to_owned(),
+        ),
+        (
+            "both",
+            format!(
+                "metadata_url = \"https://idp.example.com/metadata\"\nmetadata_file = \"{metadata}\"\n"
+            ),
+        ),
+        ("neither", String::new()),
+        (
+            "file-with-url-options",
+            format!(
+                "metadata_file = \"{metadata}\"\ninsecure_http = true\nmetadata_refresh_seconds = 60\n"
+            ),
+        ),
+        (
+            "refresh-too-often",
+            "metadata_url = \"http://127.0.0.1:9/metadata\"\ninsecure_http = true\nmetadata_refresh_seconds = 1\n"
+                .to_owned(),
+        ),
+    ] {
+        write(
+            dir.path(),
+            &format!("idp-configs/{name}.toml"),
+            &format!("kind = \"saml\"\n{text}"),
+        );
+    }
+    let text = problems(&dir).join("\n");
+    for expected in [
+        "plain-http.toml: metadata_url: must be an https:// URL (set insecure_http = true",
+        "credentials.toml: metadata_url: must not carry credentials",
+        "not-a-url.toml: metadata_url: not a URL",
+        "both.toml: metadata_url: give metadata_file or metadata_url, not both",
+        "neither.toml: metadata_file: give metadata_file or metadata_url",
+        "file-with-url-options.toml: insecure_http: applies to metadata_url only",
+        "file-with-url-options.toml: metadata_refresh_seconds: applies to metadata_url only",
+        "refresh-too-often.toml: metadata_refresh_seconds: must be 5..=86400 seconds",
+        // Nothing listens on port 9: the fetch fails, reported against the URL.
+        "refresh-too-often.toml: metadata_url: SAML metadata: GET http://127.0.0.1:9/metadata",
+    ] {
+        assert!(text.contains(expected), "{expected}\n---\n{text}");
+    }
 }

@@ -6,9 +6,12 @@ pub mod oidc;
 pub mod saml;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::clock::Clock;
 use crate::config::IdpConfig;
 use crate::identity::{FederatedIdentity, ProviderKind};
 
@@ -136,14 +139,48 @@ pub enum BuildError {
     Invalid(String),
 }
 
-/// Build the verifier for one validated IdP configuration (the registry by kind).
-pub fn build(config: &IdpConfig) -> Result<Arc<dyn IdpVerifier>, BuildError> {
+/// Background work an IdP needs while the daemon serves (a metadata refresh loop): the
+/// caller spawns it and aborts it at shutdown.
+pub type Maintenance = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// A verifier and the background work it needs, if any.
+pub struct BuiltIdp {
+    pub verifier: Arc<dyn IdpVerifier>,
+    pub maintenance: Option<Maintenance>,
+}
+
+/// Build the verifier for one validated IdP configuration (the registry by kind). `clock` is
+/// for the background work (a SAML `metadata_url` is refreshed, and judged by `validUntil`).
+pub fn build(config: &IdpConfig, clock: Arc<dyn Clock>) -> Result<BuiltIdp, BuildError> {
     match config {
-        IdpConfig::Oidc(c) => Ok(Arc::new(oidc::OidcVerifier::new(c.clone())?)),
-        IdpConfig::Saml(c) => Ok(Arc::new(
-            saml::SamlProvider::new(c.clone()).map_err(|e| BuildError::Invalid(e.to_string()))?,
-        )),
+        IdpConfig::Oidc(c) => Ok(BuiltIdp {
+            verifier: Arc::new(oidc::OidcVerifier::new(c.clone())?),
+            maintenance: None,
+        }),
+        IdpConfig::Saml(c) => build_saml(c, clock).map_err(|e| BuildError::Invalid(e.to_string())),
     }
+}
+
+fn build_saml(
+    settings: &saml::SamlIdpSettings,
+    clock: Arc<dyn Clock>,
+) -> Result<BuiltIdp, saml::SamlError> {
+    let provider = Arc::new(saml::SamlProvider::new(settings.clone())?);
+    if let Err(e) = provider.verifier().check_metadata_current(clock.now()) {
+        tracing::warn!(idp = %settings.name, error = %e, "its responses are refused until the metadata is replaced");
+    }
+    let maintenance = match &settings.metadata_source {
+        saml::MetadataSource::Url(remote) => {
+            let refresher =
+                saml::MetadataRefresher::new(Arc::clone(&provider), remote.clone(), clock)?;
+            Some(Box::pin(refresher.run()) as Maintenance)
+        }
+        saml::MetadataSource::File(_) | saml::MetadataSource::Inline => None,
+    };
+    Ok(BuiltIdp {
+        verifier: provider,
+        maintenance,
+    })
 }
 
 /// Every configured IdP: OIDC ones routed by issuer, SAML ones by provider name.

@@ -9,6 +9,10 @@ use aws_sdk_sts::error::ProvideErrorMetadata;
 use base64::Engine as _;
 use serde_json::json;
 use stsbridge::clock::ManualClock;
+use stsbridge::idp::saml::{
+    MetadataRefresher, MetadataSource, RemoteMetadata, SamlError, SamlIdpSettings, SamlProvider,
+    fetch_metadata_blocking, parse_metadata,
+};
 
 use crate::support::daemon::{ACCOUNT, Daemon, Setup, sts_client};
 
@@ -50,19 +54,28 @@ struct Fixture {
     clock: Arc<ManualClock>,
 }
 
+fn metadata_path() -> String {
+    format!(
+        "{}/tests/fixtures/saml/idp-metadata.xml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
 async fn start() -> Fixture {
+    start_with(format!(
+        "kind = \"saml\"\nmetadata_file = \"{}\"\n",
+        metadata_path()
+    ))
+    .await
+}
+
+/// A daemon whose one SAML IdP, `corp`, is configured by `idp_toml`.
+async fn start_with(idp_toml: String) -> Fixture {
     let clock = Arc::new(ManualClock::new(
         UNIX_EPOCH + Duration::from_secs(FIXTURE_NOW),
     ));
-    let metadata = format!(
-        "{}/tests/fixtures/saml/idp-metadata.xml",
-        env!("CARGO_MANIFEST_DIR")
-    );
     let daemon = Daemon::start(Setup {
-        idps: vec![(
-            "corp".into(),
-            format!("kind = \"saml\"\nmetadata_file = \"{metadata}\"\n"),
-        )],
+        idps: vec![("corp".into(), idp_toml)],
         roles: vec![
             role(
                 "saml-admin",
@@ -351,4 +364,426 @@ async fn a_replay_inside_the_clock_skew_is_still_refused() {
         "InvalidIdentityToken"
     );
     assert_eq!(f.daemon.sessions().await.len(), 1);
+}
+
+// ------------------------------------------------------------------ metadata from a URL
+
+/// An IdP's metadata endpoint on `127.0.0.1:0`, serving `/metadata`. It runs on a thread and
+/// runtime of its own: the configuration layer fetches metadata with a blocking call, which
+/// must not wait on the runtime of the test that calls it.
+struct MetadataServer {
+    url: String,
+    served: Arc<Served>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What `/metadata` answers.
+#[derive(Clone)]
+enum Answer {
+    /// `200 OK` with this document.
+    Document(String),
+    /// `503 Service Unavailable`.
+    Down,
+    /// `302 Found` to this URL.
+    Redirect(String),
+}
+
+struct Served {
+    answer: std::sync::Mutex<Answer>,
+    fetches: std::sync::atomic::AtomicUsize,
+}
+
+impl MetadataServer {
+    fn start(document: String) -> MetadataServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let url = format!("http://{}/metadata", listener.local_addr().expect("addr"));
+        let served = Arc::new(Served {
+            answer: std::sync::Mutex::new(Answer::Document(document)),
+            fetches: std::sync::atomic::AtomicUsize::new(0),
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let state = Arc::clone(&served);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let router = axum::Router::new()
+                    .route("/metadata", axum::routing::get(answer))
+                    .with_state(state);
+                let _ = axum::serve(listener, router)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await;
+            });
+        });
+        MetadataServer {
+            url,
+            served,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    fn answer(&self, answer: Answer) {
+        *self.served.answer.lock().expect("answer") = answer;
+    }
+
+    fn serve(&self, document: String) {
+        self.answer(Answer::Document(document));
+    }
+
+    fn fetches(&self) -> usize {
+        self.served
+            .fetches
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for MetadataServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn answer(
+    axum::extract::State(served): axum::extract::State<Arc<Served>>,
+) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    served
+        .fetches
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let answer = served.answer.lock().expect("answer").clone();
+    match answer {
+        Answer::Document(xml) => (
+            [(header::CONTENT_TYPE, "application/samlmetadata+xml")],
+            xml,
+        )
+            .into_response(),
+        Answer::Down => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        Answer::Redirect(to) => (StatusCode::FOUND, [(header::LOCATION, to)]).into_response(),
+    }
+}
+
+/// The fixture metadata: signing keys `idp` (RSA) and `ec`, validUntil 2027-01-01.
+fn metadata_xml() -> String {
+    std::fs::read_to_string(metadata_path()).expect("metadata fixture")
+}
+
+/// The fixture metadata without the signing KeyDescriptor whose certificate starts with the
+/// `n`th (0-based) `<md:KeyDescriptor use="signing">`.
+fn metadata_without_signing_key(n: usize) -> String {
+    let xml = metadata_xml();
+    let start = xml
+        .match_indices("<md:KeyDescriptor use=\"signing\">")
+        .nth(n)
+        .expect("signing KeyDescriptor")
+        .0;
+    let end = start + xml[start..].find("</md:KeyDescriptor>").expect("end") + 19;
+    format!("{}{}", &xml[..start], &xml[end..])
+}
+
+/// Only the RSA key (`idp`): `response-signed.xml` verifies, `ec-signed.xml` does not.
+fn rsa_only_metadata() -> String {
+    metadata_without_signing_key(1)
+}
+
+/// Only the EC key (`ec`), as after a rollover: `ec-signed.xml` verifies.
+fn ec_only_metadata() -> String {
+    metadata_without_signing_key(0)
+}
+
+fn fixture_now() -> std::time::SystemTime {
+    UNIX_EPOCH + Duration::from_secs(FIXTURE_NOW)
+}
+
+fn url_settings(server: &MetadataServer) -> (SamlIdpSettings, RemoteMetadata) {
+    let remote = RemoteMetadata {
+        url: server.url.clone(),
+        insecure_http: true,
+        refresh_interval: Duration::from_secs(60),
+    };
+    let metadata = fetch_metadata_blocking(&remote.url, true).expect("metadata");
+    let mut settings = SamlIdpSettings::new("corp", metadata);
+    settings.metadata_source = MetadataSource::Url(remote.clone());
+    (settings, remote)
+}
+
+/// A provider of `server`'s metadata and its refresher, on a clock stopped at the fixtures' time.
+fn refreshed_provider(server: &MetadataServer) -> (Arc<SamlProvider>, MetadataRefresher) {
+    let (settings, remote) = url_settings(server);
+    let provider = Arc::new(SamlProvider::new(settings).expect("provider"));
+    let clock = Arc::new(ManualClock::new(fixture_now()));
+    let refresher =
+        MetadataRefresher::new(Arc::clone(&provider), remote, clock).expect("refresher");
+    (provider, refresher)
+}
+
+fn accepts(provider: &SamlProvider, name: &str) -> bool {
+    provider
+        .verifier()
+        .verify(&fixture(name), fixture_now())
+        .is_ok()
+}
+
+#[tokio::test]
+async fn metadata_is_fetched_from_its_url_when_the_configuration_is_loaded() {
+    let server = MetadataServer::start(metadata_xml());
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("idp-configs")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("stsbridge.toml"),
+        "default_account_id = \"123456789012\"\n[server]\nlisten = \"127.0.0.1:0\"\n\
+         [storage]\npath = \"data/sled\"\n[keys]\npath = \"data/keyring.json\"\n",
+    )
+    .expect("main config");
+    let idp = |name: &str, url: &str| {
+        std::fs::write(
+            dir.path().join("idp-configs").join(format!("{name}.toml")),
+            format!(
+                "kind = \"saml\"\nmetadata_url = \"{url}\"\ninsecure_http = true\nmetadata_refresh_seconds = 600\n"
+            ),
+        )
+        .expect("idp config");
+    };
+    idp("corp", &server.url);
+    let config = stsbridge::config::load(&dir.path().join("stsbridge.toml")).expect("valid");
+    let stsbridge::config::IdpConfig::Saml(settings) = &config.idps[0] else {
+        panic!("a SAML IdP");
+    };
+    assert_eq!(server.fetches(), 1);
+    assert_eq!(
+        settings.metadata,
+        parse_metadata(&metadata_xml()).expect("metadata")
+    );
+    assert_eq!(
+        settings.metadata_source,
+        MetadataSource::Url(RemoteMetadata {
+            url: server.url.clone(),
+            insecure_http: true,
+            refresh_interval: Duration::from_secs(600),
+        })
+    );
+
+    // What check-config reports: the file, the field, why.
+    let broken =
+        MetadataServer::start(metadata_xml().replace("IDPSSODescriptor", "SPSSODescriptor"));
+    idp("sp-metadata", &broken.url);
+    let down = MetadataServer::start(String::new());
+    down.answer(Answer::Down);
+    idp("down", &down.url);
+    let redirecting = MetadataServer::start(String::new());
+    redirecting.answer(Answer::Redirect(server.url.clone()));
+    idp("redirect", &redirecting.url);
+    let problems = stsbridge::config::load(&dir.path().join("stsbridge.toml"))
+        .expect_err("problems")
+        .to_string();
+    for expected in [
+        "sp-metadata.toml: metadata_url: SAML provider configuration: metadata: not SAML metadata",
+        "down.toml: metadata_url: SAML metadata: GET",
+        "redirect.toml: metadata_url: SAML metadata: GET",
+    ] {
+        assert!(problems.contains(expected), "{expected}\n---\n{problems}");
+    }
+    assert!(problems.contains("status 503"), "{problems}");
+    assert!(problems.contains("status 302"), "{problems}");
+    assert_eq!(server.fetches(), 2, "a redirect is not followed");
+}
+
+#[tokio::test]
+async fn a_refresh_picks_up_a_rolled_over_certificate() {
+    let server = MetadataServer::start(rsa_only_metadata());
+    let (provider, refresher) = refreshed_provider(&server);
+    assert!(accepts(&provider, "response-signed.xml"));
+    assert!(!accepts(&provider, "ec-signed.xml"));
+
+    // The IdP announces its next key beside the current one, then drops the old one.
+    server.serve(metadata_xml());
+    let refreshed = refresher.refresh().await.expect("refreshed");
+    assert!(refreshed.certificates_changed);
+    assert!(accepts(&provider, "response-signed.xml"));
+    assert!(accepts(&provider, "ec-signed.xml"));
+
+    server.serve(ec_only_metadata());
+    assert!(
+        refresher
+            .refresh()
+            .await
+            .expect("refreshed")
+            .certificates_changed
+    );
+    assert!(!accepts(&provider, "response-signed.xml"));
+    assert!(accepts(&provider, "ec-signed.xml"));
+
+    server.serve(ec_only_metadata());
+    assert!(
+        !refresher
+            .refresh()
+            .await
+            .expect("refreshed")
+            .certificates_changed
+    );
+    assert_eq!(server.fetches(), 4);
+}
+
+#[tokio::test]
+async fn a_failed_refresh_keeps_the_last_good_metadata() {
+    let server = MetadataServer::start(rsa_only_metadata());
+    let (provider, refresher) = refreshed_provider(&server);
+    let good = provider.verifier().settings().metadata.clone();
+    let failures: Vec<(&str, Answer)> = vec![
+        ("down", Answer::Down),
+        (
+            "redirect",
+            Answer::Redirect(format!("{}?elsewhere", server.url)),
+        ),
+        ("not XML", Answer::Document("<md:EntityDescriptor".into())),
+        (
+            "another entityID",
+            Answer::Document(metadata_xml().replace(
+                "entityID=\"https://idp.example.com/saml\"",
+                "entityID=\"https://evil.example.com/saml\"",
+            )),
+        ),
+        (
+            "no signing certificate",
+            Answer::Document(metadata_xml().replace("use=\"signing\"", "use=\"encryption\"")),
+        ),
+        (
+            "validUntil passed",
+            Answer::Document(metadata_xml().replace(
+                "validUntil=\"2027-01-01T00:00:00Z\"",
+                "validUntil=\"2025-12-31T00:00:00Z\"",
+            )),
+        ),
+        (
+            "over 1 MiB",
+            Answer::Document(metadata_xml().replace(
+                "<md:NameIDFormat>",
+                &format!("<!--{}--><md:NameIDFormat>", "x".repeat(1 << 20)),
+            )),
+        ),
+    ];
+    for (what, answer) in failures {
+        server.answer(answer);
+        assert!(refresher.refresh().await.is_err(), "{what}");
+        assert_eq!(provider.verifier().settings().metadata, good, "{what}");
+        assert!(accepts(&provider, "response-signed.xml"), "{what}");
+        assert!(!accepts(&provider, "ec-signed.xml"), "{what}");
+    }
+    // A good document again is taken.
+    server.serve(ec_only_metadata());
+    assert!(refresher.refresh().await.is_ok());
+    assert!(accepts(&provider, "ec-signed.xml"));
+}
+
+#[tokio::test]
+async fn metadata_past_valid_until_is_not_used() {
+    // From a URL: fetched at start, then the clock passes its validUntil.
+    let server = MetadataServer::start(metadata_xml().replace(
+        "validUntil=\"2027-01-01T00:00:00Z\"",
+        "validUntil=\"2026-01-01T00:01:30Z\"",
+    ));
+    let (provider, _) = refreshed_provider(&server);
+    assert!(accepts(&provider, "response-signed.xml"));
+    let later = fixture_now() + Duration::from_secs(30);
+    assert!(matches!(
+        provider
+            .verifier()
+            .verify(&fixture("response-signed.xml"), later),
+        Err(SamlError::MetadataExpired { .. })
+    ));
+
+    // From a file, through the daemon: IDPCommunicationError, and no session.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let expired = dir.path().join("expired-metadata.xml");
+    std::fs::write(
+        &expired,
+        metadata_xml().replace(
+            "validUntil=\"2027-01-01T00:00:00Z\"",
+            "validUntil=\"2025-12-31T00:00:00Z\"",
+        ),
+    )
+    .expect("write");
+    let f = start_with(format!(
+        "kind = \"saml\"\nmetadata_file = \"{}\"\n",
+        expired.display()
+    ))
+    .await;
+    assert_eq!(
+        f.assume("saml-admin", &fixture("response-signed.xml"))
+            .await
+            .unwrap_err(),
+        "IDPCommunicationError"
+    );
+    assert!(f.daemon.sessions().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_daemon_refreshes_metadata_on_its_interval() {
+    let server = MetadataServer::start(rsa_only_metadata());
+    let f = start_with(format!(
+        "kind = \"saml\"\nmetadata_url = \"{}\"\ninsecure_http = true\nmetadata_refresh_seconds = 5\n",
+        server.url
+    ))
+    .await;
+    assert_eq!(
+        f.assume("saml-admin", &fixture("ec-signed.xml"))
+            .await
+            .unwrap_err(),
+        "InvalidIdentityToken",
+        "the EC key is not in the metadata yet"
+    );
+    server.serve(ec_only_metadata());
+    let fetched_at_start = server.fetches();
+    for _ in 0..150 {
+        if server.fetches() > fetched_at_start {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        server.fetches() > fetched_at_start,
+        "no refresh within 15 s"
+    );
+    // The swap follows the fetch at once; give it a moment.
+    let mut result = Err(String::new());
+    for _ in 0..20 {
+        result = f.assume("saml-admin", &fixture("ec-signed.xml")).await;
+        if result.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    result.expect("accepted with the rolled-over key");
+}
+
+#[tokio::test]
+async fn a_narrowed_algorithm_list_refuses_the_others() {
+    let f = start_with(format!(
+        "kind = \"saml\"\nmetadata_file = \"{}\"\nalgorithms = [\"ecdsa-sha256\"]\n",
+        metadata_path()
+    ))
+    .await;
+    for name in ["response-signed.xml", "rsa-sha512-signed.xml"] {
+        assert_eq!(
+            f.assume("saml-admin", &fixture(name)).await.unwrap_err(),
+            "InvalidIdentityToken",
+            "{name}"
+        );
+    }
+    f.assume("saml-admin", &fixture("ec-signed.xml"))
+        .await
+        .expect("ECDSA-SHA256 is on the list");
 }

@@ -1,5 +1,6 @@
-//! Bounded HTTP GET for discovery documents and JWK Sets: https only (unless the IdP is
-//! configured `insecure_http`), connect and total timeouts, no redirects, size-capped bodies.
+//! Bounded HTTP GET for discovery documents, JWK Sets and SAML metadata: https only (unless
+//! the IdP is configured `insecure_http`), connect and total timeouts, no redirects,
+//! size-capped bodies.
 
 use std::time::Duration;
 
@@ -58,14 +59,25 @@ impl Fetcher {
         self.allow_http
     }
 
-    /// GET `url`, which must pass [`check_url`], expecting `200 OK` and at most `limit` bytes.
-    /// The body is read chunk by chunk and abandoned as soon as it exceeds `limit`.
+    /// GET `url` as JSON (see [`Fetcher::get_accepting`]).
     pub(crate) async fn get(&self, url: &str, limit: usize) -> Result<Fetched, FetchError> {
+        self.get_accepting(url, limit, "application/json").await
+    }
+
+    /// GET `url`, which must pass [`check_url`], asking for the `accept` media types, expecting
+    /// `200 OK` and at most `limit` bytes. The body is read chunk by chunk and abandoned as soon
+    /// as it exceeds `limit`.
+    pub(crate) async fn get_accepting(
+        &self,
+        url: &str,
+        limit: usize,
+        accept: &str,
+    ) -> Result<Fetched, FetchError> {
         let url = check_url(url, self.allow_http)?;
         let mut response = self
             .client
             .get(url.clone())
-            .header(ACCEPT, "application/json")
+            .header(ACCEPT, accept)
             .send()
             .await
             .map_err(|e| FetchError::Request(url.clone(), e))?;

@@ -22,7 +22,7 @@
 
 mod claims;
 mod discovery;
-mod fetch;
+pub(crate) mod fetch;
 mod jwks;
 mod jws;
 mod keys;

@@ -143,7 +143,7 @@ fn check_assertion(
     Ok(VerifiedAssertion {
         attributes: attributes(&assertion)?,
         assertion_id: assertion.id,
-        issuer: settings.entity_id.clone(),
+        issuer: settings.metadata.entity_id.clone(),
         name_id: name_id.value.clone(),
         name_id_format: name_id.format.clone(),
         recipient,
@@ -302,11 +302,11 @@ fn check_issuer(
         ));
     }
     match issuer.value.as_deref() {
-        Some(value) if value == settings.entity_id => Ok(()),
+        Some(value) if value == settings.metadata.entity_id => Ok(()),
         value => fault(format!(
             "{element} Issuer {:?} is not {:?}",
             value.map(truncated),
-            truncated(&settings.entity_id)
+            truncated(&settings.metadata.entity_id)
         )),
     }
 }

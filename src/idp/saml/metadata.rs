@@ -1,8 +1,9 @@
 //! IdP metadata (SAML Metadata §2.3.2, §2.4.1, §2.4.3): the entityID and signing certificates to
-//! pin. The document comes from the operator's configuration; its own signature, if any, is not
-//! checked (it is trusted as configuration is).
+//! pin, and how long they may be used. The document comes from the operator's configuration (a
+//! file, or a URL fetched over https); its own signature, if any, is not checked (it is trusted
+//! as configuration is).
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use quick_xml::NsReader;
 use quick_xml::events::Event;
@@ -13,14 +14,25 @@ use samael::metadata::{EntityDescriptor, IdpSsoDescriptor, KeyDescriptor};
 use super::{SamlError, error_text, guard, truncated};
 
 /// Largest metadata document accepted (one entity; aggregates are refused).
-const MAX_METADATA_LEN: usize = 1 << 20;
+pub(crate) const MAX_METADATA_LEN: usize = 1 << 20;
 const METADATA_NS: &[u8] = b"urn:oasis:names:tc:SAML:2.0:metadata";
 const SAML2_PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 
-/// What [`parse_metadata`] reads: `(entityID, DER of each signing certificate, validUntil)`.
-pub type IdpMetadata = (String, Vec<Vec<u8>>, Option<SystemTime>);
+/// What [`parse_metadata`] reads from an IdP's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpMetadata {
+    /// The IdP's entityID: the Issuer of its responses and assertions.
+    pub entity_id: String,
+    /// DER of every signing certificate (several during a key rollover). A signature is
+    /// accepted when one of these verifies it.
+    pub signing_certs_der: Vec<Vec<u8>>,
+    /// The earliest `validUntil` of the document: from then on it must not be used.
+    pub valid_until: Option<SystemTime>,
+    /// The shortest `cacheDuration`: how long the document may be cached before a refresh.
+    pub cache_duration: Option<Duration>,
+}
 
-/// Read an IdP's metadata: `(entityID, DER of each signing certificate, validUntil)`.
+/// Read an IdP's metadata.
 /// 1. at most 1 MiB, and the same XML hygiene as responses (no DTD, UTF-8, depth at most 32);
 /// 2. the root is one `md:EntityDescriptor` with a non-empty `entityID` (an `EntitiesDescriptor`
 ///    aggregate is refused: configure one file per IdP);
@@ -28,7 +40,9 @@ pub type IdpMetadata = (String, Vec<Vec<u8>>, Option<SystemTime>);
 /// 4. the signing certificates: every `KeyDescriptor` whose `use` is `signing` or absent
 ///    (absent means both uses, §2.4.1.1), each with exactly one `X509Certificate` (a chain would
 ///    pin its CA keys too), each base64 of a DER `SEQUENCE`; duplicates once; at least one;
-/// 5. `validUntil`: the earlier of the EntityDescriptor's and the IDPSSODescriptor's, if any.
+/// 5. `validUntil`: the earlier of the EntityDescriptor's and the IDPSSODescriptor's, if any
+///    (§2.3.2, §2.4.1); the EntityDescriptor's `cacheDuration`, an `xs:duration` (one that does
+///    not parse is ignored: the configured refresh interval applies).
 ///
 /// The caller decides what an expired `validUntil` means; nothing here reads the clock.
 pub fn parse_metadata(xml: &str) -> Result<IdpMetadata, SamlError> {
@@ -55,7 +69,66 @@ pub fn parse_metadata(xml: &str) -> Result<IdpMetadata, SamlError> {
         .flatten()
         .map(SystemTime::from)
         .min();
-    Ok((entity_id, certs, valid_until))
+    let cache_duration = descriptor
+        .cache_duration
+        .as_deref()
+        .and_then(parse_duration);
+    Ok(IdpMetadata {
+        entity_id,
+        signing_certs_der: certs,
+        valid_until,
+        cache_duration,
+    })
+}
+
+/// An `xs:duration` (XML Schema 2 §3.2.6) such as `PT1H` or `P1DT12H`, years counted as 365
+/// days and months as 30 (only ever compared with a refresh interval of at most a day);
+/// fractions of a second dropped. Negative or malformed durations are `None`.
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+    let rest = text.trim().strip_prefix('P')?;
+    let (date, time) = match rest.split_once('T') {
+        Some((date, time)) if !time.is_empty() => (date, Some(time)),
+        Some(_) => return None,
+        None => (rest, None),
+    };
+    if date.is_empty() && time.is_none() {
+        return None;
+    }
+    let mut seconds = fields(
+        date,
+        &[('Y', 365 * 86_400), ('M', 30 * 86_400), ('D', 86_400)],
+    )?;
+    if let Some(time) = time {
+        seconds = seconds.checked_add(fields(time, &[('H', 3600), ('M', 60), ('S', 1)])?)?;
+    }
+    Some(Duration::from_secs(seconds))
+}
+
+/// `nUnX...` with the units in this order, each at most once; seconds may have a fraction.
+fn fields(mut text: &str, units: &[(char, u64)]) -> Option<u64> {
+    let mut total = 0u64;
+    let mut units = units.iter();
+    while !text.is_empty() {
+        let end = text.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+        let (number, rest) = text.split_at(end);
+        let unit = rest.chars().next()?;
+        let &(_, scale) = units.find(|(u, _)| *u == unit)?;
+        let whole = match number.split_once('.') {
+            Some((whole, fraction))
+                if unit == 'S' && fraction.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                whole
+            }
+            Some(_) => return None,
+            None => number,
+        };
+        if whole.is_empty() {
+            return None;
+        }
+        total = total.checked_add(whole.parse::<u64>().ok()?.checked_mul(scale)?)?;
+        text = &rest[unit.len_utf8()..];
+    }
+    Some(total)
 }
 
 fn check_root(xml: &str) -> Result<(), SamlError> {

@@ -2,6 +2,9 @@
 //! XML-signature code of the daemon, on samael (libxml2 + xmlsec1).
 //!
 //! [`SamlVerifier::verify`] accepts a response only when every step passes, in this order:
+//! 0. **Metadata** still valid: not past its `validUntil` (SAML Metadata §2.3.2), else
+//!    [`SamlError::MetadataExpired`] (`IDPCommunicationError` towards clients), whatever the
+//!    response; metadata from a `metadata_url` is refreshed by a [`MetadataRefresher`].
 //! 1. **Input** (`input`): 4..=100000 characters of standard base64 (line breaks allowed), at
 //!    most 75000 bytes decoded, UTF-8 (STS `SAMLAssertion` limits).
 //! 2. **Hostile XML** (`guard`), before any XML parser runs: no DTD or other markup declaration
@@ -13,8 +16,9 @@
 //!    inside the message, unique IDs; every `ds:Signature` a direct child of the Response or of
 //!    the Assertion, one `ds:Reference` whose URI is `#` + its parent's ID (SAML Core §5.4.2),
 //!    only the enveloped-signature and c14n transforms (SAML Core §5.4.4), no `ds:Object`; the
-//!    signature and digest algorithms in the allow-list (RSA and ECDSA with SHA-256/384/512;
-//!    SHA-1 only with `allow_sha1`). At least the Response or the Assertion is signed.
+//!    signature method in the IdP's allow-list (`algorithms`; by default RSA and ECDSA with
+//!    SHA-256/384/512; SHA-1 only with `allow_sha1`) and the digest method the hash of one of
+//!    them. At least the Response or the Assertion is signed.
 //! 4. **Signatures** (`signed`): samael's `reduce_xml_to_signed_with_allowed_algorithms`
 //!    verifies *every* signature with a pinned certificate (each tried in turn; KeyInfo in the
 //!    message is never used, XML-DSig §3.2) under the same allow-list, and returns the signed
@@ -22,9 +26,9 @@
 //!    the Response when the Response is signed (its Assertion is covered by the enveloped
 //!    signature), else the Assertion; its IDs must be the ones step 3 found.
 //! 5. **Contents** (`checks`), SAML Core §2-§3 and Profiles §4.1.4.2-§4.1.4.3: Response and
-//!    Assertion `Version` 2.0; Issuers equal `entity_id`; Status `Success`; Destination, when
-//!    present, one of `acs_urls`; IssueInstants not ahead of `now` by more than `clock_skew`;
-//!    Conditions present, `NotBefore`/`NotOnOrAfter` hold, and every AudienceRestriction names
+//!    Assertion `Version` 2.0; Issuers equal the metadata's entityID; Status `Success`;
+//!    Destination, when present, one of `acs_urls`; IssueInstants not ahead of `now` by more
+//!    than `clock_skew`; Conditions present, `NotBefore`/`NotOnOrAfter` hold, and every AudienceRestriction names
 //!    `sp_entity_id`; exactly one bearer SubjectConfirmation whose data has `NotOnOrAfter` and a
 //!    `Recipient` in `acs_urls`; a NameID; AuthnStatement `SessionNotOnOrAfter` not passed.
 //!
@@ -39,11 +43,13 @@
 //! truncated values. Replay (remembering `assertion_id` until `not_on_or_after`) is the
 //! caller's job.
 
+mod algorithms;
 mod checks;
 mod guard;
 mod input;
 mod metadata;
 mod provider;
+mod refresh;
 mod shape;
 mod signed;
 
@@ -52,8 +58,12 @@ use std::time::{Duration, SystemTime};
 
 use samael::crypto::CertificateDer;
 
+use algorithms::AllowList;
+
+pub use algorithms::SignatureAlgorithm;
 pub use metadata::{IdpMetadata, parse_metadata};
 pub use provider::SamlProvider;
+pub use refresh::{MetadataRefresher, Refreshed, fetch_metadata_blocking};
 
 /// The audience AWS puts in its assertions (`saml:aud` is the Recipient; this is the SP).
 pub const DEFAULT_SP_ENTITY_ID: &str = "urn:amazon:webservices";
@@ -64,25 +74,75 @@ pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
 /// The largest clock skew a configuration may ask for.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
+/// How often metadata fetched from a URL is fetched again, unless configured otherwise.
+pub const DEFAULT_METADATA_REFRESH: Duration = Duration::from_secs(3600);
+/// The shortest refresh interval a configuration may ask for (and the floor under a
+/// metadata's own `cacheDuration`).
+pub const MIN_METADATA_REFRESH: Duration = Duration::from_secs(5);
+/// The longest refresh interval a configuration may ask for.
+pub const MAX_METADATA_REFRESH: Duration = Duration::from_secs(86_400);
+
 /// One SAML identity provider, as the configuration layer builds it from
 /// `idp-configs/NAME.toml` and the IdP's metadata (plain data).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SamlIdpSettings {
     /// Provider name: the ARN is `arn:aws:iam::ACCOUNT:saml-provider/NAME`.
     pub name: String,
-    /// The IdP's entityID (from its metadata): the Issuer of its responses and assertions.
-    pub entity_id: String,
-    /// DER of every signing certificate of the metadata (several during a key rollover). A
-    /// signature is accepted when one of these verifies it.
-    pub signing_certs_der: Vec<Vec<u8>>,
+    /// What the IdP's metadata says: its entityID (the Issuer of its responses and
+    /// assertions), its signing certificates, until when they may be used.
+    pub metadata: IdpMetadata,
+    /// Where the metadata came from, and so whether it is refreshed.
+    pub metadata_source: MetadataSource,
     /// The audience required in every AudienceRestriction ([`DEFAULT_SP_ENTITY_ID`]).
     pub sp_entity_id: String,
     /// Accepted Recipient and Destination values ([`DEFAULT_ACS_URL`]).
     pub acs_urls: Vec<String>,
-    /// Accept `rsa-sha1`/`ecdsa-sha1` signatures and SHA-1 digests (default false).
-    pub allow_sha1: bool,
+    /// The signature methods accepted ([`SignatureAlgorithm::DEFAULT`]); a signature's digest
+    /// must be the hash of one of them. SHA-1 methods only when the configuration says
+    /// `allow_sha1`.
+    pub algorithms: Vec<SignatureAlgorithm>,
     /// Skew allowed on every time check ([`DEFAULT_CLOCK_SKEW`], at most [`MAX_CLOCK_SKEW`]).
     pub clock_skew: Duration,
+}
+
+impl SamlIdpSettings {
+    /// An IdP named `name` trusting `metadata` (given in memory: never refreshed), with the
+    /// defaults for everything else.
+    pub fn new(name: impl Into<String>, metadata: IdpMetadata) -> Self {
+        Self {
+            name: name.into(),
+            metadata,
+            metadata_source: MetadataSource::Inline,
+            sp_entity_id: DEFAULT_SP_ENTITY_ID.to_owned(),
+            acs_urls: vec![DEFAULT_ACS_URL.to_owned()],
+            algorithms: SignatureAlgorithm::DEFAULT.to_vec(),
+            clock_skew: DEFAULT_CLOCK_SKEW,
+        }
+    }
+}
+
+/// Where an IdP's metadata comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataSource {
+    /// Given in memory (tests, benchmarks, tools).
+    Inline,
+    /// `metadata_file`: read once, at start-up.
+    File(std::path::PathBuf),
+    /// `metadata_url`: fetched at start-up, then refreshed by a [`MetadataRefresher`].
+    Url(RemoteMetadata),
+}
+
+/// A `metadata_url` and how it is fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteMetadata {
+    /// The only URL the metadata is ever fetched from (redirects are not followed).
+    pub url: String,
+    /// `http://` allowed (tests and local IdPs only).
+    pub insecure_http: bool,
+    /// How often it is fetched again ([`DEFAULT_METADATA_REFRESH`], within
+    /// [`MIN_METADATA_REFRESH`]..=[`MAX_METADATA_REFRESH`]); sooner when the metadata's
+    /// `cacheDuration` or `validUntil` say so.
+    pub refresh_interval: Duration,
 }
 
 /// What a verified response says, built only from what samael returned as signed and verified.
@@ -90,7 +150,7 @@ pub struct SamlIdpSettings {
 pub struct VerifiedAssertion {
     /// The Assertion's `ID` (the replay key).
     pub assertion_id: String,
-    /// The Assertion's Issuer (equal to the configured `entity_id`).
+    /// The Assertion's Issuer (equal to the metadata's entityID).
     pub issuer: String,
     /// The Subject's NameID, its full text.
     pub name_id: String,
@@ -123,6 +183,13 @@ pub enum SamlError {
     /// The provider's settings or metadata are unusable.
     #[error("SAML provider configuration: {0}")]
     Config(String),
+    /// The IdP's metadata is past its `validUntil`: nothing it pins may be used
+    /// (`IDPCommunicationError` towards clients, until a refresh brings valid metadata).
+    #[error("the metadata of SAML IdP {idp:?} expired at {valid_until}")]
+    MetadataExpired { idp: String, valid_until: String },
+    /// The metadata could not be fetched from its URL.
+    #[error("SAML metadata: {0}")]
+    Fetch(String),
 }
 
 impl SamlError {
@@ -198,12 +265,13 @@ impl SamlFault {
 pub struct SamlVerifier {
     settings: SamlIdpSettings,
     certs: Vec<CertificateDer>,
+    algorithms: AllowList,
 }
 
 impl SamlVerifier {
     /// Check the settings (fail closed): a name, an entityID, an SP entity ID and at least one
-    /// ACS URL; at least one signing certificate, each a DER `SEQUENCE`; a clock skew of at
-    /// most [`MAX_CLOCK_SKEW`].
+    /// ACS URL; at least one signing certificate, each a DER `SEQUENCE`; at least one
+    /// signature algorithm; a clock skew of at most [`MAX_CLOCK_SKEW`].
     pub fn new(settings: SamlIdpSettings) -> Result<Self, SamlError> {
         let invalid = |why: String| {
             Err(SamlError::Config(format!(
@@ -214,7 +282,7 @@ impl SamlVerifier {
         if settings.name.is_empty() {
             return invalid("empty provider name".to_owned());
         }
-        if settings.entity_id.is_empty() {
+        if settings.metadata.entity_id.is_empty() {
             return invalid("empty entity_id".to_owned());
         }
         if settings.sp_entity_id.is_empty() {
@@ -223,15 +291,19 @@ impl SamlVerifier {
         if settings.acs_urls.is_empty() || settings.acs_urls.iter().any(String::is_empty) {
             return invalid("acs_urls must list at least one non-empty URL".to_owned());
         }
-        if settings.signing_certs_der.is_empty() {
+        if settings.metadata.signing_certs_der.is_empty() {
             return invalid("no signing certificate: nothing could verify a signature".to_owned());
         }
         if let Some(i) = settings
+            .metadata
             .signing_certs_der
             .iter()
             .position(|der| !metadata::is_der_sequence(der))
         {
             return invalid(format!("signing certificate {i} is not DER"));
+        }
+        if settings.algorithms.is_empty() {
+            return invalid("no signature algorithm allowed".to_owned());
         }
         if settings.clock_skew > MAX_CLOCK_SKEW {
             return invalid(format!(
@@ -240,19 +312,26 @@ impl SamlVerifier {
             ));
         }
         let certs = settings
+            .metadata
             .signing_certs_der
             .iter()
             .cloned()
             .map(CertificateDer::from)
             .collect();
-        Ok(Self { settings, certs })
+        let algorithms = AllowList::new(&settings.algorithms);
+        Ok(Self {
+            settings,
+            certs,
+            algorithms,
+        })
     }
 
     pub fn settings(&self) -> &SamlIdpSettings {
         &self.settings
     }
 
-    /// Verify a response completely (the steps in the module documentation).
+    /// Verify a response completely (the steps in the module documentation), unless the
+    /// metadata is past its `validUntil` ([`SamlError::MetadataExpired`]).
     /// `saml_response_b64` is the `SAMLAssertion` parameter as sent (base64 of a
     /// `<samlp:Response>`). CPU-bound (one libxml2 parse and one public-key operation per
     /// signature): async callers may want `spawn_blocking`.
@@ -269,12 +348,26 @@ impl SamlVerifier {
     }
 
     fn verify_response(&self, b64: &str, now: SystemTime) -> Result<VerifiedAssertion, SamlError> {
+        self.check_metadata_current(now)?;
         let xml = input::decode(b64)?;
         guard::check(&xml, guard::MAX_DEPTH)
             .map_err(|why| SamlError::invalid(SamlFault::Malformed, why))?;
-        let shape = shape::Shape::read(&xml, self.settings.allow_sha1)?;
-        let signed = signed::verify(&xml, &self.certs, self.settings.allow_sha1, &shape)?;
+        let shape = shape::Shape::read(&xml, &self.algorithms)?;
+        let signed = signed::verify(&xml, &self.certs, &self.algorithms, &shape)?;
         checks::check(signed, &xml, &self.settings, now)
+    }
+}
+
+impl SamlVerifier {
+    /// Whether the metadata may still be used at `now` (SAML Metadata §2.3.2: `validUntil`).
+    pub fn check_metadata_current(&self, now: SystemTime) -> Result<(), SamlError> {
+        match self.settings.metadata.valid_until {
+            Some(until) if now >= until => Err(SamlError::MetadataExpired {
+                idp: self.settings.name.clone(),
+                valid_until: crate::clock::iso8601(until),
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -284,7 +377,7 @@ impl SamlVerifier {
 pub fn peek_assertion_id(saml_response_b64: &str) -> Option<String> {
     let xml = input::decode(saml_response_b64).ok()?;
     guard::check(&xml, guard::MAX_DEPTH).ok()?;
-    shape::Shape::read(&xml, true)
+    shape::Shape::read(&xml, &AllowList::any())
         .ok()
         .map(|shape| shape.assertion_id)
 }

@@ -1,13 +1,16 @@
 //! A SAML provider as the registry sees it: [`SamlVerifier`] behind the [`IdpVerifier`] seam,
-//! run off the async workers, its result mapped to the common [`FederatedIdentity`].
+//! run off the async workers, its result mapped to the common [`FederatedIdentity`]. The
+//! verifier in use can be swapped while requests run (metadata refresh): each request takes
+//! the one current when it starts, without waiting for a swap.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 
-use super::{SamlError, SamlIdpSettings, SamlVerifier, VerifiedAssertion};
+use super::{IdpMetadata, SamlError, SamlIdpSettings, SamlVerifier, VerifiedAssertion};
 use crate::identity::{FederatedIdentity, ProviderKind, SamlFacts, SessionTags};
 use crate::idp::{IdpVerifier, SubjectCredential, TokenFault, VerifyError};
 
@@ -16,7 +19,10 @@ const AWS_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/";
 
 /// One configured SAML IdP.
 pub struct SamlProvider {
-    verifier: Arc<SamlVerifier>,
+    name: String,
+    /// Fixed for the provider's life: a metadata with another entityID is refused.
+    entity_id: String,
+    verifier: ArcSwap<SamlVerifier>,
     /// Verification is CPU-bound (~1 ms): at most one per core at a time, so a burst of SAML
     /// sign-ins queues here instead of starving OIDC requests of blocking threads.
     permits: Arc<Semaphore>,
@@ -25,21 +31,70 @@ pub struct SamlProvider {
 impl SamlProvider {
     pub fn new(settings: SamlIdpSettings) -> Result<Self, SamlError> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let verifier = SamlVerifier::new(settings)?;
         Ok(Self {
-            verifier: Arc::new(SamlVerifier::new(settings)?),
+            name: verifier.settings().name.clone(),
+            entity_id: verifier.settings().metadata.entity_id.clone(),
+            verifier: ArcSwap::from_pointee(verifier),
             permits: Arc::new(Semaphore::new(cores)),
         })
+    }
+
+    /// The verifier in use now.
+    pub fn verifier(&self) -> Arc<SamlVerifier> {
+        self.verifier.load_full()
+    }
+
+    /// Trust `metadata` from now on, in place of the current metadata, if it is usable:
+    /// 1. the same entityID (another is another IdP, not a refresh);
+    /// 2. not past its `validUntil` at `now`;
+    /// 3. a verifier builds from it (signing certificates present and DER).
+    ///
+    /// Otherwise the current verifier stays. Returns whether the signing certificates changed.
+    pub fn replace_metadata(
+        &self,
+        metadata: IdpMetadata,
+        now: SystemTime,
+    ) -> Result<bool, SamlError> {
+        let refused = |why: String| {
+            Err(SamlError::Config(format!(
+                "refreshed metadata of SAML IdP {:?} refused: {why}",
+                self.name
+            )))
+        };
+        if metadata.entity_id != self.entity_id {
+            return refused(format!(
+                "its entityID {:?} is not {:?}",
+                super::truncated(&metadata.entity_id),
+                self.entity_id
+            ));
+        }
+        if let Some(until) = metadata.valid_until
+            && now >= until
+        {
+            return refused(format!(
+                "its validUntil {} has passed",
+                crate::clock::iso8601(until)
+            ));
+        }
+        let current = self.verifier.load();
+        let changed = current.settings().metadata.signing_certs_der != metadata.signing_certs_der;
+        let mut settings = current.settings().clone();
+        settings.metadata = metadata;
+        let fresh = SamlVerifier::new(settings)?;
+        self.verifier.store(Arc::new(fresh));
+        Ok(changed)
     }
 }
 
 #[async_trait::async_trait]
 impl IdpVerifier for SamlProvider {
     fn name(&self) -> &str {
-        &self.verifier.settings().name
+        &self.name
     }
 
     fn issuer(&self) -> &str {
-        &self.verifier.settings().entity_id
+        &self.entity_id
     }
 
     fn kind(&self) -> ProviderKind {
@@ -62,20 +117,22 @@ impl IdpVerifier for SamlProvider {
             .acquire()
             .await
             .map_err(|_| VerifyError::Communication("SAML verification pool closed".into()))?;
-        let verifier = Arc::clone(&self.verifier);
+        let verifier = self.verifier();
+        let skew = verifier.settings().clock_skew;
         let response = (*response).to_owned();
         let verified = tokio::task::spawn_blocking(move || verifier.verify(&response, now))
             .await
             .map_err(|e| VerifyError::Communication(format!("SAML verification task: {e}")))?;
         match verified {
-            Ok(assertion) => Ok(identity(
-                self.name(),
-                assertion,
-                self.verifier.settings().clock_skew,
-            )),
+            Ok(assertion) => Ok(identity(self.name(), assertion, skew)),
             Err(SamlError::Expired) => Err(VerifyError::Expired),
             Err(SamlError::Invalid { fault, detail }) => {
                 Err(VerifyError::invalid(TokenFault::Saml(fault), detail))
+            }
+            // The IdP's metadata, not the response, is at fault: as when an OIDC IdP's keys
+            // cannot be had, the client may retry once the metadata is refreshed.
+            Err(e @ (SamlError::MetadataExpired { .. } | SamlError::Fetch(_))) => {
+                Err(VerifyError::Communication(e.to_string()))
             }
             Err(SamlError::Config(detail)) => Err(VerifyError::invalid(
                 TokenFault::Saml(super::SamlFault::Malformed),

@@ -14,6 +14,7 @@ use quick_xml::NsReader;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 
+use super::algorithms::AllowList;
 use super::{SamlError, SamlFault, truncated};
 
 pub(super) const SAML_PROTOCOL_NS: &[u8] = b"urn:oasis:names:tc:SAML:2.0:protocol";
@@ -30,27 +31,6 @@ const CANONICALIZATIONS: [&str; 4] = [
 /// The enveloped-signature transform (XML-DSig §6.6.4); with the canonicalizations, the only
 /// transforms a SAML signature may use (SAML Core §5.4.4). No XPath or XSLT.
 const ENVELOPED_SIGNATURE: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
-/// Signature methods (RFC 6931 §2.3): RSA PKCS#1 v1.5 and ECDSA with SHA-2.
-const SIGNATURE_METHODS: [&str; 6] = [
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
-    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
-    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
-    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
-];
-const SHA1_SIGNATURE_METHODS: [&str; 2] = [
-    "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
-    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1",
-];
-/// Digest methods (RFC 6931 §2.1).
-const DIGEST_METHODS: [&str; 3] = [
-    "http://www.w3.org/2001/04/xmlenc#sha256",
-    "http://www.w3.org/2001/04/xmldsig-more#sha384",
-    "http://www.w3.org/2001/04/xmlenc#sha512",
-];
-const SHA1_DIGEST_METHOD: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
-
 /// Where the parts of a response sit. Whether the Response is signed says which verified
 /// subtree to expect from samael (else only the Assertion is); the IDs tie that subtree back to
 /// this document.
@@ -95,7 +75,7 @@ struct ReferenceParts {
 
 struct Reading<'a> {
     reader: NsReader<&'a [u8]>,
-    allow_sha1: bool,
+    algorithms: &'a AllowList,
     stack: Vec<Frame>,
     ids: HashSet<String>,
     response_id: Option<String>,
@@ -119,13 +99,13 @@ impl Shape {
     ///    each, and none holds a `ds:Object` or `ds:Manifest`;
     /// 7. each has one `ds:SignedInfo` with one `ds:Reference` whose URI is `#` + the parent's ID
     ///    (SAML Core §5.4.2), transforms among enveloped-signature and c14n (§5.4.4), and
-    ///    canonicalization, signature and digest methods in the allow-list (SHA-1 only with
-    ///    `allow_sha1`);
+    ///    canonicalization among the c14n methods, and signature and digest methods in the IdP's
+    ///    allow-list;
     /// 8. the Response or the Assertion (or both) carries a signature.
-    pub(super) fn read(xml: &str, allow_sha1: bool) -> Result<Self, SamlError> {
+    pub(super) fn read(xml: &str, algorithms: &AllowList) -> Result<Self, SamlError> {
         let mut reading = Reading {
             reader: NsReader::from_str(xml),
-            allow_sha1,
+            algorithms,
             stack: Vec::new(),
             ids: HashSet::new(),
             response_id: None,
@@ -311,7 +291,7 @@ impl Reading<'_> {
         self.stack.pop();
         match self.signature.take() {
             Some(signature) if signature.depth > self.stack.len() => {
-                signature.check(self.allow_sha1)
+                signature.check(self.algorithms)
             }
             other => {
                 self.signature = other;
@@ -429,7 +409,7 @@ impl SignatureParts {
     }
 
     /// Rules 7 of [`Shape::read`], once the whole Signature has been read.
-    fn check(self, allow_sha1: bool) -> Result<(), SamlError> {
+    fn check(self, algorithms: &AllowList) -> Result<(), SamlError> {
         if self.signed_infos != 1 {
             return Err(structure("a ds:Signature without exactly one SignedInfo"));
         }
@@ -451,10 +431,10 @@ impl SignatureParts {
             CANONICALIZATIONS.contains(&a)
         })?;
         one_of(&self.signature_methods, "signature", |a| {
-            SIGNATURE_METHODS.contains(&a) || (allow_sha1 && SHA1_SIGNATURE_METHODS.contains(&a))
+            algorithms.allows_signature(a)
         })?;
         one_of(&reference.digest_methods, "digest", |a| {
-            DIGEST_METHODS.contains(&a) || (allow_sha1 && a == SHA1_DIGEST_METHOD)
+            algorithms.allows_digest(a)
         })?;
         if let Some(t) = reference
             .transforms

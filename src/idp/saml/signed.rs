@@ -15,24 +15,12 @@
 use quick_xml::NsReader;
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
-use samael::crypto::{
-    AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode,
-};
+use samael::crypto::{CertificateDer, Crypto, CryptoProvider, ReduceMode};
 use samael::schema::{Assertion, Response};
 
+use super::algorithms::AllowList;
 use super::shape::{SAML_ASSERTION_NS, SAML_PROTOCOL_NS, Shape};
 use super::{SamlError, SamlFault, error_text, truncated};
-
-/// samael's allow-list when SHA-1 is not allowed; with `allow_sha1` samael gets none (it has no
-/// SHA-1 entries) and `shape` enforces the list, SHA-1 included, on every signature.
-const ALLOWED_ALGORITHMS: [AllowedSignatureAlgorithm; 6] = [
-    AllowedSignatureAlgorithm::RsaSha256,
-    AllowedSignatureAlgorithm::RsaSha384,
-    AllowedSignatureAlgorithm::RsaSha512,
-    AllowedSignatureAlgorithm::EcdsaSha256,
-    AllowedSignatureAlgorithm::EcdsaSha384,
-    AllowedSignatureAlgorithm::EcdsaSha512,
-];
 
 /// The verified subtree, parsed with samael's schema types: nothing else of the message is
 /// read after this point (except the unsigned envelope, for refusals only).
@@ -52,10 +40,10 @@ pub(super) enum SignedDocument {
 pub(super) fn verify(
     xml: &str,
     certs: &[CertificateDer],
-    allow_sha1: bool,
+    algorithms: &AllowList,
     shape: &Shape,
 ) -> Result<SignedDocument, SamlError> {
-    let reduced = reduce(xml, certs, allow_sha1)?;
+    let reduced = reduce(xml, certs, algorithms)?;
     let root = root_element(&reduced)?;
     if shape.response_signed {
         if root != Root::Response {
@@ -84,12 +72,14 @@ pub(super) fn verify(
 /// time: samael tries the certificates it is given in turn, but gives up at the first one whose
 /// key type does not fit the signature (an RSA certificate for an ECDSA signature is an error,
 /// not a mismatch). Every signature of the document must verify with the same certificate.
+/// samael gets the IdP's allow-list unless it holds a SHA-1 method samael cannot name; `shape`
+/// enforces the list on every signature either way.
 pub(super) fn reduce(
     xml: &str,
     certs: &[CertificateDer],
-    allow_sha1: bool,
+    algorithms: &AllowList,
 ) -> Result<String, SamlError> {
-    let allowed = (!allow_sha1).then_some(ALLOWED_ALGORITHMS.as_slice());
+    let allowed = algorithms.samael();
     let mut failures = Vec::with_capacity(certs.len());
     for (i, cert) in certs.iter().enumerate() {
         match Crypto::reduce_xml_to_signed_with_allowed_algorithms(

@@ -30,16 +30,17 @@ fn encoded(name: &str) -> String {
     STANDARD.encode(fixture(name))
 }
 
-fn settings() -> SamlIdpSettings {
-    SamlIdpSettings {
-        name: "corp".to_owned(),
+fn metadata() -> IdpMetadata {
+    IdpMetadata {
         entity_id: "https://idp.example.com/saml".to_owned(),
         signing_certs_der: vec![IDP_CERT.to_vec(), EC_CERT.to_vec()],
-        sp_entity_id: DEFAULT_SP_ENTITY_ID.to_owned(),
-        acs_urls: vec![DEFAULT_ACS_URL.to_owned()],
-        allow_sha1: false,
-        clock_skew: DEFAULT_CLOCK_SKEW,
+        valid_until: None,
+        cache_duration: None,
     }
+}
+
+fn settings() -> SamlIdpSettings {
+    SamlIdpSettings::new("corp", metadata())
 }
 
 fn verifier_with(settings: SamlIdpSettings) -> SamlVerifier {
@@ -60,6 +61,11 @@ fn assert_fault(result: Result<VerifiedAssertion, SamlError>, expected: SamlFaul
         Err(SamlError::Invalid { fault, .. }) => assert_eq!(fault, expected),
         other => panic!("expected {expected:?}, got {other:?}"),
     }
+}
+
+/// The default allow-list, as samael gets it.
+fn strict() -> algorithms::AllowList {
+    algorithms::AllowList::new(&SignatureAlgorithm::DEFAULT)
 }
 
 fn pinned() -> Vec<CertificateDer> {
@@ -159,13 +165,16 @@ fn a_verifier_serves_several_threads() {
 
 #[test]
 fn metadata_yields_the_entity_id_the_signing_certs_and_valid_until() {
-    let (entity_id, certs, valid_until) =
-        parse_metadata(&fixture("idp-metadata")).expect("metadata");
-    assert_eq!(entity_id, "https://idp.example.com/saml");
-    // Both signing certificates (rollover), not the encryption one.
-    assert_eq!(certs, vec![IDP_CERT.to_vec(), EC_CERT.to_vec()]);
-    // 2027-01-01T00:00:00Z
-    assert_eq!(valid_until, Some(from_unix_seconds(1_798_761_600)));
+    let parsed = parse_metadata(&fixture("idp-metadata")).expect("metadata");
+    assert_eq!(
+        parsed,
+        IdpMetadata {
+            // Both signing certificates (rollover), not the encryption one.
+            // validUntil 2027-01-01T00:00:00Z
+            valid_until: Some(from_unix_seconds(1_798_761_600)),
+            ..metadata()
+        }
+    );
 }
 
 #[test]
@@ -205,15 +214,142 @@ fn unusable_metadata_is_refused() {
 }
 
 #[test]
+fn metadata_cache_duration_is_read() {
+    let metadata =
+        fixture("idp-metadata").replacen("validUntil=", "cacheDuration=\"PT1H30M\" validUntil=", 1);
+    let parsed = parse_metadata(&metadata).expect("metadata");
+    assert_eq!(parsed.cache_duration, Some(Duration::from_secs(5400)));
+    // One that does not parse is no cacheDuration (the refresh interval applies).
+    let odd =
+        fixture("idp-metadata").replacen("validUntil=", "cacheDuration=\"1h\" validUntil=", 1);
+    assert_eq!(parse_metadata(&odd).expect("metadata").cache_duration, None);
+}
+
+#[test]
+fn xs_durations() {
+    let secs = |text: &str| metadata::parse_duration(text).map(|d| d.as_secs());
+    assert_eq!(secs("PT1H"), Some(3600));
+    assert_eq!(secs("P1DT12H"), Some(129_600));
+    assert_eq!(secs("PT90M"), Some(5400));
+    assert_eq!(secs("PT1.5S"), Some(1));
+    assert_eq!(secs("P1Y"), Some(365 * 86_400));
+    assert_eq!(secs("P2M"), Some(60 * 86_400));
+    assert_eq!(secs(" PT10S "), Some(10));
+    for bad in [
+        "",
+        "P",
+        "PT",
+        "-PT1H",
+        "1H",
+        "PT1H1H",
+        "PT1M1H",
+        "P1H",
+        "PT.5S",
+        "PT1.5M",
+        "PTxS",
+        "P99999999999999999999D",
+    ] {
+        assert_eq!(secs(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn responses_are_refused_once_the_metadata_is_past_valid_until() {
+    let mut expiring = settings();
+    expiring.metadata.valid_until = Some(from_unix_seconds(NOW + 1));
+    let verifier = verifier_with(expiring);
+    let b64 = encoded("response-signed");
+    assert!(verifier.verify(&b64, from_unix_seconds(NOW)).is_ok());
+    for at in [NOW + 1, NOW + 2] {
+        match verifier.verify(&b64, from_unix_seconds(at)) {
+            Err(SamlError::MetadataExpired { idp, valid_until }) => {
+                assert_eq!(idp, "corp");
+                assert_eq!(valid_until, "2026-01-01T00:01:01Z");
+            }
+            other => panic!("expected MetadataExpired, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_provider_takes_refreshed_metadata_only_for_the_same_idp_and_still_valid() {
+    let mut first = settings();
+    first.metadata.signing_certs_der = vec![IDP_CERT.to_vec()];
+    let provider = SamlProvider::new(first).expect("provider");
+    let now = from_unix_seconds(NOW);
+    let ec_signed = encoded("ec-signed");
+    assert_fault(
+        provider.verifier().verify(&ec_signed, now),
+        SamlFault::Signature,
+    );
+
+    let other_idp = IdpMetadata {
+        entity_id: "https://evil.example.com/saml".to_owned(),
+        ..metadata()
+    };
+    assert!(matches!(
+        provider.replace_metadata(other_idp, now),
+        Err(SamlError::Config(_))
+    ));
+    let expired = IdpMetadata {
+        valid_until: Some(now),
+        ..metadata()
+    };
+    assert!(matches!(
+        provider.replace_metadata(expired, now),
+        Err(SamlError::Config(_))
+    ));
+    let no_certificate = IdpMetadata {
+        signing_certs_der: Vec::new(),
+        ..metadata()
+    };
+    assert!(matches!(
+        provider.replace_metadata(no_certificate, now),
+        Err(SamlError::Config(_))
+    ));
+    // None of those was taken.
+    assert_fault(
+        provider.verifier().verify(&ec_signed, now),
+        SamlFault::Signature,
+    );
+    assert!(
+        provider
+            .verifier()
+            .verify(&encoded("response-signed"), now)
+            .is_ok()
+    );
+
+    // The rollover: the EC key alone.
+    let rolled = IdpMetadata {
+        signing_certs_der: vec![EC_CERT.to_vec()],
+        ..metadata()
+    };
+    assert!(
+        provider
+            .replace_metadata(rolled.clone(), now)
+            .expect("taken")
+    );
+    assert!(provider.verifier().verify(&ec_signed, now).is_ok());
+    assert_fault(
+        provider.verifier().verify(&encoded("response-signed"), now),
+        SamlFault::Signature,
+    );
+    // The same again: no change.
+    assert!(!provider.replace_metadata(rolled, now).expect("taken"));
+}
+
+#[test]
 fn unusable_settings_are_refused() {
     type Change = fn(&mut SamlIdpSettings);
     let cases: [(&str, Change); 6] = [
-        ("no certificate", |s| s.signing_certs_der.clear()),
+        ("no certificate", |s| s.metadata.signing_certs_der.clear()),
         ("not DER", |s| {
-            s.signing_certs_der.push(b"not a certificate".to_vec())
+            s.metadata
+                .signing_certs_der
+                .push(b"not a certificate".to_vec())
         }),
         ("no ACS URL", |s| s.acs_urls.clear()),
-        ("no entity ID", |s| s.entity_id.clear()),
+        ("no entity ID", |s| s.metadata.entity_id.clear()),
         ("no SP entity ID", |s| s.sp_entity_id.clear()),
         ("huge skew", |s| s.clock_skew = Duration::from_secs(3600)),
     ];
@@ -256,12 +392,12 @@ fn content_changed_after_signing_is_refused() {
 #[test]
 fn only_pinned_certificates_verify() {
     let mut rsa_only = settings();
-    rsa_only.signing_certs_der = vec![IDP_CERT.to_vec()];
+    rsa_only.metadata.signing_certs_der = vec![IDP_CERT.to_vec()];
     let result = verifier_with(rsa_only).verify(&encoded("ec-signed"), from_unix_seconds(NOW));
     assert_fault(result, SamlFault::Signature);
 
     let mut ec_only = settings();
-    ec_only.signing_certs_der = vec![EC_CERT.to_vec()];
+    ec_only.metadata.signing_certs_der = vec![EC_CERT.to_vec()];
     let result = verifier_with(ec_only).verify(&encoded("response-signed"), from_unix_seconds(NOW));
     assert_fault(result, SamlFault::Signature);
 }
@@ -272,7 +408,7 @@ fn sha1_is_refused_unless_allowed() {
     assert_fault(verify("sha1-digest"), SamlFault::Algorithm);
 
     let mut legacy = settings();
-    legacy.allow_sha1 = true;
+    legacy.algorithms = SignatureAlgorithm::ALL.to_vec();
     let verifier = verifier_with(legacy);
     for name in ["rsa-sha1-signed", "sha1-digest", "response-signed"] {
         let verified = verifier.verify(&encoded(name), from_unix_seconds(NOW));
@@ -281,8 +417,52 @@ fn sha1_is_refused_unless_allowed() {
 }
 
 #[test]
+fn a_narrowed_allow_list_refuses_the_other_algorithms() {
+    let now = from_unix_seconds(NOW);
+    let mut rsa_sha256_only = settings();
+    rsa_sha256_only.algorithms = vec![SignatureAlgorithm::RsaSha256];
+    let verifier = verifier_with(rsa_sha256_only);
+    assert!(verifier.verify(&encoded("response-signed"), now).is_ok());
+    for name in ["rsa-sha512-signed", "ec-signed", "rsa-sha1-signed"] {
+        assert_fault(verifier.verify(&encoded(name), now), SamlFault::Algorithm);
+    }
+
+    let mut ecdsa_only = settings();
+    ecdsa_only.algorithms = vec![
+        SignatureAlgorithm::EcdsaSha256,
+        SignatureAlgorithm::EcdsaSha384,
+    ];
+    let verifier = verifier_with(ecdsa_only);
+    assert!(verifier.verify(&encoded("ec-signed"), now).is_ok());
+    for name in ["response-signed", "assertion-signed", "rsa-sha512-signed"] {
+        assert_fault(verifier.verify(&encoded(name), now), SamlFault::Algorithm);
+    }
+
+    // The digest follows the list: RSA-SHA512 allowed, but not SHA-256 digests.
+    let mut sha512_only = settings();
+    sha512_only.algorithms = vec![SignatureAlgorithm::RsaSha512];
+    let verifier = verifier_with(sha512_only);
+    assert!(verifier.verify(&encoded("rsa-sha512-signed"), now).is_ok());
+    assert_fault(
+        verifier.verify(&encoded("response-signed"), now),
+        SamlFault::Algorithm,
+    );
+    // samael, given the same list, refuses the same.
+    let list = algorithms::AllowList::new(&[SignatureAlgorithm::RsaSha512]);
+    assert!(signed::reduce(&fixture("response-signed"), &pinned(), &list).is_err());
+    assert!(signed::reduce(&fixture("rsa-sha512-signed"), &pinned(), &list).is_ok());
+
+    let mut nothing = settings();
+    nothing.algorithms.clear();
+    assert!(matches!(
+        SamlVerifier::new(nothing),
+        Err(SamlError::Config(_))
+    ));
+}
+
+#[test]
 fn samael_alone_refuses_sha1_too() {
-    let result = signed::reduce(&fixture("rsa-sha1-signed"), &pinned(), false);
+    let result = signed::reduce(&fixture("rsa-sha1-signed"), &pinned(), &strict());
     assert!(matches!(
         result,
         Err(SamlError::Invalid {
@@ -326,7 +506,7 @@ fn signature_wrapping_is_refused() {
 #[test]
 fn samael_alone_returns_only_signed_content() {
     for name in WRAPPINGS {
-        match signed::reduce(&fixture(name), &pinned(), false) {
+        match signed::reduce(&fixture(name), &pinned(), &strict()) {
             Ok(reduced) => {
                 assert!(!reduced.contains("admin@example.com"), "{name}: {reduced}");
                 assert!(!reduced.contains("evil-admin"), "{name}: {reduced}");
@@ -353,7 +533,7 @@ fn a_comment_inside_the_name_id_is_refused() {
     // user@example.com.
     assert_fault(verify("name-id-comment"), SamlFault::Structure);
     // samael alone does not truncate either.
-    match signed::reduce(&fixture("name-id-comment"), &pinned(), false) {
+    match signed::reduce(&fixture("name-id-comment"), &pinned(), &strict()) {
         Ok(reduced) => assert!(reduced.contains("user@example.com.evil.com"), "{reduced}"),
         Err(SamlError::Invalid {
             fault: SamlFault::Signature,

@@ -1,0 +1,163 @@
+//! Metadata from a `metadata_url`: fetched once at start-up by the configuration layer (so
+//! `check-config` reports a URL that does not serve usable metadata), then again on an interval
+//! by a [`MetadataRefresher`] while the daemon serves.
+//!
+//! A refresh:
+//! 1. GETs the configured URL and no other, through the bounded fetcher the OIDC key sources use
+//!    (https unless `insecure_http`; 5 s connect and total timeouts; no redirects; at most
+//!    1 MiB);
+//! 2. reads it as [`parse_metadata`] does: one IdP, at least one signing certificate, every
+//!    signing KeyDescriptor pinned (so a certificate rollover announced in the metadata works);
+//! 3. keeps it only when its entityID is the one the provider started with and its `validUntil`
+//!    has not passed ([`SamlProvider::replace_metadata`]);
+//! 4. on any failure keeps the metadata in use, logs a warning, and tries again sooner.
+//!
+//! The next refresh comes after the configured interval, or sooner when the metadata's
+//! `cacheDuration` is shorter or its `validUntil` comes first (SAML Metadata §2.3.2), never
+//! sooner than [`MIN_METADATA_REFRESH`]; after a failure, after at most five minutes.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::metadata::MAX_METADATA_LEN;
+use super::{
+    IdpMetadata, MIN_METADATA_REFRESH, RemoteMetadata, SamlError, SamlProvider, parse_metadata,
+};
+use crate::clock::Clock;
+use crate::idp::oidc::fetch::Fetcher;
+
+/// The metadata media type (SAML Metadata §4.1.1), then generic XML.
+const ACCEPT: &str = "application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8";
+/// The longest wait before trying again after a failed refresh.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(300);
+
+/// GET `url` and read it as IdP metadata.
+async fn fetch_metadata(fetcher: &Fetcher, url: &str) -> Result<IdpMetadata, SamlError> {
+    let fetched = fetcher
+        .get_accepting(url, MAX_METADATA_LEN, ACCEPT)
+        .await
+        .map_err(|e| SamlError::Fetch(e.to_string()))?;
+    let xml = String::from_utf8(fetched.body)
+        .map_err(|_| SamlError::Fetch(format!("GET {url}: the metadata is not UTF-8")))?;
+    parse_metadata(&xml)
+}
+
+/// [`fetch_metadata`] for synchronous callers (the configuration layer), inside or outside an
+/// async runtime: on a thread of its own with a runtime of its own, so it blocks only the
+/// calling thread, for at most the fetch timeouts.
+pub fn fetch_metadata_blocking(url: &str, insecure_http: bool) -> Result<IdpMetadata, SamlError> {
+    let fetch = || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| SamlError::Fetch(format!("cannot start a runtime to fetch {url}: {e}")))?;
+        let fetcher = Fetcher::new(insecure_http).map_err(|e| SamlError::Fetch(e.to_string()))?;
+        runtime.block_on(fetch_metadata(&fetcher, url))
+    };
+    std::thread::scope(|scope| {
+        scope
+            .spawn(fetch)
+            .join()
+            .unwrap_or_else(|_| Err(SamlError::Fetch(format!("fetching {url} failed"))))
+    })
+}
+
+/// What a successful refresh found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refreshed {
+    /// Whether the set of signing certificates differs from the one in use before.
+    pub certificates_changed: bool,
+    pub valid_until: Option<SystemTime>,
+    pub cache_duration: Option<Duration>,
+}
+
+/// Keeps one provider's metadata fresh from its `metadata_url`.
+pub struct MetadataRefresher {
+    provider: Arc<SamlProvider>,
+    remote: RemoteMetadata,
+    fetcher: Fetcher,
+    clock: Arc<dyn Clock>,
+}
+
+impl MetadataRefresher {
+    pub fn new(
+        provider: Arc<SamlProvider>,
+        remote: RemoteMetadata,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, SamlError> {
+        let fetcher =
+            Fetcher::new(remote.insecure_http).map_err(|e| SamlError::Config(e.to_string()))?;
+        Ok(Self {
+            provider,
+            remote,
+            fetcher,
+            clock,
+        })
+    }
+
+    /// Fetch the metadata once and, if it is usable, verify with it from now on (the module
+    /// documentation lists the rules). On error the metadata in use stays.
+    pub async fn refresh(&self) -> Result<Refreshed, SamlError> {
+        let metadata = fetch_metadata(&self.fetcher, &self.remote.url).await?;
+        let (valid_until, cache_duration) = (metadata.valid_until, metadata.cache_duration);
+        let certificates_changed = self.provider.replace_metadata(metadata, self.clock.now())?;
+        Ok(Refreshed {
+            certificates_changed,
+            valid_until,
+            cache_duration,
+        })
+    }
+
+    /// Refresh forever (until the task is aborted).
+    pub async fn run(self) {
+        let name = self.provider.verifier().settings().name.clone();
+        let metadata = self.provider.verifier().settings().metadata.clone();
+        let mut delay = self.next_delay(metadata.cache_duration, metadata.valid_until);
+        loop {
+            tokio::time::sleep(delay).await;
+            delay = match self.refresh().await {
+                Ok(refreshed) => {
+                    if refreshed.certificates_changed {
+                        let count = self
+                            .provider
+                            .verifier()
+                            .settings()
+                            .metadata
+                            .signing_certs_der
+                            .len();
+                        tracing::info!(idp = %name, signing_certificates = count, "SAML metadata refreshed: signing certificates changed");
+                    } else {
+                        tracing::debug!(idp = %name, "SAML metadata refreshed");
+                    }
+                    self.next_delay(refreshed.cache_duration, refreshed.valid_until)
+                }
+                Err(e) => {
+                    tracing::warn!(idp = %name, url = %self.remote.url, error = %e, "SAML metadata refresh failed; the metadata in use stays");
+                    self.remote
+                        .refresh_interval
+                        .min(RETRY_AFTER_FAILURE)
+                        .max(MIN_METADATA_REFRESH)
+                }
+            };
+        }
+    }
+
+    /// The configured interval, shortened to the metadata's `cacheDuration` and to the time
+    /// left before its `validUntil`, never below [`MIN_METADATA_REFRESH`].
+    fn next_delay(
+        &self,
+        cache_duration: Option<Duration>,
+        valid_until: Option<SystemTime>,
+    ) -> Duration {
+        let mut delay = self.remote.refresh_interval;
+        if let Some(cache) = cache_duration {
+            delay = delay.min(cache);
+        }
+        if let Some(left) =
+            valid_until.and_then(|until| until.duration_since(self.clock.now()).ok())
+        {
+            delay = delay.min(left);
+        }
+        delay.max(MIN_METADATA_REFRESH)
+    }
+}
