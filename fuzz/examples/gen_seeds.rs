@@ -328,7 +328,8 @@ fn session_token(dir: &Path) {
 }
 
 /// Fixtures of `tests/fixtures/saml/` behind the target's mode byte: raw XML (1), raw XML with
-/// `allow_sha1` (4), base64 with POST-binding line breaks (0), metadata (2).
+/// `allow_sha1` (4), raw XML with the decryption key (10), base64 with POST-binding line breaks
+/// (0), metadata (2).
 fn saml_response(dir: &Path) {
     let s = Seeds::new(dir);
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/saml");
@@ -347,6 +348,13 @@ fn saml_response(dir: &Path) {
         s.put_mode(name, 1, &read(&format!("{name}.xml")));
     }
     s.put_mode("rsa-sha1-signed", 4, &read("rsa-sha1-signed.xml"));
+    for name in [
+        "encrypted-response-signed",
+        "encrypted-gcm-assertion-signed",
+        "encrypted-response-unsigned",
+    ] {
+        s.put_mode(name, 10, &read(&format!("{name}.xml")));
+    }
     let encoded = base64::engine::general_purpose::STANDARD.encode(read("assertion-signed.xml"));
     let lines: Vec<&str> = encoded
         .as_bytes()

@@ -5,7 +5,8 @@
 //!
 //! The first byte picks what the rest is: `0 mod 3` the `SAMLAssertion` text; `1 mod 3` the XML
 //! document, base64-encoded by the target (mutations land in the XML); `2 mod 3` IdP metadata.
-//! Bit `0x04` verifies with `allow_sha1`.
+//! Bit `0x04` verifies with `allow_sha1`; bit `0x08` with the service's decryption key
+//! (`keys/sp-encryption.key`), so EncryptedAssertions are decrypted (mode 10: raw XML so).
 //!
 //! Never panics. The fuzzer cannot sign, so whatever is accepted must be exactly what one of the
 //! signed fixtures yields: anything else used content the signature did not cover.
@@ -20,7 +21,7 @@ use base64::engine::general_purpose::STANDARD;
 use libfuzzer_sys::fuzz_target;
 use stsbridge::clock::from_unix_seconds;
 use stsbridge::idp::saml::{
-    DEFAULT_ACS_URL, IdpMetadata, SamlIdpSettings, SamlVerifier, SignatureAlgorithm,
+    DEFAULT_ACS_URL, DecryptionKey, IdpMetadata, SamlIdpSettings, SamlVerifier, SignatureAlgorithm,
     VerifiedAssertion, parse_metadata,
 };
 
@@ -29,15 +30,17 @@ const NOW: i64 = 1_767_225_660;
 const ENTITY_ID: &str = "https://idp.example.com/saml";
 const IDP_CERT: &[u8] = include_bytes!("../../tests/fixtures/saml/keys/idp.der");
 const EC_CERT: &[u8] = include_bytes!("../../tests/fixtures/saml/keys/ec.der");
+const SP_ENCRYPTION_KEY: &[u8] = include_bytes!("../../tests/fixtures/saml/keys/sp-encryption.key");
 
 struct Target {
     strict: SamlVerifier,
     sha1: SamlVerifier,
+    decrypting: SamlVerifier,
     /// What the signed fixtures yield: the only assertions an input may verify to.
     known: Vec<VerifiedAssertion>,
 }
 
-fn verifier(allow_sha1: bool) -> SamlVerifier {
+fn verifier(allow_sha1: bool, decrypting: bool) -> SamlVerifier {
     let mut settings = SamlIdpSettings::new(
         "corp",
         IdpMetadata {
@@ -50,12 +53,18 @@ fn verifier(allow_sha1: bool) -> SamlVerifier {
     if allow_sha1 {
         settings.algorithms = SignatureAlgorithm::ALL.to_vec();
     }
+    if decrypting {
+        settings.decryption_key =
+            Some(DecryptionKey::from_pem(SP_ENCRYPTION_KEY).expect("fixture decryption key"));
+    }
     SamlVerifier::new(settings).expect("fixture settings")
 }
 
 static TARGET: LazyLock<Target> = LazyLock::new(|| {
-    let strict = verifier(false);
-    let sha1 = verifier(true);
+    let strict = verifier(false, false);
+    let sha1 = verifier(true, false);
+    let decrypting = verifier(false, true);
+    let everything = verifier(true, true);
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/saml");
     let mut known = Vec::new();
     for entry in std::fs::read_dir(&fixtures).expect("tests/fixtures/saml") {
@@ -63,7 +72,7 @@ static TARGET: LazyLock<Target> = LazyLock::new(|| {
             continue;
         };
         let b64 = STANDARD.encode(&xml);
-        known.extend(sha1.verify(&b64, now()).ok());
+        known.extend(everything.verify(&b64, now()).ok());
     }
     assert!(
         !known.is_empty(),
@@ -72,6 +81,7 @@ static TARGET: LazyLock<Target> = LazyLock::new(|| {
     Target {
         strict,
         sha1,
+        decrypting,
         known,
     }
 });
@@ -85,7 +95,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let target = &*TARGET;
-    let verifier = if mode & 0x04 != 0 {
+    let verifier = if mode & 0x08 != 0 {
+        &target.decrypting
+    } else if mode & 0x04 != 0 {
         &target.sha1
     } else {
         &target.strict

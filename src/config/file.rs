@@ -111,6 +111,9 @@ pub struct RawSaml {
     pub algorithms: Option<Vec<String>>,
     #[serde(default = "default_saml_skew")]
     pub clock_skew_seconds: u64,
+    /// The service's RSA private key (PKCS#8 PEM, owner-only) for encrypted assertions, a file
+    /// relative to this one; without it, encrypted assertions are refused.
+    pub decryption_key_file: Option<String>,
 }
 
 fn default_saml_skew() -> u64 {

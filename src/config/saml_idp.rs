@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::{Problems, file, file_stem};
 use crate::idp::saml::{
-    self, DEFAULT_METADATA_REFRESH, IdpMetadata, MAX_METADATA_REFRESH, MIN_METADATA_REFRESH,
-    MetadataSource, RemoteMetadata, SamlIdpSettings, SignatureAlgorithm,
+    self, DEFAULT_METADATA_REFRESH, DecryptionKey, IdpMetadata, MAX_METADATA_REFRESH,
+    MIN_METADATA_REFRESH, MetadataSource, RemoteMetadata, SamlIdpSettings, SignatureAlgorithm,
 };
 
 /// Validate one SAML IdP file, every problem reported with its field:
@@ -18,7 +18,9 @@ use crate::idp::saml::{
 /// 3. `insecure_http` and `metadata_refresh_seconds` only with `metadata_url`; the interval
 ///    within 5..=86400 seconds;
 /// 4. `acs_urls` non-empty; `clock_skew_seconds` at most 300;
-/// 5. `algorithms` known names or URIs, SHA-1 ones only with `allow_sha1`.
+/// 5. `algorithms` known names or URIs, SHA-1 ones only with `allow_sha1`;
+/// 6. `decryption_key_file` (relative to this file), if given, an RSA private key in PKCS#8
+///    PEM; a file others than its owner may read is used, with a warning.
 ///
 /// A `validUntil` that has passed is not judged here (no clock): the verifier refuses the IdP's
 /// responses while it is so, and the daemon warns at start-up.
@@ -58,6 +60,11 @@ pub(super) fn validate(
         problems.add(path, Some("clock_skew_seconds"), "must be at most 300");
     }
     let algorithms = algorithms(path, raw.algorithms.as_deref(), raw.allow_sha1, problems);
+    let decryption_key = raw.decryption_key_file.as_deref().and_then(|file| {
+        decryption_key(path, file)
+            .map_err(|e| problems.add(path, Some("decryption_key_file"), e))
+            .ok()
+    });
     let ((metadata_source, field), metadata) = (source?, metadata?);
     if problems.0.len() != before {
         return None;
@@ -72,6 +79,7 @@ pub(super) fn validate(
         acs_urls,
         algorithms,
         clock_skew,
+        decryption_key,
     };
     // The verifier's own checks (certificates decode, ...), reported here rather than at start.
     if let Err(e) = saml::SamlVerifier::new(settings.clone()) {
@@ -184,6 +192,26 @@ fn read_metadata(source: &MetadataSource) -> Result<IdpMetadata, String> {
         }
         MetadataSource::Inline => Err("no metadata given".to_owned()),
     }
+}
+
+/// The decryption key in `file` (relative to the IdP file at `path`). Errors never quote it.
+fn decryption_key(path: &Path, file: &str) -> Result<DecryptionKey, String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let file = path.parent().unwrap_or(Path::new(".")).join(file);
+    let mode = std::fs::metadata(&file)
+        .map_err(|e| format!("cannot read: {e}"))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            file = %file.display(),
+            mode = format!("{:o}", mode & 0o777),
+            "the SAML decryption key is readable by others than its owner: chmod 600 it"
+        );
+    }
+    let pem =
+        zeroize::Zeroizing::new(std::fs::read(&file).map_err(|e| format!("cannot read: {e}"))?);
+    DecryptionKey::from_pem(&pem).map_err(|e| e.to_string())
 }
 
 /// The signature algorithms: the configured list (short names or XML-DSig URIs), or the

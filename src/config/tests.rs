@@ -416,3 +416,104 @@ fn saml_metadata_sources_are_checked_before_any_fetch() {
         assert!(text.contains(expected), "{expected}\n---\n{text}");
     }
 }
+
+fn saml_key_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/saml/keys/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// What `load` logs at warning level or above while it runs.
+fn warnings_while_loading(dir: &tempfile::TempDir) -> (Vec<String>, String) {
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(move || writer.clone())
+        .finish();
+    let problems = tracing::subscriber::with_default(subscriber, || problems(dir));
+    let logged = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    (problems, logged)
+}
+
+#[test]
+fn a_saml_decryption_key_is_an_owner_only_rsa_pkcs8_key() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = setup(MAIN);
+    let key = saml_key_fixture("sp-encryption.key");
+    write(dir.path(), "idp-configs/keys/sp.key", "");
+    std::fs::write(dir.path().join("idp-configs/keys/sp.key"), &key).unwrap();
+    let chmod = |mode: u32| {
+        std::fs::set_permissions(
+            dir.path().join("idp-configs/keys/sp.key"),
+            std::fs::Permissions::from_mode(mode),
+        )
+        .unwrap();
+    };
+    write(
+        dir.path(),
+        "idp-configs/corp.toml",
+        &format!(
+            "kind = \"saml\"\nmetadata_file = \"{}\"\ndecryption_key_file = \"keys/sp.key\"\n",
+            saml_metadata_path()
+        ),
+    );
+    chmod(0o600);
+    let (found, logged) = warnings_while_loading(&dir);
+    assert!(found.is_empty(), "{found:?}");
+    assert!(logged.is_empty(), "{logged}");
+    let config = load(&dir.path().join("stsbridge.toml")).unwrap();
+    let IdpConfig::Saml(s) = &config.idps[0] else {
+        panic!("a SAML IdP")
+    };
+    assert!(s.decryption_key.is_some());
+    assert!(
+        !format!("{config:?}").contains("MII"),
+        "no key material in Debug"
+    );
+
+    // Readable by the group: used, with a warning naming the file (never its content).
+    chmod(0o640);
+    let (found, logged) = warnings_while_loading(&dir);
+    assert!(found.is_empty(), "{found:?}");
+    assert!(
+        logged.contains("readable by others than its owner"),
+        "{logged}"
+    );
+    assert!(logged.contains("sp.key"), "{logged}");
+    assert!(!logged.contains("MII"), "{logged}");
+
+    // Not a usable key: a problem with the field, never the content.
+    for (content, expected) in [
+        (saml_key_fixture("ec.key"), "not an RSA key"),
+        (saml_key_fixture("idp.crt"), "no PRIVATE KEY (PKCS#8) block"),
+    ] {
+        std::fs::write(dir.path().join("idp-configs/keys/sp.key"), content).unwrap();
+        chmod(0o600);
+        let text = problems(&dir).join("\n");
+        assert!(
+            text.contains(&format!("corp.toml: decryption_key_file: SAML provider configuration: decryption key: {expected}")),
+            "{text}"
+        );
+        assert!(!text.contains("MII"), "{text}");
+    }
+    std::fs::remove_file(dir.path().join("idp-configs/keys/sp.key")).unwrap();
+    let text = problems(&dir).join("\n");
+    assert!(
+        text.contains("corp.toml: decryption_key_file: cannot read"),
+        "{text}"
+    );
+}

@@ -787,3 +787,69 @@ async fn a_narrowed_algorithm_list_refuses_the_others() {
         .await
         .expect("ECDSA-SHA256 is on the list");
 }
+
+// ------------------------------------------------------------------ encrypted assertions
+
+fn key_path(name: &str) -> String {
+    format!(
+        "{}/tests/fixtures/saml/keys/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[tokio::test]
+async fn encrypted_assertions_are_accepted_only_in_signed_responses_with_the_key() {
+    // The key, owner-only, beside the IdP file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("sp-encryption.key");
+    std::fs::copy(key_path("sp-encryption.key"), &key).expect("copy key");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    let f = start_with(format!(
+        "kind = \"saml\"\nmetadata_file = \"{}\"\ndecryption_key_file = \"{}\"\n",
+        metadata_path(),
+        key.display()
+    ))
+    .await;
+    for name in [
+        "encrypted-response-unsigned.xml",
+        "encrypted-assertion-signed-response-unsigned.xml",
+        "encrypted-to-other-key.xml",
+        "encrypted-tampered-ciphertext.xml",
+        "encrypted-rsa-1_5.xml",
+        "encrypted-tampered-inner-signature.xml",
+        "encrypted-wrong-audience.xml",
+    ] {
+        assert_eq!(
+            f.assume("saml-admin", &fixture(name)).await.unwrap_err(),
+            "InvalidIdentityToken",
+            "{name}"
+        );
+    }
+    assert!(f.daemon.sessions().await.is_empty());
+    let out = f
+        .assume("saml-admin", &fixture("encrypted-response-signed.xml"))
+        .await
+        .expect("credentials");
+    assert_eq!(out.subject(), Some("alice@example.com"));
+    assert_eq!(out.issuer(), Some(ISSUER));
+    // The decrypted assertion's ID is remembered like any other.
+    assert_eq!(
+        f.assume("saml-admin", &fixture("encrypted-gcm-assertion-signed.xml"))
+            .await
+            .unwrap_err(),
+        "InvalidIdentityToken",
+        "the same assertion ID, encrypted again"
+    );
+    assert_eq!(f.daemon.sessions().await.len(), 1);
+
+    // Without a key, refused as before.
+    let plain = start().await;
+    assert_eq!(
+        plain
+            .assume("saml-admin", &fixture("encrypted-response-signed.xml"))
+            .await
+            .unwrap_err(),
+        "InvalidIdentityToken"
+    );
+}

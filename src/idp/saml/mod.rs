@@ -12,8 +12,10 @@
 //!    processing instruction, only the predefined entity references (XML 1.0 §2.8, §4.1).
 //! 3. **Shape of the unverified document** (`shape`), a defence in depth against signature
 //!    wrapping that only ever refuses: a `samlp:Response` root, exactly one `saml:Assertion`,
-//!    its direct child (SAML Core §3.2.2), no `EncryptedAssertion` (not supported), no comment
-//!    inside the message, unique IDs; every `ds:Signature` a direct child of the Response or of
+//!    its direct child (SAML Core §3.2.2), or, only with a `decryption_key`, one
+//!    `saml:EncryptedAssertion` there instead (§2.3.4) in a Response that is signed (else
+//!    [`SamlFault::Encrypted`] / [`SamlFault::Signature`]); no comment inside the message,
+//!    unique IDs; every `ds:Signature` a direct child of the Response or of
 //!    the Assertion, one `ds:Reference` whose URI is `#` + its parent's ID (SAML Core §5.4.2),
 //!    only the enveloped-signature and c14n transforms (SAML Core §5.4.4), no `ds:Object`; the
 //!    signature method in the IdP's allow-list (`algorithms`; by default RSA and ECDSA with
@@ -25,12 +27,18 @@
 //!    subtree alone; that subtree, never the original document, is what the checks below read:
 //!    the Response when the Response is signed (its Assertion is covered by the enveloped
 //!    signature), else the Assertion; its IDs must be the ones step 3 found.
-//! 5. **Contents** (`checks`), SAML Core §2-§3 and Profiles §4.1.4.2-§4.1.4.3: Response and
+//! 5. **Decryption** (`decrypt`), for an EncryptedAssertion: read from the *verified*
+//!    Response (so the ciphertext is the IdP's), its key unwrapped with RSA-OAEP and the
+//!    service's key, the assertion decrypted (AES-GCM or AES-CBC); the plaintext then goes
+//!    through steps 2 and 3 as an Assertion of its own and, if it carries a signature, step 4
+//!    (verified with the pinned certificates and reduced to the signed Assertion).
+//! 6. **Contents** (`checks`), SAML Core §2-§3 and Profiles §4.1.4.2-§4.1.4.3: Response and
 //!    Assertion `Version` 2.0; Issuers equal the metadata's entityID; Status `Success`;
 //!    Destination, when present, one of `acs_urls`; IssueInstants not ahead of `now` by more
-//!    than `clock_skew`; Conditions present, `NotBefore`/`NotOnOrAfter` hold, and every AudienceRestriction names
-//!    `sp_entity_id`; exactly one bearer SubjectConfirmation whose data has `NotOnOrAfter` and a
-//!    `Recipient` in `acs_urls`; a NameID; AuthnStatement `SessionNotOnOrAfter` not passed.
+//!    than `clock_skew`; Conditions present, `NotBefore`/`NotOnOrAfter` hold, and every
+//!    AudienceRestriction names `sp_entity_id`; exactly one bearer SubjectConfirmation whose
+//!    data has `NotOnOrAfter` and a `Recipient` in `acs_urls`; a NameID; AuthnStatement
+//!    `SessionNotOnOrAfter` not passed.
 //!
 //! Step 3 reads the document with quick-xml, step 4 with libxml2 (in its recovering mode): where
 //! the two could see a document differently, step 3 can only refuse more, and what is accepted
@@ -45,6 +53,7 @@
 
 mod algorithms;
 mod checks;
+mod decrypt;
 mod guard;
 mod input;
 mod metadata;
@@ -61,6 +70,7 @@ use samael::crypto::CertificateDer;
 use algorithms::AllowList;
 
 pub use algorithms::SignatureAlgorithm;
+pub use decrypt::DecryptionKey;
 pub use metadata::{IdpMetadata, parse_metadata};
 pub use provider::SamlProvider;
 pub use refresh::{MetadataRefresher, Refreshed, fetch_metadata_blocking};
@@ -103,6 +113,9 @@ pub struct SamlIdpSettings {
     pub algorithms: Vec<SignatureAlgorithm>,
     /// Skew allowed on every time check ([`DEFAULT_CLOCK_SKEW`], at most [`MAX_CLOCK_SKEW`]).
     pub clock_skew: Duration,
+    /// The service's RSA key for `EncryptedAssertion`s (`decryption_key_file`); without one,
+    /// encrypted assertions are refused.
+    pub decryption_key: Option<DecryptionKey>,
 }
 
 impl SamlIdpSettings {
@@ -117,6 +130,7 @@ impl SamlIdpSettings {
             acs_urls: vec![DEFAULT_ACS_URL.to_owned()],
             algorithms: SignatureAlgorithm::DEFAULT.to_vec(),
             clock_skew: DEFAULT_CLOCK_SKEW,
+            decryption_key: None,
         }
     }
 }
@@ -214,8 +228,10 @@ pub enum SamlFault {
     /// Not exactly one Assertion directly in a Response, or content placed where SAML does not
     /// put it (signature wrapping), duplicate IDs, comments, a missing required element.
     Structure,
-    /// An `EncryptedAssertion` (not supported).
+    /// An `EncryptedAssertion`, and no decryption key is configured.
     Encrypted,
+    /// An `EncryptedAssertion` that does not decrypt with the configured key.
+    Decryption,
     /// A Response or Assertion Issuer other than the provider's entityID.
     Issuer,
     /// A Response Status other than Success.
@@ -242,7 +258,8 @@ impl SamlFault {
             Self::Signature => "Response signature invalid.",
             Self::Algorithm => "The SAML response uses a signature algorithm that is not allowed.",
             Self::Structure => "The SAML response does not have the required structure.",
-            Self::Encrypted => "Encrypted SAML assertions are not supported.",
+            Self::Encrypted => "Encrypted SAML assertions are not accepted from this provider.",
+            Self::Decryption => "The encrypted SAML assertion could not be decrypted.",
             Self::Issuer => "The SAML issuer does not match the identity provider.",
             Self::Status => "The SAML response does not report success.",
             Self::Audience => {
@@ -266,6 +283,7 @@ pub struct SamlVerifier {
     settings: SamlIdpSettings,
     certs: Vec<CertificateDer>,
     algorithms: AllowList,
+    decryptor: Option<decrypt::Decryptor>,
 }
 
 impl SamlVerifier {
@@ -319,10 +337,16 @@ impl SamlVerifier {
             .map(CertificateDer::from)
             .collect();
         let algorithms = AllowList::new(&settings.algorithms);
+        let decryptor = settings
+            .decryption_key
+            .as_ref()
+            .map(decrypt::Decryptor::new)
+            .transpose()?;
         Ok(Self {
             settings,
             certs,
             algorithms,
+            decryptor,
         })
     }
 
@@ -352,9 +376,42 @@ impl SamlVerifier {
         let xml = input::decode(b64)?;
         guard::check(&xml, guard::MAX_DEPTH)
             .map_err(|why| SamlError::invalid(SamlFault::Malformed, why))?;
-        let shape = shape::Shape::read(&xml, &self.algorithms)?;
-        let signed = signed::verify(&xml, &self.certs, &self.algorithms, &shape)?;
+        let shape = shape::Shape::read(&xml, &self.algorithms, self.decryptor.is_some())?;
+        let signed = match &self.decryptor {
+            Some(decryptor) if shape.assertion_id.is_none() => {
+                self.decrypted(&xml, &shape, decryptor)?
+            }
+            _ => signed::verify(&xml, &self.certs, &self.algorithms, &shape)?,
+        };
         checks::check(signed, &xml, &self.settings, now)
+    }
+
+    /// Steps 4 and 5 for an EncryptedAssertion: the Response verified, then its
+    /// EncryptedAssertion decrypted, and the plaintext through steps 2-4 as an Assertion of its
+    /// own.
+    fn decrypted(
+        &self,
+        xml: &str,
+        shape: &shape::Shape,
+        decryptor: &decrypt::Decryptor,
+    ) -> Result<signed::SignedDocument, SamlError> {
+        let (mut response, verified) =
+            signed::verify_encrypted(xml, &self.certs, &self.algorithms, shape)?;
+        let plaintext = decryptor.decrypt(&verified)?;
+        guard::check(&plaintext, guard::MAX_DEPTH).map_err(|why| {
+            SamlError::invalid(SamlFault::Malformed, format!("decrypted Assertion: {why}"))
+        })?;
+        let assertion_shape = shape::Shape::read_assertion(&plaintext, &self.algorithms)?;
+        if assertion_shape.id == shape.response_id {
+            return Err(SamlError::invalid(
+                SamlFault::Structure,
+                "the decrypted Assertion has the Response's ID",
+            ));
+        }
+        let assertion =
+            signed::verify_decrypted(&plaintext, &self.certs, &self.algorithms, &assertion_shape)?;
+        response.assertion = Some(*assertion);
+        Ok(signed::SignedDocument::Response(response))
     }
 }
 
@@ -377,9 +434,9 @@ impl SamlVerifier {
 pub fn peek_assertion_id(saml_response_b64: &str) -> Option<String> {
     let xml = input::decode(saml_response_b64).ok()?;
     guard::check(&xml, guard::MAX_DEPTH).ok()?;
-    shape::Shape::read(&xml, &AllowList::any())
+    shape::Shape::read(&xml, &AllowList::any(), false)
         .ok()
-        .map(|shape| shape.assertion_id)
+        .and_then(|shape| shape.assertion_id)
 }
 
 /// At most 64 characters of an attacker-chosen string, for log details.

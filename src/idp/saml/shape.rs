@@ -37,8 +37,35 @@ const ENVELOPED_SIGNATURE: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-s
 #[derive(Debug)]
 pub(super) struct Shape {
     pub(super) response_id: String,
-    pub(super) assertion_id: String,
+    /// The Assertion's ID; `None` when the Assertion is encrypted (its ID is in the ciphertext).
+    pub(super) assertion_id: Option<String>,
     pub(super) response_signed: bool,
+}
+
+/// Where the parts of a decrypted Assertion sit.
+#[derive(Debug)]
+pub(super) struct AssertionShape {
+    pub(super) id: String,
+    pub(super) signed: bool,
+}
+
+/// What the document's root must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Root {
+    /// A `samlp:Response`, its Assertion a direct child (depth 1).
+    Response,
+    /// A `saml:Assertion` alone (the plaintext of an EncryptedAssertion).
+    Assertion,
+}
+
+impl Root {
+    /// The depth of the Assertion element.
+    fn assertion_depth(self) -> usize {
+        match self {
+            Self::Response => 1,
+            Self::Assertion => 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +103,10 @@ struct ReferenceParts {
 struct Reading<'a> {
     reader: NsReader<&'a [u8]>,
     algorithms: &'a AllowList,
+    root: Root,
+    /// An EncryptedAssertion may stand in for the Assertion (a decryption key is configured).
+    allow_encrypted: bool,
+    encrypted: bool,
     stack: Vec<Frame>,
     ids: HashSet<String>,
     response_id: Option<String>,
@@ -88,10 +119,14 @@ struct Reading<'a> {
 impl Shape {
     /// Read the document (already through `guard`) and refuse it unless:
     /// 1. the root is `samlp:Response` with an `ID` (SAML Core §3.2.2);
-    /// 2. there is no `EncryptedAssertion` anywhere ([`SamlFault::Encrypted`]);
-    /// 3. no other element named `Response`, and exactly one named `Assertion`: in the SAML
-    ///    assertion namespace, a direct child of the Response, with an `ID` (SAML Core §2.3.3,
-    ///    Profiles §4.1.4.2);
+    /// 2. there is no `EncryptedAssertion` ([`SamlFault::Encrypted`]), unless `allow_encrypted`
+    ///    (a decryption key is configured): then one may stand in for the Assertion, in the SAML
+    ///    assertion namespace, a direct child of the Response (SAML Core §2.3.4), and the
+    ///    Response must be signed ([`SamlFault::Signature`]): the ciphertext is then covered by
+    ///    a pinned signature, and nothing unsigned is ever decrypted;
+    /// 3. no other element named `Response`, and exactly one named `Assertion` (or the
+    ///    EncryptedAssertion): in the SAML assertion namespace, a direct child of the Response,
+    ///    with an `ID` (SAML Core §2.3.3, Profiles §4.1.4.2);
     /// 4. no two ID-like attributes (`ID`, `Id`, `id`, `xml:id`, any prefix) share a value, and
     ///    no element has two (XML-DSig §4.4.3.3 same-document references);
     /// 5. no comment inside the root (a comment splits a text node: NameID truncation);
@@ -102,10 +137,66 @@ impl Shape {
     ///    canonicalization among the c14n methods, and signature and digest methods in the IdP's
     ///    allow-list;
     /// 8. the Response or the Assertion (or both) carries a signature.
-    pub(super) fn read(xml: &str, algorithms: &AllowList) -> Result<Self, SamlError> {
-        let mut reading = Reading {
+    pub(super) fn read(
+        xml: &str,
+        algorithms: &AllowList,
+        allow_encrypted: bool,
+    ) -> Result<Self, SamlError> {
+        let mut reading = Reading::new(xml, algorithms, Root::Response, allow_encrypted);
+        reading.read_all()?;
+        let encrypted = reading.encrypted;
+        let (Some(response_id), assertion_id) = (reading.response_id, reading.assertion_id) else {
+            return Err(structure("the Response has no ID"));
+        };
+        if encrypted {
+            if !reading.response_signed {
+                return Err(SamlError::invalid(
+                    SamlFault::Signature,
+                    "an EncryptedAssertion in a Response that is not signed",
+                ));
+            }
+        } else if assertion_id.is_none() {
+            return Err(structure("no Assertion in the Response"));
+        } else if !reading.response_signed && !reading.assertion_signed {
+            return Err(SamlError::invalid(
+                SamlFault::Signature,
+                "neither the Response nor the Assertion is signed",
+            ));
+        }
+        Ok(Shape {
+            response_id,
+            assertion_id,
+            response_signed: reading.response_signed,
+        })
+    }
+
+    /// The same rules for the plaintext of an EncryptedAssertion: the root is one
+    /// `saml:Assertion` with an `ID`, signed or not (the Response around its ciphertext was);
+    /// a signature on it follows rules 4-7.
+    pub(super) fn read_assertion(
+        xml: &str,
+        algorithms: &AllowList,
+    ) -> Result<AssertionShape, SamlError> {
+        let mut reading = Reading::new(xml, algorithms, Root::Assertion, false);
+        reading.read_all()?;
+        let id = reading
+            .assertion_id
+            .ok_or_else(|| structure("the decrypted Assertion has no ID"))?;
+        Ok(AssertionShape {
+            id,
+            signed: reading.assertion_signed,
+        })
+    }
+}
+
+impl<'a> Reading<'a> {
+    fn new(xml: &'a str, algorithms: &'a AllowList, root: Root, allow_encrypted: bool) -> Self {
+        Reading {
             reader: NsReader::from_str(xml),
             algorithms,
+            root,
+            allow_encrypted,
+            encrypted: false,
             stack: Vec::new(),
             ids: HashSet::new(),
             response_id: None,
@@ -113,13 +204,9 @@ impl Shape {
             response_signed: false,
             assertion_signed: false,
             signature: None,
-        };
-        reading.read_all()?;
-        reading.finish()
+        }
     }
-}
 
-impl Reading<'_> {
     fn read_all(&mut self) -> Result<(), SamlError> {
         loop {
             let (ns, event) = self
@@ -161,21 +248,25 @@ impl Reading<'_> {
         self.record_ids(start)?;
         let depth = self.stack.len();
         if depth == 0 {
-            if (ns, local.as_str()) != (Ns::Protocol, "Response") {
+            let expected = match self.root {
+                Root::Response => (Ns::Protocol, "Response"),
+                Root::Assertion => (Ns::Assertion, "Assertion"),
+            };
+            if (ns, local.as_str()) != expected {
                 return Err(structure(format!(
-                    "the root is <{}>, not a samlp:Response",
-                    truncated(&local)
+                    "the root is <{}>, not a {}",
+                    truncated(&local),
+                    expected.1
                 )));
             }
-            self.response_id = Some(self.required_id(start, "Response")?);
+            if self.root == Root::Response {
+                self.response_id = Some(self.required_id(start, "Response")?);
+            }
         } else if local == "Response" {
             return Err(structure("a Response inside the message"));
         }
         if local == "EncryptedAssertion" {
-            return Err(SamlError::invalid(
-                SamlFault::Encrypted,
-                "EncryptedAssertion is not supported",
-            ));
+            self.open_encrypted_assertion(ns, depth)?;
         }
         if local == "Assertion" {
             self.open_assertion(ns, depth, start)?;
@@ -201,7 +292,10 @@ impl Reading<'_> {
         if self.assertion_id.is_some() {
             return Err(structure("more than one Assertion"));
         }
-        if depth != 1 {
+        if self.encrypted {
+            return Err(structure("an Assertion beside an EncryptedAssertion"));
+        }
+        if depth != self.root.assertion_depth() {
             let parent = self.stack.last().map_or("", |f| f.local.as_str());
             return Err(structure(format!(
                 "the Assertion is inside <{}>, not directly in the Response",
@@ -209,6 +303,31 @@ impl Reading<'_> {
             )));
         }
         self.assertion_id = Some(self.required_id(start, "Assertion")?);
+        Ok(())
+    }
+
+    /// Rule 2 of [`Shape::read`].
+    fn open_encrypted_assertion(&mut self, ns: Ns, depth: usize) -> Result<(), SamlError> {
+        if !self.allow_encrypted {
+            return Err(SamlError::invalid(
+                SamlFault::Encrypted,
+                "an EncryptedAssertion, and no decryption key is configured",
+            ));
+        }
+        if ns != Ns::Assertion {
+            return Err(structure(
+                "an EncryptedAssertion outside the SAML assertion namespace",
+            ));
+        }
+        if self.encrypted || self.assertion_id.is_some() {
+            return Err(structure("more than one Assertion or EncryptedAssertion"));
+        }
+        if depth != 1 {
+            return Err(structure(
+                "the EncryptedAssertion is not directly in the Response",
+            ));
+        }
+        self.encrypted = true;
         Ok(())
     }
 
@@ -258,11 +377,12 @@ impl Reading<'_> {
             return Err(structure("a ds:Signature inside another"));
         }
         let parent = self.stack.last().map(|f| (f.ns, f.local.as_str()));
+        let assertion_child = self.root.assertion_depth() + 1;
         let (target_id, already) = match (depth, parent) {
-            (1, Some((Ns::Protocol, "Response"))) => {
+            (1, Some((Ns::Protocol, "Response"))) if self.root == Root::Response => {
                 (self.response_id.clone(), &mut self.response_signed)
             }
-            (2, Some((Ns::Assertion, "Assertion"))) => {
+            (d, Some((Ns::Assertion, "Assertion"))) if d == assertion_child => {
                 (self.assertion_id.clone(), &mut self.assertion_signed)
             }
             (_, parent) => {
@@ -298,23 +418,6 @@ impl Reading<'_> {
                 Ok(())
             }
         }
-    }
-
-    fn finish(self) -> Result<Shape, SamlError> {
-        let (Some(response_id), Some(assertion_id)) = (self.response_id, self.assertion_id) else {
-            return Err(structure("no Assertion in the Response"));
-        };
-        if !self.response_signed && !self.assertion_signed {
-            return Err(SamlError::invalid(
-                SamlFault::Signature,
-                "neither the Response nor the Assertion is signed",
-            ));
-        }
-        Ok(Shape {
-            response_id,
-            assertion_id,
-            response_signed: self.response_signed,
-        })
     }
 
     /// Whether the innermost open elements are these `ds:` elements, outermost first.

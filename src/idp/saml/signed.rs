@@ -19,7 +19,7 @@ use samael::crypto::{CertificateDer, Crypto, CryptoProvider, ReduceMode};
 use samael::schema::{Assertion, Response};
 
 use super::algorithms::AllowList;
-use super::shape::{SAML_ASSERTION_NS, SAML_PROTOCOL_NS, Shape};
+use super::shape::{AssertionShape, SAML_ASSERTION_NS, SAML_PROTOCOL_NS, Shape};
 use super::{SamlError, SamlFault, error_text, truncated};
 
 /// The verified subtree, parsed with samael's schema types: nothing else of the message is
@@ -43,29 +43,96 @@ pub(super) fn verify(
     algorithms: &AllowList,
     shape: &Shape,
 ) -> Result<SignedDocument, SamlError> {
+    let expected_assertion_id = shape
+        .assertion_id
+        .as_deref()
+        .ok_or_else(|| structure("an encrypted Assertion where a plain one was expected"))?;
     let reduced = reduce(xml, certs, algorithms)?;
-    let root = root_element(&reduced)?;
     if shape.response_signed {
-        if root != Root::Response {
-            return Err(signature("the verified content is not the Response"));
-        }
-        let response: Response = reduced
-            .parse()
-            .map_err(|e| structure(format!("signed Response: {}", error_text(&e))))?;
-        check_id("Response", &response.id, &shape.response_id)?;
+        let response = verified_response(&reduced, shape)?;
         let assertion_id = response.assertion.as_ref().map(|a| a.id.as_str());
-        check_id("Assertion", assertion_id.unwrap_or(""), &shape.assertion_id)?;
-        Ok(SignedDocument::Response(Box::new(response)))
+        check_id(
+            "Assertion",
+            assertion_id.unwrap_or(""),
+            expected_assertion_id,
+        )?;
+        Ok(SignedDocument::Response(response))
     } else {
-        if root != Root::Assertion {
-            return Err(signature("the verified content is not the Assertion"));
-        }
-        let assertion: Assertion = reduced.parse().map_err(|e: Box<dyn std::error::Error>| {
-            structure(format!("signed Assertion: {}", error_text(&*e)))
-        })?;
-        check_id("Assertion", &assertion.id, &shape.assertion_id)?;
-        Ok(SignedDocument::Assertion(Box::new(assertion)))
+        let assertion = verified_assertion(&reduced, expected_assertion_id)?;
+        Ok(SignedDocument::Assertion(assertion))
     }
+}
+
+/// [`verify`] for a Response whose Assertion is encrypted (`shape` found an EncryptedAssertion,
+/// and the Response signed): the verified Response, which holds the EncryptedAssertion and no
+/// Assertion, and its verified text, for decryption.
+pub(super) fn verify_encrypted(
+    xml: &str,
+    certs: &[CertificateDer],
+    algorithms: &AllowList,
+    shape: &Shape,
+) -> Result<(Box<Response>, String), SamlError> {
+    if !shape.response_signed || shape.assertion_id.is_some() {
+        return Err(structure(
+            "not a signed Response around an EncryptedAssertion",
+        ));
+    }
+    let reduced = reduce(xml, certs, algorithms)?;
+    let response = verified_response(&reduced, shape)?;
+    if response.assertion.is_some() || response.encrypted_assertion.is_none() {
+        return Err(signature(
+            "the verified Response does not hold the one EncryptedAssertion",
+        ));
+    }
+    Ok((response, reduced))
+}
+
+/// The plaintext of an EncryptedAssertion, `shape`d: its own signature, if it has one, verified
+/// as any other (every signature with a pinned certificate, reduced to the signed Assertion);
+/// without one, the plaintext as it is (the signed Response covered its ciphertext).
+pub(super) fn verify_decrypted(
+    plaintext: &str,
+    certs: &[CertificateDer],
+    algorithms: &AllowList,
+    shape: &AssertionShape,
+) -> Result<Box<Assertion>, SamlError> {
+    if shape.signed {
+        let reduced = reduce(plaintext, certs, algorithms)?;
+        verified_assertion(&reduced, &shape.id)
+    } else {
+        if root_element(plaintext)? != Root::Assertion {
+            return Err(structure("the decrypted content is not an Assertion"));
+        }
+        let assertion: Assertion = plaintext.parse().map_err(|e: Box<dyn std::error::Error>| {
+            structure(format!("decrypted Assertion: {}", error_text(&*e)))
+        })?;
+        check_id("Assertion", &assertion.id, &shape.id)?;
+        Ok(Box::new(assertion))
+    }
+}
+
+/// The verified content as the signed Response, with the ID `shape` read.
+fn verified_response(reduced: &str, shape: &Shape) -> Result<Box<Response>, SamlError> {
+    if root_element(reduced)? != Root::Response {
+        return Err(signature("the verified content is not the Response"));
+    }
+    let response: Response = reduced
+        .parse()
+        .map_err(|e| structure(format!("signed Response: {}", error_text(&e))))?;
+    check_id("Response", &response.id, &shape.response_id)?;
+    Ok(Box::new(response))
+}
+
+/// The verified content as the signed Assertion, with the ID `expected_id`.
+fn verified_assertion(reduced: &str, expected_id: &str) -> Result<Box<Assertion>, SamlError> {
+    if root_element(reduced)? != Root::Assertion {
+        return Err(signature("the verified content is not the Assertion"));
+    }
+    let assertion: Assertion = reduced.parse().map_err(|e: Box<dyn std::error::Error>| {
+        structure(format!("signed Assertion: {}", error_text(&*e)))
+    })?;
+    check_id("Assertion", &assertion.id, expected_id)?;
+    Ok(Box::new(assertion))
 }
 
 /// samael's verification and reduction to the signed subtree, with one pinned certificate at a

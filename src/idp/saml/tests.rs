@@ -548,6 +548,161 @@ fn an_encrypted_assertion_is_refused() {
     assert_fault(verify("encrypted-assertion"), SamlFault::Encrypted);
 }
 
+// ------------------------------------------------------------------ encrypted assertions
+
+const SP_ENCRYPTION_KEY: &[u8] =
+    include_bytes!("../../../tests/fixtures/saml/keys/sp-encryption.key");
+
+fn decrypting() -> SamlVerifier {
+    let mut settings = settings();
+    settings.decryption_key = Some(DecryptionKey::from_pem(SP_ENCRYPTION_KEY).expect("key"));
+    verifier_with(settings)
+}
+
+const ENCRYPTED: [&str; 10] = [
+    "encrypted-assertion",
+    "encrypted-response-signed",
+    "encrypted-gcm-assertion-signed",
+    "encrypted-response-unsigned",
+    "encrypted-assertion-signed-response-unsigned",
+    "encrypted-to-other-key",
+    "encrypted-tampered-ciphertext",
+    "encrypted-rsa-1_5",
+    "encrypted-tampered-inner-signature",
+    "encrypted-wrong-audience",
+];
+
+#[test]
+fn without_a_key_every_encrypted_assertion_is_refused() {
+    for name in ENCRYPTED {
+        assert_fault(verify(name), SamlFault::Encrypted);
+        assert_eq!(peek_assertion_id(&encoded(name)), None, "{name}");
+    }
+}
+
+#[test]
+fn with_a_key_an_encrypted_assertion_in_a_signed_response_is_accepted() {
+    let reference = verify("response-signed").expect("valid");
+    let verifier = decrypting();
+    // AES-256-CBC, the assertion unsigned; AES-128-GCM, the assertion signed too.
+    for name in [
+        "encrypted-response-signed",
+        "encrypted-gcm-assertion-signed",
+    ] {
+        let verified = verifier
+            .verify(&encoded(name), from_unix_seconds(NOW))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(verified, reference, "{name}");
+    }
+    // Plain responses are still accepted by a verifier with a key.
+    for name in ["response-signed", "assertion-signed", "ec-signed"] {
+        let verified = verifier.verify(&encoded(name), from_unix_seconds(NOW));
+        assert_eq!(verified.expect(name), reference, "{name}");
+    }
+}
+
+#[test]
+fn an_encrypted_assertion_in_an_unsigned_response_is_refused() {
+    let verifier = decrypting();
+    let now = from_unix_seconds(NOW);
+    for name in [
+        "encrypted-response-unsigned",
+        // Signed inside the ciphertext, but the Response is not: nothing unsigned is decrypted.
+        "encrypted-assertion-signed-response-unsigned",
+        "encrypted-assertion",
+    ] {
+        assert_fault(verifier.verify(&encoded(name), now), SamlFault::Signature);
+    }
+}
+
+#[test]
+fn encrypted_assertions_that_do_not_verify_or_decrypt_are_refused() {
+    let verifier = decrypting();
+    let now = from_unix_seconds(NOW);
+    let cases = [
+        ("encrypted-to-other-key", SamlFault::Decryption),
+        // The signature covers the ciphertext.
+        ("encrypted-tampered-ciphertext", SamlFault::Signature),
+        ("encrypted-rsa-1_5", SamlFault::Algorithm),
+        // The assertion's own signature is verified after decryption.
+        ("encrypted-tampered-inner-signature", SamlFault::Signature),
+        // And its contents checked as any other's.
+        ("encrypted-wrong-audience", SamlFault::Audience),
+    ];
+    for (name, fault) in cases {
+        let result = verifier.verify(&encoded(name), now);
+        match result {
+            Err(SamlError::Invalid { fault: got, .. }) => assert_eq!(got, fault, "{name}"),
+            other => panic!("{name}: expected {fault:?}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_encrypted_assertion_must_stand_alone_where_the_assertion_goes() {
+    let verifier = decrypting();
+    let now = from_unix_seconds(NOW);
+    let encrypted = fixture("encrypted-response-signed");
+    let start = encrypted.find("<saml:EncryptedAssertion>").expect("start");
+    let end = encrypted.find("</saml:EncryptedAssertion>").expect("end") + 26;
+    let element = &encrypted[start..end];
+    let plain = fixture("assertion-signed");
+    let assertion_start = plain.find("<saml:Assertion").expect("assertion");
+    let beside_assertion = format!(
+        "{}{element}\n{}",
+        &plain[..assertion_start],
+        &plain[assertion_start..]
+    );
+    let twice = encrypted.replacen(element, &format!("{element}{element}"), 1);
+    let in_extensions = encrypted.replacen(
+        element,
+        &format!("<samlp:Extensions>{element}</samlp:Extensions>"),
+        1,
+    );
+    for (what, xml) in [
+        ("beside an Assertion", beside_assertion),
+        ("twice", twice),
+        ("in Extensions", in_extensions),
+    ] {
+        match verifier.verify(&STANDARD.encode(&xml), now) {
+            Err(SamlError::Invalid {
+                fault: SamlFault::Structure,
+                ..
+            }) => {}
+            other => panic!("{what}: expected Structure, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn decryption_keys_are_rsa_pkcs8_and_never_printed() {
+    let key = DecryptionKey::from_pem(SP_ENCRYPTION_KEY).expect("key");
+    assert_eq!(format!("{key:?}"), "DecryptionKey(<redacted>)");
+    let verifier = decrypting();
+    assert!(!format!("{verifier:?}").contains("MII"));
+
+    const EC_KEY: &[u8] = include_bytes!("../../../tests/fixtures/saml/keys/ec.key");
+    const IDP_CERT_PEM: &[u8] = include_bytes!("../../../tests/fixtures/saml/keys/idp.crt");
+    let pkcs1 = b"-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n";
+    for (what, pem, expected) in [
+        ("EC key", EC_KEY, "not an RSA key"),
+        ("certificate", IDP_CERT_PEM, "no PRIVATE KEY (PKCS#8) block"),
+        ("PKCS#1", pkcs1.as_slice(), "openssl pkcs8 -topk8 -nocrypt"),
+        (
+            "garbage",
+            b"hello".as_slice(),
+            "no PRIVATE KEY (PKCS#8) block",
+        ),
+    ] {
+        match DecryptionKey::from_pem(pem) {
+            Err(SamlError::Config(message)) => {
+                assert!(message.contains(expected), "{what}: {message}");
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn a_bare_signed_assertion_is_refused() {
     let xml = fixture("assertion-signed");
@@ -703,6 +858,7 @@ fn client_messages_are_fixed_and_distinct() {
         SamlFault::Algorithm,
         SamlFault::Structure,
         SamlFault::Encrypted,
+        SamlFault::Decryption,
         SamlFault::Issuer,
         SamlFault::Status,
         SamlFault::Audience,
