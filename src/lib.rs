@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod authz;
 pub mod clock;
 pub mod config;
 pub mod creds;
@@ -15,6 +16,7 @@ pub mod policy;
 pub mod server;
 pub mod store;
 pub mod sts;
+pub mod users;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -47,6 +49,8 @@ pub enum RunError {
     Admin(#[from] admin::AdminError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("users: {0}")]
+    Users(String),
 }
 
 /// Run the daemon on `listener` until `shutdown` resolves.
@@ -94,6 +98,7 @@ pub async fn run(
         idp_maintenance.extend(built.maintenance);
     }
 
+    reseal_user_secrets(store.as_ref(), &keyring, clock.now()).await?;
     let keyring = SharedKeyring::new(keyring);
     let revocations = Arc::new(sts::revocation::RevocationList::new(store.revocations()?));
     let state = Arc::new(server::AppState {
@@ -104,11 +109,12 @@ pub async fn run(
             minter: Arc::new(Minter::new(keyring.clone())),
             store: store.clone(),
             clock: clock.clone(),
-            keyring,
+            keyring: keyring.clone(),
             sigv4: creds::sigv4::Verifier::default(),
             revocations: revocations.clone(),
         },
         dev,
+        authorization_services: config.authorization_services.clone(),
     });
 
     let admin_listener = admin::bind(&config.admin_socket)?;
@@ -118,6 +124,9 @@ pub async fn run(
             store: store.clone(),
             revocations: Some(revocations),
             clock: clock.clone(),
+            keyring,
+            default_account_id: config.default_account_id.clone(),
+            users_lock: Arc::default(),
         },
     ));
     let purge_task = tokio::spawn(purge_expired(store.clone(), clock, config.purge_interval));
@@ -142,6 +151,31 @@ pub async fn run(
     idp_tasks.iter().for_each(tokio::task::JoinHandle::abort);
     let _ = std::fs::remove_file(&config.admin_socket);
     served?;
+    Ok(())
+}
+
+/// Move every user secret sealed by a retired key to the current one, so pruning retired keys
+/// (after their session tokens expired) never strands a long-term key or an MFA seed.
+async fn reseal_user_secrets(
+    store: &dyn SessionStore,
+    keyring: &Keyring,
+    now: std::time::SystemTime,
+) -> Result<(), RunError> {
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    for mut user in store.list_users()? {
+        let changed = user
+            .reseal(keyring, &rng)
+            .map_err(|e| RunError::Users(e.to_string()))?;
+        if changed {
+            let event = admin::operator_event(
+                "ResealUserSecrets",
+                serde_json::json!({ "userName": user.name, "keyId": keyring.current_key_id() }),
+                now,
+            );
+            store.put_user(&user, false, &event).await?;
+            tracing::info!(user = %user.name, "user secrets re-sealed with the current key");
+        }
+    }
     Ok(())
 }
 

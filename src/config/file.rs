@@ -21,6 +21,8 @@ pub struct RawMain {
     pub keys: RawKeys,
     #[serde(default)]
     pub admin: RawAdmin,
+    #[serde(default)]
+    pub authorization: RawAuthorization,
 }
 
 fn default_idp_dir() -> String {
@@ -71,6 +73,23 @@ pub struct RawKeys {
 pub struct RawAdmin {
     /// The local admin socket; default `admin.sock` inside the storage directory's parent.
     pub socket: Option<String>,
+}
+
+/// `[authorization]`: the resource services allowed to call `POST /v1/authorize`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthorization {
+    #[serde(default)]
+    pub services: Vec<RawService>,
+}
+
+/// `[[authorization.services]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub name: String,
+    /// Hex SHA-256 of the service's bearer secret (the secret itself is never in the config).
+    pub bearer_sha256: String,
 }
 
 /// `idp-configs/NAME.toml`

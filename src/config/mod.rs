@@ -65,6 +65,14 @@ impl Problems {
     }
 }
 
+/// A resource service allowed to call the authorization API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationService {
+    pub name: String,
+    /// SHA-256 of its bearer secret.
+    pub bearer_sha256: [u8; 32],
+}
+
 /// The validated daemon configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -79,6 +87,8 @@ pub struct Config {
     pub default_account_id: String,
     pub idps: Vec<IdpConfig>,
     pub roles: RoleSet,
+    /// Services allowed to call `POST /v1/authorize`.
+    pub authorization_services: Vec<AuthorizationService>,
     /// Managed policies by ARN (`arn:aws:iam::ACCOUNT:policy/NAME`).
     pub managed_policies: BTreeMap<String, Policy>,
 }
@@ -221,6 +231,7 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
             .unwrap_or_else(|| PathBuf::from("admin.sock")),
     };
 
+    let authorization_services = validate_services(path, &raw.authorization.services, problems);
     let idps = load_idps(&resolve(&raw.idp_dir), problems);
     let managed_policies = load_managed_policies(
         &resolve(&raw.policies_dir),
@@ -241,7 +252,55 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
         idps,
         roles,
         managed_policies,
+        authorization_services,
     })
+}
+
+/// `[[authorization.services]]`: unique names of `[A-Za-z0-9._-]`, a 64-hex-digit SHA-256.
+fn validate_services(
+    path: &Path,
+    raw: &[file::RawService],
+    problems: &mut Problems,
+) -> Vec<AuthorizationService> {
+    let mut out: Vec<AuthorizationService> = Vec::new();
+    for (i, service) in raw.iter().enumerate() {
+        let field = |f: &str| format!("authorization.services[{i}].{f}");
+        let name_ok = (1..=64).contains(&service.name.len())
+            && service
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !name_ok {
+            problems.add(
+                path,
+                Some(&field("name")),
+                "must be 1-64 characters of [A-Za-z0-9._-]",
+            );
+        } else if out.iter().any(|s| s.name == service.name) {
+            problems.add(
+                path,
+                Some(&field("name")),
+                "names another service already listed",
+            );
+        }
+        let digest = data_encoding::HEXLOWER_PERMISSIVE
+            .decode(service.bearer_sha256.as_bytes())
+            .ok()
+            .and_then(|d| <[u8; 32]>::try_from(d).ok());
+        match digest {
+            Some(bearer_sha256) if name_ok => out.push(AuthorizationService {
+                name: service.name.clone(),
+                bearer_sha256,
+            }),
+            Some(_) => {}
+            None => problems.add(
+                path,
+                Some(&field("bearer_sha256")),
+                "must be the 64 hex digits of the SHA-256 of the service's bearer secret",
+            ),
+        }
+    }
+    out
 }
 
 pub fn is_account_id(s: &str) -> bool {
