@@ -517,3 +517,36 @@ fn a_saml_decryption_key_is_an_owner_only_rsa_pkcs8_key() {
         "{text}"
     );
 }
+
+#[test]
+fn authorization_services_need_unique_names_and_a_sha256() {
+    let good = "a".repeat(64);
+    let main = format!(
+        "{MAIN}[[authorization.services]]\nname = \"photos\"\nbearer_sha256 = \"{good}\"\n\
+         [[authorization.services]]\nname = \"photos\"\nbearer_sha256 = \"{good}\"\n\
+         [[authorization.services]]\nname = \"bad name\"\nbearer_sha256 = \"{good}\"\n\
+         [[authorization.services]]\nname = \"short\"\nbearer_sha256 = \"abcd\"\n"
+    );
+    let found = problems(&setup(&main));
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(
+        found[0].contains("authorization.services[1].name"),
+        "{found:#?}"
+    );
+    assert!(found[1].contains("authorization.services[2].name"));
+    assert!(found[2].contains("authorization.services[3].bearer_sha256"));
+
+    let main = format!(
+        "{MAIN}[[authorization.services]]\nname = \"photos\"\nbearer_sha256 = \"{}\"\n",
+        "AB".repeat(32)
+    );
+    let dir = setup(&main);
+    let config = load(&dir.path().join("stsbridge.toml")).unwrap();
+    assert_eq!(
+        config.authorization_services,
+        vec![AuthorizationService {
+            name: "photos".into(),
+            bearer_sha256: [0xab; 32],
+        }]
+    );
+}
