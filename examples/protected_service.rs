@@ -83,7 +83,11 @@ async fn get_photo(
         .send()
         .await;
     let Ok(answer) = answer else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "authorization unavailable\n").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "authorization unavailable\n",
+        )
+            .into_response();
     };
     let status = answer.status();
     let decision = answer

@@ -33,12 +33,9 @@ pub(super) async fn get_access_key_info(
     .ok_or(StsError::InvalidParameterValue(
         "The access key ID was not issued by this service.",
     ))?;
-    let event = audit.succeeded(serde_json::json!({ "account": account }));
-    state
-        .store
-        .append_audit(&event)
-        .await
-        .map_err(|e| StsError::Internal(e.to_string()))?;
+    audit
+        .record_success(state, serde_json::json!({ "account": account }))
+        .await?;
     xml::success("GetAccessKeyInfo", &meta.request_id, |b| {
         b.leaf("Account", &account);
     })

@@ -15,12 +15,7 @@ pub(super) async fn get_caller_identity(
     audit: &mut AuditDraft,
 ) -> Result<String, StsError> {
     let caller = authenticate(state, meta, now, "GetCallerIdentity", audit)?;
-    let event = audit.succeeded(serde_json::json!({}));
-    state
-        .store
-        .append_audit(&event)
-        .await
-        .map_err(|e| StsError::Internal(e.to_string()))?;
+    audit.record_success(state, serde_json::json!({})).await?;
     xml::success("GetCallerIdentity", &meta.request_id, |b| {
         b.leaf("Arn", &caller.arn());
         b.leaf("UserId", &caller.user_id());

@@ -51,12 +51,7 @@ pub(super) async fn decode_authorization_message(
     }
     let decoded = crate::authz::decode_message(state, encoded)
         .ok_or(StsError::InvalidAuthorizationMessage)?;
-    let event = audit.succeeded(serde_json::json!({}));
-    state
-        .store
-        .append_audit(&event)
-        .await
-        .map_err(|e| StsError::Internal(e.to_string()))?;
+    audit.record_success(state, serde_json::json!({})).await?;
     xml::success("DecodeAuthorizationMessage", &meta.request_id, |b| {
         b.leaf("DecodedMessage", &decoded);
     })

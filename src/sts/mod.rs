@@ -108,6 +108,19 @@ impl AuditDraft {
         event
     }
 
+    /// Record the success of an action that issues nothing (durable before the response).
+    pub(crate) async fn record_success(
+        &self,
+        state: &StsState,
+        response: serde_json::Value,
+    ) -> Result<(), StsError> {
+        state
+            .store
+            .append_audit(&self.succeeded(response))
+            .await
+            .map_err(|e| StsError::Internal(e.to_string()))
+    }
+
     fn failed(self, err: &StsError) -> AuditEvent {
         let mut event = self.event;
         event.error_code = Some(err.code().to_owned());

@@ -49,20 +49,8 @@ pub(super) async fn get_session_token(
     };
     let grant = Grant {
         session: Session {
-            role_arn: user.arn(),
-            role_id: user.user_id.clone(),
-            assumed_role_arn: user.arn(),
-            account_id: user.account_id.clone(),
-            session_name: user.name.clone(),
-            source_identity: None,
-            provider: String::new(),
-            subject: user.arn(),
-            session_tags: Default::default(),
-            transitive_tag_keys: Vec::new(),
-            session_policy: None,
-            policy_arns: Vec::new(),
-            kind: SessionKind::User,
             mfa_authenticated_at,
+            ..user_session(user, SessionKind::User, &user.name)
         },
         duration_seconds: duration,
     };
@@ -157,20 +145,11 @@ pub(super) async fn get_federation_token(
     let packed = checked_packed_size(&policies, &tags)?;
     let grant = Grant {
         session: Session {
-            role_arn: user.arn(),
-            role_id: user.user_id.clone(),
             assumed_role_arn: federated_arn.clone(),
-            account_id: user.account_id.clone(),
-            session_name: name.to_owned(),
-            source_identity: None,
-            provider: String::new(),
-            subject: user.arn(),
             session_tags: tags.principal_tags,
-            transitive_tag_keys: Vec::new(),
             session_policy: policies.inline,
             policy_arns: policies.arns,
-            kind: SessionKind::FederatedUser,
-            mfa_authenticated_at: None,
+            ..user_session(user, SessionKind::FederatedUser, name)
         },
         duration_seconds: duration,
     };
@@ -191,6 +170,27 @@ pub(super) async fn get_federation_token(
             b.leaf("PackedPolicySize", &packed.to_string());
         }
     })
+}
+
+/// A session of `user` (its ARN and id name the user whose policies apply), without tags,
+/// policies or MFA: the caller fills in what its action adds.
+fn user_session(user: &UserRecord, kind: SessionKind, session_name: &str) -> Session {
+    Session {
+        role_arn: user.arn(),
+        role_id: user.user_id.clone(),
+        assumed_role_arn: user.arn(),
+        account_id: user.account_id.clone(),
+        session_name: session_name.to_owned(),
+        source_identity: None,
+        provider: String::new(),
+        subject: user.arn(),
+        session_tags: Default::default(),
+        transitive_tag_keys: Vec::new(),
+        session_policy: None,
+        policy_arns: Vec::new(),
+        kind,
+        mfa_authenticated_at: None,
+    }
 }
 
 /// `DurationSeconds` of 900-129600, default 43200.
