@@ -1,33 +1,56 @@
-//! SAML verification cost on one core: samael's bare signature check (reduce-to-signed with one
-//! pinned certificate) next to `SamlVerifier::verify` (input guard, structure checks, the same
-//! signature work, then the checks on the signed data), on the same assertion in the same run.
+//! SAML cost on one request at a time, each figure next to samael's bare signature check
+//! (reduce-to-signed with one pinned certificate) of the same kind of document, in the same run:
+//! - `saml/…`: `SamlVerifier::verify` alone (input guard, structure checks, the same signature
+//!   work, then the checks on the signed data), on the checked-in fixtures;
+//! - `saml_request/…`: the daemon's whole `AssumeRoleWithSAML` (`Params::parse` of the form
+//!   body, then `sts::handle`: replay check, verification, trust policy, minting, the session
+//!   and audit record made durable in sled on a temporary directory, the XML response), and
+//!   `SamlVerifier::verify` alone, on the same kind of Response. The replay cache refuses an
+//!   assertion ID seen before, so every iteration gets a Response signed afresh (a new Response
+//!   and Assertion ID) by the fixtures' IdP key, in-process with samael, outside the timed part.
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use rustls_pki_types::PrivatePkcs8KeyDer;
+use rustls_pki_types::pem::PemObject;
 use samael::crypto::{CertificateDer, Crypto, CryptoProvider, ReduceMode};
-use stsbridge::idp::saml::{IdpMetadata, SamlIdpSettings, SamlVerifier};
+use stsbridge::clock::ManualClock;
+use stsbridge::config::{Role, RoleSet};
+use stsbridge::creds::{Keyring, Minter, SharedKeyring};
+use stsbridge::idp::saml::{IdpMetadata, SamlIdpSettings, SamlProvider, SamlVerifier};
+use stsbridge::idp::{IdpRegistry, IdpVerifier};
+use stsbridge::policy::{Policy, PolicyKind};
+use stsbridge::store::{SessionStore, SledStore};
+use stsbridge::sts::{Params, RequestMeta, StsState};
 
 /// Inside the fixtures' validity window (2026-01-01T00:01:00Z).
 const NOW: u64 = 1_767_225_660;
+const ACCOUNT: &str = "123456789012";
+const PROVIDER_ARN: &str = "arn:aws:iam::123456789012:saml-provider/corp";
+const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/saml-admin";
+
+fn fixtures(name: &str) -> String {
+    format!("{}/tests/fixtures/saml/{name}", env!("CARGO_MANIFEST_DIR"))
+}
 
 fn fixture(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/saml/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = fixtures(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn idp_cert() -> Vec<u8> {
-    let path = format!(
-        "{}/tests/fixtures/saml/keys/idp.der",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = fixtures("keys/idp.der");
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn verifier() -> SamlVerifier {
-    SamlVerifier::new(SamlIdpSettings::new(
+fn settings() -> SamlIdpSettings {
+    SamlIdpSettings::new(
         "corp",
         IdpMetadata {
             entity_id: "https://idp.example.com/saml".into(),
@@ -35,13 +58,12 @@ fn verifier() -> SamlVerifier {
             valid_until: None,
             cache_duration: None,
         },
-    ))
-    .expect("verifier")
+    )
 }
 
 fn saml(c: &mut Criterion) {
     let now: SystemTime = UNIX_EPOCH + Duration::from_secs(NOW);
-    let verifier = verifier();
+    let verifier = SamlVerifier::new(settings()).expect("verifier");
     let cert = CertificateDer::from(idp_cert());
     let mut group = c.benchmark_group("saml");
     group.throughput(Throughput::Elements(1));
@@ -49,19 +71,199 @@ fn saml(c: &mut Criterion) {
         let xml = fixture(name);
         let b64 = base64::engine::general_purpose::STANDARD.encode(&xml);
         group.bench_function(format!("samael_bare/{name}"), |b| {
-            b.iter(|| {
-                Crypto::reduce_xml_to_signed(
-                    black_box(&xml),
-                    std::slice::from_ref(&cert),
-                    ReduceMode::ValidateAndMarkNoAncestors,
-                )
-                .expect("verifies")
-            })
+            b.iter(|| bare_check(black_box(&xml), &cert))
         });
         group.bench_function(format!("stsbridge_verify/{name}"), |b| {
             b.iter(|| verifier.verify(black_box(&b64), now).expect("valid"))
         });
     }
+    group.finish();
+}
+
+/// samael's signature check and reduction, as the verifier calls it, nothing else.
+fn bare_check(xml: &str, cert: &CertificateDer) -> String {
+    Crypto::reduce_xml_to_signed(
+        xml,
+        std::slice::from_ref(cert),
+        ReduceMode::ValidateAndMarkNoAncestors,
+    )
+    .expect("verifies")
+}
+
+/// Signs `response-signed.xml` afresh with new Response and Assertion IDs: the fixture made a
+/// template again (its digest, signature value and KeyInfo removed), then signed by samael with
+/// the IdP key of the fixtures.
+struct FreshResponses {
+    template: String,
+    key_der: Vec<u8>,
+    next: AtomicU64,
+}
+
+impl FreshResponses {
+    fn new() -> Self {
+        let signed = fixture("response-signed.xml");
+        let template = between_tags(&signed, "<ds:DigestValue>", "</ds:DigestValue>", "");
+        let template = between_tags(&template, "<ds:SignatureValue>", "</ds:SignatureValue>", "");
+        let start = template.find("    <ds:KeyInfo>").expect("KeyInfo");
+        let end = template.find("</ds:KeyInfo>\n").expect("KeyInfo end") + 14;
+        let template = format!("{}{}", &template[..start], &template[end..]);
+        assert!(template.contains("ID=\"_r1\"") && template.contains("URI=\"#_r1\""));
+        assert!(template.contains("ID=\"_a1\""));
+        let pem = std::fs::read(fixtures("keys/idp.key")).expect("IdP key");
+        let key_der = PrivatePkcs8KeyDer::from_pem_slice(&pem)
+            .expect("PKCS#8 PEM")
+            .secret_pkcs8_der()
+            .to_vec();
+        Self {
+            template,
+            key_der,
+            next: AtomicU64::new(1),
+        }
+    }
+
+    /// The XML of a Response signed now, IDs `_rN` and `_aN` never used before.
+    fn xml(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let unsigned = self
+            .template
+            .replace("ID=\"_r1\"", &format!("ID=\"_r{n}\""))
+            .replace("URI=\"#_r1\"", &format!("URI=\"#_r{n}\""))
+            .replace("ID=\"_a1\"", &format!("ID=\"_a{n}\""));
+        Crypto::sign_xml(unsigned, &self.key_der).expect("signed")
+    }
+
+    /// The `AssumeRoleWithSAML` form body carrying a fresh Response.
+    fn request_body(&self) -> Vec<u8> {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(self.xml());
+        serde_urlencoded::to_string([
+            ("Action", "AssumeRoleWithSAML"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", ROLE_ARN),
+            ("PrincipalArn", PROVIDER_ARN),
+            ("SAMLAssertion", b64.as_str()),
+        ])
+        .expect("form")
+        .into_bytes()
+    }
+}
+
+/// `text` with what lies between every `open` and the `close` that follows replaced by `with`.
+fn between_tags(text: &str, open: &str, close: &str, with: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(open) {
+        let from = start + open.len();
+        let end = rest[from..].find(close).expect("closed") + from;
+        out.push_str(&rest[..from]);
+        out.push_str(with);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The role the fixtures' assertions grant, trusting the provider as an AWS account would.
+fn role() -> Role {
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow",
+            "Principal":{{"Federated":"{PROVIDER_ARN}"}},
+            "Action":["sts:AssumeRoleWithSAML","sts:TagSession"],
+            "Condition":{{"StringEquals":{{"SAML:aud":"https://signin.aws.amazon.com/saml"}}}}}}]}}"#
+    );
+    let permissions = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":"*"}]}"#;
+    Role {
+        name: "saml-admin".into(),
+        account_id: ACCOUNT.into(),
+        path: "/".into(),
+        arn: ROLE_ARN.into(),
+        role_id: "AROABENCHSAMLADMIN01".into(),
+        max_session_duration: 43_200,
+        trust_policy: Policy::parse(&trust, PolicyKind::Trust).expect("trust policy"),
+        policies: vec![(
+            "read".into(),
+            Policy::parse(permissions, PolicyKind::Identity).expect("policy"),
+        )],
+        tags: BTreeMap::new(),
+    }
+}
+
+/// A whole STS state as `stsbridge::run` builds it: sled on a temporary directory, a fresh
+/// keyring, the SAML provider of the fixtures, the role, a clock stopped at the fixtures' time.
+fn sts_state(dir: &std::path::Path) -> StsState {
+    let now = UNIX_EPOCH + Duration::from_secs(NOW);
+    let store = Arc::new(SledStore::open(&dir.join("sled"), 64 * 1024 * 1024).expect("sled"));
+    let keyring = SharedKeyring::new(Keyring::generate(now).expect("keyring"));
+    let mut roles = RoleSet::default();
+    roles.insert(role());
+    let provider = SamlProvider::new(settings()).expect("provider");
+    StsState {
+        roles,
+        managed_policies: BTreeMap::new(),
+        idps: IdpRegistry::new([Arc::new(provider) as Arc<dyn IdpVerifier>]),
+        minter: Arc::new(Minter::new(keyring.clone())),
+        store: store as Arc<dyn SessionStore>,
+        clock: Arc::new(ManualClock::new(now)),
+        keyring,
+        sigv4: stsbridge::creds::sigv4::Verifier::default(),
+        revocations: Arc::new(stsbridge::sts::revocation::RevocationList::default()),
+    }
+}
+
+fn meta() -> RequestMeta {
+    RequestMeta {
+        request_id: "00000000-0000-4000-8000-00000000be0c".into(),
+        source_ip: Some([192, 0, 2, 10].into()),
+        user_agent: Some("stsbridge-bench".into()),
+        secure_transport: true,
+        signed: None,
+    }
+}
+
+fn saml_request(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = sts_state(dir.path());
+    let meta = meta();
+    let fresh = FreshResponses::new();
+    let cert = CertificateDer::from(idp_cert());
+
+    // Once, outside the measurements: the request succeeds, and a replay is refused.
+    let body = fresh.request_body();
+    let handle = |body: &[u8]| {
+        runtime.block_on(async {
+            let params = Params::parse(body).expect("form");
+            stsbridge::sts::handle(&state, &meta, &params).await
+        })
+    };
+    let xml = handle(&body).expect("credentials");
+    assert!(xml.contains("<AccessKeyId>ASIA"), "{xml}");
+    assert!(handle(&body).is_err(), "a replay must be refused");
+
+    let mut group = c.benchmark_group("saml_request");
+    group.throughput(Throughput::Elements(1));
+    let sample = fresh.xml();
+    group.bench_function("samael_bare/response-signed", |b| {
+        b.iter(|| bare_check(black_box(&sample), &cert))
+    });
+    let verifier = SamlVerifier::new(settings()).expect("verifier");
+    let now: SystemTime = UNIX_EPOCH + Duration::from_secs(NOW);
+    group.bench_function("stsbridge_verify/response-signed", |b| {
+        b.iter_batched(
+            || base64::engine::general_purpose::STANDARD.encode(fresh.xml()),
+            |b64| verifier.verify(&b64, now).expect("valid"),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("assume_role_with_saml/response-signed", |b| {
+        b.iter_batched(
+            || fresh.request_body(),
+            |body| handle(&body).expect("credentials"),
+            BatchSize::SmallInput,
+        )
+    });
     group.finish();
 }
 
@@ -71,6 +273,6 @@ criterion_group! {
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
-    targets = saml
+    targets = saml, saml_request
 }
 criterion_main!(benches);

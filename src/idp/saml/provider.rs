@@ -1,5 +1,5 @@
 //! A SAML provider as the registry sees it: [`SamlVerifier`] behind the [`IdpVerifier`] seam,
-//! run off the async workers, its result mapped to the common [`FederatedIdentity`]. The
+//! run without stalling the async workers, its result mapped to the common [`FederatedIdentity`]. The
 //! verifier in use can be swapped while requests run (metadata refresh): each request takes
 //! the one current when it starts, without waiting for a swap.
 
@@ -120,9 +120,7 @@ impl IdpVerifier for SamlProvider {
         let verifier = self.verifier();
         let skew = verifier.settings().clock_skew;
         let response = (*response).to_owned();
-        let verified = tokio::task::spawn_blocking(move || verifier.verify(&response, now))
-            .await
-            .map_err(|e| VerifyError::Communication(format!("SAML verification task: {e}")))?;
+        let verified = off_the_workers(move || verifier.verify(&response, now)).await?;
         match verified {
             Ok(assertion) => Ok(identity(self.name(), assertion, skew)),
             Err(SamlError::Expired) => Err(VerifyError::Expired),
@@ -139,6 +137,27 @@ impl IdpVerifier for SamlProvider {
                 detail,
             )),
         }
+    }
+}
+
+/// Run CPU-bound `work` (about a millisecond) without stalling the runtime's other tasks: on a
+/// multi-threaded runtime, on this thread after handing its other tasks to another worker
+/// (`block_in_place`: no hop to a pool thread and back, about 100 µs less per request on two
+/// cores); elsewhere (a current-thread runtime) on the blocking pool. A panic is an error.
+async fn off_the_workers<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, VerifyError> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                tokio::task::block_in_place(work)
+            }))
+            .map_err(|_| VerifyError::Communication("SAML verification panicked".into()))
+        }
+        _ => tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| VerifyError::Communication(format!("SAML verification task: {e}"))),
     }
 }
 

@@ -477,6 +477,28 @@ impl<'a> Reading<'a> {
     }
 }
 
+/// The `ID` of the first `saml:Assertion` element, nothing checked: for [`super::peek_assertion_id`].
+pub(super) fn first_assertion_id(xml: &str) -> Option<String> {
+    let mut reader = NsReader::from_str(xml);
+    loop {
+        match reader.read_resolved_event().ok()? {
+            (ResolveResult::Bound(ns), Event::Start(start) | Event::Empty(start))
+                if ns.as_ref() == SAML_ASSERTION_NS
+                    && start.local_name().as_ref() == b"Assertion" =>
+            {
+                let id = start.try_get_attribute(b"ID").ok()??;
+                return id
+                    .decode_and_unescape_value(reader.decoder())
+                    .ok()
+                    .map(|v| v.into_owned())
+                    .filter(|v| !v.is_empty());
+            }
+            (_, Event::Eof) => return None,
+            _ => {}
+        }
+    }
+}
+
 /// A piece of a signature that decides what it signs and how.
 enum Part {
     SignedInfo,

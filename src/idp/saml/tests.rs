@@ -903,3 +903,33 @@ proptest::proptest! {
         }
     }
 }
+
+// ------------------------------------------------------------------ the provider behind the seam
+
+async fn verify_through_the_seam(response: &str) -> Result<String, crate::idp::VerifyError> {
+    use crate::idp::{IdpVerifier, SubjectCredential};
+    let provider = SamlProvider::new(settings()).expect("provider");
+    let identity = provider
+        .verify(
+            &SubjectCredential::SamlResponse(response),
+            from_unix_seconds(NOW),
+        )
+        .await?;
+    Ok(identity.subject)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_provider_verifies_on_a_multi_threaded_runtime() {
+    let subject = verify_through_the_seam(&encoded("response-signed")).await;
+    assert_eq!(subject.expect("valid"), "alice@example.com");
+    assert!(matches!(
+        verify_through_the_seam(&encoded("tampered-role")).await,
+        Err(crate::idp::VerifyError::Invalid { .. })
+    ));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_provider_verifies_on_a_current_thread_runtime() {
+    let subject = verify_through_the_seam(&encoded("response-signed")).await;
+    assert_eq!(subject.expect("valid"), "alice@example.com");
+}
