@@ -13,16 +13,32 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use stsbridge::creds::token::{CLAIMS_VERSION, seal};
-use stsbridge::creds::{Secret, Session, SessionClaims};
+use stsbridge::creds::{Secret, Session, SessionClaims, SessionKind};
 use stsbridge_fuzz as fx;
 
+/// Writes one target's seeds into the directory given.
+type Generator = fn(&Path);
+
+/// `gen_seeds [TARGET...]`: every target's seeds, or only the named targets'.
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("seeds");
-    web_identity_token(&root.join("web_identity_token"));
-    sts_query(&root.join("sts_query"));
-    policy_document(&root.join("policy_document"));
-    session_token(&root.join("session_token"));
-    saml_response(&root.join("saml_response"));
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let targets: [(&str, Generator); 6] = [
+        ("web_identity_token", web_identity_token),
+        ("sts_query", sts_query),
+        ("policy_document", policy_document),
+        ("session_token", session_token),
+        ("saml_response", saml_response),
+        ("authorize_request", authorize_request),
+    ];
+    for name in &only {
+        assert!(targets.iter().any(|(t, _)| t == name), "no target {name}");
+    }
+    for (name, generate) in targets {
+        if only.is_empty() || only.iter().any(|o| o == name) {
+            generate(&root.join(name));
+        }
+    }
 }
 
 struct Seeds(PathBuf);
@@ -306,6 +322,8 @@ fn session_token(dir: &Path) {
             transitive_tag_keys: vec!["team".into()],
             session_policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
             policy_arns: vec![fx::MANAGED_POLICY_ARN.into()],
+            kind: SessionKind::AssumedRole,
+            mfa_authenticated_at: Some(fx::NOW_UNIX - 600),
         },
         issued_at: fx::NOW_UNIX,
         expires_at: fx::NOW_UNIX + 3600,
@@ -363,4 +381,296 @@ fn saml_response(dir: &Path) {
         .collect();
     s.put_mode("assertion-signed-b64", 0, lines.join("\r\n").as_bytes());
     s.put_mode("idp-metadata", 2, &read("idp-metadata.xml"));
+}
+
+/// Hex SHA-256 of the empty body.
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// A request view signed in the header form by `cred` at the fixed `now` (`X-Amz-Date`, or
+/// `Date` when `http_date`), every header signed.
+fn header_view(
+    cred: &fx::KnownCredential,
+    (method, path, query): (&str, &str, &str),
+    extra: &[(&str, &str)],
+    service: &str,
+    http_date: bool,
+) -> Value {
+    let mut headers: BTreeMap<String, String> = extra
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    headers.insert("host".into(), "photos.fuzz.example".into());
+    let amz_date = fx::amz_date(fx::NOW_UNIX);
+    if http_date {
+        headers.insert("date".into(), fx::http_date(fx::NOW_UNIX));
+    } else {
+        headers.insert("x-amz-date".into(), amz_date.clone());
+    }
+    if let Some(token) = &cred.session_token {
+        headers.insert("x-amz-security-token".into(), token.clone());
+    }
+    let list: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect();
+    let mut names: Vec<&str> = list.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let signed_headers = names.join(";");
+    let signature = fx::sigv4_signature(
+        &cred.secret,
+        &fx::ToSign {
+            method,
+            path,
+            query,
+            headers: &list,
+            signed_headers: &signed_headers,
+            payload_hash: EMPTY_SHA256,
+            presigned: false,
+            amz_date: &amz_date,
+            region: "us-east-1",
+            service,
+        },
+    );
+    headers.insert(
+        "authorization".into(),
+        format!(
+            "AWS4-HMAC-SHA256 Credential={}/{}/us-east-1/{service}/aws4_request, SignedHeaders={signed_headers}, Signature={signature}",
+            cred.access_key_id,
+            &amz_date[..8]
+        ),
+    );
+    json!({"method": method, "path": path, "query": query, "headers": headers, "payload_sha256": EMPTY_SHA256})
+}
+
+/// A presigned (query-form) request view by `cred`, signed a minute before the fixed `now`.
+fn presigned_view(cred: &fx::KnownCredential, method: &str, path: &str, service: &str) -> Value {
+    let signed_at = fx::NOW_UNIX - 60;
+    let amz_date = fx::amz_date(signed_at);
+    let scope = format!(
+        "{}/{}/us-east-1/{service}/aws4_request",
+        cred.access_key_id,
+        &amz_date[..8]
+    );
+    let mut query = format!(
+        "prefix=a%20b&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={}&X-Amz-Date={amz_date}&X-Amz-Expires=900&X-Amz-SignedHeaders=host",
+        fx::uri_encode(scope.as_bytes(), false)
+    );
+    if let Some(token) = &cred.session_token {
+        query.push_str("&X-Amz-Security-Token=");
+        query.push_str(&fx::uri_encode(token.as_bytes(), false));
+    }
+    let headers = vec![("host".to_owned(), "photos.fuzz.example".to_owned())];
+    let signature = fx::sigv4_signature(
+        &cred.secret,
+        &fx::ToSign {
+            method,
+            path,
+            query: &query,
+            headers: &headers,
+            signed_headers: "host",
+            payload_hash: "UNSIGNED-PAYLOAD",
+            presigned: true,
+            amz_date: &amz_date,
+            region: "us-east-1",
+            service,
+        },
+    );
+    query.push_str(&format!("&X-Amz-Signature={signature}"));
+    json!({"method": method, "path": path, "query": query, "headers": {"host": "photos.fuzz.example"}, "payload_sha256": "UNSIGNED-PAYLOAD"})
+}
+
+/// Raw JSON bodies (valid signatures at the fixed `now`), `0x01 CRED JSON` bodies the target
+/// signs, and `0x00` blobs for the structured mode.
+fn authorize_request(dir: &Path) {
+    let s = Seeds::new(dir);
+    let creds = fx::known_credentials();
+    let index = |name: &str| {
+        creds
+            .iter()
+            .position(|c| c.name == name)
+            .expect("a fixture credential")
+    };
+    let cred = |name: &str| &creds[index(name)];
+    let body = |view: Value, action: &str, resource: &str, context: Value| {
+        serde_json::to_vec_pretty(&json!({
+            "request": view, "action": action, "resource": resource, "context": context,
+        }))
+        .expect("JSON")
+    };
+    let get = ("GET", "/albums/alice/cat.jpg", "size=large&v=2");
+    s.put(
+        "alice-key-get-own.json",
+        &body(
+            header_view(
+                cred("alice-key"),
+                get,
+                &[("Content-Type", "image/jpeg")],
+                "photos",
+                false,
+            ),
+            "photos:GetPhoto",
+            "arn:aws:photos:::album/alice/cat.jpg",
+            json!({"aws:SourceIp": "192.0.2.10", "photos:Album": "alice"}),
+        ),
+    );
+    s.put(
+        "alice-key-delete-denied.json",
+        &body(
+            header_view(
+                cred("alice-key"),
+                ("DELETE", "/albums/bob/dog.jpg", ""),
+                &[],
+                "photos",
+                true,
+            ),
+            "photos:DeletePhoto",
+            "arn:aws:photos:::album/bob/dog.jpg",
+            json!({}),
+        ),
+    );
+    s.put(
+        "bob-key-implicit-deny.json",
+        &body(
+            header_view(cred("bob-key"), get, &[], "photos", false),
+            "photos:GetPhoto",
+            "arn:aws:photos:::album/bob/dog.jpg",
+            json!({"photos:Team": ["blue", "red"]}),
+        ),
+    );
+    s.put(
+        "web-session-presigned.json",
+        &body(
+            presigned_view(cred("web-session"), "GET", "/fuzz-bucket/key", "s3"),
+            "s3:GetObject",
+            "arn:aws:s3:::fuzz-/key",
+            json!({"aws:SecureTransport": "true"}),
+        ),
+    );
+    s.put(
+        "ops-session-delete-denied.json",
+        &body(
+            header_view(
+                cred("ops-session"),
+                ("DELETE", "/bucket/key", ""),
+                &[],
+                "s3",
+                false,
+            ),
+            "s3:DeleteObject",
+            "arn:aws:s3:::bucket/key",
+            json!({}),
+        ),
+    );
+    s.put(
+        "alice-session-mfa-put.json",
+        &body(
+            header_view(
+                cred("alice-session"),
+                ("PUT", "/albums/alice/new.jpg", ""),
+                &[("x-amz-meta-album", " alice  photos ")],
+                "photos",
+                false,
+            ),
+            "photos:PutPhoto",
+            "arn:aws:photos:::album/alice/new.jpg",
+            json!({"aws:SourceIp": "2001:db8::7"}),
+        ),
+    );
+    s.put(
+        "federated-team.json",
+        &body(
+            header_view(
+                cred("federated"),
+                ("POST", "/share", "to=bob"),
+                &[],
+                "photos",
+                false,
+            ),
+            "photos:Share",
+            "arn:aws:photos:::album/alice/cat.jpg",
+            json!({"photos:Team": "blue"}),
+        ),
+    );
+    s.put(
+        "federated-no-policy.json",
+        &body(
+            header_view(cred("federated-nopolicy"), get, &[], "photos", false),
+            "photos:GetPhoto",
+            "arn:aws:photos:::album/alice/cat.jpg",
+            json!({}),
+        ),
+    );
+    for name in [
+        "expired",
+        "revoked",
+        "role-revoked",
+        "unknown-key",
+        "token-mismatch",
+    ] {
+        s.put(
+            &format!("{name}.json"),
+            &body(
+                header_view(cred(name), get, &[], "photos", false),
+                "photos:GetPhoto",
+                "arn:aws:photos:::album/alice/cat.jpg",
+                json!({}),
+            ),
+        );
+    }
+    s.put(
+        "principal-key-supplied.json",
+        &body(
+            header_view(cred("alice-key"), get, &[], "photos", false),
+            "photos:GetPhoto",
+            "arn:aws:photos:::album/alice/cat.jpg",
+            json!({"aws:PrincipalTag/team": "blue"}),
+        ),
+    );
+    // Reproducer of a finding: names within the 2048-byte limits whose JSON escapes overflow
+    // the sealed authorization message made a denial an InternalFailure.
+    let escaped = body(
+        header_view(cred("bob-key"), get, &[], "photos", false),
+        &format!("photos:{}", "\u{1}".repeat(2030)),
+        "arn:aws:photos:::album/alice/cat.jpg",
+        json!({}),
+    );
+    s.put("long-escaped-action.json", &escaped);
+    Seeds::new(&dir.join("../crashes")).put("authorize_request-message-too-large.json", &escaped);
+    s.put(
+        "unsigned.json",
+        br#"{"request":{"method":"GET","path":"/","headers":{"host":"photos.fuzz.example"},"payload_sha256":"UNSIGNED-PAYLOAD"},"action":"photos:GetPhoto","resource":"*"}"#,
+    );
+
+    // Re-signed by the target: views without a signature.
+    let view = json!({"method": "GET", "path": "/albums/./alice//cat.jpg", "query": "b=2&a=1&a=0",
+        "headers": {"Host": "photos.fuzz.example", "X-Amz-Meta-Note": "two  spaces"},
+        "payload_sha256": EMPTY_SHA256});
+    for (name, action, resource) in [
+        (
+            "alice-session",
+            "photos:PutPhoto",
+            "arn:aws:photos:::album/alice/x",
+        ),
+        ("ops-session", "s3:GetObject", "arn:aws:s3:::fuzz-/key"),
+        ("gone-role", "s3:GetObject", "*"),
+        ("missing-managed", "s3:GetObject", "*"),
+    ] {
+        let json = body(
+            view.clone(),
+            action,
+            resource,
+            json!({"s3:prefix": ["a", "b"]}),
+        );
+        let cred_byte = u8::try_from(index(name)).expect("few credentials");
+        let mut bytes = vec![cred_byte];
+        bytes.extend_from_slice(&json);
+        s.put_mode(&format!("resigned-{name}"), 1, &bytes);
+    }
+
+    // Structured: arbitrary byte strings.
+    s.put_mode("structured-zeros", 0, &[0u8; 64]);
+    s.put_mode("structured-ones", 0, &[0xffu8; 64]);
+    let ramp: Vec<u8> = (0..=255u8).collect();
+    s.put_mode("structured-ramp", 0, &ramp);
 }

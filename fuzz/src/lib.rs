@@ -373,3 +373,670 @@ fn remove_on_exit(path: PathBuf) {
     }
     paths.push(path);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The authorization API (`authorize_request`): IAM users with fixed long-term keys, sessions
+// sealed with fixed nonces, and a SigV4 signer, so that seeds carry valid signatures.
+
+use stsbridge::creds::token::CLAIMS_VERSION;
+use stsbridge::creds::{Secret, Session, SessionClaims, SessionKind, sealed};
+use stsbridge::store::{AuditEvent, AuditIdentity, Revocation};
+use stsbridge::users::{AccessKey, UserPolicy, UserRecord};
+
+pub const ALICE: &str = "alice";
+pub const ALICE_ID: &str = "AIDAFUZZALICE0000001";
+pub const ALICE_ARN: &str = "arn:aws:iam::123456789012:user/alice";
+pub const BOB: &str = "bob";
+pub const BOB_ID: &str = "AIDAFUZZBOB000000001";
+
+/// Alice's identity policy: variables, MFA conditions, tags against service-supplied keys,
+/// explicit denies, a network condition.
+pub const ALICE_POLICY: &str = r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Sid": "ReadOwn", "Effect": "Allow", "Action": ["photos:Get*", "photos:List*"],
+     "Resource": "arn:aws:photos:::album/${aws:username}/*"},
+    {"Sid": "WriteWithMfa", "Effect": "Allow", "Action": "photos:Put*", "Resource": "*",
+     "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"},
+                   "NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}}},
+    {"Sid": "Team", "Effect": "Allow", "Action": "photos:*", "Resource": "*",
+     "Condition": {"StringEquals": {"photos:Team": "${aws:PrincipalTag/team}"}}},
+    {"Sid": "NoDelete", "Effect": "Deny", "Action": "photos:Delete*", "NotResource": "arn:aws:photos:::album/scratch/*"},
+    {"Sid": "Net", "Effect": "Deny", "Action": "*", "Resource": "*",
+     "Condition": {"NotIpAddress": {"aws:SourceIp": ["192.0.2.0/24", "2001:db8::/32"]},
+                   "Null": {"aws:SourceIp": "false"}}},
+    {"Sid": "Session", "Effect": "Allow", "Action": ["sts:GetCallerIdentity", "s3:GetObject"], "Resource": "*"}
+  ]
+}"#;
+
+/// The session policy the federated user and the ops session carry.
+pub const SESSION_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
+  {"Effect":"Allow","Action":["s3:*","photos:*"],"Resource":"*"},
+  {"Sid":"KeepObjects","Effect":"Deny","Action":"s3:DeleteObject","Resource":"*"}]}"#;
+
+/// What a known credential must come to at [`NOW_UNIX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Verifies; its principal is the one described.
+    Valid,
+    /// The session expired: `ExpiredToken`.
+    Expired,
+    /// Revoked (one session, or its role's sessions): `InvalidClientTokenId`.
+    Revoked,
+    /// Nobody holds it: `InvalidClientTokenId`.
+    Unknown,
+}
+
+/// A credential the authorization fixture knows the secret of.
+#[derive(Debug, Clone)]
+pub struct KnownCredential {
+    pub name: &'static str,
+    pub access_key_id: String,
+    pub secret: String,
+    pub session_token: Option<String>,
+    pub expect: Expect,
+    /// `User`, `AssumedRole` or `FederatedUser`.
+    pub principal_type: &'static str,
+    /// The caller ARN the principal reports.
+    pub arn: String,
+    /// Whether the authorization message of a denial must carry the MFA keys.
+    pub temporary: bool,
+}
+
+/// A user record with one long-term key whose secret is `secret` (sealed for `user-key:AKID`,
+/// as `UserRecord::create_access_key` seals it).
+fn user_with_key(
+    name: &str,
+    user_id: &str,
+    key_id: &str,
+    secret: &str,
+    policies: Vec<UserPolicy>,
+    keyring: &Keyring,
+) -> UserRecord {
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let sealed_secret = sealed::seal(
+        keyring,
+        &format!("user-key:{key_id}"),
+        secret.as_bytes(),
+        &rng,
+    )
+    .expect("sealing a user secret");
+    let user = UserRecord {
+        name: name.into(),
+        account_id: ACCOUNT.into(),
+        user_id: user_id.into(),
+        created_at: NOW_UNIX - 86_400,
+        policies,
+        access_keys: vec![AccessKey {
+            access_key_id: key_id.into(),
+            sealed_secret,
+            created_at: NOW_UNIX - 86_400,
+        }],
+        mfa: None,
+    };
+    assert_eq!(
+        user.secret_of(key_id, keyring)
+            .map(|s| s.expose().to_owned()),
+        Some(secret.to_owned()),
+        "the fixture's user secret does not open: the sealing purpose changed"
+    );
+    user
+}
+
+/// `claims` sealed under the fixed current key with a nonce derived from `nonce_seed`: the
+/// same token on every run, as only a keyring holder can make it.
+pub fn seal_claims(claims: &SessionClaims, nonce_seed: u8) -> String {
+    let plaintext = postcard::to_stdvec(claims).expect("claims encode");
+    let mut nonce = [0xa5u8; NONCE_LEN];
+    nonce[0] = nonce_seed;
+    seal_raw(&plaintext, nonce, false)
+}
+
+/// A role session of `role` (`web` or `ops`) as `AssumeRoleWithWebIdentity` makes it.
+pub fn role_session(role: &str, session_name: &str) -> Session {
+    let role_path = if role == "web" { "fuzz/web" } else { role };
+    Session {
+        role_arn: format!("arn:aws:iam::{ACCOUNT}:role/{role_path}"),
+        role_id: format!("AROAFUZZ{:0>13}", role.to_ascii_uppercase()),
+        assumed_role_arn: format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session_name}"),
+        account_id: ACCOUNT.into(),
+        session_name: session_name.into(),
+        source_identity: None,
+        provider: PROVIDER.into(),
+        subject: "repo:org/app".into(),
+        session_tags: BTreeMap::new(),
+        transitive_tag_keys: Vec::new(),
+        session_policy: None,
+        policy_arns: Vec::new(),
+        kind: SessionKind::AssumedRole,
+        mfa_authenticated_at: None,
+    }
+}
+
+/// Alice's `GetSessionToken` session.
+pub fn user_session(mfa_authenticated_at: Option<i64>) -> Session {
+    Session {
+        role_arn: ALICE_ARN.into(),
+        role_id: ALICE_ID.into(),
+        assumed_role_arn: ALICE_ARN.into(),
+        account_id: ACCOUNT.into(),
+        session_name: ALICE.into(),
+        source_identity: None,
+        provider: String::new(),
+        subject: ALICE_ARN.into(),
+        session_tags: BTreeMap::new(),
+        transitive_tag_keys: Vec::new(),
+        session_policy: None,
+        policy_arns: Vec::new(),
+        kind: SessionKind::User,
+        mfa_authenticated_at,
+    }
+}
+
+/// A `GetFederationToken` session of alice named `name`.
+pub fn federated_session(name: &str, session_policy: Option<&str>, arns: &[&str]) -> Session {
+    Session {
+        role_arn: ALICE_ARN.into(),
+        role_id: ALICE_ID.into(),
+        assumed_role_arn: format!("arn:aws:sts::{ACCOUNT}:federated-user/{name}"),
+        account_id: ACCOUNT.into(),
+        session_name: name.into(),
+        source_identity: None,
+        provider: String::new(),
+        subject: ALICE_ARN.into(),
+        session_tags: BTreeMap::from([("team".into(), "blue".into())]),
+        transitive_tag_keys: Vec::new(),
+        session_policy: session_policy.map(str::to_owned),
+        policy_arns: arns.iter().map(|a| (*a).to_owned()).collect(),
+        kind: SessionKind::FederatedUser,
+        mfa_authenticated_at: None,
+    }
+}
+
+/// Claims for `session`, issued and expiring at the given offsets from [`NOW_UNIX`].
+pub fn session_claims(
+    access_key_id: &str,
+    secret: &str,
+    session: Session,
+    issued: i64,
+    expires: i64,
+) -> SessionClaims {
+    SessionClaims {
+        version: CLAIMS_VERSION,
+        access_key_id: access_key_id.into(),
+        secret_access_key: Secret::new(secret.into()),
+        session,
+        issued_at: NOW_UNIX + issued,
+        expires_at: NOW_UNIX + expires,
+    }
+}
+
+/// The whole STS state of [`sts_fixture`], plus users alice (a key, policies) and bob (a key,
+/// no policy) in the store, and revocations (one session, the web role's sessions issued two
+/// hours ago or earlier).
+pub struct AuthzFixture {
+    pub sts: StsFixture,
+    pub credentials: Vec<KnownCredential>,
+}
+
+/// The credentials of [`authz_fixture`], without a store (the seed generator signs with them).
+pub fn known_credentials() -> Vec<KnownCredential> {
+    let mut creds = vec![
+        KnownCredential {
+            name: "alice-key",
+            access_key_id: "AKIAFUZZALICEKEY0001".into(),
+            secret: "fuzz/alice+secret/key/000000000000000000".into(),
+            session_token: None,
+            expect: Expect::Valid,
+            principal_type: "User",
+            arn: ALICE_ARN.into(),
+            temporary: false,
+        },
+        KnownCredential {
+            name: "bob-key",
+            access_key_id: "AKIAFUZZBOBKEY000001".into(),
+            secret: "fuzz/bob+secret/key/00000000000000000000".into(),
+            session_token: None,
+            expect: Expect::Valid,
+            principal_type: "User",
+            arn: format!("arn:aws:iam::{ACCOUNT}:user/{BOB}"),
+            temporary: false,
+        },
+        KnownCredential {
+            name: "unknown-key",
+            access_key_id: "AKIAFUZZNOBODY000001".into(),
+            secret: "fuzz/nobody/secret/key/00000000000000000".into(),
+            session_token: None,
+            expect: Expect::Unknown,
+            principal_type: "User",
+            arn: String::new(),
+            temporary: false,
+        },
+    ];
+    let mut web = role_session("web", "fuzz-session");
+    web.source_identity = Some("alice@example.com".into());
+    web.session_tags = BTreeMap::from([
+        ("team".into(), "infra".into()),
+        ("env".into(), "prod".into()),
+    ]);
+    let mut ops = role_session("ops", "ops-1");
+    ops.session_policy = Some(SESSION_POLICY.into());
+    ops.policy_arns = vec![MANAGED_POLICY_ARN.into()];
+    ops.mfa_authenticated_at = Some(NOW_UNIX - 1200);
+    let mut missing_arn = role_session("ops", "gone-policy");
+    missing_arn.policy_arns = vec![format!("arn:aws:iam::{ACCOUNT}:policy/deleted")];
+    let mut gone_role = role_session("gone", "orphan");
+    gone_role.role_arn = format!("arn:aws:iam::{ACCOUNT}:role/gone");
+    let sessions: Vec<(&'static str, &str, Session, i64, i64, Expect, &'static str)> = vec![
+        (
+            "web-session",
+            "ASIAFUZZWEBSESSION01",
+            web.clone(),
+            -600,
+            3000,
+            Expect::Valid,
+            "AssumedRole",
+        ),
+        (
+            "ops-session",
+            "ASIAFUZZOPSSESSION01",
+            ops,
+            -600,
+            3000,
+            Expect::Valid,
+            "AssumedRole",
+        ),
+        (
+            "alice-session",
+            "ASIAFUZZALICESESS001",
+            user_session(Some(NOW_UNIX - 300)),
+            -300,
+            43_200,
+            Expect::Valid,
+            "User",
+        ),
+        (
+            "alice-session-nomfa",
+            "ASIAFUZZALICESESS002",
+            user_session(None),
+            -300,
+            43_200,
+            Expect::Valid,
+            "User",
+        ),
+        (
+            "federated",
+            "ASIAFUZZFEDERATED001",
+            federated_session("fed", Some(SESSION_POLICY), &[MANAGED_POLICY_ARN]),
+            -60,
+            3600,
+            Expect::Valid,
+            "FederatedUser",
+        ),
+        (
+            "federated-nopolicy",
+            "ASIAFUZZFEDERATED002",
+            federated_session("bare", None, &[]),
+            -60,
+            3600,
+            Expect::Valid,
+            "FederatedUser",
+        ),
+        (
+            "missing-managed",
+            "ASIAFUZZGONEPOLICY01",
+            missing_arn,
+            -60,
+            3600,
+            Expect::Valid,
+            "AssumedRole",
+        ),
+        (
+            "gone-role",
+            "ASIAFUZZGONEROLE0001",
+            gone_role,
+            -60,
+            3600,
+            Expect::Valid,
+            "AssumedRole",
+        ),
+        (
+            "expired",
+            "ASIAFUZZEXPIRED00001",
+            role_session("web", "old"),
+            -7200,
+            -1,
+            Expect::Expired,
+            "AssumedRole",
+        ),
+        (
+            "revoked",
+            "ASIAFUZZREVOKED00001",
+            role_session("ops", "revoked"),
+            -60,
+            3600,
+            Expect::Revoked,
+            "AssumedRole",
+        ),
+        (
+            "role-revoked",
+            "ASIAFUZZROLEREVOKED1",
+            web,
+            -7300,
+            3600,
+            Expect::Revoked,
+            "AssumedRole",
+        ),
+    ];
+    for (n, (name, key_id, session, issued, expires, expect, principal_type)) in
+        sessions.into_iter().enumerate()
+    {
+        let secret = format!("fuzz/{name}/secret/{:0>40}", n)[..40].to_owned();
+        let arn = session.assumed_role_arn.clone();
+        let claims = session_claims(key_id, &secret, session, issued, expires);
+        creds.push(KnownCredential {
+            name,
+            access_key_id: key_id.into(),
+            secret,
+            session_token: Some(seal_claims(&claims, n as u8)),
+            expect,
+            principal_type,
+            arn,
+            temporary: true,
+        });
+    }
+    // Another session's token under a key id of its own: the token names a different key.
+    let web_token = creds
+        .iter()
+        .find(|c| c.name == "web-session")
+        .and_then(|c| c.session_token.clone());
+    creds.push(KnownCredential {
+        name: "token-mismatch",
+        access_key_id: "ASIAFUZZMISMATCH0001".into(),
+        secret: creds
+            .iter()
+            .find(|c| c.name == "web-session")
+            .map(|c| c.secret.clone())
+            .unwrap_or_default(),
+        session_token: web_token,
+        expect: Expect::Unknown,
+        principal_type: "AssumedRole",
+        arn: String::new(),
+        temporary: true,
+    });
+    creds
+}
+
+pub fn authz_fixture() -> AuthzFixture {
+    let sts = sts_fixture();
+    let keyring = sts.keyring.snapshot();
+    let credentials = known_credentials();
+    let secret_of = |name: &str| {
+        credentials
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| (c.access_key_id.clone(), c.secret.clone()))
+            .expect("fixture credential")
+    };
+    let (alice_key, alice_secret) = secret_of("alice-key");
+    let (bob_key, bob_secret) = secret_of("bob-key");
+    let alice = user_with_key(
+        ALICE,
+        ALICE_ID,
+        &alice_key,
+        &alice_secret,
+        vec![UserPolicy {
+            name: "photos".into(),
+            document: ALICE_POLICY.into(),
+        }],
+        &keyring,
+    );
+    assert!(alice.parsed_policies().is_ok(), "alice's policy parses");
+    let bob = user_with_key(BOB, BOB_ID, &bob_key, &bob_secret, Vec::new(), &keyring);
+    let audit = AuditEvent {
+        event_time: stsbridge::clock::iso8601(now()),
+        event_name: "CreateUser".into(),
+        source_ip_address: None,
+        user_agent: None,
+        request_parameters: Value::Null,
+        user_identity: AuditIdentity::default(),
+        response_elements: None,
+        error_code: None,
+        error_message: None,
+        request_id: "fuzz".into(),
+    };
+    runtime().block_on(async {
+        for user in [&alice, &bob] {
+            sts.store
+                .put_user(user, true, &audit)
+                .await
+                .expect("storing a fixture user");
+        }
+    });
+    let revoked = secret_of("revoked").0;
+    sts.state.revocations.apply(&Revocation::Session {
+        access_key_id: revoked,
+        expires_at: NOW_UNIX + 3600,
+    });
+    sts.state.revocations.apply(&Revocation::RoleSessions {
+        role_arn: WEB_ROLE_ARN.into(),
+        issued_at_or_before: NOW_UNIX - 7200,
+    });
+    AuthzFixture { sts, credentials }
+}
+
+// --- SigV4 signing, as the verifier canonicalises (`stsbridge::creds::sigv4`) ---------------
+
+/// `YYYYMMDDTHHMMSSZ` of unix seconds.
+pub fn amz_date(unix: i64) -> String {
+    let (y, mo, d, h, mi, s, _) = civil(unix);
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+}
+
+/// RFC 9110 IMF-fixdate of unix seconds.
+pub fn http_date(unix: i64) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (y, mo, d, h, mi, s, wd) = civil(unix);
+    format!(
+        "{}, {d:02} {} {y:04} {h:02}:{mi:02}:{s:02} GMT",
+        DAYS[wd],
+        MONTHS[(mo - 1) as usize]
+    )
+}
+
+/// (year, month, day, hour, minute, second, weekday with 0 = Sunday), proleptic Gregorian UTC.
+fn civil(unix: i64) -> (i64, u32, u32, u32, u32, u32, usize) {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let weekday = (days + 4).rem_euclid(7) as usize;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        month,
+        day,
+        (secs / 3600) as u32,
+        (secs % 3600 / 60) as u32,
+        (secs % 60) as u32,
+        weekday,
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hex SHA-256.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref())
+}
+
+/// SigV4 URI-encoding: all but `A-Z a-z 0-9 - . _ ~` (and `/` when `keep_slash`), upper hex.
+pub fn uri_encode(bytes: &[u8], keep_slash: bool) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || (keep_slash && b == b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn percent_decode(raw: &[u8]) -> Vec<u8> {
+    let digit = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'%'
+            && i + 2 < raw.len()
+            && let (Some(h), Some(l)) = (digit(raw[i + 1]), digit(raw[i + 2]))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(raw[i]);
+        i += 1;
+    }
+    out
+}
+
+/// The canonical query: form-decoded pairs, re-encoded, sorted; `X-Amz-Signature` left out
+/// when `presigned`.
+fn canonical_query(query: &str, presigned: bool) -> String {
+    let mut pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|piece| {
+            let (n, v) = piece.split_once('=').unwrap_or((piece, ""));
+            let decode = |s: &str| percent_decode(s.replace('+', " ").as_bytes());
+            (decode(n), decode(v))
+        })
+        .filter(|(n, _)| !presigned || n.as_slice() != b"X-Amz-Signature")
+        .map(|(n, v)| (uri_encode(&n, false), uri_encode(&v, false)))
+        .collect();
+    pairs.sort_unstable();
+    pairs
+        .iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Non-S3 path normalisation (RFC 3986 dot segments, empty segments dropped, trailing `/`
+/// kept).
+fn normalize_path(path: &str) -> String {
+    if path.is_empty() {
+        return "/".into();
+    }
+    let absolute = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    };
+    if !absolute.contains('.') && !absolute.contains("//") {
+        return absolute;
+    }
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in absolute.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            kept => segments.push(kept),
+        }
+    }
+    let mut out: String = segments.iter().map(|s| format!("/{s}")).collect();
+    let trailing = ["/", "/.", "/.."].iter().any(|t| absolute.ends_with(t));
+    if out.is_empty() || (trailing && !out.ends_with('/')) {
+        out.push('/');
+    }
+    out
+}
+
+fn trimmed(value: &str) -> String {
+    let mut out = String::new();
+    let mut previous_space = false;
+    for c in value.trim_matches([' ', '\t']).chars() {
+        if c == ' ' {
+            if !previous_space {
+                out.push(' ');
+            }
+            previous_space = true;
+        } else {
+            out.push(c);
+            previous_space = false;
+        }
+    }
+    out
+}
+
+/// What to sign.
+pub struct ToSign<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// Raw query; for a presigned request, with every `X-Amz-*` parameter but the signature.
+    pub query: &'a str,
+    pub headers: &'a [(String, String)],
+    /// `a;b;c`, lower-case, sorted.
+    pub signed_headers: &'a str,
+    /// The payload hash of the canonical request (`UNSIGNED-PAYLOAD` for presigned requests).
+    pub payload_hash: &'a str,
+    pub presigned: bool,
+    pub amz_date: &'a str,
+    pub region: &'a str,
+    pub service: &'a str,
+}
+
+/// Hex signature of `req` with `secret`.
+pub fn sigv4_signature(secret: &str, req: &ToSign<'_>) -> String {
+    use aws_lc_rs::hmac;
+    let mut canonical = format!(
+        "{}\n{}\n{}\n",
+        req.method,
+        uri_encode(normalize_path(req.path).as_bytes(), true),
+        canonical_query(req.query, req.presigned)
+    );
+    for name in req.signed_headers.split(';') {
+        let values: Vec<String> = req
+            .headers
+            .iter()
+            .filter(|(h, _)| h.eq_ignore_ascii_case(name))
+            .map(|(_, v)| trimmed(v))
+            .collect();
+        canonical.push_str(&format!("{name}:{}\n", values.join(",")));
+    }
+    canonical.push_str(&format!("\n{}\n{}", req.signed_headers, req.payload_hash));
+    let date = &req.amz_date[..8.min(req.amz_date.len())];
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{}\n{date}/{}/{}/aws4_request\n{}",
+        req.amz_date,
+        req.region,
+        req.service,
+        sha256_hex(canonical.as_bytes())
+    );
+    let mac = |key: &[u8], data: &str| {
+        hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data.as_bytes())
+            .as_ref()
+            .to_vec()
+    };
+    let k_date = mac(format!("AWS4{secret}").as_bytes(), date);
+    let k_region = mac(&k_date, req.region);
+    let k_service = mac(&k_region, req.service);
+    let k_signing = mac(&k_service, "aws4_request");
+    hex(&mac(&k_signing, &string_to_sign))
+}
