@@ -259,7 +259,7 @@ fn principal_view(caller: &Caller, now: SystemTime) -> Principal {
         tags: session.map(|s| s.session_tags.clone()).unwrap_or_default(),
         source_identity: session.and_then(|s| s.source_identity.clone()),
         mfa_authenticated: mfa_at.is_some(),
-        mfa_age_seconds: mfa_at.map(|at| (unix_seconds(now) - at).max(0)),
+        mfa_age_seconds: mfa_at.map(|at| unix_seconds(now).saturating_sub(at).max(0)),
         token_issue_time: caller
             .token_issued_at()
             .map(|at| iso8601(from_unix_seconds(at))),

@@ -269,7 +269,7 @@ fn trust_request(
         keys.insert("aws:MultiFactorAuthPresent", "true");
         keys.insert(
             "aws:MultiFactorAuthAge",
-            (unix_seconds(now) - at).max(0).to_string(),
+            unix_seconds(now).saturating_sub(at).max(0).to_string(),
         );
     }
     if let Some(id) = req.external_id {

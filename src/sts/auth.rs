@@ -289,7 +289,7 @@ impl Caller {
                     keys.insert("aws:MultiFactorAuthPresent", "true");
                     keys.insert(
                         "aws:MultiFactorAuthAge",
-                        (unix_seconds(now) - at).max(0).to_string(),
+                        unix_seconds(now).saturating_sub(at).max(0).to_string(),
                     );
                 }
                 None => keys.insert("aws:MultiFactorAuthPresent", "false"),
