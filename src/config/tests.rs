@@ -550,3 +550,34 @@ fn authorization_services_need_unique_names_and_a_sha256() {
         }]
     );
 }
+
+#[test]
+fn the_example_saml_configurations_use_known_keys() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("idp-configs");
+    for name in ["adfs.toml.example", "okta-saml.toml.example"] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        // The options shown commented out, too.
+        let uncommented: String = text
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(option)
+                    if option.split_once(" = ").is_some_and(|(key, _)| {
+                        key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    }) =>
+                {
+                    option
+                }
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_ne!(text, uncommented, "{name}");
+        for text in [text, uncommented] {
+            match toml::from_str::<file::RawIdp>(&text) {
+                Ok(file::RawIdp::Saml(_)) => {}
+                Ok(_) => panic!("{name}: not a SAML IdP"),
+                Err(e) => panic!("{name}: {e}"),
+            }
+        }
+    }
+}

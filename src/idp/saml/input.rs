@@ -23,10 +23,13 @@ pub(super) fn decode(b64: &str) -> Result<String, SamlError> {
             b64.len()
         )));
     }
-    let compact: Vec<u8> = b64.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    let bytes = STANDARD
-        .decode(&compact)
-        .map_err(|e| malformed(format!("SAMLAssertion is not base64: {e}")))?;
+    let decoded = if b64.bytes().any(|b| b.is_ascii_whitespace()) {
+        let compact: Vec<u8> = b64.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        STANDARD.decode(&compact)
+    } else {
+        STANDARD.decode(b64)
+    };
+    let bytes = decoded.map_err(|e| malformed(format!("SAMLAssertion is not base64: {e}")))?;
     if bytes.len() > MAX_DECODED_LEN {
         return Err(malformed(format!(
             "decoded SAMLAssertion has {} bytes, more than {MAX_DECODED_LEN}",
