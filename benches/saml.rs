@@ -225,8 +225,8 @@ fn saml_request(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    let state = sts_state(dir.path());
-    let meta = meta();
+    let state = Arc::new(sts_state(dir.path()));
+    let meta = Arc::new(meta());
     let fresh = FreshResponses::new();
     let cert = CertificateDer::from(idp_cert());
 
@@ -265,7 +265,69 @@ fn saml_request(c: &mut Criterion) {
         )
     });
     group.finish();
+
+    // The cost of a request when the daemon is busy: CONCURRENT requests in flight on the
+    // daemon's runtime (both cores), so a request's durable-write wait overlaps the others'
+    // verification, next to samael's bare check of as many responses on as many threads.
+    let mut group = c.benchmark_group("saml_request_concurrent");
+    group.throughput(Throughput::Elements(CONCURRENT as u64));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    group.bench_function(format!("samael_bare/{threads}_threads"), |b| {
+        b.iter_batched(
+            || (0..CONCURRENT).map(|_| fresh.xml()).collect::<Vec<_>>(),
+            |responses| {
+                std::thread::scope(|scope| {
+                    for chunk in responses.chunks(CONCURRENT.div_ceil(threads)) {
+                        let cert = &cert;
+                        scope.spawn(move || {
+                            for xml in chunk {
+                                bare_check(xml, cert);
+                            }
+                        });
+                    }
+                });
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function(
+        format!("assume_role_with_saml/{CONCURRENT}_in_flight"),
+        |b| {
+            b.iter_batched(
+                || {
+                    (0..CONCURRENT)
+                        .map(|_| fresh.request_body())
+                        .collect::<Vec<_>>()
+                },
+                |bodies| {
+                    runtime.block_on(async {
+                        // One task per request, as the server runs them.
+                        let tasks: Vec<_> = bodies
+                            .into_iter()
+                            .map(|body| {
+                                let (state, meta) = (Arc::clone(&state), Arc::clone(&meta));
+                                tokio::spawn(async move {
+                                    let params = Params::parse(&body).expect("form");
+                                    stsbridge::sts::handle(&state, &meta, &params)
+                                        .await
+                                        .expect("credentials")
+                                })
+                            })
+                            .collect();
+                        for task in tasks {
+                            task.await.expect("request task");
+                        }
+                    })
+                },
+                BatchSize::SmallInput,
+            )
+        },
+    );
+    group.finish();
 }
+
+/// Requests in flight in the concurrent measurement.
+const CONCURRENT: usize = 16;
 
 criterion_group! {
     name = benches;
