@@ -175,8 +175,14 @@ fn verify_with_session_token(c: &mut Criterion) {
         headers: &headers,
         payload_sha256_hex: Some(&payload),
     };
-    let lookup = stsbridge::sts::auth::SessionTokens {
+    // The daemon's lookup: `AKIA…` through the store, anything else by unsealing (the store is
+    // never touched for a temporary key).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store =
+        stsbridge::store::SledStore::open(&dir.path().join("sled"), 16 << 20).expect("sled");
+    let lookup = stsbridge::sts::auth::AnyCredentials {
         keyring: &keyring,
+        store: &store,
         now: now(),
     };
     let verifier = Verifier::default();
