@@ -188,10 +188,17 @@ async fn authorize_endpoint(
         let input: AuthorizeRequest = match serde_json::from_slice(&body) {
             Ok(input) => input,
             Err(e) => {
+                // Position only: serde's text may quote a value, and the input carries the
+                // signed request's headers (session token, signature).
                 return json_error(
                     StatusCode::BAD_REQUEST,
                     "InvalidRequest",
-                    &format!("The request is not a valid authorization request: {e}"),
+                    &format!(
+                        "The request is not a valid authorization request ({:?} error at line {}, column {}).",
+                        e.classify(),
+                        e.line(),
+                        e.column()
+                    ),
                     &request_id,
                 );
             }

@@ -6,11 +6,13 @@
 //! store read finds the user, whose secret is opened with the keyring; a deleted key stops
 //! resolving the moment the store records the deletion.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::error::StsError;
 use super::{AuditDraft, RequestMeta, StsState};
 use crate::clock::{from_unix_seconds, iso8601, unix_seconds};
+use crate::config::Role;
 use crate::creds::sigv4::{ResolvedKey, SecretLookup, SigV4Error, SignedRequest};
 use crate::creds::token::{self, SessionClaims};
 use crate::creds::{Keyring, SessionKind, UnsealError};
@@ -386,7 +388,7 @@ pub fn verify_signed(
 /// The policies that decide what a caller may do.
 pub struct Permissions {
     /// Identity policies (the role's, or the user's), with the names reports use.
-    pub identity: Vec<(String, Policy)>,
+    pub identity: IdentityPolicies,
     /// Session policies (inline and managed), when the session has any.
     pub session: Vec<(String, Policy)>,
     /// Nothing is allowed: a federated user given no session policy (AWS `GetFederationToken`),
@@ -395,13 +397,29 @@ pub struct Permissions {
     pub deny_all: bool,
 }
 
+/// A caller's identity policies: its role's, shared with the configuration (not copied per
+/// request), or its user's, parsed from the stored record.
+pub enum IdentityPolicies {
+    Role(Arc<Role>),
+    Owned(Vec<(String, Policy)>),
+}
+
+impl IdentityPolicies {
+    pub fn as_slice(&self) -> &[(String, Policy)] {
+        match self {
+            Self::Role(role) => &role.policies,
+            Self::Owned(policies) => policies,
+        }
+    }
+}
+
 impl Permissions {
     /// The decision with its deciding statement (identity ∩ session, explicit deny wins).
     pub fn decide(&self, request: &RequestContext, now: SystemTime) -> Decision {
         if self.deny_all {
             return Decision::ImplicitDeny;
         }
-        let identity: Vec<&Policy> = self.identity.iter().map(|(_, p)| p).collect();
+        let identity: Vec<&Policy> = self.identity.as_slice().iter().map(|(_, p)| p).collect();
         let session: Vec<&Policy> = self.session.iter().map(|(_, p)| p).collect();
         evaluate_session(&identity, &session, request, now)
     }
@@ -415,7 +433,12 @@ impl Permissions {
                 matched_statements: Vec::new(),
             };
         }
-        simulate(&named(&self.identity), &named(&self.session), request, now)
+        simulate(
+            &named(self.identity.as_slice()),
+            &named(&self.session),
+            request,
+            now,
+        )
     }
 }
 
@@ -426,40 +449,60 @@ fn named(policies: &[(String, Policy)]) -> Vec<NamedPolicy<'_>> {
         .collect()
 }
 
+/// The IAM user behind the caller as currently stored: a long-term key's record (read when the
+/// signature was verified), or for a user session or federated user the record read now, which
+/// must be the same user (not one created later under the old name). `None` for a role session.
+pub(crate) fn caller_user(
+    state: &StsState,
+    caller: &Caller,
+) -> Result<Option<UserRecord>, StsError> {
+    match &caller.signer {
+        Signer::User(user) => Ok(Some((**user).clone())),
+        Signer::Session(claims) => {
+            if claims.session.kind == SessionKind::AssumedRole {
+                return Ok(None);
+            }
+            let Some(name) = caller.user_name() else {
+                return Ok(None);
+            };
+            let user = state
+                .store
+                .get_user(&name)
+                .map_err(|e| StsError::Internal(e.to_string()))?;
+            Ok(user.filter(|u| u.user_id == claims.session.role_id))
+        }
+    }
+}
+
 /// The caller's permission policies: for a role session its role's policies and its session
 /// policies; for a user (key or session token) the user's current policies; for a federated
 /// user the user's policies and the session policies it was given. A role or user that no
 /// longer exists grants nothing.
 pub fn permissions(state: &StsState, caller: &Caller) -> Result<Permissions, StsError> {
-    let user_policies = |user: &UserRecord| {
-        user.parsed_policies()
-            .map_err(|e| StsError::Internal(format!("stored user policy: {e}")))
+    let user_policies = |user: Option<UserRecord>| -> Result<IdentityPolicies, StsError> {
+        let parsed = match user {
+            Some(user) => user
+                .parsed_policies()
+                .map_err(|e| StsError::Internal(format!("stored user policy: {e}")))?,
+            None => Vec::new(),
+        };
+        Ok(IdentityPolicies::Owned(parsed))
     };
     match &caller.signer {
-        Signer::User(user) => Ok(Permissions {
-            identity: user_policies(user)?,
+        Signer::User(_) => Ok(Permissions {
+            identity: user_policies(caller_user(state, caller)?)?,
             session: Vec::new(),
             deny_all: false,
         }),
         Signer::Session(claims) => {
             let session = &claims.session;
             let identity = match session.kind {
-                SessionKind::AssumedRole => state
-                    .roles
-                    .get(&session.role_arn)
-                    .map(|role| role.policies.clone())
-                    .unwrap_or_default(),
+                SessionKind::AssumedRole => match state.roles.get(&session.role_arn) {
+                    Some(role) => IdentityPolicies::Role(Arc::clone(role)),
+                    None => IdentityPolicies::Owned(Vec::new()),
+                },
                 SessionKind::User | SessionKind::FederatedUser => {
-                    let name = caller.user_name().unwrap_or_default();
-                    match state
-                        .store
-                        .get_user(&name)
-                        .map_err(|e| StsError::Internal(e.to_string()))?
-                    {
-                        // The same user, not a new one created later under the old name.
-                        Some(user) if user.user_id == session.role_id => user_policies(&user)?,
-                        _ => Vec::new(),
-                    }
+                    user_policies(caller_user(state, caller)?)?
                 }
             };
             let mut session_policies = Vec::new();

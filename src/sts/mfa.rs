@@ -4,12 +4,11 @@
 use std::time::SystemTime;
 
 use super::StsState;
-use super::auth::{Caller, Signer};
+use super::auth::{Caller, caller_user};
 use super::error::StsError;
 use super::params::MfaCode;
 use crate::clock::unix_seconds;
-use crate::creds::{SessionKind, totp};
-use crate::users::UserRecord;
+use crate::creds::totp;
 
 /// AWS's sentence for a code that does not verify.
 const INVALID_CODE: &str = "MultiFactorAuthentication failed with invalid MFA one time pass code.";
@@ -49,26 +48,4 @@ pub(crate) async fn verify_mfa(
         return Err(StsError::AccessDeniedMessage(REUSED_CODE));
     }
     Ok(unix_seconds(now))
-}
-
-/// The IAM user behind the caller, as currently stored (a long-term key's record was read when
-/// the signature was verified; a user session's is read now and must be the same user).
-pub(crate) fn caller_user(
-    state: &StsState,
-    caller: &Caller,
-) -> Result<Option<UserRecord>, StsError> {
-    match &caller.signer {
-        Signer::User(user) => Ok(Some((**user).clone())),
-        Signer::Session(claims) if claims.session.kind == SessionKind::User => {
-            let Some(name) = caller.user_name() else {
-                return Ok(None);
-            };
-            let user = state
-                .store
-                .get_user(&name)
-                .map_err(|e| StsError::Internal(e.to_string()))?;
-            Ok(user.filter(|u| u.user_id == claims.session.role_id))
-        }
-        Signer::Session(_) => Ok(None),
-    }
 }

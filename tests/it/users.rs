@@ -894,6 +894,13 @@ async fn the_authorization_api_verifies_the_signature_and_decides() {
     assert_eq!(answer["error"]["code"], "InvalidRequest");
     let (status, _) = post_authorize(&d, Some(SERVICE_SECRET), &json!({"request": 1})).await;
     assert_eq!(status, 400);
+    let mistyped = json!({"request": {"method": "GET", "path": "/", "headers": "x-amz-security-token: SECRETTOKENVALUE", "payload_sha256": ""}, "action": "photos:GetPhoto", "resource": "*"});
+    let (status, answer) = post_authorize(&d, Some(SERVICE_SECRET), &mistyped).await;
+    assert_eq!(status, 400);
+    assert!(
+        !answer.to_string().contains("SECRETTOKENVALUE"),
+        "input values are never echoed: {answer}"
+    );
     let mut unsigned = body.clone();
     unsigned["request"]["headers"] = json!({"host": "photos.example.com"});
     let (status, answer) = post_authorize(&d, Some(SERVICE_SECRET), &unsigned).await;
