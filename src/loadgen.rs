@@ -29,6 +29,9 @@ pub struct LoadSpec {
 pub struct LoadReport {
     pub requests: u64,
     pub errors: u64,
+    /// The error code of the first failed response (`<Code>` of the AWS error XML, or the HTTP
+    /// status when there is none), so a run that fails says why.
+    pub first_error: Option<String>,
     pub elapsed: Duration,
     pub p50: Duration,
     pub p99: Duration,
@@ -93,10 +96,12 @@ async fn drive(spec: &LoadSpec) -> Result<LoadReport, LoadError> {
     }
     let mut latencies: Vec<u32> = Vec::new();
     let mut errors = 0;
+    let mut first_error = None;
     for w in workers {
-        let (lat, err) = w.await.map_err(|e| LoadError::Http(e.to_string()))??;
+        let (lat, err, first) = w.await.map_err(|e| LoadError::Http(e.to_string()))??;
         latencies.extend(lat);
         errors += err;
+        first_error = first_error.or(first);
     }
     let elapsed = clock.elapsed();
     latencies.sort_unstable();
@@ -110,6 +115,7 @@ async fn drive(spec: &LoadSpec) -> Result<LoadReport, LoadError> {
     Ok(LoadReport {
         requests: latencies.len() as u64,
         errors,
+        first_error,
         elapsed,
         p50: pick(0.50),
         p99: pick(0.99),
@@ -122,7 +128,7 @@ async fn worker(
     body: Bytes,
     duration: Duration,
     clock: Stopwatch,
-) -> Result<(Vec<u32>, u64), LoadError> {
+) -> Result<(Vec<u32>, u64, Option<String>), LoadError> {
     let stream = tokio::net::TcpStream::connect(target)
         .await
         .map_err(|e| LoadError::Connect(target, e))?;
@@ -133,6 +139,7 @@ async fn worker(
     tokio::spawn(connection);
     let mut latencies = Vec::with_capacity(4096);
     let mut errors = 0;
+    let mut first_error = None;
     let host = target.to_string();
     while clock.elapsed() < duration {
         let request = hyper::Request::post("/")
@@ -148,18 +155,30 @@ async fn worker(
             .send_request(request)
             .await
             .map_err(|e| LoadError::Http(e.to_string()))?;
-        let ok = response.status().is_success();
-        response
+        let status = response.status();
+        let answer = response
             .into_body()
             .collect()
             .await
-            .map_err(|e| LoadError::Http(e.to_string()))?;
+            .map_err(|e| LoadError::Http(e.to_string()))?
+            .to_bytes();
         latencies.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
-        if !ok {
+        if !status.is_success() {
             errors += 1;
+            if first_error.is_none() {
+                first_error = Some(error_code(&answer).unwrap_or_else(|| status.to_string()));
+            }
         }
     }
-    Ok((latencies, errors))
+    Ok((latencies, errors, first_error))
+}
+
+/// `<Code>` of an AWS error response.
+fn error_code(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let end = start + text.get(start..)?.find("</Code>")?;
+    text.get(start..end).map(str::to_owned)
 }
 
 /// One core's rate of RS256 verifications of a typical ID token (the ceiling reference).

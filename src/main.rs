@@ -326,6 +326,9 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
         "  = {:.1}% of 2 x the one-core RS256 rate",
         100.0 * report.requests_per_second() / (2.0 * ceiling)
     );
+    if let Some(code) = &report.first_error {
+        println!("  first error: {code}");
+    }
     Ok(if report.errors == 0 {
         ExitCode::SUCCESS
     } else {

@@ -83,21 +83,26 @@ pub(crate) async fn put_then_get_round_trips<H: Harness>(h: H) {
     assert_eq!(store.get_session("ASIAMISSING000000000").unwrap(), None);
 }
 
-pub(crate) async fn sessions_list_in_key_order_up_to_limit<H: Harness>(h: H) {
+pub(crate) async fn sessions_list_latest_expiry_first_up_to_limit<H: Harness>(h: H) {
     let store = h.open();
-    for id in ["ASIAC", "ASIAA", "ASIAB"] {
+    for (id, expires_at) in [
+        ("ASIAC", 1_000),
+        ("ASIAA", 3_000),
+        ("ASIAB", 2_000),
+        ("ASIAD", 3_000),
+    ] {
         store
-            .put_session(&session(id, 1_000), &event(id))
+            .put_session(&session(id, expires_at), &event(id))
             .await
             .unwrap();
     }
     assert_eq!(
         key_ids(&store.list_sessions(10).unwrap()),
-        ["ASIAA", "ASIAB", "ASIAC"]
+        ["ASIAD", "ASIAA", "ASIAB", "ASIAC"]
     );
     assert_eq!(
         key_ids(&store.list_sessions(2).unwrap()),
-        ["ASIAA", "ASIAB"]
+        ["ASIAD", "ASIAA"]
     );
     assert!(store.list_sessions(0).unwrap().is_empty());
 }
@@ -130,6 +135,8 @@ pub(crate) async fn purge_removes_sessions_expiring_at_or_before_now<H: Harness>
     assert_eq!(store.purge_expired(98).unwrap(), 0);
     assert_eq!(store.purge_expired(100).unwrap(), 2);
     assert_eq!(key_ids(&store.list_sessions(10).unwrap()), ["ASIAC"]);
+    assert_eq!(store.get_session("ASIAA").unwrap(), None);
+    assert_eq!(store.get_session("ASIAB").unwrap(), None);
     assert_eq!(store.purge_expired(100).unwrap(), 0);
     assert_eq!(store.purge_expired(101).unwrap(), 1);
     assert_eq!(store.get_session("ASIAC").unwrap(), None);
@@ -361,7 +368,7 @@ macro_rules! conformance_suite {
     ($harness:expr) => {
         conformance_suite!(@cases $harness;
             put_then_get_round_trips,
-            sessions_list_in_key_order_up_to_limit,
+            sessions_list_latest_expiry_first_up_to_limit,
             audit_lists_the_last_events_newest_last,
             purge_removes_sessions_expiring_at_or_before_now,
             acknowledged_writes_survive_reopening,

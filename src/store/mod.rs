@@ -115,7 +115,8 @@ pub trait SessionStore: Send + Sync {
     /// Append an audit event (failed requests); durable when this resolves.
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
     fn get_session(&self, access_key_id: &str) -> Result<Option<SessionRecord>, StoreError>;
-    /// Sessions ordered by access key id, at most `limit`.
+    /// Sessions, the latest to expire first (ties by access key id, descending), at most
+    /// `limit`.
     fn list_sessions(&self, limit: usize) -> Result<Vec<SessionRecord>, StoreError>;
     /// Audit events in the order they were appended, at most `limit`, newest last.
     fn list_audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
