@@ -7,6 +7,7 @@
 #[cfg(test)]
 mod conformance;
 mod group_commit;
+mod session_index;
 pub mod sled_store;
 
 use std::path::PathBuf;

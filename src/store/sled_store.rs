@@ -7,10 +7,11 @@
 //!   pages: with access key ids as keys, a tree larger than the page cache made every insert
 //!   page a leaf in from disk (measured with `stsbridge loadgen`: ~12% of the daemon's CPU).
 //!   Purging is a range scan up to now, not a pass over every session.
-//! - `session_ids`: access key id -> 8-byte expiry, the index `get_session` goes through; small
-//!   entries, so it stays in the cache.
+//!   `get_session` finds a record through [`SessionIndex`] (access key id -> expiry, in memory,
+//!   rebuilt from these keys at open).
 //! - `audit` (key: 8-byte big-endian sequence from `generate_id`, so iteration is append order;
-//!   value: JSON `AuditEvent`), `replay`, `revocations`, `users` (key: user name, value: JSON
+//!   value: a JSON `AuditEvent`, or a JSON array of them: the events of one group commit, in
+//!   order), `replay`, `revocations`, `users` (key: user name, value: JSON
 //!   `UserRecord`, secrets sealed) and `access_keys` (key: `AKIA…`, value: user name).
 //!
 //! JSON so an operator can read a record with any sled tool. A database written before the
@@ -23,11 +24,13 @@
 use std::path::{Path, PathBuf};
 
 use super::group_commit::GroupCommit;
+use super::session_index::SessionIndex;
 use super::{AuditEvent, Revocation, SessionRecord, SessionStore, StoreError};
 use crate::users::UserRecord;
 
 const SESSIONS_TREE: &str = "sessions_by_expiry";
-const SESSION_IDS_TREE: &str = "session_ids";
+/// A sled-tree index by access key id, written by one earlier build; dropped at open.
+const RETIRED_SESSION_IDS_TREE: &str = "session_ids";
 /// The layout before `sessions_by_expiry`: access key id -> JSON record.
 const LEGACY_SESSIONS_TREE: &str = "sessions";
 const AUDIT_TREE: &str = "audit";
@@ -44,8 +47,8 @@ const LOCK_HELD_MESSAGE: &str = "could not acquire lock";
 pub struct SledStore {
     /// Expiry + access key id -> session record.
     sessions: sled::Tree,
-    /// Access key id -> expiry.
-    session_ids: sled::Tree,
+    /// Access key id -> expiry, of every session in `sessions`.
+    index: SessionIndex,
     audit: sled::Tree,
     replay: sled::Tree,
     revocations: sled::Tree,
@@ -67,18 +70,23 @@ impl SledStore {
             .open()
             .map_err(|e| open_error(path, e))?;
         let sessions = db.open_tree(SESSIONS_TREE).map_err(backend)?;
-        let session_ids = db.open_tree(SESSION_IDS_TREE).map_err(backend)?;
-        migrate_legacy_sessions(&db, &sessions, &session_ids)?;
+        migrate_legacy_sessions(&db, &sessions)?;
+        let index = build_index(&sessions)?;
         let audit = db.open_tree(AUDIT_TREE).map_err(backend)?;
         let replay = db.open_tree(REPLAY_TREE).map_err(backend)?;
         let revocations = db.open_tree(REVOCATIONS_TREE).map_err(backend)?;
         let users = db.open_tree(USERS_TREE).map_err(backend)?;
         let access_keys = db.open_tree(ACCESS_KEYS_TREE).map_err(backend)?;
-        let commit = GroupCommit::start(db.clone())?;
-        tracing::info!(path = %path.display(), recovered = db.was_recovered(), "store opened");
+        let commit = GroupCommit::start(db.clone(), audit.clone())?;
+        tracing::info!(
+            path = %path.display(),
+            recovered = db.was_recovered(),
+            sessions = index.len(),
+            "store opened"
+        );
         Ok(Self {
             sessions,
-            session_ids,
+            index,
             audit,
             replay,
             revocations,
@@ -115,26 +123,23 @@ impl SledStore {
         self.commit.flush_count()
     }
 
-    /// Insert the session, its index entry, then its audit event. Not one transaction: sled's
-    /// cross-tree transactions cost four times the throughput (measured: 8k against 31k durable
-    /// puts/s with 64 writers). All are durable before the caller hands out a credential; a
-    /// crash between the inserts can only leave a record for a credential never returned (an
-    /// index entry without its record reads as no session), which nobody holds and the purge
+    /// Insert the session and its index entry; the audit event is written by the commit
+    /// thread with the others of its batch. Not one transaction: sled's cross-tree transactions
+    /// cost four times the throughput (measured: 8k against 31k durable puts/s with 64
+    /// writers). Both are durable before the caller hands out a credential; a crash in between
+    /// can only leave a record for a credential never returned, which nobody holds and the purge
     /// removes at its expiry.
-    fn write_session_with_audit(
-        &self,
-        session: &SessionRecord,
-        value: Vec<u8>,
-        event: Vec<u8>,
-    ) -> Result<(), StoreError> {
-        let sequence = self.next_audit_key()?;
+    fn write_session(&self, session: &SessionRecord, value: Vec<u8>) -> Result<(), StoreError> {
         let id = session.access_key_id.as_bytes();
-        let expiry = expiry_bytes(session.expires_at);
+        if !self.index.insert(id, session.expires_at) {
+            return Err(StoreError::Backend(format!(
+                "access key id {} is not an access key id",
+                session.access_key_id.escape_debug()
+            )));
+        }
         self.sessions
-            .insert(session_key(expiry, id), value)
+            .insert(session_key(expiry_bytes(session.expires_at), id), value)
             .map_err(backend)?;
-        self.session_ids.insert(id, &expiry[..]).map_err(backend)?;
-        self.audit.insert(sequence, event).map_err(backend)?;
         Ok(())
     }
 
@@ -153,25 +158,24 @@ impl SessionStore for SledStore {
     ) -> Result<(), StoreError> {
         let value = encode(session)?;
         let event = encode(audit)?;
-        self.write_session_with_audit(session, value, event)?;
-        self.commit.durable().await
+        self.write_session(session, value)?;
+        self.commit.durable_with(Some(event)).await
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         let value = encode(event)?;
-        let key = self.next_audit_key()?;
-        self.audit.insert(key, value).map_err(backend)?;
-        self.commit.durable().await
+        self.commit.durable_with(Some(value)).await
     }
 
     fn get_session(&self, access_key_id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let Some(expiry) = self.session_ids.get(access_key_id).map_err(backend)? else {
+        let Some(expires_at) = self.index.get(access_key_id.as_bytes()) else {
             return Ok(None);
         };
-        let expiry = <[u8; 8]>::try_from(expiry.as_ref())
-            .map_err(|_| StoreError::Corrupt(format!("session index entry of {access_key_id}")))?;
         self.sessions
-            .get(session_key(expiry, access_key_id.as_bytes()))
+            .get(session_key(
+                expiry_bytes(expires_at),
+                access_key_id.as_bytes(),
+            ))
             .map_err(backend)?
             .map(|value| decode_session(access_key_id.as_bytes(), &value))
             .transpose()
@@ -191,51 +195,41 @@ impl SessionStore for SledStore {
     }
 
     fn list_audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
-        let mut newest_first = self
-            .audit
-            .iter()
-            .rev()
-            .take(limit)
-            .map(|entry| {
-                entry
-                    .map_err(backend)
-                    .and_then(|(k, v)| decode_event(&k, &v))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut newest_first = Vec::with_capacity(limit.min(1024));
+        for entry in self.audit.iter().rev() {
+            if newest_first.len() >= limit {
+                break;
+            }
+            let (key, value) = entry.map_err(backend)?;
+            let events = decode_events(&key, &value)?;
+            let wanted = limit - newest_first.len();
+            newest_first.extend(events.into_iter().rev().take(wanted));
+        }
         newest_first.reverse();
         Ok(newest_first)
     }
 
-    /// A range scan over the sessions that expired (they sort first), one batch of removals
-    /// per tree. Not awaited durable: a purge lost in a crash is simply redone by the next
-    /// sweep. The record goes before its index entry, so a crash in between leaves an index
-    /// entry that reads as no session, never a session without its index entry.
+    /// A range scan over the sessions that expired (they sort first), one batch of removals.
+    /// Not awaited durable: a purge lost in a crash is simply redone by the next sweep.
     fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError> {
         let mut records = sled::Batch::default();
-        let mut index = sled::Batch::default();
-        let mut purged = 0;
+        let mut gone = Vec::new();
         let end = expiry_bytes(now_unix.saturating_add(1));
-        for entry in self.sessions.range(..end) {
-            let (key, _) = entry.map_err(backend)?;
-            let id = session_key_id(&key);
-            // The index entry goes only if it names this record (an access key id is never
-            // issued twice, but a record must not take another's index entry with it).
-            if self
-                .session_ids
-                .get(id)
-                .map_err(backend)?
-                .is_some_and(|expiry| key.get(..8) == Some(expiry.as_ref()))
-            {
-                index.remove(id);
+        for entry in self.sessions.range(..end).keys() {
+            let key = entry.map_err(backend)?;
+            if let Some((expires_at, id)) = split_session_key(&key) {
+                gone.push((id.to_vec(), expires_at));
             }
             records.remove(key);
-            purged += 1;
         }
         self.sessions.apply_batch(records).map_err(backend)?;
-        self.session_ids.apply_batch(index).map_err(backend)?;
+        // After the records: a lookup between the two finds no record, never a stale one.
+        for (id, expires_at) in &gone {
+            self.index.remove(id, *expires_at);
+        }
         self.purge_replay(now_unix)?;
         self.purge_revocations(now_unix)?;
-        Ok(purged)
+        Ok(gone.len())
     }
 
     async fn revoke(&self, revocation: &Revocation, audit: &AuditEvent) -> Result<(), StoreError> {
@@ -438,15 +432,44 @@ fn session_key_id(key: &[u8]) -> &[u8] {
     key.get(8..).unwrap_or_default()
 }
 
+/// A `sessions_by_expiry` key's expiry and access key id (`None` for a key too short to hold
+/// an expiry, which this store never writes).
+fn split_session_key(key: &[u8]) -> Option<(i64, &[u8])> {
+    let expiry = <[u8; 8]>::try_from(key.get(..8)?).ok()?;
+    let expires_at = (u64::from_be_bytes(expiry) ^ (1 << 63)).cast_signed();
+    Some((expires_at, key.get(8..)?))
+}
+
+/// The index of every session in `sessions`, from the tree's keys alone (no record decoded);
+/// drops the sled-tree index one earlier build kept. A key the index cannot hold is reported:
+/// its session could never be found by id.
+fn build_index(sessions: &sled::Tree) -> Result<SessionIndex, StoreError> {
+    let index = SessionIndex::default();
+    for entry in sessions.iter().keys() {
+        let key = entry.map_err(backend)?;
+        let indexed =
+            split_session_key(&key).is_some_and(|(expires_at, id)| index.insert(id, expires_at));
+        if !indexed {
+            return Err(StoreError::Corrupt(format!(
+                "session key {}",
+                String::from_utf8_lossy(&key).escape_debug()
+            )));
+        }
+    }
+    Ok(index)
+}
+
 /// Move the sessions of a database written before the expiry-ordered layout into it, then
 /// drop the old tree. Idempotent: a crash halfway leaves both trees, and the next open finishes
 /// the move (a record already moved is simply written again).
-fn migrate_legacy_sessions(
-    db: &sled::Db,
-    sessions: &sled::Tree,
-    session_ids: &sled::Tree,
-) -> Result<(), StoreError> {
+fn migrate_legacy_sessions(db: &sled::Db, sessions: &sled::Tree) -> Result<(), StoreError> {
     let names = db.tree_names();
+    if names
+        .iter()
+        .any(|n| n.as_ref() == RETIRED_SESSION_IDS_TREE.as_bytes())
+    {
+        db.drop_tree(RETIRED_SESSION_IDS_TREE).map_err(backend)?;
+    }
     if !names
         .iter()
         .any(|n| n.as_ref() == LEGACY_SESSIONS_TREE.as_bytes())
@@ -462,7 +485,6 @@ fn migrate_legacy_sessions(
         sessions
             .insert(session_key(expiry, &id), value)
             .map_err(backend)?;
-        session_ids.insert(id, &expiry[..]).map_err(backend)?;
         moved += 1;
     }
     db.flush().map_err(backend)?;
@@ -491,13 +513,24 @@ fn decode_user(key: &[u8], value: &[u8]) -> Result<UserRecord, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("user {}: {e}", String::from_utf8_lossy(key))))
 }
 
-/// A stored audit event; a corrupt one is named by its sequence number.
-fn decode_event(key: &[u8], value: &[u8]) -> Result<AuditEvent, StoreError> {
-    serde_json::from_slice(value).map_err(|e| {
-        let sequence = <[u8; 8]>::try_from(key)
-            .map_or_else(|_| "?".to_owned(), |k| u64::from_be_bytes(k).to_string());
-        StoreError::Corrupt(format!("audit event #{sequence}: {e}"))
-    })
+/// A stored audit entry (one event, or the events of one group commit); a corrupt one is named
+/// by its sequence number.
+fn decode_events(key: &[u8], value: &[u8]) -> Result<Vec<AuditEvent>, StoreError> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Entry {
+        One(Box<AuditEvent>),
+        Batch(Vec<AuditEvent>),
+    }
+    match serde_json::from_slice(value) {
+        Ok(Entry::One(event)) => Ok(vec![*event]),
+        Ok(Entry::Batch(events)) => Ok(events),
+        Err(e) => {
+            let sequence = <[u8; 8]>::try_from(key)
+                .map_or_else(|_| "?".to_owned(), |k| u64::from_be_bytes(k).to_string());
+            Err(StoreError::Corrupt(format!("audit entry #{sequence}: {e}")))
+        }
+    }
 }
 
 fn open_error(path: &Path, e: sled::Error) -> StoreError {
@@ -515,6 +548,8 @@ fn backend(e: sled::Error) -> StoreError {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::store::conformance::{Harness, conformance_suite, event};
 
@@ -565,16 +600,117 @@ mod tests {
             .sessions
             .insert(session_key(expiry, b"ASIABROKEN"), &b"{not json"[..])
             .unwrap();
-        store.session_ids.insert("ASIABROKEN", &expiry[..]).unwrap();
+        store.index.insert(b"ASIABROKEN", 1_000);
         let err = store.get_session("ASIABROKEN").unwrap_err();
         assert!(
             matches!(err, StoreError::Corrupt(ref m) if m.contains("ASIABROKEN")),
             "{err}"
         );
         assert!(store.list_sessions(10).is_err());
-        store.session_ids.insert("ASIABADINDEX", &b"x"[..]).unwrap();
-        let err = store.get_session("ASIABADINDEX").unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    }
+
+    /// Entries of one event (user changes, revocations, an older database) and of a batch read
+    /// back as one trail, in order, cut at any point by the limit; a corrupt entry is reported.
+    #[tokio::test]
+    async fn audit_entries_of_one_event_and_of_a_batch_read_as_one_trail() {
+        use crate::store::conformance::session;
+        let h = SledHarness::new();
+        let store = Arc::new(h.open());
+        store.append_audit(&event("a")).await.unwrap();
+        store
+            .audit
+            .insert(
+                store.next_audit_key().unwrap(),
+                encode(&event("b")).unwrap(),
+            )
+            .unwrap();
+        let writers: Vec<_> = (0..8)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    let id = format!("c{i}");
+                    store.put_session(&session(&id, 1_000), &event(&id)).await
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap().unwrap();
+        }
+        let all = store.list_audit(100).unwrap();
+        assert_eq!(all.len(), 10);
+        assert_eq!(all[0].request_id, "a");
+        assert_eq!(all[1].request_id, "b");
+        for limit in 0..=10 {
+            assert_eq!(
+                store.list_audit(limit).unwrap(),
+                all[10 - limit..],
+                "limit {limit}"
+            );
+        }
+        store
+            .audit
+            .insert(store.next_audit_key().unwrap(), &b"[{}]"[..])
+            .unwrap();
+        let err = store.list_audit(1).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Corrupt(ref m) if m.contains("audit entry #")),
+            "{err}"
+        );
+    }
+
+    /// The index is rebuilt from the tree at open: every session is found by id after a
+    /// restart, a purged one is not, and an id the index cannot hold is refused at the write.
+    #[tokio::test]
+    async fn sessions_are_found_by_id_after_reopening() {
+        use crate::store::conformance::session;
+        let h = SledHarness::new();
+        let store = h.open();
+        for (id, expires_at) in [("ASIAR1", -5), ("ASIAR2", 100), ("ASIAR3", 1_795_387_166)] {
+            store
+                .put_session(&session(id, expires_at), &event(id))
+                .await
+                .unwrap();
+        }
+        let long = session("ASIATOOLONGFORANACCESSKEYID", 100);
+        assert!(store.put_session(&long, &event("long")).await.is_err());
+        assert_eq!(store.purge_expired(0).unwrap(), 1);
+        drop(store);
+        let store = h.open();
+        assert_eq!(store.index.len(), 2);
+        assert_eq!(store.get_session("ASIAR1").unwrap(), None);
+        assert_eq!(
+            store.get_session("ASIAR2").unwrap(),
+            Some(session("ASIAR2", 100))
+        );
+        assert_eq!(
+            store.get_session("ASIAR3").unwrap(),
+            Some(session("ASIAR3", 1_795_387_166))
+        );
+        assert_eq!(
+            store.get_session("ASIATOOLONGFORANACCESSKEYID").unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn the_index_tree_of_an_earlier_build_is_dropped() {
+        let h = SledHarness::new();
+        {
+            let db = sled::Config::new().path(h.dir.path()).open().unwrap();
+            db.open_tree(RETIRED_SESSION_IDS_TREE)
+                .unwrap()
+                .insert("ASIAX", &[0u8; 8][..])
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = h.open();
+        assert!(
+            !store
+                .db
+                .tree_names()
+                .iter()
+                .any(|n| n.as_ref() == RETIRED_SESSION_IDS_TREE.as_bytes())
+        );
     }
 
     #[test]
@@ -588,6 +724,11 @@ mod tests {
             b"ASIAX"
         );
         assert_eq!(session_key_id(b"short"), b"");
+        for t in [i64::MIN, -1, 0, 42, i64::MAX] {
+            let key = session_key(expiry_bytes(t), b"ASIAK");
+            assert_eq!(split_session_key(&key), Some((t, &b"ASIAK"[..])));
+        }
+        assert_eq!(split_session_key(b"short"), None);
     }
 
     /// A database written by the layout keyed by access key id: its sessions are moved over at
@@ -620,7 +761,7 @@ mod tests {
         );
         assert_eq!(store.purge_expired(150).unwrap(), 1);
         assert_eq!(store.get_session("ASIAOLD1").unwrap(), None);
-        assert!(store.session_ids.get("ASIAOLD1").unwrap().is_none());
+        assert_eq!(store.index.get(b"ASIAOLD1"), None);
         assert!(store.get_session("ASIAOLD2").unwrap().is_some());
         drop(store);
         let reopened = h.open();
