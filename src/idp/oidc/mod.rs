@@ -84,7 +84,7 @@ impl OidcVerifier {
 /// The unverified `iss` of a compact JWS, for routing only: the token is length-checked and
 /// parsed as strictly as for verification, but nothing it says is trusted.
 pub fn peek_issuer(token: &str) -> Result<String, VerifyError> {
-    UnverifiedToken::parse(token)?.unverified_issuer()
+    jws::peek_issuer(token)
 }
 
 #[async_trait::async_trait]

@@ -225,6 +225,40 @@ fn peek_issuer_routes_without_verifying() {
             ..
         })
     ));
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let header = b64(r#"{"alg":"RS256"}"#);
+    let with_payload = |p: &str| format!("{header}.{}.c2ln", b64(p));
+    let fault = |token: &str| match peek_issuer(token) {
+        Err(VerifyError::Invalid { fault, .. }) => fault,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        fault(&with_payload(r#"{"iss":"a","iss":"b"}"#)),
+        TokenFault::Malformed
+    );
+    assert_eq!(fault(&with_payload(r#"{"iss":"a""#)), TokenFault::Malformed);
+    assert_eq!(fault(&with_payload(r#"["iss"]"#)), TokenFault::Malformed);
+    assert_eq!(
+        fault(&with_payload(r#"{"iss":7}"#)),
+        TokenFault::UnknownIssuer
+    );
+    assert_eq!(
+        fault(&with_payload(r#"{"sub":"x"}"#)),
+        TokenFault::UnknownIssuer
+    );
+    assert_eq!(
+        fault(&format!("{}.d", with_payload(r#"{"iss":"a"}"#))),
+        TokenFault::Malformed
+    );
+    assert_eq!(
+        fault(&format!(".{}.c2ln", b64(r#"{"iss":"a"}"#))),
+        TokenFault::Malformed
+    );
+    assert_eq!(fault(&format!("{header}.***.c2ln")), TokenFault::Malformed);
+    assert_eq!(
+        peek_issuer(&with_payload(r#"{"iss":"a","x":{"y":[1]}}"#)).expect("iss"),
+        "a"
+    );
 }
 
 #[test]
