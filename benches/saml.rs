@@ -29,6 +29,10 @@ use stsbridge::policy::{Policy, PolicyKind};
 use stsbridge::store::{SessionStore, SledStore};
 use stsbridge::sts::{Params, RequestMeta, StsState};
 
+/// The daemon's allocator (see `main.rs`), so the figures are the daemon's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Inside the fixtures' validity window (2026-01-01T00:01:00Z).
 const NOW: u64 = 1_767_225_660;
 const ACCOUNT: &str = "123456789012";
