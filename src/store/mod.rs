@@ -6,8 +6,8 @@
 
 #[cfg(test)]
 mod conformance;
+mod expiry_index;
 mod group_commit;
-mod session_index;
 pub mod sled_store;
 
 use std::path::PathBuf;

@@ -11,7 +11,8 @@
 //!   rebuilt from these keys at open).
 //! - `audit` (key: 8-byte big-endian sequence from `generate_id`, so iteration is append order;
 //!   value: a JSON `AuditEvent`, or a JSON array of them: the events of one group commit, in
-//!   order), `replay`, `revocations`, `users` (key: user name, value: JSON
+//!   order), `replay_by_expiry` (key: the window's end as above, then the replay key; no value;
+//!   looked up through an in-memory index as the sessions are), `revocations`, `users` (key: user name, value: JSON
 //!   `UserRecord`, secrets sealed) and `access_keys` (key: `AKIA…`, value: user name).
 //!
 //! JSON so an operator can read a record with any sled tool. A database written before the
@@ -23,8 +24,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::expiry_index::{ExpiryIndex, SessionIndex, session_index_key};
 use super::group_commit::GroupCommit;
-use super::session_index::SessionIndex;
 use super::{AuditEvent, Revocation, SessionRecord, SessionStore, StoreError};
 use crate::users::UserRecord;
 
@@ -34,7 +35,9 @@ const RETIRED_SESSION_IDS_TREE: &str = "session_ids";
 /// The layout before `sessions_by_expiry`: access key id -> JSON record.
 const LEGACY_SESSIONS_TREE: &str = "sessions";
 const AUDIT_TREE: &str = "audit";
-const REPLAY_TREE: &str = "replay";
+const REPLAY_TREE: &str = "replay_by_expiry";
+/// The replay cache before `replay_by_expiry`: key -> 8-byte window end.
+const LEGACY_REPLAY_TREE: &str = "replay";
 const REVOCATIONS_TREE: &str = "revocations";
 const USERS_TREE: &str = "users";
 const ACCESS_KEYS_TREE: &str = "access_keys";
@@ -51,6 +54,8 @@ pub struct SledStore {
     index: SessionIndex,
     audit: sled::Tree,
     replay: sled::Tree,
+    /// Replay key -> window end, of every entry in `replay`.
+    replayed: ExpiryIndex<Box<[u8]>>,
     revocations: sled::Tree,
     users: sled::Tree,
     /// Long-term access key id -> user name.
@@ -74,6 +79,8 @@ impl SledStore {
         let index = build_index(&sessions)?;
         let audit = db.open_tree(AUDIT_TREE).map_err(backend)?;
         let replay = db.open_tree(REPLAY_TREE).map_err(backend)?;
+        migrate_legacy_replay(&db, &replay)?;
+        let replayed = build_replay_index(&replay)?;
         let revocations = db.open_tree(REVOCATIONS_TREE).map_err(backend)?;
         let users = db.open_tree(USERS_TREE).map_err(backend)?;
         let access_keys = db.open_tree(ACCESS_KEYS_TREE).map_err(backend)?;
@@ -89,6 +96,7 @@ impl SledStore {
             index,
             audit,
             replay,
+            replayed,
             revocations,
             users,
             access_keys,
@@ -131,14 +139,15 @@ impl SledStore {
     /// removes at its expiry.
     fn write_session(&self, session: &SessionRecord, value: Vec<u8>) -> Result<(), StoreError> {
         let id = session.access_key_id.as_bytes();
-        if !self.index.insert(id, session.expires_at) {
+        let Some(index_key) = session_index_key(id) else {
             return Err(StoreError::Backend(format!(
                 "access key id {} is not an access key id",
                 session.access_key_id.escape_debug()
             )));
-        }
+        };
+        self.index.insert(index_key, session.expires_at);
         self.sessions
-            .insert(session_key(expiry_bytes(session.expires_at), id), value)
+            .insert(prefixed_key(expiry_bytes(session.expires_at), id), value)
             .map_err(backend)?;
         Ok(())
     }
@@ -168,11 +177,13 @@ impl SessionStore for SledStore {
     }
 
     fn get_session(&self, access_key_id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let Some(expires_at) = self.index.get(access_key_id.as_bytes()) else {
+        let Some(expires_at) =
+            session_index_key(access_key_id.as_bytes()).and_then(|key| self.index.get(&key))
+        else {
             return Ok(None);
         };
         self.sessions
-            .get(session_key(
+            .get(prefixed_key(
                 expiry_bytes(expires_at),
                 access_key_id.as_bytes(),
             ))
@@ -217,7 +228,7 @@ impl SessionStore for SledStore {
         let end = expiry_bytes(now_unix.saturating_add(1));
         for entry in self.sessions.range(..end).keys() {
             let key = entry.map_err(backend)?;
-            if let Some((expires_at, id)) = split_session_key(&key) {
+            if let Some((expires_at, id)) = split_prefixed_key(&key) {
                 gone.push((id.to_vec(), expires_at));
             }
             records.remove(key);
@@ -225,7 +236,9 @@ impl SessionStore for SledStore {
         self.sessions.apply_batch(records).map_err(backend)?;
         // After the records: a lookup between the two finds no record, never a stale one.
         for (id, expires_at) in &gone {
-            self.index.remove(id, *expires_at);
+            if let Some(key) = session_index_key(id) {
+                self.index.remove(&key, *expires_at);
+            }
         }
         self.purge_replay(now_unix)?;
         self.purge_revocations(now_unix)?;
@@ -341,36 +354,30 @@ impl SessionStore for SledStore {
 
     fn is_remembered(&self, key: &str, now_unix: i64) -> Result<bool, StoreError> {
         Ok(self
-            .replay
-            .get(key)
-            .map_err(backend)?
-            .is_some_and(|seen| window_end(&seen) > now_unix))
+            .replayed
+            .get(&Box::from(key.as_bytes()))
+            .is_some_and(|until| until > now_unix))
     }
 
+    /// The record is inserted under the index's lock for `key`, so of two concurrent calls with
+    /// one key exactly one inserts it. An expired entry of the same key stays in the tree until
+    /// the purge reaches its own expiry.
     fn remember_once(&self, key: &str, until_unix: i64, now_unix: i64) -> Result<bool, StoreError> {
-        let until = until_unix.to_be_bytes();
-        loop {
-            let current = self.replay.get(key).map_err(backend)?;
-            if let Some(seen) = &current
-                && window_end(seen) > now_unix
-            {
-                return Ok(false);
-            }
-            // Insert if absent, or replace the expired entry we read; retry if another writer
-            // got there in between.
-            match self
-                .replay
-                .compare_and_swap(key, current, Some(&until[..]))
-                .map_err(backend)?
-            {
-                Ok(()) => return Ok(true),
-                Err(_) => continue,
-            }
-        }
+        self.replayed
+            .insert_unless_live(Box::from(key.as_bytes()), until_unix, now_unix, || {
+                self.replay
+                    .insert(
+                        prefixed_key(expiry_bytes(until_unix), key.as_bytes()),
+                        &[][..],
+                    )
+                    .map(drop)
+                    .map_err(backend)
+            })
     }
 }
 
-/// The end of a replay-cache entry's window (a corrupt entry counts as still open: fail closed).
+/// The end of a legacy replay-cache entry's window (a corrupt entry counts as still open: fail
+/// closed).
 fn window_end(value: &[u8]) -> i64 {
     <[u8; 8]>::try_from(value).map_or(i64::MAX, i64::from_be_bytes)
 }
@@ -402,15 +409,23 @@ impl SledStore {
         self.revocations.apply_batch(batch).map_err(backend)
     }
 
+    /// A range scan over the entries whose window is over, as for the sessions.
     fn purge_replay(&self, now_unix: i64) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        for entry in self.replay.iter() {
-            let (key, value) = entry.map_err(backend)?;
-            if window_end(&value) <= now_unix {
-                batch.remove(key);
+        let mut gone = Vec::new();
+        let end = expiry_bytes(now_unix.saturating_add(1));
+        for entry in self.replay.range(..end).keys() {
+            let key = entry.map_err(backend)?;
+            if let Some((until, replay_key)) = split_prefixed_key(&key) {
+                gone.push((Box::<[u8]>::from(replay_key), until));
             }
+            batch.remove(key);
         }
-        self.replay.apply_batch(batch).map_err(backend)
+        self.replay.apply_batch(batch).map_err(backend)?;
+        for (key, until) in &gone {
+            self.replayed.remove(key, *until);
+        }
+        Ok(())
     }
 }
 
@@ -419,11 +434,12 @@ fn expiry_bytes(expires_at: i64) -> [u8; 8] {
     (expires_at.cast_unsigned() ^ (1 << 63)).to_be_bytes()
 }
 
-/// `sessions_by_expiry` key: the expiry, then the access key id.
-fn session_key(expiry: [u8; 8], access_key_id: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(8 + access_key_id.len());
+/// A key of an expiry-ordered tree: the expiry, then the entry's own key (a session's access
+/// key id, a replay key).
+fn prefixed_key(expiry: [u8; 8], rest: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(8 + rest.len());
     key.extend_from_slice(&expiry);
-    key.extend_from_slice(access_key_id);
+    key.extend_from_slice(rest);
     key
 }
 
@@ -432,9 +448,9 @@ fn session_key_id(key: &[u8]) -> &[u8] {
     key.get(8..).unwrap_or_default()
 }
 
-/// A `sessions_by_expiry` key's expiry and access key id (`None` for a key too short to hold
+/// An expiry-ordered key's expiry and the entry's own key (`None` for a key too short to hold
 /// an expiry, which this store never writes).
-fn split_session_key(key: &[u8]) -> Option<(i64, &[u8])> {
+fn split_prefixed_key(key: &[u8]) -> Option<(i64, &[u8])> {
     let expiry = <[u8; 8]>::try_from(key.get(..8)?).ok()?;
     let expires_at = (u64::from_be_bytes(expiry) ^ (1 << 63)).cast_signed();
     Some((expires_at, key.get(8..)?))
@@ -447,14 +463,15 @@ fn build_index(sessions: &sled::Tree) -> Result<SessionIndex, StoreError> {
     let index = SessionIndex::default();
     for entry in sessions.iter().keys() {
         let key = entry.map_err(backend)?;
-        let indexed =
-            split_session_key(&key).is_some_and(|(expires_at, id)| index.insert(id, expires_at));
-        if !indexed {
+        let entry = split_prefixed_key(&key)
+            .and_then(|(expires_at, id)| Some((session_index_key(id)?, expires_at)));
+        let Some((id, expires_at)) = entry else {
             return Err(StoreError::Corrupt(format!(
                 "session key {}",
                 String::from_utf8_lossy(&key).escape_debug()
             )));
-        }
+        };
+        index.insert(id, expires_at);
     }
     Ok(index)
 }
@@ -483,7 +500,7 @@ fn migrate_legacy_sessions(db: &sled::Db, sessions: &sled::Tree) -> Result<(), S
         let record = decode_session(&id, &value)?;
         let expiry = expiry_bytes(record.expires_at);
         sessions
-            .insert(session_key(expiry, &id), value)
+            .insert(prefixed_key(expiry, &id), value)
             .map_err(backend)?;
         moved += 1;
     }
@@ -495,6 +512,52 @@ fn migrate_legacy_sessions(db: &sled::Db, sessions: &sled::Tree) -> Result<(), S
         "moved sessions to the expiry-ordered layout"
     );
     Ok(())
+}
+
+/// Move the entries of the replay cache before `replay_by_expiry` into it, then drop the old
+/// tree (idempotent, as for the sessions).
+fn migrate_legacy_replay(db: &sled::Db, replay: &sled::Tree) -> Result<(), StoreError> {
+    if !db
+        .tree_names()
+        .iter()
+        .any(|n| n.as_ref() == LEGACY_REPLAY_TREE.as_bytes())
+    {
+        return Ok(());
+    }
+    let legacy = db.open_tree(LEGACY_REPLAY_TREE).map_err(backend)?;
+    for entry in legacy.iter() {
+        let (key, value) = entry.map_err(backend)?;
+        replay
+            .insert(
+                prefixed_key(expiry_bytes(window_end(&value)), &key),
+                &[][..],
+            )
+            .map_err(backend)?;
+    }
+    db.flush().map_err(backend)?;
+    db.drop_tree(LEGACY_REPLAY_TREE).map_err(backend)?;
+    db.flush().map_err(backend)?;
+    Ok(())
+}
+
+/// The replay index, from the tree's keys.
+fn build_replay_index(replay: &sled::Tree) -> Result<ExpiryIndex<Box<[u8]>>, StoreError> {
+    let index = ExpiryIndex::default();
+    for entry in replay.iter().keys() {
+        let key = entry.map_err(backend)?;
+        let (until, replay_key) = split_prefixed_key(&key).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "replay key {}",
+                String::from_utf8_lossy(&key).escape_debug()
+            ))
+        })?;
+        // Two entries of one key (an expired one not purged yet): the later window counts.
+        let replay_key = Box::<[u8]>::from(replay_key);
+        if index.get(&replay_key).is_none_or(|seen| seen < until) {
+            index.insert(replay_key, until);
+        }
+    }
+    Ok(index)
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
@@ -598,9 +661,11 @@ mod tests {
         let expiry = expiry_bytes(1_000);
         store
             .sessions
-            .insert(session_key(expiry, b"ASIABROKEN"), &b"{not json"[..])
+            .insert(prefixed_key(expiry, b"ASIABROKEN"), &b"{not json"[..])
             .unwrap();
-        store.index.insert(b"ASIABROKEN", 1_000);
+        store
+            .index
+            .insert(session_index_key(b"ASIABROKEN").unwrap(), 1_000);
         let err = store.get_session("ASIABROKEN").unwrap_err();
         assert!(
             matches!(err, StoreError::Corrupt(ref m) if m.contains("ASIABROKEN")),
@@ -713,6 +778,42 @@ mod tests {
         );
     }
 
+    /// A replay cache written by the layout keyed by replay key is moved over (a corrupt window
+    /// end stays remembered: fail closed); entries survive reopening and are purged at their
+    /// window's end, a re-remembered key keeping its new window.
+    #[test]
+    fn replay_entries_are_moved_over_kept_and_purged() {
+        let h = SledHarness::new();
+        {
+            let db = sled::Config::new().path(h.dir.path()).open().unwrap();
+            let legacy = db.open_tree(LEGACY_REPLAY_TREE).unwrap();
+            legacy.insert("old", &200i64.to_be_bytes()[..]).unwrap();
+            legacy.insert("corrupt", &b"x"[..]).unwrap();
+            db.flush().unwrap();
+        }
+        let store = h.open();
+        assert!(store.is_remembered("old", 199).unwrap());
+        assert!(!store.is_remembered("old", 200).unwrap());
+        assert!(store.is_remembered("corrupt", i64::MAX - 1).unwrap());
+        assert!(store.remember_once("new", 300, 100).unwrap());
+        assert!(store.remember_once("old", 500, 250).unwrap(), "window over");
+        drop(store);
+        let store = h.open();
+        assert!(!store.remember_once("new", 400, 299).unwrap());
+        assert!(store.is_remembered("old", 499).unwrap());
+        store.purge_expired(300).unwrap();
+        assert!(!store.is_remembered("new", 299).unwrap(), "purged");
+        assert!(
+            store.is_remembered("old", 499).unwrap(),
+            "the newer window stays"
+        );
+        assert_eq!(store.replay.len(), 2, "old@500 and corrupt");
+        drop(store);
+        let store = h.open();
+        assert!(store.is_remembered("old", 499).unwrap());
+        assert!(!store.is_remembered("new", 299).unwrap());
+    }
+
     #[test]
     fn expiry_keys_sort_as_the_times_do() {
         let times = [i64::MIN, -5, -1, 0, 1, 99, 100, 1_795_387_166, i64::MAX];
@@ -720,15 +821,15 @@ mod tests {
             assert!(expiry_bytes(pair[0]) < expiry_bytes(pair[1]), "{pair:?}");
         }
         assert_eq!(
-            session_key_id(&session_key(expiry_bytes(7), b"ASIAX")),
+            session_key_id(&prefixed_key(expiry_bytes(7), b"ASIAX")),
             b"ASIAX"
         );
         assert_eq!(session_key_id(b"short"), b"");
         for t in [i64::MIN, -1, 0, 42, i64::MAX] {
-            let key = session_key(expiry_bytes(t), b"ASIAK");
-            assert_eq!(split_session_key(&key), Some((t, &b"ASIAK"[..])));
+            let key = prefixed_key(expiry_bytes(t), b"ASIAK");
+            assert_eq!(split_prefixed_key(&key), Some((t, &b"ASIAK"[..])));
         }
-        assert_eq!(split_session_key(b"short"), None);
+        assert_eq!(split_prefixed_key(b"short"), None);
     }
 
     /// A database written by the layout keyed by access key id: its sessions are moved over at
@@ -761,7 +862,10 @@ mod tests {
         );
         assert_eq!(store.purge_expired(150).unwrap(), 1);
         assert_eq!(store.get_session("ASIAOLD1").unwrap(), None);
-        assert_eq!(store.index.get(b"ASIAOLD1"), None);
+        assert_eq!(
+            store.index.get(&session_index_key(b"ASIAOLD1").unwrap()),
+            None
+        );
         assert!(store.get_session("ASIAOLD2").unwrap().is_some());
         drop(store);
         let reopened = h.open();
