@@ -11,6 +11,7 @@
 //! loadgen`: 13% of the daemon's throughput). A session's entry costs about 40 bytes (a 20-byte
 //! id, an 8-byte expiry, the table's overhead): 25 MiB for 600,000 live sessions.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -40,13 +41,19 @@ impl<K: Hash + Eq> ExpiryIndex<K> {
         self.shard(&key).insert(key, expires_at);
     }
 
-    pub(crate) fn get(&self, key: &K) -> Option<i64> {
+    pub(crate) fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<i64>
+    where
+        K: Borrow<Q>,
+    {
         self.shard(key).get(key).copied()
     }
 
     /// Forget `key` if the index has it with `expires_at` (an entry purged must not take a
     /// newer one of the same key with it).
-    pub(crate) fn remove(&self, key: &K, expires_at: i64) {
+    pub(crate) fn remove<Q: Hash + Eq + ?Sized>(&self, key: &Q, expires_at: i64)
+    where
+        K: Borrow<Q>,
+    {
         let mut shard = self.shard(key);
         if shard.get(key) == Some(&expires_at) {
             shard.remove(key);
@@ -78,7 +85,8 @@ impl<K: Hash + Eq> ExpiryIndex<K> {
         self.shards.iter().map(|shard| lock(shard).len()).sum()
     }
 
-    fn shard(&self, key: &K) -> MutexGuard<'_, HashMap<K, i64>> {
+    /// The shard of `key`: `K` and what it borrows as hash alike (the `Borrow` contract).
+    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> MutexGuard<'_, HashMap<K, i64>> {
         // The modulus keeps the index in range; the cast only drops bits a 16-way pick ignores.
         let spread = self.hasher.hash_one(key) % SHARDS as u64;
         lock(&self.shards[spread as usize])

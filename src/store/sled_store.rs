@@ -30,8 +30,6 @@ use super::{AuditEvent, Revocation, SessionRecord, SessionStore, StoreError};
 use crate::users::UserRecord;
 
 const SESSIONS_TREE: &str = "sessions_by_expiry";
-/// A sled-tree index by access key id, written by one earlier build; dropped at open.
-const RETIRED_SESSION_IDS_TREE: &str = "session_ids";
 /// The layout before `sessions_by_expiry`: access key id -> JSON record.
 const LEGACY_SESSIONS_TREE: &str = "sessions";
 const AUDIT_TREE: &str = "audit";
@@ -145,10 +143,12 @@ impl SledStore {
                 session.access_key_id.escape_debug()
             )));
         };
-        self.index.insert(index_key, session.expires_at);
         self.sessions
             .insert(prefixed_key(expiry_bytes(session.expires_at), id), value)
             .map_err(backend)?;
+        // After the record, so a failed insert leaves no index entry behind. Nobody looks the
+        // session up before its credential is returned, which is after the flush.
+        self.index.insert(index_key, session.expires_at);
         Ok(())
     }
 
@@ -198,9 +198,10 @@ impl SessionStore for SledStore {
             .rev()
             .take(limit)
             .map(|entry| {
-                entry
-                    .map_err(backend)
-                    .and_then(|(k, v)| decode_session(session_key_id(&k), &v))
+                entry.map_err(backend).and_then(|(k, v)| {
+                    let id = split_prefixed_key(&k).map_or(&k[..], |(_, id)| id);
+                    decode_session(id, &v)
+                })
             })
             .collect()
     }
@@ -355,7 +356,7 @@ impl SessionStore for SledStore {
     fn is_remembered(&self, key: &str, now_unix: i64) -> Result<bool, StoreError> {
         Ok(self
             .replayed
-            .get(&Box::from(key.as_bytes()))
+            .get(key.as_bytes())
             .is_some_and(|until| until > now_unix))
     }
 
@@ -423,7 +424,7 @@ impl SledStore {
         }
         self.replay.apply_batch(batch).map_err(backend)?;
         for (key, until) in &gone {
-            self.replayed.remove(key, *until);
+            self.replayed.remove(&**key, *until);
         }
         Ok(())
     }
@@ -443,11 +444,6 @@ fn prefixed_key(expiry: [u8; 8], rest: &[u8]) -> Vec<u8> {
     key
 }
 
-/// The access key id part of a `sessions_by_expiry` key.
-fn session_key_id(key: &[u8]) -> &[u8] {
-    key.get(8..).unwrap_or_default()
-}
-
 /// An expiry-ordered key's expiry and the entry's own key (`None` for a key too short to hold
 /// an expiry, which this store never writes).
 fn split_prefixed_key(key: &[u8]) -> Option<(i64, &[u8])> {
@@ -456,9 +452,8 @@ fn split_prefixed_key(key: &[u8]) -> Option<(i64, &[u8])> {
     Some((expires_at, key.get(8..)?))
 }
 
-/// The index of every session in `sessions`, from the tree's keys alone (no record decoded);
-/// drops the sled-tree index one earlier build kept. A key the index cannot hold is reported:
-/// its session could never be found by id.
+/// The index of every session in `sessions`, from the tree's keys alone (no record decoded). A
+/// key the index cannot hold is reported: its session could never be found by id.
 fn build_index(sessions: &sled::Tree) -> Result<SessionIndex, StoreError> {
     let index = SessionIndex::default();
     for entry in sessions.iter().keys() {
@@ -480,14 +475,8 @@ fn build_index(sessions: &sled::Tree) -> Result<SessionIndex, StoreError> {
 /// drop the old tree. Idempotent: a crash halfway leaves both trees, and the next open finishes
 /// the move (a record already moved is simply written again).
 fn migrate_legacy_sessions(db: &sled::Db, sessions: &sled::Tree) -> Result<(), StoreError> {
-    let names = db.tree_names();
-    if names
-        .iter()
-        .any(|n| n.as_ref() == RETIRED_SESSION_IDS_TREE.as_bytes())
-    {
-        db.drop_tree(RETIRED_SESSION_IDS_TREE).map_err(backend)?;
-    }
-    if !names
+    if !db
+        .tree_names()
         .iter()
         .any(|n| n.as_ref() == LEGACY_SESSIONS_TREE.as_bytes())
     {
@@ -758,30 +747,6 @@ mod tests {
     }
 
     #[test]
-    fn the_index_tree_of_an_earlier_build_is_dropped() {
-        let h = SledHarness::new();
-        {
-            let db = sled::Config::new().path(h.dir.path()).open().unwrap();
-            db.open_tree(RETIRED_SESSION_IDS_TREE)
-                .unwrap()
-                .insert("ASIAX", &[0u8; 8][..])
-                .unwrap();
-            db.flush().unwrap();
-        }
-        let store = h.open();
-        assert!(
-            !store
-                .db
-                .tree_names()
-                .iter()
-                .any(|n| n.as_ref() == RETIRED_SESSION_IDS_TREE.as_bytes())
-        );
-    }
-
-    /// A replay cache written by the layout keyed by replay key is moved over (a corrupt window
-    /// end stays remembered: fail closed); entries survive reopening and are purged at their
-    /// window's end, a re-remembered key keeping its new window.
-    #[test]
     fn replay_entries_are_moved_over_kept_and_purged() {
         let h = SledHarness::new();
         {
@@ -820,11 +785,6 @@ mod tests {
         for pair in times.windows(2) {
             assert!(expiry_bytes(pair[0]) < expiry_bytes(pair[1]), "{pair:?}");
         }
-        assert_eq!(
-            session_key_id(&prefixed_key(expiry_bytes(7), b"ASIAX")),
-            b"ASIAX"
-        );
-        assert_eq!(session_key_id(b"short"), b"");
         for t in [i64::MIN, -1, 0, 42, i64::MAX] {
             let key = prefixed_key(expiry_bytes(t), b"ASIAK");
             assert_eq!(split_prefixed_key(&key), Some((t, &b"ASIAK"[..])));
