@@ -281,7 +281,7 @@ impl SamlFault {
 #[derive(Debug)]
 pub struct SamlVerifier {
     settings: SamlIdpSettings,
-    certs: Vec<CertificateDer>,
+    certs: signed::PinnedCerts,
     algorithms: AllowList,
     decryptor: Option<decrypt::Decryptor>,
 }
@@ -329,13 +329,15 @@ impl SamlVerifier {
                 settings.clock_skew
             ));
         }
-        let certs = settings
-            .metadata
-            .signing_certs_der
-            .iter()
-            .cloned()
-            .map(CertificateDer::from)
-            .collect();
+        let certs = signed::PinnedCerts::new(
+            settings
+                .metadata
+                .signing_certs_der
+                .iter()
+                .cloned()
+                .map(CertificateDer::from)
+                .collect(),
+        );
         let algorithms = AllowList::new(&settings.algorithms);
         let decryptor = settings
             .decryption_key

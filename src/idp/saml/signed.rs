@@ -12,6 +12,8 @@
 //!
 //! `verify_signed_xml` is never used: it checks only the first signature it finds.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use quick_xml::NsReader;
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
@@ -21,6 +23,46 @@ use samael::schema::{Assertion, Response};
 use super::algorithms::AllowList;
 use super::shape::{AssertionShape, SAML_ASSERTION_NS, SAML_PROTOCOL_NS, Shape};
 use super::{SamlError, SamlFault, error_text, truncated};
+
+/// The IdP's pinned signing certificates, tried starting with the one that verified last: an IdP
+/// signs with one of them at a time (two are listed during a certificate rollover), and every
+/// try is a whole samael check (parse, key load, signature), so trying the wrong one first would
+/// double the cost of every request until the rollover ends. Only the order of the tries
+/// changes; every certificate is still pinned, and none is taken from the message.
+#[derive(Debug)]
+pub(super) struct PinnedCerts {
+    certs: Vec<CertificateDer>,
+    last_good: AtomicUsize,
+}
+
+impl PinnedCerts {
+    pub(super) fn new(certs: Vec<CertificateDer>) -> Self {
+        Self {
+            certs,
+            last_good: AtomicUsize::new(0),
+        }
+    }
+
+    /// Each certificate with its index, the one that verified last first.
+    fn in_trial_order(&self) -> impl Iterator<Item = (usize, &CertificateDer)> {
+        let n = self.certs.len();
+        let start = self.last_good.load(Ordering::Relaxed);
+        (0..n).map(move |k| {
+            let i = (start + k) % n;
+            (i, &self.certs[i])
+        })
+    }
+
+    fn verified_with(&self, index: usize) {
+        self.last_good.store(index, Ordering::Relaxed);
+    }
+
+    /// The certificate the next check tries first.
+    #[cfg(test)]
+    pub(super) fn first_to_try(&self) -> usize {
+        self.last_good.load(Ordering::Relaxed)
+    }
+}
 
 /// The verified subtree, parsed with samael's schema types: nothing else of the message is
 /// read after this point (except the unsigned envelope, for refusals only).
@@ -39,7 +81,7 @@ pub(super) enum SignedDocument {
 ///    the checks that follow see the same Response and Assertion the structure checks did.
 pub(super) fn verify(
     xml: &str,
-    certs: &[CertificateDer],
+    certs: &PinnedCerts,
     algorithms: &AllowList,
     shape: &Shape,
 ) -> Result<SignedDocument, SamlError> {
@@ -68,7 +110,7 @@ pub(super) fn verify(
 /// Assertion, and its verified text, for decryption.
 pub(super) fn verify_encrypted(
     xml: &str,
-    certs: &[CertificateDer],
+    certs: &PinnedCerts,
     algorithms: &AllowList,
     shape: &Shape,
 ) -> Result<(Box<Response>, String), SamlError> {
@@ -92,7 +134,7 @@ pub(super) fn verify_encrypted(
 /// without one, the plaintext as it is (the signed Response covered its ciphertext).
 pub(super) fn verify_decrypted(
     plaintext: &str,
-    certs: &[CertificateDer],
+    certs: &PinnedCerts,
     algorithms: &AllowList,
     shape: &AssertionShape,
 ) -> Result<Box<Assertion>, SamlError> {
@@ -143,19 +185,22 @@ fn verified_assertion(reduced: &str, expected_id: &str) -> Result<Box<Assertion>
 /// enforces the list on every signature either way.
 pub(super) fn reduce(
     xml: &str,
-    certs: &[CertificateDer],
+    certs: &PinnedCerts,
     algorithms: &AllowList,
 ) -> Result<String, SamlError> {
     let allowed = algorithms.samael();
-    let mut failures = Vec::with_capacity(certs.len());
-    for (i, cert) in certs.iter().enumerate() {
+    let mut failures = Vec::with_capacity(certs.certs.len());
+    for (i, cert) in certs.in_trial_order() {
         match Crypto::reduce_xml_to_signed_with_allowed_algorithms(
             xml,
             std::slice::from_ref(cert),
             ReduceMode::ValidateAndMarkNoAncestors,
             allowed,
         ) {
-            Ok(reduced) => return Ok(reduced),
+            Ok(reduced) => {
+                certs.verified_with(i);
+                return Ok(reduced);
+            }
             Err(e) => failures.push(format!("certificate {i}: {}", error_text(&e))),
         }
     }

@@ -449,8 +449,22 @@ fn a_narrowed_allow_list_refuses_the_other_algorithms() {
     );
     // samael, given the same list, refuses the same.
     let list = algorithms::AllowList::new(&[SignatureAlgorithm::RsaSha512]);
-    assert!(signed::reduce(&fixture("response-signed"), &pinned(), &list).is_err());
-    assert!(signed::reduce(&fixture("rsa-sha512-signed"), &pinned(), &list).is_ok());
+    assert!(
+        signed::reduce(
+            &fixture("response-signed"),
+            &signed::PinnedCerts::new(pinned()),
+            &list
+        )
+        .is_err()
+    );
+    assert!(
+        signed::reduce(
+            &fixture("rsa-sha512-signed"),
+            &signed::PinnedCerts::new(pinned()),
+            &list
+        )
+        .is_ok()
+    );
 
     let mut nothing = settings();
     nothing.algorithms.clear();
@@ -462,7 +476,11 @@ fn a_narrowed_allow_list_refuses_the_other_algorithms() {
 
 #[test]
 fn samael_alone_refuses_sha1_too() {
-    let result = signed::reduce(&fixture("rsa-sha1-signed"), &pinned(), &strict());
+    let result = signed::reduce(
+        &fixture("rsa-sha1-signed"),
+        &signed::PinnedCerts::new(pinned()),
+        &strict(),
+    );
     assert!(matches!(
         result,
         Err(SamlError::Invalid {
@@ -506,7 +524,11 @@ fn signature_wrapping_is_refused() {
 #[test]
 fn samael_alone_returns_only_signed_content() {
     for name in WRAPPINGS {
-        match signed::reduce(&fixture(name), &pinned(), &strict()) {
+        match signed::reduce(
+            &fixture(name),
+            &signed::PinnedCerts::new(pinned()),
+            &strict(),
+        ) {
             Ok(reduced) => {
                 assert!(!reduced.contains("admin@example.com"), "{name}: {reduced}");
                 assert!(!reduced.contains("evil-admin"), "{name}: {reduced}");
@@ -533,7 +555,11 @@ fn a_comment_inside_the_name_id_is_refused() {
     // user@example.com.
     assert_fault(verify("name-id-comment"), SamlFault::Structure);
     // samael alone does not truncate either.
-    match signed::reduce(&fixture("name-id-comment"), &pinned(), &strict()) {
+    match signed::reduce(
+        &fixture("name-id-comment"),
+        &signed::PinnedCerts::new(pinned()),
+        &strict(),
+    ) {
         Ok(reduced) => assert!(reduced.contains("user@example.com.evil.com"), "{reduced}"),
         Err(SamlError::Invalid {
             fault: SamlFault::Signature,
@@ -932,4 +958,24 @@ async fn the_provider_verifies_on_a_multi_threaded_runtime() {
 async fn the_provider_verifies_on_a_current_thread_runtime() {
     let subject = verify_through_the_seam(&encoded("response-signed")).await;
     assert_eq!(subject.expect("valid"), "alice@example.com");
+}
+
+/// During a rollover the certificate that verified last is tried first; the other still
+/// verifies what it signs, and a message neither signed fails with both tried.
+#[test]
+fn the_certificate_that_verified_last_is_tried_first() {
+    let certs = signed::PinnedCerts::new(pinned());
+    assert_eq!(certs.first_to_try(), 0);
+    assert!(signed::reduce(&fixture("ec-signed"), &certs, &strict()).is_ok());
+    assert_eq!(certs.first_to_try(), 1, "the EC certificate verified");
+    assert!(signed::reduce(&fixture("response-signed"), &certs, &strict()).is_ok());
+    assert_eq!(certs.first_to_try(), 0, "the RSA certificate verified");
+    let err = signed::reduce(&fixture("attacker-key-in-keyinfo"), &certs, &strict())
+        .expect_err("signed by another key");
+    let detail = err.to_string();
+    assert!(
+        detail.contains("certificate 0:") && detail.contains("certificate 1:"),
+        "{detail}"
+    );
+    assert_eq!(certs.first_to_try(), 0, "a failure moves nothing");
 }
