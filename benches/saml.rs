@@ -81,6 +81,22 @@ fn saml(c: &mut Criterion) {
             b.iter(|| verifier.verify(black_box(&b64), now).expect("valid"))
         });
     }
+    // A certificate rollover: the metadata lists the RSA certificate first, the IdP signs with
+    // the EC one listed second.
+    let mut rollover = settings();
+    let ec_cert = std::fs::read(fixtures("keys/ec.der")).expect("EC certificate");
+    rollover.metadata.signing_certs_der.push(ec_cert.clone());
+    let rollover = SamlVerifier::new(rollover).expect("verifier");
+    let xml = fixture("ec-signed.xml");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&xml);
+    let ec_cert = CertificateDer::from(ec_cert);
+    group.bench_function("samael_bare/ec-signed.xml", |b| {
+        b.iter(|| bare_check(black_box(&xml), &ec_cert))
+    });
+    group.bench_function(
+        "stsbridge_verify/ec-signed.xml/second_of_two_certificates",
+        |b| b.iter(|| rollover.verify(black_box(&b64), now).expect("valid")),
+    );
     group.finish();
 }
 
