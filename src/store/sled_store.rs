@@ -22,6 +22,7 @@
 //! sync_file_range, not fsync, so an acknowledged record survives a crash of the daemon
 //! (kill -9), not a power loss or kernel crash.
 
+use std::hash::Hash;
 use std::path::{Path, PathBuf};
 
 use super::expiry_index::{ExpiryIndex, SessionIndex, session_index_key};
@@ -73,12 +74,21 @@ impl SledStore {
             .open()
             .map_err(|e| open_error(path, e))?;
         let sessions = db.open_tree(SESSIONS_TREE).map_err(backend)?;
-        migrate_legacy_sessions(&db, &sessions)?;
-        let index = build_index(&sessions)?;
+        move_legacy_tree(&db, LEGACY_SESSIONS_TREE, &sessions, |id, record| {
+            let expires_at = decode_session(id, &record)?.expires_at;
+            Ok((prefixed_key(expiry_bytes(expires_at), id), record))
+        })?;
+        let index = build_expiry_index(&sessions, "session", session_index_key)?;
         let audit = db.open_tree(AUDIT_TREE).map_err(backend)?;
         let replay = db.open_tree(REPLAY_TREE).map_err(backend)?;
-        migrate_legacy_replay(&db, &replay)?;
-        let replayed = build_replay_index(&replay)?;
+        move_legacy_tree(&db, LEGACY_REPLAY_TREE, &replay, |key, window_end_bytes| {
+            let until = window_end(&window_end_bytes);
+            Ok((
+                prefixed_key(expiry_bytes(until), key),
+                sled::IVec::default(),
+            ))
+        })?;
+        let replayed = build_expiry_index(&replay, "replay", replay_index_key)?;
         let revocations = db.open_tree(REVOCATIONS_TREE).map_err(backend)?;
         let users = db.open_tree(USERS_TREE).map_err(backend)?;
         let access_keys = db.open_tree(ACCESS_KEYS_TREE).map_err(backend)?;
@@ -221,29 +231,14 @@ impl SessionStore for SledStore {
         Ok(newest_first)
     }
 
-    /// A range scan over the sessions that expired (they sort first), one batch of removals.
-    /// Not awaited durable: a purge lost in a crash is simply redone by the next sweep.
+    /// Expired sessions and replay-cache entries (see [`purge_expiry_ordered`]), then moot
+    /// revocations.
     fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError> {
-        let mut records = sled::Batch::default();
-        let mut gone = Vec::new();
-        let end = expiry_bytes(now_unix.saturating_add(1));
-        for entry in self.sessions.range(..end).keys() {
-            let key = entry.map_err(backend)?;
-            if let Some((expires_at, id)) = split_prefixed_key(&key) {
-                gone.push((id.to_vec(), expires_at));
-            }
-            records.remove(key);
-        }
-        self.sessions.apply_batch(records).map_err(backend)?;
-        // After the records: a lookup between the two finds no record, never a stale one.
-        for (id, expires_at) in &gone {
-            if let Some(key) = session_index_key(id) {
-                self.index.remove(&key, *expires_at);
-            }
-        }
-        self.purge_replay(now_unix)?;
+        let purged =
+            purge_expiry_ordered(&self.sessions, &self.index, now_unix, session_index_key)?;
+        purge_expiry_ordered(&self.replay, &self.replayed, now_unix, replay_index_key)?;
         self.purge_revocations(now_unix)?;
-        Ok(gone.len())
+        Ok(purged)
     }
 
     async fn revoke(&self, revocation: &Revocation, audit: &AuditEvent) -> Result<(), StoreError> {
@@ -409,25 +404,6 @@ impl SledStore {
         }
         self.revocations.apply_batch(batch).map_err(backend)
     }
-
-    /// A range scan over the entries whose window is over, as for the sessions.
-    fn purge_replay(&self, now_unix: i64) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        let mut gone = Vec::new();
-        let end = expiry_bytes(now_unix.saturating_add(1));
-        for entry in self.replay.range(..end).keys() {
-            let key = entry.map_err(backend)?;
-            if let Some((until, replay_key)) = split_prefixed_key(&key) {
-                gone.push((Box::<[u8]>::from(replay_key), until));
-            }
-            batch.remove(key);
-        }
-        self.replay.apply_batch(batch).map_err(backend)?;
-        for (key, until) in &gone {
-            self.replayed.remove(&**key, *until);
-        }
-        Ok(())
-    }
 }
 
 /// An expiry as 8 bytes that sort as the numbers do (sign bit flipped: negative times first).
@@ -452,101 +428,100 @@ fn split_prefixed_key(key: &[u8]) -> Option<(i64, &[u8])> {
     Some((expires_at, key.get(8..)?))
 }
 
-/// The index of every session in `sessions`, from the tree's keys alone (no record decoded). A
-/// key the index cannot hold is reported: its session could never be found by id.
-fn build_index(sessions: &sled::Tree) -> Result<SessionIndex, StoreError> {
-    let index = SessionIndex::default();
-    for entry in sessions.iter().keys() {
+/// The replay index's key of a replay key.
+fn replay_index_key(key: &[u8]) -> Option<Box<[u8]>> {
+    Some(Box::from(key))
+}
+
+/// The index of an expiry-ordered `tree`, from its keys alone (no value decoded). A key the
+/// index cannot hold is reported (`what` names the tree's entries): its entry could never be
+/// found. Of two entries with one key (an expired one not purged yet), the later expiry counts.
+fn build_expiry_index<K: Hash + Eq>(
+    tree: &sled::Tree,
+    what: &str,
+    index_key: impl Fn(&[u8]) -> Option<K>,
+) -> Result<ExpiryIndex<K>, StoreError> {
+    let index = ExpiryIndex::default();
+    for entry in tree.iter().keys() {
         let key = entry.map_err(backend)?;
         let entry = split_prefixed_key(&key)
-            .and_then(|(expires_at, id)| Some((session_index_key(id)?, expires_at)));
-        let Some((id, expires_at)) = entry else {
+            .and_then(|(expires_at, own)| Some((index_key(own)?, expires_at)));
+        let Some((own, expires_at)) = entry else {
             return Err(StoreError::Corrupt(format!(
-                "session key {}",
+                "{what} key {}",
                 String::from_utf8_lossy(&key).escape_debug()
             )));
         };
-        index.insert(id, expires_at);
-    }
-    Ok(index)
-}
-
-/// Move the sessions of a database written before the expiry-ordered layout into it, then
-/// drop the old tree. Idempotent: a crash halfway leaves both trees, and the next open finishes
-/// the move (a record already moved is simply written again).
-fn migrate_legacy_sessions(db: &sled::Db, sessions: &sled::Tree) -> Result<(), StoreError> {
-    if !db
-        .tree_names()
-        .iter()
-        .any(|n| n.as_ref() == LEGACY_SESSIONS_TREE.as_bytes())
-    {
-        return Ok(());
-    }
-    let legacy = db.open_tree(LEGACY_SESSIONS_TREE).map_err(backend)?;
-    let mut moved = 0usize;
-    for entry in legacy.iter() {
-        let (id, value) = entry.map_err(backend)?;
-        let record = decode_session(&id, &value)?;
-        let expiry = expiry_bytes(record.expires_at);
-        sessions
-            .insert(prefixed_key(expiry, &id), value)
-            .map_err(backend)?;
-        moved += 1;
-    }
-    db.flush().map_err(backend)?;
-    db.drop_tree(LEGACY_SESSIONS_TREE).map_err(backend)?;
-    db.flush().map_err(backend)?;
-    tracing::info!(
-        sessions = moved,
-        "moved sessions to the expiry-ordered layout"
-    );
-    Ok(())
-}
-
-/// Move the entries of the replay cache before `replay_by_expiry` into it, then drop the old
-/// tree (idempotent, as for the sessions).
-fn migrate_legacy_replay(db: &sled::Db, replay: &sled::Tree) -> Result<(), StoreError> {
-    if !db
-        .tree_names()
-        .iter()
-        .any(|n| n.as_ref() == LEGACY_REPLAY_TREE.as_bytes())
-    {
-        return Ok(());
-    }
-    let legacy = db.open_tree(LEGACY_REPLAY_TREE).map_err(backend)?;
-    for entry in legacy.iter() {
-        let (key, value) = entry.map_err(backend)?;
-        replay
-            .insert(
-                prefixed_key(expiry_bytes(window_end(&value)), &key),
-                &[][..],
-            )
-            .map_err(backend)?;
-    }
-    db.flush().map_err(backend)?;
-    db.drop_tree(LEGACY_REPLAY_TREE).map_err(backend)?;
-    db.flush().map_err(backend)?;
-    Ok(())
-}
-
-/// The replay index, from the tree's keys.
-fn build_replay_index(replay: &sled::Tree) -> Result<ExpiryIndex<Box<[u8]>>, StoreError> {
-    let index = ExpiryIndex::default();
-    for entry in replay.iter().keys() {
-        let key = entry.map_err(backend)?;
-        let (until, replay_key) = split_prefixed_key(&key).ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "replay key {}",
-                String::from_utf8_lossy(&key).escape_debug()
-            ))
-        })?;
-        // Two entries of one key (an expired one not purged yet): the later window counts.
-        let replay_key = Box::<[u8]>::from(replay_key);
-        if index.get(&replay_key).is_none_or(|seen| seen < until) {
-            index.insert(replay_key, until);
+        if index.get(&own).is_none_or(|seen| seen < expires_at) {
+            index.insert(own, expires_at);
         }
     }
     Ok(index)
+}
+
+/// Remove the entries of an expiry-ordered `tree` whose expiry is at or before `now_unix` (a
+/// range scan: they sort first), then their index entries; returns how many. Not awaited
+/// durable: a purge lost in a crash is simply redone by the next sweep. The index goes after the
+/// records, so a lookup in between finds no record, never a stale one.
+fn purge_expiry_ordered<K: Hash + Eq>(
+    tree: &sled::Tree,
+    index: &ExpiryIndex<K>,
+    now_unix: i64,
+    index_key: impl Fn(&[u8]) -> Option<K>,
+) -> Result<usize, StoreError> {
+    let mut records = sled::Batch::default();
+    let mut gone = Vec::new();
+    let end = expiry_bytes(now_unix.saturating_add(1));
+    for entry in tree.range(..end).keys() {
+        let key = entry.map_err(backend)?;
+        if let Some((expires_at, own)) = split_prefixed_key(&key) {
+            gone.push((index_key(own), expires_at));
+        }
+        records.remove(key);
+    }
+    tree.apply_batch(records).map_err(backend)?;
+    for (own, expires_at) in &gone {
+        if let Some(own) = own {
+            index.remove(own, *expires_at);
+        }
+    }
+    Ok(gone.len())
+}
+
+/// Move the entries of the tree `legacy` (a layout of an earlier build), if the database has
+/// it, into `into` under the key and value `convert` gives, then drop it. Idempotent: a crash
+/// halfway leaves both trees, and the next open finishes the move (an entry already moved is
+/// simply written again).
+fn move_legacy_tree(
+    db: &sled::Db,
+    legacy: &str,
+    into: &sled::Tree,
+    convert: impl Fn(&[u8], sled::IVec) -> Result<(Vec<u8>, sled::IVec), StoreError>,
+) -> Result<(), StoreError> {
+    if !db
+        .tree_names()
+        .iter()
+        .any(|n| n.as_ref() == legacy.as_bytes())
+    {
+        return Ok(());
+    }
+    let old = db.open_tree(legacy).map_err(backend)?;
+    let mut moved = 0usize;
+    for entry in old.iter() {
+        let (key, value) = entry.map_err(backend)?;
+        let (key, value) = convert(&key, value)?;
+        into.insert(key, value).map_err(backend)?;
+        moved += 1;
+    }
+    db.flush().map_err(backend)?;
+    db.drop_tree(legacy).map_err(backend)?;
+    db.flush().map_err(backend)?;
+    tracing::info!(
+        tree = legacy,
+        entries = moved,
+        "moved to the expiry-ordered layout"
+    );
+    Ok(())
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
