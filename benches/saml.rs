@@ -1,5 +1,5 @@
-//! SAML cost on one request at a time, each figure next to samael's bare signature check
-//! (reduce-to-signed with one pinned certificate) of the same kind of document, in the same run:
+//! SAML cost, each figure next to samael's bare signature check (reduce-to-signed with one
+//! pinned certificate) of the same kind of document, in the same run:
 //! - `saml/…`: `SamlVerifier::verify` alone (input guard, structure checks, the same signature
 //!   work, then the checks on the signed data), on the checked-in fixtures;
 //! - `saml_request/…`: the daemon's whole `AssumeRoleWithSAML` (`Params::parse` of the form
@@ -7,7 +7,15 @@
 //!   and audit record made durable in sled on a temporary directory, the XML response), and
 //!   `SamlVerifier::verify` alone, on the same kind of Response. The replay cache refuses an
 //!   assertion ID seen before, so every iteration gets a Response signed afresh (a new Response
-//!   and Assertion ID) by the fixtures' IdP key, in-process with samael, outside the timed part.
+//!   and Assertion ID) by the fixtures' IdP key, in-process with samael, outside the timed part;
+//! - `saml_request_concurrent/…`: as many requests in flight as the daemon verifies at once
+//!   and more, so a request's wait for the disk overlaps the others' work;
+//! - `saml_request_cpu…`: the same two groups measured in process CPU time (every thread's)
+//!   instead of wall time: what a request costs, without the time it waits for the disk.
+//!
+//! Per core: `taskset -c 0 cargo bench --bench saml -- saml_request_cpu_concurrent` (the
+//! daemon and the bare check then use one thread, as `available_parallelism` follows the
+//! affinity mask).
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -16,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rustls_pki_types::PrivatePkcs8KeyDer;
 use rustls_pki_types::pem::PemObject;
@@ -239,7 +248,7 @@ fn meta() -> RequestMeta {
     }
 }
 
-fn saml_request(c: &mut Criterion) {
+fn saml_request<M: Measurement + 'static>(c: &mut Criterion<M>, prefix: &str) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -262,7 +271,7 @@ fn saml_request(c: &mut Criterion) {
     assert!(xml.contains("<AccessKeyId>ASIA"), "{xml}");
     assert!(handle(&body).is_err(), "a replay must be refused");
 
-    let mut group = c.benchmark_group("saml_request");
+    let mut group = c.benchmark_group(prefix);
     group.throughput(Throughput::Elements(1));
     let sample = fresh.xml();
     group.bench_function("samael_bare/response-signed", |b| {
@@ -289,7 +298,7 @@ fn saml_request(c: &mut Criterion) {
     // The cost of a request when the daemon is busy: CONCURRENT requests in flight on the
     // daemon's runtime (both cores), so a request's durable-write wait overlaps the others'
     // verification, next to samael's bare check of as many responses on as many threads.
-    let mut group = c.benchmark_group("saml_request_concurrent");
+    let mut group = c.benchmark_group(format!("{prefix}_concurrent"));
     group.throughput(Throughput::Elements(CONCURRENT as u64));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     group.bench_function(format!("samael_bare/{threads}_threads"), |b| {
@@ -349,12 +358,89 @@ fn saml_request(c: &mut Criterion) {
 /// Requests in flight in the concurrent measurement.
 const CONCURRENT: usize = 16;
 
+fn saml_request_wall(c: &mut Criterion) {
+    saml_request(c, "saml_request");
+}
+
+fn saml_request_cpu(c: &mut Criterion<ProcessCpu>) {
+    saml_request(c, "saml_request_cpu");
+}
+
+/// Process CPU time: every thread's (the runtime's, sled's and the commit thread's, samael's
+/// threads for the bare check), threads that ended included. What a request costs the machine,
+/// where wall time would also count the wait for the disk.
+struct ProcessCpu;
+
+impl Measurement for ProcessCpu {
+    type Intermediate = cpu_time::ProcessTime;
+    type Value = Duration;
+
+    fn start(&self) -> Self::Intermediate {
+        cpu_time::ProcessTime::now()
+    }
+    fn end(&self, start: Self::Intermediate) -> Self::Value {
+        start.elapsed()
+    }
+    fn add(&self, a: &Self::Value, b: &Self::Value) -> Self::Value {
+        *a + *b
+    }
+    fn zero(&self) -> Self::Value {
+        Duration::ZERO
+    }
+    fn to_f64(&self, value: &Self::Value) -> f64 {
+        value.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+/// CPU nanoseconds shown in the unit that suits them; throughput per CPU-second.
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = match typical {
+            t if t < 1e3 => (1.0, "ns CPU"),
+            t if t < 1e6 => (1e-3, "µs CPU"),
+            t if t < 1e9 => (1e-6, "ms CPU"),
+            _ => (1e-9, "s CPU"),
+        };
+        values.iter_mut().for_each(|v| *v *= factor);
+        unit
+    }
+    fn scale_throughputs(
+        &self,
+        _typical: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        let (n, unit) = match *throughput {
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) => (n, "B/CPU-s"),
+            Throughput::Elements(n) => (n, "elem/CPU-s"),
+        };
+        values.iter_mut().for_each(|v| *v = n as f64 * 1e9 / *v);
+        unit
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+fn config<M: Measurement>(c: Criterion<M>) -> Criterion<M> {
+    c.sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+}
+
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4));
-    targets = saml, saml_request
+    config = config(Criterion::default());
+    targets = saml, saml_request_wall
 }
-criterion_main!(benches);
+criterion_group! {
+    name = cpu;
+    config = config(Criterion::default().with_measurement(ProcessCpu));
+    targets = saml_request_cpu
+}
+criterion_main!(benches, cpu);
