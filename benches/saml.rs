@@ -296,8 +296,9 @@ fn saml_request<M: Measurement + 'static>(c: &mut Criterion<M>, prefix: &str) {
     group.finish();
 
     // The cost of a request when the daemon is busy: CONCURRENT requests in flight on the
-    // daemon's runtime (both cores), so a request's durable-write wait overlaps the others'
-    // verification, next to samael's bare check of as many responses on as many threads.
+    // daemon's runtime (on every core the process may use: one under `taskset -c 0`), so a
+    // request's durable-write wait overlaps the others' verification, next to samael's bare
+    // check of as many responses on as many threads.
     let mut group = c.benchmark_group(format!("{prefix}_concurrent"));
     group.throughput(Throughput::Elements(CONCURRENT as u64));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
