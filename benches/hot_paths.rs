@@ -6,10 +6,10 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use stsbridge::config::{OidcIdpConfig, OidcKeySource};
 use stsbridge::idp::oidc::OidcVerifier;
 use stsbridge::idp::oidc::signer::TokenSigner;
-use stsbridge::idp::{IdpVerifier, SubjectCredential};
+use stsbridge::idp::oidc::{OidcKeySource, OidcSettings as OidcIdpConfig};
+use stsbridge::idp::{Expectations, IdpVerifier, SubjectCredential};
 use stsbridge::policy::{ContextKeys, Policy, PolicyKind, PrincipalId, RequestContext, evaluate};
 
 const ISSUER: &str = "https://token.actions.githubusercontent.com";
@@ -76,6 +76,7 @@ fn token_verification(c: &mut Criterion) {
             runtime
                 .block_on(verifier.verify(
                     &SubjectCredential::WebIdentityToken(black_box(&token)),
+                    &Expectations::NONE,
                     now(),
                 ))
                 .expect("valid")
@@ -184,7 +185,7 @@ fn response_rendering(c: &mut Criterion) {
     c.bench_function("response_xml_render", |b| {
         b.iter(|| {
             stsbridge::sts::xml::success(
-                "AssumeRoleWithWebIdentity",
+                stsbridge::action::Action::AssumeRoleWithWebIdentity,
                 "3b4c9a1e-0000-4000-8000-000000000000",
                 |x| {
                     x.open("Credentials")

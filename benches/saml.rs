@@ -30,13 +30,16 @@ use rustls_pki_types::PrivatePkcs8KeyDer;
 use rustls_pki_types::pem::PemObject;
 use samael::crypto::{CertificateDer, Crypto, CryptoProvider, ReduceMode};
 use stsbridge::clock::ManualClock;
+use stsbridge::config::Federation;
 use stsbridge::config::{Role, RoleSet};
-use stsbridge::creds::{Keyring, Minter, SharedKeyring};
+use stsbridge::creds::{Keyring, SharedKeyring};
 use stsbridge::idp::saml::{IdpMetadata, SamlIdpSettings, SamlProvider, SamlVerifier};
 use stsbridge::idp::{IdpRegistry, IdpVerifier};
+use stsbridge::origin::Origin;
 use stsbridge::policy::{Policy, PolicyKind};
-use stsbridge::store::{SessionStore, SledStore};
-use stsbridge::sts::{Params, RequestMeta, StsState};
+use stsbridge::state::State;
+use stsbridge::store::StorageSettings;
+use stsbridge::sts::{Params, RequestMeta};
 
 /// The daemon's allocator (see `main.rs`), so the figures are the daemon's.
 #[global_allocator]
@@ -218,32 +221,35 @@ fn role() -> Role {
 
 /// A whole STS state as `stsbridge::run` builds it: sled on a temporary directory, a fresh
 /// keyring, the SAML provider of the fixtures, the role, a clock stopped at the fixtures' time.
-fn sts_state(dir: &std::path::Path) -> StsState {
+fn sts_state(dir: &std::path::Path) -> State {
     let now = UNIX_EPOCH + Duration::from_secs(NOW);
-    let store = Arc::new(SledStore::open(&dir.join("sled"), 64 * 1024 * 1024).expect("sled"));
+    let store = stsbridge::store::open(&StorageSettings {
+        path: dir.join("sled"),
+        cache_capacity_bytes: 64 * 1024 * 1024,
+    })
+    .expect("sled");
     let keyring = SharedKeyring::new(Keyring::generate(now).expect("keyring"));
     let mut roles = RoleSet::default();
     roles.insert(role());
-    let provider = SamlProvider::new(settings()).expect("provider");
-    StsState {
+    let provider = SamlProvider::new(settings(), store.replay.clone()).expect("provider");
+    let federation = Federation {
+        idps: IdpRegistry::new([Arc::new(provider) as Arc<dyn IdpVerifier>]),
         roles,
         managed_policies: BTreeMap::new(),
-        idps: IdpRegistry::new([Arc::new(provider) as Arc<dyn IdpVerifier>]),
-        minter: Arc::new(Minter::new(keyring.clone())),
-        store: store as Arc<dyn SessionStore>,
-        clock: Arc::new(ManualClock::new(now)),
-        keyring,
-        sigv4: stsbridge::creds::sigv4::Verifier::default(),
-        revocations: Arc::new(stsbridge::sts::revocation::RevocationList::default()),
-    }
+        authorization_services: Vec::new(),
+        accounts: BTreeMap::new(),
+    };
+    State::new(federation, store, keyring, Arc::new(ManualClock::new(now)))
 }
 
 fn meta() -> RequestMeta {
     RequestMeta {
-        request_id: "00000000-0000-4000-8000-00000000be0c".into(),
-        source_ip: Some([192, 0, 2, 10].into()),
-        user_agent: Some("stsbridge-bench".into()),
-        secure_transport: true,
+        origin: Origin {
+            request_id: "00000000-0000-4000-8000-00000000be0c".into(),
+            source_ip: Some([192, 0, 2, 10].into()),
+            user_agent: Some("stsbridge-bench".into()),
+            secure_transport: true,
+        },
         signed: None,
     }
 }

@@ -13,8 +13,10 @@ use aws_sigv4::http_request::{
 use aws_sigv4::sign::v4;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use data_encoding::HEXLOWER;
+use futures::FutureExt as _;
 use stsbridge::creds::Secret;
 use stsbridge::creds::sigv4::{ResolvedKey, SecretLookup, SigV4Error, SignedRequest, Verifier};
+use stsbridge::principal::{Authenticator, SignedParts};
 
 const AKID: &str = "ASIAEXAMPLEKEYID0001";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
@@ -109,12 +111,11 @@ fn verify_with_session_token(c: &mut Criterion) {
     };
     let shared = SharedKeyring::new(Keyring::generate(now()).expect("keyring"));
     let minter = Minter::new(shared.clone());
-    let keyring = shared.snapshot();
     let grant = Grant {
         session: Session {
-            role_arn: "arn:aws:iam::123456789012:role/deploy".into(),
-            role_id: "AROAEXAMPLEEXAMPLE000".into(),
-            assumed_role_arn: "arn:aws:sts::123456789012:assumed-role/deploy/ci".into(),
+            identity_arn: "arn:aws:iam::123456789012:role/deploy".into(),
+            identity_id: "AROAEXAMPLEEXAMPLE000".into(),
+            caller_arn: "arn:aws:sts::123456789012:assumed-role/deploy/ci".into(),
             account_id: "123456789012".into(),
             session_name: "ci".into(),
             source_identity: None,
@@ -168,31 +169,34 @@ fn verify_with_session_token(c: &mut Criterion) {
             .map(|(n, v)| (n.to_owned(), v.to_owned())),
     );
     let payload = HEXLOWER.encode(digest::digest(&digest::SHA256, body).as_ref());
-    let request = SignedRequest {
-        method: "POST",
-        path: "/",
-        query: "",
-        headers: &headers,
-        payload_sha256_hex: Some(&payload),
+    let parts = SignedParts {
+        method: "POST".into(),
+        path: "/".into(),
+        query: String::new(),
+        headers,
+        payload_sha256_hex: payload,
     };
-    // The daemon's lookup: `AKIA…` through the store, anything else by unsealing (the store is
-    // never touched for a temporary key).
+    // The daemon's verification: parse, resolve the key (`AKIA…` through the store, anything
+    // else by unsealing: the store is never touched for a temporary key, so the future completes
+    // without waiting), check, then the revocation feed.
     let dir = tempfile::tempdir().expect("tempdir");
-    let store =
-        stsbridge::store::SledStore::open(&dir.path().join("sled"), 16 << 20).expect("sled");
-    let lookup = stsbridge::sts::auth::AnyCredentials {
-        keyring: &keyring,
-        store: &store,
-        now: now(),
+    let store = stsbridge::store::open(&stsbridge::store::StorageSettings {
+        path: dir.path().join("sled"),
+        cache_capacity_bytes: 16 << 20,
+    })
+    .expect("sled");
+    let principals = Authenticator::new(shared, &store);
+    let verify = |parts: &SignedParts| {
+        principals
+            .verify(parts, now())
+            .now_or_never()
+            .expect("a temporary key resolves without waiting")
     };
-    let verifier = Verifier::default();
-    verifier
-        .verify(&request, &lookup, now())
-        .expect("the signed request verifies");
+    verify(&parts).expect("the signed request verifies");
     let mut group = c.benchmark_group("sigv4");
     group.throughput(Throughput::Elements(1));
     group.bench_function("verify_with_session_token_unsealing", |b| {
-        b.iter(|| verifier.verify(black_box(&request), &lookup, now()))
+        b.iter(|| verify(black_box(&parts)))
     });
     group.finish();
 }

@@ -2,15 +2,16 @@
 //! commit, 1 and 64 concurrent writers) and minting (key id + secret + sealed token).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use stsbridge::audit::{AuditEvent, AuditIdentity, IdentityKind};
+use stsbridge::clock::Stopwatch;
 use stsbridge::creds::{
     CredentialMinter, Grant, Keyring, Minter, Session, SessionKind, SharedKeyring,
 };
-use stsbridge::store::{AuditEvent, AuditIdentity, SessionRecord, SessionStore, SledStore};
+use stsbridge::store::{SessionRecord, StorageSettings, Store};
 
 /// Distinct access key ids across every iteration of every benchmark.
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -18,9 +19,9 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 /// The session every benchmark records, named after `id`.
 fn spec(id: &str) -> Session {
     Session {
-        role_arn: "arn:aws:iam::123456789012:role/ci".into(),
-        role_id: "AROAEXAMPLE".into(),
-        assumed_role_arn: format!("arn:aws:sts::123456789012:assumed-role/ci/{id}"),
+        identity_arn: "arn:aws:iam::123456789012:role/ci".into(),
+        identity_id: "AROAEXAMPLE".into(),
+        caller_arn: format!("arn:aws:sts::123456789012:assumed-role/ci/{id}"),
         account_id: "123456789012".into(),
         session_name: "bench".into(),
         source_identity: None,
@@ -56,7 +57,7 @@ fn event(session: &SessionRecord) -> AuditEvent {
         user_agent: None,
         request_parameters: serde_json::json!({ "roleSessionName": "bench" }),
         user_identity: AuditIdentity {
-            kind: "WebIdentityUser".into(),
+            kind: IdentityKind::WebIdentityUser,
             ..AuditIdentity::default()
         },
         response_elements: Some(serde_json::json!({ "accessKeyId": session.access_key_id })),
@@ -74,17 +75,18 @@ fn grant() -> Grant {
 }
 
 /// `iters` durable puts spread over `writers` concurrent tasks; returns the wall time.
-async fn timed_puts(store: Arc<SledStore>, writers: u64, iters: u64) -> Duration {
-    let start = Instant::now();
+async fn timed_puts(store: Store, writers: u64, iters: u64) -> Duration {
+    let start = Stopwatch::start();
     let tasks: Vec<_> = (0..writers)
         .map(|w| {
-            let store = Arc::clone(&store);
+            let store = store.clone();
             let share = iters / writers + u64::from(w < iters % writers);
             tokio::spawn(async move {
                 for _ in 0..share {
                     let s = session();
                     store
-                        .put_session(&s, &event(&s))
+                        .sessions
+                        .put(&s, &event(&s))
                         .await
                         .expect("durable put");
                 }
@@ -104,12 +106,16 @@ fn durable_puts(c: &mut Criterion) {
         .build()
         .expect("tokio runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Arc::new(SledStore::open(dir.path(), 64 * 1024 * 1024).expect("open store"));
+    let store = stsbridge::store::open(&StorageSettings {
+        path: dir.path().to_owned(),
+        cache_capacity_bytes: 64 * 1024 * 1024,
+    })
+    .expect("open store");
     let mut group = c.benchmark_group("store");
     group.throughput(Throughput::Elements(1));
     for writers in [1, 64] {
         group.bench_function(format!("durable_put_session/{writers}_writers"), |b| {
-            b.iter_custom(|iters| runtime.block_on(timed_puts(Arc::clone(&store), writers, iters)));
+            b.iter_custom(|iters| runtime.block_on(timed_puts(store.clone(), writers, iters)));
         });
     }
     group.finish();

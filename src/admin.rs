@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-use crate::clock::{Clock, iso8601, unix_seconds};
+use crate::audit::{AuditDraft, AuditEvent, EventName};
+use crate::clock::{Clock, unix_seconds};
 use crate::creds::SharedKeyring;
 use crate::store::{
-    AuditEvent, AuditIdentity, Revocation, SessionRecord, SessionStore, StoreError,
+    Revocation, SessionRecord, Store, StoreError, UpdateError, UserChange, update_user,
 };
-use crate::sts::revocation::RevocationList;
 use crate::users::{NewAccessKey, NewMfaDevice, UserError, UserPolicy, UserRecord};
 
 /// Longest request line accepted on the socket.
@@ -97,32 +97,51 @@ pub enum AdminError {
     Protocol(String),
 }
 
-/// What admin requests act on: the store, the keyring (user secrets are sealed with it), and
-/// (inside the daemon) the in-memory revocation list every signed request consults.
+/// What admin requests act on: the store (revocations reach every signed request through its
+/// feed), the keyring (user secrets are sealed with it), the clock.
 #[derive(Clone)]
 pub struct Admin {
-    pub store: Arc<dyn SessionStore>,
-    pub revocations: Option<Arc<RevocationList>>,
-    pub clock: Arc<dyn Clock>,
-    pub keyring: SharedKeyring,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    keyring: SharedKeyring,
     /// The account of users created without one.
-    pub default_account_id: String,
-    /// Serialises read-modify-write of user records.
-    pub users_lock: Arc<tokio::sync::Mutex<()>>,
+    default_account_id: String,
+}
+
+impl Admin {
+    pub fn new(
+        store: Store,
+        keyring: SharedKeyring,
+        clock: Arc<dyn Clock>,
+        default_account_id: &str,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            keyring,
+            default_account_id: default_account_id.to_owned(),
+        }
+    }
 }
 
 /// Run one admin request.
 pub async fn execute(admin: &Admin, request: &AdminRequest) -> AdminResponse {
-    let store = admin.store.as_ref();
+    let store = &admin.store;
     let result = match request {
-        AdminRequest::SessionsList { limit } => {
-            store.list_sessions(*limit).map(AdminResponse::Sessions)
-        }
+        AdminRequest::SessionsList { limit } => store
+            .sessions
+            .list(*limit)
+            .await
+            .map(AdminResponse::Sessions),
         AdminRequest::SessionsShow { id } => store
-            .get_session(id)
+            .sessions
+            .get(id)
+            .await
             .map(|s| AdminResponse::Session(s.map(Box::new))),
-        AdminRequest::AuditList { limit } => store.list_audit(*limit).map(AdminResponse::Audit),
-        AdminRequest::SessionsRevoke { id } => match store.get_session(id) {
+        AdminRequest::AuditList { limit } => {
+            store.audit.list(*limit).await.map(AdminResponse::Audit)
+        }
+        AdminRequest::SessionsRevoke { id } => match store.sessions.get(id).await {
             Ok(Some(session)) => {
                 revoke(
                     admin,
@@ -147,9 +166,11 @@ pub async fn execute(admin: &Admin, request: &AdminRequest) -> AdminResponse {
             .await
         }
         AdminRequest::UsersList => store
-            .list_users()
+            .users
+            .list()
+            .await
             .map(|users| AdminResponse::Users(users.iter().map(UserRecord::summary).collect())),
-        AdminRequest::UsersShow { name } => match store.get_user(name) {
+        AdminRequest::UsersShow { name } => match store.users.get(name).await {
             Ok(Some(user)) => Ok(AdminResponse::Users(vec![user.summary()])),
             Ok(None) => return AdminResponse::Error(format!("no user {name}")),
             Err(e) => Err(e),
@@ -166,133 +187,98 @@ pub async fn execute(admin: &Admin, request: &AdminRequest) -> AdminResponse {
     result.unwrap_or_else(|e| AdminResponse::Error(e.to_string()))
 }
 
-/// Why a user command failed.
-#[derive(Debug, thiserror::Error)]
-enum UserCommandError {
-    #[error(transparent)]
-    User(#[from] UserError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Create or change a user: read, change, write back durably with its audit event (under the
-/// users lock, so concurrent commands cannot lose each other's changes).
-async fn change_user(
-    admin: &Admin,
-    request: &AdminRequest,
-) -> Result<AdminResponse, UserCommandError> {
-    let _guard = admin.users_lock.lock().await;
-    let now = admin.clock.now();
-    let keyring = admin.keyring.snapshot();
-    let rng = SystemRandom::new();
-    let load = |name: &str| -> Result<UserRecord, UserCommandError> {
-        admin
-            .store
-            .get_user(name)?
-            .ok_or_else(|| UserError::NoSuchUser(name.to_owned()).into())
-    };
-    let (user, create, event_name, parameters, response) = match request {
-        AdminRequest::UsersCreate {
-            name,
-            account_id,
-            policies,
-        } => {
-            let account = account_id.as_deref().unwrap_or(&admin.default_account_id);
-            let user = UserRecord::new(name, account, policies.clone(), now, &rng)?;
-            let response = AdminResponse::Users(vec![user.summary()]);
-            let params = serde_json::json!({ "userName": name, "accountId": account });
-            (user, true, "CreateUser", params, response)
-        }
-        AdminRequest::UsersKeysCreate { name } => {
-            let mut user = load(name)?;
-            let key = user.create_access_key(&keyring, now, &rng)?;
-            let params = serde_json::json!({ "userName": name, "accessKeyId": key.access_key_id });
-            (
-                user,
-                false,
-                "CreateAccessKey",
-                params,
-                AdminResponse::NewAccessKey(key),
-            )
-        }
-        AdminRequest::UsersKeysDelete {
-            name,
-            access_key_id,
-        } => {
-            let mut user = load(name)?;
-            user.delete_access_key(access_key_id)?;
-            let params = serde_json::json!({ "userName": name, "accessKeyId": access_key_id });
-            let done = AdminResponse::Done(format!("deleted access key {access_key_id}"));
-            (user, false, "DeleteAccessKey", params, done)
-        }
-        AdminRequest::UsersMfaEnable { name } => {
-            let mut user = load(name)?;
-            let device = user.enable_mfa(&keyring, now, &rng)?;
-            let params =
-                serde_json::json!({ "userName": name, "serialNumber": device.serial_number });
-            (
-                user,
-                false,
-                "EnableMFADevice",
-                params,
-                AdminResponse::NewMfaDevice(device),
-            )
-        }
-        _ => return Ok(AdminResponse::Error("not a user command".into())),
-    };
-    let event = operator_event(event_name, parameters, now);
-    admin
-        .store
-        .put_user(&user, create, &event)
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => UserCommandError::User(UserError::Exists(user.name.clone())),
-            other => other.into(),
-        })?;
-    Ok(response)
-}
-
-/// An audit event of an operator command.
-pub fn operator_event(
-    event_name: &str,
-    parameters: serde_json::Value,
-    now: std::time::SystemTime,
-) -> AuditEvent {
-    AuditEvent {
-        event_time: iso8601(now),
-        event_name: event_name.into(),
-        source_ip_address: None,
-        user_agent: Some("stsbridge admin".into()),
-        request_parameters: parameters,
-        user_identity: AuditIdentity {
-            kind: "Operator".into(),
-            ..AuditIdentity::default()
-        },
-        response_elements: None,
-        error_code: None,
-        error_message: None,
-        request_id: uuid::Uuid::new_v4().to_string(),
+/// The user a command is about.
+fn user_name(request: &AdminRequest) -> &str {
+    match request {
+        AdminRequest::UsersCreate { name, .. }
+        | AdminRequest::UsersKeysCreate { name }
+        | AdminRequest::UsersKeysDelete { name, .. }
+        | AdminRequest::UsersMfaEnable { name }
+        | AdminRequest::UsersShow { name } => name,
+        _ => "",
     }
 }
 
-/// Record a revocation durably with its audit event, then honour it in this process.
+/// Create or change a user: read, change, write back by compare-and-swap with its audit event
+/// (a concurrent change, from this process or another, is never lost: the change is applied
+/// again to the newer record).
+async fn change_user(
+    admin: &Admin,
+    request: &AdminRequest,
+) -> Result<AdminResponse, UpdateError<UserError>> {
+    let now = admin.clock.now();
+    let keyring = admin.keyring.snapshot();
+    let rng = SystemRandom::new();
+    let name = user_name(request);
+    update_user(admin.store.users.as_ref(), name, |current| {
+        let existing = |current: Option<UserRecord>| {
+            current.ok_or_else(|| UserError::NoSuchUser(name.to_owned()))
+        };
+        let (user, event, parameters, response) = match request {
+            AdminRequest::UsersCreate {
+                account_id,
+                policies,
+                ..
+            } => {
+                if current.is_some() {
+                    return Err(UserError::Exists(name.to_owned()));
+                }
+                let account = account_id.as_deref().unwrap_or(&admin.default_account_id);
+                let user = UserRecord::new(name, account, policies.clone(), now, &rng)?;
+                let response = AdminResponse::Users(vec![user.summary()]);
+                let params = serde_json::json!({ "userName": name, "accountId": account });
+                (user, EventName::CreateUser, params, response)
+            }
+            AdminRequest::UsersKeysCreate { .. } => {
+                let mut user = existing(current)?;
+                let key = user.create_access_key(&keyring, now, &rng)?;
+                let params =
+                    serde_json::json!({ "userName": name, "accessKeyId": key.access_key_id });
+                let response = AdminResponse::NewAccessKey(key);
+                (user, EventName::CreateAccessKey, params, response)
+            }
+            AdminRequest::UsersKeysDelete { access_key_id, .. } => {
+                let mut user = existing(current)?;
+                user.delete_access_key(access_key_id)?;
+                let params = serde_json::json!({ "userName": name, "accessKeyId": access_key_id });
+                let done = AdminResponse::Done(format!("deleted access key {access_key_id}"));
+                (user, EventName::DeleteAccessKey, params, done)
+            }
+            AdminRequest::UsersMfaEnable { .. } => {
+                let mut user = existing(current)?;
+                let device = user.enable_mfa(&keyring, now, &rng)?;
+                let params =
+                    serde_json::json!({ "userName": name, "serialNumber": device.serial_number });
+                let response = AdminResponse::NewMfaDevice(device);
+                (user, EventName::EnableMfaDevice, params, response)
+            }
+            _ => return Err(UserError::NoSuchUser(name.to_owned())),
+        };
+        Ok(UserChange {
+            record: Some(user),
+            audit: AuditDraft::operator(event, parameters, now).done(),
+            value: response,
+        })
+    })
+    .await
+}
+
+/// Record a revocation durably with its audit event; the store's feed carries it to every
+/// signed request.
 async fn revoke(admin: &Admin, revocation: Revocation) -> Result<AdminResponse, StoreError> {
     let now = admin.clock.now();
     let (event_name, parameters) = match &revocation {
         Revocation::Session { access_key_id, .. } => (
-            "RevokeSession",
+            EventName::RevokeSession,
             serde_json::json!({ "accessKeyId": access_key_id }),
         ),
         Revocation::RoleSessions { role_arn, .. } => (
-            "RevokeRoleSessions",
+            EventName::RevokeRoleSessions,
             serde_json::json!({ "roleArn": role_arn }),
         ),
     };
-    let event = operator_event(event_name, parameters, now);
-    admin.store.revoke(&revocation, &event).await?;
-    if let Some(list) = &admin.revocations {
-        list.apply(&revocation);
-    }
+    let event = AuditDraft::operator(event_name, parameters, now).done();
+    admin.store.revocations.revoke(&revocation, &event).await?;
     Ok(AdminResponse::Revoked(revocation))
 }
 

@@ -8,25 +8,23 @@
 //! verified principal, the decision and the statements that decided it. A denial carries an
 //! encoded authorization message that `sts:DecodeAuthorizationMessage` opens.
 //!
-//! Over HTTP it is `POST /v1/authorize` with `Authorization: Bearer <service secret>` (see
-//! `server`); in Rust it is [`authorize`] on the daemon's [`StsState`].
+//! Over HTTP it is `POST /v1/authorize` with `Authorization: Bearer <service secret>`
+//! ([`handle`]); in Rust it is [`authorize`] on the daemon's [`State`].
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use aws_lc_rs::rand::SystemRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{AuditDraft, AuditEvent, AuditIdentity, EventName, IdentityKind};
 use crate::clock::{from_unix_seconds, iso8601, unix_seconds};
-use crate::creds::sealed;
-use crate::creds::sigv4::SigV4Error;
+use crate::config::AuthorizationService;
+use crate::error::ApiError;
+use crate::origin::Origin;
 use crate::policy::{ContextKeys, EvalDecision, MatchedStatement, RequestContext};
-use crate::store::{AuditEvent, AuditIdentity};
-use crate::sts::StsState;
-use crate::sts::auth::{Caller, SignedParts, permissions, verify_signed};
+use crate::principal::{Caller, SignedParts, encode_message, permissions};
+use crate::state::State;
 
-/// What the encoded authorization message is sealed for (never opens as anything else).
-const MESSAGE_PURPOSE: &str = "authorization-message";
 /// Longest action, resource or context key accepted (IAM's own limits are smaller).
 const MAX_NAME_LEN: usize = 2048;
 /// Most context keys and values a request may add.
@@ -112,25 +110,67 @@ pub struct AuthorizeResponse {
     pub encoded_authorization_message: Option<String>,
 }
 
-/// Why no decision could be made.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthorizeError {
-    /// The signature or credentials were refused (AWS codes: `SignatureDoesNotMatch`, ...).
-    #[error("authentication: {}", .0.code())]
-    Auth(SigV4Error),
-    /// The input itself is unusable.
-    #[error("invalid request: {0}")]
-    Invalid(String),
-    #[error("internal: {0}")]
-    Internal(String),
+/// One `POST /v1/authorize`: the service by its bearer secret (`Unauthorized` without a valid
+/// one, not audited: nobody is known), the JSON body (`InvalidRequest`, not audited: nothing is
+/// known of it), then the decision, recorded durably in the audit trail with the service and the
+/// principal before it is returned.
+pub async fn handle(
+    state: &State,
+    bearer: Option<&str>,
+    body: &[u8],
+    origin: &Origin,
+) -> Result<AuthorizeResponse, ApiError> {
+    let federation = state.federation();
+    let service = bearer
+        .and_then(|secret| service_by_bearer(&federation.authorization_services, secret))
+        .ok_or(ApiError::Unauthorized)?;
+    let input: AuthorizeRequest = serde_json::from_slice(body).map_err(|e| {
+        // Position only: serde's text may quote a value, and the input carries the signed
+        // request's headers (session token, signature).
+        ApiError::InvalidRequest(format!(
+            "The request is not a valid authorization request ({:?} error at line {}, column {}).",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let now = state.clock().now();
+    let outcome = authorize(state, &input, now).await;
+    let event = audit_event(&service.name, &input, &outcome, origin, now);
+    if let Err(e) = state.store().audit.append(&event).await {
+        return Err(ApiError::Internal(format!(
+            "could not record the authorization decision: {e}"
+        )));
+    }
+    if let Ok(decision) = &outcome {
+        tracing::info!(service = %service.name, action = %input.action, allowed = decision.allowed, "authorization decided");
+    }
+    outcome
+}
+
+/// The configured service whose bearer secret this is. Every service's digest is compared in
+/// constant time (no early exit reveals which one, or how much, matched).
+fn service_by_bearer<'s>(
+    services: &'s [AuthorizationService],
+    secret: &str,
+) -> Option<&'s AuthorizationService> {
+    use subtle::ConstantTimeEq as _;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
+    let mut found = None;
+    for service in services {
+        if bool::from(service.bearer_sha256.ct_eq(digest.as_ref())) {
+            found.get_or_insert(service);
+        }
+    }
+    found
 }
 
 /// Verify the signed request and decide `action` on `resource` for its signer.
-pub fn authorize(
-    state: &StsState,
+pub async fn authorize(
+    state: &State,
     input: &AuthorizeRequest,
     now: SystemTime,
-) -> Result<AuthorizeResponse, AuthorizeError> {
+) -> Result<AuthorizeResponse, ApiError> {
     check_input(input)?;
     let parts = SignedParts {
         method: input.request.method.clone(),
@@ -144,8 +184,12 @@ pub fn authorize(
             .collect(),
         payload_sha256_hex: input.request.payload_sha256.clone(),
     };
-    let (caller, signing_service) =
-        verify_signed(state, &parts, now).map_err(AuthorizeError::Auth)?;
+    let principals = state.principals();
+    let verified = principals
+        .verify(&parts, now)
+        .await
+        .map_err(ApiError::Auth)?;
+    let caller = verified.caller;
     let mut keys = ContextKeys::default();
     for (key, value) in &input.context {
         match value {
@@ -166,15 +210,14 @@ pub fn authorize(
         resource: Some(input.resource.clone()),
         keys,
     };
-    let permissions =
-        permissions(state, &caller).map_err(|e| AuthorizeError::Internal(e.to_string()))?;
+    let permissions = permissions(&state.federation(), principals.users(), &caller).await?;
     let simulation = permissions.simulate(&request, now);
     let allowed = simulation.decision == EvalDecision::Allowed;
     let encoded_authorization_message = if allowed {
         None
     } else {
         Some(encode_message(
-            &state.keyring.snapshot(),
+            &principals.keyring().snapshot(),
             &caller,
             &request,
             &simulation,
@@ -182,7 +225,7 @@ pub fn authorize(
     };
     Ok(AuthorizeResponse {
         principal: principal_view(&caller, now),
-        signing_service,
+        signing_service: verified.service,
         allowed,
         decision: simulation.decision,
         matched_statements: simulation.matched_statements,
@@ -191,8 +234,8 @@ pub fn authorize(
 }
 
 /// Bounds, and no principal key supplied by the service (those come from the credentials).
-fn check_input(input: &AuthorizeRequest) -> Result<(), AuthorizeError> {
-    let invalid = |m: String| Err(AuthorizeError::Invalid(m));
+fn check_input(input: &AuthorizeRequest) -> Result<(), ApiError> {
+    let invalid = |m: String| Err(ApiError::InvalidRequest(m));
     if input.action.is_empty() || input.action.len() > MAX_NAME_LEN || !input.action.contains(':') {
         return invalid("action must be service:Action".into());
     }
@@ -266,239 +309,51 @@ fn principal_view(caller: &Caller, now: SystemTime) -> Principal {
     }
 }
 
-/// The decoded form of an authorization message, shaped like AWS's.
-fn message_json(
-    caller: &Caller,
-    request: &RequestContext,
-    simulation: &crate::policy::Simulation,
-) -> serde_json::Value {
-    let explicit = simulation.decision == EvalDecision::ExplicitDeny;
-    serde_json::json!({
-        "allowed": false,
-        "explicitDeny": explicit,
-        "matchedStatements": {
-            "items": simulation.matched_statements.iter().map(|m| serde_json::json!({
-                "statementId": m.sid,
-                "sourcePolicyId": m.source_policy_id,
-                "index": m.index,
-                "effect": "DENY",
-            })).collect::<Vec<_>>(),
-        },
-        "failures": { "items": [] },
-        "context": {
-            "principal": { "id": caller.user_id(), "arn": caller.arn() },
-            "action": request.action,
-            "resource": request.resource,
-            "conditions": { "items": request.keys.iter().map(|(k, vs)| serde_json::json!({
-                "key": k,
-                "values": { "items": vs.iter().map(|v| serde_json::json!({ "value": v })).collect::<Vec<_>>() },
-            })).collect::<Vec<_>>() },
-        },
-    })
-}
-
-/// Characters of the action and of the resource a message keeps when, even without its
-/// conditions, it would not fit (JSON escapes a control character in six bytes, so 2048-byte
-/// names can take 24 KiB).
-const MESSAGE_NAME_CHARS: usize = 256;
-
-/// Seal the message under the keyring: opaque to the caller, readable by
-/// `DecodeAuthorizationMessage` on any node with the keyring. If the whole would exceed the
-/// 10240-character `EncodedMessage` limit, conditions are dropped; if that is not enough, the
-/// action and the resource are cut to [`MESSAGE_NAME_CHARS`] characters (marked with `…`).
-fn encode_message(
-    keyring: &crate::creds::Keyring,
-    caller: &Caller,
-    request: &RequestContext,
-    simulation: &crate::policy::Simulation,
-) -> Result<String, AuthorizeError> {
-    let rng = SystemRandom::new();
-    let mut message = message_json(caller, request, simulation);
-    for attempt in 0..3 {
-        let text = message.to_string();
-        match sealed::seal(keyring, MESSAGE_PURPOSE, text.as_bytes(), &rng) {
-            Ok(sealed) => return Ok(sealed),
-            Err(crate::creds::MintError::TooLarge { .. }) if attempt == 0 => {
-                message["context"]["conditions"] = serde_json::json!({ "items": [] });
-            }
-            Err(crate::creds::MintError::TooLarge { .. }) if attempt == 1 => {
-                let context = &mut message["context"];
-                for name in ["action", "resource"] {
-                    if let Some(cut) = context[name].as_str().and_then(truncated) {
-                        context[name] = serde_json::Value::String(cut);
-                    }
-                }
-            }
-            Err(crate::creds::MintError::TooLarge { .. }) => break,
-            Err(e) => return Err(AuthorizeError::Internal(e.to_string())),
-        }
-    }
-    Err(AuthorizeError::Internal(
-        "authorization message too large".into(),
-    ))
-}
-
-/// `text` cut to [`MESSAGE_NAME_CHARS`] characters and marked, if it is longer.
-fn truncated(text: &str) -> Option<String> {
-    let (cut, _) = text.char_indices().nth(MESSAGE_NAME_CHARS)?;
-    Some(format!("{}…", &text[..cut]))
-}
-
-/// Open an encoded authorization message (for `DecodeAuthorizationMessage`): the JSON text, or
-/// `None` if it was not produced by a keyring this daemon holds.
-pub fn decode_message(state: &StsState, encoded: &str) -> Option<String> {
-    let keyring = state.keyring.snapshot();
-    let plain = sealed::open(&keyring, MESSAGE_PURPOSE, encoded).ok()?;
-    String::from_utf8(plain).ok()
-}
-
-/// The audit event of one authorization call: who asked (the service), about whom, what was
+/// The audit event of one authorization call: which service asked, about whom, what was
 /// decided. Never the signature, the session token or the headers.
 pub fn audit_event(
     service: &str,
     input: &AuthorizeRequest,
-    outcome: &Result<AuthorizeResponse, AuthorizeError>,
-    request_id: &str,
+    outcome: &Result<AuthorizeResponse, ApiError>,
+    origin: &Origin,
     now: SystemTime,
 ) -> AuditEvent {
-    let (user_identity, response_elements, error_code) = match outcome {
-        Ok(r) => (
-            AuditIdentity {
-                kind: match r.principal.kind.as_str() {
-                    "User" => "IAMUser".into(),
-                    other => other.to_owned(),
-                },
-                identity_provider: None,
-                principal_id: Some(r.principal.user_id.clone()),
-                user_name: None,
-            },
-            Some(serde_json::json!({
-                "allowed": r.allowed,
-                "decision": r.decision,
-                "arn": r.principal.arn,
-                "accessKeyId": r.principal.access_key_id,
-            })),
-            None,
-        ),
-        Err(e) => (
-            AuditIdentity {
-                kind: "Unknown".into(),
-                ..AuditIdentity::default()
-            },
-            None,
-            Some(e.code().to_owned()),
-        ),
-    };
-    AuditEvent {
-        event_time: iso8601(now),
-        event_name: "Authorize".into(),
-        source_ip_address: None,
+    let origin = Origin {
         user_agent: Some(format!("service/{service}")),
-        request_parameters: serde_json::json!({
+        source_ip: None,
+        ..origin.clone()
+    };
+    let mut draft = AuditDraft::new(
+        EventName::Authorize,
+        &origin,
+        serde_json::json!({
             "service": service,
             "action": input.action,
             "resource": input.resource,
             "method": input.request.method,
             "path": input.request.path,
         }),
-        user_identity,
-        response_elements,
-        error_code,
-        error_message: outcome.as_ref().err().map(ToString::to_string),
-        request_id: request_id.to_owned(),
-    }
-}
-
-impl AuthorizeError {
-    /// The code the JSON error carries (AWS's for authentication failures).
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Auth(e) => e.code(),
-            Self::Invalid(_) => "InvalidRequest",
-            Self::Internal(_) => "InternalFailure",
+        now,
+    );
+    match outcome {
+        Ok(r) => {
+            let kind = match r.principal.kind.as_str() {
+                "User" => IdentityKind::IamUser,
+                "FederatedUser" => IdentityKind::FederatedUser,
+                _ => IdentityKind::AssumedRole,
+            };
+            draft.identify(AuditIdentity::principal(
+                kind,
+                r.principal.user_id.clone(),
+                None,
+            ));
+            draft.succeeded(serde_json::json!({
+                "allowed": r.allowed,
+                "decision": r.decision,
+                "arn": r.principal.arn,
+                "accessKeyId": r.principal.access_key_id,
+            }))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use aws_lc_rs::rand::SystemRandom;
-
-    use super::*;
-    use crate::creds::Keyring;
-    use crate::policy::Simulation;
-    use crate::sts::auth::Signer;
-    use crate::users::UserRecord;
-
-    /// The decoded message of an implicit deny of `action` on `resource` with a long condition.
-    fn denied_message(action: String, resource: String) -> serde_json::Value {
-        let now = from_unix_seconds(1_800_000_000);
-        let keyring = Keyring::generate(now).unwrap();
-        let user = UserRecord::new(
-            "alice",
-            "123456789012",
-            Vec::new(),
-            now,
-            &SystemRandom::new(),
-        )
-        .unwrap();
-        let caller = Caller {
-            access_key_id: "AKIAEXAMPLE000000001".into(),
-            signer: Signer::User(Box::new(user)),
-        };
-        let mut keys = ContextKeys::default();
-        keys.insert("photos:Album", "x".repeat(2000));
-        let request = RequestContext {
-            principals: Vec::new(),
-            action,
-            resource: Some(resource),
-            keys,
-        };
-        let simulation = Simulation {
-            decision: EvalDecision::ImplicitDeny,
-            matched_statements: Vec::new(),
-        };
-        let encoded = encode_message(&keyring, &caller, &request, &simulation)
-            .expect("a denial always gets a message");
-        assert!(encoded.len() <= sealed::MAX_SEALED_LEN);
-        let plain = sealed::open(&keyring, MESSAGE_PURPOSE, &encoded).unwrap();
-        serde_json::from_slice(&plain).unwrap()
-    }
-
-    #[test]
-    fn message_keeps_everything_that_fits() {
-        let message = denied_message("photos:GetPhoto".into(), "arn:aws:photos:::a/b".into());
-        assert_eq!(message["context"]["action"], "photos:GetPhoto");
-        assert_eq!(message["context"]["resource"], "arn:aws:photos:::a/b");
-        assert_eq!(
-            message["context"]["conditions"]["items"]
-                .as_array()
-                .unwrap()
-                .len(),
-            1
-        );
-    }
-
-    /// Found by the `authorize_request` fuzz target: names within the 2048-byte input limits
-    /// whose JSON escapes (control characters, quotes) overflow the sealed message even without
-    /// conditions made `authorize` fail with `InternalFailure` instead of denying.
-    #[test]
-    fn message_of_escaped_long_names_is_cut_to_fit() {
-        let action = format!("photos:{}", "\u{1}".repeat(MAX_NAME_LEN - 7));
-        let resource = "\"".repeat(MAX_NAME_LEN);
-        let message = denied_message(action.clone(), resource.clone());
-        let context = &message["context"];
-        assert!(
-            context["conditions"]["items"]
-                .as_array()
-                .unwrap()
-                .is_empty()
-        );
-        let cut_action = context["action"].as_str().unwrap();
-        assert_eq!(cut_action.chars().count(), MESSAGE_NAME_CHARS + 1);
-        assert!(action.starts_with(cut_action.trim_end_matches('…')));
-        let cut_resource = context["resource"].as_str().unwrap();
-        assert!(cut_resource.ends_with('…'));
-        assert!(resource.starts_with(cut_resource.trim_end_matches('…')));
+        Err(e) => draft.failed(e),
     }
 }

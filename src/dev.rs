@@ -8,9 +8,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use crate::arn::oidc_provider_of_issuer;
 use crate::clock::unix_seconds;
-use crate::config::{Config, OidcIdpConfig, OidcKeySource, provider_name};
+use crate::config::Settings;
+use crate::idp::IdpSettings;
 use crate::idp::oidc::signer::TokenSigner;
+use crate::idp::oidc::{OidcKeySource, OidcSettings};
 
 /// The audience (client id) development tokens carry and the development IdP accepts.
 pub const DEV_AUDIENCE: &str = "stsbridge-dev";
@@ -25,58 +28,58 @@ pub enum DevError {
 }
 
 /// The development issuer of a running daemon.
-pub struct DevIssuer {
+pub(crate) struct DevIssuer {
     issuer: String,
     signer: TokenSigner,
 }
 
 /// Where the development signing key is kept.
-pub fn key_path(config: &Config) -> PathBuf {
-    config.keyring_path.with_file_name("dev-issuer.key")
+fn key_path(settings: &Settings) -> PathBuf {
+    settings.keyring_path.with_file_name("dev-issuer.key")
 }
 
 /// The issuer URL for a daemon listening on `addr`.
-pub fn issuer_for(addr: SocketAddr) -> String {
+fn issuer_for(addr: SocketAddr) -> String {
     format!("http://{addr}/dev")
 }
 
 impl DevIssuer {
     /// Load (or create) the development key; refuse unless `listen` is loopback.
-    pub fn open(config: &Config, listen: SocketAddr) -> Result<Self, DevError> {
+    pub(crate) fn open(settings: &Settings, listen: SocketAddr) -> Result<Self, DevError> {
         if !listen.ip().is_loopback() {
             return Err(DevError::NotLoopback(listen));
         }
         Ok(Self {
             issuer: issuer_for(listen),
-            signer: load_or_create_key(&key_path(config))?,
+            signer: load_or_create_key(&key_path(settings))?,
         })
     }
 
-    pub fn issuer(&self) -> &str {
+    pub(crate) fn issuer(&self) -> &str {
         &self.issuer
     }
 
-    /// The IdP configuration the daemon registers for this issuer (keys in memory, no fetch).
-    pub fn idp_config(&self) -> OidcIdpConfig {
-        OidcIdpConfig {
+    /// The IdP the daemon registers for this issuer (keys in memory, no fetch).
+    pub(crate) fn idp_settings(&self) -> IdpSettings {
+        IdpSettings::Oidc(OidcSettings {
             name: "dev".into(),
             issuer: self.issuer.clone(),
-            provider: provider_name(&self.issuer),
+            provider: oidc_provider_of_issuer(&self.issuer),
             audiences: vec![DEV_AUDIENCE.into()],
             algorithms: vec![jsonwebtoken::Algorithm::RS256],
             keys: OidcKeySource::Static(self.jwks()),
             leeway: Duration::from_secs(60),
             insecure_http: true,
-        }
+        })
     }
 
-    pub fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
+    pub(crate) fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
         jsonwebtoken::jwk::JwkSet {
             keys: vec![self.signer.jwk()],
         }
     }
 
-    pub fn discovery_document(&self) -> serde_json::Value {
+    pub(crate) fn discovery_document(&self) -> serde_json::Value {
         serde_json::json!({
             "issuer": self.issuer,
             "jwks_uri": format!("{}/jwks.json", self.issuer),
@@ -90,7 +93,7 @@ impl DevIssuer {
 /// Sign a development token: `iss` = the dev issuer of `listen`, the given subject and audience,
 /// valid for `ttl` from `now`, plus extra claims.
 pub fn sign_dev_token(
-    config: &Config,
+    settings: &Settings,
     listen: SocketAddr,
     subject: &str,
     audience: &str,
@@ -98,7 +101,7 @@ pub fn sign_dev_token(
     extra: serde_json::Map<String, serde_json::Value>,
     now: SystemTime,
 ) -> Result<String, DevError> {
-    let path = key_path(config);
+    let path = key_path(settings);
     let signer = load_or_create_key(&path)?;
     let iat = unix_seconds(now);
     let mut claims = serde_json::Map::new();

@@ -44,6 +44,10 @@ pub struct FederatedIdentity {
     pub claims: BTreeMap<String, Vec<String>>,
     /// Tags the IdP asks to attach to the session (they need `sts:TagSession` in the trust policy).
     pub session_tags: SessionTags,
+    /// The source identity the IdP asks to set (OIDC claim
+    /// `https://aws.amazon.com/source_identity`, SAML attribute `SourceIdentity`), not yet
+    /// checked against the STS constraints (that needs `sts:SetSourceIdentity`).
+    pub source_identity: Option<String>,
     /// What only a SAML assertion carries.
     pub saml: Option<SamlFacts>,
 }
@@ -62,4 +66,35 @@ pub struct SamlFacts {
     pub name_id_format: Option<String>,
     /// Every attribute by its exact (case-sensitive) Name.
     pub attributes: BTreeMap<String, Vec<String>>,
+    /// What the AWS attributes grant.
+    pub grant: SamlGrant,
+}
+
+/// The AWS SAML attributes (`https://aws.amazon.com/SAML/Attributes/...`) of a verified
+/// assertion, read in one place (the SAML IdP). Session tags and the source identity are in the
+/// common [`FederatedIdentity`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SamlGrant {
+    /// `Role`: the roles the assertion grants, each with the provider it must be assumed with.
+    pub roles: Vec<SamlRole>,
+    /// `RoleSessionName`, when present and valid (2-64 characters of `[\w+=,.@-]`).
+    pub session_name: Option<String>,
+    /// `SessionDuration`, in seconds (900-43200), or the value it has instead.
+    pub session_duration: Option<Result<u32, String>>,
+}
+
+/// One `Role` attribute value: a role ARN and a SAML provider ARN (AWS accepts either order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SamlRole {
+    pub role_arn: String,
+    pub provider_arn: String,
+}
+
+impl SamlGrant {
+    /// Whether the assertion grants `role_arn` with the provider `provider_arn`.
+    pub fn grants(&self, role_arn: &str, provider_arn: &str) -> bool {
+        self.roles
+            .iter()
+            .any(|r| r.role_arn == role_arn && r.provider_arn == provider_arn)
+    }
 }

@@ -1,19 +1,39 @@
 //! stsbridge: a federation identity bridge speaking the AWS STS Query API.
 //!
-//! [`run`] wires the parts together; it holds no logic of its own.
+//! [`run`] wires the parts together; it holds no logic of its own. The layers, each depending
+//! only on the ones before it (see the README's architecture section):
+//! - plain data and rules: `clock`, `arn`, `action`, `origin`, `identity`, `policy`, `creds`,
+//!   `users`, `error`, `audit`;
+//! - seams: `store` (records, by concept), `idp` (identity providers, by kind), `config`
+//!   (settings and the federation);
+//! - the domain: `principal` (who is calling, what they may do), `federation` (trust, grant,
+//!   issue, audit);
+//! - the adapters: `sts` (the STS Query API), `authz` (the authorization API), `admin` (the
+//!   operator socket), over the shared `state`; `server` routes HTTP to them.
 #![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
+pub mod action;
 pub mod admin;
+pub mod arn;
+pub mod audit;
 pub mod authz;
 pub mod clock;
 pub mod config;
 pub mod creds;
 pub mod dev;
+pub mod error;
+pub mod federation;
 pub mod identity;
 pub mod idp;
-pub mod loadgen;
+pub mod origin;
 pub mod policy;
+pub mod principal;
 pub mod server;
+pub mod state;
 pub mod store;
 pub mod sts;
 pub mod users;
@@ -22,11 +42,12 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::audit::{AuditDraft, EventName};
 use crate::clock::Clock;
-use crate::config::{Config, IdpConfig};
-use crate::creds::{Keyring, Minter, SharedKeyring};
-use crate::idp::IdpRegistry;
-use crate::store::{SessionStore, SledStore};
+use crate::config::{Config, Federation};
+use crate::creds::{Keyring, SharedKeyring};
+use crate::state::State;
+use crate::store::Store;
 
 /// Options of `stsbridge serve`.
 #[derive(Debug, Clone, Default)]
@@ -41,8 +62,8 @@ pub enum RunError {
     Keyring(#[from] creds::KeyringError),
     #[error("store: {0}")]
     Store(#[from] store::StoreError),
-    #[error("identity provider {name}: {reason}")]
-    Idp { name: String, reason: String },
+    #[error("{0}")]
+    Idp(#[from] idp::BuildError),
     #[error(transparent)]
     Dev(#[from] dev::DevError),
     #[error(transparent)]
@@ -61,87 +82,62 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    let settings = &config.settings;
     let local: SocketAddr = listener.local_addr()?;
     for file in [
-        &config.keyring_path,
-        &config.storage_path,
-        &config.admin_socket,
+        &settings.keyring_path,
+        &settings.storage.path,
+        &settings.admin_socket,
     ] {
         if let Some(dir) = file.parent() {
             create_private_dir(dir)?;
         }
     }
-    let keyring = Keyring::load_or_create(&config.keyring_path, clock.now())?;
-    let store: Arc<dyn SessionStore> = Arc::new(SledStore::open(
-        &config.storage_path,
-        config.cache_capacity_bytes,
-    )?);
+    let keyring = Keyring::load_or_create(&settings.keyring_path, clock.now())?;
+    let store = store::open(&settings.storage)?;
 
     let dev = if options.dev {
-        Some(dev::DevIssuer::open(&config, local)?)
+        let dev = dev::DevIssuer::open(settings, local)?;
+        tracing::warn!(issuer = dev.issuer(), "development issuer enabled (--dev)");
+        Some(dev)
     } else {
         None
     };
-    let mut idp_configs = config.idps.clone();
-    if let Some(dev) = &dev {
-        idp_configs.push(IdpConfig::Oidc(dev.idp_config()));
-        tracing::warn!(issuer = dev.issuer(), "development issuer enabled (--dev)");
-    }
-    let mut verifiers = Vec::with_capacity(idp_configs.len());
-    let mut idp_maintenance = Vec::new();
-    for idp in &idp_configs {
-        let built = idp::build(idp, clock.clone()).map_err(|e| RunError::Idp {
-            name: idp.name().to_owned(),
-            reason: e.to_string(),
-        })?;
-        verifiers.push(built.verifier);
-        idp_maintenance.extend(built.maintenance);
-    }
+    let extra_idps: Vec<_> = dev.iter().map(dev::DevIssuer::idp_settings).collect();
+    let built = Federation::build(&config.federation, &extra_idps, &clock, &store.replay)?;
 
-    reseal_user_secrets(store.as_ref(), &keyring, clock.now()).await?;
+    reseal_user_secrets(&store, &keyring, clock.now()).await?;
     let keyring = SharedKeyring::new(keyring);
-    let revocations = Arc::new(sts::revocation::RevocationList::new(store.revocations()?));
-    let state = Arc::new(server::AppState {
-        sts: sts::StsState {
-            roles: config.roles.clone(),
-            managed_policies: config.managed_policies.clone(),
-            idps: IdpRegistry::new(verifiers),
-            minter: Arc::new(Minter::new(keyring.clone())),
-            store: store.clone(),
-            clock: clock.clone(),
-            keyring: keyring.clone(),
-            sigv4: creds::sigv4::Verifier::default(),
-            revocations: revocations.clone(),
-        },
-        dev,
-        authorization_services: config.authorization_services.clone(),
-    });
-
-    let admin_listener = admin::bind(&config.admin_socket)?;
-    let admin_task = tokio::spawn(admin::serve(
-        admin_listener,
-        admin::Admin {
-            store: store.clone(),
-            revocations: Some(revocations),
-            clock: clock.clone(),
-            keyring,
-            default_account_id: config.default_account_id.clone(),
-            users_lock: Arc::default(),
-        },
+    let state = Arc::new(State::new(
+        built.federation,
+        store.clone(),
+        keyring.clone(),
+        clock.clone(),
     ));
-    let purge_task = tokio::spawn(purge_expired(store.clone(), clock, config.purge_interval));
-    let idp_tasks: Vec<_> = idp_maintenance.into_iter().map(tokio::spawn).collect();
 
+    let admin_listener = admin::bind(&settings.admin_socket)?;
+    let admin = admin::Admin::new(
+        store.clone(),
+        keyring,
+        clock.clone(),
+        &settings.default_account_id,
+    );
+    let admin_task = tokio::spawn(admin::serve(admin_listener, admin));
+    let purge_task = tokio::spawn(purge_expired(store, clock, settings.purge_interval));
+    let idp_tasks: Vec<_> = built.maintenance.into_iter().map(tokio::spawn).collect();
+
+    let federation = state.federation();
     tracing::info!(
         listen = %local,
-        idps = state.sts.idps.len(),
-        roles = state.sts.roles.len(),
+        idps = federation.idps.len(),
+        roles = federation.roles.len(),
         "stsbridge serving"
     );
     // Tell systemd (Type=notify) we are ready; a no-op elsewhere.
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
-    let app = server::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = server::router(Arc::new(server::App::new(state, dev)))
+        .into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
@@ -149,7 +145,7 @@ pub async fn run(
     admin_task.abort();
     purge_task.abort();
     idp_tasks.iter().for_each(tokio::task::JoinHandle::abort);
-    let _ = std::fs::remove_file(&config.admin_socket);
+    let _ = std::fs::remove_file(&settings.admin_socket);
     served?;
     Ok(())
 }
@@ -157,22 +153,27 @@ pub async fn run(
 /// Move every user secret sealed by a retired key to the current one, so pruning retired keys
 /// (after their session tokens expired) never strands a long-term key or an MFA seed.
 async fn reseal_user_secrets(
-    store: &dyn SessionStore,
+    store: &Store,
     keyring: &Keyring,
     now: std::time::SystemTime,
 ) -> Result<(), RunError> {
     let rng = aws_lc_rs::rand::SystemRandom::new();
-    for mut user in store.list_users()? {
-        let changed = user
+    for user in store.users.list().await? {
+        let mut resealed = user.clone();
+        let changed = resealed
             .reseal(keyring, &rng)
             .map_err(|e| RunError::Users(e.to_string()))?;
         if changed {
-            let event = admin::operator_event(
-                "ResealUserSecrets",
+            let event = AuditDraft::operator(
+                EventName::ResealUserSecrets,
                 serde_json::json!({ "userName": user.name, "keyId": keyring.current_key_id() }),
                 now,
-            );
-            store.put_user(&user, false, &event).await?;
+            )
+            .done();
+            store
+                .users
+                .swap(&user.name, Some(&user), Some(&resealed), &event)
+                .await?;
             tracing::info!(user = %user.name, "user secrets re-sealed with the current key");
         }
     }
@@ -191,16 +192,12 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
         .create(dir)
 }
 
-/// Delete expired sessions every `interval`.
-async fn purge_expired(
-    store: Arc<dyn SessionStore>,
-    clock: Arc<dyn Clock>,
-    interval: std::time::Duration,
-) {
+/// Delete what has expired every `interval`.
+async fn purge_expired(store: Store, clock: Arc<dyn Clock>, interval: std::time::Duration) {
     let mut ticker = tokio::time::interval(interval);
     loop {
         ticker.tick().await;
-        match store.purge_expired(clock::unix_seconds(clock.now())) {
+        match store.purge_expired(clock::unix_seconds(clock.now())).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired sessions purged"),
             Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),

@@ -1,4 +1,8 @@
 //! The `stsbridge` command line: parses arguments and calls the library.
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,7 +14,6 @@ use stsbridge::admin::{self, AdminRequest, AdminResponse};
 use stsbridge::clock::{Clock, SystemClock};
 use stsbridge::config::{self, Config};
 use stsbridge::creds::{Keyring, SharedKeyring};
-use stsbridge::store::SledStore;
 
 #[derive(Parser)]
 #[command(
@@ -254,8 +257,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
                 .map(|(k, v)| (k, serde_json::Value::String(v)))
                 .collect();
             let token = stsbridge::dev::sign_dev_token(
-                &config,
-                config.listen,
+                &config.settings,
+                config.settings.listen,
                 &sub,
                 &aud,
                 Duration::from_secs(ttl),
@@ -272,14 +275,15 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
 
 async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
     let config = load(path)?;
-    let target = args.target.unwrap_or(config.listen);
+    let settings = &config.settings;
+    let target = args.target.unwrap_or(settings.listen);
     let token = match &args.token_file {
         Some(file) => std::fs::read_to_string(file)
             .map_err(|e| format!("{}: {e}", file.display()))?
             .trim()
             .to_owned(),
         None => stsbridge::dev::sign_dev_token(
-            &config,
+            settings,
             target,
             "loadgen",
             stsbridge::dev::DEV_AUDIENCE,
@@ -289,17 +293,16 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
         )
         .map_err(|e| e.to_string())?,
     };
-    let role_arn = args
-        .role_arn
-        .unwrap_or_else(|| format!("arn:aws:iam::{}:role/dev-reader", config.default_account_id));
-    let ceiling = stsbridge::loadgen::rs256_verifications_per_second(Duration::from_secs(2))
+    let role_arn = args.role_arn.unwrap_or_else(|| {
+        format!(
+            "arn:aws:iam::{}:role/dev-reader",
+            settings.default_account_id
+        )
+    });
+    let ceiling = cli::loadgen::rs256_verifications_per_second(Duration::from_secs(2))
         .map_err(|e| e.to_string())?;
     println!("ceiling reference: RS256 verifications alone on one core: {ceiling:.0}/s");
-    println!(
-        "  goal: 15% of 2 x that = {:.0} requests/s with p99 < 10 ms",
-        0.15 * 2.0 * ceiling
-    );
-    let spec = stsbridge::loadgen::LoadSpec {
+    let spec = cli::loadgen::LoadSpec {
         target,
         connections: args.connections.max(1),
         duration: Duration::from_secs(args.seconds.max(1)),
@@ -307,7 +310,7 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
         token,
     };
     let (spec, report) =
-        tokio::task::spawn_blocking(move || stsbridge::loadgen::run(&spec).map(|r| (spec, r)))
+        tokio::task::spawn_blocking(move || cli::loadgen::run(&spec).map(|r| (spec, r)))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
@@ -339,12 +342,13 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
 fn check_config(path: &Path) -> ExitCode {
     match config::load(path) {
         Ok(c) => {
+            let federation = &c.federation;
             println!(
                 "{}: ok ({} identity providers, {} roles, {} managed policies)",
                 path.display(),
-                c.idps.len(),
-                c.roles.len(),
-                c.managed_policies.len()
+                federation.idps.len(),
+                federation.roles.len(),
+                federation.managed_policies.len()
             );
             ExitCode::SUCCESS
         }
@@ -360,9 +364,10 @@ fn check_config(path: &Path) -> ExitCode {
 
 async fn serve(path: &Path, dev: bool) -> Result<ExitCode, String> {
     let config = load(path)?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let listen = config.settings.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     stsbridge::run(
         config,
         listener,
@@ -436,25 +441,22 @@ fn users_request(command: UsersCommand) -> Result<AdminRequest, String> {
 
 /// Run an admin request through the running daemon, or on the store when no daemon listens.
 async fn admin_command(path: &Path, request: AdminRequest) -> Result<ExitCode, String> {
-    let config = load(path)?;
-    let response = match admin::request(&config.admin_socket, &request)
+    let settings = load(path)?.settings;
+    let response = match admin::request(&settings.admin_socket, &request)
         .await
         .map_err(|e| e.to_string())?
     {
         Some(r) => r,
         None => {
-            let store = SledStore::open(&config.storage_path, config.cache_capacity_bytes)
+            let store = stsbridge::store::open(&settings.storage).map_err(|e| e.to_string())?;
+            let keyring = Keyring::load_or_create(&settings.keyring_path, SystemClock.now())
                 .map_err(|e| e.to_string())?;
-            let keyring = Keyring::load_or_create(&config.keyring_path, SystemClock.now())
-                .map_err(|e| e.to_string())?;
-            let admin = admin::Admin {
-                store: Arc::new(store),
-                revocations: None,
-                clock: Arc::new(SystemClock),
-                keyring: SharedKeyring::new(keyring),
-                default_account_id: config.default_account_id.clone(),
-                users_lock: Arc::default(),
-            };
+            let admin = admin::Admin::new(
+                store,
+                SharedKeyring::new(keyring),
+                Arc::new(SystemClock),
+                &settings.default_account_id,
+            );
             admin::execute(&admin, &request).await
         }
     };
@@ -468,7 +470,7 @@ fn print_response(response: AdminResponse) -> Result<ExitCode, String> {
                 println!(
                     "{}  {}  {}  expires {}",
                     s.access_key_id,
-                    s.session.assumed_role_arn,
+                    s.session.caller_arn,
                     s.session.subject,
                     stsbridge::clock::iso8601(stsbridge::clock::from_unix_seconds(s.expires_at))
                 );

@@ -23,6 +23,9 @@ pub struct RawMain {
     pub admin: RawAdmin,
     #[serde(default)]
     pub authorization: RawAuthorization,
+    /// `[accounts]`: display names of account ids (`"123456789012" = "Production"`).
+    #[serde(default)]
+    pub accounts: BTreeMap<String, String>,
 }
 
 fn default_idp_dir() -> String {
@@ -210,5 +213,3 @@ pub struct RawManagedPolicy {
     pub account_id: Option<String>,
     pub policy_document: serde_json::Value,
 }
-
-pub type RawTags = BTreeMap<String, String>;

@@ -1,7 +1,14 @@
-//! Configuration: file shapes (`file`) -> validated [`Config`]. Every problem in every file is
-//! reported at once, with the file and field it concerns.
+//! Configuration in two lifetimes: the process [`Settings`] (listen address, storage, keyring,
+//! admin socket: changing them needs a restart) and the [`FederationConfig`] (identity
+//! providers, roles, managed policies, authorization services, account names: what a reload
+//! swaps). [`load`] reads and validates both from the file shapes (`file`), reporting every
+//! problem in every file at once with the file and field it concerns; it is what `serve`,
+//! `check-config` and a reload run. [`Federation::build`] turns a validated
+//! [`FederationConfig`] into the verifiers requests use.
 
+mod federation;
 pub mod file;
+mod oidc_idp;
 mod role;
 mod saml_idp;
 
@@ -11,11 +18,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use jsonwebtoken::Algorithm;
-
-use crate::idp::saml::SamlIdpSettings;
-use crate::policy::{Policy, PolicyKind};
+pub use federation::Federation;
 pub use role::{Role, RoleSet};
+
+use crate::arn::{PolicyArn, is_account_id};
+use crate::idp::IdpSettings;
+use crate::policy::{Policy, PolicyKind};
+use crate::store::StorageSettings;
 
 /// One problem found in the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,92 +82,38 @@ pub struct AuthorizationService {
     pub bearer_sha256: [u8; 32],
 }
 
-/// The validated daemon configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
+/// What the process is set up with; a change needs a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
     /// The main config file this was read from.
     pub source: PathBuf,
     pub listen: SocketAddr,
-    pub storage_path: PathBuf,
-    pub cache_capacity_bytes: u64,
+    pub storage: StorageSettings,
     pub purge_interval: Duration,
     pub keyring_path: PathBuf,
     pub admin_socket: PathBuf,
+    /// The account of roles, policies and users that do not name one.
     pub default_account_id: String,
-    pub idps: Vec<IdpConfig>,
+}
+
+/// The federation data, validated: what requests are decided with, and what a reload replaces.
+#[derive(Debug, Clone)]
+pub struct FederationConfig {
+    pub idps: Vec<IdpSettings>,
     pub roles: RoleSet,
-    /// Services allowed to call `POST /v1/authorize`.
-    pub authorization_services: Vec<AuthorizationService>,
     /// Managed policies by ARN (`arn:aws:iam::ACCOUNT:policy/NAME`).
     pub managed_policies: BTreeMap<String, Policy>,
+    /// Services allowed to call `POST /v1/authorize`.
+    pub authorization_services: Vec<AuthorizationService>,
+    /// Display names of accounts (`[accounts]`): 12-digit id -> name.
+    pub accounts: BTreeMap<String, String>,
 }
 
-/// One identity provider, by kind.
+/// The whole configuration: settings and federation, read and validated together.
 #[derive(Debug, Clone)]
-pub enum IdpConfig {
-    Oidc(OidcIdpConfig),
-    Saml(SamlIdpSettings),
-}
-
-impl IdpConfig {
-    /// The configured name (file stem, or a SAML provider's `name`).
-    pub fn name(&self) -> &str {
-        match self {
-            Self::Oidc(c) => &c.name,
-            Self::Saml(c) => &c.name,
-        }
-    }
-}
-
-/// Where an OIDC IdP's signing keys come from.
-#[derive(Debug, Clone)]
-pub enum OidcKeySource {
-    /// `issuer/.well-known/openid-configuration`, then its `jwks_uri`.
-    Discovery,
-    /// A configured JWKS URL (no discovery).
-    JwksUri(String),
-    /// A JWKS file read once at start-up.
-    JwksFile(PathBuf),
-    /// Keys given in memory (the built-in development issuer).
-    Static(jsonwebtoken::jwk::JwkSet),
-}
-
-#[derive(Debug, Clone)]
-pub struct OidcIdpConfig {
-    /// The file stem of `idp-configs/NAME.toml`.
-    pub name: String,
-    /// Compared byte for byte with `iss`.
-    pub issuer: String,
-    /// The issuer without its scheme: the provider name in trust policies and condition keys.
-    pub provider: String,
-    pub audiences: Vec<String>,
-    pub algorithms: Vec<Algorithm>,
-    pub keys: OidcKeySource,
-    pub leeway: Duration,
-    /// `http://` allowed for the issuer and key URLs (tests and local IdPs only).
-    pub insecure_http: bool,
-}
-
-/// Algorithms an IdP may be configured to accept. Never `none`, never HMAC.
-pub const ALLOWED_ALGORITHMS: &[(&str, Algorithm)] = &[
-    ("RS256", Algorithm::RS256),
-    ("RS384", Algorithm::RS384),
-    ("RS512", Algorithm::RS512),
-    ("PS256", Algorithm::PS256),
-    ("PS384", Algorithm::PS384),
-    ("PS512", Algorithm::PS512),
-    ("ES256", Algorithm::ES256),
-    ("ES384", Algorithm::ES384),
-    ("EdDSA", Algorithm::EdDSA),
-];
-
-/// The provider name for an issuer URL: the URL without its scheme and trailing slash.
-pub fn provider_name(issuer: &str) -> String {
-    let rest = issuer
-        .strip_prefix("https://")
-        .or_else(|| issuer.strip_prefix("http://"))
-        .unwrap_or(issuer);
-    rest.trim_end_matches('/').to_owned()
+pub struct Config {
+    pub settings: Settings,
+    pub federation: FederationConfig,
 }
 
 /// Read and validate the configuration rooted at `path`. Relative paths inside it are resolved
@@ -232,6 +187,7 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
     };
 
     let authorization_services = validate_services(path, &raw.authorization.services, problems);
+    let accounts = validate_accounts(path, raw.accounts, problems);
     let idps = load_idps(&resolve(&raw.idp_dir), problems);
     let managed_policies = load_managed_policies(
         &resolve(&raw.policies_dir),
@@ -241,19 +197,53 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
     let roles = role::load_roles(&resolve(&raw.roles_dir), &raw.default_account_id, problems);
 
     Some(Config {
-        source: path.to_owned(),
-        listen: listen?,
-        storage_path,
-        cache_capacity_bytes: raw.storage.cache_capacity_mb.saturating_mul(1024 * 1024),
-        purge_interval: Duration::from_secs(raw.storage.purge_interval_seconds.max(1)),
-        keyring_path: resolve(&raw.keys.path),
-        admin_socket,
-        default_account_id: raw.default_account_id,
-        idps,
-        roles,
-        managed_policies,
-        authorization_services,
+        settings: Settings {
+            source: path.to_owned(),
+            listen: listen?,
+            storage: StorageSettings {
+                path: storage_path,
+                cache_capacity_bytes: raw.storage.cache_capacity_mb.saturating_mul(1024 * 1024),
+            },
+            purge_interval: Duration::from_secs(raw.storage.purge_interval_seconds.max(1)),
+            keyring_path: resolve(&raw.keys.path),
+            admin_socket,
+            default_account_id: raw.default_account_id,
+        },
+        federation: FederationConfig {
+            idps,
+            roles,
+            managed_policies,
+            authorization_services,
+            accounts,
+        },
     })
+}
+
+/// `[accounts]`: 12-digit account ids to display names of 1-64 characters.
+fn validate_accounts(
+    path: &Path,
+    raw: BTreeMap<String, String>,
+    problems: &mut Problems,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (id, name) in raw {
+        if !is_account_id(&id) {
+            problems.add(
+                path,
+                Some(&format!("accounts.{id}")),
+                "must be a 12-digit account id",
+            );
+        } else if name.is_empty() || name.chars().count() > 64 {
+            problems.add(
+                path,
+                Some(&format!("accounts.{id}")),
+                "a name of 1-64 characters",
+            );
+        } else {
+            out.insert(id, name);
+        }
+    }
+    out
 }
 
 /// `[[authorization.services]]`: unique names of `[A-Za-z0-9._-]`, a 64-hex-digit SHA-256.
@@ -303,10 +293,6 @@ fn validate_services(
     out
 }
 
-pub fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
 /// The files with `extension` in `dir`, sorted; a missing directory is an empty list.
 pub(crate) fn files_in(dir: &Path, extension: &str, problems: &mut Problems) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {
@@ -332,7 +318,7 @@ pub(crate) fn file_stem(path: &Path) -> String {
         .to_owned()
 }
 
-fn load_idps(dir: &Path, problems: &mut Problems) -> Vec<IdpConfig> {
+fn load_idps(dir: &Path, problems: &mut Problems) -> Vec<IdpSettings> {
     let mut idps = Vec::new();
     let mut issuers: BTreeMap<String, PathBuf> = BTreeMap::new();
     for path in files_in(dir, "toml", problems) {
@@ -347,16 +333,18 @@ fn load_idps(dir: &Path, problems: &mut Problems) -> Vec<IdpConfig> {
             }
         };
         let idp = match raw {
-            file::RawIdp::Oidc(raw) => validate_oidc(&path, raw, problems).map(IdpConfig::Oidc),
+            file::RawIdp::Oidc(raw) => {
+                oidc_idp::validate(&path, raw, problems).map(IdpSettings::Oidc)
+            }
             file::RawIdp::Saml(raw) => {
-                saml_idp::validate(&path, raw, problems).map(IdpConfig::Saml)
+                saml_idp::validate(&path, raw, problems).map(IdpSettings::Saml)
             }
         };
         if let Some(idp) = idp {
             // OIDC tokens are routed by issuer, SAML responses by provider name.
             let (key, field) = match &idp {
-                IdpConfig::Oidc(o) => (format!("oidc {}", o.issuer), "issuer"),
-                IdpConfig::Saml(s) => (format!("saml {}", s.name), "name"),
+                IdpSettings::Oidc(o) => (format!("oidc {}", o.issuer), "issuer"),
+                IdpSettings::Saml(s) => (format!("saml {}", s.name), "name"),
             };
             if let Some(first) = issuers.insert(key, path.clone()) {
                 problems.add(
@@ -370,120 +358,6 @@ fn load_idps(dir: &Path, problems: &mut Problems) -> Vec<IdpConfig> {
         }
     }
     idps
-}
-
-fn check_url(
-    path: &Path,
-    field: &str,
-    value: &str,
-    insecure_http: bool,
-    problems: &mut Problems,
-) -> bool {
-    let url = match reqwest::Url::parse(value) {
-        Ok(u) => u,
-        Err(e) => {
-            problems.add(path, Some(field), format!("not a URL: {e}"));
-            return false;
-        }
-    };
-    let scheme_ok = url.scheme() == "https" || (insecure_http && url.scheme() == "http");
-    if !scheme_ok {
-        let hint = if url.scheme() == "http" {
-            " (set insecure_http = true only for local test IdPs)"
-        } else {
-            ""
-        };
-        problems.add(path, Some(field), format!("must be an https:// URL{hint}"));
-        return false;
-    }
-    if url.host_str().is_none() || url.query().is_some() || url.fragment().is_some() {
-        problems.add(
-            path,
-            Some(field),
-            "must have a host and no query or fragment",
-        );
-        return false;
-    }
-    true
-}
-
-fn validate_oidc(
-    path: &Path,
-    raw: file::RawOidc,
-    problems: &mut Problems,
-) -> Option<OidcIdpConfig> {
-    let before = problems.0.len();
-    check_url(path, "issuer", &raw.issuer, raw.insecure_http, problems);
-    if raw.audiences.is_empty() || raw.audiences.len() > 100 {
-        problems.add(path, Some("audiences"), "must list 1 to 100 client ids");
-    }
-    if raw.audiences.iter().any(|a| a.is_empty() || a.len() > 255) {
-        problems.add(
-            path,
-            Some("audiences"),
-            "a client id must be 1 to 255 characters",
-        );
-    }
-    let mut algorithms = Vec::new();
-    for name in &raw.algorithms {
-        match ALLOWED_ALGORITHMS.iter().find(|(n, _)| n == name) {
-            Some((_, alg)) => algorithms.push(*alg),
-            None => problems.add(
-                path,
-                Some("algorithms"),
-                format!(
-                    "{name:?} is not allowed (allowed: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA)"
-                ),
-            ),
-        }
-    }
-    if raw.algorithms.is_empty() {
-        problems.add(path, Some("algorithms"), "must list at least one algorithm");
-    }
-    if raw.leeway_seconds > 300 {
-        problems.add(path, Some("leeway_seconds"), "must be at most 300");
-    }
-    let keys = match (&raw.jwks_uri, &raw.jwks_file) {
-        (Some(_), Some(_)) => {
-            problems.add(
-                path,
-                Some("jwks_file"),
-                "give jwks_uri or jwks_file, not both",
-            );
-            OidcKeySource::Discovery
-        }
-        (Some(uri), None) => {
-            check_url(path, "jwks_uri", uri, raw.insecure_http, problems);
-            OidcKeySource::JwksUri(uri.clone())
-        }
-        (None, Some(file)) => {
-            // Relative to the IdP file, which it sits beside.
-            let file = path.parent().unwrap_or(Path::new(".")).join(file);
-            match std::fs::read_to_string(&file) {
-                Ok(text) => {
-                    if serde_json::from_str::<jsonwebtoken::jwk::JwkSet>(&text).is_err() {
-                        problems.add(path, Some("jwks_file"), "is not a JWK Set");
-                    }
-                }
-                Err(e) => problems.add(path, Some("jwks_file"), format!("cannot read: {e}")),
-            }
-            OidcKeySource::JwksFile(file)
-        }
-        (None, None) => OidcKeySource::Discovery,
-    };
-    if problems.0.len() != before {
-        return None;
-    }
-    Some(OidcIdpConfig {
-        name: file_stem(path),
-        provider: provider_name(&raw.issuer),
-        issuer: raw.issuer,
-        audiences: raw.audiences,
-        algorithms,
-        keys,
-        leeway: Duration::from_secs(raw.leeway_seconds),
-        insecure_http: raw.insecure_http,
-    })
 }
 
 /// Turn a policy given as a JSON object or as a string holding one into its text.
@@ -518,7 +392,7 @@ fn load_managed_policies(
         }
         match Policy::parse(&policy_text(&raw.policy_document), PolicyKind::Identity) {
             Ok(p) => {
-                out.insert(format!("arn:aws:iam::{account}:policy/{name}"), p);
+                out.insert(PolicyArn::new(account, &name).to_string(), p);
             }
             Err(e) => problems.add(&path, Some("PolicyDocument"), e.to_string()),
         }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use aws_lc_rs::digest;
 
-use super::{Problems, file, files_in, is_account_id, policy_text};
+use super::{Problems, file, files_in, policy_text};
+use crate::arn::{AssumedRoleArn, RoleArn, is_account_id, is_iam_name_char};
 use crate::policy::{Policy, PolicyKind};
 
 /// A validated role with its compiled policies.
@@ -54,11 +55,6 @@ impl RoleSet {
     }
 }
 
-/// IAM's name pattern `[\w+=,.@-]+`.
-pub(crate) fn is_iam_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
-}
-
 /// The stable role id for a role ARN: `AROA` + 17 base32 characters of its SHA-256.
 pub fn derive_role_id(arn: &str) -> String {
     let hash = digest::digest(&digest::SHA256, arn.as_bytes());
@@ -66,8 +62,16 @@ pub fn derive_role_id(arn: &str) -> String {
     format!("AROA{}", &encoded[..17])
 }
 
-pub(crate) fn role_arn(account: &str, path: &str, name: &str) -> String {
-    format!("arn:aws:iam::{account}:role{path}{name}")
+impl Role {
+    /// The ARN of a session of this role, `arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`
+    /// (the role's path is not part of it).
+    pub fn session_arn(&self, session_name: &str) -> AssumedRoleArn {
+        AssumedRoleArn {
+            account: self.account_id.clone(),
+            role_name: self.name.clone(),
+            session_name: session_name.to_owned(),
+        }
+    }
 }
 
 fn valid_path(path: &str) -> bool {
@@ -190,7 +194,12 @@ fn validate_role(
     if problems.0.len() != before {
         return None;
     }
-    let arn = role_arn(&account, &raw.path, &raw.role_name);
+    let arn = RoleArn {
+        account: account.clone(),
+        path: raw.path.clone(),
+        name: raw.role_name.clone(),
+    }
+    .to_string();
     let role_id = raw.role_id.unwrap_or_else(|| derive_role_id(&arn));
     Some(Role {
         name: raw.role_name,

@@ -1,6 +1,9 @@
 use std::path::Path;
 
+use jsonwebtoken::Algorithm;
+
 use super::*;
+use crate::idp::IdpSettings as IdpConfig;
 
 const MAIN: &str = "default_account_id = \"123456789012\"\n\
                     [server]\nlisten = \"127.0.0.1:8080\"\n\
@@ -38,15 +41,17 @@ fn role_json(name: &str, extra: &str) -> String {
 fn the_shipped_example_configuration_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("stsbridge.toml");
     let config = load(&path).unwrap_or_else(|e| panic!("example config invalid:\n{e}"));
-    assert_eq!(config.idps.len(), 7);
+    assert_eq!(config.federation.idps.len(), 7);
     assert!(
         config
+            .federation
             .roles
             .get("arn:aws:iam::123456789012:role/dev-reader")
             .is_some()
     );
     assert!(
         config
+            .federation
             .roles
             .get("arn:aws:iam::123456789012:role/ci/github-deploy")
             .is_some()
@@ -57,10 +62,19 @@ fn the_shipped_example_configuration_is_valid() {
 fn relative_paths_resolve_against_the_config_directory() {
     let dir = setup(MAIN);
     let config = load(&dir.path().join("stsbridge.toml")).unwrap();
-    assert_eq!(config.storage_path, dir.path().join("data/sled"));
-    assert_eq!(config.keyring_path, dir.path().join("data/keyring.json"));
-    assert_eq!(config.admin_socket, dir.path().join("data/admin.sock"));
-    assert_eq!(config.cache_capacity_bytes, 64 * 1024 * 1024);
+    assert_eq!(config.settings.storage.path, dir.path().join("data/sled"));
+    assert_eq!(
+        config.settings.keyring_path,
+        dir.path().join("data/keyring.json")
+    );
+    assert_eq!(
+        config.settings.admin_socket,
+        dir.path().join("data/admin.sock")
+    );
+    assert_eq!(
+        config.settings.storage.cache_capacity_bytes,
+        64 * 1024 * 1024
+    );
 }
 
 #[test]
@@ -120,7 +134,7 @@ fn http_issuer_needs_insecure_http() {
         "kind = \"oidc\"\nissuer = \"http://127.0.0.1:9400\"\naudiences = [\"c\"]\ninsecure_http = true\n",
     );
     let config = load(&dir.path().join("stsbridge.toml")).unwrap();
-    let IdpConfig::Oidc(o) = &config.idps[0] else {
+    let IdpConfig::Oidc(o) = &config.federation.idps[0] else {
         panic!("an OIDC IdP")
     };
     assert_eq!(o.provider, "127.0.0.1:9400");
@@ -174,6 +188,7 @@ fn role_arn_id_and_defaults() {
     );
     let config = load(&dir.path().join("stsbridge.toml")).unwrap();
     let role = config
+        .federation
         .roles
         .get("arn:aws:iam::123456789012:role/team/app")
         .unwrap();
@@ -214,7 +229,7 @@ fn a_saml_provider_reads_its_metadata() {
         ),
     );
     let config = load(&dir.path().join("stsbridge.toml")).unwrap();
-    let IdpConfig::Saml(s) = &config.idps[0] else {
+    let IdpConfig::Saml(s) = &config.federation.idps[0] else {
         panic!("a SAML IdP")
     };
     assert_eq!(s.name, "corp");
@@ -300,6 +315,7 @@ fn saml_algorithms_narrow_the_allow_list() {
     let config = load(&dir.path().join("stsbridge.toml")).unwrap();
     let algorithms = |name: &str| {
         config
+            .federation
             .idps
             .iter()
             .find_map(|idp| match idp {
@@ -476,7 +492,7 @@ fn a_saml_decryption_key_is_an_owner_only_rsa_pkcs8_key() {
     assert!(found.is_empty(), "{found:?}");
     assert!(logged.is_empty(), "{logged}");
     let config = load(&dir.path().join("stsbridge.toml")).unwrap();
-    let IdpConfig::Saml(s) = &config.idps[0] else {
+    let IdpConfig::Saml(s) = &config.federation.idps[0] else {
         panic!("a SAML IdP")
     };
     assert!(s.decryption_key.is_some());
@@ -543,7 +559,7 @@ fn authorization_services_need_unique_names_and_a_sha256() {
     let dir = setup(&main);
     let config = load(&dir.path().join("stsbridge.toml")).unwrap();
     assert_eq!(
-        config.authorization_services,
+        config.federation.authorization_services,
         vec![AuthorizationService {
             name: "photos".into(),
             bearer_sha256: [0xab; 32],

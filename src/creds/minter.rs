@@ -104,9 +104,9 @@ mod tests {
     fn grant(duration_seconds: u32) -> Grant {
         Grant {
             session: Session {
-                role_arn: "arn:aws:iam::123456789012:role/web".into(),
-                role_id: "AROAEXAMPLEROLE".into(),
-                assumed_role_arn: "arn:aws:sts::123456789012:assumed-role/web/app".into(),
+                identity_arn: "arn:aws:iam::123456789012:role/web".into(),
+                identity_id: "AROAEXAMPLEROLE".into(),
+                caller_arn: "arn:aws:sts::123456789012:assumed-role/web/app".into(),
                 account_id: "123456789012".into(),
                 session_name: "app".into(),
                 source_identity: None,

@@ -47,12 +47,16 @@ impl std::fmt::Debug for Secret {
 /// record share. No secrets.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Session {
-    /// `arn:aws:iam::ACCOUNT:role/PATH/NAME`
-    pub role_arn: String,
-    /// `AROA…` (stable per role)
-    pub role_id: String,
-    /// `arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`
-    pub assumed_role_arn: String,
+    /// The IAM identity whose policies the session has: the role of a role session
+    /// (`arn:aws:iam::ACCOUNT:role/PATH/NAME`), the user of a user session or federated user
+    /// (`arn:aws:iam::ACCOUNT:user/NAME`).
+    pub identity_arn: String,
+    /// That identity's unique id: `AROA…` for a role, `AIDA…` for a user.
+    pub identity_id: String,
+    /// The ARN the session acts as (`GetCallerIdentity`'s `Arn`):
+    /// `arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`, the user's ARN, or
+    /// `arn:aws:sts::ACCOUNT:federated-user/NAME`.
+    pub caller_arn: String,
     pub account_id: String,
     pub session_name: String,
     pub source_identity: Option<String>,
@@ -74,9 +78,7 @@ pub struct Session {
     pub mfa_authenticated_at: Option<i64>,
 }
 
-/// The principal a session belongs to. For `User` and `FederatedUser` sessions, `role_arn` and
-/// `role_id` name the IAM user the session was derived from (whose policies it has), and
-/// `assumed_role_arn` is the caller ARN (the user's, or `…:federated-user/NAME`).
+/// The principal a session belongs to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionKind {
@@ -93,30 +95,25 @@ pub enum SessionKind {
 impl Session {
     /// The `UserId` AWS reports: `AROA…:session-name` for a role session (`AssumedRoleId`),
     /// the user's `AIDA…` id for a user session, `ACCOUNT:NAME` for a federated user.
-    pub fn assumed_role_id(&self) -> String {
+    pub fn caller_id(&self) -> String {
         match self.kind {
-            SessionKind::AssumedRole => format!("{}:{}", self.role_id, self.session_name),
-            SessionKind::User => self.role_id.clone(),
+            SessionKind::AssumedRole => format!("{}:{}", self.identity_id, self.session_name),
+            SessionKind::User => self.identity_id.clone(),
             SessionKind::FederatedUser => format!("{}:{}", self.account_id, self.session_name),
         }
-    }
-
-    /// The ARN the caller is (`aws:PrincipalArn` uses [`Self::principal_arn`]).
-    pub fn caller_arn(&self) -> &str {
-        &self.assumed_role_arn
     }
 
     /// `aws:PrincipalArn`: the role ARN of a role session, the user ARN of a user session, the
     /// federated-user ARN of a federated user.
     pub fn principal_arn(&self) -> &str {
         match self.kind {
-            SessionKind::AssumedRole => &self.role_arn,
-            SessionKind::User | SessionKind::FederatedUser => &self.assumed_role_arn,
+            SessionKind::AssumedRole => &self.identity_arn,
+            SessionKind::User | SessionKind::FederatedUser => &self.caller_arn,
         }
     }
 }
 
-/// What the STS layer decided to grant; the minter turns it into credentials.
+/// What the federation layer decided to grant; the minter turns it into credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub session: Session,

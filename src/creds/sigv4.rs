@@ -9,7 +9,9 @@
 //!    (`X-Amz-Date`, or `Date` in the header form). The scope date must be the request's UTC day.
 //! 3. Check the time: within [`MAX_CLOCK_SKEW`] of `now` either way; a presigned request is good
 //!    from `MAX_CLOCK_SKEW` before its time until `X-Amz-Expires` after it.
-//! 4. Ask the [`SecretLookup`] for the key's secret (it also checks the session token).
+//! 4. Look up the key's secret (it also checks the session token): a [`SecretLookup`] in
+//!    [`Verifier::verify`], or the caller's own (asynchronous) lookup between
+//!    [`Verifier::parse`] and [`Verifier::check`].
 //! 5. Build the canonical request and string to sign ([`canonical`]), derive the signing key
 //!    (cached, [`signing_key`]), and compare signatures in constant time.
 
@@ -150,18 +152,41 @@ impl Verifier {
         }
     }
 
-    /// Verifies `request` at time `now`; see the module documentation for the steps.
+    /// Verifies `request` at time `now` with a synchronous key lookup: [`parse`](Self::parse),
+    /// the lookup, [`check`](Self::check).
     pub fn verify<L: SecretLookup + ?Sized>(
         &self,
         request: &SignedRequest<'_>,
         lookup: &L,
         now: SystemTime,
     ) -> Result<Verified<L::Principal>, SigV4Error> {
+        let parsed = self.parse(request, now)?;
+        let resolved = lookup.secret_for(parsed.access_key_id(), parsed.session_token())?;
+        self.check(request, parsed, resolved)
+    }
+
+    /// Steps 1-3: the signature found and parsed, the request time within its window. What it
+    /// returns names the key to look up (step 4, which may wait for a store).
+    pub fn parse<'r>(
+        &self,
+        request: &SignedRequest<'r>,
+        now: SystemTime,
+    ) -> Result<ParsedSignature<'r>, SigV4Error> {
         let query = canonical::decode_query(request.query);
         let auth = parse::authentication(request, &query)?;
         check_time(auth.signed_at, auth.valid_for, now)?;
-        let resolved = lookup.secret_for(&auth.access_key_id, auth.session_token.as_deref())?;
+        Ok(ParsedSignature { auth, query })
+    }
 
+    /// Step 5: the signature computed with the secret the lookup found, compared in constant
+    /// time. `request` must be the one `parsed` came from.
+    pub fn check<P>(
+        &self,
+        request: &SignedRequest<'_>,
+        parsed: ParsedSignature<'_>,
+        resolved: ResolvedKey<P>,
+    ) -> Result<Verified<P>, SigV4Error> {
+        let ParsedSignature { auth, query } = parsed;
         let payload_hash = match auth.location {
             SignatureLocation::Header => request
                 .payload_sha256_hex
@@ -202,6 +227,25 @@ impl Verifier {
             location: auth.location,
             principal: resolved.principal,
         })
+    }
+}
+
+/// A request's signature after steps 1-3: well-formed and within its time window, not yet
+/// checked. Nothing it says is trusted until [`Verifier::check`] passes.
+pub struct ParsedSignature<'r> {
+    auth: parse::Authentication,
+    query: Vec<canonical::QueryParam<'r>>,
+}
+
+impl ParsedSignature<'_> {
+    /// The access key id the request claims to be signed with.
+    pub fn access_key_id(&self) -> &str {
+        &self.auth.access_key_id
+    }
+
+    /// The session token the request carries, if any.
+    pub fn session_token(&self) -> Option<&str> {
+        self.auth.session_token.as_deref()
     }
 }
 

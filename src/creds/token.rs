@@ -179,9 +179,9 @@ mod tests {
             access_key_id: "ASIAEXAMPLEEXAMPLE22".into(),
             secret_access_key: Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into()),
             session: Session {
-                role_arn: "arn:aws:iam::123456789012:role/ci".into(),
-                role_id: "AROAEXAMPLE".into(),
-                assumed_role_arn: "arn:aws:sts::123456789012:assumed-role/ci/build".into(),
+                identity_arn: "arn:aws:iam::123456789012:role/ci".into(),
+                identity_id: "AROAEXAMPLE".into(),
+                caller_arn: "arn:aws:sts::123456789012:assumed-role/ci/build".into(),
                 account_id: "123456789012".into(),
                 session_name: "build".into(),
                 source_identity: Some("alice".into()),

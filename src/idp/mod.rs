@@ -1,6 +1,7 @@
 //! Identity providers: one [`IdpVerifier`] per configured IdP, built by kind, routed by issuer.
 //!
-//! A new IdP kind is one folder under `src/idp/` and one arm in [`build`].
+//! A new IdP kind is one folder under `src/idp/` (owning its settings type) and one arm in
+//! [`IdpSettings`] and [`build`].
 
 pub mod oidc;
 pub mod saml;
@@ -11,9 +12,45 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::arn::SamlProviderArn;
 use crate::clock::Clock;
-use crate::config::IdpConfig;
 use crate::identity::{FederatedIdentity, ProviderKind};
+use crate::store::ReplayCache;
+
+/// One identity provider's settings, by kind (validated by the configuration layer).
+#[derive(Debug, Clone)]
+pub enum IdpSettings {
+    Oidc(oidc::OidcSettings),
+    Saml(saml::SamlIdpSettings),
+}
+
+impl IdpSettings {
+    /// The configured name (file stem, or a SAML provider's `name`).
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Oidc(c) => &c.name,
+            Self::Saml(c) => &c.name,
+        }
+    }
+}
+
+/// What the caller of a check expects beyond the IdP's own settings: the values a sign-in that
+/// started at this service sent to the IdP. The STS API has none; the portal has both.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Expectations<'a> {
+    /// The OIDC `nonce` of the authorization request: the ID token must carry it.
+    pub nonce: Option<&'a str>,
+    /// The SAML AuthnRequest ID: the response must answer it (`InResponseTo`).
+    pub in_response_to: Option<&'a str>,
+}
+
+impl Expectations<'_> {
+    /// Nothing expected: a credential presented on its own (the STS API, an IdP-initiated login).
+    pub const NONE: Expectations<'static> = Expectations {
+        nonce: None,
+        in_response_to: None,
+    };
+}
 
 /// What a caller presents to prove who they are.
 #[derive(Clone, Copy)]
@@ -42,16 +79,18 @@ pub trait IdpVerifier: Send + Sync {
     fn issuer(&self) -> &str;
     /// Which protocol it speaks (OIDC IdPs are routed by issuer, SAML ones by name).
     fn kind(&self) -> ProviderKind;
-    /// Verify the credential completely, or say which check failed.
+    /// Verify the credential completely, with what the caller `expect`s, or say which check
+    /// failed.
     async fn verify(
         &self,
         credential: &SubjectCredential<'_>,
+        expect: &Expectations<'_>,
         now: SystemTime,
     ) -> Result<FederatedIdentity, VerifyError>;
 }
 
-/// Why a credential was not accepted. The client sees only the fixed message of
-/// [`TokenFault::client_message`]; `detail` strings go to the log.
+/// Why a credential was not accepted. The client sees only the fixed words of the fault
+/// (`error`'s table); `detail` strings go to the log.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     /// The token's lifetime is over (`ExpiredTokenException`).
@@ -63,6 +102,9 @@ pub enum VerifyError {
     /// The IdP's keys could not be obtained and none are cached (`IDPCommunicationError`).
     #[error("identity provider unreachable: {0}")]
     Communication(String),
+    /// The daemon could not do its part (the replay cache failed): no fault of the credential.
+    #[error("internal: {0}")]
+    Internal(String),
 }
 
 impl VerifyError {
@@ -95,6 +137,8 @@ pub enum TokenFault {
     NotYetValid,
     /// A required claim is missing or has the wrong type (`sub`, `exp`, integer timestamps).
     Claims,
+    /// The ID token's `nonce` is not the one the sign-in sent.
+    Nonce,
     /// No SAML provider of that name (`PrincipalArn`).
     UnknownProvider,
     /// A SAML response failed a check.
@@ -103,33 +147,6 @@ pub enum TokenFault {
     Replay,
     /// A SAML attribute AWS requires is missing or invalid (`RoleSessionName`, ...).
     Attribute,
-}
-
-impl TokenFault {
-    /// The fixed client-facing message (never derived from input).
-    pub fn client_message(self) -> &'static str {
-        match self {
-            Self::Malformed => "The ID token provided is not a valid JWT.",
-            Self::UnknownIssuer => {
-                "No OpenIDConnect provider found in your account for the token's issuer."
-            }
-            Self::Issuer => "Incorrect token issuer.",
-            Self::Audience => "Incorrect token audience.",
-            Self::Algorithm => "The token's signing algorithm is not allowed for this provider.",
-            Self::UnknownKey => "The token's signing key is not known to the provider.",
-            Self::Signature => "The token signature could not be verified.",
-            Self::NotYetValid => "The token is not yet valid.",
-            Self::Claims => "The token is missing a required claim or has a malformed claim.",
-            Self::UnknownProvider => {
-                "The PrincipalArn does not name a SAML provider of this service."
-            }
-            Self::Saml(fault) => fault.client_message(),
-            Self::Replay => "The SAML assertion has already been used.",
-            Self::Attribute => {
-                "The SAML assertion lacks a required AWS attribute or one is invalid."
-            }
-        }
-    }
 }
 
 /// Errors building a verifier from its configuration.
@@ -149,23 +166,31 @@ pub struct BuiltIdp {
     pub maintenance: Option<Maintenance>,
 }
 
-/// Build the verifier for one validated IdP configuration (the registry by kind). `clock` is
-/// for the background work (a SAML `metadata_url` is refreshed, and judged by `validUntil`).
-pub fn build(config: &IdpConfig, clock: Arc<dyn Clock>) -> Result<BuiltIdp, BuildError> {
-    match config {
-        IdpConfig::Oidc(c) => Ok(BuiltIdp {
+/// Build the verifier for one validated IdP (the registry by kind). `clock` is for the
+/// background work (a SAML `metadata_url` is refreshed, and judged by `validUntil`); `replay`
+/// remembers the one-time credentials a kind has (SAML assertion IDs).
+pub fn build(
+    settings: &IdpSettings,
+    clock: Arc<dyn Clock>,
+    replay: Arc<dyn ReplayCache>,
+) -> Result<BuiltIdp, BuildError> {
+    match settings {
+        IdpSettings::Oidc(c) => Ok(BuiltIdp {
             verifier: Arc::new(oidc::OidcVerifier::new(c.clone())?),
             maintenance: None,
         }),
-        IdpConfig::Saml(c) => build_saml(c, clock).map_err(|e| BuildError::Invalid(e.to_string())),
+        IdpSettings::Saml(c) => {
+            build_saml(c, clock, replay).map_err(|e| BuildError::Invalid(e.to_string()))
+        }
     }
 }
 
 fn build_saml(
     settings: &saml::SamlIdpSettings,
     clock: Arc<dyn Clock>,
+    replay: Arc<dyn ReplayCache>,
 ) -> Result<BuiltIdp, saml::SamlError> {
-    let provider = Arc::new(saml::SamlProvider::new(settings.clone())?);
+    let provider = Arc::new(saml::SamlProvider::new(settings.clone(), replay)?);
     if let Err(e) = provider.verifier().check_metadata_current(clock.now()) {
         tracing::warn!(idp = %settings.name, error = %e, "its responses are refused until the metadata is replaced");
     }
@@ -216,10 +241,14 @@ impl IdpRegistry {
                 format!("no SAML provider for {principal_arn:?}"),
             )
         };
-        let name = saml_provider_name(principal_arn).ok_or_else(unknown)?;
-        let verifier = self.saml_by_name.get(name).ok_or_else(unknown)?;
+        let arn = SamlProviderArn::parse(principal_arn).ok_or_else(unknown)?;
+        let verifier = self.saml_by_name.get(&arn.name).ok_or_else(unknown)?;
         verifier
-            .verify(&SubjectCredential::SamlResponse(response), now)
+            .verify(
+                &SubjectCredential::SamlResponse(response),
+                &Expectations::NONE,
+                now,
+            )
             .await
     }
 
@@ -237,7 +266,11 @@ impl IdpRegistry {
             )
         })?;
         verifier
-            .verify(&SubjectCredential::WebIdentityToken(token), now)
+            .verify(
+                &SubjectCredential::WebIdentityToken(token),
+                &Expectations::NONE,
+                now,
+            )
             .await
     }
 
@@ -250,9 +283,7 @@ impl IdpRegistry {
     }
 }
 
-/// `NAME` of `arn:aws:iam::ACCOUNT:saml-provider/NAME` (12-digit account).
-pub fn saml_provider_name(arn: &str) -> Option<&str> {
-    let rest = arn.strip_prefix("arn:aws:iam::")?;
-    let (account, name) = rest.split_once(":saml-provider/")?;
-    (crate::config::is_account_id(account) && !name.is_empty()).then_some(name)
+/// At most 64 characters of an attacker-chosen string, for log details.
+pub(crate) fn truncated(s: &str) -> String {
+    s.chars().take(64).collect()
 }

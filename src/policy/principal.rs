@@ -1,6 +1,7 @@
 //! The `Principal` element: who a trust-policy statement is about.
 
 use super::PrincipalId;
+use crate::arn::is_account_id;
 
 /// The principal types a `Principal` map may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,8 +87,4 @@ fn root_account(arn: &str) -> Option<&str> {
     let (_partition, rest) = arn.strip_prefix("arn:")?.split_once(':')?;
     let account = rest.strip_prefix("iam::")?.strip_suffix(":root")?;
     is_account_id(account).then_some(account)
-}
-
-fn is_account_id(text: &str) -> bool {
-    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }

@@ -1,23 +1,35 @@
-//! The conformance suite every `SessionStore` backend must pass (dex `storage/conformance`).
+//! The conformance suite every store backend must pass (dex `storage/conformance`).
 //!
 //! A backend's tests implement [`Harness`] and invoke `conformance_suite!(make_harness())`,
-//! which expands to one `#[tokio::test]` per case, each on a fresh harness.
+//! which expands to one `#[tokio::test]` per case, each on a fresh harness. Cases named
+//! `two_handles_*` use two handles on one database, as two daemons sharing it would; a backend
+//! that admits one handle per database gives the same handle twice.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{AuditEvent, AuditIdentity, Revocation, SessionRecord, SessionStore, StoreError};
+use super::{
+    AuditLog, ReplayCache, ReplayKey, Revocation, Revocations, SessionRecord, Sessions, Store,
+    StoreError, UserChange, Users, update_user,
+};
+use crate::audit::{AuditEvent, AuditIdentity, IdentityKind};
 use crate::creds::{Session, SessionKind};
 use crate::users::{AccessKey, UserRecord};
 
 /// How the suite reaches a backend.
 pub(crate) trait Harness {
-    type Store: SessionStore + 'static;
+    type Backend: Sessions + AuditLog + ReplayCache + Revocations + Users + 'static;
     /// Open the store on this harness's storage; opening again after dropping the previous
-    /// store must see everything it made durable.
-    fn open(&self) -> Self::Store;
+    /// handle must see everything it made durable.
+    fn open(&self) -> Arc<Self::Backend>;
+    /// Another handle on the database `first` is open on.
+    fn second_handle(&self, first: &Arc<Self::Backend>) -> Arc<Self::Backend>;
     /// Flushes (durability barriers) the store has run, if it counts them.
-    fn flush_count(store: &Self::Store) -> Option<u64>;
+    fn flush_count(store: &Self::Backend) -> Option<u64>;
+}
+
+fn open<H: Harness>(h: &H) -> Store {
+    Store::on(h.open())
 }
 
 /// A session for access key `id`, expiring at `expires_at` (unix seconds).
@@ -25,9 +37,9 @@ pub(crate) fn session(id: &str, expires_at: i64) -> SessionRecord {
     SessionRecord {
         access_key_id: id.to_owned(),
         session: Session {
-            role_arn: "arn:aws:iam::123456789012:role/ci".into(),
-            role_id: "AROAEXAMPLE".into(),
-            assumed_role_arn: format!("arn:aws:sts::123456789012:assumed-role/ci/{id}"),
+            identity_arn: "arn:aws:iam::123456789012:role/ci".into(),
+            identity_id: "AROAEXAMPLE".into(),
+            caller_arn: format!("arn:aws:sts::123456789012:assumed-role/ci/{id}"),
             account_id: "123456789012".into(),
             session_name: id.to_owned(),
             source_identity: None,
@@ -57,7 +69,7 @@ pub(crate) fn event(request_id: &str) -> AuditEvent {
         user_agent: Some("aws-cli/2".into()),
         request_parameters: serde_json::json!({ "roleSessionName": request_id }),
         user_identity: AuditIdentity {
-            kind: "WebIdentityUser".into(),
+            kind: IdentityKind::WebIdentityUser,
             ..AuditIdentity::default()
         },
         response_elements: None,
@@ -75,16 +87,26 @@ fn key_ids(sessions: &[SessionRecord]) -> Vec<&str> {
     sessions.iter().map(|s| s.access_key_id.as_str()).collect()
 }
 
+fn replay_key(id: &str) -> ReplayKey {
+    ReplayKey::SamlAssertion {
+        provider: "corp".into(),
+        id: id.into(),
+    }
+}
+
 pub(crate) async fn put_then_get_round_trips<H: Harness>(h: H) {
-    let store = h.open();
+    let store = open(&h);
     let s = session("ASIAROUNDTRIP0000001", 1_000);
-    store.put_session(&s, &event("r1")).await.unwrap();
-    assert_eq!(store.get_session(&s.access_key_id).unwrap(), Some(s));
-    assert_eq!(store.get_session("ASIAMISSING000000000").unwrap(), None);
+    store.sessions.put(&s, &event("r1")).await.unwrap();
+    assert_eq!(store.sessions.get(&s.access_key_id).await.unwrap(), Some(s));
+    assert_eq!(
+        store.sessions.get("ASIAMISSING000000000").await.unwrap(),
+        None
+    );
 }
 
 pub(crate) async fn sessions_list_latest_expiry_first_up_to_limit<H: Harness>(h: H) {
-    let store = h.open();
+    let store = open(&h);
     for (id, expires_at) in [
         ("ASIAC", 1_000),
         ("ASIAA", 3_000),
@@ -92,56 +114,62 @@ pub(crate) async fn sessions_list_latest_expiry_first_up_to_limit<H: Harness>(h:
         ("ASIAD", 3_000),
     ] {
         store
-            .put_session(&session(id, expires_at), &event(id))
+            .sessions
+            .put(&session(id, expires_at), &event(id))
             .await
             .unwrap();
     }
     assert_eq!(
-        key_ids(&store.list_sessions(10).unwrap()),
+        key_ids(&store.sessions.list(10).await.unwrap()),
         ["ASIAD", "ASIAA", "ASIAB", "ASIAC"]
     );
     assert_eq!(
-        key_ids(&store.list_sessions(2).unwrap()),
+        key_ids(&store.sessions.list(2).await.unwrap()),
         ["ASIAD", "ASIAA"]
     );
-    assert!(store.list_sessions(0).unwrap().is_empty());
+    assert!(store.sessions.list(0).await.unwrap().is_empty());
 }
 
 pub(crate) async fn audit_lists_the_last_events_newest_last<H: Harness>(h: H) {
-    let store = h.open();
-    assert!(store.list_audit(10).unwrap().is_empty());
-    store.append_audit(&event("e1")).await.unwrap();
+    let store = open(&h);
+    assert!(store.audit.list(10).await.unwrap().is_empty());
+    store.audit.append(&event("e1")).await.unwrap();
     store
-        .put_session(&session("ASIAA", 1_000), &event("e2"))
+        .sessions
+        .put(&session("ASIAA", 1_000), &event("e2"))
         .await
         .unwrap();
-    store.append_audit(&event("e3")).await.unwrap();
+    store.audit.append(&event("e3")).await.unwrap();
     assert_eq!(
-        store.list_audit(10).unwrap(),
+        store.audit.list(10).await.unwrap(),
         [event("e1"), event("e2"), event("e3")]
     );
-    assert_eq!(request_ids(&store.list_audit(2).unwrap()), ["e2", "e3"]);
-    assert!(store.list_audit(0).unwrap().is_empty());
+    assert_eq!(
+        request_ids(&store.audit.list(2).await.unwrap()),
+        ["e2", "e3"]
+    );
+    assert!(store.audit.list(0).await.unwrap().is_empty());
 }
 
 pub(crate) async fn purge_removes_sessions_expiring_at_or_before_now<H: Harness>(h: H) {
-    let store = h.open();
+    let store = open(&h);
     for (id, expires_at) in [("ASIAA", 99), ("ASIAB", 100), ("ASIAC", 101)] {
         store
-            .put_session(&session(id, expires_at), &event(id))
+            .sessions
+            .put(&session(id, expires_at), &event(id))
             .await
             .unwrap();
     }
-    assert_eq!(store.purge_expired(98).unwrap(), 0);
-    assert_eq!(store.purge_expired(100).unwrap(), 2);
-    assert_eq!(key_ids(&store.list_sessions(10).unwrap()), ["ASIAC"]);
-    assert_eq!(store.get_session("ASIAA").unwrap(), None);
-    assert_eq!(store.get_session("ASIAB").unwrap(), None);
-    assert_eq!(store.purge_expired(100).unwrap(), 0);
-    assert_eq!(store.purge_expired(101).unwrap(), 1);
-    assert_eq!(store.get_session("ASIAC").unwrap(), None);
+    assert_eq!(store.purge_expired(98).await.unwrap(), 0);
+    assert_eq!(store.purge_expired(100).await.unwrap(), 2);
+    assert_eq!(key_ids(&store.sessions.list(10).await.unwrap()), ["ASIAC"]);
+    assert_eq!(store.sessions.get("ASIAA").await.unwrap(), None);
+    assert_eq!(store.sessions.get("ASIAB").await.unwrap(), None);
+    assert_eq!(store.purge_expired(100).await.unwrap(), 0);
+    assert_eq!(store.purge_expired(101).await.unwrap(), 1);
+    assert_eq!(store.sessions.get("ASIAC").await.unwrap(), None);
     assert_eq!(
-        store.list_audit(10).unwrap().len(),
+        store.audit.list(10).await.unwrap().len(),
         3,
         "purging keeps the audit trail"
     );
@@ -150,91 +178,126 @@ pub(crate) async fn purge_removes_sessions_expiring_at_or_before_now<H: Harness>
 pub(crate) async fn acknowledged_writes_survive_reopening<H: Harness>(h: H) {
     let s = session("ASIAREOPEN0000000001", 1_000);
     {
-        let store = h.open();
-        store.put_session(&s, &event("put")).await.unwrap();
-        store.append_audit(&event("failed")).await.unwrap();
+        let store = open(&h);
+        store.sessions.put(&s, &event("put")).await.unwrap();
+        store.audit.append(&event("failed")).await.unwrap();
     }
-    let store = h.open();
-    assert_eq!(store.get_session(&s.access_key_id).unwrap(), Some(s));
+    let store = open(&h);
+    assert_eq!(store.sessions.get(&s.access_key_id).await.unwrap(), Some(s));
     assert_eq!(
-        request_ids(&store.list_audit(10).unwrap()),
+        request_ids(&store.audit.list(10).await.unwrap()),
         ["put", "failed"]
     );
 }
 
 pub(crate) async fn concurrent_writers_are_durable_and_share_flushes<H: Harness>(h: H) {
     const WRITERS: usize = 64;
-    let store = Arc::new(h.open());
+    let backend = h.open();
+    let store = Store::on(backend.clone());
     let writers: Vec<_> = (0..WRITERS)
         .map(|i| {
-            let store = Arc::clone(&store);
+            let store = store.clone();
             tokio::spawn(async move {
                 let id = format!("ASIACONCURRENT{i:06}");
-                store.put_session(&session(&id, 1_000), &event(&id)).await
+                store.sessions.put(&session(&id, 1_000), &event(&id)).await
             })
         })
         .collect();
     for writer in writers {
         writer.await.unwrap().unwrap();
     }
-    if let Some(flushes) = H::flush_count(&store) {
+    if let Some(flushes) = H::flush_count(&backend) {
         assert!(
             flushes < WRITERS as u64,
             "{flushes} flushes for {WRITERS} writes"
         );
     }
     drop(store);
-    let store = h.open();
-    assert_eq!(store.list_sessions(WRITERS + 1).unwrap().len(), WRITERS);
-    assert_eq!(store.list_audit(WRITERS + 1).unwrap().len(), WRITERS);
+    drop(backend);
+    let store = open(&h);
+    assert_eq!(
+        store.sessions.list(WRITERS + 1).await.unwrap().len(),
+        WRITERS
+    );
+    assert_eq!(store.audit.list(WRITERS + 1).await.unwrap().len(), WRITERS);
 }
 
 pub(crate) async fn remember_once_refuses_replays_within_the_window<H: Harness>(h: H) {
-    let store = h.open();
-    assert!(!store.is_remembered("id-1", 100).unwrap());
-    assert!(store.remember_once("id-1", 200, 100).unwrap(), "first use");
-    assert!(store.is_remembered("id-1", 199).unwrap());
-    assert!(!store.is_remembered("id-1", 200).unwrap(), "window over");
+    let store = open(&h);
+    let replay = &store.replay;
+    let (one, two) = (replay_key("id-1"), replay_key("id-2"));
+    assert!(!replay.is_remembered(&one, 100).await.unwrap());
     assert!(
-        !store.remember_once("id-1", 300, 150).unwrap(),
+        replay.remember_once(&one, 200, 100).await.unwrap(),
+        "first use"
+    );
+    assert!(replay.is_remembered(&one, 199).await.unwrap());
+    assert!(
+        !replay.is_remembered(&one, 200).await.unwrap(),
+        "window over"
+    );
+    assert!(
+        !replay.remember_once(&one, 300, 150).await.unwrap(),
         "replay inside the window"
     );
     assert!(
-        !store.remember_once("id-1", 300, 199).unwrap(),
+        !replay.remember_once(&one, 300, 199).await.unwrap(),
         "last second of the window"
     );
-    assert!(store.remember_once("id-2", 200, 150).unwrap(), "another id");
     assert!(
-        store.remember_once("id-1", 400, 200).unwrap(),
+        replay.remember_once(&two, 200, 150).await.unwrap(),
+        "another id"
+    );
+    assert!(
+        replay.remember_once(&one, 400, 200).await.unwrap(),
         "the window has passed"
     );
     assert!(
-        !store.remember_once("id-1", 400, 201).unwrap(),
+        !replay.remember_once(&one, 400, 201).await.unwrap(),
         "remembered again until 400"
     );
-    store.purge_expired(1_000).unwrap();
+    store.purge_expired(1_000).await.unwrap();
     assert!(
-        store.remember_once("id-2", 2_000, 1_000).unwrap(),
+        replay.remember_once(&two, 2_000, 1_000).await.unwrap(),
         "purged, so new again"
     );
 }
 
 pub(crate) async fn remember_once_survives_reopening<H: Harness>(h: H) {
-    let store = h.open();
-    assert!(store.remember_once("id", 500, 100).unwrap());
+    let store = open(&h);
+    assert!(
+        store
+            .replay
+            .remember_once(&replay_key("id"), 500, 100)
+            .await
+            .unwrap()
+    );
     // A durable write after it carries it to disk, as an issued credential's does.
-    store.append_audit(&event("after")).await.unwrap();
+    store.audit.append(&event("after")).await.unwrap();
     drop(store);
-    let store = h.open();
-    assert!(!store.remember_once("id", 500, 101).unwrap());
+    let store = open(&h);
+    assert!(
+        !store
+            .replay
+            .remember_once(&replay_key("id"), 500, 101)
+            .await
+            .unwrap()
+    );
 }
 
-pub(crate) async fn concurrent_remember_once_admits_exactly_one<H: Harness>(h: H) {
-    let store = Arc::new(h.open());
+pub(crate) async fn two_handles_admit_one_use_of_a_replay_key<H: Harness>(h: H) {
+    let first = h.open();
+    let stores = [Store::on(first.clone()), Store::on(h.second_handle(&first))];
     let racers: Vec<_> = (0..32)
-        .map(|_| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move { store.remember_once("contested", 500, 100).unwrap() })
+        .map(|i| {
+            let store = stores[i % 2].clone();
+            tokio::spawn(async move {
+                store
+                    .replay
+                    .remember_once(&replay_key("contested"), 500, 100)
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut firsts = 0;
@@ -245,7 +308,7 @@ pub(crate) async fn concurrent_remember_once_admits_exactly_one<H: Harness>(h: H
 }
 
 pub(crate) async fn revocations_are_durable_and_purged_when_moot<H: Harness>(h: H) {
-    let store = h.open();
+    let store = open(&h);
     let one = Revocation::Session {
         access_key_id: "ASIAREVOKED".into(),
         expires_at: 500,
@@ -254,34 +317,83 @@ pub(crate) async fn revocations_are_durable_and_purged_when_moot<H: Harness>(h: 
         role_arn: "arn:aws:iam::123456789012:role/ci".into(),
         issued_at_or_before: before,
     };
-    store.revoke(&one, &event("revoke-1")).await.unwrap();
-    store.revoke(&role(100), &event("revoke-2")).await.unwrap();
-    store.revoke(&role(200), &event("revoke-3")).await.unwrap();
+    let revocations = &store.revocations;
+    revocations.revoke(&one, &event("revoke-1")).await.unwrap();
+    revocations
+        .revoke(&role(100), &event("revoke-2"))
+        .await
+        .unwrap();
+    revocations
+        .revoke(&role(200), &event("revoke-3"))
+        .await
+        .unwrap();
     drop(store);
-    let store = h.open();
-    let mut found = store.revocations().unwrap();
+    let store = open(&h);
+    let mut found = store.revocations.list().await.unwrap();
     found.sort_by_key(|r| format!("{r:?}"));
     assert_eq!(
         found,
         vec![role(200), one.clone()],
         "the later role revocation replaces the earlier"
     );
+    assert!(
+        store
+            .revocations
+            .feed()
+            .borrow()
+            .covers("ASIAREVOKED", "arn:other", 0),
+        "the feed starts with what is stored"
+    );
     assert_eq!(
-        store.list_audit(10).unwrap().len(),
+        store.audit.list(10).await.unwrap().len(),
         3,
         "each revocation is audited"
     );
-    store.purge_expired(500).unwrap();
+    store.purge_expired(500).await.unwrap();
     assert_eq!(
-        store.revocations().unwrap(),
+        store.revocations.list().await.unwrap(),
         vec![role(200)],
         "the session expired anyway"
     );
-    store.purge_expired(200 + 129_600).unwrap();
     assert!(
-        store.revocations().unwrap().is_empty(),
+        !store
+            .revocations
+            .feed()
+            .borrow()
+            .covers("ASIAREVOKED", "arn:other", 0)
+    );
+    store.purge_expired(200 + 129_600).await.unwrap();
+    assert!(
+        store.revocations.list().await.unwrap().is_empty(),
         "no session of the role can be alive"
     );
+    assert!(store.revocations.feed().borrow().is_empty());
+}
+
+pub(crate) async fn two_handles_see_a_revocation_in_the_feed<H: Harness>(h: H) {
+    let first = h.open();
+    let writer = Store::on(first.clone());
+    let reader = Store::on(h.second_handle(&first));
+    let mut feed = reader.revocations.feed();
+    assert!(!feed.borrow().covers("ASIAGONE", "arn:r", 0));
+    writer
+        .revocations
+        .revoke(
+            &Revocation::Session {
+                access_key_id: "ASIAGONE".into(),
+                expires_at: 500,
+            },
+            &event("revoke"),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        feed.wait_for(|set| set.covers("ASIAGONE", "arn:r", 0)),
+    )
+    .await
+    .expect("the other handle's feed has the revocation")
+    .unwrap();
 }
 
 fn user(name: &str, keys: &[&str]) -> UserRecord {
@@ -304,63 +416,127 @@ fn user(name: &str, keys: &[&str]) -> UserRecord {
 }
 
 pub(crate) async fn users_and_their_keys_are_durable_and_indexed<H: Harness>(h: H) {
-    let store = h.open();
+    let store = open(&h);
     let alice = user("alice", &["AKIAALICE1"]);
-    store.put_user(&alice, true, &event("u-1")).await.unwrap();
-    store
-        .put_user(&user("bob", &[]), true, &event("u-2"))
+    let users = &store.users;
+    users
+        .swap("alice", None, Some(&alice), &event("u-1"))
         .await
         .unwrap();
-    let again = store.put_user(&alice, true, &event("u-3")).await;
+    users
+        .swap("bob", None, Some(&user("bob", &[])), &event("u-2"))
+        .await
+        .unwrap();
+    let again = users.swap("alice", None, Some(&alice), &event("u-3")).await;
     assert!(
         matches!(again, Err(StoreError::Conflict(_))),
-        "create refuses an existing user: {again:?}"
+        "creating an existing user conflicts: {again:?}"
     );
     drop(store);
-    let store = h.open();
-    assert_eq!(store.get_user("alice").unwrap(), Some(alice.clone()));
-    assert_eq!(store.get_user("carol").unwrap(), None);
+    let store = open(&h);
+    assert_eq!(store.users.get("alice").await.unwrap(), Some(alice.clone()));
+    assert_eq!(store.users.get("carol").await.unwrap(), None);
     let names: Vec<_> = store
-        .list_users()
+        .users
+        .list()
+        .await
         .unwrap()
         .into_iter()
         .map(|u| u.name)
         .collect();
     assert_eq!(names, ["alice", "bob"]);
-    assert_eq!(store.user_by_access_key("AKIAALICE1").unwrap(), Some(alice));
-    assert_eq!(store.user_by_access_key("AKIANOBODY").unwrap(), None);
     assert_eq!(
-        request_ids(&store.list_audit(10).unwrap()),
+        store.users.by_access_key("AKIAALICE1").await.unwrap(),
+        Some(alice)
+    );
+    assert_eq!(store.users.by_access_key("AKIANOBODY").await.unwrap(), None);
+    assert_eq!(
+        request_ids(&store.audit.list(10).await.unwrap()),
         ["u-1", "u-2"],
         "each change is audited; the refused one is not"
     );
 }
 
 pub(crate) async fn a_replaced_user_record_moves_the_key_index<H: Harness>(h: H) {
-    let store = h.open();
+    let store = open(&h);
+    let old = user("alice", &["AKIAOLD", "AKIAKEPT"]);
     store
-        .put_user(
-            &user("alice", &["AKIAOLD", "AKIAKEPT"]),
-            true,
-            &event("u-1"),
-        )
+        .users
+        .swap("alice", None, Some(&old), &event("u-1"))
         .await
         .unwrap();
     let rotated = user("alice", &["AKIAKEPT", "AKIANEW"]);
     store
-        .put_user(&rotated, false, &event("u-2"))
+        .users
+        .swap("alice", Some(&old), Some(&rotated), &event("u-2"))
         .await
         .unwrap();
     assert_eq!(
-        store.user_by_access_key("AKIAOLD").unwrap(),
+        store.users.by_access_key("AKIAOLD").await.unwrap(),
         None,
         "a deleted key stops resolving at once"
     );
     assert_eq!(
-        store.user_by_access_key("AKIANEW").unwrap(),
+        store.users.by_access_key("AKIANEW").await.unwrap(),
         Some(rotated.clone())
     );
-    assert_eq!(store.user_by_access_key("AKIAKEPT").unwrap(), Some(rotated));
+    assert_eq!(
+        store.users.by_access_key("AKIAKEPT").await.unwrap(),
+        Some(rotated.clone())
+    );
+    let stale = store
+        .users
+        .swap("alice", Some(&old), None, &event("u-3"))
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict(_))),
+        "a swap from a stale record changes nothing: {stale:?}"
+    );
+    store
+        .users
+        .swap("alice", Some(&rotated), None, &event("u-4"))
+        .await
+        .unwrap();
+    assert_eq!(store.users.get("alice").await.unwrap(), None);
+    assert_eq!(store.users.by_access_key("AKIAKEPT").await.unwrap(), None);
+}
+
+/// Concurrent read-modify-write changes of one user, half through each handle, each adding a
+/// policy: compare-and-swap makes every one of them land.
+pub(crate) async fn two_handles_lose_no_concurrent_user_update<H: Harness>(h: H) {
+    const WRITERS: usize = 12;
+    let first = h.open();
+    let stores = [Store::on(first.clone()), Store::on(h.second_handle(&first))];
+    stores[0]
+        .users
+        .swap("alice", None, Some(&user("alice", &[])), &event("create"))
+        .await
+        .unwrap();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let store = stores[i % 2].clone();
+            tokio::spawn(async move {
+                update_user(store.users.as_ref(), "alice", |current| {
+                    let mut user = current.ok_or("gone")?;
+                    user.policies.push(crate::users::UserPolicy {
+                        name: format!("p{i}"),
+                        document: String::new(),
+                    });
+                    Ok::<_, &str>(UserChange {
+                        record: Some(user),
+                        audit: event(&format!("add-{i}")),
+                        value: (),
+                    })
+                })
+                .await
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap().unwrap();
+    }
+    let alice = stores[1].users.get("alice").await.unwrap().unwrap();
+    assert_eq!(alice.policies.len(), WRITERS, "{:?}", alice.policies);
 }
 
 /// One test per conformance case, each on a fresh harness from `$harness`.
@@ -375,10 +551,12 @@ macro_rules! conformance_suite {
             concurrent_writers_are_durable_and_share_flushes,
             remember_once_refuses_replays_within_the_window,
             remember_once_survives_reopening,
-            concurrent_remember_once_admits_exactly_one,
+            two_handles_admit_one_use_of_a_replay_key,
             revocations_are_durable_and_purged_when_moot,
+            two_handles_see_a_revocation_in_the_feed,
             users_and_their_keys_are_durable_and_indexed,
             a_replaced_user_record_moves_the_key_index,
+            two_handles_lose_no_concurrent_user_update,
         );
     };
     (@cases $harness:expr; $($case:ident,)+) => {

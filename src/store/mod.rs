@@ -1,19 +1,26 @@
-//! Durable records: sessions, audit trail, replay cache, revocations, users.
+//! Durable records, split by concept: sessions, the audit trail, the replay cache, revocations,
+//! users. Each concept is a trait; a backend implements them all and [`open`] gathers them in a
+//! [`Store`]. The store knows no business rules.
 //!
-//! The store knows no business rules. Every write the caller awaits is durable when the future
-//! resolves: writes are applied, then a flush shared by all concurrent writers (group commit) runs
-//! on one dedicated thread.
+//! Every write the caller awaits is durable when the future resolves. Records that change (users)
+//! are replaced by compare-and-swap ([`Users::swap`], [`update_user`]), so two writers, in one
+//! process or in several, never lose each other's change. Revocations are read through a feed
+//! ([`Revocations::feed`]) that the backend keeps current, so every node honours a revocation
+//! however it was written.
+//!
+//! Run `conformance` against every backend.
 
 #[cfg(test)]
-mod conformance;
-mod expiry_index;
-mod group_commit;
-pub mod sled_store;
+pub(crate) mod conformance;
+pub mod sled;
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
-pub use sled_store::SledStore;
+use tokio::sync::watch;
 
+use crate::audit::AuditEvent;
 use crate::creds::Session;
 use crate::users::UserRecord;
 
@@ -23,7 +30,7 @@ pub struct SessionRecord {
     pub access_key_id: String,
     #[serde(flatten)]
     pub session: Session,
-    /// The audience the IdP vouched for (client id / SAML Recipient).
+    /// The audience the IdP vouched for (client id / SAML Recipient), or the caller's ARN.
     pub audience: String,
     /// Unix seconds.
     pub issued_at: i64,
@@ -31,46 +38,6 @@ pub struct SessionRecord {
     pub expires_at: i64,
     pub request_id: String,
     pub source_ip: Option<String>,
-}
-
-/// The identity an audit event is about (CloudTrail `userIdentity`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditIdentity {
-    /// `WebIdentityUser`, `SAMLUser`, `AssumedRole`, `IAMUser`, `Unknown`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub identity_provider: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub principal_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_name: Option<String>,
-}
-
-/// A CloudTrail-like record of one request, successful or not. Never holds a token, assertion,
-/// secret or session token.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditEvent {
-    /// RFC 3339 UTC.
-    pub event_time: String,
-    pub event_name: String,
-    #[serde(rename = "sourceIPAddress")]
-    pub source_ip_address: Option<String>,
-    pub user_agent: Option<String>,
-    /// Request parameters with every credential-bearing parameter removed.
-    pub request_parameters: serde_json::Value,
-    pub user_identity: AuditIdentity,
-    /// On success: what was issued (ids and ARNs only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub response_elements: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_message: Option<String>,
-    #[serde(rename = "requestID")]
-    pub request_id: String,
 }
 
 /// A revocation, as `sessions revoke` and `roles revoke-sessions` record it.
@@ -89,12 +56,93 @@ pub enum Revocation {
     },
 }
 
+/// Every revocation in force, as one value: what the feed publishes and signed requests read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RevocationSet {
+    sessions: HashSet<String>,
+    /// Role (or user) ARN -> sessions issued at or before this instant (unix seconds) are revoked.
+    roles: HashMap<String, i64>,
+}
+
+impl RevocationSet {
+    pub fn new(revocations: impl IntoIterator<Item = Revocation>) -> Self {
+        let mut set = Self::default();
+        for r in revocations {
+            set.apply(&r);
+        }
+        set
+    }
+
+    /// Add `revocation` (a later revocation of a role extends the earlier one).
+    pub fn apply(&mut self, revocation: &Revocation) {
+        match revocation {
+            Revocation::Session { access_key_id, .. } => {
+                self.sessions.insert(access_key_id.clone());
+            }
+            Revocation::RoleSessions {
+                role_arn,
+                issued_at_or_before,
+            } => {
+                let before = self
+                    .roles
+                    .entry(role_arn.clone())
+                    .or_insert(*issued_at_or_before);
+                *before = (*before).max(*issued_at_or_before);
+            }
+        }
+    }
+
+    /// Whether the session `access_key_id` of `identity_arn`, issued at `issued_at`, is revoked.
+    pub fn covers(&self, access_key_id: &str, identity_arn: &str, issued_at: i64) -> bool {
+        self.sessions.contains(access_key_id)
+            || self
+                .roles
+                .get(identity_arn)
+                .is_some_and(|before| issued_at <= *before)
+    }
+
+    pub fn len(&self) -> usize {
+        self.sessions.len() + self.roles.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The revocations in force, kept current by the store backend.
+pub type RevocationFeed = watch::Receiver<Arc<RevocationSet>>;
+
+/// What the replay cache remembers: one namespace per kind of one-time credential.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ReplayKey {
+    /// A SAML assertion ID, per provider name.
+    SamlAssertion { provider: String, id: String },
+    /// One time step of a TOTP device (`SerialNumber`).
+    MfaCode { serial_number: String, step: i64 },
+}
+
+impl ReplayKey {
+    /// The key as stored: `saml/PROVIDER/ID`, `mfa/SERIAL/STEP`. Provider names hold no `/`
+    /// and steps are digits, so no two keys share a text.
+    pub fn text(&self) -> String {
+        match self {
+            Self::SamlAssertion { provider, id } => format!("saml/{provider}/{id}"),
+            Self::MfaCode {
+                serial_number,
+                step,
+            } => format!("mfa/{serial_number}/{step}"),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage: {0}")]
     Backend(String),
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// A compare-and-swap found another value than the one expected.
     #[error("{0}")]
     Conflict(String),
     #[error("the commit thread is gone")]
@@ -104,50 +152,229 @@ pub enum StoreError {
     Locked { path: PathBuf },
 }
 
-/// The store seam. Run `conformance` against every backend.
+/// Issued sessions.
 #[async_trait::async_trait]
-pub trait SessionStore: Send + Sync {
-    /// Record an issued session and its audit event; durable when this resolves.
-    async fn put_session(
-        &self,
-        session: &SessionRecord,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError>;
-    /// Append an audit event (failed requests); durable when this resolves.
-    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
-    fn get_session(&self, access_key_id: &str) -> Result<Option<SessionRecord>, StoreError>;
+pub trait Sessions: Send + Sync {
+    /// Record an issued session and its audit event; both durable when this resolves.
+    async fn put(&self, session: &SessionRecord, audit: &AuditEvent) -> Result<(), StoreError>;
+    async fn get(&self, access_key_id: &str) -> Result<Option<SessionRecord>, StoreError>;
     /// Sessions, the latest to expire first (ties by access key id, descending), at most
     /// `limit`.
-    fn list_sessions(&self, limit: usize) -> Result<Vec<SessionRecord>, StoreError>;
-    /// Audit events in the order they were appended, at most `limit`, newest last.
-    fn list_audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
-    /// Delete sessions whose `expires_at` is at or before `now_unix`, and replay-cache entries
-    /// past their window; returns how many sessions.
-    fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError>;
+    async fn list(&self, limit: usize) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Delete sessions whose `expires_at` is at or before `now_unix`; returns how many.
+    async fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError>;
+}
+
+/// The audit trail.
+#[async_trait::async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Append an event; durable when this resolves.
+    async fn append(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// Events in the order they were appended, at most `limit`, newest last.
+    async fn list(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+/// One-time credentials already used (SAML assertion IDs, MFA codes).
+#[async_trait::async_trait]
+pub trait ReplayCache: Send + Sync {
     /// Remember `key` until `until_unix` unless it is already remembered and its window has not
     /// passed at `now_unix`. Returns `true` when this call remembered it (first use), `false` for
     /// a replay. Atomic: of two concurrent calls with one key, exactly one gets `true`. The entry
-    /// is made durable by the next flush (every issued credential's flush covers it).
-    fn remember_once(&self, key: &str, until_unix: i64, now_unix: i64) -> Result<bool, StoreError>;
+    /// is made durable by the next durable write (every issued credential's covers it).
+    async fn remember_once(
+        &self,
+        key: &ReplayKey,
+        until_unix: i64,
+        now_unix: i64,
+    ) -> Result<bool, StoreError>;
     /// Whether `key` is remembered and its window has not passed at `now_unix` (read only).
-    fn is_remembered(&self, key: &str, now_unix: i64) -> Result<bool, StoreError>;
-    /// Record a revocation with its audit event; durable when this resolves. A later
-    /// revocation of the same role replaces an earlier one.
+    async fn is_remembered(&self, key: &ReplayKey, now_unix: i64) -> Result<bool, StoreError>;
+    /// Forget entries whose window has passed at `now_unix`.
+    async fn purge_expired(&self, now_unix: i64) -> Result<(), StoreError>;
+}
+
+/// Revocations of sessions.
+#[async_trait::async_trait]
+pub trait Revocations: Send + Sync {
+    /// Record a revocation with its audit event; durable, and in the feed, when this resolves.
+    /// A later revocation of the same role replaces an earlier one.
     async fn revoke(&self, revocation: &Revocation, audit: &AuditEvent) -> Result<(), StoreError>;
     /// Every revocation still in force.
-    fn revocations(&self) -> Result<Vec<Revocation>, StoreError>;
-    /// Create or replace a user with its audit event, keeping the access-key index in step
-    /// (keys no longer in the record stop resolving); durable when this resolves. With
-    /// `create`, fails with [`StoreError::Conflict`] if the user exists.
-    async fn put_user(
+    async fn list(&self) -> Result<Vec<Revocation>, StoreError>;
+    /// The revocations in force, kept current by the backend (whoever wrote them).
+    fn feed(&self) -> RevocationFeed;
+    /// Drop revocations that can no longer matter at `now_unix` (every session they cover has
+    /// expired).
+    async fn purge_expired(&self, now_unix: i64) -> Result<(), StoreError>;
+}
+
+/// IAM users and the index of their long-term access keys.
+#[async_trait::async_trait]
+pub trait Users: Send + Sync {
+    async fn get(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Every user, by name.
+    async fn list(&self) -> Result<Vec<UserRecord>, StoreError>;
+    /// The user holding long-term access key `access_key_id`, if any.
+    async fn by_access_key(&self, access_key_id: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Replace the user `name`, stored as `expected` (`None`: absent), with `new` (`None`:
+    /// delete it), keeping the access-key index in step (keys no longer in the record stop
+    /// resolving), with its audit event; durable when this resolves. Fails with
+    /// [`StoreError::Conflict`] and changes nothing if the stored record is not `expected`.
+    async fn swap(
         &self,
-        user: &UserRecord,
-        create: bool,
+        name: &str,
+        expected: Option<&UserRecord>,
+        new: Option<&UserRecord>,
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
-    fn get_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
-    /// Every user, by name.
-    fn list_users(&self) -> Result<Vec<UserRecord>, StoreError>;
-    /// The user holding long-term access key `access_key_id`, if any.
-    fn user_by_access_key(&self, access_key_id: &str) -> Result<Option<UserRecord>, StoreError>;
+}
+
+/// The store: one handle per concept, all on one backend.
+#[derive(Clone)]
+pub struct Store {
+    pub sessions: Arc<dyn Sessions>,
+    pub audit: Arc<dyn AuditLog>,
+    pub replay: Arc<dyn ReplayCache>,
+    pub revocations: Arc<dyn Revocations>,
+    pub users: Arc<dyn Users>,
+}
+
+impl Store {
+    /// A store whose every concept is served by `backend`.
+    pub fn on<B>(backend: Arc<B>) -> Self
+    where
+        B: Sessions + AuditLog + ReplayCache + Revocations + Users + 'static,
+    {
+        Self {
+            sessions: backend.clone(),
+            audit: backend.clone(),
+            replay: backend.clone(),
+            revocations: backend.clone(),
+            users: backend,
+        }
+    }
+
+    /// Delete what has expired at `now_unix`: sessions, replay-cache entries, moot revocations.
+    /// Returns how many sessions.
+    pub async fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError> {
+        let purged = self.sessions.purge_expired(now_unix).await?;
+        self.replay.purge_expired(now_unix).await?;
+        self.revocations.purge_expired(now_unix).await?;
+        Ok(purged)
+    }
+}
+
+/// Where and how the records are kept (`[storage]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageSettings {
+    /// The sled directory.
+    pub path: PathBuf,
+    /// sled's page cache.
+    pub cache_capacity_bytes: u64,
+}
+
+/// Open (or create) the store `settings` describe. Fails with [`StoreError::Locked`] if another
+/// process has it open.
+pub fn open(settings: &StorageSettings) -> Result<Store, StoreError> {
+    Ok(Store::on(Arc::new(sled::SledStore::open(
+        &settings.path,
+        settings.cache_capacity_bytes,
+    )?)))
+}
+
+/// [`open`], waiting up to `attempts` x 20 ms while the store is still held by a handle this
+/// process just dropped (a backend may release its lock a moment after the last handle).
+pub fn open_when_released(settings: &StorageSettings, attempts: u32) -> Result<Store, StoreError> {
+    Ok(Store::on(Arc::new(sled::SledStore::open_when_released(
+        &settings.path,
+        settings.cache_capacity_bytes,
+        attempts,
+    )?)))
+}
+
+/// A change of one user record: the record to store (`None` deletes it), the audit event that
+/// records the change, and what the caller gets back.
+pub struct UserChange<T> {
+    pub record: Option<UserRecord>,
+    pub audit: AuditEvent,
+    pub value: T,
+}
+
+/// Why [`update_user`] did not change the user.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError<E> {
+    /// The change itself refused (no such user, too many keys, ...).
+    #[error(transparent)]
+    Refused(E),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How often [`update_user`] retries a change that lost a race with another writer.
+const UPDATE_ATTEMPTS: usize = 16;
+
+/// Read the user `name`, apply `change` to it, and store the result by compare-and-swap,
+/// applying the change again to the newer record when another writer got there first.
+pub async fn update_user<T, E>(
+    users: &dyn Users,
+    name: &str,
+    mut change: impl FnMut(Option<UserRecord>) -> Result<UserChange<T>, E> + Send,
+) -> Result<T, UpdateError<E>> {
+    let mut attempt = 0;
+    loop {
+        let current = users.get(name).await?;
+        let next = change(current.clone()).map_err(UpdateError::Refused)?;
+        match users
+            .swap(name, current.as_ref(), next.record.as_ref(), &next.audit)
+            .await
+        {
+            Ok(()) => return Ok(next.value),
+            Err(StoreError::Conflict(_)) if attempt + 1 < UPDATE_ATTEMPTS => attempt += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revocation_sets_cover_sessions_and_roles_until_their_time() {
+        let mut set = RevocationSet::default();
+        set.apply(&Revocation::Session {
+            access_key_id: "ASIAONE".into(),
+            expires_at: 10,
+        });
+        set.apply(&Revocation::RoleSessions {
+            role_arn: "arn:r".into(),
+            issued_at_or_before: 100,
+        });
+        set.apply(&Revocation::RoleSessions {
+            role_arn: "arn:r".into(),
+            issued_at_or_before: 50,
+        });
+        assert!(set.covers("ASIAONE", "arn:other", 500));
+        assert!(
+            set.covers("ASIATWO", "arn:r", 100),
+            "a later revocation wins"
+        );
+        assert!(!set.covers("ASIATWO", "arn:r", 101));
+        assert!(!set.covers("ASIATWO", "arn:other", 1));
+        assert_eq!(set.len(), 2);
+    }
+
+    #[test]
+    fn replay_keys_of_different_kinds_never_share_a_text() {
+        let saml = ReplayKey::SamlAssertion {
+            provider: "corp".into(),
+            id: "_a1".into(),
+        };
+        let mfa = ReplayKey::MfaCode {
+            serial_number: "arn:aws:iam::123456789012:mfa/alice".into(),
+            step: 42,
+        };
+        assert_eq!(saml.text(), "saml/corp/_a1");
+        assert_eq!(mfa.text(), "mfa/arn:aws:iam::123456789012:mfa/alice/42");
+    }
 }

@@ -2,41 +2,39 @@
 //! reference): a temporary key's from its session record, a long-term key's from its user. The
 //! caller must be signed in; the key may be anyone's.
 
-use std::time::SystemTime;
-
-use super::auth::authenticate;
-use super::error::StsError;
+use super::caller::authenticate;
 use super::params::{Checker, Echo, Params};
-use super::{AuditDraft, RequestMeta, StsState, xml};
+use super::{Context, xml};
+use crate::action::Action;
+use crate::audit::AuditDraft;
+use crate::error::ApiError;
 
 pub(super) async fn get_access_key_info(
-    state: &StsState,
-    meta: &RequestMeta,
+    ctx: &Context<'_>,
     params: &Params,
-    now: SystemTime,
     audit: &mut AuditDraft,
-) -> Result<String, StsError> {
+) -> Result<String, ApiError> {
     let mut check = Checker::default();
     let key = check.required_len(params, "AccessKeyId", "accessKeyId", (16, 128), Echo::Yes);
     check.finish()?;
-    let key = key.ok_or_else(|| StsError::Internal("required parameter vanished".into()))?;
-    authenticate(state, meta, now, "GetAccessKeyInfo", audit)?;
-    let store_error = |e: crate::store::StoreError| StsError::Internal(e.to_string());
-    let account = match state.store.get_session(key).map_err(store_error)? {
+    authenticate(ctx, Action::GetAccessKeyInfo, audit).await?;
+    let store = ctx.state.store();
+    let store_error = |e: crate::store::StoreError| ApiError::Internal(e.to_string());
+    let account = match store.sessions.get(key).await.map_err(store_error)? {
         Some(session) => Some(session.session.account_id),
-        None => state
-            .store
-            .user_by_access_key(key)
+        None => store
+            .users
+            .by_access_key(key)
+            .await
             .map_err(store_error)?
             .map(|user| user.account_id),
     }
-    .ok_or(StsError::InvalidParameterValue(
+    .ok_or(ApiError::InvalidParameterValue(
         "The access key ID was not issued by this service.",
     ))?;
-    audit
-        .record_success(state, serde_json::json!({ "account": account }))
+    ctx.record_success(audit, serde_json::json!({ "account": account }))
         .await?;
-    xml::success("GetAccessKeyInfo", &meta.request_id, |b| {
+    xml::success(Action::GetAccessKeyInfo, ctx.request_id(), |b| {
         b.leaf("Account", &account);
     })
 }

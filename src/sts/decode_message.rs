@@ -1,24 +1,21 @@
 //! `DecodeAuthorizationMessage`: the details of a denial the authorization API reported, for
 //! callers allowed `sts:DecodeAuthorizationMessage` (AWS STS API reference).
 
-use std::time::SystemTime;
-
-use super::auth::{authenticate, permissions};
-use super::error::StsError;
+use super::caller::authenticate;
 use super::params::{Checker, Echo, Params};
-use super::session::request_keys;
-use super::{AuditDraft, RequestMeta, StsState, xml};
+use super::{Context, xml};
+use crate::action::Action;
+use crate::audit::AuditDraft;
+use crate::error::ApiError;
 use crate::policy::RequestContext;
-
-const ACTION: &str = "sts:DecodeAuthorizationMessage";
+use crate::principal::{decode_message, permissions};
 
 pub(super) async fn decode_authorization_message(
-    state: &StsState,
-    meta: &RequestMeta,
+    ctx: &Context<'_>,
     params: &Params,
-    now: SystemTime,
     audit: &mut AuditDraft,
-) -> Result<String, StsError> {
+) -> Result<String, ApiError> {
+    const ACTION: Action = Action::DecodeAuthorizationMessage;
     let mut check = Checker::default();
     let encoded = check.required_len(
         params,
@@ -28,31 +25,28 @@ pub(super) async fn decode_authorization_message(
         Echo::No,
     );
     check.finish()?;
-    let encoded =
-        encoded.ok_or_else(|| StsError::Internal("required parameter vanished".into()))?;
-    let caller = authenticate(state, meta, now, "DecodeAuthorizationMessage", audit)?;
-    let mut keys = request_keys(meta, now, "", None);
-    keys.remove("sts:RoleSessionName");
-    caller.context_keys(now, &mut keys);
+    let caller = authenticate(ctx, ACTION, audit).await?;
+    let principals = ctx.state.principals();
+    let federation = ctx.state.federation();
+    let permissions = permissions(&federation, principals.users(), &caller).await?;
+    let mut keys = ctx.origin().context_keys(ctx.now);
+    caller.context_keys(ctx.now, &mut keys);
     let request = RequestContext {
         principals: Vec::new(),
-        action: ACTION.into(),
+        action: ACTION.iam_action().into(),
         resource: Some("*".into()),
         keys,
     };
-    if !permissions(state, &caller)?
-        .decide(&request, now)
-        .is_allow()
-    {
-        return Err(StsError::AccessDenied {
-            action: ACTION,
+    if !permissions.decide(&request, ctx.now).is_allow() {
+        return Err(ApiError::AccessDenied {
+            action: ACTION.iam_action(),
             detail: "the caller's policies do not allow it".into(),
         });
     }
-    let decoded = crate::authz::decode_message(state, encoded)
-        .ok_or(StsError::InvalidAuthorizationMessage)?;
-    audit.record_success(state, serde_json::json!({})).await?;
-    xml::success("DecodeAuthorizationMessage", &meta.request_id, |b| {
+    let decoded = decode_message(&principals.keyring().snapshot(), encoded)
+        .ok_or(ApiError::InvalidAuthorizationMessage)?;
+    ctx.record_success(audit, serde_json::json!({})).await?;
+    xml::success(ACTION, ctx.request_id(), |b| {
         b.leaf("DecodedMessage", &decoded);
     })
 }

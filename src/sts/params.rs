@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::error::{StsError, Violation};
+use crate::error::{ApiError, Violation};
+use crate::identity::SessionTags;
+use crate::principal::MfaCode;
 
 /// The decoded parameters of one request. The first occurrence of a name wins.
 #[derive(Debug, Default)]
@@ -13,9 +15,9 @@ pub struct Params {
 
 impl Params {
     /// Decode `application/x-www-form-urlencoded` bytes (a POST body or a query string).
-    pub fn parse(raw: &[u8]) -> Result<Self, StsError> {
+    pub fn parse(raw: &[u8]) -> Result<Self, ApiError> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(raw).map_err(|_| {
-            StsError::ValidationMessage("The request parameters are not valid form encoding.")
+            ApiError::ValidationMessage("The request parameters are not valid form encoding.")
         })?;
         let mut map = HashMap::with_capacity(pairs.len());
         for (k, v) in pairs {
@@ -81,9 +83,7 @@ fn lower_camel(name: &str) -> String {
 }
 
 /// `[\w+=,.@-]` as the STS model's patterns use it (Java's `\w` is ASCII).
-pub fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
-}
+pub use crate::arn::is_iam_name_char as is_name_char;
 
 pub const NAME_PATTERN: &str = "[\\w+=,.@-]*";
 
@@ -98,14 +98,9 @@ pub struct SessionMembers<'p> {
     pub policy_arns: Vec<&'p str>,
 }
 
-/// An MFA device's serial number and a code from it.
-#[derive(Debug, Clone, Copy)]
-pub struct MfaCode<'p> {
-    pub serial_number: &'p str,
-    pub token_code: &'p str,
-}
-
-/// Collects constraint violations for one request.
+/// Collects constraint violations for one request. A required member that is missing reads as
+/// `""` (and is a violation): no value read from a checker is used unless [`Checker::finish`]
+/// found no violation.
 #[derive(Debug, Default)]
 pub struct Checker {
     violations: Vec<Violation>,
@@ -128,23 +123,25 @@ impl Checker {
         });
     }
 
-    /// A required member: records `Member must not be null` when absent.
+    /// A required member: records `Member must not be null` when absent (and reads as `""`).
     pub fn required<'p>(
         &mut self,
         params: &'p Params,
         name: &str,
         member: &'static str,
-    ) -> Option<&'p str> {
-        let value = params.get(name);
-        if value.is_none() {
-            self.violations.push(Violation {
-                member,
-                value: None,
-                constraint: "Member must not be null".into(),
-                missing: true,
-            });
+    ) -> &'p str {
+        match params.get(name) {
+            Some(value) => value,
+            None => {
+                self.violations.push(Violation {
+                    member,
+                    value: None,
+                    constraint: "Member must not be null".into(),
+                    missing: true,
+                });
+                ""
+            }
         }
-        value
     }
 
     /// A required member of `min..=max` characters.
@@ -155,28 +152,19 @@ impl Checker {
         member: &'static str,
         (min, max): (usize, usize),
         echo: Echo,
-    ) -> Option<&'p str> {
-        let value = self.required(params, name, member);
-        if let Some(v) = value {
-            self.length(member, v, min, max, echo);
-        }
+    ) -> &'p str {
+        let Some(value) = params.get(name) else {
+            return self.required(params, name, member);
+        };
+        self.length(member, value, min, max, echo);
         value
     }
 
     /// `RoleArn` (20-2048) and `RoleSessionName` (2-64 of `[\w+=,.@-]`), both required.
-    pub fn role_and_session_name<'p>(
-        &mut self,
-        params: &'p Params,
-    ) -> (Option<&'p str>, Option<&'p str>) {
+    pub fn role_and_session_name<'p>(&mut self, params: &'p Params) -> (&'p str, &'p str) {
         let role_arn = self.required_len(params, "RoleArn", "roleArn", (20, 2048), Echo::Yes);
-        let session_name = self.required_len(
-            params,
-            "RoleSessionName",
-            "roleSessionName",
-            (2, 64),
-            Echo::Yes,
-        );
-        if let Some(name) = session_name {
+        if let Some(name) = params.get("RoleSessionName") {
+            self.length("roleSessionName", name, 2, 64, Echo::Yes);
             self.pattern(
                 "roleSessionName",
                 name,
@@ -185,6 +173,7 @@ impl Checker {
                 Echo::Yes,
             );
         }
+        let session_name = self.required(params, "RoleSessionName", "roleSessionName");
         (role_arn, session_name)
     }
 
@@ -193,6 +182,16 @@ impl Checker {
         let duration = params
             .get("DurationSeconds")
             .and_then(|d| self.integer("durationSeconds", d, 900, 43200));
+        let (policy, policy_arns) = self.session_policies(params);
+        SessionMembers {
+            duration,
+            policy,
+            policy_arns,
+        }
+    }
+
+    /// `Policy` (1-2048 characters) and `PolicyArns` (at most 10 ARNs of 20-2048).
+    pub fn session_policies<'p>(&mut self, params: &'p Params) -> (Option<&'p str>, Vec<&'p str>) {
         let policy = params.get("Policy");
         if let Some(p) = policy {
             self.length("policy", p, 1, 2048, Echo::No);
@@ -202,11 +201,22 @@ impl Checker {
         for arn in &policy_arns {
             self.length("policyArns.member.arn", arn, 20, 2048, Echo::Yes);
         }
-        SessionMembers {
-            duration,
-            policy,
-            policy_arns,
+        (policy, policy_arns)
+    }
+
+    /// `Tags.member.N.Key`/`.Value`, at most 50 (their own limits are checked with the tags of
+    /// the identity, in `federation`).
+    pub fn tags(&mut self, params: &Params) -> SessionTags {
+        let keys = params.members("Tags", Some("Key"));
+        let values = params.members("Tags", Some("Value"));
+        self.list_len("tags", keys.len(), 50);
+        let mut tags = SessionTags::default();
+        for (i, key) in keys.iter().enumerate() {
+            let value = values.get(i).copied().unwrap_or_default();
+            tags.principal_tags
+                .insert((*key).to_owned(), value.to_owned());
         }
+        tags
     }
 
     /// `SerialNumber` (9-256 of `[\w+=/:,.@-]`) and `TokenCode` (6 digits), which come
@@ -336,11 +346,11 @@ impl Checker {
         }
     }
 
-    pub fn finish(self) -> Result<(), StsError> {
+    pub fn finish(self) -> Result<(), ApiError> {
         if self.violations.is_empty() {
             Ok(())
         } else {
-            Err(StsError::Validation(self.violations))
+            Err(ApiError::Validation(self.violations))
         }
     }
 }
@@ -376,13 +386,11 @@ mod tests {
     fn checker_collects_every_violation() {
         let p = Params::parse(b"RoleSessionName=a").unwrap();
         let mut c = Checker::default();
-        assert!(c.required(&p, "RoleArn", "roleArn").is_none());
-        let name = c
-            .required(&p, "RoleSessionName", "roleSessionName")
-            .unwrap();
+        assert_eq!(c.required(&p, "RoleArn", "roleArn"), "");
+        let name = c.required(&p, "RoleSessionName", "roleSessionName");
         c.length("roleSessionName", name, 2, 64, Echo::Yes);
         c.integer("durationSeconds", "12", 900, 43200);
-        let Err(StsError::Validation(v)) = c.finish() else {
+        let Err(ApiError::Validation(v)) = c.finish() else {
             panic!("expected violations")
         };
         assert_eq!(v.len(), 3);

@@ -4,7 +4,10 @@ use quick_xml::Writer;
 use quick_xml::escape::partial_escape;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
-use super::error::StsError;
+use crate::action::Action;
+use crate::clock::iso8601;
+use crate::creds::{Credentials, Session};
+use crate::error::ApiError;
 
 /// The STS 2011-06-15 XML namespace.
 pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -66,24 +69,50 @@ impl XmlBody {
         self
     }
 
-    fn finish(self) -> Result<String, StsError> {
+    fn finish(self) -> Result<String, ApiError> {
         if self.failed {
-            return Err(StsError::Internal("xml writer failed".into()));
+            return Err(ApiError::Internal("xml writer failed".into()));
         }
         String::from_utf8(self.writer.into_inner())
-            .map_err(|_| StsError::Internal("xml writer produced invalid UTF-8".into()))
+            .map_err(|_| ApiError::Internal("xml writer produced invalid UTF-8".into()))
+    }
+
+    /// `<Credentials>`, as every session-issuing result has it.
+    pub fn credentials(&mut self, credentials: &Credentials) -> &mut Self {
+        self.open("Credentials")
+            .leaf("AccessKeyId", &credentials.access_key_id)
+            .leaf("SecretAccessKey", credentials.secret_access_key.expose())
+            .leaf("SessionToken", credentials.session_token.expose())
+            .leaf("Expiration", &iso8601(credentials.expiration))
+            .close("Credentials")
+    }
+
+    /// `<AssumedRoleUser>`, as every AssumeRole* result has it.
+    pub fn assumed_role_user(&mut self, session: &Session) -> &mut Self {
+        self.open("AssumedRoleUser")
+            .leaf("AssumedRoleId", &session.caller_id())
+            .leaf("Arn", &session.caller_arn)
+            .close("AssumedRoleUser")
+    }
+
+    /// `<PackedPolicySize>`, when session policies or tags were passed.
+    pub fn packed_policy_size(&mut self, packed: Option<u32>) -> &mut Self {
+        if let Some(packed) = packed {
+            self.leaf("PackedPolicySize", &packed.to_string());
+        }
+        self
     }
 }
 
 /// `<{Action}Response xmlns=..><{Action}Result>…</{Action}Result><ResponseMetadata>…`
 pub fn success(
-    action: &str,
+    action: Action,
     request_id: &str,
     result: impl FnOnce(&mut XmlBody),
-) -> Result<String, StsError> {
+) -> Result<String, ApiError> {
     let mut body = XmlBody::new();
-    let response = format!("{action}Response");
-    let result_name = format!("{action}Result");
+    let response = format!("{}Response", action.name());
+    let result_name = format!("{}Result", action.name());
     body.open_with_namespace(&response);
     body.open(&result_name);
     result(&mut body);
@@ -96,7 +125,7 @@ pub fn success(
 }
 
 /// `<ErrorResponse xmlns=..><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse>`
-pub fn error(err: &StsError, request_id: &str) -> String {
+pub fn error(err: &ApiError, request_id: &str) -> String {
     let mut body = XmlBody::new();
     body.open_with_namespace("ErrorResponse");
     body.open("Error")
@@ -121,7 +150,7 @@ mod tests {
 
     #[test]
     fn error_body_has_the_aws_shape_and_escapes() {
-        let e = StsError::InvalidAction {
+        let e = ApiError::InvalidAction {
             action: "<Evil&>".into(),
             version: "2011-06-15".into(),
         };
@@ -137,7 +166,7 @@ mod tests {
 
     #[test]
     fn success_wraps_result_and_metadata() {
-        let xml = success("GetCallerIdentity", "r", |b| {
+        let xml = success(Action::GetCallerIdentity, "r", |b| {
             b.leaf("Account", "123456789012");
             b.optional_leaf("Missing", None);
         })

@@ -9,10 +9,12 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::jwk::AlgorithmParameters;
 use serde_json::{Value, json};
 use stsbridge::clock::from_unix_seconds;
-use stsbridge::config::OidcKeySource;
 use stsbridge::identity::FederatedIdentity;
+use stsbridge::idp::oidc::OidcKeySource;
 use stsbridge::idp::oidc::OidcVerifier;
-use stsbridge::idp::{IdpRegistry, IdpVerifier, SubjectCredential, TokenFault, VerifyError};
+use stsbridge::idp::{
+    Expectations, IdpRegistry, IdpVerifier, SubjectCredential, TokenFault, VerifyError,
+};
 
 use crate::support::idp::{AUDIENCE, JwksResponse, SUBJECT, TestIdp};
 
@@ -28,7 +30,11 @@ async fn verify(
     now: SystemTime,
 ) -> Result<FederatedIdentity, VerifyError> {
     verifier
-        .verify(&SubjectCredential::WebIdentityToken(token), now)
+        .verify(
+            &SubjectCredential::WebIdentityToken(token),
+            &Expectations::NONE,
+            now,
+        )
         .await
 }
 

@@ -521,13 +521,17 @@ fn url_settings(server: &MetadataServer) -> (SamlIdpSettings, RemoteMetadata) {
 }
 
 /// A provider of `server`'s metadata and its refresher, on a clock stopped at the fixtures' time.
-fn refreshed_provider(server: &MetadataServer) -> (Arc<SamlProvider>, MetadataRefresher) {
+/// The third value is the directory of the provider's replay cache, to keep while it is used.
+fn refreshed_provider(
+    server: &MetadataServer,
+) -> (Arc<SamlProvider>, MetadataRefresher, tempfile::TempDir) {
     let (settings, remote) = url_settings(server);
-    let provider = Arc::new(SamlProvider::new(settings).expect("provider"));
+    let (dir, store) = crate::support::scratch_store();
+    let provider = Arc::new(SamlProvider::new(settings, store.replay).expect("provider"));
     let clock = Arc::new(ManualClock::new(fixture_now()));
     let refresher =
         MetadataRefresher::new(Arc::clone(&provider), remote, clock).expect("refresher");
-    (provider, refresher)
+    (provider, refresher, dir)
 }
 
 fn accepts(provider: &SamlProvider, name: &str) -> bool {
@@ -559,7 +563,7 @@ async fn metadata_is_fetched_from_its_url_when_the_configuration_is_loaded() {
     };
     idp("corp", &server.url);
     let config = stsbridge::config::load(&dir.path().join("stsbridge.toml")).expect("valid");
-    let stsbridge::config::IdpConfig::Saml(settings) = &config.idps[0] else {
+    let stsbridge::idp::IdpSettings::Saml(settings) = &config.federation.idps[0] else {
         panic!("a SAML IdP");
     };
     assert_eq!(server.fetches(), 1);
@@ -604,7 +608,7 @@ async fn metadata_is_fetched_from_its_url_when_the_configuration_is_loaded() {
 #[tokio::test]
 async fn a_refresh_picks_up_a_rolled_over_certificate() {
     let server = MetadataServer::start(rsa_only_metadata());
-    let (provider, refresher) = refreshed_provider(&server);
+    let (provider, refresher, _store) = refreshed_provider(&server);
     assert!(accepts(&provider, "response-signed.xml"));
     assert!(!accepts(&provider, "ec-signed.xml"));
 
@@ -640,7 +644,7 @@ async fn a_refresh_picks_up_a_rolled_over_certificate() {
 #[tokio::test]
 async fn a_failed_refresh_keeps_the_last_good_metadata() {
     let server = MetadataServer::start(rsa_only_metadata());
-    let (provider, refresher) = refreshed_provider(&server);
+    let (provider, refresher, _store) = refreshed_provider(&server);
     let good = provider.verifier().settings().metadata.clone();
     let failures: Vec<(&str, Answer)> = vec![
         ("down", Answer::Down),
@@ -695,7 +699,7 @@ async fn metadata_past_valid_until_is_not_used() {
         "validUntil=\"2027-01-01T00:00:00Z\"",
         "validUntil=\"2026-01-01T00:01:30Z\"",
     ));
-    let (provider, _) = refreshed_provider(&server);
+    let (provider, _, _store) = refreshed_provider(&server);
     assert!(accepts(&provider, "response-signed.xml"));
     let later = fixture_now() + Duration::from_secs(30);
     assert!(matches!(

@@ -173,7 +173,7 @@ async fn the_sdk_gets_every_field_aws_returns() {
         .await
         .expect("session recorded");
     assert_eq!(record.session.subject, "user-alice");
-    assert_eq!(record.session.role_arn, role_arn("app"));
+    assert_eq!(record.session.identity_arn, role_arn("app"));
     assert_eq!(record.expires_at, expires);
     let audit = f.daemon.audit().await;
     let event = audit.last().expect("audit event");
@@ -524,16 +524,17 @@ async fn concurrent_requests_are_all_durable() {
     let Fixture { daemon, idp: _idp } = f;
     let dir = daemon.stop().await;
     // The daemon is gone; the store opened directly has every session it returned.
-    let store = stsbridge::store::SledStore::open_when_released(
-        &dir.path().join("data/sled"),
-        16 * 1024 * 1024,
+    let store = stsbridge::store::open_when_released(
+        &stsbridge::store::StorageSettings {
+            path: dir.path().join("data/sled"),
+            cache_capacity_bytes: 16 * 1024 * 1024,
+        },
         100,
     )
     .unwrap();
-    use stsbridge::store::SessionStore;
     for k in &keys {
         assert!(
-            store.get_session(k).unwrap().is_some(),
+            store.sessions.get(k).await.unwrap().is_some(),
             "{k} missing after restart"
         );
     }
@@ -561,7 +562,7 @@ async fn the_development_issuer_closes_the_loop() {
     .await;
     let config = stsbridge::config::load(&daemon.config_path).unwrap();
     let token = stsbridge::dev::sign_dev_token(
-        &config,
+        &config.settings,
         daemon.addr,
         "alice",
         stsbridge::dev::DEV_AUDIENCE,

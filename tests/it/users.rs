@@ -930,23 +930,14 @@ async fn user_commands_work_with_the_daemon_stopped() {
     let config_path = d.config_path.clone();
     let dir = d.stop().await;
     let config = stsbridge::config::load(&config_path).unwrap();
-    let store = std::sync::Arc::new(
-        stsbridge::store::SledStore::open_when_released(
-            &config.storage_path,
-            config.cache_capacity_bytes,
-            100,
-        )
-        .unwrap(),
-    );
-    let keyring = stsbridge::creds::Keyring::load(&config.keyring_path).unwrap();
-    let admin = stsbridge::admin::Admin {
+    let store = stsbridge::store::open_when_released(&config.settings.storage, 100).unwrap();
+    let keyring = stsbridge::creds::Keyring::load(&config.settings.keyring_path).unwrap();
+    let admin = stsbridge::admin::Admin::new(
         store,
-        revocations: None,
-        clock: std::sync::Arc::new(stsbridge::clock::SystemClock),
-        keyring: stsbridge::creds::SharedKeyring::new(keyring),
-        default_account_id: ACCOUNT.into(),
-        users_lock: Default::default(),
-    };
+        stsbridge::creds::SharedKeyring::new(keyring),
+        std::sync::Arc::new(stsbridge::clock::SystemClock),
+        ACCOUNT,
+    );
     let request = AdminRequest::UsersKeysCreate {
         name: "alice".into(),
     };

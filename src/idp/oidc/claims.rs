@@ -11,10 +11,12 @@ use serde_json::{Map, Value};
 
 use crate::clock::unix_seconds;
 use crate::identity::{FederatedIdentity, ProviderKind, SessionTags};
-use crate::idp::{TokenFault, VerifyError};
+use crate::idp::{TokenFault, VerifyError, truncated};
 
 /// Google's issuer: its `azp` is the client id AWS checks and reports (`accounts.google.com:aud`).
 const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+/// The claim AWS reads a source identity from.
+const SOURCE_IDENTITY_CLAIM: &str = "https://aws.amazon.com/source_identity";
 /// The claim carrying session tags, as AWS reads it.
 const TAGS_CLAIM: &str = "https://aws.amazon.com/tags";
 /// Session tag limits of `AssumeRoleWithWebIdentity` (sts-reference.md).
@@ -30,6 +32,8 @@ pub(crate) struct Expectations<'a> {
     pub(crate) issuer: &'a str,
     pub(crate) provider: &'a str,
     pub(crate) audiences: &'a [String],
+    /// The `nonce` the authorization request sent, when the sign-in started here.
+    pub(crate) nonce: Option<&'a str>,
 }
 
 /// The payload of a token whose signature verified; its time claims are not checked yet.
@@ -85,7 +89,8 @@ impl TimelyClaims {
     ///    configured: the `aud` value for most IdPs (step 3), `azp` for Google when it is
     ///    present (steps 4-5, AWS `accounts.google.com:aud`);
     /// 3. `sub` a non-empty string of at most 255 characters (OIDC Core §2, RFC 7519 §4.1.2);
-    /// 4. session tags, when present, well-formed and within the STS limits.
+    /// 4. session tags, when present, well-formed and within the STS limits;
+    /// 5. `nonce` equal to the expected one, when one is expected (OIDC Core 3.1.3.7 step 11).
     pub(crate) fn into_identity(
         self,
         expect: &Expectations<'_>,
@@ -95,7 +100,14 @@ impl TimelyClaims {
         let audience = client_id(&self.0, &raw_audiences, expect)?;
         let subject = subject(&self.0)?;
         let session_tags = session_tags(&self.0)?;
+        if let Some(nonce) = expect.nonce {
+            check_nonce(&self.0, nonce)?;
+        }
         let mut claims = string_claims(&self.0);
+        let source_identity = claims
+            .get(SOURCE_IDENTITY_CLAIM)
+            .and_then(|v| v.first())
+            .cloned();
         claims.insert("aud".to_owned(), vec![audience.clone()]);
         claims.insert("oaud".to_owned(), raw_audiences);
         claims.insert("sub".to_owned(), vec![subject.clone()]);
@@ -107,8 +119,27 @@ impl TimelyClaims {
             audience,
             claims,
             session_tags,
+            source_identity,
             saml: None,
         })
+    }
+}
+
+/// The `nonce` claim is the one the sign-in sent (compared in constant time: it is a secret of
+/// the sign-in until the token comes back).
+fn check_nonce(claims: &Map<String, Value>, expected: &str) -> Result<(), VerifyError> {
+    use subtle::ConstantTimeEq as _;
+    let matches = claims
+        .get("nonce")
+        .and_then(Value::as_str)
+        .is_some_and(|nonce| bool::from(nonce.as_bytes().ct_eq(expected.as_bytes())));
+    if matches {
+        Ok(())
+    } else {
+        Err(VerifyError::invalid(
+            TokenFault::Nonce,
+            "nonce missing or not the one sent",
+        ))
     }
 }
 
@@ -134,7 +165,7 @@ fn check_issuer(claims: &Map<String, Value>, issuer: &str) -> Result<(), VerifyE
         Some(Value::String(iss)) if iss == issuer => Ok(()),
         Some(Value::String(iss)) => Err(VerifyError::invalid(
             TokenFault::Issuer,
-            format!("iss {:?} is not {issuer:?}", super::jws::truncated(iss)),
+            format!("iss {:?} is not {issuer:?}", truncated(iss)),
         )),
         _ => Err(VerifyError::invalid(
             TokenFault::Issuer,
@@ -172,10 +203,7 @@ fn client_id(
             Some(Value::String(azp)) => {
                 return Err(VerifyError::invalid(
                     TokenFault::Audience,
-                    format!(
-                        "azp {:?} is not a configured client id",
-                        super::jws::truncated(azp)
-                    ),
+                    format!("azp {:?} is not a configured client id", truncated(azp)),
                 ));
             }
             Some(_) => return Err(claims_fault("azp is not a string")),
@@ -270,7 +298,7 @@ fn tag_value(key: &str, value: &Value) -> Result<String, VerifyError> {
     let bad = || {
         claims_fault(format!(
             "principal tag {:?} is not a single string",
-            super::jws::truncated(key)
+            truncated(key)
         ))
     };
     match value {
@@ -332,6 +360,7 @@ mod tests {
             issuer,
             provider: "idp.example",
             audiences: &configured,
+            nonce: None,
         };
         signed(claims)
             .check_times(from_unix_seconds(NOW), Duration::from_secs(60))?

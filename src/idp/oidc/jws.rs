@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use super::claims::SignedClaims;
 use super::keys::VerificationKey;
-use crate::idp::{TokenFault, VerifyError};
+use crate::idp::{TokenFault, VerifyError, truncated};
 
 /// `WebIdentityToken` length bounds of `AssumeRoleWithWebIdentity` (sts-reference.md).
 pub(super) const MIN_TOKEN_LEN: usize = 4;
@@ -156,11 +156,6 @@ pub(super) fn allowed_algorithm(
         return Err(refuse("is not in the provider's allow-list"));
     }
     Ok(algorithm)
-}
-
-/// At most 64 characters of an attacker-chosen string, for log details.
-pub(super) fn truncated(s: &str) -> String {
-    s.chars().take(64).collect()
 }
 
 /// The unverified `iss` of a compact JWS, for routing only. Cheaper than

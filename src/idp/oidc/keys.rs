@@ -7,8 +7,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyOperations, 
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde_json::Value;
 
-use super::jws::truncated;
-use crate::idp::{TokenFault, VerifyError};
+use crate::idp::{TokenFault, VerifyError, truncated};
 
 /// At most this many keys are taken from one JWK Set.
 const MAX_KEYS: usize = 100;

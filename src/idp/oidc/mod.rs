@@ -14,7 +14,9 @@
 //!    OIDC Core 3.1.3.7 steps 9-10);
 //! 6. `iss` identical to the configured issuer (OIDC Core 3.1.3.7 step 2);
 //! 7. a configured client id in `aud`, or Google's `azp` (OIDC Core 3.1.3.7 steps 3-5);
-//! 8. a string `sub` (OIDC Core §2), and well-formed session tags.
+//! 8. a string `sub` (OIDC Core §2), and well-formed session tags;
+//! 9. when the caller expects one (a sign-in that started here), `nonce` equal to it (OIDC Core
+//!    3.1.3.7 step 11).
 //!
 //! Expiry is [`VerifyError::Expired`]; an IdP whose keys cannot be had is
 //! [`VerifyError::Communication`]; everything else is [`VerifyError::Invalid`] with its
@@ -26,48 +28,51 @@ pub(crate) mod fetch;
 mod jwks;
 mod jws;
 mod keys;
+mod settings;
 pub mod signer;
 
 use std::time::SystemTime;
 
 use jsonwebtoken::AlgorithmFamily;
 
-use super::{BuildError, IdpVerifier, SubjectCredential, VerifyError};
-use crate::config::{OidcIdpConfig, OidcKeySource};
+use super::{BuildError, Expectations as Expected, IdpVerifier, SubjectCredential, VerifyError};
 use crate::identity::{FederatedIdentity, ProviderKind};
 use claims::Expectations;
 use fetch::{Fetcher, check_url};
 use jwks::{JwksLocation, KeyCache};
 use jws::UnverifiedToken;
 use keys::KeySet;
+pub use settings::{ALLOWED_ALGORITHMS, OidcKeySource, OidcSettings};
 
 /// Verifies the ID tokens of one OIDC identity provider.
 #[derive(Debug)]
 pub struct OidcVerifier {
-    config: OidcIdpConfig,
+    config: OidcSettings,
     keys: KeyCache,
 }
 
 impl OidcVerifier {
     /// Build the verifier; remote keys are fetched on first use, so an IdP that is down does
     /// not stop the daemon from starting. A `jwks_file` is read now.
-    pub fn new(config: OidcIdpConfig) -> Result<Self, BuildError> {
+    pub fn new(config: OidcSettings) -> Result<Self, BuildError> {
         check_config(&config)?;
         let keys = key_cache(&config)?;
         Ok(Self { config, keys })
     }
 
-    fn expectations(&self) -> Expectations<'_> {
+    fn expectations<'a>(&'a self, nonce: Option<&'a str>) -> Expectations<'a> {
         Expectations {
             issuer: &self.config.issuer,
             provider: &self.config.provider,
             audiences: &self.config.audiences,
+            nonce,
         }
     }
 
     async fn verify_token(
         &self,
         token: &str,
+        nonce: Option<&str>,
         now: SystemTime,
     ) -> Result<FederatedIdentity, VerifyError> {
         let token = UnverifiedToken::parse(token)?;
@@ -77,7 +82,7 @@ impl OidcVerifier {
         token
             .verify_signature(&key, algorithm)?
             .check_times(now, self.config.leeway)?
-            .into_identity(&self.expectations())
+            .into_identity(&self.expectations(nonce))
     }
 }
 
@@ -104,6 +109,7 @@ impl IdpVerifier for OidcVerifier {
     async fn verify(
         &self,
         credential: &SubjectCredential<'_>,
+        expect: &Expected<'_>,
         now: SystemTime,
     ) -> Result<FederatedIdentity, VerifyError> {
         let SubjectCredential::WebIdentityToken(token) = credential else {
@@ -112,7 +118,7 @@ impl IdpVerifier for OidcVerifier {
                 "an OIDC provider verifies ID tokens only",
             ));
         };
-        let result = self.verify_token(token, now).await;
+        let result = self.verify_token(token, expect.nonce, now).await;
         if let Err(e) = &result {
             tracing::debug!(idp = %self.config.name, error = %e, "ID token refused");
         }
@@ -121,7 +127,7 @@ impl IdpVerifier for OidcVerifier {
 }
 
 /// What the configuration layer already validated, checked again where it matters for safety.
-fn check_config(config: &OidcIdpConfig) -> Result<(), BuildError> {
+fn check_config(config: &OidcSettings) -> Result<(), BuildError> {
     let invalid = |why: &str| Err(BuildError::Invalid(format!("IdP {}: {why}", config.name)));
     if config.algorithms.is_empty() {
         return invalid("no algorithms allowed");
@@ -139,7 +145,7 @@ fn check_config(config: &OidcIdpConfig) -> Result<(), BuildError> {
     Ok(())
 }
 
-fn key_cache(config: &OidcIdpConfig) -> Result<KeyCache, BuildError> {
+fn key_cache(config: &OidcSettings) -> Result<KeyCache, BuildError> {
     let name = &config.name;
     let remote = |location: JwksLocation| -> Result<KeyCache, BuildError> {
         Ok(KeyCache::remote(

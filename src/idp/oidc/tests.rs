@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::signer::TokenSigner;
 use super::*;
 use crate::clock::from_unix_seconds;
-use crate::idp::TokenFault;
+use crate::idp::{Expectations as Expected, TokenFault};
 
 const ISSUER: &str = "https://idp.example";
 const NOW: i64 = 1_800_000_000;
@@ -22,8 +22,8 @@ struct Fixture {
     verifier: OidcVerifier,
 }
 
-fn config(keys: OidcKeySource) -> OidcIdpConfig {
-    OidcIdpConfig {
+fn config(keys: OidcKeySource) -> OidcSettings {
+    OidcSettings {
         name: "example".to_owned(),
         issuer: ISSUER.to_owned(),
         provider: "idp.example".to_owned(),
@@ -53,6 +53,7 @@ async fn verify(verifier: &OidcVerifier, token: &str) -> Result<FederatedIdentit
     verifier
         .verify(
             &SubjectCredential::WebIdentityToken(token),
+            &Expected::NONE,
             from_unix_seconds(NOW),
         )
         .await

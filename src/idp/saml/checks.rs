@@ -29,23 +29,26 @@ pub(super) fn check(
         now,
         skew: settings.clock_skew,
     };
-    let assertion = match signed {
+    let (assertion, response_in_response_to) = match signed {
         SignedDocument::Response(mut response) => {
             check_response(&response, settings, clock)?;
-            response
+            let assertion = response
                 .assertion
                 .take()
-                .ok_or_else(|| structure("the signed Response holds no Assertion"))?
+                .ok_or_else(|| structure("the signed Response holds no Assertion"))?;
+            (assertion, response.in_response_to)
         }
         SignedDocument::Assertion(assertion) => {
             let unsigned: Response = xml
                 .parse()
                 .map_err(|e| structure(format!("Response: {}", error_text(&e))))?;
             check_response(&unsigned, settings, clock)?;
-            *assertion
+            (*assertion, unsigned.in_response_to)
         }
     };
-    check_assertion(assertion, settings, clock)
+    let mut verified = check_assertion(assertion, settings, clock)?;
+    verified.response_in_response_to = response_in_response_to;
+    Ok(verified)
 }
 
 /// The Response (SAML Core §3.2.2, §3.2.2.2; Profiles §4.1.4.2):
@@ -125,6 +128,7 @@ fn check_assertion(
         .ok_or_else(|| SamlError::invalid(SamlFault::Subject, "no Subject"))?;
     let data = bearer_confirmation_data(subject)?;
     let (recipient, not_on_or_after) = check_confirmation_data(data, settings, clock)?;
+    let confirmation_in_response_to = data.in_response_to.clone();
     let name_id = subject
         .name_id
         .as_ref()
@@ -150,6 +154,8 @@ fn check_assertion(
         not_on_or_after,
         conditions_not_on_or_after,
         session_not_on_or_after,
+        response_in_response_to: None,
+        confirmation_in_response_to,
     })
 }
 

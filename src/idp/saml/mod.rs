@@ -48,10 +48,11 @@
 //! fails (function names, error codes, at most element names; never text or attribute values).
 //! A lifetime that is over is [`SamlError::Expired`]; everything else is
 //! [`SamlError::Invalid`] with its [`SamlFault`]. Details never quote the message beyond short,
-//! truncated values. Replay (remembering `assertion_id` until `not_on_or_after`) is the
-//! caller's job.
+//! truncated values. Replay (remembering `assertion_id` until `not_on_or_after`) and the AWS
+//! attributes are the [`SamlProvider`]'s part, around this verifier.
 
 mod algorithms;
+mod aws;
 mod checks;
 mod decrypt;
 mod guard;
@@ -67,6 +68,7 @@ use std::time::{Duration, SystemTime};
 
 use samael::crypto::CertificateDer;
 
+use crate::idp::truncated;
 use algorithms::AllowList;
 
 pub use algorithms::SignatureAlgorithm;
@@ -182,6 +184,12 @@ pub struct VerifiedAssertion {
     /// Attribute `Name` -> values, names case-sensitive, values in document order; the values of
     /// an attribute stated more than once are joined.
     pub attributes: BTreeMap<String, Vec<String>>,
+    /// The Response's `InResponseTo`: the AuthnRequest it answers, when the login started at
+    /// this service (read from the signed Response, or the unsigned one around a signed
+    /// Assertion, where it can only make a response be refused).
+    pub response_in_response_to: Option<String>,
+    /// The bearer SubjectConfirmationData's `InResponseTo` (Profiles §4.1.4.2).
+    pub confirmation_in_response_to: Option<String>,
 }
 
 /// Why a SAML response was not accepted, or a provider could not be set up.
@@ -190,8 +198,8 @@ pub enum SamlError {
     /// A `NotOnOrAfter` has passed (`ExpiredTokenException`).
     #[error("SAML assertion expired")]
     Expired,
-    /// Any other fault of the response. The client sees only [`SamlFault::client_message`];
-    /// `detail` goes to the log.
+    /// Any other fault of the response. The client sees only the fixed words of its fault
+    /// (`error`); `detail` goes to the log.
     #[error("invalid SAML response: {fault:?}: {detail}")]
     Invalid { fault: SamlFault, detail: String },
     /// The provider's settings or metadata are unusable.
@@ -248,32 +256,8 @@ pub enum SamlFault {
     Subject,
     /// An IssueInstant or `NotBefore` lies in the future beyond the clock skew.
     NotYetValid,
-}
-
-impl SamlFault {
-    /// The fixed client-facing message (never derived from input).
-    pub fn client_message(self) -> &'static str {
-        match self {
-            Self::Malformed => "The SAML assertion is not a valid base64-encoded SAML response.",
-            Self::Signature => "Response signature invalid.",
-            Self::Algorithm => "The SAML response uses a signature algorithm that is not allowed.",
-            Self::Structure => "The SAML response does not have the required structure.",
-            Self::Encrypted => "Encrypted SAML assertions are not accepted from this provider.",
-            Self::Decryption => "The encrypted SAML assertion could not be decrypted.",
-            Self::Issuer => "The SAML issuer does not match the identity provider.",
-            Self::Status => "The SAML response does not report success.",
-            Self::Audience => {
-                "The SAML assertion audience restriction does not include this service."
-            }
-            Self::Recipient => "The SAML assertion recipient is not this service.",
-            Self::Destination => "The SAML response destination is not this service.",
-            Self::SubjectConfirmation => {
-                "The SAML assertion lacks a valid bearer subject confirmation."
-            }
-            Self::Subject => "The SAML assertion has no NameID.",
-            Self::NotYetValid => "The SAML assertion is not yet valid.",
-        }
-    }
+    /// The response does not answer the AuthnRequest the login started with.
+    InResponseTo,
 }
 
 /// Verifies the SAML responses of one identity provider. Cheap to share: the pinned
@@ -439,11 +423,6 @@ impl SamlVerifier {
 pub fn peek_assertion_id(saml_response_b64: &str) -> Option<String> {
     let xml = input::decode(saml_response_b64).ok()?;
     shape::first_assertion_id(&xml)
-}
-
-/// At most 64 characters of an attacker-chosen string, for log details.
-fn truncated(s: &str) -> String {
-    s.chars().take(64).collect()
 }
 
 /// An XML or crypto library's error with its sources, at most 300 characters (the texts may

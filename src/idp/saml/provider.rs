@@ -1,7 +1,14 @@
 //! A SAML provider as the registry sees it: [`SamlVerifier`] behind the [`IdpVerifier`] seam,
-//! run without stalling the async workers, its result mapped to the common [`FederatedIdentity`]. The
-//! verifier in use can be swapped while requests run (metadata refresh): each request takes
-//! the one current when it starts, without waiting for a swap.
+//! run without stalling the async workers, guarded against replays, its result mapped to the
+//! common [`FederatedIdentity`]. The verifier in use can be swapped while requests run
+//! (metadata refresh): each request takes the one current when it starts, without waiting for a
+//! swap.
+//!
+//! Replay guard (SAML Profiles §4.1.4.5): an assertion ID is remembered in the replay cache
+//! until its NotOnOrAfter plus the skew, whatever entry point presented it (the STS API, the
+//! portal's assertion consumer), so each assertion is accepted once. A replay is refused before
+//! the costly verification when the (unverified) ID is already known, and again atomically
+//! after it (of two concurrent uses, one wins).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,12 +17,14 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 
-use super::{IdpMetadata, SamlError, SamlIdpSettings, SamlVerifier, VerifiedAssertion};
-use crate::identity::{FederatedIdentity, ProviderKind, SamlFacts, SessionTags};
-use crate::idp::{IdpVerifier, SubjectCredential, TokenFault, VerifyError};
-
-/// The AWS SAML attribute namespace.
-const AWS_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/";
+use super::{
+    IdpMetadata, SamlError, SamlFault, SamlIdpSettings, SamlVerifier, VerifiedAssertion, aws,
+    peek_assertion_id,
+};
+use crate::clock::unix_seconds;
+use crate::identity::{FederatedIdentity, ProviderKind, SamlFacts};
+use crate::idp::{Expectations, IdpVerifier, SubjectCredential, TokenFault, VerifyError};
+use crate::store::{ReplayCache, ReplayKey};
 
 /// One configured SAML IdP.
 pub struct SamlProvider {
@@ -26,10 +35,12 @@ pub struct SamlProvider {
     /// Verification is CPU-bound (~1 ms): at most one per core at a time, so a burst of SAML
     /// sign-ins queues here instead of starving OIDC requests of blocking threads.
     permits: Arc<Semaphore>,
+    /// Assertion IDs already used.
+    replay: Arc<dyn ReplayCache>,
 }
 
 impl SamlProvider {
-    pub fn new(settings: SamlIdpSettings) -> Result<Self, SamlError> {
+    pub fn new(settings: SamlIdpSettings, replay: Arc<dyn ReplayCache>) -> Result<Self, SamlError> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let verifier = SamlVerifier::new(settings)?;
         Ok(Self {
@@ -37,7 +48,56 @@ impl SamlProvider {
             entity_id: verifier.settings().metadata.entity_id.clone(),
             verifier: ArcSwap::from_pointee(verifier),
             permits: Arc::new(Semaphore::new(cores)),
+            replay,
         })
+    }
+
+    fn replay_key(&self, assertion_id: &str) -> ReplayKey {
+        ReplayKey::SamlAssertion {
+            provider: self.name.clone(),
+            id: assertion_id.to_owned(),
+        }
+    }
+
+    /// Verify `response` (base64) at `now`: the signature and every check, off the async
+    /// workers.
+    async fn verify_response(
+        &self,
+        response: &str,
+        now: SystemTime,
+    ) -> Result<VerifiedAssertion, VerifyError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| VerifyError::Communication("SAML verification pool closed".into()))?;
+        let verifier = self.verifier();
+        let response = response.to_owned();
+        let verified = off_the_workers(move || verifier.verify(&response, now)).await?;
+        match verified {
+            Ok(assertion) => Ok(assertion),
+            Err(SamlError::Expired) => Err(VerifyError::Expired),
+            Err(SamlError::Invalid { fault, detail }) => {
+                Err(VerifyError::invalid(TokenFault::Saml(fault), detail))
+            }
+            // The IdP's metadata, not the response, is at fault: as when an OIDC IdP's keys
+            // cannot be had, the client may retry once the metadata is refreshed.
+            Err(e @ (SamlError::MetadataExpired { .. } | SamlError::Fetch(_))) => {
+                Err(VerifyError::Communication(e.to_string()))
+            }
+            Err(SamlError::Config(detail)) => Err(VerifyError::invalid(
+                TokenFault::Saml(SamlFault::Malformed),
+                detail,
+            )),
+        }
+    }
+
+    /// Whether the assertion ID `id` was used before, within its window.
+    async fn seen(&self, id: &str, now: SystemTime) -> Result<bool, VerifyError> {
+        self.replay
+            .is_remembered(&self.replay_key(id), unix_seconds(now))
+            .await
+            .map_err(|e| VerifyError::Internal(e.to_string()))
     }
 
     /// The verifier in use now.
@@ -101,9 +161,14 @@ impl IdpVerifier for SamlProvider {
         ProviderKind::Saml
     }
 
+    /// The response verified ([`SamlVerifier::verify`]), the InResponseTo the caller expects
+    /// (when the login started here: the bearer confirmation must answer that AuthnRequest,
+    /// and so must the Response if it says), and the assertion ID used once (see the module
+    /// documentation).
     async fn verify(
         &self,
         credential: &SubjectCredential<'_>,
+        expect: &Expectations<'_>,
         now: SystemTime,
     ) -> Result<FederatedIdentity, VerifyError> {
         let SubjectCredential::SamlResponse(response) = credential else {
@@ -112,31 +177,66 @@ impl IdpVerifier for SamlProvider {
                 "a SAML provider verifies SAML responses only",
             ));
         };
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| VerifyError::Communication("SAML verification pool closed".into()))?;
-        let verifier = self.verifier();
-        let skew = verifier.settings().clock_skew;
-        let response = (*response).to_owned();
-        let verified = off_the_workers(move || verifier.verify(&response, now)).await?;
-        match verified {
-            Ok(assertion) => Ok(identity(self.name(), assertion, skew)),
-            Err(SamlError::Expired) => Err(VerifyError::Expired),
-            Err(SamlError::Invalid { fault, detail }) => {
-                Err(VerifyError::invalid(TokenFault::Saml(fault), detail))
-            }
-            // The IdP's metadata, not the response, is at fault: as when an OIDC IdP's keys
-            // cannot be had, the client may retry once the metadata is refreshed.
-            Err(e @ (SamlError::MetadataExpired { .. } | SamlError::Fetch(_))) => {
-                Err(VerifyError::Communication(e.to_string()))
-            }
-            Err(SamlError::Config(detail)) => Err(VerifyError::invalid(
-                TokenFault::Saml(super::SamlFault::Malformed),
-                detail,
-            )),
+        // Refuse a known replay before verifying: verification is the costly step (and leaks
+        // memory in samael 0.0.22). The unverified ID can only cause a refusal here.
+        if let Some(id) = peek_assertion_id(response)
+            && self.seen(&id, now).await?
+        {
+            return Err(replayed(&id));
         }
+        let assertion = self.verify_response(response, now).await?;
+        if let Some(request_id) = expect.in_response_to {
+            check_in_response_to(&assertion, request_id)?;
+        }
+        let skew = self.verifier().settings().clock_skew;
+        let identity = identity(self.name(), assertion, skew);
+        let facts = identity
+            .saml
+            .as_ref()
+            .ok_or_else(|| VerifyError::Internal("a SAML identity without its facts".into()))?;
+        let first_use = self
+            .replay
+            .remember_once(
+                &self.replay_key(&facts.assertion_id),
+                unix_seconds(facts.not_on_or_after),
+                unix_seconds(now),
+            )
+            .await
+            .map_err(|e| VerifyError::Internal(e.to_string()))?;
+        if !first_use {
+            return Err(replayed(&facts.assertion_id));
+        }
+        Ok(identity)
+    }
+}
+
+fn replayed(assertion_id: &str) -> VerifyError {
+    VerifyError::invalid(
+        TokenFault::Replay,
+        format!(
+            "assertion {:?} was used before",
+            crate::idp::truncated(assertion_id)
+        ),
+    )
+}
+
+/// A response to the AuthnRequest `request_id`: its bearer confirmation says so, and the
+/// Response, if it names a request, names that one.
+fn check_in_response_to(
+    assertion: &VerifiedAssertion,
+    request_id: &str,
+) -> Result<(), VerifyError> {
+    let answers = |value: &Option<String>| value.as_deref() == Some(request_id);
+    if answers(&assertion.confirmation_in_response_to)
+        && (assertion.response_in_response_to.is_none()
+            || answers(&assertion.response_in_response_to))
+    {
+        Ok(())
+    } else {
+        Err(VerifyError::invalid(
+            TokenFault::Saml(SamlFault::InResponseTo),
+            "the response does not answer the AuthnRequest this login sent",
+        ))
     }
 }
 
@@ -164,6 +264,7 @@ async fn off_the_workers<T: Send + 'static>(
 /// The common identity of a verified assertion. Its use ends at NotOnOrAfter plus the skew the
 /// verifier allows, so the replay window must last that long too.
 fn identity(provider: &str, a: VerifiedAssertion, skew: std::time::Duration) -> FederatedIdentity {
+    let (grant, session_tags, source_identity) = aws::read(&a.attributes);
     FederatedIdentity {
         kind: ProviderKind::Saml,
         provider: provider.to_owned(),
@@ -171,28 +272,15 @@ fn identity(provider: &str, a: VerifiedAssertion, skew: std::time::Duration) -> 
         subject: a.name_id,
         audience: a.recipient,
         claims: BTreeMap::new(),
-        session_tags: session_tags(&a.attributes),
+        session_tags,
+        source_identity,
         saml: Some(SamlFacts {
             assertion_id: a.assertion_id,
             not_on_or_after: a.not_on_or_after + skew,
             session_not_on_or_after: a.session_not_on_or_after,
             name_id_format: a.name_id_format,
             attributes: a.attributes,
+            grant,
         }),
     }
-}
-
-/// Session tags from the `PrincipalTag:{Key}` attributes and `TransitiveTagKeys`.
-fn session_tags(attributes: &BTreeMap<String, Vec<String>>) -> SessionTags {
-    let mut tags = SessionTags::default();
-    let prefix = format!("{AWS_ATTRIBUTE}PrincipalTag:");
-    for (name, values) in attributes {
-        if let (Some(key), Some(value)) = (name.strip_prefix(&prefix), values.first()) {
-            tags.principal_tags.insert(key.to_owned(), value.clone());
-        }
-    }
-    if let Some(keys) = attributes.get(&format!("{AWS_ATTRIBUTE}TransitiveTagKeys")) {
-        tags.transitive_tag_keys = keys.clone();
-    }
-    tags
 }

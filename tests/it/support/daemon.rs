@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use stsbridge::admin::{self, AdminRequest, AdminResponse};
+use stsbridge::audit::AuditEvent;
 use stsbridge::clock::{Clock, SystemClock};
-use stsbridge::store::{AuditEvent, SessionRecord};
+use stsbridge::store::SessionRecord;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

@@ -25,10 +25,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use serde_json::{Value, json};
+use stsbridge::arn::oidc_provider_of_issuer as provider_name;
 use stsbridge::clock::unix_seconds;
-use stsbridge::config::{OidcIdpConfig, OidcKeySource, provider_name};
 use stsbridge::idp::oidc::OidcVerifier;
 use stsbridge::idp::oidc::signer::TokenSigner;
+use stsbridge::idp::oidc::{OidcKeySource, OidcSettings as OidcIdpConfig};
 use tokio::task::JoinHandle;
 
 /// The client id tokens are minted for and verifiers are configured with.

@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// Answered with `Ok` once a flush that started after the write returned, or with the flush
 /// error's text.

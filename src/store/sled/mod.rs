@@ -1,42 +1,51 @@
-//! The sled backend.
+//! The sled backend: one embedded database for one daemon.
 //!
 //! Trees:
 //! - `sessions_by_expiry`: key `expires_at` (8-byte big-endian, offset so negative times sort
 //!   first) followed by the access key id, value JSON `SessionRecord`. New sessions land at the
-//!   right edge of the tree (one hot spot per session duration in use) instead of at random
-//!   pages: with access key ids as keys, a tree larger than the page cache made every insert
-//!   page a leaf in from disk (measured with `stsbridge loadgen`: ~12% of the daemon's CPU).
-//!   Purging is a range scan up to now, not a pass over every session.
-//!   `get_session` finds a record through [`SessionIndex`] (access key id -> expiry, in memory,
-//!   rebuilt from these keys at open).
+//!   right edge of the tree instead of at random pages: keyed by access key id, a tree larger than
+//!   the page cache made every insert page a leaf in from disk. Purging is a range scan up to now,
+//!   not a pass over every session. A session is found by its id through [`SessionIndex`]
+//!   (access key id -> expiry, in memory, rebuilt from these keys at open).
 //! - `audit` (key: 8-byte big-endian sequence from `generate_id`, so iteration is append order;
 //!   value: a JSON `AuditEvent`, or a JSON array of them: the events of one group commit, in
-//!   order), `replay_by_expiry` (key: the window's end as above, then the replay key; no value;
-//!   looked up through an in-memory index as the sessions are), `revocations`, `users` (key: user name, value: JSON
-//!   `UserRecord`, secrets sealed) and `access_keys` (key: `AKIA…`, value: user name).
+//!   order).
+//! - `replay_by_expiry` (key: the window's end as above, then the replay key's text; no value;
+//!   looked up through an in-memory index as the sessions are).
+//! - `revocations`, `users` (key: user name, value: JSON `UserRecord`, secrets sealed) and
+//!   `access_keys` (key: `AKIA…`, value: user name).
 //!
-//! JSON so an operator can read a record with any sled tool. A database written before the
-//! expiry-ordered layout (tree `sessions`, keyed by access key id) is moved over when opened.
+//! JSON so an operator can read a record with any sled tool.
 //!
 //! What "durable" means here: sled's `flush()` hands the log to the kernel and waits with
 //! sync_file_range, not fsync, so an acknowledged record survives a crash of the daemon
 //! (kill -9), not a power loss or kernel crash.
+//!
+//! sled's calls are synchronous and short (a page cache hit, or one page read); the async
+//! methods run them on the caller's task. What waits for the disk is the group commit, which
+//! answers through a channel.
+
+mod expiry_index;
+mod group_commit;
 
 use std::hash::Hash;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::expiry_index::{ExpiryIndex, SessionIndex, session_index_key};
-use super::group_commit::GroupCommit;
-use super::{AuditEvent, Revocation, SessionRecord, SessionStore, StoreError};
+use tokio::sync::watch;
+
+use self::expiry_index::{ExpiryIndex, SessionIndex, session_index_key};
+use self::group_commit::GroupCommit;
+use crate::audit::AuditEvent;
+use crate::store::{
+    AuditLog, ReplayCache, ReplayKey, Revocation, RevocationFeed, RevocationSet, Revocations,
+    SessionRecord, Sessions, StoreError, Users,
+};
 use crate::users::UserRecord;
 
 const SESSIONS_TREE: &str = "sessions_by_expiry";
-/// The layout before `sessions_by_expiry`: access key id -> JSON record.
-const LEGACY_SESSIONS_TREE: &str = "sessions";
 const AUDIT_TREE: &str = "audit";
 const REPLAY_TREE: &str = "replay_by_expiry";
-/// The replay cache before `replay_by_expiry`: key -> 8-byte window end.
-const LEGACY_REPLAY_TREE: &str = "replay";
 const REVOCATIONS_TREE: &str = "revocations";
 const USERS_TREE: &str = "users";
 const ACCESS_KEYS_TREE: &str = "access_keys";
@@ -45,21 +54,23 @@ const ACCESS_KEYS_TREE: &str = "access_keys";
 /// no error kind of its own).
 const LOCK_HELD_MESSAGE: &str = "could not acquire lock";
 
-/// Sessions and audit trail in one sled database, with group-committed durable writes.
+/// Every record of the daemon in one sled database, with group-committed durable writes.
 pub struct SledStore {
     /// Expiry + access key id -> session record.
-    sessions: sled::Tree,
+    sessions: ::sled::Tree,
     /// Access key id -> expiry, of every session in `sessions`.
     index: SessionIndex,
-    audit: sled::Tree,
-    replay: sled::Tree,
+    audit: ::sled::Tree,
+    replay: ::sled::Tree,
     /// Replay key -> window end, of every entry in `replay`.
     replayed: ExpiryIndex<Box<[u8]>>,
-    revocations: sled::Tree,
-    users: sled::Tree,
+    revocations: ::sled::Tree,
+    /// The revocations in force: updated by every revocation and purge, before they return.
+    revocation_set: watch::Sender<Arc<RevocationSet>>,
+    users: ::sled::Tree,
     /// Long-term access key id -> user name.
-    access_keys: sled::Tree,
-    db: sled::Db,
+    access_keys: ::sled::Tree,
+    db: ::sled::Db,
     /// Declared last: dropped (thread joined) before the database handles above are released.
     commit: GroupCommit,
 }
@@ -68,28 +79,18 @@ impl SledStore {
     /// Open (or create) the database in the directory `path`, with a page cache of at most
     /// `cache_capacity_bytes`. Fails with `StoreError::Locked` if another process has it open.
     pub fn open(path: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        let db = ::sled::Config::new()
             .path(path)
             .cache_capacity(cache_capacity_bytes)
             .open()
             .map_err(|e| open_error(path, e))?;
         let sessions = db.open_tree(SESSIONS_TREE).map_err(backend)?;
-        move_legacy_tree(&db, LEGACY_SESSIONS_TREE, &sessions, |id, record| {
-            let expires_at = decode_session(id, &record)?.expires_at;
-            Ok((prefixed_key(expiry_bytes(expires_at), id), record))
-        })?;
         let index = build_expiry_index(&sessions, "session", session_index_key)?;
         let audit = db.open_tree(AUDIT_TREE).map_err(backend)?;
         let replay = db.open_tree(REPLAY_TREE).map_err(backend)?;
-        move_legacy_tree(&db, LEGACY_REPLAY_TREE, &replay, |key, window_end_bytes| {
-            let until = window_end(&window_end_bytes);
-            Ok((
-                prefixed_key(expiry_bytes(until), key),
-                sled::IVec::default(),
-            ))
-        })?;
         let replayed = build_expiry_index(&replay, "replay", replay_index_key)?;
         let revocations = db.open_tree(REVOCATIONS_TREE).map_err(backend)?;
+        let in_force = RevocationSet::new(read_revocations(&revocations)?);
         let users = db.open_tree(USERS_TREE).map_err(backend)?;
         let access_keys = db.open_tree(ACCESS_KEYS_TREE).map_err(backend)?;
         let commit = GroupCommit::start(db.clone(), audit.clone())?;
@@ -106,6 +107,7 @@ impl SledStore {
             replay,
             replayed,
             revocations,
+            revocation_set: watch::Sender::new(Arc::new(in_force)),
             users,
             access_keys,
             db,
@@ -141,10 +143,10 @@ impl SledStore {
 
     /// Insert the session and its index entry; the audit event is written by the commit
     /// thread with the others of its batch. Not one transaction: sled's cross-tree transactions
-    /// cost four times the throughput (measured: 8k against 31k durable puts/s with 64
-    /// writers). Both are durable before the caller hands out a credential; a crash in between
-    /// can only leave a record for a credential never returned, which nobody holds and the purge
-    /// removes at its expiry.
+    /// cost three quarters of the throughput (README, "What a returned credential survives").
+    /// Both are durable before the caller hands out a credential; a crash in between can only
+    /// leave a record for a credential never returned, which nobody holds and the purge removes
+    /// at its expiry.
     fn write_session(&self, session: &SessionRecord, value: Vec<u8>) -> Result<(), StoreError> {
         let id = session.access_key_id.as_bytes();
         let Some(index_key) = session_index_key(id) else {
@@ -166,27 +168,31 @@ impl SledStore {
     fn next_audit_key(&self) -> Result<[u8; 8], StoreError> {
         self.db.generate_id().map(u64::to_be_bytes).map_err(backend)
     }
+
+    /// The user `name` as stored, read inside a transaction.
+    fn user_in(
+        users: &::sled::transaction::TransactionalTree,
+        name: &str,
+    ) -> Result<Option<UserRecord>, ::sled::transaction::ConflictableTransactionError<StoreError>>
+    {
+        use ::sled::transaction::ConflictableTransactionError::Abort;
+        users
+            .get(name.as_bytes())?
+            .map(|value| decode_user(name.as_bytes(), &value).map_err(Abort))
+            .transpose()
+    }
 }
 
 #[async_trait::async_trait]
-impl SessionStore for SledStore {
-    async fn put_session(
-        &self,
-        session: &SessionRecord,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
+impl Sessions for SledStore {
+    async fn put(&self, session: &SessionRecord, audit: &AuditEvent) -> Result<(), StoreError> {
         let value = encode(session)?;
         let event = encode(audit)?;
         self.write_session(session, value)?;
         self.commit.durable_with(Some(event)).await
     }
 
-    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        let value = encode(event)?;
-        self.commit.durable_with(Some(value)).await
-    }
-
-    fn get_session(&self, access_key_id: &str) -> Result<Option<SessionRecord>, StoreError> {
+    async fn get(&self, access_key_id: &str) -> Result<Option<SessionRecord>, StoreError> {
         let Some(expires_at) =
             session_index_key(access_key_id.as_bytes()).and_then(|key| self.index.get(&key))
         else {
@@ -202,7 +208,7 @@ impl SessionStore for SledStore {
             .transpose()
     }
 
-    fn list_sessions(&self, limit: usize) -> Result<Vec<SessionRecord>, StoreError> {
+    async fn list(&self, limit: usize) -> Result<Vec<SessionRecord>, StoreError> {
         self.sessions
             .iter()
             .rev()
@@ -216,7 +222,19 @@ impl SessionStore for SledStore {
             .collect()
     }
 
-    fn list_audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+    async fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError> {
+        purge_expiry_ordered(&self.sessions, &self.index, now_unix, session_index_key)
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditLog for SledStore {
+    async fn append(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let value = encode(event)?;
+        self.commit.durable_with(Some(value)).await
+    }
+
+    async fn list(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
         let mut newest_first = Vec::with_capacity(limit.min(1024));
         for entry in self.audit.iter().rev() {
             if newest_first.len() >= limit {
@@ -230,90 +248,100 @@ impl SessionStore for SledStore {
         newest_first.reverse();
         Ok(newest_first)
     }
+}
 
-    /// Expired sessions and replay-cache entries (see [`purge_expiry_ordered`]), then moot
-    /// revocations.
-    fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError> {
-        let purged =
-            purge_expiry_ordered(&self.sessions, &self.index, now_unix, session_index_key)?;
-        purge_expiry_ordered(&self.replay, &self.replayed, now_unix, replay_index_key)?;
-        self.purge_revocations(now_unix)?;
-        Ok(purged)
+#[async_trait::async_trait]
+impl ReplayCache for SledStore {
+    /// The record is inserted under the index's lock for `key`, so of two concurrent calls with
+    /// one key exactly one inserts it. An expired entry of the same key stays in the tree until
+    /// the purge reaches its own expiry.
+    async fn remember_once(
+        &self,
+        key: &ReplayKey,
+        until_unix: i64,
+        now_unix: i64,
+    ) -> Result<bool, StoreError> {
+        let text = key.text();
+        self.replayed
+            .insert_unless_live(Box::from(text.as_bytes()), until_unix, now_unix, || {
+                self.replay
+                    .insert(
+                        prefixed_key(expiry_bytes(until_unix), text.as_bytes()),
+                        &[][..],
+                    )
+                    .map(drop)
+                    .map_err(backend)
+            })
     }
 
+    async fn is_remembered(&self, key: &ReplayKey, now_unix: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .replayed
+            .get(key.text().as_bytes())
+            .is_some_and(|until| until > now_unix))
+    }
+
+    async fn purge_expired(&self, now_unix: i64) -> Result<(), StoreError> {
+        purge_expiry_ordered(&self.replay, &self.replayed, now_unix, replay_index_key).map(drop)
+    }
+}
+
+#[async_trait::async_trait]
+impl Revocations for SledStore {
     async fn revoke(&self, revocation: &Revocation, audit: &AuditEvent) -> Result<(), StoreError> {
-        let key = match revocation {
-            Revocation::Session { access_key_id, .. } => format!("session/{access_key_id}"),
-            Revocation::RoleSessions { role_arn, .. } => format!("role/{role_arn}"),
-        };
         self.revocations
-            .insert(key, encode(revocation)?)
+            .insert(revocation_key(revocation), encode(revocation)?)
             .map_err(backend)?;
         self.audit
             .insert(self.next_audit_key()?, encode(audit)?)
             .map_err(backend)?;
-        self.commit.durable().await
+        self.commit.durable().await?;
+        self.revocation_set.send_modify(|set| {
+            let mut next = RevocationSet::clone(set);
+            next.apply(revocation);
+            *set = Arc::new(next);
+        });
+        Ok(())
     }
 
-    fn revocations(&self) -> Result<Vec<Revocation>, StoreError> {
-        self.revocations
-            .iter()
-            .map(|entry| {
-                let (key, value) = entry.map_err(backend)?;
-                serde_json::from_slice(&value).map_err(|e| {
-                    StoreError::Corrupt(format!(
-                        "revocation {}: {e}",
-                        String::from_utf8_lossy(&key)
-                    ))
-                })
-            })
-            .collect()
+    async fn list(&self) -> Result<Vec<Revocation>, StoreError> {
+        read_revocations(&self.revocations)
     }
 
-    /// One transaction over users, the key index and the audit trail: user changes are rare
-    /// operator actions, so the cost of a cross-tree transaction does not matter here, and a key
-    /// must never resolve to a user record that does not list it.
-    async fn put_user(
-        &self,
-        user: &UserRecord,
-        create: bool,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
-        use sled::Transactional as _;
-        use sled::transaction::{ConflictableTransactionError, TransactionError};
-        let value = encode(user)?;
-        let event = encode(audit)?;
-        let audit_key = self.next_audit_key()?;
-        let result =
-            (&self.users, &self.access_keys, &self.audit).transaction(|(users, keys, audit)| {
-                let previous = users.get(user.name.as_bytes())?;
-                if create && previous.is_some() {
-                    return Err(ConflictableTransactionError::Abort(StoreError::Conflict(
-                        format!("user {} already exists", user.name),
-                    )));
-                }
-                if let Some(previous) = previous {
-                    let previous = decode_user(user.name.as_bytes(), &previous)
-                        .map_err(ConflictableTransactionError::Abort)?;
-                    for key in &previous.access_keys {
-                        keys.remove(key.access_key_id.as_bytes())?;
-                    }
-                }
-                for key in &user.access_keys {
-                    keys.insert(key.access_key_id.as_bytes(), user.name.as_bytes())?;
-                }
-                users.insert(user.name.as_bytes(), value.as_slice())?;
-                audit.insert(&audit_key, event.as_slice())?;
-                Ok(())
-            });
-        match result {
-            Ok(()) => self.commit.durable().await,
-            Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(backend(e)),
+    fn feed(&self) -> RevocationFeed {
+        self.revocation_set.subscribe()
+    }
+
+    /// A session revocation is moot once the session expired; a role's once every session it
+    /// covers has (sessions last at most `MAX_SESSION_DURATION_SECONDS`).
+    async fn purge_expired(&self, now_unix: i64) -> Result<(), StoreError> {
+        let longest = i64::from(crate::creds::MAX_SESSION_DURATION_SECONDS);
+        let mut batch = ::sled::Batch::default();
+        let mut kept = Vec::new();
+        for revocation in read_revocations(&self.revocations)? {
+            let over = match &revocation {
+                Revocation::Session { expires_at, .. } => *expires_at <= now_unix,
+                Revocation::RoleSessions {
+                    issued_at_or_before,
+                    ..
+                } => issued_at_or_before.saturating_add(longest) <= now_unix,
+            };
+            if over {
+                batch.remove(revocation_key(&revocation).as_bytes());
+            } else {
+                kept.push(revocation);
+            }
         }
+        self.revocations.apply_batch(batch).map_err(backend)?;
+        self.revocation_set
+            .send_replace(Arc::new(RevocationSet::new(kept)));
+        Ok(())
     }
+}
 
-    fn get_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+#[async_trait::async_trait]
+impl Users for SledStore {
+    async fn get(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
         self.users
             .get(name)
             .map_err(backend)?
@@ -321,7 +349,7 @@ impl SessionStore for SledStore {
             .transpose()
     }
 
-    fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+    async fn list(&self) -> Result<Vec<UserRecord>, StoreError> {
         self.users
             .iter()
             .map(|entry| {
@@ -332,7 +360,7 @@ impl SessionStore for SledStore {
             .collect()
     }
 
-    fn user_by_access_key(&self, access_key_id: &str) -> Result<Option<UserRecord>, StoreError> {
+    async fn by_access_key(&self, access_key_id: &str) -> Result<Option<UserRecord>, StoreError> {
         let Some(name) = self.access_keys.get(access_key_id).map_err(backend)? else {
             return Ok(None);
         };
@@ -348,62 +376,78 @@ impl SessionStore for SledStore {
             .then_some(user))
     }
 
-    fn is_remembered(&self, key: &str, now_unix: i64) -> Result<bool, StoreError> {
-        Ok(self
-            .replayed
-            .get(key.as_bytes())
-            .is_some_and(|until| until > now_unix))
-    }
-
-    /// The record is inserted under the index's lock for `key`, so of two concurrent calls with
-    /// one key exactly one inserts it. An expired entry of the same key stays in the tree until
-    /// the purge reaches its own expiry.
-    fn remember_once(&self, key: &str, until_unix: i64, now_unix: i64) -> Result<bool, StoreError> {
-        self.replayed
-            .insert_unless_live(Box::from(key.as_bytes()), until_unix, now_unix, || {
-                self.replay
-                    .insert(
-                        prefixed_key(expiry_bytes(until_unix), key.as_bytes()),
-                        &[][..],
-                    )
-                    .map(drop)
-                    .map_err(backend)
-            })
-    }
-}
-
-/// The end of a legacy replay-cache entry's window (a corrupt entry counts as still open: fail
-/// closed).
-fn window_end(value: &[u8]) -> i64 {
-    <[u8; 8]>::try_from(value).map_or(i64::MAX, i64::from_be_bytes)
-}
-
-impl SledStore {
-    /// A session revocation is moot once the session expired; a role's once every session it
-    /// covers has (sessions last at most `MAX_SESSION_DURATION_SECONDS`).
-    fn purge_revocations(&self, now_unix: i64) -> Result<(), StoreError> {
-        let longest = i64::from(crate::creds::MAX_SESSION_DURATION_SECONDS);
-        let mut batch = sled::Batch::default();
-        for revocation in self.revocations()? {
-            let (key, over) = match &revocation {
-                Revocation::Session {
-                    access_key_id,
-                    expires_at,
-                } => (format!("session/{access_key_id}"), *expires_at <= now_unix),
-                Revocation::RoleSessions {
-                    role_arn,
-                    issued_at_or_before,
-                } => (
-                    format!("role/{role_arn}"),
-                    issued_at_or_before.saturating_add(longest) <= now_unix,
-                ),
-            };
-            if over {
-                batch.remove(key.as_bytes());
-            }
+    /// One transaction over users, the key index and the audit trail: user changes are rare
+    /// operator actions, so the cost of a cross-tree transaction does not matter here, and a key
+    /// must never resolve to a user record that does not list it.
+    async fn swap(
+        &self,
+        name: &str,
+        expected: Option<&UserRecord>,
+        new: Option<&UserRecord>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        use ::sled::Transactional as _;
+        use ::sled::transaction::{ConflictableTransactionError, TransactionError};
+        if new.is_some_and(|user| user.name != name) {
+            return Err(StoreError::Backend(format!(
+                "a record of another user stored as {name}"
+            )));
         }
-        self.revocations.apply_batch(batch).map_err(backend)
+        let value = new.map(encode).transpose()?;
+        let event = encode(audit)?;
+        let audit_key = self.next_audit_key()?;
+        let result =
+            (&self.users, &self.access_keys, &self.audit).transaction(|(users, keys, audit)| {
+                let current = Self::user_in(users, name)?;
+                if current.as_ref() != expected {
+                    return Err(ConflictableTransactionError::Abort(StoreError::Conflict(
+                        match &current {
+                            Some(_) => format!("user {name} already exists"),
+                            None => format!("no user {name}"),
+                        },
+                    )));
+                }
+                for key in current.iter().flat_map(|u| &u.access_keys) {
+                    keys.remove(key.access_key_id.as_bytes())?;
+                }
+                match (new, &value) {
+                    (Some(user), Some(value)) => {
+                        for key in &user.access_keys {
+                            keys.insert(key.access_key_id.as_bytes(), name.as_bytes())?;
+                        }
+                        users.insert(name.as_bytes(), value.as_slice())?;
+                    }
+                    _ => {
+                        users.remove(name.as_bytes())?;
+                    }
+                }
+                audit.insert(&audit_key, event.as_slice())?;
+                Ok(())
+            });
+        match result {
+            Ok(()) => self.commit.durable().await,
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(backend(e)),
+        }
     }
+}
+
+fn revocation_key(revocation: &Revocation) -> String {
+    match revocation {
+        Revocation::Session { access_key_id, .. } => format!("session/{access_key_id}"),
+        Revocation::RoleSessions { role_arn, .. } => format!("role/{role_arn}"),
+    }
+}
+
+fn read_revocations(tree: &::sled::Tree) -> Result<Vec<Revocation>, StoreError> {
+    tree.iter()
+        .map(|entry| {
+            let (key, value) = entry.map_err(backend)?;
+            serde_json::from_slice(&value).map_err(|e| {
+                StoreError::Corrupt(format!("revocation {}: {e}", String::from_utf8_lossy(&key)))
+            })
+        })
+        .collect()
 }
 
 /// An expiry as 8 bytes that sort as the numbers do (sign bit flipped: negative times first).
@@ -437,7 +481,7 @@ fn replay_index_key(key: &[u8]) -> Option<Box<[u8]>> {
 /// index cannot hold is reported (`what` names the tree's entries): its entry could never be
 /// found. Of two entries with one key (an expired one not purged yet), the later expiry counts.
 fn build_expiry_index<K: Hash + Eq>(
-    tree: &sled::Tree,
+    tree: &::sled::Tree,
     what: &str,
     index_key: impl Fn(&[u8]) -> Option<K>,
 ) -> Result<ExpiryIndex<K>, StoreError> {
@@ -464,12 +508,12 @@ fn build_expiry_index<K: Hash + Eq>(
 /// durable: a purge lost in a crash is simply redone by the next sweep. The index goes after the
 /// records, so a lookup in between finds no record, never a stale one.
 fn purge_expiry_ordered<K: Hash + Eq>(
-    tree: &sled::Tree,
+    tree: &::sled::Tree,
     index: &ExpiryIndex<K>,
     now_unix: i64,
     index_key: impl Fn(&[u8]) -> Option<K>,
 ) -> Result<usize, StoreError> {
-    let mut records = sled::Batch::default();
+    let mut records = ::sled::Batch::default();
     let mut gone = Vec::new();
     let end = expiry_bytes(now_unix.saturating_add(1));
     for entry in tree.range(..end).keys() {
@@ -486,42 +530,6 @@ fn purge_expiry_ordered<K: Hash + Eq>(
         }
     }
     Ok(gone.len())
-}
-
-/// Move the entries of the tree `legacy` (a layout of an earlier build), if the database has
-/// it, into `into` under the key and value `convert` gives, then drop it. Idempotent: a crash
-/// halfway leaves both trees, and the next open finishes the move (an entry already moved is
-/// simply written again).
-fn move_legacy_tree(
-    db: &sled::Db,
-    legacy: &str,
-    into: &sled::Tree,
-    convert: impl Fn(&[u8], sled::IVec) -> Result<(Vec<u8>, sled::IVec), StoreError>,
-) -> Result<(), StoreError> {
-    if !db
-        .tree_names()
-        .iter()
-        .any(|n| n.as_ref() == legacy.as_bytes())
-    {
-        return Ok(());
-    }
-    let old = db.open_tree(legacy).map_err(backend)?;
-    let mut moved = 0usize;
-    for entry in old.iter() {
-        let (key, value) = entry.map_err(backend)?;
-        let (key, value) = convert(&key, value)?;
-        into.insert(key, value).map_err(backend)?;
-        moved += 1;
-    }
-    db.flush().map_err(backend)?;
-    db.drop_tree(legacy).map_err(backend)?;
-    db.flush().map_err(backend)?;
-    tracing::info!(
-        tree = legacy,
-        entries = moved,
-        "moved to the expiry-ordered layout"
-    );
-    Ok(())
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
@@ -560,16 +568,16 @@ fn decode_events(key: &[u8], value: &[u8]) -> Result<Vec<AuditEvent>, StoreError
     }
 }
 
-fn open_error(path: &Path, e: sled::Error) -> StoreError {
+fn open_error(path: &Path, e: ::sled::Error) -> StoreError {
     match e {
-        sled::Error::Io(io) if io.to_string().contains(LOCK_HELD_MESSAGE) => StoreError::Locked {
+        ::sled::Error::Io(io) if io.to_string().contains(LOCK_HELD_MESSAGE) => StoreError::Locked {
             path: PathBuf::from(path),
         },
         other => StoreError::Backend(format!("opening {}: {other}", path.display())),
     }
 }
 
-fn backend(e: sled::Error) -> StoreError {
+fn backend(e: ::sled::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
@@ -578,12 +586,13 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::store::conformance::{Harness, conformance_suite, event};
+    use crate::store::Store;
+    use crate::store::conformance::{Harness, conformance_suite, event, session};
 
     const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
     /// A sled store in a temporary directory; `open` again after dropping reopens the same data.
-    pub(super) struct SledHarness {
+    pub(crate) struct SledHarness {
         dir: tempfile::TempDir,
     }
 
@@ -593,13 +602,22 @@ mod tests {
                 dir: tempfile::tempdir().unwrap(),
             }
         }
+
+        fn backend(&self) -> Arc<SledStore> {
+            Arc::new(SledStore::open_when_released(self.dir.path(), CACHE_BYTES, 100).unwrap())
+        }
     }
 
     impl Harness for SledHarness {
-        type Store = SledStore;
+        type Backend = SledStore;
 
-        fn open(&self) -> SledStore {
-            SledStore::open_when_released(self.dir.path(), CACHE_BYTES, 100).unwrap()
+        fn open(&self) -> Arc<SledStore> {
+            self.backend()
+        }
+
+        /// sled admits one handle per database: the second "handle" is the same one.
+        fn second_handle(&self, first: &Arc<SledStore>) -> Arc<SledStore> {
+            Arc::clone(first)
         }
 
         fn flush_count(store: &SledStore) -> Option<u64> {
@@ -618,69 +636,70 @@ mod tests {
         assert!(err.to_string().contains("another process"), "{err}");
     }
 
-    #[test]
-    fn a_corrupt_record_is_reported_not_skipped() {
+    #[tokio::test]
+    async fn a_corrupt_record_is_reported_not_skipped() {
         let h = SledHarness::new();
-        let store = h.open();
+        let backend = h.open();
         let expiry = expiry_bytes(1_000);
-        store
+        backend
             .sessions
             .insert(prefixed_key(expiry, b"ASIABROKEN"), &b"{not json"[..])
             .unwrap();
-        store
+        backend
             .index
             .insert(session_index_key(b"ASIABROKEN").unwrap(), 1_000);
-        let err = store.get_session("ASIABROKEN").unwrap_err();
+        let store = Store::on(backend);
+        let err = store.sessions.get("ASIABROKEN").await.unwrap_err();
         assert!(
             matches!(err, StoreError::Corrupt(ref m) if m.contains("ASIABROKEN")),
             "{err}"
         );
-        assert!(store.list_sessions(10).is_err());
+        assert!(store.sessions.list(10).await.is_err());
     }
 
-    /// Entries of one event (user changes, revocations, an older database) and of a batch read
-    /// back as one trail, in order, cut at any point by the limit; a corrupt entry is reported.
+    /// Entries of one event (user changes, revocations) and of a batch read back as one trail,
+    /// in order, cut at any point by the limit; a corrupt entry is reported.
     #[tokio::test]
     async fn audit_entries_of_one_event_and_of_a_batch_read_as_one_trail() {
-        use crate::store::conformance::session;
         let h = SledHarness::new();
-        let store = Arc::new(h.open());
-        store.append_audit(&event("a")).await.unwrap();
-        store
+        let backend = h.open();
+        let store = Store::on(backend.clone());
+        store.audit.append(&event("a")).await.unwrap();
+        backend
             .audit
             .insert(
-                store.next_audit_key().unwrap(),
+                backend.next_audit_key().unwrap(),
                 encode(&event("b")).unwrap(),
             )
             .unwrap();
         let writers: Vec<_> = (0..8)
             .map(|i| {
-                let store = Arc::clone(&store);
+                let store = store.clone();
                 tokio::spawn(async move {
                     let id = format!("c{i}");
-                    store.put_session(&session(&id, 1_000), &event(&id)).await
+                    store.sessions.put(&session(&id, 1_000), &event(&id)).await
                 })
             })
             .collect();
         for writer in writers {
             writer.await.unwrap().unwrap();
         }
-        let all = store.list_audit(100).unwrap();
+        let all = store.audit.list(100).await.unwrap();
         assert_eq!(all.len(), 10);
         assert_eq!(all[0].request_id, "a");
         assert_eq!(all[1].request_id, "b");
         for limit in 0..=10 {
             assert_eq!(
-                store.list_audit(limit).unwrap(),
+                store.audit.list(limit).await.unwrap(),
                 all[10 - limit..],
                 "limit {limit}"
             );
         }
-        store
+        backend
             .audit
-            .insert(store.next_audit_key().unwrap(), &b"[{}]"[..])
+            .insert(backend.next_audit_key().unwrap(), &b"[{}]"[..])
             .unwrap();
-        let err = store.list_audit(1).unwrap_err();
+        let err = store.audit.list(1).await.unwrap_err();
         assert!(
             matches!(err, StoreError::Corrupt(ref m) if m.contains("audit entry #")),
             "{err}"
@@ -691,67 +710,94 @@ mod tests {
     /// restart, a purged one is not, and an id the index cannot hold is refused at the write.
     #[tokio::test]
     async fn sessions_are_found_by_id_after_reopening() {
-        use crate::store::conformance::session;
         let h = SledHarness::new();
-        let store = h.open();
+        let store = Store::on(h.open());
         for (id, expires_at) in [("ASIAR1", -5), ("ASIAR2", 100), ("ASIAR3", 1_795_387_166)] {
             store
-                .put_session(&session(id, expires_at), &event(id))
+                .sessions
+                .put(&session(id, expires_at), &event(id))
                 .await
                 .unwrap();
         }
         let long = session("ASIATOOLONGFORANACCESSKEYID", 100);
-        assert!(store.put_session(&long, &event("long")).await.is_err());
-        assert_eq!(store.purge_expired(0).unwrap(), 1);
+        assert!(store.sessions.put(&long, &event("long")).await.is_err());
+        assert_eq!(store.purge_expired(0).await.unwrap(), 1);
         drop(store);
-        let store = h.open();
-        assert_eq!(store.index.len(), 2);
-        assert_eq!(store.get_session("ASIAR1").unwrap(), None);
+        let backend = h.open();
+        assert_eq!(backend.index.len(), 2);
+        let store = Store::on(backend);
+        assert_eq!(store.sessions.get("ASIAR1").await.unwrap(), None);
         assert_eq!(
-            store.get_session("ASIAR2").unwrap(),
+            store.sessions.get("ASIAR2").await.unwrap(),
             Some(session("ASIAR2", 100))
         );
         assert_eq!(
-            store.get_session("ASIAR3").unwrap(),
+            store.sessions.get("ASIAR3").await.unwrap(),
             Some(session("ASIAR3", 1_795_387_166))
         );
         assert_eq!(
-            store.get_session("ASIATOOLONGFORANACCESSKEYID").unwrap(),
+            store
+                .sessions
+                .get("ASIATOOLONGFORANACCESSKEYID")
+                .await
+                .unwrap(),
             None
         );
     }
 
-    #[test]
-    fn replay_entries_are_moved_over_kept_and_purged() {
+    /// Replay entries are found through the index after a restart; a purge takes only the
+    /// windows that have passed, in the tree and in the index.
+    #[tokio::test]
+    async fn replay_entries_are_kept_across_reopening_and_purged() {
+        let key = |id: &str| ReplayKey::SamlAssertion {
+            provider: "corp".into(),
+            id: id.into(),
+        };
         let h = SledHarness::new();
-        {
-            let db = sled::Config::new().path(h.dir.path()).open().unwrap();
-            let legacy = db.open_tree(LEGACY_REPLAY_TREE).unwrap();
-            legacy.insert("old", &200i64.to_be_bytes()[..]).unwrap();
-            legacy.insert("corrupt", &b"x"[..]).unwrap();
-            db.flush().unwrap();
-        }
-        let store = h.open();
-        assert!(store.is_remembered("old", 199).unwrap());
-        assert!(!store.is_remembered("old", 200).unwrap());
-        assert!(store.is_remembered("corrupt", i64::MAX - 1).unwrap());
-        assert!(store.remember_once("new", 300, 100).unwrap());
-        assert!(store.remember_once("old", 500, 250).unwrap(), "window over");
-        drop(store);
-        let store = h.open();
-        assert!(!store.remember_once("new", 400, 299).unwrap());
-        assert!(store.is_remembered("old", 499).unwrap());
-        store.purge_expired(300).unwrap();
-        assert!(!store.is_remembered("new", 299).unwrap(), "purged");
+        let store = Store::on(h.open());
         assert!(
-            store.is_remembered("old", 499).unwrap(),
+            store
+                .replay
+                .remember_once(&key("new"), 300, 100)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .replay
+                .remember_once(&key("old"), 200, 100)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .replay
+                .remember_once(&key("old"), 500, 250)
+                .await
+                .unwrap(),
+            "window over"
+        );
+        drop(store);
+        let backend = h.open();
+        let store = Store::on(backend.clone());
+        assert!(
+            !store
+                .replay
+                .remember_once(&key("new"), 400, 299)
+                .await
+                .unwrap()
+        );
+        assert!(store.replay.is_remembered(&key("old"), 499).await.unwrap());
+        store.purge_expired(300).await.unwrap();
+        assert!(
+            !store.replay.is_remembered(&key("new"), 299).await.unwrap(),
+            "purged"
+        );
+        assert!(
+            store.replay.is_remembered(&key("old"), 499).await.unwrap(),
             "the newer window stays"
         );
-        assert_eq!(store.replay.len(), 2, "old@500 and corrupt");
-        drop(store);
-        let store = h.open();
-        assert!(store.is_remembered("old", 499).unwrap());
-        assert!(!store.is_remembered("new", 299).unwrap());
+        assert_eq!(backend.replay.len(), 1, "only old@500 is left");
     }
 
     #[test]
@@ -767,54 +813,14 @@ mod tests {
         assert_eq!(split_prefixed_key(b"short"), None);
     }
 
-    /// A database written by the layout keyed by access key id: its sessions are moved over at
-    /// open, found by id, listed, purged at expiry, and the old tree is gone.
-    #[test]
-    fn sessions_of_the_previous_layout_are_moved_over() {
-        use crate::store::conformance::session;
-        let h = SledHarness::new();
-        {
-            let db = sled::Config::new().path(h.dir.path()).open().unwrap();
-            let legacy = db.open_tree(LEGACY_SESSIONS_TREE).unwrap();
-            for (id, expires_at) in [("ASIAOLD1", 100), ("ASIAOLD2", 200)] {
-                let record = serde_json::to_vec(&session(id, expires_at)).unwrap();
-                legacy.insert(id, record).unwrap();
-            }
-            db.flush().unwrap();
-        }
-        let store = h.open();
-        assert_eq!(
-            store.get_session("ASIAOLD1").unwrap(),
-            Some(session("ASIAOLD1", 100))
-        );
-        assert_eq!(store.list_sessions(10).unwrap().len(), 2);
-        assert!(
-            !store
-                .db
-                .tree_names()
-                .iter()
-                .any(|n| n.as_ref() == LEGACY_SESSIONS_TREE.as_bytes())
-        );
-        assert_eq!(store.purge_expired(150).unwrap(), 1);
-        assert_eq!(store.get_session("ASIAOLD1").unwrap(), None);
-        assert_eq!(
-            store.index.get(&session_index_key(b"ASIAOLD1").unwrap()),
-            None
-        );
-        assert!(store.get_session("ASIAOLD2").unwrap().is_some());
-        drop(store);
-        let reopened = h.open();
-        assert!(reopened.get_session("ASIAOLD2").unwrap().is_some());
-    }
-
     #[tokio::test]
     async fn dropping_the_store_stops_the_commit_thread() {
         let h = SledHarness::new();
-        let store = h.open();
-        store.append_audit(&event("x")).await.unwrap();
+        let store = Store::on(h.open());
+        store.audit.append(&event("x")).await.unwrap();
         drop(store);
-        let reopened = h.open();
-        assert_eq!(reopened.list_audit(10).unwrap().len(), 1);
-        assert!(reopened.get_session("ASIANONE").unwrap().is_none());
+        let reopened = Store::on(h.open());
+        assert_eq!(reopened.audit.list(10).await.unwrap().len(), 1);
+        assert!(reopened.sessions.get("ASIANONE").await.unwrap().is_none());
     }
 }

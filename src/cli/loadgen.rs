@@ -10,8 +10,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
-use crate::clock::Stopwatch;
-use crate::idp::oidc::signer::TokenSigner;
+use stsbridge::clock::Stopwatch;
+use stsbridge::idp::oidc::signer::TokenSigner;
 
 /// What to run.
 #[derive(Debug, Clone)]

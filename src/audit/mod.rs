@@ -1,0 +1,271 @@
+//! The audit trail's events, CloudTrail-like, and the one builder every event is made with: the
+//! STS API, the authorization API, the portal and operator commands all go through
+//! [`AuditDraft`].
+//!
+//! An event never holds a token, assertion, secret or session token: the adapters hand in the
+//! parameters they may record, and what was issued is described by ids and ARNs only.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::action::Action;
+use crate::clock::iso8601;
+use crate::error::ApiError;
+use crate::origin::Origin;
+
+/// Who an event is about, as CloudTrail's `userIdentity.type` names it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IdentityKind {
+    /// Not known: the request was refused before anyone was identified.
+    #[default]
+    Unknown,
+    WebIdentityUser,
+    #[serde(rename = "SAMLUser")]
+    SamlUser,
+    AssumedRole,
+    #[serde(rename = "IAMUser")]
+    IamUser,
+    FederatedUser,
+    /// An operator command on the admin socket or the store.
+    Operator,
+}
+
+impl IdentityKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Unknown => "Unknown",
+            Self::WebIdentityUser => "WebIdentityUser",
+            Self::SamlUser => "SAMLUser",
+            Self::AssumedRole => "AssumedRole",
+            Self::IamUser => "IAMUser",
+            Self::FederatedUser => "FederatedUser",
+            Self::Operator => "Operator",
+        }
+    }
+}
+
+impl PartialEq<&str> for IdentityKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// The identity an audit event is about (CloudTrail `userIdentity`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditIdentity {
+    #[serde(rename = "type")]
+    pub kind: IdentityKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+}
+
+impl AuditIdentity {
+    /// The holder of an OIDC ID token: `provider:audience:subject`, as CloudTrail names it.
+    pub fn web_identity(provider: &str, audience: &str, subject: &str) -> Self {
+        Self {
+            kind: IdentityKind::WebIdentityUser,
+            identity_provider: Some(provider.to_owned()),
+            principal_id: Some(format!("{provider}:{audience}:{subject}")),
+            user_name: Some(subject.to_owned()),
+        }
+    }
+
+    /// The subject of a SAML assertion of the provider `provider_arn`.
+    pub fn saml(provider_arn: &str, subject: &str) -> Self {
+        Self {
+            kind: IdentityKind::SamlUser,
+            identity_provider: Some(provider_arn.to_owned()),
+            principal_id: Some(format!("{provider_arn}:{subject}")),
+            user_name: Some(subject.to_owned()),
+        }
+    }
+
+    /// A signed caller: a user, a role session or a federated user.
+    pub fn principal(kind: IdentityKind, principal_id: String, user_name: Option<String>) -> Self {
+        Self {
+            kind,
+            identity_provider: None,
+            principal_id: Some(principal_id),
+            user_name,
+        }
+    }
+}
+
+/// What an event records: an STS action, an authorization decision, or an operator command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventName {
+    Sts(Action),
+    Authorize,
+    CreateUser,
+    CreateAccessKey,
+    DeleteAccessKey,
+    EnableMfaDevice,
+    RevokeSession,
+    RevokeRoleSessions,
+    ResealUserSecrets,
+}
+
+impl EventName {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sts(action) => action.name(),
+            Self::Authorize => "Authorize",
+            Self::CreateUser => "CreateUser",
+            Self::CreateAccessKey => "CreateAccessKey",
+            Self::DeleteAccessKey => "DeleteAccessKey",
+            Self::EnableMfaDevice => "EnableMFADevice",
+            Self::RevokeSession => "RevokeSession",
+            Self::RevokeRoleSessions => "RevokeRoleSessions",
+            Self::ResealUserSecrets => "ResealUserSecrets",
+        }
+    }
+}
+
+/// A CloudTrail-like record of one request, successful or not. Never holds a token, assertion,
+/// secret or session token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    /// RFC 3339 UTC.
+    pub event_time: String,
+    pub event_name: String,
+    #[serde(rename = "sourceIPAddress")]
+    pub source_ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    /// The request's parameters, every credential-bearing one left out.
+    pub request_parameters: serde_json::Value,
+    pub user_identity: AuditIdentity,
+    /// On success: what was issued (ids and ARNs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_elements: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    #[serde(rename = "requestID")]
+    pub request_id: String,
+}
+
+/// The event of a request, filled in as the request learns who is calling and how it ends.
+#[derive(Debug, Clone)]
+pub struct AuditDraft {
+    event: AuditEvent,
+}
+
+/// The user agent operator events carry.
+const OPERATOR_AGENT: &str = "stsbridge admin";
+
+impl AuditDraft {
+    /// The event of a request from `origin`; `parameters` are what may be recorded of it.
+    pub fn new(
+        name: EventName,
+        origin: &Origin,
+        parameters: serde_json::Value,
+        now: SystemTime,
+    ) -> Self {
+        Self {
+            event: AuditEvent {
+                event_time: iso8601(now),
+                event_name: name.as_str().to_owned(),
+                source_ip_address: origin.source_ip.map(|ip| ip.to_string()),
+                user_agent: origin.user_agent.clone(),
+                request_parameters: parameters,
+                user_identity: AuditIdentity::default(),
+                response_elements: None,
+                error_code: None,
+                error_message: None,
+                request_id: origin.request_id.clone(),
+            },
+        }
+    }
+
+    /// The event of an operator command (admin socket or CLI), with a fresh request id.
+    pub fn operator(name: EventName, parameters: serde_json::Value, now: SystemTime) -> Self {
+        let origin = Origin {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            source_ip: None,
+            user_agent: Some(OPERATOR_AGENT.to_owned()),
+            secure_transport: false,
+        };
+        let mut draft = Self::new(name, &origin, parameters, now);
+        draft.identify(AuditIdentity {
+            kind: IdentityKind::Operator,
+            ..AuditIdentity::default()
+        });
+        draft
+    }
+
+    pub fn identify(&mut self, identity: AuditIdentity) {
+        self.event.user_identity = identity;
+    }
+
+    /// The event of a success, with what was issued (ids and ARNs only).
+    pub fn succeeded(&self, response: serde_json::Value) -> AuditEvent {
+        let mut event = self.event.clone();
+        event.response_elements = Some(response);
+        event
+    }
+
+    /// The event of a success that reports nothing beyond the request.
+    pub fn done(self) -> AuditEvent {
+        self.event
+    }
+
+    /// The event of a refusal: the code and the message the client was given.
+    pub fn failed(self, err: &ApiError) -> AuditEvent {
+        let row = err.row();
+        let mut event = self.event;
+        event.error_code = Some(row.code.to_owned());
+        event.error_message = Some(row.message.into_owned());
+        event
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::from_unix_seconds;
+
+    #[test]
+    fn kinds_serialize_as_cloudtrail_names_them() {
+        for (kind, name) in [
+            (IdentityKind::SamlUser, "SAMLUser"),
+            (IdentityKind::IamUser, "IAMUser"),
+            (IdentityKind::WebIdentityUser, "WebIdentityUser"),
+        ] {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::Value::String(name.into())
+            );
+            assert_eq!(kind, name);
+        }
+    }
+
+    #[test]
+    fn a_refusal_records_the_client_message_only() {
+        let origin = Origin {
+            request_id: "r1".into(),
+            source_ip: Some([192, 0, 2, 1].into()),
+            user_agent: Some("aws-cli/2".into()),
+            secure_transport: false,
+        };
+        let draft = AuditDraft::new(
+            EventName::Sts(Action::GetCallerIdentity),
+            &origin,
+            serde_json::json!({}),
+            from_unix_seconds(0),
+        );
+        let event = draft.failed(&ApiError::Internal("disk /secret full".into()));
+        assert_eq!(event.event_name, "GetCallerIdentity");
+        assert_eq!(event.error_code.as_deref(), Some("InternalFailure"));
+        assert!(!event.error_message.unwrap().contains("secret"));
+        assert_eq!(event.source_ip_address.as_deref(), Some("192.0.2.1"));
+        assert_eq!(event.user_identity.kind, "Unknown");
+    }
+}

@@ -1,0 +1,3 @@
+//! Tools of the command line that are not part of the library.
+
+pub mod loadgen;

@@ -1,0 +1,406 @@
+//! The one error table: every answer other than success, one row per variant with its AWS code,
+//! HTTP status and client message. The STS XML renderer, the JSON renderer of the authorization
+//! API and the portal's pages all read [`ApiError::row`]; nothing else maps errors to codes.
+//!
+//! Clients see only the row's message: fixed words, or words built from our own validation of
+//! their input. Inner details (`detail`, `Internal`) go to the log with the request id, where the
+//! response is made.
+
+use std::borrow::Cow;
+
+use http::StatusCode;
+
+use crate::creds::sigv4::SigV4Error;
+use crate::idp::saml::SamlFault;
+use crate::idp::{TokenFault, VerifyError};
+
+/// One failed constraint, worded as AWS words it (`Value 'x' at 'roleSessionName' failed to
+/// satisfy constraint: Member must ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The member name as AWS prints it (lowerCamelCase).
+    pub member: &'static str,
+    /// The offending value, or `None` for a missing value or one never echoed (tokens, policies).
+    pub value: Option<String>,
+    pub constraint: String,
+    /// Missing entirely: AWS prints `Value null`.
+    pub missing: bool,
+}
+
+impl Violation {
+    fn describe(&self) -> String {
+        if self.missing {
+            return format!(
+                "Value null at '{}' failed to satisfy constraint: {}",
+                self.member, self.constraint
+            );
+        }
+        match &self.value {
+            Some(v) => format!(
+                "Value '{}' at '{}' failed to satisfy constraint: {}",
+                v, self.member, self.constraint
+            ),
+            None => format!(
+                "Value at '{}' failed to satisfy constraint: {}",
+                self.member, self.constraint
+            ),
+        }
+    }
+}
+
+/// Everything a request can be answered with other than success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("no Action parameter")]
+    MissingAction,
+    #[error("unknown action or version")]
+    InvalidAction { action: String, version: String },
+    #[error("request body too large")]
+    BodyTooLarge,
+    #[error("validation: {0:?}")]
+    Validation(Vec<Violation>),
+    /// A validation failure AWS words as one sentence rather than a constraint list.
+    #[error("validation: {0}")]
+    ValidationMessage(&'static str),
+    #[error("invalid parameter value: {0}")]
+    InvalidParameterValue(&'static str),
+    #[error("invalid identity token: {fault:?}: {detail}")]
+    InvalidIdentityToken { fault: TokenFault, detail: String },
+    #[error("token expired")]
+    ExpiredToken,
+    #[error("identity provider unreachable: {0}")]
+    IdpCommunication(String),
+    #[error("IdP rejected claim: {0}")]
+    IdpRejectedClaim(&'static str),
+    #[error("access denied for {action}: {detail}")]
+    AccessDenied {
+        action: &'static str,
+        detail: String,
+    },
+    /// `AccessDenied` with AWS's own sentence (MFA failures, actions session credentials may
+    /// not call).
+    #[error("access denied: {0}")]
+    AccessDeniedMessage(&'static str),
+    #[error("invalid authorization message")]
+    InvalidAuthorizationMessage,
+    #[error("malformed policy document: {0}")]
+    MalformedPolicy(String),
+    #[error("packed policy too large: {0}%")]
+    PackedPolicyTooLarge(u32),
+    /// The request's signature or credentials were refused.
+    #[error("authentication: {0:?}")]
+    Auth(SigV4Error),
+    /// An authorization API request the daemon cannot use; the text is our own words about it
+    /// (never an input value).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// No valid bearer secret of a configured resource service (authorization API).
+    #[error("no valid service bearer secret")]
+    Unauthorized,
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<VerifyError> for ApiError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::Expired => Self::ExpiredToken,
+            VerifyError::Invalid { fault, detail } => Self::InvalidIdentityToken { fault, detail },
+            VerifyError::Communication(d) => Self::IdpCommunication(d),
+            VerifyError::Internal(d) => Self::Internal(d),
+        }
+    }
+}
+
+/// What a client is told: the AWS code, the HTTP status, the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorRow<'a> {
+    pub code: &'static str,
+    pub status: StatusCode,
+    pub message: Cow<'a, str>,
+}
+
+const INTERNAL_MESSAGE: &str = "We encountered an internal error. Please try again.";
+
+impl ApiError {
+    /// The row of this error: one arm per variant.
+    pub fn row(&self) -> ErrorRow<'_> {
+        use StatusCode as S;
+        let (code, status, message): (&'static str, StatusCode, Cow<'_, str>) = match self {
+            Self::MissingAction => ("MissingAction", S::BAD_REQUEST, "Missing Action".into()),
+            Self::InvalidAction { action, version } => (
+                "InvalidAction",
+                S::BAD_REQUEST,
+                format!("Could not find operation {action} for version {version}").into(),
+            ),
+            Self::BodyTooLarge => (
+                "RequestEntityTooLarge",
+                S::PAYLOAD_TOO_LARGE,
+                "Request body exceeds the 262144-byte limit".into(),
+            ),
+            Self::Validation(v) => (
+                "ValidationError",
+                S::BAD_REQUEST,
+                validation_message(v).into(),
+            ),
+            Self::ValidationMessage(m) => ("ValidationError", S::BAD_REQUEST, (*m).into()),
+            Self::InvalidParameterValue(m) => {
+                ("InvalidParameterValue", S::BAD_REQUEST, (*m).into())
+            }
+            Self::InvalidIdentityToken { fault, .. } => (
+                "InvalidIdentityToken",
+                S::BAD_REQUEST,
+                token_fault_message(*fault).into(),
+            ),
+            Self::ExpiredToken => (
+                "ExpiredTokenException",
+                S::BAD_REQUEST,
+                "Token expired: current date/time is past the token's exp".into(),
+            ),
+            Self::IdpCommunication(_) => (
+                "IDPCommunicationError",
+                S::BAD_REQUEST,
+                "Couldn't retrieve verification key from your identity provider, please reference AssumeRoleWithWebIdentity documentation for requirements".into(),
+            ),
+            Self::IdpRejectedClaim(m) => ("IDPRejectedClaim", S::FORBIDDEN, (*m).into()),
+            Self::AccessDenied { action, .. } => (
+                "AccessDenied",
+                S::FORBIDDEN,
+                format!("Not authorized to perform {action}").into(),
+            ),
+            Self::AccessDeniedMessage(m) => ("AccessDenied", S::FORBIDDEN, (*m).into()),
+            Self::InvalidAuthorizationMessage => (
+                "InvalidAuthorizationMessageException",
+                S::BAD_REQUEST,
+                "The encoded authorization message is invalid or was not produced by this service."
+                    .into(),
+            ),
+            Self::MalformedPolicy(problems) => (
+                "MalformedPolicyDocument",
+                S::BAD_REQUEST,
+                problems.as_str().into(),
+            ),
+            Self::PackedPolicyTooLarge(pct) => (
+                "PackedPolicyTooLarge",
+                S::BAD_REQUEST,
+                format!(
+                    "Packed size of the session policies and session tags is {pct}% of the allowed maximum"
+                )
+                .into(),
+            ),
+            Self::Auth(e) => (e.code(), auth_status(*e), auth_message(*e).into()),
+            Self::InvalidRequest(m) => ("InvalidRequest", S::BAD_REQUEST, m.as_str().into()),
+            Self::Unauthorized => (
+                "Unauthorized",
+                S::UNAUTHORIZED,
+                "A valid service bearer secret is required.".into(),
+            ),
+            Self::Internal(_) => (
+                "InternalFailure",
+                S::INTERNAL_SERVER_ERROR,
+                INTERNAL_MESSAGE.into(),
+            ),
+        };
+        ErrorRow {
+            code,
+            status,
+            message,
+        }
+    }
+
+    /// The AWS error code.
+    pub fn code(&self) -> &'static str {
+        self.row().code
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.row().status
+    }
+
+    /// The message the client sees.
+    pub fn message(&self) -> String {
+        self.row().message.into_owned()
+    }
+
+    /// `Sender` for the caller's faults, `Receiver` for ours (the AWS `<Type>`).
+    pub fn fault_type(&self) -> &'static str {
+        if self.status().is_server_error() {
+            "Receiver"
+        } else {
+            "Sender"
+        }
+    }
+}
+
+fn validation_message(violations: &[Violation]) -> String {
+    let n = violations.len();
+    let noun = if n == 1 { "error" } else { "errors" };
+    let parts: Vec<String> = violations.iter().map(Violation::describe).collect();
+    format!("{n} validation {noun} detected: {}", parts.join("; "))
+}
+
+/// AWS answers a refused signature or key with 403, a malformed one with 400.
+fn auth_status(e: SigV4Error) -> StatusCode {
+    match e {
+        SigV4Error::MissingAuthenticationToken
+        | SigV4Error::InvalidClientTokenId
+        | SigV4Error::SignatureDoesNotMatch
+        | SigV4Error::ExpiredToken => StatusCode::FORBIDDEN,
+        SigV4Error::IncompleteSignature(_) | SigV4Error::RequestExpired => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// AWS's words for each authentication failure.
+fn auth_message(e: SigV4Error) -> &'static str {
+    match e {
+        SigV4Error::MissingAuthenticationToken => "Request is missing Authentication Token",
+        SigV4Error::IncompleteSignature(why) => why,
+        SigV4Error::InvalidClientTokenId => {
+            "The security token included in the request is invalid."
+        }
+        SigV4Error::SignatureDoesNotMatch => {
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
+        }
+        SigV4Error::RequestExpired => "Request has expired.",
+        SigV4Error::ExpiredToken => "The security token included in the request is expired",
+    }
+}
+
+/// The fixed words for each check a federation token or assertion failed (never derived from
+/// input).
+fn token_fault_message(fault: TokenFault) -> &'static str {
+    match fault {
+        TokenFault::Malformed => "The ID token provided is not a valid JWT.",
+        TokenFault::UnknownIssuer => {
+            "No OpenIDConnect provider found in your account for the token's issuer."
+        }
+        TokenFault::Issuer => "Incorrect token issuer.",
+        TokenFault::Audience => "Incorrect token audience.",
+        TokenFault::Algorithm => "The token's signing algorithm is not allowed for this provider.",
+        TokenFault::UnknownKey => "The token's signing key is not known to the provider.",
+        TokenFault::Signature => "The token signature could not be verified.",
+        TokenFault::NotYetValid => "The token is not yet valid.",
+        TokenFault::Claims => "The token is missing a required claim or has a malformed claim.",
+        TokenFault::Nonce => "The token's nonce does not match the sign-in request.",
+        TokenFault::UnknownProvider => {
+            "The PrincipalArn does not name a SAML provider of this service."
+        }
+        TokenFault::Saml(fault) => saml_fault_message(fault),
+        TokenFault::Replay => "The SAML assertion has already been used.",
+        TokenFault::Attribute => {
+            "The SAML assertion lacks a required AWS attribute or one is invalid."
+        }
+    }
+}
+
+fn saml_fault_message(fault: SamlFault) -> &'static str {
+    match fault {
+        SamlFault::Malformed => "The SAML assertion is not a valid base64-encoded SAML response.",
+        SamlFault::Signature => "Response signature invalid.",
+        SamlFault::Algorithm => "The SAML response uses a signature algorithm that is not allowed.",
+        SamlFault::Structure => "The SAML response does not have the required structure.",
+        SamlFault::Encrypted => "Encrypted SAML assertions are not accepted from this provider.",
+        SamlFault::Decryption => "The encrypted SAML assertion could not be decrypted.",
+        SamlFault::Issuer => "The SAML issuer does not match the identity provider.",
+        SamlFault::Status => "The SAML response does not report success.",
+        SamlFault::Audience => {
+            "The SAML assertion audience restriction does not include this service."
+        }
+        SamlFault::Recipient => "The SAML assertion recipient is not this service.",
+        SamlFault::Destination => "The SAML response destination is not this service.",
+        SamlFault::SubjectConfirmation => {
+            "The SAML assertion lacks a valid bearer subject confirmation."
+        }
+        SamlFault::Subject => "The SAML assertion has no NameID.",
+        SamlFault::NotYetValid => "The SAML assertion is not yet valid.",
+        SamlFault::InResponseTo => "The SAML response does not answer this sign-in request.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_message_counts_and_joins_like_aws() {
+        let e = ApiError::Validation(vec![
+            Violation {
+                member: "roleSessionName",
+                value: Some("a b".into()),
+                constraint: "Member must satisfy regular expression pattern: [\\w+=,.@-]*".into(),
+                missing: false,
+            },
+            Violation {
+                member: "roleArn",
+                value: None,
+                constraint: "Member must not be null".into(),
+                missing: true,
+            },
+        ]);
+        assert_eq!(
+            e.message(),
+            "2 validation errors detected: Value 'a b' at 'roleSessionName' failed to satisfy constraint: \
+             Member must satisfy regular expression pattern: [\\w+=,.@-]*; \
+             Value null at 'roleArn' failed to satisfy constraint: Member must not be null"
+        );
+        assert_eq!(e.code(), "ValidationError");
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn status_and_type_follow_the_table() {
+        let denied = ApiError::AccessDenied {
+            action: "sts:AssumeRoleWithWebIdentity",
+            detail: String::new(),
+        };
+        assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+        assert_eq!(denied.fault_type(), "Sender");
+        assert_eq!(ApiError::Internal("x".into()).fault_type(), "Receiver");
+        assert_eq!(ApiError::ExpiredToken.code(), "ExpiredTokenException");
+        assert_eq!(
+            ApiError::IdpCommunication("x".into()).code(),
+            "IDPCommunicationError"
+        );
+        assert_eq!(ApiError::Unauthorized.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            ApiError::Auth(SigV4Error::RequestExpired).status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn internal_details_never_reach_the_client() {
+        let e = ApiError::Internal("sled: disk /secret/path full".into());
+        assert!(!e.message().contains("sled"));
+        let e = ApiError::InvalidIdentityToken {
+            fault: TokenFault::Audience,
+            detail: "aud was evil-client".into(),
+        };
+        assert_eq!(e.message(), "Incorrect token audience.");
+    }
+
+    #[test]
+    fn saml_client_messages_are_fixed_and_distinct() {
+        let faults = [
+            SamlFault::Malformed,
+            SamlFault::Signature,
+            SamlFault::Algorithm,
+            SamlFault::Structure,
+            SamlFault::Encrypted,
+            SamlFault::Decryption,
+            SamlFault::Issuer,
+            SamlFault::Status,
+            SamlFault::Audience,
+            SamlFault::Recipient,
+            SamlFault::Destination,
+            SamlFault::SubjectConfirmation,
+            SamlFault::Subject,
+            SamlFault::NotYetValid,
+            SamlFault::InResponseTo,
+        ];
+        let messages: std::collections::HashSet<&str> =
+            faults.iter().map(|f| saml_fault_message(*f)).collect();
+        assert_eq!(messages.len(), faults.len());
+        assert!(messages.iter().all(|m| !m.is_empty()));
+    }
+}

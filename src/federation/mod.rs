@@ -1,0 +1,121 @@
+//! From a verified identity to credentials: trust decision -> grant -> issue (durable) -> audit.
+//!
+//! The protocol adapters (the STS API, the portal, the SSO API) verify who is asking (an IdP
+//! for a federated identity, `principal` for a signed caller), describe the request's
+//! [`Origin`], and call this module; they never decide trust or mint credentials themselves.
+//! [`assumable_roles`] lists what an identity may assume, for pickers.
+
+mod chain;
+mod federated;
+mod roles;
+mod steps;
+mod user;
+
+pub use chain::CHAINED_MAX_SECONDS;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+pub use chain::{AssumeRoleAsk, assume_role};
+pub use federated::{SamlSubject, SessionAsk, assume_role_with_identity};
+pub use roles::{AssumableRole, assumable_roles};
+pub use steps::{SessionPolicies, check_session_tags};
+pub use user::{FederationTokenAsk, get_federation_token, get_session_token};
+
+use crate::audit::AuditDraft;
+use crate::clock::{iso8601, unix_seconds};
+use crate::config::Federation;
+use crate::creds::{CredentialMinter, Credentials, Grant, MintError, Session};
+use crate::error::ApiError;
+use crate::origin::Origin;
+use crate::principal::Authenticator;
+use crate::store::{SessionRecord, Sessions, Store};
+
+/// What issuing works with: the federation in force, the issuer, who-is-calling.
+#[derive(Clone, Copy)]
+pub struct Domain<'a> {
+    pub federation: &'a Federation,
+    pub issuer: &'a Issuer,
+    pub principals: &'a Authenticator,
+}
+
+/// The request a session is issued for: where it came from, the audit event that records it
+/// (its success is written with the session record), and its time.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    pub origin: &'a Origin,
+    pub audit: &'a AuditDraft,
+    pub now: SystemTime,
+}
+
+/// Mints credentials and makes their session record durable.
+pub struct Issuer {
+    minter: Arc<dyn CredentialMinter>,
+    sessions: Arc<dyn Sessions>,
+}
+
+/// What was issued, for the adapter to render.
+#[derive(Debug)]
+pub struct Issued {
+    pub credentials: Credentials,
+    pub session: Session,
+    /// PackedPolicySize, when session policies or tags were passed.
+    pub packed_policy_size: Option<u32>,
+    /// What AWS reports about a SAML subject.
+    pub saml: Option<SamlSubject>,
+}
+
+impl Issuer {
+    pub fn new(minter: Arc<dyn CredentialMinter>, store: &Store) -> Self {
+        Self {
+            minter,
+            sessions: Arc::clone(&store.sessions),
+        }
+    }
+
+    /// Mint credentials for `grant` and make the session record and the request's audit event
+    /// (with what was issued and `response_extra`) durable before returning them.
+    pub(crate) async fn issue(
+        &self,
+        grant: &Grant,
+        audience: &str,
+        request: &Request<'_>,
+        response_extra: serde_json::Value,
+    ) -> Result<Credentials, ApiError> {
+        let Request { origin, audit, now } = *request;
+        let (credentials, _claims) = self.minter.mint(grant, now).map_err(|e| match e {
+            // Sealed sessions have a size cap; policies and tags are what make one large.
+            MintError::TooLarge { .. } => ApiError::PackedPolicyTooLarge(101),
+            other => ApiError::Internal(other.to_string()),
+        })?;
+        let record = SessionRecord {
+            access_key_id: credentials.access_key_id.clone(),
+            session: grant.session.clone(),
+            audience: audience.to_owned(),
+            issued_at: unix_seconds(now),
+            expires_at: unix_seconds(credentials.expiration),
+            request_id: origin.request_id.clone(),
+            source_ip: origin.source_ip.map(|ip| ip.to_string()),
+        };
+        let mut response = serde_json::json!({
+            "credentials": {
+                "accessKeyId": record.access_key_id,
+                "expiration": iso8601(credentials.expiration),
+            },
+            "assumedRoleUser": {
+                "assumedRoleId": record.session.caller_id(),
+                "arn": record.session.caller_arn,
+            },
+        });
+        if let (Some(obj), serde_json::Value::Object(extra)) =
+            (response.as_object_mut(), response_extra)
+        {
+            obj.extend(extra);
+        }
+        self.sessions
+            .put(&record, &audit.succeeded(response))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(credentials)
+    }
+}

@@ -1,0 +1,108 @@
+//! The STS endpoint: every path but the others, `GET` (query) or `POST` (form), AWS XML out.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, State as Extract};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use tracing::Instrument;
+
+use super::{App, MAX_BODY_BYTES, new_request_id, origin, respond};
+use crate::error::ApiError;
+use crate::principal::SignedParts;
+use crate::sts::{self, Params, RequestMeta};
+
+pub(super) async fn endpoint(
+    Extract(app): Extract<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let request_id = new_request_id();
+    let span = tracing::info_span!("sts", request_id = %request_id);
+    async move {
+        let result = match read_body(&method, body).await {
+            Ok(body) => {
+                let meta = RequestMeta {
+                    origin: origin(&request_id, peer, &headers),
+                    signed: signed_parts(&method, &uri, &headers, &body),
+                };
+                match params(&uri, &body) {
+                    Ok(params) => sts::handle(&app.state, &meta, &params).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(xml) => {
+                tracing::debug!("ok");
+                respond::xml(StatusCode::OK, xml, &request_id)
+            }
+            Err(err) => respond::xml_error(&err, &request_id),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// The body of a POST (bounded); GET and HEAD have none.
+async fn read_body(method: &Method, body: Body) -> Result<Bytes, ApiError> {
+    if method == Method::GET || method == Method::HEAD {
+        return Ok(Bytes::new());
+    }
+    if method != Method::POST {
+        return Err(ApiError::ValidationMessage(
+            "The STS endpoint accepts GET and POST requests only.",
+        ));
+    }
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::BodyTooLarge)
+}
+
+/// Parameters from the query string and the form body (body values win).
+fn params(uri: &Uri, body: &[u8]) -> Result<Params, ApiError> {
+    let query = Params::parse(uri.query().unwrap_or_default().as_bytes())?;
+    if body.is_empty() {
+        return Ok(query);
+    }
+    let mut params = Params::parse(body)?;
+    params.merge(query);
+    Ok(params)
+}
+
+/// What SigV4 covers, for a request that carries a signature (an `Authorization` header or
+/// presigned `X-Amz-Signature`); `None` otherwise, so unsigned federation calls pay nothing.
+fn signed_parts(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<SignedParts> {
+    let query = uri.query().unwrap_or_default();
+    if !headers.contains_key(header::AUTHORIZATION) && !query.contains("X-Amz-Signature=") {
+        return None;
+    }
+    let headers = headers
+        .iter()
+        .filter_map(|(name, value)| {
+            value
+                .to_str()
+                .ok()
+                .map(|v| (name.as_str().to_owned(), v.to_owned()))
+        })
+        .collect();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body);
+    Some(SignedParts {
+        method: method.as_str().to_owned(),
+        path: uri.path().to_owned(),
+        query: query.to_owned(),
+        headers,
+        payload_sha256_hex: data_encoding::HEXLOWER.encode(digest.as_ref()),
+    })
+}
