@@ -354,6 +354,6 @@ pub fn audit_event(
                 "accessKeyId": r.principal.access_key_id,
             }))
         }
-        Err(e) => draft.failed(e),
+        Err(e) => draft.failed(e.code(), e.message()),
     }
 }

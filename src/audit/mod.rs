@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::action::Action;
 use crate::clock::iso8601;
-use crate::error::ApiError;
 use crate::origin::Origin;
 
 /// Who an event is about, as CloudTrail's `userIdentity.type` names it.
@@ -217,12 +216,12 @@ impl AuditDraft {
         self.event
     }
 
-    /// The event of a refusal: the code and the message the client was given.
-    pub fn failed(self, err: &ApiError) -> AuditEvent {
-        let row = err.row();
+    /// The event of a refusal: the code and the message the client was given (never an
+    /// inner detail).
+    pub fn failed(self, code: &str, message: String) -> AuditEvent {
         let mut event = self.event;
-        event.error_code = Some(row.code.to_owned());
-        event.error_message = Some(row.message.into_owned());
+        event.error_code = Some(code.to_owned());
+        event.error_message = Some(message);
         event
     }
 }
@@ -261,7 +260,8 @@ mod tests {
             serde_json::json!({}),
             from_unix_seconds(0),
         );
-        let event = draft.failed(&ApiError::Internal("disk /secret full".into()));
+        let err = crate::error::ApiError::Internal("disk /secret full".into());
+        let event = draft.failed(err.code(), err.message());
         assert_eq!(event.event_name, "GetCallerIdentity");
         assert_eq!(event.error_code.as_deref(), Some("InternalFailure"));
         assert!(!event.error_message.unwrap().contains("secret"));

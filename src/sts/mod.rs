@@ -77,7 +77,11 @@ pub async fn handle(
         }
     };
     if let Err(err) = &result
-        && let Err(store_err) = state.store().audit.append(&audit.failed(err)).await
+        && let Err(store_err) = state
+            .store()
+            .audit
+            .append(&audit.failed(err.code(), err.message()))
+            .await
     {
         tracing::error!(error = %store_err, "could not record the failed request in the audit trail");
     }

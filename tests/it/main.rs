@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per area. Add modules here, not files in tests/.
 
+mod architecture;
 mod http;
 mod oidc;
 mod saml;
