@@ -11,10 +11,8 @@
 //! - the adapters: `sts` (the STS Query API), `authz` (the authorization API), `admin` (the
 //!   operator socket), over the shared `state`; `server` routes HTTP to them.
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+// Tests may (clippy.toml: allow-*-in-tests); nothing else unwraps, expects or panics.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod action;
 pub mod admin;

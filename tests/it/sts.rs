@@ -1,10 +1,11 @@
 //! AssumeRoleWithWebIdentity end to end: the real AWS SDK against the daemon, an in-process IdP
 //! serving discovery and JWKS, sled on a temp dir.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use aws_sdk_sts::error::ProvideErrorMetadata;
 use serde_json::{Value, json};
+use stsbridge::clock::Clock as _;
 
 use crate::support::daemon::{ACCOUNT, Daemon, Setup, code, signed_client, sts_client};
 use crate::support::idp::TestIdp;
@@ -12,7 +13,8 @@ use crate::support::idp::TestIdp;
 const CLIENT: &str = "client-a";
 
 fn now_secs() -> i64 {
-    SystemTime::now()
+    stsbridge::clock::SystemClock
+        .now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default()
@@ -568,7 +570,7 @@ async fn the_development_issuer_closes_the_loop() {
         stsbridge::dev::DEV_AUDIENCE,
         Duration::from_secs(600),
         serde_json::Map::new(),
-        SystemTime::now(),
+        stsbridge::clock::SystemClock.now(),
     )
     .unwrap();
     // Discovery and JWKS are served for other relying parties too.
@@ -599,7 +601,9 @@ async fn the_development_issuer_closes_the_loop() {
 
 #[tokio::test]
 async fn expired_sessions_are_purged_in_the_background() {
-    let clock = std::sync::Arc::new(stsbridge::clock::ManualClock::new(SystemTime::now()));
+    let clock = std::sync::Arc::new(stsbridge::clock::ManualClock::new(
+        stsbridge::clock::SystemClock.now(),
+    ));
     let idp = TestIdp::start().await;
     let daemon = Daemon::start(Setup {
         idps: vec![("test".into(), idp_toml(idp.issuer()))],
@@ -638,7 +642,9 @@ async fn expired_sessions_are_purged_in_the_background() {
 
 #[tokio::test]
 async fn issued_credentials_sign_get_caller_identity() {
-    let clock = std::sync::Arc::new(stsbridge::clock::ManualClock::new(SystemTime::now()));
+    let clock = std::sync::Arc::new(stsbridge::clock::ManualClock::new(
+        stsbridge::clock::SystemClock.now(),
+    ));
     let idp = TestIdp::start().await;
     let daemon = Daemon::start(Setup {
         idps: vec![("test".into(), idp_toml(idp.issuer()))],
@@ -787,7 +793,7 @@ async fn a_presigned_get_caller_identity_url_works_with_a_plain_http_client() {
         .identity(&identity)
         .region("us-east-1")
         .name("sts")
-        .time(SystemTime::now())
+        .time(stsbridge::clock::SystemClock.now())
         .settings(settings)
         .build()
         .unwrap()
@@ -1034,7 +1040,9 @@ async fn role_chaining_carries_tags_and_source_identity_and_caps_at_one_hour() {
 #[tokio::test]
 async fn revoked_sessions_are_refused_at_once() {
     use stsbridge::admin::{AdminRequest, AdminResponse};
-    let clock = std::sync::Arc::new(stsbridge::clock::ManualClock::new(SystemTime::now()));
+    let clock = std::sync::Arc::new(stsbridge::clock::ManualClock::new(
+        stsbridge::clock::SystemClock.now(),
+    ));
     let idp = TestIdp::start().await;
     let daemon = Daemon::start(Setup {
         idps: vec![("test".into(), idp_toml(idp.issuer()))],

@@ -10,6 +10,7 @@ use aws_sigv4::http_request::{
 };
 use serde_json::{Value, json};
 use stsbridge::admin::{AdminRequest, AdminResponse};
+use stsbridge::clock::Clock as _;
 use stsbridge::creds::totp;
 use stsbridge::users::UserPolicy;
 
@@ -19,7 +20,8 @@ const OTHER_ACCOUNT: &str = "210987654321";
 const SERVICE_SECRET: &str = "photos-service-bearer-secret-0123456789";
 
 fn now_secs() -> i64 {
-    SystemTime::now()
+    stsbridge::clock::SystemClock
+        .now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default()
@@ -159,7 +161,7 @@ async fn enable_mfa(daemon: &Daemon, name: &str) -> (String, Vec<u8>) {
 /// The daemon's time in the MFA test: the middle of the current 30-second step, held still,
 /// so a code's step never moves under the test.
 fn mid_step() -> SystemTime {
-    let step = totp::step_at(SystemTime::now());
+    let step = totp::step_at(stsbridge::clock::SystemClock.now());
     UNIX_EPOCH + Duration::from_secs((step * totp::STEP_SECONDS + 15) as u64)
 }
 
@@ -623,7 +625,7 @@ fn authorize_body(
         .identity(&identity)
         .region("eu-central-1")
         .name("photos")
-        .time(SystemTime::now())
+        .time(stsbridge::clock::SystemClock.now())
         .settings(settings)
         .build()
         .unwrap()
