@@ -121,7 +121,7 @@ pub async fn run(
         &settings.default_account_id,
     );
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin));
-    let purge_task = tokio::spawn(purge_expired(store, clock, settings.purge_interval));
+    let purge_task = tokio::spawn(store::purge_every(store, clock, settings.purge_interval));
     let idp_tasks: Vec<_> = built.maintenance.into_iter().map(tokio::spawn).collect();
 
     let federation = state.federation();
@@ -188,17 +188,4 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-}
-
-/// Delete what has expired every `interval`.
-async fn purge_expired(store: Store, clock: Arc<dyn Clock>, interval: std::time::Duration) {
-    let mut ticker = tokio::time::interval(interval);
-    loop {
-        ticker.tick().await;
-        match store.purge_expired(clock::unix_seconds(clock.now())).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(purged = n, "expired sessions purged"),
-            Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
-        }
-    }
 }

@@ -17,10 +17,12 @@ pub mod sled;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::audit::AuditEvent;
+use crate::clock::{Clock, unix_seconds};
 use crate::creds::Session;
 use crate::users::UserRecord;
 
@@ -264,6 +266,20 @@ impl Store {
     }
 }
 
+/// Delete what has expired at `clock`'s now, every `interval` (the first time at once), until
+/// the task is aborted. A failed purge is logged and tried again at the next tick.
+pub async fn purge_every(store: Store, clock: Arc<dyn Clock>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        ticker.tick().await;
+        match store.purge_expired(unix_seconds(clock.now())).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired sessions purged"),
+            Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        }
+    }
+}
+
 /// Where and how the records are kept (`[storage]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageSettings {
@@ -338,6 +354,53 @@ pub async fn update_user<T, E>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::{ManualClock, from_unix_seconds};
+    use crate::store::conformance::{event, session};
+
+    /// The sweep runs on its interval of the runtime's (paused) time and purges by the clock's
+    /// now: a session goes at the first tick after the clock passed its expiry, not before.
+    #[tokio::test(start_paused = true)]
+    async fn the_background_purge_runs_on_its_interval_by_the_clocks_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&StorageSettings {
+            path: dir.path().join("sled"),
+            cache_capacity_bytes: 8 << 20,
+        })
+        .unwrap();
+        for (id, expires_at) in [("ASIASHORT", 1_000), ("ASIALONG", 2_000)] {
+            store
+                .sessions
+                .put(&session(id, expires_at), &event(id))
+                .await
+                .unwrap();
+        }
+        let clock = Arc::new(ManualClock::new(from_unix_seconds(500)));
+        let interval = Duration::from_secs(300);
+        let sweeper = tokio::spawn(purge_every(store.clone(), clock.clone(), interval));
+        let present = |id: &'static str| {
+            let store = store.clone();
+            async move { store.sessions.get(id).await.unwrap().is_some() }
+        };
+        // Let every task run to its next wait without moving the runtime's time.
+        async fn settle() {
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+        }
+        settle().await;
+        clock.set(from_unix_seconds(1_000));
+        settle().await;
+        assert!(present("ASIASHORT").await, "no tick since the clock moved");
+        tokio::time::advance(interval).await;
+        settle().await;
+        assert!(!present("ASIASHORT").await, "purged at the tick");
+        assert!(present("ASIALONG").await);
+        clock.set(from_unix_seconds(2_000));
+        tokio::time::advance(interval).await;
+        settle().await;
+        assert!(!present("ASIALONG").await);
+        sweeper.abort();
+    }
 
     #[test]
     fn revocation_sets_cover_sessions_and_roles_until_their_time() {
