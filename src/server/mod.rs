@@ -7,6 +7,8 @@
 mod authorize;
 mod respond;
 mod sts;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
