@@ -176,7 +176,7 @@ enum AuditCommand {
     },
 }
 
-/// glibc's allocator spends a quarter of a loaded daemon's CPU on sled's and hyper's many small
+/// glibc's allocator spent a large share of a loaded daemon's CPU on sled's and hyper's many small
 /// allocations across threads (measured with perf); mimalloc's thread-local heaps do not.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -13,14 +13,6 @@
 //!   `...IfExists` makes it true; `ForAllValues:` is true and `ForAnyValue:` false on a missing or
 //!   empty key;
 //! - a policy variable that cannot be resolved makes its statement not apply.
-//!
-//! CONTRACT (used by config/ and sts/; keep these signatures):
-//! - `Policy::parse(text, PolicyKind) -> Result<Policy, PolicyError>`
-//! - `evaluate(&Policy, &RequestContext, now) -> Decision`
-//! - `evaluate_session(identity, session, &RequestContext, now) -> Decision`: a session's
-//!   effective permissions.
-//! - `RequestContext { principals, action, resource, keys }`, `ContextKeys::insert`.
-//! - `packed_policy_size(policy, arns, tags, transitive keys) -> u32`: `PackedPolicySize`.
 
 mod condition;
 mod packed;

@@ -160,8 +160,8 @@ pub(super) fn allowed_algorithm(
 
 /// The unverified `iss` of a compact JWS, for routing only. Cheaper than
 /// [`UnverifiedToken::parse`] (which the verifier the token is routed to runs in full, header
-/// and all): only the payload is decoded, and parsed without building its members (measured
-/// with `stsbridge loadgen`: 2% of the daemon's CPU for the full parse). Still a strict JSON
+/// and all): only the payload is decoded, and parsed without building its members (the full
+/// parse showed in the daemon's profile under load). Still a strict JSON
 /// object: a malformed payload or a repeated `iss` is refused here.
 pub(super) fn peek_issuer(token: &str) -> Result<String, VerifyError> {
     #[derive(serde::Deserialize)]

@@ -242,7 +242,7 @@ fn check_in_response_to(
 
 /// Run CPU-bound `work` (about a millisecond) without stalling the runtime's other tasks: on a
 /// multi-threaded runtime, on this thread after handing its other tasks to another worker
-/// (`block_in_place`: no hop to a pool thread and back, about 100 µs less per request on two
+/// (`block_in_place`: no hop to a pool thread and back, which shows in a request's latency on two
 /// cores); elsewhere (a current-thread runtime) on the blocking pool. A panic is an error.
 async fn off_the_workers<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,

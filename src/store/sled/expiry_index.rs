@@ -7,9 +7,9 @@
 //! code. They are derived state: built from the trees' keys when the store opens, kept in step by
 //! every write and purge. They live in memory and not in sled trees because their keys are
 //! random: a tree keyed by them takes each insert on a random leaf, paged in from disk once the
-//! tree outgrows the page cache, and split every sixteen entries (measured with `stsbridge
-//! loadgen`: 13% of the daemon's throughput). A session's entry costs about 40 bytes (a 20-byte
-//! id, an 8-byte expiry, the table's overhead): 25 MiB for 600,000 live sessions.
+//! tree outgrows the page cache, and split every sixteen entries (the README's benchmark section
+//! has the cost). A session's entry costs about 40 bytes: a 20-byte id, an 8-byte expiry, the
+//! table's overhead.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;

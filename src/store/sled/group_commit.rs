@@ -11,8 +11,7 @@
 //! A ticket may carry an audit event (JSON). The thread writes the events of one batch as one
 //! audit entry (a JSON array under one sequence key) before the flush: sled splits a leaf every
 //! 16 entries and rewrites it whole, so one ~800-byte entry per request was the daemon's single
-//! largest cost under load (measured with `stsbridge loadgen`: 12.5k requests/s with an entry
-//! per event, 14.4k without any).
+//! largest cost under load (the README's benchmark section has the figures).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -120,8 +119,7 @@ fn commit_loop(
         let mut batch = vec![first];
         if busy {
             // Under load, let more writers join this flush (commit delay): fewer, larger flushes
-            // cost sled less I/O-thread churn per write. Measured with `stsbridge loadgen`, 32
-            // connections: 11.4k requests/s without the delay, 13.1k with 500 us.
+            // cost sled less I/O-thread churn per write (README, benchmarks).
             std::thread::sleep(COMMIT_DELAY);
         }
         batch.extend(queue.try_iter());
