@@ -9,6 +9,8 @@ mod chain;
 mod federated;
 mod roles;
 mod steps;
+#[cfg(test)]
+mod tests;
 mod user;
 
 pub use chain::CHAINED_MAX_SECONDS;

@@ -355,12 +355,20 @@ mod tests {
     }
 
     fn verify_as(issuer: &str, claims: Value) -> Result<FederatedIdentity, VerifyError> {
+        verify_expecting(issuer, None, claims)
+    }
+
+    fn verify_expecting(
+        issuer: &str,
+        nonce: Option<&str>,
+        claims: Value,
+    ) -> Result<FederatedIdentity, VerifyError> {
         let configured = audiences_configured();
         let expect = Expectations {
             issuer,
             provider: "idp.example",
             audiences: &configured,
-            nonce: None,
+            nonce,
         };
         signed(claims)
             .check_times(from_unix_seconds(NOW), Duration::from_secs(60))?
@@ -571,5 +579,44 @@ mod tests {
             verify(with(base(), TAGS_CLAIM, json!({"principal_tags": many}))),
             TokenFault::Claims,
         );
+    }
+
+    #[test]
+    fn an_expected_nonce_must_be_the_tokens() {
+        let with = |nonce: Value| {
+            let mut claims = base();
+            claims["nonce"] = nonce;
+            claims
+        };
+        assert!(verify_expecting(ISSUER, Some("n-1"), with(json!("n-1"))).is_ok());
+        for claims in [
+            base(),
+            with(json!("n-2")),
+            with(json!(["n-1"])),
+            with(json!("")),
+        ] {
+            match verify_expecting(ISSUER, Some("n-1"), claims) {
+                Err(VerifyError::Invalid {
+                    fault: TokenFault::Nonce,
+                    ..
+                }) => {}
+                other => panic!("expected a nonce fault, got {other:?}"),
+            }
+        }
+        assert!(
+            verify_expecting(ISSUER, None, with(json!("anything"))).is_ok(),
+            "no nonce expected (the STS API): a nonce in the token is not checked"
+        );
+    }
+
+    #[test]
+    fn the_source_identity_claim_is_read() {
+        let mut claims = base();
+        claims["https://aws.amazon.com/source_identity"] = json!("alice");
+        assert_eq!(
+            verify(claims).unwrap().source_identity.as_deref(),
+            Some("alice")
+        );
+        assert_eq!(verify(base()).unwrap().source_identity, None);
     }
 }

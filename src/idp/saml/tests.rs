@@ -972,3 +972,104 @@ fn the_certificate_that_verified_last_is_tried_first() {
     );
     assert_eq!(certs.first_to_try(), 0, "a failure moves nothing");
 }
+
+async fn verify_expecting(
+    provider: &SamlProvider,
+    name: &str,
+    in_response_to: Option<&str>,
+) -> Result<crate::identity::FederatedIdentity, VerifyError> {
+    provider
+        .verify(
+            &SubjectCredential::SamlResponse(&encoded(name)),
+            &Expectations {
+                nonce: None,
+                in_response_to,
+            },
+            from_unix_seconds(NOW),
+        )
+        .await
+}
+
+#[track_caller]
+fn assert_token_fault(
+    result: Result<crate::identity::FederatedIdentity, VerifyError>,
+    expected: crate::idp::TokenFault,
+) {
+    match result {
+        Err(VerifyError::Invalid { fault, .. }) => assert_eq!(fault, expected),
+        other => panic!("expected {expected:?}, got {other:?}"),
+    }
+}
+
+/// A response is accepted once, whoever presents it: the replay guard is the provider's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_provider_accepts_an_assertion_once() {
+    let (provider, _dir) = provider_with(settings());
+    let first = verify_expecting(&provider, "response-signed", None).await;
+    let identity = first.expect("first use");
+    let facts = identity.saml.as_ref().expect("SAML facts");
+    assert_eq!(
+        facts.grant.session_name.as_deref(),
+        Some("alice@example.com")
+    );
+    assert_eq!(facts.grant.session_duration, Some(Ok(7200)));
+    assert!(facts.grant.grants(
+        "arn:aws:iam::123456789012:role/saml-admin",
+        "arn:aws:iam::123456789012:saml-provider/corp"
+    ));
+    assert_eq!(identity.session_tags.principal_tags["team"], "platform");
+    assert_token_fault(
+        verify_expecting(&provider, "response-signed", None).await,
+        crate::idp::TokenFault::Replay,
+    );
+    // The same assertion inside another envelope is still the same assertion.
+    assert_token_fault(
+        verify_expecting(&provider, "both-signed", None).await,
+        crate::idp::TokenFault::Replay,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expected_in_response_to_must_be_answered() {
+    use crate::idp::TokenFault::Saml;
+    let (provider, _dir) = provider_with(settings());
+    assert!(
+        verify_expecting(&provider, "in-response-to", Some("_req1"))
+            .await
+            .is_ok()
+    );
+    let (provider, _dir) = provider_with(settings());
+    assert!(
+        verify_expecting(&provider, "in-response-to-confirmation-only", Some("_req1"))
+            .await
+            .is_ok()
+    );
+    for (name, expected) in [
+        ("in-response-to", "_req2"),
+        ("in-response-to-disagreeing", "_req1"),
+        ("response-signed", "_req1"),
+    ] {
+        let (provider, _dir) = provider_with(settings());
+        assert_token_fault(
+            verify_expecting(&provider, name, Some(expected)).await,
+            Saml(SamlFault::InResponseTo),
+        );
+    }
+    // Nothing expected (the STS API, an IdP-initiated login): an answer is accepted as it is.
+    let (provider, _dir) = provider_with(settings());
+    assert!(
+        verify_expecting(&provider, "in-response-to-disagreeing", None)
+            .await
+            .is_ok()
+    );
+}
+
+#[test]
+fn in_response_to_is_read_from_the_response_and_the_confirmation() {
+    let verified = verify("in-response-to-disagreeing").expect("valid");
+    assert_eq!(verified.response_in_response_to.as_deref(), Some("_other"));
+    assert_eq!(
+        verified.confirmation_in_response_to.as_deref(),
+        Some("_req1")
+    );
+}
