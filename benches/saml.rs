@@ -251,6 +251,7 @@ fn meta() -> RequestMeta {
             secure_transport: true,
         },
         signed: None,
+        head: false,
     }
 }
 

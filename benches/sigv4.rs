@@ -188,7 +188,7 @@ fn verify_with_session_token(c: &mut Criterion) {
     let principals = Authenticator::new(shared, &store);
     let verify = |parts: &SignedParts| {
         principals
-            .verify(parts, now())
+            .verify(parts, "sts", now())
             .now_or_never()
             .expect("a temporary key resolves without waiting")
     };

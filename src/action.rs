@@ -45,6 +45,18 @@ impl Action {
         }
     }
 
+    /// Whether the action issues credentials (and so changes what the store holds).
+    pub const fn issues_credentials(self) -> bool {
+        matches!(
+            self,
+            Self::AssumeRole
+                | Self::AssumeRoleWithWebIdentity
+                | Self::AssumeRoleWithSaml
+                | Self::GetSessionToken
+                | Self::GetFederationToken
+        )
+    }
+
     /// The IAM action policies name it by (`sts:AssumeRole`).
     pub const fn iam_action(self) -> &'static str {
         match self {

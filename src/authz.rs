@@ -135,7 +135,7 @@ pub async fn handle(
         ))
     })?;
     let now = state.clock().now();
-    let outcome = authorize(state, &input, now).await;
+    let outcome = authorize(state, &input, &service.signing_name, now).await;
     let event = audit_event(&service.name, &input, &outcome, origin, now);
     if let Err(e) = state.store().audit.append(&event).await {
         return Err(ApiError::Internal(format!(
@@ -165,10 +165,12 @@ fn service_by_bearer<'s>(
     found
 }
 
-/// Verify the signed request and decide `action` on `resource` for its signer.
+/// Verify the request, signed for `signing_service` (the credential scope's service), and
+/// decide `action` on `resource` for its signer.
 pub async fn authorize(
     state: &State,
     input: &AuthorizeRequest,
+    signing_service: &str,
     now: SystemTime,
 ) -> Result<AuthorizeResponse, ApiError> {
     check_input(input)?;
@@ -186,7 +188,7 @@ pub async fn authorize(
     };
     let principals = state.principals();
     let verified = principals
-        .verify(&parts, now)
+        .verify(&parts, signing_service, now)
         .await
         .map_err(ApiError::Auth)?;
     let caller = verified.caller;

@@ -57,6 +57,13 @@ pub enum ApiError {
     InvalidAction { action: String, version: String },
     #[error("request body too large")]
     BodyTooLarge,
+    /// The body is not a well-formed HTTP message body (a broken chunked encoding, a
+    /// connection closed mid-body).
+    #[error("malformed request body")]
+    MalformedBody,
+    /// Parameters that may not come together.
+    #[error("invalid parameter combination: {0}")]
+    InvalidParameterCombination(&'static str),
     #[error("validation: {0:?}")]
     Validation(Vec<Violation>),
     /// A validation failure AWS words as one sentence rather than a constraint list.
@@ -138,6 +145,14 @@ impl ApiError {
                 S::PAYLOAD_TOO_LARGE,
                 "Request body exceeds the 262144-byte limit".into(),
             ),
+            Self::MalformedBody => (
+                "MalformedQueryString",
+                S::BAD_REQUEST,
+                "The request body is not a well-formed HTTP message body.".into(),
+            ),
+            Self::InvalidParameterCombination(m) => {
+                ("InvalidParameterCombination", S::BAD_REQUEST, (*m).into())
+            }
             Self::Validation(v) => (
                 "ValidationError",
                 S::BAD_REQUEST,
@@ -245,6 +260,7 @@ fn auth_status(e: SigV4Error) -> StatusCode {
         SigV4Error::MissingAuthenticationToken
         | SigV4Error::InvalidClientTokenId
         | SigV4Error::SignatureDoesNotMatch
+        | SigV4Error::WrongService
         | SigV4Error::ExpiredToken => StatusCode::FORBIDDEN,
         SigV4Error::IncompleteSignature(_) | SigV4Error::RequestExpired => StatusCode::BAD_REQUEST,
     }
@@ -260,6 +276,9 @@ fn auth_message(e: SigV4Error) -> &'static str {
         }
         SigV4Error::SignatureDoesNotMatch => {
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
+        }
+        SigV4Error::WrongService => {
+            "Credential should be scoped to correct service: the one that receives the request."
         }
         SigV4Error::RequestExpired => "Request has expired.",
         SigV4Error::ExpiredToken => "The security token included in the request is expired",

@@ -93,6 +93,9 @@ pub struct RawService {
     pub name: String,
     /// Hex SHA-256 of the service's bearer secret (the secret itself is never in the config).
     pub bearer_sha256: String,
+    /// The service name the requests it asks about are signed for (the credential scope's
+    /// service); default: `name`.
+    pub signing_name: Option<String>,
 }
 
 /// `idp-configs/NAME.toml`

@@ -80,6 +80,8 @@ pub struct AuthorizationService {
     pub name: String,
     /// SHA-256 of its bearer secret.
     pub bearer_sha256: [u8; 32],
+    /// The service name the requests it asks about must be signed for.
+    pub signing_name: String,
 }
 
 /// What the process is set up with; a change needs a restart.
@@ -255,11 +257,22 @@ fn validate_services(
     let mut out: Vec<AuthorizationService> = Vec::new();
     for (i, service) in raw.iter().enumerate() {
         let field = |f: &str| format!("authorization.services[{i}].{f}");
-        let name_ok = (1..=64).contains(&service.name.len())
-            && service
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        let is_name = |name: &str| {
+            (1..=64).contains(&name.len())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        };
+        let name_ok = is_name(&service.name);
+        if let Some(signing_name) = &service.signing_name
+            && !is_name(signing_name)
+        {
+            problems.add(
+                path,
+                Some(&field("signing_name")),
+                "must be 1-64 characters of [A-Za-z0-9._-]",
+            );
+        }
         if !name_ok {
             problems.add(
                 path,
@@ -281,6 +294,10 @@ fn validate_services(
             Some(bearer_sha256) if name_ok => out.push(AuthorizationService {
                 name: service.name.clone(),
                 bearer_sha256,
+                signing_name: service
+                    .signing_name
+                    .clone()
+                    .unwrap_or_else(|| service.name.clone()),
             }),
             Some(_) => {}
             None => problems.add(

@@ -563,8 +563,19 @@ fn authorization_services_need_unique_names_and_a_sha256() {
         vec![AuthorizationService {
             name: "photos".into(),
             bearer_sha256: [0xab; 32],
+            signing_name: "photos".into(),
         }]
     );
+
+    let main = format!(
+        "{MAIN}[[authorization.services]]\nname = \"gallery\"\nsigning_name = \"photos\"\n\
+         bearer_sha256 = \"{good}\"\n\
+         [[authorization.services]]\nname = \"other\"\nsigning_name = \"no way\"\n\
+         bearer_sha256 = \"{good}\"\n"
+    );
+    let found = problems(&setup(&main));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].contains("authorization.services[1].signing_name"));
 }
 
 #[test]

@@ -50,7 +50,7 @@ pub struct SignedRequest<'a> {
     /// Header names as received (any case), values raw.
     pub headers: &'a [(String, String)],
     /// Hex SHA-256 of the body; `None` means the request is checked as `UNSIGNED-PAYLOAD`.
-    /// Presigned requests are always checked as `UNSIGNED-PAYLOAD`.
+    /// A presigned request may be signed as `UNSIGNED-PAYLOAD` or with this hash.
     pub payload_sha256_hex: Option<&'a str>,
 }
 
@@ -59,7 +59,8 @@ pub struct SignedRequest<'a> {
 pub enum SignatureLocation {
     /// `Authorization` header; the body is covered when `payload_sha256_hex` was given.
     Header,
-    /// Presigned query parameters; the body is never covered.
+    /// Presigned query parameters; the body is covered only when the signer hashed it (the
+    /// AWS SDKs' presigned STS requests sign the hash of their empty body).
     Query,
 }
 
@@ -111,6 +112,10 @@ pub enum SigV4Error {
     /// Wrong signature, wrong secret, tampered request, or a scope date that is not the request's.
     #[error("signature does not match")]
     SignatureDoesNotMatch,
+    /// The credential scope names another service than the one receiving the request (AWS
+    /// answers `SignatureDoesNotMatch`, saying which service it expected).
+    #[error("credential scoped to another service")]
+    WrongService,
     /// Request time outside the clock-skew window, or a presigned request past `X-Amz-Expires`.
     #[error("request time outside the allowed window")]
     RequestExpired,
@@ -126,7 +131,7 @@ impl SigV4Error {
             Self::MissingAuthenticationToken => "MissingAuthenticationToken",
             Self::IncompleteSignature(_) => "IncompleteSignature",
             Self::InvalidClientTokenId => "InvalidClientTokenId",
-            Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            Self::SignatureDoesNotMatch | Self::WrongService => "SignatureDoesNotMatch",
             Self::RequestExpired => "RequestExpired",
             Self::ExpiredToken => "ExpiredToken",
         }
@@ -187,34 +192,46 @@ impl Verifier {
         resolved: ResolvedKey<P>,
     ) -> Result<Verified<P>, SigV4Error> {
         let ParsedSignature { auth, query } = parsed;
-        let payload_hash = match auth.location {
-            SignatureLocation::Header => request
-                .payload_sha256_hex
-                .unwrap_or(canonical::UNSIGNED_PAYLOAD),
-            SignatureLocation::Query => canonical::UNSIGNED_PAYLOAD,
-        };
-        let canonical_request = canonical::canonical_request(
-            request,
-            &query,
-            auth.location,
-            &auth.signed_headers,
-            payload_hash,
-        )?;
-        let string_to_sign = canonical::string_to_sign(
-            &auth.amz_date,
-            &auth.scope_date,
-            &auth.region,
-            &auth.service,
-            &canonical_request,
-        );
         let key = self.keys.signing_key(
             resolved.secret.expose(),
             &auth.scope_date,
             &auth.region,
             &auth.service,
         );
-        let expected = hmac::sign(&key, string_to_sign.as_bytes());
-        if !bool::from(expected.as_ref().ct_eq(auth.signature.as_slice())) {
+        let matches = |payload_hash: &str| -> Result<bool, SigV4Error> {
+            let canonical_request = canonical::canonical_request(
+                request,
+                &query,
+                auth.location,
+                &auth.signed_headers,
+                payload_hash,
+            )?;
+            let string_to_sign = canonical::string_to_sign(
+                &auth.amz_date,
+                &auth.scope_date,
+                &auth.region,
+                &auth.service,
+                &canonical_request,
+            );
+            let expected = hmac::sign(&key, string_to_sign.as_bytes());
+            Ok(bool::from(
+                expected.as_ref().ct_eq(auth.signature.as_slice()),
+            ))
+        };
+        let body_hash = request.payload_sha256_hex;
+        let verified = match auth.location {
+            SignatureLocation::Header => matches(body_hash.unwrap_or(canonical::UNSIGNED_PAYLOAD))?,
+            // S3-style presigners sign `UNSIGNED-PAYLOAD`; botocore, the JS SDK and aws-sdk-go v1
+            // sign non-S3 presigned requests with the hash of the (empty) body. Either is
+            // accepted; the second covers the body the request really has.
+            SignatureLocation::Query => {
+                matches(canonical::UNSIGNED_PAYLOAD)?
+                    || body_hash.is_some_and(|hash| {
+                        hash != canonical::UNSIGNED_PAYLOAD && matches(hash).unwrap_or(false)
+                    })
+            }
+        };
+        if !verified {
             return Err(SigV4Error::SignatureDoesNotMatch);
         }
 
@@ -241,6 +258,11 @@ impl ParsedSignature<'_> {
     /// The access key id the request claims to be signed with.
     pub fn access_key_id(&self) -> &str {
         &self.auth.access_key_id
+    }
+
+    /// The service the credential scope names (`…/REGION/SERVICE/aws4_request`).
+    pub fn service(&self) -> &str {
+        &self.auth.service
     }
 
     /// The session token the request carries, if any.

@@ -68,14 +68,19 @@ impl Authenticator {
         self.users.as_ref()
     }
 
-    /// Verify a signed request, then refuse revoked sessions.
+    /// Verify a request signed for `service` (the credential scope's service: `sts` for the
+    /// STS endpoint), then refuse revoked sessions.
     pub async fn verify(
         &self,
         parts: &SignedParts,
+        service: &str,
         now: SystemTime,
     ) -> Result<Authenticated, SigV4Error> {
         let request = parts.request();
         let parsed = self.sigv4.parse(&request, now)?;
+        if parsed.service() != service {
+            return Err(SigV4Error::WrongService);
+        }
         let resolved = resolve::resolve(
             &self.keyring,
             self.users.as_ref(),

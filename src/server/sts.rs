@@ -30,6 +30,7 @@ pub(super) async fn endpoint(
                 let meta = RequestMeta {
                     origin: origin(&request_id, peer, &headers),
                     signed: signed_parts(&method, &uri, &headers, &body),
+                    head: method == Method::HEAD,
                 };
                 match params(&uri, &body) {
                     Ok(params) => sts::handle(&app.state, &meta, &params).await,
@@ -62,18 +63,48 @@ async fn read_body(method: &Method, body: Body) -> Result<Bytes, ApiError> {
     }
     axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| ApiError::BodyTooLarge)
+        .map_err(|e| {
+            let over_limit = e
+                .into_inner()
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            if over_limit {
+                ApiError::BodyTooLarge
+            } else {
+                ApiError::MalformedBody
+            }
+        })
 }
 
-/// Parameters from the query string and the form body (body values win).
+/// Parameters from the query string and the form body (body values win). A presigned request
+/// (its signature in the query) takes its parameters from the signed query only: a form body
+/// beside it is refused, whatever it says.
 fn params(uri: &Uri, body: &[u8]) -> Result<Params, ApiError> {
-    let query = Params::parse(uri.query().unwrap_or_default().as_bytes())?;
+    let raw_query = uri.query().unwrap_or_default();
+    let query = Params::parse(raw_query.as_bytes())?;
     if body.is_empty() {
         return Ok(query);
+    }
+    if is_presigned(raw_query) {
+        return Err(ApiError::InvalidParameterCombination(
+            "A presigned request takes its parameters from its signed query string; it may not carry a form body.",
+        ));
     }
     let mut params = Params::parse(body)?;
     params.merge(query);
     Ok(params)
+}
+
+/// Whether the raw query carries a SigV4 signature (`X-Amz-Signature`, any spelling the
+/// verifier would accept).
+fn is_presigned(raw_query: &str) -> bool {
+    raw_query.split('&').any(|pair| {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        name.eq_ignore_ascii_case("X-Amz-Signature")
+            || percent_encoding::percent_decode_str(name)
+                .decode_utf8()
+                .is_ok_and(|n| n.eq_ignore_ascii_case("X-Amz-Signature"))
+    })
 }
 
 /// What SigV4 covers, for a request that carries a signature (an `Authorization` header or
@@ -85,7 +116,7 @@ fn signed_parts(
     body: &[u8],
 ) -> Option<SignedParts> {
     let query = uri.query().unwrap_or_default();
-    if !headers.contains_key(header::AUTHORIZATION) && !query.contains("X-Amz-Signature=") {
+    if !headers.contains_key(header::AUTHORIZATION) && !is_presigned(query) {
         return None;
     }
     let headers = headers

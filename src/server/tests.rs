@@ -83,6 +83,7 @@ fn harness() -> Harness {
         authorization_services: vec![AuthorizationService {
             name: "photos".into(),
             bearer_sha256: digest.as_ref().try_into().unwrap(),
+            signing_name: "photos".into(),
         }],
         accounts: BTreeMap::new(),
     };

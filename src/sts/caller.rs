@@ -10,6 +10,9 @@ use crate::principal::Caller;
 
 use super::Context;
 
+/// The service name STS requests are signed for (the credential scope's `…/REGION/sts/…`).
+const SIGNING_NAME: &str = "sts";
+
 /// The STS actions each kind of temporary credentials may call, as AWS limits them: none may
 /// call `GetSessionToken` or `GetFederationToken`; a federated user only `GetCallerIdentity`;
 /// an IAM user's session token only `AssumeRole` and `GetCallerIdentity` (IAM user guide,
@@ -48,7 +51,7 @@ pub(super) async fn authenticate(
     let caller = ctx
         .state
         .principals()
-        .verify(parts, ctx.now)
+        .verify(parts, SIGNING_NAME, ctx.now)
         .await
         .map_err(ApiError::Auth)?
         .caller;

@@ -32,6 +32,8 @@ pub struct RequestMeta {
     pub origin: Origin,
     /// What SigV4 covers, when the request carries a signature (header or presigned).
     pub signed: Option<SignedParts>,
+    /// A `HEAD` request: its answer has no body, so nothing may be issued for it.
+    pub head: bool,
 }
 
 /// Serve one STS request: route by `Action`/`Version`, run the action, audit a failure (a
@@ -50,6 +52,11 @@ pub async fn handle(
             action: name.to_owned(),
             version: version.to_owned(),
         })?;
+    if meta.head && action.issues_credentials() {
+        return Err(ApiError::ValidationMessage(
+            "A HEAD request may not call an action that issues credentials; use GET or POST.",
+        ));
+    }
     let now = state.clock().now();
     let mut audit = AuditDraft::new(
         EventName::Sts(action),

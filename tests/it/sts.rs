@@ -20,7 +20,7 @@ fn now_secs() -> i64 {
         .unwrap_or_default()
 }
 
-fn role_arn(name: &str) -> String {
+pub(crate) fn role_arn(name: &str) -> String {
     format!("arn:aws:iam::{ACCOUNT}:role/{name}")
 }
 
@@ -77,12 +77,12 @@ fn roles(provider: &str) -> Vec<(String, String)> {
 
 const READ_ONLY: &str = r#"{"PolicyDocument":{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}]}}"#;
 
-struct Fixture {
-    idp: TestIdp,
-    daemon: Daemon,
+pub(crate) struct Fixture {
+    pub(crate) idp: TestIdp,
+    pub(crate) daemon: Daemon,
 }
 
-async fn fixture() -> Fixture {
+pub(crate) async fn fixture() -> Fixture {
     let idp = TestIdp::start().await;
     let daemon = Daemon::start(Setup {
         idps: vec![("test".into(), idp_toml(idp.issuer()))],
@@ -107,11 +107,11 @@ fn claims(idp: &TestIdp, sub: &str) -> Value {
 }
 
 impl Fixture {
-    fn token(&self, sub: &str) -> String {
+    pub(crate) fn token(&self, sub: &str) -> String {
         self.idp.token(&claims(&self.idp, sub))
     }
 
-    async fn assume(
+    pub(crate) async fn assume(
         &self,
         role: &str,
         session: &str,

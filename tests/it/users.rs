@@ -615,6 +615,23 @@ fn authorize_body(
     context: Value,
     presigned: bool,
 ) -> Value {
+    authorize_body_for(
+        "photos", signer, method, path, action, resource, context, presigned,
+    )
+}
+
+/// [`authorize_body`] for a request signed for `service`.
+#[allow(clippy::too_many_arguments)]
+fn authorize_body_for(
+    service: &str,
+    signer: &Signer<'_>,
+    method: &str,
+    path: &str,
+    action: &str,
+    resource: &str,
+    context: Value,
+    presigned: bool,
+) -> Value {
     let identity = credentials(signer).into();
     let mut settings = SigningSettings::default();
     if presigned {
@@ -624,7 +641,7 @@ fn authorize_body(
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region("eu-central-1")
-        .name("photos")
+        .name(service)
         .time(stsbridge::clock::SystemClock.now())
         .settings(settings)
         .build()
@@ -734,6 +751,23 @@ async fn the_authorization_api_verifies_the_signature_and_decides() {
         (200, &json!(true)),
         "{answer}"
     );
+
+    // A request signed for another service is not this service's to ask about.
+    for other in ["s3", "sts"] {
+        let elsewhere = authorize_body_for(
+            other,
+            &Signer::Key(&alice),
+            "GET",
+            "/album/public/8",
+            "photos:GetPhoto",
+            "arn:photos:::album/public/8",
+            json!({}),
+            false,
+        );
+        let (status, answer) = post_authorize(&d, Some(SERVICE_SECRET), &elsewhere).await;
+        assert_eq!(status, 403, "{other}: {answer}");
+        assert_eq!(answer["error"]["code"], "SignatureDoesNotMatch", "{other}");
+    }
 
     // Not allowed: an implicit deny outside the public album, an explicit one for deletes.
     let (_, implicit) = authorize(

@@ -1,0 +1,176 @@
+//! Hostile clients and faults: what a stranger's request may cost, and what signed requests may
+//! not smuggle in.
+
+use std::time::Duration;
+
+use aws_sigv4::http_request::{
+    SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+};
+use stsbridge::clock::Clock as _;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::sts::{Fixture, fixture, role_arn};
+
+/// A presigned `GetCallerIdentity` URL for the credentials of `out`, signed for `service` over
+/// `body` (the AWS SDKs' presigners sign the hash of the empty body; S3-style ones
+/// `UNSIGNED-PAYLOAD`).
+fn presigned_url(
+    f: &Fixture,
+    creds: &aws_sdk_sts::types::Credentials,
+    service: &str,
+    body: SignableBody<'_>,
+) -> reqwest::Url {
+    let identity = aws_credential_types::Credentials::new(
+        creds.access_key_id(),
+        creds.secret_access_key(),
+        Some(creds.session_token().to_owned()),
+        None,
+        "test",
+    )
+    .into();
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(Duration::from_secs(300));
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name(service)
+        .time(stsbridge::clock::SystemClock.now())
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let base = format!(
+        "{}/?Action=GetCallerIdentity&Version=2011-06-15",
+        f.daemon.url
+    );
+    let signable = SignableRequest::new("GET", &base, std::iter::empty(), body).unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut url = reqwest::Url::parse(&base).unwrap();
+    for (name, value) in instructions.params() {
+        url.query_pairs_mut().append_pair(name, value);
+    }
+    url
+}
+
+async fn credentials(f: &Fixture, session: &str) -> aws_sdk_sts::types::Credentials {
+    f.assume("app", session, &f.token("user-mallory"))
+        .await
+        .expect("credentials")
+        .credentials()
+        .unwrap()
+        .clone()
+}
+
+fn xml_code(body: &str) -> String {
+    let start = body.find("<Code>").map(|i| i + 6).unwrap_or(0);
+    let end = body.find("</Code>").unwrap_or(start);
+    body[start..end].to_owned()
+}
+
+#[tokio::test]
+async fn a_presigned_url_takes_its_parameters_from_the_signed_query_only() {
+    let f = fixture().await;
+    let creds = credentials(&f, "presigner").await;
+    let url = presigned_url(&f, &creds, "sts", SignableBody::UnsignedPayload);
+    let before = f.daemon.sessions().await.len();
+    let hijack = format!(
+        "Action=AssumeRole&Version=2011-06-15&RoleArn={}&RoleSessionName=hijack",
+        role_arn("guarded")
+    );
+    let response = reqwest::Client::new()
+        .post(url.clone())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(hijack)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        xml_code(&response.text().await.unwrap()),
+        "InvalidParameterCombination"
+    );
+    assert_eq!(f.daemon.sessions().await.len(), before, "nothing issued");
+    // The URL itself, as signed, still works.
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+/// botocore's `generate_presigned_url("get_caller_identity")`, the JS SDK's
+/// `SignatureV4.presign` and aws-sdk-go v1 sign a presigned STS request with the SHA-256 of its
+/// empty body; AWS accepts those, and so must this service.
+#[tokio::test]
+async fn sdk_presigned_urls_signed_over_the_empty_body_are_accepted() {
+    let f = fixture().await;
+    let creds = credentials(&f, "sdk-presign").await;
+    let url = presigned_url(&f, &creds, "sts", SignableBody::Bytes(b""));
+    let response = reqwest::get(url.clone()).await.unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<GetCallerIdentityResult>"), "{body}");
+    // Signed over the empty body, so a body is not covered: posting one is refused.
+    let response = reqwest::Client::new()
+        .post(url)
+        .body("Action=GetCallerIdentity&Version=2011-06-15")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn requests_signed_for_another_service_are_refused() {
+    let f = fixture().await;
+    let creds = credentials(&f, "wrong-scope").await;
+    for service in ["s3", "photos", "STS"] {
+        let url = presigned_url(&f, &creds, service, SignableBody::UnsignedPayload);
+        let response = reqwest::get(url).await.unwrap();
+        assert_eq!(response.status(), 403, "{service}");
+        assert_eq!(
+            xml_code(&response.text().await.unwrap()),
+            "SignatureDoesNotMatch",
+            "{service}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_head_request_issues_nothing() {
+    let f = fixture().await;
+    let url = format!(
+        "{}/?Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn={}&RoleSessionName=head&WebIdentityToken={}",
+        f.daemon.url,
+        role_arn("app"),
+        f.token("user-head")
+    );
+    let response = reqwest::Client::new().head(&url).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(f.daemon.sessions().await.is_empty(), "no session minted");
+    // GET with the same query is accepted, as AWS accepts it.
+    let response = reqwest::get(&url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(f.daemon.sessions().await.len(), 1);
+}
+
+/// A broken chunked body is the client's fault (400), not a body over the limit (413).
+#[tokio::test]
+async fn a_malformed_chunked_body_is_a_bad_request() {
+    let f = fixture().await;
+    let mut stream = tokio::net::TcpStream::connect(f.daemon.addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST / HTTP/1.1\r\nHost: sts\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+              Transfer-Encoding: chunked\r\n\r\nZZ-not-hex\r\nAction=GetCallerIdentity\r\n0\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("<Code>MalformedQueryString</Code>"),
+        "{answer}"
+    );
+}
