@@ -121,7 +121,7 @@ pub async fn assume_role(
     let extra = serde_json::json!({ "sourceIdentity": grant.session.source_identity });
     let credentials = domain
         .issuer
-        .issue(&grant, &caller.arn(), request, extra)
+        .issue(&grant, &caller.arn(), None, request, extra)
         .await?;
     Ok(Issued {
         credentials,

@@ -11,7 +11,9 @@
 //! 3. Duration within the role's maximum; for SAML the lesser of it, the `SessionDuration`
 //!    attribute and SessionNotOnOrAfter.
 //! 4. Session policies valid and small enough.
-//! 5. Credentials minted; the session and its audit event durable.
+//! 5. SAML only: the assertion used up (refused if it was used before; a refusal in steps 1-4
+//!    leaves it usable).
+//! 6. Credentials minted; the session and its audit event durable.
 
 use std::time::SystemTime;
 
@@ -22,7 +24,7 @@ use super::steps::{
     SessionPolicies, check_source_identity, request_keys, require_session_extras, require_trust,
     resolve_role, session_duration,
 };
-use super::{Domain, Issued, Request};
+use super::{Domain, Issued, OneTimeUse, Request};
 use crate::action::Action;
 use crate::arn::{OidcProviderArn, SamlProviderArn};
 use crate::clock::unix_seconds;
@@ -33,6 +35,7 @@ use crate::identity::{FederatedIdentity, ProviderKind, SamlFacts};
 use crate::idp::TokenFault;
 use crate::origin::Origin;
 use crate::policy::{PrincipalId, RequestContext};
+use crate::store::ReplayKey;
 
 const NAME_ID_FORMAT_PREFIX: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:";
 /// The eduPerson and X.500 attributes AWS exposes as `SAML:` keys under their friendly names.
@@ -174,9 +177,20 @@ pub async fn assume_role_with_identity(
         session,
         duration_seconds: duration,
     };
+    // A SAML assertion is used up only now that the session is issued.
+    let one_time = identity.saml.as_ref().map(|facts| OneTimeUse {
+        key: ReplayKey::saml_assertion(&identity.provider, &facts.assertion_id),
+        until_unix: unix_seconds(facts.not_on_or_after),
+    });
     let credentials = domain
         .issuer
-        .issue(&grant, &identity.audience, request, extra)
+        .issue(
+            &grant,
+            &identity.audience,
+            one_time.as_ref(),
+            request,
+            extra,
+        )
         .await?;
     Ok(Issued {
         credentials,

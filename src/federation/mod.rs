@@ -31,7 +31,7 @@ use crate::creds::{CredentialMinter, Credentials, Grant, MintError, Session};
 use crate::error::ApiError;
 use crate::origin::Origin;
 use crate::principal::Authenticator;
-use crate::store::{SessionRecord, Sessions, Store};
+use crate::store::{ReplayCache, ReplayKey, SessionRecord, Sessions, Store};
 
 /// What issuing works with: the federation in force, the issuer, who-is-calling.
 #[derive(Clone, Copy)]
@@ -54,6 +54,15 @@ pub struct Request<'a> {
 pub struct Issuer {
     minter: Arc<dyn CredentialMinter>,
     sessions: Arc<dyn Sessions>,
+    /// One-time credentials (SAML assertions) are used up here, when credentials are issued.
+    replay: Arc<dyn ReplayCache>,
+}
+
+/// A one-time credential a session is issued for: remembered until `until_unix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OneTimeUse {
+    pub key: ReplayKey,
+    pub until_unix: i64,
 }
 
 /// What was issued, for the adapter to render.
@@ -72,19 +81,36 @@ impl Issuer {
         Self {
             minter,
             sessions: Arc::clone(&store.sessions),
+            replay: Arc::clone(&store.replay),
         }
     }
 
-    /// Mint credentials for `grant` and make the session record and the request's audit event
-    /// (with what was issued and `response_extra`) durable before returning them.
+    /// Use up `one_time` (if the session is issued for one: refused if it was used before, of
+    /// two concurrent uses one wins), mint credentials for `grant`, and make the session record
+    /// and the request's audit event (with what was issued and `response_extra`) durable before
+    /// returning them.
     pub(crate) async fn issue(
         &self,
         grant: &Grant,
         audience: &str,
+        one_time: Option<&OneTimeUse>,
         request: &Request<'_>,
         response_extra: serde_json::Value,
     ) -> Result<Credentials, ApiError> {
         let Request { origin, audit, now } = *request;
+        if let Some(once) = one_time {
+            let first_use = self
+                .replay
+                .remember_once(&once.key, once.until_unix, unix_seconds(now))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            if !first_use {
+                return Err(ApiError::InvalidIdentityToken {
+                    fault: crate::idp::TokenFault::Replay,
+                    detail: "a one-time credential was used before".into(),
+                });
+            }
+        }
         let (credentials, _claims) = self.minter.mint(grant, now).map_err(|e| match e {
             // Sealed sessions have a size cap; policies and tags are what make one large.
             MintError::TooLarge { .. } => ApiError::PackedPolicyTooLarge(101),

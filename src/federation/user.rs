@@ -47,7 +47,7 @@ pub async fn get_session_token(
     let extra = serde_json::json!({ "mfaAuthenticated": mfa_authenticated_at.is_some() });
     let credentials = domain
         .issuer
-        .issue(&grant, &caller.arn(), request, extra)
+        .issue(&grant, &caller.arn(), None, request, extra)
         .await?;
     Ok(Issued {
         credentials,
@@ -123,7 +123,7 @@ pub async fn get_federation_token(
     };
     let credentials = domain
         .issuer
-        .issue(&grant, &caller.arn(), request, serde_json::json!({}))
+        .issue(&grant, &caller.arn(), None, request, serde_json::json!({}))
         .await?;
     Ok(Issued {
         credentials,

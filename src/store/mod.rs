@@ -125,6 +125,14 @@ pub enum ReplayKey {
 }
 
 impl ReplayKey {
+    /// The key of the SAML assertion `id` of the provider named `provider`.
+    pub fn saml_assertion(provider: &str, id: &str) -> Self {
+        Self::SamlAssertion {
+            provider: provider.to_owned(),
+            id: id.to_owned(),
+        }
+    }
+
     /// The key as stored: `saml/PROVIDER/ID`, `mfa/SERIAL/STEP`. Provider names hold no `/`
     /// and steps are digits, so no two keys share a text.
     pub fn text(&self) -> String {

@@ -347,6 +347,45 @@ async fn the_negative_matrix() {
     );
 }
 
+/// A refused request does not use the assertion up: the role it was refused for is not granted
+/// (`saml-other`) or its trust policy says no (`saml-readonly` trusts bob only), and the same
+/// assertion then gets credentials for a role it may assume. Of two concurrent uses, one wins.
+#[tokio::test]
+async fn an_assertion_is_used_up_only_when_credentials_are_issued() {
+    let f = start().await;
+    let assertion = fixture("response-signed.xml");
+    assert_eq!(
+        f.assume("saml-other", &assertion).await.unwrap_err(),
+        "IDPRejectedClaim"
+    );
+    assert_eq!(
+        f.assume("saml-readonly", &assertion).await.unwrap_err(),
+        "AccessDenied"
+    );
+    let racers: Vec<_> = (0..4)
+        .map(|_| {
+            let url = f.daemon.url.clone();
+            let assertion = assertion.clone();
+            tokio::spawn(async move {
+                sts_client(&url)
+                    .assume_role_with_saml()
+                    .role_arn(role_arn("saml-admin"))
+                    .principal_arn(PROVIDER)
+                    .saml_assertion(assertion)
+                    .send()
+                    .await
+                    .is_ok()
+            })
+        })
+        .collect();
+    let mut issued = 0;
+    for racer in racers {
+        issued += usize::from(racer.await.unwrap());
+    }
+    assert_eq!(issued, 1, "one use wins");
+    assert_eq!(f.daemon.sessions().await.len(), 1);
+}
+
 #[tokio::test]
 async fn a_replay_inside_the_clock_skew_is_still_refused() {
     let f = start().await;

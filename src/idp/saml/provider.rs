@@ -5,10 +5,13 @@
 //! swap.
 //!
 //! Replay guard (SAML Profiles §4.1.4.5): an assertion ID is remembered in the replay cache
-//! until its NotOnOrAfter plus the skew, whatever entry point presented it (the STS API, the
-//! portal's assertion consumer), so each assertion is accepted once. A replay is refused before
-//! the costly verification when the (unverified) ID is already known, and again atomically
-//! after it (of two concurrent uses, one wins).
+//! until its NotOnOrAfter plus the skew, so each assertion is used once, whatever entry point
+//! presented it (the STS API, the portal's assertion consumer). The provider refuses an
+//! assertion already used: before the costly verification when the (unverified) ID is known,
+//! and after it by the verified ID. Using it (remembering the ID, atomically: of two concurrent
+//! uses one wins) is the issuer's, when credentials are issued: a refused request (a role the
+//! assertion does not grant, a trust policy that says no) leaves the assertion usable, and a
+//! role picker can show an assertion's roles without using it up.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -53,10 +56,7 @@ impl SamlProvider {
     }
 
     fn replay_key(&self, assertion_id: &str) -> ReplayKey {
-        ReplayKey::SamlAssertion {
-            provider: self.name.clone(),
-            id: assertion_id.to_owned(),
-        }
+        ReplayKey::saml_assertion(&self.name, assertion_id)
     }
 
     /// Verify `response` (base64) at `now`: the signature and every check, off the async
@@ -163,7 +163,7 @@ impl IdpVerifier for SamlProvider {
 
     /// The response verified ([`SamlVerifier::verify`]), the InResponseTo the caller expects
     /// (when the login started here: the bearer confirmation must answer that AuthnRequest,
-    /// and so must the Response if it says), and the assertion ID used once (see the module
+    /// and so must the Response if it says), and its assertion not used before (see the module
     /// documentation).
     async fn verify(
         &self,
@@ -194,23 +194,14 @@ impl IdpVerifier for SamlProvider {
             .saml
             .as_ref()
             .ok_or_else(|| VerifyError::Internal("a SAML identity without its facts".into()))?;
-        let first_use = self
-            .replay
-            .remember_once(
-                &self.replay_key(&facts.assertion_id),
-                unix_seconds(facts.not_on_or_after),
-                unix_seconds(now),
-            )
-            .await
-            .map_err(|e| VerifyError::Internal(e.to_string()))?;
-        if !first_use {
+        if self.seen(&facts.assertion_id, now).await? {
             return Err(replayed(&facts.assertion_id));
         }
         Ok(identity)
     }
 }
 
-fn replayed(assertion_id: &str) -> VerifyError {
+pub(crate) fn replayed(assertion_id: &str) -> VerifyError {
     VerifyError::invalid(
         TokenFault::Replay,
         format!(

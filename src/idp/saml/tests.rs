@@ -15,14 +15,19 @@ use crate::store::Store;
 /// A provider of `settings` whose replay cache is a real store on a temporary directory (kept
 /// as long as the provider is used).
 fn provider_with(settings: SamlIdpSettings) -> (SamlProvider, tempfile::TempDir) {
+    let (provider, _store, dir) = provider_and_store(settings);
+    (provider, dir)
+}
+
+fn provider_and_store(settings: SamlIdpSettings) -> (SamlProvider, Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store: Store = crate::store::open(&crate::store::StorageSettings {
         path: dir.path().join("sled"),
         cache_capacity_bytes: 8 << 20,
     })
     .expect("store");
-    let provider = SamlProvider::new(settings, store.replay).expect("provider");
-    (provider, dir)
+    let provider = SamlProvider::new(settings, store.replay.clone()).expect("provider");
+    (provider, store, dir)
 }
 
 /// 2026-01-01T00:01:00Z: one minute after the fixtures' IssueInstant.
@@ -1001,12 +1006,19 @@ fn assert_token_fault(
     }
 }
 
-/// A response is accepted once, whoever presents it: the replay guard is the provider's.
+/// The provider refuses an assertion already used, whoever presents it; verifying alone does
+/// not use it up (the issuer does, when it issues credentials).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_provider_accepts_an_assertion_once() {
-    let (provider, _dir) = provider_with(settings());
+async fn the_provider_refuses_an_assertion_already_used() {
+    let (provider, store, _dir) = provider_and_store(settings());
     let first = verify_expecting(&provider, "response-signed", None).await;
     let identity = first.expect("first use");
+    assert!(
+        verify_expecting(&provider, "response-signed", None)
+            .await
+            .is_ok(),
+        "verified, not used"
+    );
     let facts = identity.saml.as_ref().expect("SAML facts");
     assert_eq!(
         facts.grant.session_name.as_deref(),
@@ -1018,6 +1030,16 @@ async fn the_provider_accepts_an_assertion_once() {
         "arn:aws:iam::123456789012:saml-provider/corp"
     ));
     assert_eq!(identity.session_tags.principal_tags["team"], "platform");
+    let used = store
+        .replay
+        .remember_once(
+            &crate::store::ReplayKey::saml_assertion("corp", &facts.assertion_id),
+            crate::clock::unix_seconds(facts.not_on_or_after),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(used);
     assert_token_fault(
         verify_expecting(&provider, "response-signed", None).await,
         crate::idp::TokenFault::Replay,
