@@ -2,8 +2,8 @@
 //!
 //! [`run`] wires the parts together; it holds no logic of its own. The layers, each depending
 //! only on the ones before it (see the README's architecture section):
-//! - plain data and rules: `clock`, `arn`, `action`, `origin`, `identity`, `policy`, `creds`,
-//!   `users`, `error`, `audit`;
+//! - plain data and rules: `clock`, `arn`, `action`, `text`, `origin`, `identity`, `policy`,
+//!   `creds`, `users`, `error`, `audit`;
 //! - seams: `store` (records, by concept), `idp` (identity providers, by kind), `config`
 //!   (settings and the federation);
 //! - the domain: `principal` (who is calling, what they may do), `federation` (trust, grant,
@@ -34,6 +34,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod sts;
+pub mod text;
 pub mod users;
 
 use std::future::Future;

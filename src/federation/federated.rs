@@ -36,6 +36,7 @@ use crate::idp::TokenFault;
 use crate::origin::Origin;
 use crate::policy::{PrincipalId, RequestContext};
 use crate::store::ReplayKey;
+use crate::text::is_xml_text;
 
 const NAME_ID_FORMAT_PREFIX: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:";
 /// The eduPerson and X.500 attributes AWS exposes as `SAML:` keys under their friendly names.
@@ -110,6 +111,7 @@ pub async fn assume_role_with_identity(
     request: &Request<'_>,
 ) -> Result<Issued, ApiError> {
     let (federation, origin, now) = (domain.federation, request.origin, request.now);
+    require_echoable(identity)?;
     let (kind, session_name) = kind_and_session_name(identity, ask)?;
     let action = action(identity);
     let role = resolve_role(federation, ask.role_arn, action)?;
@@ -198,6 +200,25 @@ pub async fn assume_role_with_identity(
         packed_policy_size: packed,
         saml,
     })
+}
+
+/// The values the answer echoes (subject, audience, issuer, provider) must be text an XML answer
+/// can carry: a session whose answer no SDK could parse is never issued.
+fn require_echoable(identity: &FederatedIdentity) -> Result<(), ApiError> {
+    let echoed = [
+        &identity.subject,
+        &identity.audience,
+        &identity.issuer,
+        &identity.provider,
+    ];
+    if echoed.iter().all(|value| is_xml_text(value)) {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidIdentityToken {
+            fault: TokenFault::Claims,
+            detail: "a value the answer echoes holds a control character".into(),
+        })
+    }
 }
 
 /// The action a federated identity assumes a role with.

@@ -134,6 +134,18 @@ pub fn check_session_tags(tags: &SessionTags) -> Result<(), ApiError> {
                 "Session tags: keys must be 1-128 and values 0-256 characters.",
             ));
         }
+        if !k.chars().chain(v.chars()).all(is_tag_char) {
+            return Err(invalid(
+                "Session tags: keys and values may hold letters, digits, spaces and _.:/=+-@ only.",
+            ));
+        }
+        if k.get(..4)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case("aws:"))
+        {
+            return Err(invalid(
+                "Session tags: keys may not begin with aws: (the prefix is reserved for AWS).",
+            ));
+        }
         if lower.insert(k.to_lowercase(), ()).is_some() {
             return Err(invalid(
                 "Session tags: duplicate tag keys (keys are case-insensitive).",
@@ -151,6 +163,12 @@ pub fn check_session_tags(tags: &SessionTags) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// AWS's tag character set, `[\p{L}\p{Z}\p{N}_.:/=+\-@]`: letters, separators (spaces), numbers
+/// and six punctuation marks; never a control character.
+fn is_tag_char(c: char) -> bool {
+    c.is_alphanumeric() || (c.is_whitespace() && !c.is_control()) || "_.:/=+-@".contains(c)
 }
 
 /// Condition keys every session-issuing request carries, whoever the caller is.
@@ -244,5 +262,37 @@ mod tests {
         let mut big = SessionTags::default();
         big.principal_tags.insert("k".repeat(129), String::new());
         assert!(check_session_tags(&big).is_err());
+    }
+
+    #[test]
+    fn reserved_and_control_characters_are_refused_in_tags() {
+        let tags = |key: &str, value: &str| {
+            let mut t = SessionTags::default();
+            t.principal_tags.insert(key.into(), value.into());
+            t
+        };
+        for (key, value) in [
+            ("aws:team", "x"),
+            ("AWS:team", "x"),
+            ("team", "a\u{1}b"),
+            ("te\nam", "x"),
+            ("team", "a;b"),
+        ] {
+            assert!(
+                check_session_tags(&tags(key, value)).is_err(),
+                "{key:?}={value:?}"
+            );
+        }
+        for (key, value) in [
+            ("team", "blue green"),
+            ("cost-center", "42/7:a=b+c@d.e_f"),
+            ("équipe", "bleu"),
+            ("awsome", ""),
+        ] {
+            assert!(
+                check_session_tags(&tags(key, value)).is_ok(),
+                "{key:?}={value:?}"
+            );
+        }
     }
 }

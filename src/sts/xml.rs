@@ -55,9 +55,14 @@ impl XmlBody {
 
     /// `<name>text</name>`, with `<`, `>` and `&` escaped (quotes need no escaping in text, and
     /// AWS does not escape them).
+    /// A character XML 1.0 cannot carry (a control character) is written as U+FFFD: the
+    /// answer stays a document every SDK can parse, whatever value it quotes.
     pub fn leaf(&mut self, name: &str, text: &str) -> &mut Self {
         self.open(name);
-        self.event(Event::Text(BytesText::from_escaped(partial_escape(text))));
+        let text = crate::text::xml_safe(text);
+        self.event(Event::Text(BytesText::from_escaped(partial_escape(
+            text.as_ref(),
+        ))));
         self.close(name)
     }
 
@@ -162,6 +167,17 @@ mod tests {
              <Code>InvalidAction</Code><Message>Could not find operation &lt;Evil&amp;&gt; for version 2011-06-15</Message>\
              </Error><RequestId>req-1</RequestId></ErrorResponse>"
         );
+    }
+
+    #[test]
+    fn the_writer_never_emits_a_control_character() {
+        let e = ApiError::InvalidAction {
+            action: "Get\u{1}Caller\u{1b}[0m".into(),
+            version: "2011-06-15".into(),
+        };
+        let xml = error(&e, "req-1");
+        assert!(crate::text::is_xml_text(&xml), "{xml:?}");
+        assert!(xml.contains("Get\u{FFFD}Caller\u{FFFD}[0m"), "{xml}");
     }
 
     #[test]

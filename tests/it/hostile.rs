@@ -174,3 +174,52 @@ async fn a_malformed_chunked_body_is_a_bad_request() {
         "{answer}"
     );
 }
+
+/// A control character in an echoed value would make the answer XML no SDK parses: the token is
+/// refused before anything is issued, and a validation error quoting one still parses.
+#[tokio::test]
+async fn control_characters_never_reach_an_answer() {
+    let f = fixture().await;
+    let now = stsbridge::clock::unix_seconds(stsbridge::clock::SystemClock.now());
+    let token = f.idp.token(&serde_json::json!({
+        "iss": f.idp.issuer(), "sub": "user-\u{1}\u{1b}[31m", "aud": "client-a",
+        "iat": now, "exp": now + 600,
+    }));
+    assert_eq!(
+        f.assume("app", "ctl", &token).await.unwrap_err(),
+        "InvalidIdentityToken"
+    );
+    assert!(f.daemon.sessions().await.is_empty(), "nothing issued");
+    // The SDK parses the error that quotes the offending session name.
+    assert_eq!(
+        f.assume("app", "bad\u{1}name", &f.token("user-ctl"))
+            .await
+            .unwrap_err(),
+        "ValidationError"
+    );
+}
+
+#[tokio::test]
+async fn session_tag_keys_may_not_use_the_aws_prefix() {
+    let f = fixture().await;
+    let creds = credentials(&f, "tagger").await;
+    let client = crate::support::daemon::signed_client(
+        &f.daemon.url,
+        creds.access_key_id(),
+        creds.secret_access_key(),
+        Some(creds.session_token()),
+    );
+    let tag = aws_sdk_sts::types::Tag::builder()
+        .key("aws:team")
+        .value("x")
+        .build()
+        .unwrap();
+    let refused = client
+        .assume_role()
+        .role_arn(role_arn("app"))
+        .role_session_name("tags")
+        .tags(tag)
+        .send()
+        .await;
+    assert_eq!(crate::support::daemon::code(refused), "ValidationError");
+}

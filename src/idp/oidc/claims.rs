@@ -227,8 +227,13 @@ fn client_id(
 
 fn subject(claims: &Map<String, Value>) -> Result<String, VerifyError> {
     match claims.get("sub") {
-        Some(Value::String(sub)) if !sub.is_empty() && sub.len() <= MAX_SUBJECT_LEN => {
+        Some(Value::String(sub))
+            if !sub.is_empty() && sub.len() <= MAX_SUBJECT_LEN && crate::text::is_xml_text(sub) =>
+        {
             Ok(sub.clone())
+        }
+        Some(Value::String(sub)) if !crate::text::is_xml_text(sub) => {
+            Err(claims_fault("sub holds a control character"))
         }
         Some(Value::String(sub)) => Err(claims_fault(format!("sub has {} bytes", sub.len()))),
         Some(_) => Err(claims_fault("sub is not a string")),
