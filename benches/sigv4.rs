@@ -186,9 +186,10 @@ fn verify_with_session_token(c: &mut Criterion) {
     })
     .expect("sled");
     let principals = Authenticator::new(shared, &store);
+    let federation = federation_with_role("deploy", "AROAEXAMPLEEXAMPLE000");
     let verify = |parts: &SignedParts| {
         principals
-            .verify(parts, "sts", now())
+            .verify(parts, "sts", &federation, now())
             .now_or_never()
             .expect("a temporary key resolves without waiting")
     };
@@ -199,6 +200,32 @@ fn verify_with_session_token(c: &mut Criterion) {
         b.iter(|| verify(black_box(&parts)))
     });
     group.finish();
+}
+
+/// A federation holding the one role the benchmark's session is of (sessions of roles that are
+/// gone are refused).
+fn federation_with_role(name: &str, role_id: &str) -> stsbridge::config::Federation {
+    use stsbridge::policy::{Policy, PolicyKind};
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"x"},"Action":"sts:AssumeRoleWithWebIdentity"}]}"#;
+    let mut roles = stsbridge::config::RoleSet::default();
+    roles.insert(stsbridge::config::Role {
+        name: name.into(),
+        account_id: "123456789012".into(),
+        path: "/".into(),
+        arn: format!("arn:aws:iam::123456789012:role/{name}"),
+        role_id: role_id.into(),
+        max_session_duration: 3600,
+        trust_policy: Policy::parse(trust, PolicyKind::Trust).expect("trust policy"),
+        policies: Vec::new(),
+        tags: Default::default(),
+    });
+    stsbridge::config::Federation {
+        idps: Default::default(),
+        roles,
+        managed_policies: Default::default(),
+        authorization_services: Vec::new(),
+        accounts: Default::default(),
+    }
 }
 
 criterion_group!(benches, verify_header_signed, verify_with_session_token);

@@ -187,8 +187,9 @@ pub async fn authorize(
         payload_sha256_hex: input.request.payload_sha256.clone(),
     };
     let principals = state.principals();
+    let federation = state.federation();
     let verified = principals
-        .verify(&parts, signing_service, now)
+        .verify(&parts, signing_service, &federation, now)
         .await
         .map_err(ApiError::Auth)?;
     let caller = verified.caller;
@@ -212,7 +213,7 @@ pub async fn authorize(
         resource: Some(input.resource.clone()),
         keys,
     };
-    let permissions = permissions(&state.federation(), principals.users(), &caller).await?;
+    let permissions = permissions(&federation, principals.users(), &caller).await?;
     let simulation = permissions.simulate(&request, now);
     let allowed = simulation.decision == EvalDecision::Allowed;
     let encoded_authorization_message = if allowed {

@@ -103,7 +103,9 @@ pub async fn run(
         None
     };
     let extra_idps: Vec<_> = dev.iter().map(dev::DevIssuer::idp_settings).collect();
-    let built = Federation::build(&config.federation, &extra_idps, &clock, &store.replay)?;
+    let mut federation = config.federation.clone();
+    assign_role_ids(&store, &mut federation.roles).await?;
+    let built = Federation::build(&federation, &extra_idps, &clock, &store.replay)?;
 
     reseal_user_secrets(&store, &keyring, clock.now()).await?;
     let keyring = SharedKeyring::new(keyring);
@@ -175,6 +177,22 @@ async fn reseal_user_secrets(
                 .await?;
             tracing::info!(user = %user.name, "user secrets re-sealed with the current key");
         }
+    }
+    Ok(())
+}
+
+/// Give the configured roles the unique ids the store keeps (fresh ones for new roles), and
+/// keep exactly those: a role removed from the configuration loses its id for good.
+async fn assign_role_ids(store: &Store, roles: &mut config::RoleSet) -> Result<(), RunError> {
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let stored = store.role_ids.list().await?;
+    let kept = roles
+        .assign_ids(&stored, || {
+            creds::ids::new_access_key_id(creds::ids::AccessKeyPrefix::Role, &rng)
+        })
+        .map_err(|e| RunError::Users(e.to_string()))?;
+    if kept != stored {
+        store.role_ids.replace(&kept).await?;
     }
     Ok(())
 }

@@ -122,11 +122,10 @@ impl UserRecord {
         for p in &policies {
             parse_policy(p)?;
         }
-        let id = new_access_key_id(AccessKeyPrefix::LongTerm, rng)?;
         Ok(Self {
             name: name.to_owned(),
             account_id: account_id.to_owned(),
-            user_id: format!("AIDA{}", &id[4..]),
+            user_id: new_access_key_id(AccessKeyPrefix::User, rng)?,
             created_at: unix_seconds(now),
             policies,
             access_keys: Vec::new(),

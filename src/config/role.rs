@@ -1,6 +1,6 @@
 //! Roles: `roles/NAME.json`, one IAM role each.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -18,7 +18,8 @@ pub struct Role {
     pub path: String,
     /// `arn:aws:iam::ACCOUNT:role/PATH/NAME`
     pub arn: String,
-    /// `AROA` + 17 characters, stable for the role's ARN unless the file sets `RoleId`.
+    /// `AROA` + 17 characters: the file's `RoleId`, or the id the store keeps for the role's
+    /// ARN ([`RoleSet::assign_ids`]); until then one derived from the ARN.
     pub role_id: String,
     pub max_session_duration: u32,
     pub trust_policy: Policy,
@@ -31,6 +32,8 @@ pub struct Role {
 #[derive(Debug, Clone, Default)]
 pub struct RoleSet {
     by_arn: BTreeMap<String, Arc<Role>>,
+    /// ARNs of the roles whose file sets `RoleId`.
+    pinned_ids: BTreeSet<String>,
 }
 
 impl RoleSet {
@@ -52,6 +55,30 @@ impl RoleSet {
 
     pub fn insert(&mut self, role: Role) {
         self.by_arn.insert(role.arn.clone(), Arc::new(role));
+    }
+
+    /// Give every role whose file does not set `RoleId` the id `stored` keeps for its ARN, or a
+    /// fresh one; return the ids to keep (every role's, so a role no longer configured loses
+    /// its id and one created again under its ARN gets another).
+    pub fn assign_ids<E>(
+        &mut self,
+        stored: &BTreeMap<String, String>,
+        mut fresh: impl FnMut() -> Result<String, E>,
+    ) -> Result<BTreeMap<String, String>, E> {
+        let mut kept = BTreeMap::new();
+        for (arn, role) in &mut self.by_arn {
+            if !self.pinned_ids.contains(arn) {
+                let id = match stored.get(arn) {
+                    Some(id) => id.clone(),
+                    None => fresh()?,
+                };
+                if id != role.role_id {
+                    Arc::make_mut(role).role_id = id;
+                }
+            }
+            kept.insert(arn.clone(), role.role_id.clone());
+        }
+        Ok(kept)
     }
 }
 
@@ -96,6 +123,7 @@ pub(super) fn load_roles(dir: &Path, default_account: &str, problems: &mut Probl
                 continue;
             }
         };
+        let pinned = raw.role_id.is_some();
         if let Some(role) = validate_role(&path, raw, default_account, problems) {
             if roles.get(&role.arn).is_some() {
                 problems.add(
@@ -104,6 +132,9 @@ pub(super) fn load_roles(dir: &Path, default_account: &str, problems: &mut Probl
                     format!("{} is defined twice", role.arn),
                 );
                 continue;
+            }
+            if pinned {
+                roles.pinned_ids.insert(role.arn.clone());
             }
             roles.insert(role);
         }

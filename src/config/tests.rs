@@ -197,6 +197,51 @@ fn role_arn_id_and_defaults() {
     assert_eq!(role.role_id, role::derive_role_id(&role.arn));
 }
 
+/// A role's unique id is the file's `RoleId`, else the one the store keeps for its ARN, else a
+/// fresh one; only configured roles keep theirs.
+#[test]
+fn role_ids_come_from_the_file_the_store_or_fresh() {
+    let dir = setup(MAIN);
+    write(dir.path(), "roles/kept.json", &role_json("kept", ""));
+    write(dir.path(), "roles/new.json", &role_json("new", ""));
+    write(
+        dir.path(),
+        "roles/pinned.json",
+        &role_json("pinned", r#","RoleId":"AROAPINNEDPINNED0001""#),
+    );
+    let mut roles = load(&dir.path().join("stsbridge.toml"))
+        .unwrap()
+        .federation
+        .roles;
+    let arn = |name: &str| format!("arn:aws:iam::123456789012:role/{name}");
+    let stored = BTreeMap::from([
+        (arn("kept"), "AROAKEPTKEPTKEPT0001".to_owned()),
+        (arn("gone"), "AROAGONEGONEGONE0001".to_owned()),
+        (arn("pinned"), "AROASTOREDSTORED0001".to_owned()),
+    ]);
+    let mut fresh = 0;
+    let kept = roles
+        .assign_ids(&stored, || {
+            fresh += 1;
+            Ok::<_, ()>(format!("AROAFRESH{fresh:011}"))
+        })
+        .unwrap();
+    let id = |name: &str| roles.get(&arn(name)).unwrap().role_id.clone();
+    assert_eq!(id("kept"), "AROAKEPTKEPTKEPT0001");
+    assert_eq!(id("new"), "AROAFRESH00000000001");
+    assert_eq!(
+        id("pinned"),
+        "AROAPINNEDPINNED0001",
+        "the file's RoleId wins"
+    );
+    assert_eq!(fresh, 1);
+    assert_eq!(
+        kept.keys().cloned().collect::<Vec<_>>(),
+        [arn("kept"), arn("new"), arn("pinned")],
+        "a role no longer configured loses its id"
+    );
+}
+
 #[test]
 fn a_malformed_trust_policy_names_the_field() {
     let dir = setup(MAIN);

@@ -21,13 +21,17 @@ pub const ACCESS_KEY_ID_LEN: usize = 20;
 /// Random bytes behind the 16 base32 characters of an access key id (80 bits, no padding).
 const ACCESS_KEY_ID_RANDOM_BYTES: usize = 10;
 
-/// What kind of credential an access key id names; AWS tells them apart by prefix.
+/// What an id names; AWS tells access key ids and unique ids apart by prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccessKeyPrefix {
     /// `ASIA`: temporary credentials, always paired with a session token.
     Temporary,
     /// `AKIA`: long-term user keys (GetSessionToken callers).
     LongTerm,
+    /// `AROA`: a role's unique id.
+    Role,
+    /// `AIDA`: a user's unique id.
+    User,
 }
 
 impl AccessKeyPrefix {
@@ -35,6 +39,8 @@ impl AccessKeyPrefix {
         match self {
             Self::Temporary => "ASIA",
             Self::LongTerm => "AKIA",
+            Self::Role => "AROA",
+            Self::User => "AIDA",
         }
     }
 }

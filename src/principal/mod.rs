@@ -26,8 +26,9 @@ pub use permissions::{IdentityPolicies, Permissions, caller_user, permissions};
 pub use resolve::SessionTokens;
 pub use signed::SignedParts;
 
-use crate::creds::SharedKeyring;
+use crate::config::Federation;
 use crate::creds::sigv4::{self, SigV4Error};
+use crate::creds::{SessionKind, SharedKeyring};
 use crate::store::{ReplayCache, RevocationFeed, Store, StoreError, Users};
 
 /// Verifies signed requests with every credential this service knows.
@@ -69,11 +70,13 @@ impl Authenticator {
     }
 
     /// Verify a request signed for `service` (the credential scope's service: `sts` for the
-    /// STS endpoint), then refuse revoked sessions.
+    /// STS endpoint), then refuse revoked sessions and the sessions of roles that are no longer
+    /// in `federation` (removed, or created again: another unique id).
     pub async fn verify(
         &self,
         parts: &SignedParts,
         service: &str,
+        federation: &Federation,
         now: SystemTime,
     ) -> Result<Authenticated, SigV4Error> {
         let request = parts.request();
@@ -98,6 +101,16 @@ impl Authenticator {
             )
         {
             tracing::info!(access_key_id = %claims.access_key_id, "revoked session refused");
+            return Err(SigV4Error::InvalidClientTokenId);
+        }
+        if let Signer::Session(claims) = &verified.principal
+            && claims.session.kind == SessionKind::AssumedRole
+            && federation
+                .roles
+                .get(&claims.session.identity_arn)
+                .is_none_or(|role| role.role_id != claims.session.identity_id)
+        {
+            tracing::info!(access_key_id = %claims.access_key_id, role = %claims.session.identity_arn, "a session of a role that is gone refused");
             return Err(SigV4Error::InvalidClientTokenId);
         }
         Ok(Authenticated {

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{
-    AuditLog, ReplayCache, ReplayKey, Revocation, Revocations, SessionRecord, Sessions, Store,
-    StoreError, UserChange, Users, update_user,
+    AuditLog, ReplayCache, ReplayKey, Revocation, Revocations, RoleIds, SessionRecord, Sessions,
+    Store, StoreError, UserChange, Users, update_user,
 };
 use crate::audit::{AuditEvent, AuditIdentity, IdentityKind};
 use crate::creds::{Session, SessionKind};
@@ -18,7 +18,7 @@ use crate::users::{AccessKey, UserRecord};
 
 /// How the suite reaches a backend.
 pub(crate) trait Harness {
-    type Backend: Sessions + AuditLog + ReplayCache + Revocations + Users + 'static;
+    type Backend: Sessions + AuditLog + ReplayCache + Revocations + Users + RoleIds + 'static;
     /// Open the store on this harness's storage; opening again after dropping the previous
     /// handle must see everything it made durable.
     fn open(&self) -> Arc<Self::Backend>;
@@ -539,6 +539,29 @@ pub(crate) async fn two_handles_lose_no_concurrent_user_update<H: Harness>(h: H)
     assert_eq!(alice.policies.len(), WRITERS, "{:?}", alice.policies);
 }
 
+pub(crate) async fn role_ids_are_durable_and_replaced_whole<H: Harness>(h: H) {
+    let ids = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    };
+    let store = open(&h);
+    assert!(store.role_ids.list().await.unwrap().is_empty());
+    let first = ids(&[("arn:r/a", "AROAA"), ("arn:r/b", "AROAB")]);
+    store.role_ids.replace(&first).await.unwrap();
+    drop(store);
+    let store = open(&h);
+    assert_eq!(store.role_ids.list().await.unwrap(), first);
+    let second = ids(&[("arn:r/b", "AROAB"), ("arn:r/c", "AROAC")]);
+    store.role_ids.replace(&second).await.unwrap();
+    assert_eq!(
+        store.role_ids.list().await.unwrap(),
+        second,
+        "a role no longer listed loses its id"
+    );
+}
+
 /// One test per conformance case, each on a fresh harness from `$harness`.
 macro_rules! conformance_suite {
     ($harness:expr) => {
@@ -557,6 +580,7 @@ macro_rules! conformance_suite {
             users_and_their_keys_are_durable_and_indexed,
             a_replaced_user_record_moves_the_key_index,
             two_handles_lose_no_concurrent_user_update,
+            role_ids_are_durable_and_replaced_whole,
         );
     };
     (@cases $harness:expr; $($case:ident,)+) => {

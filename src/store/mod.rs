@@ -14,7 +14,7 @@
 pub(crate) mod conformance;
 pub mod sled;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -218,6 +218,17 @@ pub trait Revocations: Send + Sync {
     async fn purge_expired(&self, now_unix: i64) -> Result<(), StoreError>;
 }
 
+/// The unique ids of roles (`AROA…`), kept across restarts: a role removed from the configuration
+/// loses its id, so a role created again under the same ARN gets another, and the sessions of
+/// the old one stay refused.
+#[async_trait::async_trait]
+pub trait RoleIds: Send + Sync {
+    /// Role ARN -> unique id, of every role the configuration had when last replaced.
+    async fn list(&self) -> Result<BTreeMap<String, String>, StoreError>;
+    /// Keep exactly `ids` (the configured roles'); durable when this resolves.
+    async fn replace(&self, ids: &BTreeMap<String, String>) -> Result<(), StoreError>;
+}
+
 /// IAM users and the index of their long-term access keys.
 #[async_trait::async_trait]
 pub trait Users: Send + Sync {
@@ -247,20 +258,22 @@ pub struct Store {
     pub replay: Arc<dyn ReplayCache>,
     pub revocations: Arc<dyn Revocations>,
     pub users: Arc<dyn Users>,
+    pub role_ids: Arc<dyn RoleIds>,
 }
 
 impl Store {
     /// A store whose every concept is served by `backend`.
     pub fn on<B>(backend: Arc<B>) -> Self
     where
-        B: Sessions + AuditLog + ReplayCache + Revocations + Users + 'static,
+        B: Sessions + AuditLog + ReplayCache + Revocations + Users + RoleIds + 'static,
     {
         Self {
             sessions: backend.clone(),
             audit: backend.clone(),
             replay: backend.clone(),
             revocations: backend.clone(),
-            users: backend,
+            users: backend.clone(),
+            role_ids: backend,
         }
     }
 

@@ -48,10 +48,11 @@ pub(super) async fn authenticate(
         .signed
         .as_ref()
         .ok_or(ApiError::Auth(SigV4Error::MissingAuthenticationToken))?;
+    let federation = ctx.state.federation();
     let caller = ctx
         .state
         .principals()
-        .verify(parts, SIGNING_NAME, ctx.now)
+        .verify(parts, SIGNING_NAME, &federation, ctx.now)
         .await
         .map_err(ApiError::Auth)?
         .caller;

@@ -223,3 +223,72 @@ async fn session_tag_keys_may_not_use_the_aws_prefix() {
         .await;
     assert_eq!(crate::support::daemon::code(refused), "ValidationError");
 }
+
+/// A role's sessions die with the role: removed from the configuration, its sessions are
+/// refused, also when they would chain into a role that trusts it by name; created again under
+/// the same ARN it is another role (another unique id), and the old sessions stay refused. A
+/// role that stays keeps its id across restarts, and so its sessions.
+#[tokio::test]
+async fn the_sessions_of_a_removed_role_are_refused_even_if_it_comes_back() {
+    let f = fixture().await;
+    let app = credentials(&f, "doomed").await;
+    let guarded = f
+        .assume("guarded", "kept", &f.token("user-kept"))
+        .await
+        .expect("credentials")
+        .credentials()
+        .unwrap()
+        .clone();
+    let caller = |url: &str, c: &aws_sdk_sts::types::Credentials| {
+        crate::support::daemon::signed_client(
+            url,
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token()),
+        )
+    };
+    caller(&f.daemon.url, &app)
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("the session works while its role exists");
+
+    let Fixture { idp, daemon } = f;
+    let app_file = daemon.dir.path().join("roles/app.json");
+    let app_role = std::fs::read_to_string(&app_file).unwrap();
+    let dir = daemon.stop().await;
+    std::fs::remove_file(&app_file).unwrap();
+    let daemon = crate::support::daemon::Daemon::restart(dir).await;
+    let identity = caller(&daemon.url, &app).get_caller_identity().send().await;
+    assert_eq!(
+        crate::support::daemon::code(identity),
+        "InvalidClientTokenId"
+    );
+    caller(&daemon.url, &guarded)
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("a role that stays keeps its sessions across a restart");
+
+    let dir = daemon.stop().await;
+    std::fs::write(&app_file, app_role).unwrap();
+    let f = Fixture {
+        idp,
+        daemon: crate::support::daemon::Daemon::restart(dir).await,
+    };
+    let identity = caller(&f.daemon.url, &app)
+        .get_caller_identity()
+        .send()
+        .await;
+    assert_eq!(
+        crate::support::daemon::code(identity),
+        "InvalidClientTokenId",
+        "the role created again is another role"
+    );
+    let fresh = credentials(&f, "reborn").await;
+    caller(&f.daemon.url, &fresh)
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("the new role's sessions work");
+}

@@ -28,6 +28,7 @@
 mod expiry_index;
 mod group_commit;
 
+use std::collections::BTreeMap;
 use std::hash::Hash;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,7 +40,7 @@ use self::group_commit::GroupCommit;
 use crate::audit::AuditEvent;
 use crate::store::{
     AuditLog, ReplayCache, ReplayKey, Revocation, RevocationFeed, RevocationSet, Revocations,
-    SessionRecord, Sessions, StoreError, Users,
+    RoleIds, SessionRecord, Sessions, StoreError, Users,
 };
 use crate::users::UserRecord;
 
@@ -49,6 +50,7 @@ const REPLAY_TREE: &str = "replay_by_expiry";
 const REVOCATIONS_TREE: &str = "revocations";
 const USERS_TREE: &str = "users";
 const ACCESS_KEYS_TREE: &str = "access_keys";
+const ROLE_IDS_TREE: &str = "role_ids";
 
 /// Text sled 0.34 puts in the I/O error when another process holds the database lock (it gives
 /// no error kind of its own).
@@ -70,6 +72,8 @@ pub struct SledStore {
     users: ::sled::Tree,
     /// Long-term access key id -> user name.
     access_keys: ::sled::Tree,
+    /// Role ARN -> unique id.
+    role_ids: ::sled::Tree,
     db: ::sled::Db,
     /// Declared last: dropped (thread joined) before the database handles above are released.
     commit: GroupCommit,
@@ -93,6 +97,7 @@ impl SledStore {
         let in_force = RevocationSet::new(read_revocations(&revocations)?);
         let users = db.open_tree(USERS_TREE).map_err(backend)?;
         let access_keys = db.open_tree(ACCESS_KEYS_TREE).map_err(backend)?;
+        let role_ids = db.open_tree(ROLE_IDS_TREE).map_err(backend)?;
         let commit = GroupCommit::start(db.clone(), audit.clone())?;
         tracing::info!(
             path = %path.display(),
@@ -110,6 +115,7 @@ impl SledStore {
             revocation_set: watch::Sender::new(Arc::new(in_force)),
             users,
             access_keys,
+            role_ids,
             db,
             commit,
         })
@@ -429,6 +435,40 @@ impl Users for SledStore {
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(backend(e)),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl RoleIds for SledStore {
+    async fn list(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        self.role_ids
+            .iter()
+            .map(|entry| {
+                let (arn, id) = entry.map_err(backend)?;
+                let text = |bytes: &[u8]| {
+                    String::from_utf8(bytes.to_vec())
+                        .map_err(|_| StoreError::Corrupt("a role id entry is not UTF-8".into()))
+                };
+                Ok((text(&arn)?, text(&id)?))
+            })
+            .collect()
+    }
+
+    /// One batch (atomic in sled): the ids of roles no longer listed go, the listed ones stay or
+    /// come.
+    async fn replace(&self, ids: &BTreeMap<String, String>) -> Result<(), StoreError> {
+        let mut batch = ::sled::Batch::default();
+        for entry in self.role_ids.iter().keys() {
+            let arn = entry.map_err(backend)?;
+            if !ids.contains_key(String::from_utf8_lossy(&arn).as_ref()) {
+                batch.remove(arn);
+            }
+        }
+        for (arn, id) in ids {
+            batch.insert(arn.as_bytes(), id.as_bytes());
+        }
+        self.role_ids.apply_batch(batch).map_err(backend)?;
+        self.commit.durable().await
     }
 }
 
