@@ -41,9 +41,12 @@ pub enum AdminRequest {
     SessionsRevoke {
         id: String,
     },
-    /// Revoke every session of a role issued until now.
+    /// Revoke every session of a role issued until now. The role must be configured, unless
+    /// `force` (a role already removed).
     RolesRevokeSessions {
         role_arn: String,
+        #[serde(default)]
+        force: bool,
     },
     /// Create an IAM user (account: the configured default unless given).
     UsersCreate {
@@ -97,8 +100,12 @@ pub enum AdminError {
     Protocol(String),
 }
 
+/// Whether a role ARN names a configured role (the daemon's federation in force, or the
+/// configuration read by the command line).
+pub type KnownRole = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// What admin requests act on: the store (revocations reach every signed request through its
-/// feed), the keyring (user secrets are sealed with it), the clock.
+/// feed), the keyring (user secrets are sealed with it), the clock, the configured roles.
 #[derive(Clone)]
 pub struct Admin {
     store: Store,
@@ -106,6 +113,7 @@ pub struct Admin {
     keyring: SharedKeyring,
     /// The account of users created without one.
     default_account_id: String,
+    known_role: KnownRole,
 }
 
 impl Admin {
@@ -114,12 +122,14 @@ impl Admin {
         keyring: SharedKeyring,
         clock: Arc<dyn Clock>,
         default_account_id: &str,
+        known_role: KnownRole,
     ) -> Self {
         Self {
             store,
             clock,
             keyring,
             default_account_id: default_account_id.to_owned(),
+            known_role,
         }
     }
 }
@@ -155,7 +165,12 @@ pub async fn execute(admin: &Admin, request: &AdminRequest) -> AdminResponse {
             Ok(None) => return AdminResponse::Error(format!("no session {id}")),
             Err(e) => Err(e),
         },
-        AdminRequest::RolesRevokeSessions { role_arn } => {
+        AdminRequest::RolesRevokeSessions { role_arn, force } => {
+            if !force && !(admin.known_role)(role_arn) {
+                return AdminResponse::Error(format!(
+                    "no role {role_arn} is configured (ARNs are case-sensitive); to revoke the sessions of a role already removed, pass --force"
+                ));
+            }
             revoke(
                 admin,
                 Revocation::RoleSessions {

@@ -117,11 +117,13 @@ pub async fn run(
     ));
 
     let admin_listener = admin::bind(&settings.admin_socket)?;
+    let roles_of = Arc::clone(&state);
     let admin = admin::Admin::new(
         store.clone(),
         keyring,
         clock.clone(),
         &settings.default_account_id,
+        Arc::new(move |arn| roles_of.federation().roles.get(arn).is_some()),
     );
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin));
     let purge_task = tokio::spawn(store::purge_every(store, clock, settings.purge_interval));

@@ -122,6 +122,9 @@ enum RolesCommand {
     RevokeSessions {
         /// The role ARN, `arn:aws:iam::ACCOUNT:role/PATH/NAME`.
         role_arn: String,
+        /// Revoke even if no such role is configured (a role already removed).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -236,8 +239,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             admin_command(&cli.config, request).await
         }
         Command::Roles {
-            command: RolesCommand::RevokeSessions { role_arn },
-        } => admin_command(&cli.config, AdminRequest::RolesRevokeSessions { role_arn }).await,
+            command: RolesCommand::RevokeSessions { role_arn, force },
+        } => {
+            let request = AdminRequest::RolesRevokeSessions { role_arn, force };
+            admin_command(&cli.config, request).await
+        }
         Command::Audit {
             command: AuditCommand::List { limit },
         } => admin_command(&cli.config, AdminRequest::AuditList { limit }).await,
@@ -441,7 +447,8 @@ fn users_request(command: UsersCommand) -> Result<AdminRequest, String> {
 
 /// Run an admin request through the running daemon, or on the store when no daemon listens.
 async fn admin_command(path: &Path, request: AdminRequest) -> Result<ExitCode, String> {
-    let settings = load(path)?.settings;
+    let config = load(path)?;
+    let settings = config.settings;
     let response = match admin::request(&settings.admin_socket, &request)
         .await
         .map_err(|e| e.to_string())?
@@ -451,11 +458,13 @@ async fn admin_command(path: &Path, request: AdminRequest) -> Result<ExitCode, S
             let store = stsbridge::store::open(&settings.storage).map_err(|e| e.to_string())?;
             let keyring = Keyring::load_or_create(&settings.keyring_path, SystemClock.now())
                 .map_err(|e| e.to_string())?;
+            let roles = config.federation.roles;
             let admin = admin::Admin::new(
                 store,
                 SharedKeyring::new(keyring),
                 Arc::new(SystemClock),
                 &settings.default_account_id,
+                Arc::new(move |arn| roles.get(arn).is_some()),
             );
             admin::execute(&admin, &request).await
         }

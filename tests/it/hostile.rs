@@ -292,3 +292,45 @@ async fn the_sessions_of_a_removed_role_are_refused_even_if_it_comes_back() {
         .await
         .expect("the new role's sessions work");
 }
+
+/// Revoking the sessions of a role that is not configured (a typo, another case) would print
+/// "revoked" and protect nothing: it is refused, unless forced for a role already removed.
+#[tokio::test]
+async fn revoking_the_sessions_of_an_unknown_role_is_refused_unless_forced() {
+    use stsbridge::admin::{AdminRequest, AdminResponse};
+    let f = fixture().await;
+    for typo in [
+        role_arn("App"),
+        role_arn("ap"),
+        "arn:aws:iam::123456789012:role/x".into(),
+    ] {
+        let answer = f
+            .daemon
+            .admin(AdminRequest::RolesRevokeSessions {
+                role_arn: typo.clone(),
+                force: false,
+            })
+            .await;
+        assert!(
+            matches!(&answer, AdminResponse::Error(e) if e.contains("--force")),
+            "{typo}: {answer:?}"
+        );
+    }
+    let forced = f
+        .daemon
+        .admin(AdminRequest::RolesRevokeSessions {
+            role_arn: role_arn("removed-yesterday"),
+            force: true,
+        })
+        .await;
+    assert!(matches!(forced, AdminResponse::Revoked(_)), "{forced:?}");
+    let audit = f.daemon.audit().await;
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.event_name == "RevokeRoleSessions")
+            .count(),
+        1,
+        "only the forced revocation is recorded"
+    );
+}

@@ -1090,6 +1090,7 @@ async fn revoked_sessions_are_refused_at_once() {
         .daemon
         .admin(AdminRequest::RolesRevokeSessions {
             role_arn: role_arn("app"),
+            force: false,
         })
         .await;
     assert!(matches!(revoked, AdminResponse::Revoked(_)), "{revoked:?}");

@@ -973,6 +973,7 @@ async fn user_commands_work_with_the_daemon_stopped() {
         stsbridge::creds::SharedKeyring::new(keyring),
         std::sync::Arc::new(stsbridge::clock::SystemClock),
         ACCOUNT,
+        std::sync::Arc::new(|_: &str| true),
     );
     let request = AdminRequest::UsersKeysCreate {
         name: "alice".into(),
