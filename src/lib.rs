@@ -31,6 +31,7 @@ pub mod origin;
 pub mod policy;
 pub mod principal;
 pub mod server;
+pub mod startup;
 pub mod state;
 pub mod store;
 pub mod sts;
@@ -41,12 +42,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::audit::{AuditDraft, EventName};
 use crate::clock::Clock;
 use crate::config::{Config, Federation};
-use crate::creds::{Keyring, SharedKeyring};
+use crate::creds::SharedKeyring;
 use crate::state::State;
-use crate::store::Store;
 
 /// Options of `stsbridge serve`.
 #[derive(Debug, Clone, Default)]
@@ -57,8 +56,6 @@ pub struct RunOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("keyring: {0}")]
-    Keyring(#[from] creds::KeyringError),
     #[error("store: {0}")]
     Store(#[from] store::StoreError),
     #[error("{0}")]
@@ -69,8 +66,8 @@ pub enum RunError {
     Admin(#[from] admin::AdminError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    #[error("users: {0}")]
-    Users(String),
+    #[error(transparent)]
+    Startup(#[from] startup::StartupError),
 }
 
 /// Run the daemon on `listener` until `shutdown` resolves.
@@ -92,8 +89,8 @@ pub async fn run(
             create_private_dir(dir)?;
         }
     }
-    let keyring = Keyring::load_or_create(&settings.keyring_path, clock.now())?;
     let store = store::open(&settings.storage)?;
+    let keyring = startup::open_keyring(&settings.keyring_path, &store, clock.now()).await?;
 
     let dev = if options.dev {
         let dev = dev::DevIssuer::open(settings, local)?;
@@ -104,10 +101,10 @@ pub async fn run(
     };
     let extra_idps: Vec<_> = dev.iter().map(dev::DevIssuer::idp_settings).collect();
     let mut federation = config.federation.clone();
-    assign_role_ids(&store, &mut federation.roles).await?;
+    startup::assign_role_ids(&store, &mut federation.roles).await?;
     let built = Federation::build(&federation, &extra_idps, &clock, &store.replay)?;
 
-    reseal_user_secrets(&store, &keyring, clock.now()).await?;
+    startup::reseal_user_secrets(&store, &keyring, clock.now()).await?;
     let keyring = SharedKeyring::new(keyring);
     let state = Arc::new(State::new(
         built.federation,
@@ -120,13 +117,23 @@ pub async fn run(
     let roles_of = Arc::clone(&state);
     let admin = admin::Admin::new(
         store.clone(),
-        keyring,
+        keyring.clone(),
         clock.clone(),
         &settings.default_account_id,
         Arc::new(move |arn| roles_of.federation().roles.get(arn).is_some()),
     );
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin));
-    let purge_task = tokio::spawn(store::purge_every(store, clock, settings.purge_interval));
+    let purge_task = tokio::spawn(store::purge_every(
+        store.clone(),
+        clock.clone(),
+        settings.purge_interval,
+    ));
+    let sealing_key_task = tokio::spawn(startup::record_sealing_key_every(
+        store,
+        keyring,
+        clock,
+        settings.purge_interval,
+    ));
     let idp_tasks: Vec<_> = built.maintenance.into_iter().map(tokio::spawn).collect();
 
     let federation = state.federation();
@@ -147,55 +154,10 @@ pub async fn run(
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     admin_task.abort();
     purge_task.abort();
+    sealing_key_task.abort();
     idp_tasks.iter().for_each(tokio::task::JoinHandle::abort);
     let _ = std::fs::remove_file(&settings.admin_socket);
     served?;
-    Ok(())
-}
-
-/// Move every user secret sealed by a retired key to the current one, so pruning retired keys
-/// (after their session tokens expired) never strands a long-term key or an MFA seed.
-async fn reseal_user_secrets(
-    store: &Store,
-    keyring: &Keyring,
-    now: std::time::SystemTime,
-) -> Result<(), RunError> {
-    let rng = aws_lc_rs::rand::SystemRandom::new();
-    for user in store.users.list().await? {
-        let mut resealed = user.clone();
-        let changed = resealed
-            .reseal(keyring, &rng)
-            .map_err(|e| RunError::Users(e.to_string()))?;
-        if changed {
-            let event = AuditDraft::operator(
-                EventName::ResealUserSecrets,
-                serde_json::json!({ "userName": user.name, "keyId": keyring.current_key_id() }),
-                now,
-            )
-            .done();
-            store
-                .users
-                .swap(&user.name, Some(&user), Some(&resealed), &event)
-                .await?;
-            tracing::info!(user = %user.name, "user secrets re-sealed with the current key");
-        }
-    }
-    Ok(())
-}
-
-/// Give the configured roles the unique ids the store keeps (fresh ones for new roles), and
-/// keep exactly those: a role removed from the configuration loses its id for good.
-async fn assign_role_ids(store: &Store, roles: &mut config::RoleSet) -> Result<(), RunError> {
-    let rng = aws_lc_rs::rand::SystemRandom::new();
-    let stored = store.role_ids.list().await?;
-    let kept = roles
-        .assign_ids(&stored, || {
-            creds::ids::new_access_key_id(creds::ids::AccessKeyPrefix::Role, &rng)
-        })
-        .map_err(|e| RunError::Users(e.to_string()))?;
-    if kept != stored {
-        store.role_ids.replace(&kept).await?;
-    }
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use stsbridge::admin::{self, AdminRequest, AdminResponse};
 use stsbridge::clock::{Clock, SystemClock};
 use stsbridge::config::{self, Config};
-use stsbridge::creds::{Keyring, SharedKeyring};
+use stsbridge::creds::SharedKeyring;
 
 #[derive(Parser)]
 #[command(
@@ -456,8 +456,10 @@ async fn admin_command(path: &Path, request: AdminRequest) -> Result<ExitCode, S
         Some(r) => r,
         None => {
             let store = stsbridge::store::open(&settings.storage).map_err(|e| e.to_string())?;
-            let keyring = Keyring::load_or_create(&settings.keyring_path, SystemClock.now())
-                .map_err(|e| e.to_string())?;
+            let keyring =
+                stsbridge::startup::open_keyring(&settings.keyring_path, &store, SystemClock.now())
+                    .await
+                    .map_err(|e| e.to_string())?;
             let roles = config.federation.roles;
             let admin = admin::Admin::new(
                 store,

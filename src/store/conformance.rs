@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{
-    AuditLog, ReplayCache, ReplayKey, Revocation, Revocations, RoleIds, SessionRecord, Sessions,
-    Store, StoreError, UserChange, Users, update_user,
+    AuditLog, ReplayCache, ReplayKey, Revocation, Revocations, RoleIds, SealingKeys, SessionRecord,
+    Sessions, Store, StoreError, UserChange, Users, update_user,
 };
 use crate::audit::{AuditEvent, AuditIdentity, IdentityKind};
 use crate::creds::{Session, SessionKind};
@@ -18,7 +18,14 @@ use crate::users::{AccessKey, UserRecord};
 
 /// How the suite reaches a backend.
 pub(crate) trait Harness {
-    type Backend: Sessions + AuditLog + ReplayCache + Revocations + Users + RoleIds + 'static;
+    type Backend: Sessions
+        + AuditLog
+        + ReplayCache
+        + Revocations
+        + Users
+        + RoleIds
+        + SealingKeys
+        + 'static;
     /// Open the store on this harness's storage; opening again after dropping the previous
     /// handle must see everything it made durable.
     fn open(&self) -> Arc<Self::Backend>;
@@ -562,6 +569,20 @@ pub(crate) async fn role_ids_are_durable_and_replaced_whole<H: Harness>(h: H) {
     );
 }
 
+pub(crate) async fn sealing_keys_keep_the_latest_time_each_was_current<H: Harness>(h: H) {
+    let store = open(&h);
+    store.sealing_keys.record_current("k1", 100).await.unwrap();
+    store.sealing_keys.record_current("k1", 50).await.unwrap();
+    store.sealing_keys.record_current("k2", 200).await.unwrap();
+    drop(store);
+    let store = open(&h);
+    assert_eq!(
+        store.sealing_keys.list().await.unwrap(),
+        BTreeMap::from([("k1".to_owned(), 100), ("k2".to_owned(), 200)]),
+        "a later record never goes back in time"
+    );
+}
+
 /// One test per conformance case, each on a fresh harness from `$harness`.
 macro_rules! conformance_suite {
     ($harness:expr) => {
@@ -581,6 +602,7 @@ macro_rules! conformance_suite {
             a_replaced_user_record_moves_the_key_index,
             two_handles_lose_no_concurrent_user_update,
             role_ids_are_durable_and_replaced_whole,
+            sealing_keys_keep_the_latest_time_each_was_current,
         );
     };
     (@cases $harness:expr; $($case:ident,)+) => {

@@ -229,6 +229,17 @@ pub trait RoleIds: Send + Sync {
     async fn replace(&self, ids: &BTreeMap<String, String>) -> Result<(), StoreError>;
 }
 
+/// The keyring keys the store's data depends on: each key that has sealed session tokens, with
+/// the last time it was seen current. A key current within the longest session is still needed
+/// to verify the sessions it sealed.
+#[async_trait::async_trait]
+pub trait SealingKeys: Send + Sync {
+    /// Key id (hex) -> the last time (unix seconds) it was recorded as the current key.
+    async fn list(&self) -> Result<BTreeMap<String, i64>, StoreError>;
+    /// Record `key_id` as current at `at_unix`; durable when this resolves.
+    async fn record_current(&self, key_id: &str, at_unix: i64) -> Result<(), StoreError>;
+}
+
 /// IAM users and the index of their long-term access keys.
 #[async_trait::async_trait]
 pub trait Users: Send + Sync {
@@ -259,13 +270,21 @@ pub struct Store {
     pub revocations: Arc<dyn Revocations>,
     pub users: Arc<dyn Users>,
     pub role_ids: Arc<dyn RoleIds>,
+    pub sealing_keys: Arc<dyn SealingKeys>,
 }
 
 impl Store {
     /// A store whose every concept is served by `backend`.
     pub fn on<B>(backend: Arc<B>) -> Self
     where
-        B: Sessions + AuditLog + ReplayCache + Revocations + Users + RoleIds + 'static,
+        B: Sessions
+            + AuditLog
+            + ReplayCache
+            + Revocations
+            + Users
+            + RoleIds
+            + SealingKeys
+            + 'static,
     {
         Self {
             sessions: backend.clone(),
@@ -273,7 +292,8 @@ impl Store {
             replay: backend.clone(),
             revocations: backend.clone(),
             users: backend.clone(),
-            role_ids: backend,
+            role_ids: backend.clone(),
+            sealing_keys: backend,
         }
     }
 

@@ -334,3 +334,83 @@ async fn revoking_the_sessions_of_an_unknown_role_is_refused_unless_forced() {
         "only the forced revocation is recorded"
     );
 }
+
+/// Start a daemon on `dir` (its config, store and keyring) and return how `run` ended: an error
+/// before serving, or `Ok` once it served and was stopped.
+async fn start_on(dir: &std::path::Path) -> Result<(), String> {
+    let config = stsbridge::config::load(&dir.join("stsbridge.toml")).expect("config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    stsbridge::run(
+        config,
+        listener,
+        stsbridge::RunOptions::default(),
+        std::sync::Arc::new(stsbridge::clock::SystemClock),
+        tokio::time::sleep(Duration::from_millis(300)),
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// A deleted keyring used to be created anew silently: every user key, MFA seed and live
+/// session then failed, request by request. The start is refused instead, naming the key ids and
+/// the file, and so is a start with another keyring; the right file back, it starts.
+#[tokio::test]
+async fn a_lost_or_replaced_keyring_refuses_the_start() {
+    use stsbridge::admin::{AdminRequest, AdminResponse};
+    let f = fixture().await;
+    credentials(&f, "live").await;
+    let created = f
+        .daemon
+        .admin(AdminRequest::UsersCreate {
+            name: "carol".into(),
+            account_id: None,
+            policies: Vec::new(),
+        })
+        .await;
+    assert!(matches!(created, AdminResponse::Users(_)), "{created:?}");
+    let key = f
+        .daemon
+        .admin(AdminRequest::UsersKeysCreate {
+            name: "carol".into(),
+        })
+        .await;
+    assert!(matches!(key, AdminResponse::NewAccessKey(_)), "{key:?}");
+    let Fixture { idp: _idp, daemon } = f;
+    let dir = daemon.stop().await;
+    let keyring_file = dir.path().join("data/keyring.json");
+    let original = std::fs::read(&keyring_file).unwrap();
+    let key_id = stsbridge::creds::Keyring::load(&keyring_file)
+        .unwrap()
+        .current_key_id();
+
+    std::fs::remove_file(&keyring_file).unwrap();
+    let refused = start_on(dir.path()).await.unwrap_err();
+    assert!(refused.contains(&key_id), "{refused}");
+    assert!(refused.contains("keyring.json"), "{refused}");
+    assert!(refused.contains("carol"), "{refused}");
+    assert!(
+        !keyring_file.exists(),
+        "no keyring was created in its place"
+    );
+
+    let other = stsbridge::creds::Keyring::generate(stsbridge::clock::SystemClock.now()).unwrap();
+    other.save(&keyring_file).unwrap();
+    let refused = start_on(dir.path()).await.unwrap_err();
+    assert!(refused.contains(&key_id), "{refused}");
+
+    std::fs::remove_file(&keyring_file).unwrap();
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&keyring_file)
+            .unwrap();
+        file.write_all(&original).unwrap();
+    }
+    start_on(dir.path())
+        .await
+        .expect("the right keyring starts");
+}

@@ -40,7 +40,7 @@ use self::group_commit::GroupCommit;
 use crate::audit::AuditEvent;
 use crate::store::{
     AuditLog, ReplayCache, ReplayKey, Revocation, RevocationFeed, RevocationSet, Revocations,
-    RoleIds, SessionRecord, Sessions, StoreError, Users,
+    RoleIds, SealingKeys, SessionRecord, Sessions, StoreError, Users,
 };
 use crate::users::UserRecord;
 
@@ -51,6 +51,7 @@ const REVOCATIONS_TREE: &str = "revocations";
 const USERS_TREE: &str = "users";
 const ACCESS_KEYS_TREE: &str = "access_keys";
 const ROLE_IDS_TREE: &str = "role_ids";
+const SEALING_KEYS_TREE: &str = "sealing_keys";
 
 /// Text sled 0.34 puts in the I/O error when another process holds the database lock (it gives
 /// no error kind of its own).
@@ -74,6 +75,8 @@ pub struct SledStore {
     access_keys: ::sled::Tree,
     /// Role ARN -> unique id.
     role_ids: ::sled::Tree,
+    /// Key id -> last time current (8-byte big-endian unix seconds).
+    sealing_keys: ::sled::Tree,
     db: ::sled::Db,
     /// Declared last: dropped (thread joined) before the database handles above are released.
     commit: GroupCommit,
@@ -98,6 +101,7 @@ impl SledStore {
         let users = db.open_tree(USERS_TREE).map_err(backend)?;
         let access_keys = db.open_tree(ACCESS_KEYS_TREE).map_err(backend)?;
         let role_ids = db.open_tree(ROLE_IDS_TREE).map_err(backend)?;
+        let sealing_keys = db.open_tree(SEALING_KEYS_TREE).map_err(backend)?;
         let commit = GroupCommit::start(db.clone(), audit.clone())?;
         tracing::info!(
             path = %path.display(),
@@ -116,6 +120,7 @@ impl SledStore {
             users,
             access_keys,
             role_ids,
+            sealing_keys,
             db,
             commit,
         })
@@ -468,6 +473,34 @@ impl RoleIds for SledStore {
             batch.insert(arn.as_bytes(), id.as_bytes());
         }
         self.role_ids.apply_batch(batch).map_err(backend)?;
+        self.commit.durable().await
+    }
+}
+
+#[async_trait::async_trait]
+impl SealingKeys for SledStore {
+    async fn list(&self) -> Result<BTreeMap<String, i64>, StoreError> {
+        self.sealing_keys
+            .iter()
+            .map(|entry| {
+                let (id, at) = entry.map_err(backend)?;
+                let at = <[u8; 8]>::try_from(at.as_ref())
+                    .map(i64::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt("a sealing key entry".into()))?;
+                Ok((String::from_utf8_lossy(&id).into_owned(), at))
+            })
+            .collect()
+    }
+
+    async fn record_current(&self, key_id: &str, at_unix: i64) -> Result<(), StoreError> {
+        self.sealing_keys
+            .fetch_and_update(key_id, |seen| {
+                let seen = seen
+                    .and_then(|v| <[u8; 8]>::try_from(v).ok())
+                    .map_or(i64::MIN, i64::from_be_bytes);
+                Some(seen.max(at_unix).to_be_bytes().to_vec())
+            })
+            .map_err(backend)?;
         self.commit.durable().await
     }
 }
