@@ -80,6 +80,8 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let settings = &config.settings;
     let local: SocketAddr = listener.local_addr()?;
+    // Every file the daemon creates (store, keyring, sockets) is its owner's alone.
+    rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
     for file in [
         &settings.keyring_path,
         &settings.storage.path,

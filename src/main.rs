@@ -184,6 +184,27 @@ enum AuditCommand {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Write a line to standard output. When the reader went away (`stsbridge users list | head -1`)
+/// there is nothing left to say: the command ends quietly instead of panicking as `println!`
+/// does on a broken pipe.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        say_raw(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+fn say_raw(text: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(text).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("stsbridge: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
+
 fn parse_claim(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -272,7 +293,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
                 SystemClock.now(),
             )
             .map_err(|e| e.to_string())?;
-            println!("{token}");
+            say!("{token}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy { command } => policy_command(command),
@@ -307,7 +328,7 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
     });
     let ceiling = cli::loadgen::rs256_verifications_per_second(Duration::from_secs(2))
         .map_err(|e| e.to_string())?;
-    println!("ceiling reference: RS256 verifications alone on one core: {ceiling:.0}/s");
+    say!("ceiling reference: RS256 verifications alone on one core: {ceiling:.0}/s");
     let spec = cli::loadgen::LoadSpec {
         target,
         connections: args.connections.max(1),
@@ -320,7 +341,7 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-    println!(
+    say!(
         "AssumeRoleWithWebIdentity: {} connections, {:.1} s: {} requests ({} errors), {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         spec.connections,
         report.elapsed.as_secs_f64(),
@@ -331,12 +352,12 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
         report.p99.as_secs_f64() * 1e3,
         report.max.as_secs_f64() * 1e3,
     );
-    println!(
+    say!(
         "  = {:.1}% of 2 x the one-core RS256 rate",
         100.0 * report.requests_per_second() / (2.0 * ceiling)
     );
     if let Some(code) = &report.first_error {
-        println!("  first error: {code}");
+        say!("  first error: {code}");
     }
     Ok(if report.errors == 0 {
         ExitCode::SUCCESS
@@ -349,7 +370,7 @@ fn check_config(path: &Path) -> ExitCode {
     match config::load(path) {
         Ok(c) => {
             let federation = &c.federation;
-            println!(
+            say!(
                 "{}: ok ({} identity providers, {} roles, {} managed policies)",
                 path.display(),
                 federation.idps.len(),
@@ -360,9 +381,9 @@ fn check_config(path: &Path) -> ExitCode {
         }
         Err(errors) => {
             for p in &errors.0 {
-                println!("{p}");
+                say!("{p}");
             }
-            println!("{} problem(s) found", errors.0.len());
+            say!("{} problem(s) found", errors.0.len());
             ExitCode::FAILURE
         }
     }
@@ -478,7 +499,7 @@ fn print_response(response: AdminResponse) -> Result<ExitCode, String> {
     match response {
         AdminResponse::Sessions(list) => {
             for s in list {
-                println!(
+                say!(
                     "{}  {}  {}  expires {}",
                     s.access_key_id,
                     s.session.caller_arn,
@@ -489,7 +510,7 @@ fn print_response(response: AdminResponse) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         AdminResponse::Session(Some(s)) => {
-            println!(
+            say!(
                 "{}",
                 serde_json::to_string_pretty(&s).map_err(|e| e.to_string())?
             );
@@ -498,12 +519,12 @@ fn print_response(response: AdminResponse) -> Result<ExitCode, String> {
         AdminResponse::Session(None) => Err("no such session".into()),
         AdminResponse::Audit(events) => {
             for e in events {
-                println!("{}", serde_json::to_string(&e).map_err(|e| e.to_string())?);
+                say!("{}", serde_json::to_string(&e).map_err(|e| e.to_string())?);
             }
             Ok(ExitCode::SUCCESS)
         }
         AdminResponse::Revoked(revocation) => {
-            println!(
+            say!(
                 "revoked: {}",
                 serde_json::to_string(&revocation).map_err(|e| e.to_string())?
             );
@@ -511,7 +532,7 @@ fn print_response(response: AdminResponse) -> Result<ExitCode, String> {
         }
         AdminResponse::Users(users) => {
             for user in users {
-                println!(
+                say!(
                     "{}",
                     serde_json::to_string_pretty(&user).map_err(|e| e.to_string())?
                 );
@@ -519,20 +540,20 @@ fn print_response(response: AdminResponse) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         AdminResponse::NewAccessKey(key) => {
-            println!("AccessKeyId      {}", key.access_key_id);
-            println!("SecretAccessKey  {}", key.secret_access_key.expose());
-            println!("(the secret is shown this once; store it now)");
+            say!("AccessKeyId      {}", key.access_key_id);
+            say!("SecretAccessKey  {}", key.secret_access_key.expose());
+            say!("(the secret is shown this once; store it now)");
             Ok(ExitCode::SUCCESS)
         }
         AdminResponse::NewMfaDevice(device) => {
-            println!("SerialNumber  {}", device.serial_number);
-            println!("Secret        {}", device.secret_base32.expose());
-            println!("URL           {}", device.otpauth_url.expose());
-            println!("(add it to an authenticator app now; it is shown this once)");
+            say!("SerialNumber  {}", device.serial_number);
+            say!("Secret        {}", device.secret_base32.expose());
+            say!("URL           {}", device.otpauth_url.expose());
+            say!("(add it to an authenticator app now; it is shown this once)");
             Ok(ExitCode::SUCCESS)
         }
         AdminResponse::Done(message) => {
-            println!("{message}");
+            say!("{message}");
             Ok(ExitCode::SUCCESS)
         }
         AdminResponse::Error(e) => Err(e),
@@ -639,9 +660,9 @@ fn simulate_policy(args: &SimulateArgs) -> Result<ExitCode, String> {
     );
     if args.json {
         let json = serde_json::to_string_pretty(&simulation).map_err(|e| e.to_string())?;
-        println!("{json}");
+        say!("{json}");
     } else {
-        print!("{simulation}");
+        say_raw(format_args!("{simulation}"));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -695,11 +716,11 @@ fn validate_policies(kind: stsbridge::policy::PolicyKind, files: &[PathBuf]) -> 
     let mut problems = 0;
     for file in files {
         match read_policy(file, kind) {
-            Ok(_) => println!("{}: ok", file.display()),
+            Ok(_) => say!("{}: ok", file.display()),
             Err(found) => {
                 problems += found.len();
                 for problem in found {
-                    println!("{problem}");
+                    say!("{problem}");
                 }
             }
         }
@@ -707,7 +728,7 @@ fn validate_policies(kind: stsbridge::policy::PolicyKind, files: &[PathBuf]) -> 
     if problems == 0 {
         ExitCode::SUCCESS
     } else {
-        println!("{problems} problem(s) found");
+        say!("{problems} problem(s) found");
         ExitCode::FAILURE
     }
 }

@@ -414,3 +414,34 @@ async fn a_lost_or_replaced_keyring_refuses_the_start() {
         .await
         .expect("the right keyring starts");
 }
+
+/// `stsbridge users show NAME | head -1` panicked on the broken pipe: no command may. The
+/// reader closes its end before the command writes; the command ends quietly.
+#[test]
+fn a_command_whose_reader_went_away_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for i in 0..200 {
+        let file = dir.path().join(format!("policy-{i}.json"));
+        std::fs::write(
+            &file,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
+        )
+        .unwrap();
+        files.push(file);
+    }
+    for _ in 0..3 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stsbridge"))
+            .args(["policy", "validate"])
+            .args(&files)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+    }
+}

@@ -91,6 +91,8 @@ impl SledStore {
             .cache_capacity(cache_capacity_bytes)
             .open()
             .map_err(|e| open_error(path, e))?;
+        make_private(path)
+            .map_err(|e| StoreError::Backend(format!("making {} private: {e}", path.display())))?;
         let sessions = db.open_tree(SESSIONS_TREE).map_err(backend)?;
         let index = build_expiry_index(&sessions, "session", session_index_key)?;
         let audit = db.open_tree(AUDIT_TREE).map_err(backend)?;
@@ -505,6 +507,23 @@ impl SealingKeys for SledStore {
     }
 }
 
+/// The database directory owner-only (0700), and everything in it: directories 0700, files 0600,
+/// whatever the umask they were created under or the mode a directory already had.
+fn make_private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            make_private(&entry.path())?;
+        } else if kind.is_file() {
+            std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
 fn revocation_key(revocation: &Revocation) -> String {
     match revocation {
         Revocation::Session { access_key_id, .. } => format!("session/{access_key_id}"),
@@ -699,6 +718,29 @@ mod tests {
     }
 
     conformance_suite!(SledHarness::new());
+
+    /// Whatever the umask, or the mode the directory already had, the database is owner-only.
+    #[test]
+    fn the_database_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sled");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let store = SledStore::open(&path, CACHE_BYTES).unwrap();
+        drop(store);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o700);
+        let mut files = 0;
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                assert_eq!(mode(&entry.path()), 0o600, "{}", entry.path().display());
+                files += 1;
+            }
+        }
+        assert!(files > 0);
+    }
 
     #[test]
     fn a_second_open_is_refused_as_locked() {
