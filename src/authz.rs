@@ -137,11 +137,7 @@ pub async fn handle(
     let now = state.clock().now();
     let outcome = authorize(state, &input, &service.signing_name, now).await;
     let event = audit_event(&service.name, &input, &outcome, origin, now);
-    if let Err(e) = state.store().audit.append(&event).await {
-        return Err(ApiError::Internal(format!(
-            "could not record the authorization decision: {e}"
-        )));
-    }
+    state.store().audit.append(&event).await?;
     if let Ok(decision) = &outcome {
         tracing::info!(service = %service.name, action = %input.action, allowed = decision.allowed, "authorization decided");
     }

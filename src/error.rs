@@ -13,6 +13,7 @@ use http::StatusCode;
 use crate::creds::sigv4::SigV4Error;
 use crate::idp::saml::SamlFault;
 use crate::idp::{TokenFault, VerifyError};
+use crate::store::StoreError;
 
 /// One failed constraint, worded as AWS words it (`Value 'x' at 'roleSessionName' failed to
 /// satisfy constraint: Member must ...`).
@@ -104,8 +105,21 @@ pub enum ApiError {
     /// No valid bearer secret of a configured resource service (authorization API).
     #[error("no valid service bearer secret")]
     Unauthorized,
+    /// The service cannot take the request now (the store's filesystem is below its free-space
+    /// floor); the client may retry.
+    #[error("unavailable: {0}")]
+    ServiceUnavailable(String),
     #[error("internal: {0}")]
     Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Full { .. } => Self::ServiceUnavailable(e.to_string()),
+            other => Self::Internal(other.to_string()),
+        }
+    }
 }
 
 impl From<VerifyError> for ApiError {
@@ -209,6 +223,11 @@ impl ApiError {
                 "Unauthorized",
                 S::UNAUTHORIZED,
                 "A valid service bearer secret is required.".into(),
+            ),
+            Self::ServiceUnavailable(_) => (
+                "ServiceUnavailable",
+                S::SERVICE_UNAVAILABLE,
+                "The service is unavailable. Please try again later.".into(),
             ),
             Self::Internal(_) => (
                 "InternalFailure",

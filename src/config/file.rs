@@ -55,6 +55,10 @@ pub struct RawStorage {
     /// How often expired sessions are purged, in seconds.
     #[serde(default = "default_purge_interval")]
     pub purge_interval_seconds: u64,
+    /// Writes are refused (503) while less than this many MiB are free on the store's
+    /// filesystem, so a full disk never wedges the daemon.
+    #[serde(default = "default_min_free_mb")]
+    pub min_free_mb: u64,
 }
 
 fn default_cache_mb() -> u64 {
@@ -62,6 +66,9 @@ fn default_cache_mb() -> u64 {
 }
 fn default_purge_interval() -> u64 {
     300
+}
+fn default_min_free_mb() -> u64 {
+    256
 }
 
 #[derive(Debug, Deserialize)]

@@ -205,6 +205,7 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
             storage: StorageSettings {
                 path: storage_path,
                 cache_capacity_bytes: raw.storage.cache_capacity_mb.saturating_mul(1024 * 1024),
+                min_free_bytes: raw.storage.min_free_mb.saturating_mul(1024 * 1024),
             },
             purge_interval: Duration::from_secs(raw.storage.purge_interval_seconds.max(1)),
             keyring_path: resolve(&raw.keys.path),

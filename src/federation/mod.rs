@@ -103,7 +103,7 @@ impl Issuer {
                 .replay
                 .remember_once(&once.key, once.until_unix, unix_seconds(now))
                 .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+                .map_err(ApiError::from)?;
             if !first_use {
                 return Err(ApiError::InvalidIdentityToken {
                     fault: crate::idp::TokenFault::Replay,
@@ -143,7 +143,7 @@ impl Issuer {
         self.sessions
             .put(&record, &audit.succeeded(response))
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(ApiError::from)?;
         Ok(credentials)
     }
 }

@@ -79,6 +79,9 @@ pub trait IdpVerifier: Send + Sync {
     fn issuer(&self) -> &str;
     /// Which protocol it speaks (OIDC IdPs are routed by issuer, SAML ones by name).
     fn kind(&self) -> ProviderKind;
+    /// Whether the IdP can verify credentials now (its keys or metadata at hand), and why not.
+    /// May fetch keys that were never fetched (subject to the key cache's own rate limit).
+    async fn health(&self, now: SystemTime) -> IdpHealth;
     /// Verify the credential completely, with what the caller `expect`s, or say which check
     /// failed.
     async fn verify(
@@ -87,6 +90,14 @@ pub trait IdpVerifier: Send + Sync {
         expect: &Expectations<'_>,
         now: SystemTime,
     ) -> Result<FederatedIdentity, VerifyError>;
+}
+
+/// What `/readyz` reports of one IdP.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IdpHealth {
+    pub ready: bool,
+    /// What it has (keys, metadata and until when) or why it cannot verify.
+    pub detail: String,
 }
 
 /// Why a credential was not accepted. The client sees only the fixed words of the fault
@@ -276,6 +287,11 @@ impl IdpRegistry {
 
     pub fn len(&self) -> usize {
         self.by_issuer.len() + self.saml_by_name.len()
+    }
+
+    /// Every IdP, OIDC ones first.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<dyn IdpVerifier>> {
+        self.by_issuer.values().chain(self.saml_by_name.values())
     }
 
     pub fn is_empty(&self) -> bool {

@@ -52,7 +52,7 @@ impl Authenticator {
             .replay
             .remember_once(&key, until, unix_seconds(now))
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(ApiError::from)?;
         if !first_use {
             tracing::info!(serial_number = %code.serial_number, "an MFA code was used twice");
             return Err(ApiError::AccessDeniedMessage(REUSED_CODE));

@@ -95,10 +95,7 @@ pub async fn caller_user(
             let Some(name) = caller.user_name() else {
                 return Ok(None);
             };
-            let user = users
-                .get(&name)
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let user = users.get(&name).await.map_err(ApiError::from)?;
             Ok(user.filter(|u| u.user_id == claims.session.identity_id))
         }
     }

@@ -5,6 +5,7 @@
 //! the error (from the one error table, logged once, with the request id).
 
 mod authorize;
+mod health;
 mod respond;
 mod sts;
 #[cfg(test)]
@@ -42,7 +43,8 @@ impl App {
 
 pub fn router(app: Arc<App>) -> Router {
     let mut router = Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(health::liveness))
+        .route("/readyz", get(health::readiness))
         .route("/v1/authorize", post(authorize::endpoint));
     if app.dev.is_some() {
         router = router

@@ -54,11 +54,8 @@ fn role() -> Role {
 
 fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let store = crate::store::open(&StorageSettings {
-        path: dir.path().join("sled"),
-        cache_capacity_bytes: 8 << 20,
-    })
-    .unwrap();
+    let store =
+        crate::store::open(&StorageSettings::new(dir.path().join("sled"), 8 << 20)).unwrap();
     let signer = TokenSigner::generate_rsa("k1").unwrap();
     let verifier = OidcVerifier::new(OidcSettings {
         name: "example".into(),
@@ -414,6 +411,22 @@ async fn the_authorization_api_answers_bad_input_with_json_errors() {
         2,
         "decisions are audited; a request without a valid service or JSON is not"
     );
+}
+
+#[tokio::test]
+async fn readiness_reports_the_store_the_keyring_and_each_idp() {
+    let h = harness();
+    let (status, content_type, body) = h
+        .send(Request::get("/readyz").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(content_type, "application/json");
+    let readiness: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(readiness["ready"], true);
+    assert_eq!(readiness["store"]["writable"], true);
+    assert_eq!(readiness["keyring"]["loaded"], true);
+    assert_eq!(readiness["identity_providers"]["example"]["ready"], true);
+    assert_eq!(readiness["problems"], serde_json::json!([]));
 }
 
 #[tokio::test]

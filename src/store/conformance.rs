@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{
-    AuditLog, ReplayCache, ReplayKey, Revocation, Revocations, RoleIds, SealingKeys, SessionRecord,
-    Sessions, Store, StoreError, UserChange, Users, update_user,
+    Backend, ReplayKey, Revocation, SessionRecord, Store, StoreError, UserChange, update_user,
 };
 use crate::audit::{AuditEvent, AuditIdentity, IdentityKind};
 use crate::creds::{Session, SessionKind};
@@ -18,14 +17,7 @@ use crate::users::{AccessKey, UserRecord};
 
 /// How the suite reaches a backend.
 pub(crate) trait Harness {
-    type Backend: Sessions
-        + AuditLog
-        + ReplayCache
-        + Revocations
-        + Users
-        + RoleIds
-        + SealingKeys
-        + 'static;
+    type Backend: Backend;
     /// Open the store on this harness's storage; opening again after dropping the previous
     /// handle must see everything it made durable.
     fn open(&self) -> Arc<Self::Backend>;

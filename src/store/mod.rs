@@ -157,6 +157,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("the commit thread is gone")]
     Closed,
+    /// Fewer bytes are free than the floor keeps: the write was refused before the filesystem
+    /// could fill up (`ServiceUnavailable` towards clients, until space is freed).
+    #[error("{free_bytes} bytes free, below the floor of {floor_bytes}")]
+    Full { free_bytes: u64, floor_bytes: u64 },
     /// Another process (usually a running daemon) has the database open; sled allows one.
     #[error("database {} is in use by another process", path.display())]
     Locked { path: PathBuf },
@@ -261,6 +265,45 @@ pub trait Users: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// Whether the store can take writes now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStatus {
+    /// Bytes free on the store's filesystem, as last read.
+    pub free_bytes: u64,
+    /// Below this, writes are refused.
+    pub floor_bytes: u64,
+}
+
+impl StoreStatus {
+    pub fn writable(&self) -> bool {
+        self.free_bytes >= self.floor_bytes
+    }
+}
+
+/// The state of the backend itself.
+pub trait Health: Send + Sync {
+    fn status(&self) -> StoreStatus;
+}
+
+/// Everything a store backend serves.
+pub trait Backend:
+    Sessions + AuditLog + ReplayCache + Revocations + Users + RoleIds + SealingKeys + Health + 'static
+{
+}
+
+impl<T> Backend for T where
+    T: Sessions
+        + AuditLog
+        + ReplayCache
+        + Revocations
+        + Users
+        + RoleIds
+        + SealingKeys
+        + Health
+        + 'static
+{
+}
+
 /// The store: one handle per concept, all on one backend.
 #[derive(Clone)]
 pub struct Store {
@@ -271,21 +314,12 @@ pub struct Store {
     pub users: Arc<dyn Users>,
     pub role_ids: Arc<dyn RoleIds>,
     pub sealing_keys: Arc<dyn SealingKeys>,
+    pub health: Arc<dyn Health>,
 }
 
 impl Store {
     /// A store whose every concept is served by `backend`.
-    pub fn on<B>(backend: Arc<B>) -> Self
-    where
-        B: Sessions
-            + AuditLog
-            + ReplayCache
-            + Revocations
-            + Users
-            + RoleIds
-            + SealingKeys
-            + 'static,
-    {
+    pub fn on<B: Backend>(backend: Arc<B>) -> Self {
         Self {
             sessions: backend.clone(),
             audit: backend.clone(),
@@ -293,7 +327,8 @@ impl Store {
             revocations: backend.clone(),
             users: backend.clone(),
             role_ids: backend.clone(),
-            sealing_keys: backend,
+            sealing_keys: backend.clone(),
+            health: backend,
         }
     }
 
@@ -328,24 +363,35 @@ pub struct StorageSettings {
     pub path: PathBuf,
     /// sled's page cache.
     pub cache_capacity_bytes: u64,
+    /// Writes are refused while fewer bytes than this are free on the store's filesystem.
+    pub min_free_bytes: u64,
+}
+
+impl StorageSettings {
+    /// The default floor (`[storage] min_free_mb`).
+    pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 * 1024 * 1024;
+
+    /// A store at `path` with a page cache of `cache_capacity_bytes` and the default floor.
+    pub fn new(path: PathBuf, cache_capacity_bytes: u64) -> Self {
+        Self {
+            path,
+            cache_capacity_bytes,
+            min_free_bytes: Self::DEFAULT_MIN_FREE_BYTES,
+        }
+    }
 }
 
 /// Open (or create) the store `settings` describe. Fails with [`StoreError::Locked`] if another
 /// process has it open.
 pub fn open(settings: &StorageSettings) -> Result<Store, StoreError> {
-    Ok(Store::on(Arc::new(sled::SledStore::open(
-        &settings.path,
-        settings.cache_capacity_bytes,
-    )?)))
+    Ok(Store::on(Arc::new(sled::SledStore::open(settings)?)))
 }
 
 /// [`open`], waiting up to `attempts` x 20 ms while the store is still held by a handle this
 /// process just dropped (a backend may release its lock a moment after the last handle).
 pub fn open_when_released(settings: &StorageSettings, attempts: u32) -> Result<Store, StoreError> {
     Ok(Store::on(Arc::new(sled::SledStore::open_when_released(
-        &settings.path,
-        settings.cache_capacity_bytes,
-        attempts,
+        settings, attempts,
     )?)))
 }
 
@@ -403,11 +449,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_background_purge_runs_on_its_interval_by_the_clocks_now() {
         let dir = tempfile::tempdir().unwrap();
-        let store = open(&StorageSettings {
-            path: dir.path().join("sled"),
-            cache_capacity_bytes: 8 << 20,
-        })
-        .unwrap();
+        let store = open(&StorageSettings::new(dir.path().join("sled"), 8 << 20)).unwrap();
         for (id, expires_at) in [("ASIASHORT", 1_000), ("ASIALONG", 2_000)] {
             store
                 .sessions

@@ -19,14 +19,13 @@ pub(super) async fn get_access_key_info(
     check.finish()?;
     authenticate(ctx, Action::GetAccessKeyInfo, audit).await?;
     let store = ctx.state.store();
-    let store_error = |e: crate::store::StoreError| ApiError::Internal(e.to_string());
-    let account = match store.sessions.get(key).await.map_err(store_error)? {
+    let account = match store.sessions.get(key).await.map_err(ApiError::from)? {
         Some(session) => Some(session.session.account_id),
         None => store
             .users
             .by_access_key(key)
             .await
-            .map_err(store_error)?
+            .map_err(ApiError::from)?
             .map(|user| user.account_id),
     }
     .ok_or(ApiError::InvalidParameterValue(

@@ -140,6 +140,6 @@ impl Context<'_> {
             .audit
             .append(&audit.succeeded(response))
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))
+            .map_err(ApiError::from)
     }
 }

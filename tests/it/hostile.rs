@@ -445,3 +445,126 @@ fn a_command_whose_reader_went_away_ends_quietly() {
         assert_eq!(output.status.code(), Some(0), "{stderr}");
     }
 }
+
+/// A tmpfs of its own, mounted for the test and unmounted when dropped. Mounting needs root
+/// (CI runs as root); on CI a machine that cannot mount fails the test rather than skip it.
+struct SmallFilesystem {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFilesystem {
+    fn mount(size_mb: u64) -> Option<SmallFilesystem> {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size_mb}m,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .status();
+        match status {
+            Ok(s) if s.success() => Some(SmallFilesystem { dir }),
+            other => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "cannot mount a tmpfs for the disk-full test ({other:?}): CI must run as root"
+                );
+                eprintln!(
+                    "skipping the disk-full test outside CI: cannot mount a tmpfs ({other:?})"
+                );
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    fn free_bytes(&self) -> u64 {
+        let stat = rustix::fs::statvfs(self.path()).unwrap();
+        stat.f_bavail * stat.f_frsize
+    }
+}
+
+impl Drop for SmallFilesystem {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Below the free-space floor, requests that must write are refused with 503 ServiceUnavailable
+/// (AWS XML) before the filesystem fills, /readyz says why, nothing is stored; once space is back
+/// the service resumes by itself; and the daemon still stops promptly.
+#[tokio::test]
+async fn a_full_disk_refuses_writes_and_recovers_by_itself() {
+    let Some(disk) = SmallFilesystem::mount(48) else {
+        return;
+    };
+    let idp = crate::support::idp::TestIdp::start().await;
+    let roles = crate::sts::roles(&idp.provider());
+    let daemon = crate::support::daemon::Daemon::start(crate::support::daemon::Setup {
+        idps: vec![("test".into(), crate::sts::idp_toml(idp.issuer()))],
+        roles,
+        storage_path: Some(disk.path().join("sled")),
+        min_free_mb: 16,
+        ..Default::default()
+    })
+    .await;
+    let f = Fixture { idp, daemon };
+    credentials(&f, "before").await;
+    let stored = f.daemon.sessions().await.len();
+
+    // Fill the filesystem until 8 MiB are left, below the 16 MiB floor.
+    let filler = disk.path().join("filler");
+    let fill = disk.free_bytes().saturating_sub(8 * 1024 * 1024);
+    std::fs::write(&filler, vec![0u8; usize::try_from(fill).unwrap()]).unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    let refused = f.assume("app", "full", &f.token("user-full")).await;
+    assert_eq!(refused.unwrap_err(), "ServiceUnavailable");
+    let readyz = reqwest::get(format!("{}/readyz", f.daemon.url))
+        .await
+        .unwrap();
+    assert_eq!(readyz.status(), 503);
+    let readiness: serde_json::Value = serde_json::from_str(&readyz.text().await.unwrap()).unwrap();
+    assert_eq!(readiness["store"]["writable"], false, "{readiness}");
+    assert!(
+        readiness["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("below the floor"),
+        "{readiness}"
+    );
+    let health = reqwest::get(format!("{}/healthz", f.daemon.url))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "still alive");
+    assert_eq!(f.daemon.sessions().await.len(), stored, "nothing stored");
+
+    std::fs::remove_file(&filler).unwrap();
+    let mut resumed = false;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if f.assume("app", "back", &f.token("user-back")).await.is_ok() {
+            resumed = true;
+            break;
+        }
+    }
+    assert!(resumed, "service resumes once space is back");
+    let readyz = reqwest::get(format!("{}/readyz", f.daemon.url))
+        .await
+        .unwrap();
+    assert_eq!(readyz.status(), 200);
+
+    let Fixture { idp: _idp, daemon } = f;
+    tokio::time::timeout(Duration::from_secs(20), daemon.stop())
+        .await
+        .expect("the daemon stops promptly");
+    drop(disk);
+}

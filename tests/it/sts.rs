@@ -24,7 +24,7 @@ pub(crate) fn role_arn(name: &str) -> String {
     format!("arn:aws:iam::{ACCOUNT}:role/{name}")
 }
 
-fn idp_toml(issuer: &str) -> String {
+pub(crate) fn idp_toml(issuer: &str) -> String {
     format!(
         "kind = \"oidc\"\nissuer = \"{issuer}\"\naudiences = [\"{CLIENT}\"]\n\
          algorithms = [\"RS256\", \"ES256\"]\ninsecure_http = true\n"
@@ -32,7 +32,7 @@ fn idp_toml(issuer: &str) -> String {
 }
 
 /// `app`: users `user-*` of CLIENT; tags allowed. `guarded`: allows all, denies `user-banned`.
-fn roles(provider: &str) -> Vec<(String, String)> {
+pub(crate) fn roles(provider: &str) -> Vec<(String, String)> {
     let app = json!({
         "RoleName": "app",
         "MaxSessionDuration": 7200,
@@ -527,10 +527,7 @@ async fn concurrent_requests_are_all_durable() {
     let dir = daemon.stop().await;
     // The daemon is gone; the store opened directly has every session it returned.
     let store = stsbridge::store::open_when_released(
-        &stsbridge::store::StorageSettings {
-            path: dir.path().join("data/sled"),
-            cache_capacity_bytes: 16 * 1024 * 1024,
-        },
+        &stsbridge::store::StorageSettings::new(dir.path().join("data/sled"), 16 * 1024 * 1024),
         100,
     )
     .unwrap();

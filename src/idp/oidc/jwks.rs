@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use super::discovery::{DiscoveryError, discover_jwks_uri};
 use super::fetch::{FetchError, Fetcher};
 use super::keys::{KeySet, Selection, VerificationKey, unknown_key};
-use crate::idp::VerifyError;
+use crate::idp::{IdpHealth, VerifyError};
 
 /// At most one fetch per IdP in this interval, whatever triggers it (first use, an unknown
 /// `kid`, an expired cache).
@@ -75,6 +75,18 @@ impl KeyCache {
             }),
             in_flight: Arc::new(tokio::sync::Mutex::new(())),
         }))
+    }
+
+    /// Whether keys are at hand; with none yet, after one fetch attempt (rate-limited as every
+    /// fetch is).
+    pub(crate) async fn health(&self, now: SystemTime) -> IdpHealth {
+        match self {
+            Self::Fixed(keys) => IdpHealth {
+                ready: !keys.is_empty(),
+                detail: format!("{} configured signature key(s)", keys.len()),
+            },
+            Self::Remote(remote) => remote.health(now).await,
+        }
     }
 
     /// The key a token designates by `kid` (or the only key, when it has none).
@@ -163,6 +175,35 @@ impl RemoteKeys {
         self.refresh(now, view.attempts).await;
         let view = self.view(now);
         resolve(view.keys.select(kid), kid, &view.keys, view.last_error)
+    }
+
+    async fn health(self: &Arc<Self>, now: SystemTime) -> IdpHealth {
+        let view = self.view(now);
+        if view.keys.is_empty() {
+            self.refresh(now, view.attempts).await;
+        }
+        let view = self.view(now);
+        match (view.keys.len(), view.last_error) {
+            (0, error) => IdpHealth {
+                ready: false,
+                detail: error.unwrap_or_else(|| "no signature keys fetched yet".to_owned()),
+            },
+            (n, None) => IdpHealth {
+                ready: true,
+                detail: format!(
+                    "{n} signature key(s){}",
+                    if view.stale {
+                        ", due for a refresh"
+                    } else {
+                        ""
+                    }
+                ),
+            },
+            (n, Some(error)) => IdpHealth {
+                ready: true,
+                detail: format!("{n} cached signature key(s); the last refresh failed: {error}"),
+            },
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, CacheState> {

@@ -106,6 +106,10 @@ impl IdpVerifier for OidcVerifier {
         ProviderKind::Oidc
     }
 
+    async fn health(&self, now: SystemTime) -> super::IdpHealth {
+        self.keys.health(now).await
+    }
+
     async fn verify(
         &self,
         credential: &SubjectCredential<'_>,

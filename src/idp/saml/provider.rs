@@ -40,6 +40,8 @@ pub struct SamlProvider {
     permits: Arc<Semaphore>,
     /// Assertion IDs already used.
     replay: Arc<dyn ReplayCache>,
+    /// Why the last metadata refresh failed, until one succeeds.
+    refresh_error: std::sync::Mutex<Option<String>>,
 }
 
 impl SamlProvider {
@@ -52,7 +54,16 @@ impl SamlProvider {
             verifier: ArcSwap::from_pointee(verifier),
             permits: Arc::new(Semaphore::new(cores)),
             replay,
+            refresh_error: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Remember how the last metadata refresh ended (for `/readyz`).
+    pub(crate) fn refreshed(&self, outcome: Result<(), String>) {
+        *self
+            .refresh_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = outcome.err();
     }
 
     fn replay_key(&self, assertion_id: &str) -> ReplayKey {
@@ -159,6 +170,37 @@ impl IdpVerifier for SamlProvider {
 
     fn kind(&self) -> ProviderKind {
         ProviderKind::Saml
+    }
+
+    async fn health(&self, now: SystemTime) -> crate::idp::IdpHealth {
+        let verifier = self.verifier();
+        let metadata = &verifier.settings().metadata;
+        let refresh_error = self
+            .refresh_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match verifier.check_metadata_current(now) {
+            Err(e) => crate::idp::IdpHealth {
+                ready: false,
+                detail: e.to_string(),
+            },
+            Ok(()) => crate::idp::IdpHealth {
+                ready: true,
+                detail: format!(
+                    "{} signing certificate(s){}{}",
+                    metadata.signing_certs_der.len(),
+                    metadata
+                        .valid_until
+                        .map_or_else(String::new, |until| format!(
+                            ", metadata valid until {}",
+                            crate::clock::iso8601(until)
+                        )),
+                    refresh_error
+                        .map_or_else(String::new, |e| format!("; the last refresh failed: {e}")),
+                ),
+            },
+        }
     }
 
     /// The response verified ([`SamlVerifier::verify`]), the InResponseTo the caller expects

@@ -115,7 +115,10 @@ impl MetadataRefresher {
         let mut delay = self.next_delay(metadata.cache_duration, metadata.valid_until);
         loop {
             tokio::time::sleep(delay).await;
-            delay = match self.refresh().await {
+            let outcome = self.refresh().await;
+            self.provider
+                .refreshed(outcome.as_ref().map(drop).map_err(ToString::to_string));
+            delay = match outcome {
                 Ok(refreshed) => {
                     if refreshed.certificates_changed {
                         let count = self

@@ -21,10 +21,10 @@ fn provider_with(settings: SamlIdpSettings) -> (SamlProvider, tempfile::TempDir)
 
 fn provider_and_store(settings: SamlIdpSettings) -> (SamlProvider, Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store: Store = crate::store::open(&crate::store::StorageSettings {
-        path: dir.path().join("sled"),
-        cache_capacity_bytes: 8 << 20,
-    })
+    let store: Store = crate::store::open(&crate::store::StorageSettings::new(
+        dir.path().join("sled"),
+        8 << 20,
+    ))
     .expect("store");
     let provider = SamlProvider::new(settings, store.replay.clone()).expect("provider");
     (provider, store, dir)

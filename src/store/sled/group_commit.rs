@@ -32,12 +32,19 @@ struct Ticket {
     answer: Answer,
 }
 
+/// How long dropping the store waits for the commit thread's last flush before it gives up on
+/// it (logged): a flush that never returns (a wedged disk) must not keep the daemon from
+/// stopping.
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Handle on the commit thread. Dropping it closes the channel and joins the thread, which
-/// answers any tickets already queued first.
+/// answers any tickets already queued first, for at most [`SHUTDOWN_WAIT`].
 pub(crate) struct GroupCommit {
     /// `None` only while dropping.
     tickets: Option<mpsc::Sender<Ticket>>,
     thread: Option<JoinHandle<()>>,
+    /// Disconnected when the thread ends (in a mutex: a receiver is not `Sync`).
+    ended: std::sync::Mutex<mpsc::Receiver<()>>,
     flushes: Arc<AtomicU64>,
 }
 
@@ -45,15 +52,20 @@ impl GroupCommit {
     /// Start the commit thread for `db`, writing audit events to `audit`.
     pub(crate) fn start(db: sled::Db, audit: sled::Tree) -> Result<Self, StoreError> {
         let (tickets, queue) = mpsc::channel();
+        let (alive, ended) = mpsc::channel::<()>();
         let flushes = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&flushes);
         let thread = std::thread::Builder::new()
             .name("sled-commit".into())
-            .spawn(move || commit_loop(&db, &audit, &queue, &counter))
+            .spawn(move || {
+                let _alive = alive;
+                commit_loop(&db, &audit, &queue, &counter);
+            })
             .map_err(|e| StoreError::Backend(format!("starting the commit thread: {e}")))?;
         Ok(Self {
             tickets: Some(tickets),
             thread: Some(thread),
+            ended: std::sync::Mutex::new(ended),
             flushes,
         })
     }
@@ -92,10 +104,25 @@ impl GroupCommit {
 impl Drop for GroupCommit {
     fn drop(&mut self) {
         drop(self.tickets.take());
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            tracing::error!("the sled commit thread panicked");
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let ended = self
+            .ended
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match ended.recv_timeout(SHUTDOWN_WAIT) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                tracing::error!(
+                    waited_secs = SHUTDOWN_WAIT.as_secs(),
+                    "the sled commit thread's last flush did not return; stopping without it"
+                );
+            }
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                if thread.join().is_err() {
+                    tracing::error!("the sled commit thread panicked");
+                }
+            }
         }
     }
 }

@@ -27,6 +27,7 @@
 
 mod expiry_index;
 mod group_commit;
+mod space;
 
 use std::collections::BTreeMap;
 use std::hash::Hash;
@@ -37,10 +38,12 @@ use tokio::sync::watch;
 
 use self::expiry_index::{ExpiryIndex, SessionIndex, session_index_key};
 use self::group_commit::GroupCommit;
+use self::space::SpaceGuard;
 use crate::audit::AuditEvent;
 use crate::store::{
-    AuditLog, ReplayCache, ReplayKey, Revocation, RevocationFeed, RevocationSet, Revocations,
-    RoleIds, SealingKeys, SessionRecord, Sessions, StoreError, Users,
+    AuditLog, Health, ReplayCache, ReplayKey, Revocation, RevocationFeed, RevocationSet,
+    Revocations, RoleIds, SealingKeys, SessionRecord, Sessions, StorageSettings, StoreError,
+    StoreStatus, Users,
 };
 use crate::users::UserRecord;
 
@@ -78,17 +81,21 @@ pub struct SledStore {
     /// Key id -> last time current (8-byte big-endian unix seconds).
     sealing_keys: ::sled::Tree,
     db: ::sled::Db,
+    /// The free-space floor.
+    space: SpaceGuard,
     /// Declared last: dropped (thread joined) before the database handles above are released.
     commit: GroupCommit,
 }
 
 impl SledStore {
-    /// Open (or create) the database in the directory `path`, with a page cache of at most
-    /// `cache_capacity_bytes`. Fails with `StoreError::Locked` if another process has it open.
-    pub fn open(path: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
+    /// Open (or create) the database in the directory `settings.path`, with a page cache of at
+    /// most `settings.cache_capacity_bytes` and writes refused below `settings.min_free_bytes`.
+    /// Fails with `StoreError::Locked` if another process has it open.
+    pub fn open(settings: &StorageSettings) -> Result<Self, StoreError> {
+        let path = settings.path.as_path();
         let db = ::sled::Config::new()
             .path(path)
-            .cache_capacity(cache_capacity_bytes)
+            .cache_capacity(settings.cache_capacity_bytes)
             .open()
             .map_err(|e| open_error(path, e))?;
         make_private(path)
@@ -104,6 +111,7 @@ impl SledStore {
         let access_keys = db.open_tree(ACCESS_KEYS_TREE).map_err(backend)?;
         let role_ids = db.open_tree(ROLE_IDS_TREE).map_err(backend)?;
         let sealing_keys = db.open_tree(SEALING_KEYS_TREE).map_err(backend)?;
+        let space = SpaceGuard::start(path.to_owned(), settings.min_free_bytes)?;
         let commit = GroupCommit::start(db.clone(), audit.clone())?;
         tracing::info!(
             path = %path.display(),
@@ -124,6 +132,7 @@ impl SledStore {
             role_ids,
             sealing_keys,
             db,
+            space,
             commit,
         })
     }
@@ -132,13 +141,12 @@ impl SledStore {
     /// by a store this process just dropped: sled releases its file lock only when its I/O
     /// threads let go of the log, a moment after the last handle is gone.
     pub fn open_when_released(
-        path: &Path,
-        cache_capacity_bytes: u64,
+        settings: &StorageSettings,
         attempts: u32,
     ) -> Result<Self, StoreError> {
         let mut left = attempts;
         loop {
-            match Self::open(path, cache_capacity_bytes) {
+            match Self::open(settings) {
                 Err(StoreError::Locked { .. }) if left > 0 => {
                     left -= 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -199,6 +207,7 @@ impl SledStore {
 #[async_trait::async_trait]
 impl Sessions for SledStore {
     async fn put(&self, session: &SessionRecord, audit: &AuditEvent) -> Result<(), StoreError> {
+        self.space.check()?;
         let value = encode(session)?;
         let event = encode(audit)?;
         self.write_session(session, value)?;
@@ -243,6 +252,7 @@ impl Sessions for SledStore {
 #[async_trait::async_trait]
 impl AuditLog for SledStore {
     async fn append(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.space.check()?;
         let value = encode(event)?;
         self.commit.durable_with(Some(value)).await
     }
@@ -274,6 +284,7 @@ impl ReplayCache for SledStore {
         until_unix: i64,
         now_unix: i64,
     ) -> Result<bool, StoreError> {
+        self.space.check()?;
         let text = key.text();
         self.replayed
             .insert_unless_live(Box::from(text.as_bytes()), until_unix, now_unix, || {
@@ -302,6 +313,7 @@ impl ReplayCache for SledStore {
 #[async_trait::async_trait]
 impl Revocations for SledStore {
     async fn revoke(&self, revocation: &Revocation, audit: &AuditEvent) -> Result<(), StoreError> {
+        self.space.check()?;
         self.revocations
             .insert(revocation_key(revocation), encode(revocation)?)
             .map_err(backend)?;
@@ -401,6 +413,7 @@ impl Users for SledStore {
     ) -> Result<(), StoreError> {
         use ::sled::Transactional as _;
         use ::sled::transaction::{ConflictableTransactionError, TransactionError};
+        self.space.check()?;
         if new.is_some_and(|user| user.name != name) {
             return Err(StoreError::Backend(format!(
                 "a record of another user stored as {name}"
@@ -464,6 +477,7 @@ impl RoleIds for SledStore {
     /// One batch (atomic in sled): the ids of roles no longer listed go, the listed ones stay or
     /// come.
     async fn replace(&self, ids: &BTreeMap<String, String>) -> Result<(), StoreError> {
+        self.space.check()?;
         let mut batch = ::sled::Batch::default();
         for entry in self.role_ids.iter().keys() {
             let arn = entry.map_err(backend)?;
@@ -495,6 +509,7 @@ impl SealingKeys for SledStore {
     }
 
     async fn record_current(&self, key_id: &str, at_unix: i64) -> Result<(), StoreError> {
+        self.space.check()?;
         self.sealing_keys
             .fetch_and_update(key_id, |seen| {
                 let seen = seen
@@ -522,6 +537,16 @@ fn make_private(dir: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+impl Health for SledStore {
+    fn status(&self) -> StoreStatus {
+        let (free_bytes, floor_bytes) = self.space.status();
+        StoreStatus {
+            free_bytes,
+            floor_bytes,
+        }
+    }
 }
 
 fn revocation_key(revocation: &Revocation) -> String {
@@ -683,6 +708,14 @@ mod tests {
 
     const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
+    fn settings(path: &Path) -> StorageSettings {
+        StorageSettings {
+            path: path.to_owned(),
+            cache_capacity_bytes: CACHE_BYTES,
+            min_free_bytes: 0,
+        }
+    }
+
     /// A sled store in a temporary directory; `open` again after dropping reopens the same data.
     pub(crate) struct SledHarness {
         dir: tempfile::TempDir,
@@ -696,7 +729,7 @@ mod tests {
         }
 
         fn backend(&self) -> Arc<SledStore> {
-            Arc::new(SledStore::open_when_released(self.dir.path(), CACHE_BYTES, 100).unwrap())
+            Arc::new(SledStore::open_when_released(&settings(self.dir.path()), 100).unwrap())
         }
     }
 
@@ -727,7 +760,7 @@ mod tests {
         let path = dir.path().join("sled");
         std::fs::create_dir(&path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let store = SledStore::open(&path, CACHE_BYTES).unwrap();
+        let store = SledStore::open(&settings(&path)).unwrap();
         drop(store);
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o700);
@@ -746,7 +779,7 @@ mod tests {
     fn a_second_open_is_refused_as_locked() {
         let h = SledHarness::new();
         let _first = h.open();
-        let err = SledStore::open(h.dir.path(), CACHE_BYTES).err().unwrap();
+        let err = SledStore::open(&settings(h.dir.path())).err().unwrap();
         assert!(matches!(err, StoreError::Locked { .. }), "{err}");
         assert!(err.to_string().contains("another process"), "{err}");
     }

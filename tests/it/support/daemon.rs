@@ -29,6 +29,9 @@ pub struct Setup {
     pub purge_interval_seconds: u64,
     /// `[[authorization.services]]`: name and bearer secret (the config gets its SHA-256).
     pub services: Vec<(String, String)>,
+    /// `[storage] path` (default `data/sled` in the daemon's directory) and `min_free_mb`.
+    pub storage_path: Option<PathBuf>,
+    pub min_free_mb: u64,
 }
 
 impl Default for Setup {
@@ -41,6 +44,8 @@ impl Default for Setup {
             clock: Arc::new(SystemClock),
             purge_interval_seconds: 300,
             services: Vec::new(),
+            storage_path: None,
+            min_free_mb: 16,
         }
     }
 }
@@ -85,13 +90,18 @@ impl Daemon {
             .expect("write policy");
         }
         let config_path = root.join("stsbridge.toml");
+        let storage = setup
+            .storage_path
+            .as_ref()
+            .map_or_else(|| "data/sled".to_owned(), |p| p.display().to_string());
         let mut config_text = format!(
             "default_account_id = \"{ACCOUNT}\"\n\
              [server]\nlisten = \"{listen}\"\n\
-             [storage]\npath = \"data/sled\"\ncache_capacity_mb = 16\n\
-             purge_interval_seconds = {}\n\
-             [keys]\npath = \"data/keyring.json\"\n",
-            setup.purge_interval_seconds
+             [storage]\npath = \"{storage}\"\ncache_capacity_mb = 16\n\
+             purge_interval_seconds = {}\nmin_free_mb = {}\n\
+             [keys]\npath = \"data/keyring.json\"\n\
+             [admin]\nsocket = \"data/admin.sock\"\n",
+            setup.purge_interval_seconds, setup.min_free_mb
         );
         for (name, secret) in &setup.services {
             let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());

@@ -6,10 +6,10 @@ pub mod idp;
 /// A real store on a temporary directory (kept as long as the directory lives).
 pub fn scratch_store() -> (tempfile::TempDir, stsbridge::store::Store) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = stsbridge::store::open(&stsbridge::store::StorageSettings {
-        path: dir.path().join("sled"),
-        cache_capacity_bytes: 8 << 20,
-    })
+    let store = stsbridge::store::open(&stsbridge::store::StorageSettings::new(
+        dir.path().join("sled"),
+        8 << 20,
+    ))
     .expect("store");
     (dir, store)
 }
