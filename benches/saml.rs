@@ -223,11 +223,8 @@ fn role() -> Role {
 /// keyring, the SAML provider of the fixtures, the role, a clock stopped at the fixtures' time.
 fn sts_state(dir: &std::path::Path) -> State {
     let now = UNIX_EPOCH + Duration::from_secs(NOW);
-    let store = stsbridge::store::open(&StorageSettings {
-        path: dir.join("sled"),
-        cache_capacity_bytes: 64 * 1024 * 1024,
-    })
-    .expect("sled");
+    let store = stsbridge::store::open(&StorageSettings::new(dir.join("sled"), 64 * 1024 * 1024))
+        .expect("sled");
     let keyring = SharedKeyring::new(Keyring::generate(now).expect("keyring"));
     let mut roles = RoleSet::default();
     roles.insert(role());

@@ -180,10 +180,10 @@ fn verify_with_session_token(c: &mut Criterion) {
     // else by unsealing: the store is never touched for a temporary key, so the future completes
     // without waiting), check, then the revocation feed.
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = stsbridge::store::open(&stsbridge::store::StorageSettings {
-        path: dir.path().join("sled"),
-        cache_capacity_bytes: 16 << 20,
-    })
+    let store = stsbridge::store::open(&stsbridge::store::StorageSettings::new(
+        dir.path().join("sled"),
+        16 << 20,
+    ))
     .expect("sled");
     let principals = Authenticator::new(shared, &store);
     let federation = federation_with_role("deploy", "AROAEXAMPLEEXAMPLE000");

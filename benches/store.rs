@@ -106,10 +106,10 @@ fn durable_puts(c: &mut Criterion) {
         .build()
         .expect("tokio runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = stsbridge::store::open(&StorageSettings {
-        path: dir.path().to_owned(),
-        cache_capacity_bytes: 64 * 1024 * 1024,
-    })
+    let store = stsbridge::store::open(&StorageSettings::new(
+        dir.path().to_owned(),
+        64 * 1024 * 1024,
+    ))
     .expect("open store");
     let mut group = c.benchmark_group("store");
     group.throughput(Throughput::Elements(1));
