@@ -359,6 +359,18 @@ mod tests {
             UserRecord::new("a", ACCOUNT, vec![bad_policy], now, &rng),
             Err(UserError::InvalidPolicy { .. })
         ));
+        // A member named twice is refused, not read as its last occurrence.
+        let twice = UserPolicy {
+            name: "p".into(),
+            document:
+                r#"{"Statement":{"Effect":"Deny","Effect":"Allow","Action":"*","Resource":"*"}}"#
+                    .into(),
+        };
+        assert!(matches!(
+            UserRecord::new("a", ACCOUNT, vec![twice], now, &rng),
+            Err(UserError::InvalidPolicy { error, .. })
+                if error.problems.iter().any(|p| p.contains("Duplicate member \"Effect\""))
+        ));
     }
 
     #[test]

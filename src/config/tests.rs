@@ -255,6 +255,35 @@ fn a_malformed_trust_policy_names_the_field() {
     assert!(p[0].contains("a.json: AssumeRolePolicyDocument"), "{p:?}");
 }
 
+/// The trust policy of the issue: the second `Condition` silently replaced the first (and its
+/// `sub` condition), and `check-config` said ok.
+const TWO_CONDITIONS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+    "Principal":{"Federated":"token.actions.githubusercontent.com"},
+    "Action":"sts:AssumeRoleWithWebIdentity",
+    "Condition":{"StringLike":{"token.actions.githubusercontent.com:sub":"repo:octo-org/*"}},
+    "Condition":{"StringEquals":{"token.actions.githubusercontent.com:aud":"sts.amazonaws.com"}}}]}"#;
+
+const DUPLICATE_CONDITION: &str = "Statement[0]: Duplicate member \"Condition\"";
+
+#[test]
+fn a_trust_policy_given_as_a_string_with_a_duplicate_member_is_a_problem() {
+    let dir = setup(MAIN);
+    let as_string = serde_json::to_string(TWO_CONDITIONS).unwrap();
+    write(
+        dir.path(),
+        "roles/a.json",
+        &format!(r#"{{"RoleName":"a","AssumeRolePolicyDocument":{as_string}}}"#),
+    );
+    let p = problems(&dir);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].contains(&format!(
+            "a.json: AssumeRolePolicyDocument: {DUPLICATE_CONDITION}"
+        )),
+        "{p:?}"
+    );
+}
+
 fn saml_metadata_path() -> String {
     format!(
         "{}/tests/fixtures/saml/idp-metadata.xml",

@@ -4,7 +4,8 @@
 //! Grammar (AWS IAM User Guide, "IAM JSON policy element reference"): a top-level object with
 //! `Version`, `Id` and `Statement` (one statement object or an array of them); a statement has
 //! `Sid`, `Effect`, `Principal`/`NotPrincipal`, `Action`/`NotAction`,
-//! `Resource`/`NotResource` and `Condition`. Element names are case-sensitive.
+//! `Resource`/`NotResource` and `Condition`. Element names are case-sensitive, and no object
+//! anywhere in the document may name a member twice (serde_json alone would keep the last).
 
 use std::collections::BTreeSet;
 use std::fmt::Display;
@@ -16,6 +17,7 @@ use super::pattern::{Pattern, Syntax};
 use super::principal::{PrincipalEntry, PrincipalType};
 use super::statement::{Effect, Listed, Statement};
 use super::{Policy, PolicyKind};
+use crate::json;
 
 /// The current policy language; the only one with policy variables.
 const VERSION_2012: &str = "2012-10-17";
@@ -72,17 +74,23 @@ struct Rules {
 pub(super) fn parse_policy(text: &str, kind: PolicyKind) -> Result<Policy, Vec<String>> {
     let mut problems = Problems::default();
     check_size(text, kind, &mut problems);
-    let document = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(document)) => document,
-        Ok(_) => {
+    let document = match json::from_str(text) {
+        Ok(read) => {
+            check_duplicates(&read.duplicates, &mut problems);
+            read.value
+        }
+        Err(error) => {
+            problems.add("", format!("Syntax errors in policy: {error}"));
+            return Err(problems.0);
+        }
+    };
+    let document = match document {
+        Value::Object(document) => document,
+        _ => {
             problems.add(
                 "",
                 "Syntax errors in policy: the policy must be a JSON object",
             );
-            return Err(problems.0);
-        }
-        Err(error) => {
-            problems.add("", format!("Syntax errors in policy: {error}"));
             return Err(problems.0);
         }
     };
@@ -129,6 +137,21 @@ fn check_size(text: &str, kind: PolicyKind, problems: &mut Problems) {
             format!(
                 "the {} is {size} characters long without whitespace; the limit is {limit}",
                 kind.label()
+            ),
+        );
+    }
+}
+
+/// A member named twice in one object (anywhere in the document: a statement, a `Condition`
+/// block, an operator's keys, a `Principal`) is a problem, not "the last one wins": a second
+/// `Condition` would otherwise silently replace the first.
+fn check_duplicates(duplicates: &[json::Duplicate], problems: &mut Problems) {
+    for duplicate in duplicates {
+        problems.add(
+            &duplicate.at,
+            format!(
+                "Duplicate member {:?}: a JSON object may name each member only once",
+                duplicate.name
             ),
         );
     }

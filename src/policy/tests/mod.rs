@@ -2,6 +2,7 @@
 //! operators, multivalued context keys, policy variables, OIDC trust policies).
 
 mod conditions;
+mod duplicates;
 mod evaluation;
 mod packed;
 mod properties;
