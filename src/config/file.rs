@@ -1,8 +1,11 @@
-//! The on-disk shapes, exactly as operators write them. Unknown keys are errors.
+//! The on-disk shapes, exactly as operators write them. Unknown keys are errors, and so is a key
+//! given twice in one object (serde's derive refuses it; policy documents are kept as text for
+//! `Policy::parse`, which refuses it at any depth).
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// `stsbridge.toml`
 #[derive(Debug, Deserialize)]
@@ -187,7 +190,8 @@ pub struct RawRole {
     #[serde(default = "default_max_session")]
     pub max_session_duration: u32,
     /// A JSON object, or a string holding one (as `aws iam get-role` prints it URL-decoded or not).
-    pub assume_role_policy_document: serde_json::Value,
+    /// Kept as written (see [`PolicyDocument`]).
+    pub assume_role_policy_document: PolicyDocument,
     #[serde(default)]
     pub policies: Vec<RawInlinePolicy>,
     #[serde(default)]
@@ -205,7 +209,7 @@ fn default_max_session() -> u32 {
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 pub struct RawInlinePolicy {
     pub policy_name: String,
-    pub policy_document: serde_json::Value,
+    pub policy_document: PolicyDocument,
 }
 
 #[derive(Debug, Deserialize)]
@@ -221,5 +225,22 @@ pub struct RawTag {
 pub struct RawManagedPolicy {
     pub policy_name: Option<String>,
     pub account_id: Option<String>,
-    pub policy_document: serde_json::Value,
+    pub policy_document: PolicyDocument,
+}
+
+/// A policy document in a role or managed-policy file: a JSON object, or a string holding one.
+/// Kept as the text written, not as a `serde_json::Value`, which would keep only the last of
+/// two members with the same name: `Policy::parse` must see the repetition to refuse it.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct PolicyDocument(Box<RawValue>);
+
+impl PolicyDocument {
+    /// The policy's text: the string's contents when the document is given as a string,
+    /// otherwise the JSON value exactly as written (not necessarily an object: `Policy::parse`
+    /// says what is wrong with it).
+    pub fn text(&self) -> String {
+        let written = self.0.get();
+        serde_json::from_str::<String>(written).unwrap_or_else(|_| written.to_owned())
+    }
 }

@@ -378,14 +378,6 @@ fn load_idps(dir: &Path, problems: &mut Problems) -> Vec<IdpSettings> {
     idps
 }
 
-/// Turn a policy given as a JSON object or as a string holding one into its text.
-pub(crate) fn policy_text(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 fn load_managed_policies(
     dir: &Path,
     default_account: &str,
@@ -408,7 +400,7 @@ fn load_managed_policies(
         if !is_account_id(account) {
             problems.add(&path, Some("AccountId"), "must be 12 digits");
         }
-        match Policy::parse(&policy_text(&raw.policy_document), PolicyKind::Identity) {
+        match Policy::parse(&raw.policy_document.text(), PolicyKind::Identity) {
             Ok(p) => {
                 out.insert(PolicyArn::new(account, &name).to_string(), p);
             }

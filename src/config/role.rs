@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use aws_lc_rs::digest;
 
-use super::{Problems, file, files_in, policy_text};
+use super::{Problems, file, files_in};
 use crate::arn::{AssumedRoleArn, RoleArn, is_account_id, is_iam_name_char};
 use crate::policy::{Policy, PolicyKind};
 
@@ -190,19 +190,17 @@ fn validate_role(
             "must start with AROA and be 16-128 characters",
         );
     }
-    let trust_policy = match Policy::parse(
-        &policy_text(&raw.assume_role_policy_document),
-        PolicyKind::Trust,
-    ) {
-        Ok(p) => Some(p),
-        Err(e) => {
-            problems.add(path, Some("AssumeRolePolicyDocument"), e.to_string());
-            None
-        }
-    };
+    let trust_policy =
+        match Policy::parse(&raw.assume_role_policy_document.text(), PolicyKind::Trust) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                problems.add(path, Some("AssumeRolePolicyDocument"), e.to_string());
+                None
+            }
+        };
     let mut policies = Vec::new();
     for p in &raw.policies {
-        match Policy::parse(&policy_text(&p.policy_document), PolicyKind::Identity) {
+        match Policy::parse(&p.policy_document.text(), PolicyKind::Identity) {
             Ok(compiled) => policies.push((p.policy_name.clone(), compiled)),
             Err(e) => problems.add(
                 path,

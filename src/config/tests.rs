@@ -284,6 +284,125 @@ fn a_trust_policy_given_as_a_string_with_a_duplicate_member_is_a_problem() {
     );
 }
 
+#[test]
+fn a_trust_policy_object_with_a_duplicate_member_is_a_problem() {
+    let dir = setup(MAIN);
+    write(
+        dir.path(),
+        "roles/a.json",
+        &format!(
+            r#"{{"RoleName":"a","MaxSessionDuration":60,"AssumeRolePolicyDocument":{TWO_CONDITIONS}}}"#
+        ),
+    );
+    let p = problems(&dir);
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(p[0].contains("a.json: MaxSessionDuration"), "{p:?}");
+    assert!(
+        p[1].contains(&format!(
+            "a.json: AssumeRolePolicyDocument: {DUPLICATE_CONDITION}"
+        )),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn an_inline_or_managed_policy_with_a_duplicate_member_is_a_problem() {
+    let dir = setup(MAIN);
+    let twice = r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*",
+        "Condition":{"StringEquals":{"aws:PrincipalTag/team":"a","aws:PrincipalTag/team":"b"}}}]}"#;
+    write(
+        dir.path(),
+        "roles/a.json",
+        &role_json(
+            "a",
+            &format!(r#","Policies":[{{"PolicyName":"p","PolicyDocument":{twice}}}]"#),
+        ),
+    );
+    write(
+        dir.path(),
+        "policies/m.json",
+        &format!(r#"{{"PolicyDocument":{twice}}}"#),
+    );
+    let found = "Statement[0].Condition.StringEquals: Duplicate member \"aws:PrincipalTag/team\"";
+    let p = problems(&dir);
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(
+        p.iter()
+            .any(|p| p.contains(&format!("m.json: PolicyDocument: {found}"))),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|p| p.contains(&format!("a.json: Policies[p].PolicyDocument: {found}"))),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn a_key_given_twice_in_a_role_or_managed_policy_file_is_a_problem() {
+    let dir = setup(MAIN);
+    let policy = r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#;
+    for (file, text, key) in [
+        (
+            "roles/a.json",
+            format!(r#"{{"RoleName":"a","RoleName":"b","AssumeRolePolicyDocument":{TRUST}}}"#),
+            "RoleName",
+        ),
+        (
+            "roles/b.json",
+            format!(
+                r#"{{"RoleName":"b","AssumeRolePolicyDocument":{TRUST},"AssumeRolePolicyDocument":{TRUST}}}"#
+            ),
+            "AssumeRolePolicyDocument",
+        ),
+        (
+            "roles/c.json",
+            role_json(
+                "c",
+                &format!(
+                    r#","Policies":[{{"PolicyName":"p","PolicyName":"q","PolicyDocument":{policy}}}]"#
+                ),
+            ),
+            "PolicyName",
+        ),
+        (
+            "roles/d.json",
+            role_json("d", r#","Tags":[{"Key":"k","Value":"v","Value":"w"}]"#),
+            "Value",
+        ),
+        (
+            "policies/m.json",
+            format!(r#"{{"PolicyDocument":{policy},"PolicyName":"m","PolicyName":"n"}}"#),
+            "PolicyName",
+        ),
+    ] {
+        write(dir.path(), file, &text);
+        let p = problems(&dir);
+        assert_eq!(p.len(), 1, "{file}: {p:?}");
+        assert!(
+            p[0].contains(&format!("{file}: duplicate field `{key}`")),
+            "{file}: {p:?}"
+        );
+        std::fs::remove_file(dir.path().join(file)).unwrap();
+    }
+}
+
+#[test]
+fn a_policy_document_that_is_not_an_object_or_a_string_is_a_problem() {
+    let dir = setup(MAIN);
+    write(
+        dir.path(),
+        "roles/a.json",
+        r#"{"RoleName":"a","AssumeRolePolicyDocument":[]}"#,
+    );
+    let p = problems(&dir);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].contains("a.json: AssumeRolePolicyDocument: Syntax errors in policy: the policy must be a JSON object"),
+        "{p:?}"
+    );
+}
+
 fn saml_metadata_path() -> String {
     format!(
         "{}/tests/fixtures/saml/idp-metadata.xml",
