@@ -209,6 +209,50 @@ async fn session_policies_report_packed_size() {
     assert!((1..=100).contains(&packed), "{packed}");
 }
 
+/// A session policy naming a member twice is refused, not read as its last occurrence: here the
+/// second `Condition` would have dropped the first (and `Cond\u0069tion` is the same name).
+#[tokio::test]
+async fn a_session_policy_naming_a_member_twice_is_malformed() {
+    let f = fixture().await;
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject",
+        "Resource":"arn:aws:s3:::b/*",
+        "Condition":{"StringEquals":{"aws:PrincipalTag/team":"blue"}},
+        "Cond\u0069tion":{"Bool":{"aws:SecureTransport":"true"}}}]}"#;
+    let assume = |policy: &str| {
+        sts_client(&f.daemon.url)
+            .assume_role_with_web_identity()
+            .role_arn(role_arn("app"))
+            .role_session_name("twice")
+            .web_identity_token(f.token("user-dana"))
+            .policy(policy)
+            .send()
+    };
+    let err = assume(policy).await.expect_err("refused");
+    assert_eq!(err.code(), Some("MalformedPolicyDocument"), "{err:?}");
+    let message = err.message().unwrap_or_default();
+    assert!(
+        message.contains("Statement[0]: Duplicate member \"Condition\""),
+        "{message}"
+    );
+    assert!(
+        f.daemon.sessions().await.is_empty(),
+        "no session may be stored"
+    );
+    let audit = f.daemon.audit().await;
+    assert_eq!(audit.len(), 1);
+    assert!(audit[0].error_code.is_some(), "{:?}", audit[0]);
+
+    // The same policy with one Condition is fine.
+    let once = policy.replacen(
+        r#""Condition":{"StringEquals":{"aws:PrincipalTag/team":"blue"}},"#,
+        "",
+        1,
+    );
+    assert_ne!(once, policy);
+    assume(&once).await.expect("credentials");
+    assert_eq!(f.daemon.sessions().await.len(), 1);
+}
+
 #[tokio::test]
 async fn session_tags_from_the_token_need_tag_session() {
     let f = fixture().await;
