@@ -10,12 +10,12 @@ use std::str::FromStr;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::claims::SignedClaims;
 use super::keys::VerificationKey;
 use crate::idp::{TokenFault, VerifyError, truncated};
+use crate::json;
 
 /// `WebIdentityToken` length bounds of `AssumeRoleWithWebIdentity` (sts-reference.md).
 pub(super) const MIN_TOKEN_LEN: usize = 4;
@@ -64,8 +64,8 @@ impl<'a> UnverifiedToken<'a> {
     /// 1. length within 4..=20000 (the STS `WebIdentityToken` limits), checked before anything else;
     /// 2. exactly three parts separated by `.` (RFC 7515 §7.1), header and payload non-empty;
     /// 3. each part base64url without padding and with canonical trailing bits (RFC 7515 §2);
-    /// 4. header and payload are JSON objects with unique member names (RFC 7515 §4,
-    ///    RFC 7519 §4 and §7.2 step 10);
+    /// 4. header and payload are JSON objects with unique member names, nested objects
+    ///    included (RFC 7515 §4, RFC 7519 §4 and §7.2 step 10);
     /// 5. header `alg` is a string and `kid`, when present, a string (RFC 7515 §4.1.1, §4.1.4);
     /// 6. no `crit` header: no extension is understood (RFC 7515 §4.1.11).
     pub(super) fn parse(token: &'a str) -> Result<Self, VerifyError> {
@@ -224,18 +224,30 @@ fn decode_part(part: &str, what: &str) -> Result<Vec<u8>, VerifyError> {
         .map_err(|e| malformed(format!("{what} is not unpadded base64url: {e}")))
 }
 
+/// A JSON object in which no object, at any depth, names a member twice: RFC 7515 §4 lets a
+/// parser either reject duplicates or take the last one; taking one would let two parsers read
+/// different claims (a nested claim such as `https://aws.amazon.com/tags` as much as a
+/// top-level one).
 fn json_object(part: &str, what: &str) -> Result<Map<String, Value>, VerifyError> {
     let bytes = decode_part(part, what)?;
-    serde_json::from_slice::<UniqueObject>(&bytes)
-        .map(|o| o.0)
-        // serde_json messages may quote the input; say only where and what kind of error.
-        .map_err(|e| {
-            malformed(format!(
-                "{what} is not a JSON object with unique member names ({:?} error at column {})",
-                e.classify(),
-                e.column()
-            ))
-        })
+    // serde_json messages may quote the input; say only where and what kind of error.
+    let read = json::from_slice(&bytes).map_err(|e| {
+        malformed(format!(
+            "{what} is not JSON ({:?} error at column {})",
+            e.classify(),
+            e.column()
+        ))
+    })?;
+    // Nor which name is repeated: the detail never quotes the token.
+    if !read.duplicates.is_empty() {
+        return Err(malformed(format!(
+            "{what} is not a JSON object with unique member names"
+        )));
+    }
+    match read.value {
+        Value::Object(members) => Ok(members),
+        _ => Err(malformed(format!("{what} is not a JSON object"))),
+    }
 }
 
 fn parse_header(members: &Map<String, Value>) -> Result<Header, VerifyError> {
@@ -253,38 +265,6 @@ fn parse_header(members: &Map<String, Value>) -> Result<Header, VerifyError> {
         None => None,
     };
     Ok(Header { alg, kid })
-}
-
-/// A JSON object whose member names are unique: RFC 7515 §4 lets a parser either reject
-/// duplicates or take the last one; taking one would let two parsers read different claims.
-struct UniqueObject(Map<String, Value>);
-
-impl<'de> serde::Deserialize<'de> for UniqueObject {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(UniqueObjectVisitor)
-    }
-}
-
-struct UniqueObjectVisitor;
-
-impl<'de> Visitor<'de> for UniqueObjectVisitor {
-    type Value = UniqueObject;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<UniqueObject, A::Error> {
-        let mut members = Map::new();
-        while let Some(name) = access.next_key::<String>()? {
-            if members.contains_key(&name) {
-                return Err(de::Error::custom("duplicate member name"));
-            }
-            let value = access.next_value::<Value>()?;
-            members.insert(name, value);
-        }
-        Ok(UniqueObject(members))
-    }
 }
 
 #[cfg(test)]
@@ -376,6 +356,11 @@ mod tests {
             (HEADER, "{not json"),
             (r#"{"alg":"RS256","alg":"none"}"#, PAYLOAD),
             (HEADER, r#"{"sub":"a","sub":"b"}"#),
+            (HEADER, r#"{"sub":"a","s\u0075b":"b"}"#),
+            (
+                HEADER,
+                r#"{"sub":"a","https://aws.amazon.com/tags":{"principal_tags":{"team":["a"],"team":["b"]}}}"#,
+            ),
         ] {
             let t = token(header, payload, b"sig");
             assert_eq!(

@@ -2,7 +2,8 @@
 //!
 //! [`OidcVerifier::verify`] accepts a token only when every step passes, in this order:
 //! 1. length 4..=20000 and a strict compact JWS: three unpadded base64url parts, JSON object
-//!    header and payload with unique member names, no `crit` (RFC 7515 §4, §7.1; RFC 7519 §7.2);
+//!    header and payload with unique member names at any depth, no `crit` (RFC 7515 §4, §7.1;
+//!    RFC 7519 §7.2);
 //! 2. header `alg` in the IdP's allow-list, never `none` or HMAC (RFC 8725 §3.1; OIDC Core
 //!    3.1.3.7 step 7);
 //! 3. the key named by `kid`, or the only key without one, from the IdP's configured key source
