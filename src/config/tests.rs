@@ -257,11 +257,7 @@ fn a_malformed_trust_policy_names_the_field() {
 
 /// The trust policy of the issue: the second `Condition` silently replaced the first (and its
 /// `sub` condition), and `check-config` said ok.
-const TWO_CONDITIONS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
-    "Principal":{"Federated":"token.actions.githubusercontent.com"},
-    "Action":"sts:AssumeRoleWithWebIdentity",
-    "Condition":{"StringLike":{"token.actions.githubusercontent.com:sub":"repo:octo-org/*"}},
-    "Condition":{"StringEquals":{"token.actions.githubusercontent.com:aud":"sts.amazonaws.com"}}}]}"#;
+const TWO_CONDITIONS: &str = include_str!("../../tests/fixtures/policy/two-conditions.json");
 
 const DUPLICATE_CONDITION: &str = "Statement[0]: Duplicate member \"Condition\"";
 

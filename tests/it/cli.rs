@@ -6,16 +6,9 @@ use std::process::{Command, Output};
 
 /// The trust policy of the issue: the second `Condition` silently replaced the first (and its
 /// `sub` condition), and `policy validate` and `check-config` said ok.
-const TWO_CONDITIONS: &str = r#"{
-    "Version": "2012-10-17",
-    "Statement": [{
-        "Effect": "Allow",
-        "Principal": {"Federated": "token.actions.githubusercontent.com"},
-        "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringLike": {"token.actions.githubusercontent.com:sub": "repo:octo-org/*"}},
-        "Condition": {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}
-    }]
-}"#;
+const TWO_CONDITIONS: &str = include_str!("../fixtures/policy/two-conditions.json");
+/// What its author meant: both operators in one `Condition` block.
+const ONE_CONDITION: &str = include_str!("../fixtures/policy/one-condition.json");
 
 const DUPLICATE_CONDITION: &str =
     "Statement[0]: Duplicate member \"Condition\": a JSON object may name each member only once";
@@ -44,13 +37,7 @@ fn write(dir: &Path, rel: &str, text: &str) {
 #[test]
 fn policy_validate_prints_a_member_named_twice_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
-    let once = TWO_CONDITIONS.replacen(
-        r#""Condition": {"StringLike": {"token.actions.githubusercontent.com:sub": "repo:octo-org/*"}},"#,
-        "",
-        1,
-    );
-    assert_ne!(once, TWO_CONDITIONS);
-    write(dir.path(), "once.json", &once);
+    write(dir.path(), "once.json", ONE_CONDITION);
     write(dir.path(), "twice.json", TWO_CONDITIONS);
 
     let output = stsbridge(
