@@ -105,6 +105,9 @@ pub enum ApiError {
     /// No valid bearer secret of a configured resource service (authorization API).
     #[error("no valid service bearer secret")]
     Unauthorized,
+    /// The request (its body, or its answer) took longer than the server allows.
+    #[error("request timed out")]
+    RequestTimeout,
     /// The service cannot take the request now (the store's filesystem is below its free-space
     /// floor); the client may retry.
     #[error("unavailable: {0}")]
@@ -223,6 +226,11 @@ impl ApiError {
                 "Unauthorized",
                 S::UNAUTHORIZED,
                 "A valid service bearer secret is required.".into(),
+            ),
+            Self::RequestTimeout => (
+                "RequestTimeout",
+                S::REQUEST_TIMEOUT,
+                "The request was not completed in time; try again.".into(),
             ),
             Self::ServiceUnavailable(_) => (
                 "ServiceUnavailable",

@@ -149,11 +149,8 @@ pub async fn run(
     // Tell systemd (Type=notify) we are ready; a no-op elsewhere.
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
-    let app = server::router(Arc::new(server::App::new(state, dev)))
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let router = server::router(Arc::new(server::App::new(state, dev, &settings.server)));
+    let served = server::serve(listener, router, &settings.server, shutdown).await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     admin_task.abort();
     purge_task.abort();

@@ -45,6 +45,34 @@ fn default_policies_dir() -> String {
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub listen: String,
+    /// Open client connections at most; default: what the file-descriptor limit allows, less
+    /// what the rest of the daemon needs.
+    pub max_connections: Option<usize>,
+    /// A request head must arrive within this (slowloris).
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_seconds: u64,
+    /// A connection without traffic for this long is closed (idle keep-alive, never used).
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_seconds: u64,
+    /// A request body must arrive within this.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_seconds: u64,
+    /// A request is answered within this, or refused with `RequestTimeout`.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_seconds: u64,
+}
+
+fn default_header_timeout() -> u64 {
+    10
+}
+fn default_idle_timeout() -> u64 {
+    60
+}
+fn default_body_timeout() -> u64 {
+    20
+}
+fn default_request_timeout() -> u64 {
+    30
 }
 
 #[derive(Debug, Deserialize)]

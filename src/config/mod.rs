@@ -84,12 +84,24 @@ pub struct AuthorizationService {
     pub signing_name: String,
 }
 
+/// The limits on client connections (`[server]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// `None`: derived from the file-descriptor limit.
+    pub max_connections: Option<usize>,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub body_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
 /// What the process is set up with; a change needs a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// The main config file this was read from.
     pub source: PathBuf,
     pub listen: SocketAddr,
+    pub server: ServerSettings,
     pub storage: StorageSettings,
     pub purge_interval: Duration,
     pub keyring_path: PathBuf,
@@ -162,6 +174,7 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
             None
         }
     };
+    let server = server_settings(path, &raw.server, problems);
     if !is_account_id(&raw.default_account_id) {
         problems.add(path, Some("default_account_id"), "must be 12 digits");
     }
@@ -202,6 +215,7 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
         settings: Settings {
             source: path.to_owned(),
             listen: listen?,
+            server,
             storage: StorageSettings {
                 path: storage_path,
                 cache_capacity_bytes: raw.storage.cache_capacity_mb.saturating_mul(1024 * 1024),
@@ -220,6 +234,31 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
             accounts,
         },
     })
+}
+
+/// `[server]`'s limits: every timeout 1-3600 seconds, at least one connection.
+fn server_settings(path: &Path, raw: &file::RawServer, problems: &mut Problems) -> ServerSettings {
+    let mut seconds = |field: &str, value: u64| {
+        if !(1..=3600).contains(&value) {
+            problems.add(
+                path,
+                Some(&format!("server.{field}")),
+                "must be 1..3600 seconds",
+            );
+        }
+        Duration::from_secs(value.clamp(1, 3600))
+    };
+    let settings = ServerSettings {
+        max_connections: raw.max_connections,
+        header_timeout: seconds("header_timeout_seconds", raw.header_timeout_seconds),
+        idle_timeout: seconds("idle_timeout_seconds", raw.idle_timeout_seconds),
+        body_timeout: seconds("body_timeout_seconds", raw.body_timeout_seconds),
+        request_timeout: seconds("request_timeout_seconds", raw.request_timeout_seconds),
+    };
+    if raw.max_connections == Some(0) {
+        problems.add(path, Some("server.max_connections"), "must be at least 1");
+    }
+    settings
 }
 
 /// `[accounts]`: 12-digit account ids to display names of 1-64 characters.

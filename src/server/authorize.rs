@@ -4,24 +4,29 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, State as Extract};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use super::{App, new_request_id, origin, respond};
+use super::{App, MAX_BODY_BYTES, new_request_id, origin, read_body, respond};
 use crate::authz;
+use crate::error::ApiError;
 
 pub(super) async fn endpoint(
     Extract(app): Extract<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let request_id = new_request_id();
     let span = tracing::info_span!("authorize", request_id = %request_id);
-    async move {
+    let answer = async {
+        let body = match read_body(body, MAX_BODY_BYTES, app.body_timeout).await {
+            Ok(body) => body,
+            Err(err) => return respond::json_error(&err, &request_id),
+        };
         let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -34,7 +39,11 @@ pub(super) async fn endpoint(
             }
             Err(err) => respond::json_error(&err, &request_id),
         }
+    };
+    match tokio::time::timeout(app.request_timeout, answer.instrument(span.clone())).await {
+        Ok(response) => response,
+        Err(_elapsed) => {
+            span.in_scope(|| respond::json_error(&ApiError::RequestTimeout, &request_id))
+        }
     }
-    .instrument(span)
-    .await
 }

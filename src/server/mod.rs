@@ -6,6 +6,8 @@
 
 mod authorize;
 mod health;
+mod idle;
+mod listen;
 mod respond;
 mod sts;
 #[cfg(test)]
@@ -13,6 +15,7 @@ mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State as Extract;
@@ -20,6 +23,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use crate::config::ServerSettings;
 use crate::dev::DevIssuer;
 use crate::origin::Origin;
 use crate::state::State;
@@ -28,16 +32,28 @@ use crate::state::State;
 /// 100 000 characters, url-encoded).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
+pub use listen::serve;
+
 /// What the HTTP handlers share.
 pub struct App {
     state: Arc<State>,
     dev: Option<DevIssuer>,
+    /// A request body must arrive within this.
+    body_timeout: Duration,
+    /// A request is answered within this, or refused with `RequestTimeout`.
+    request_timeout: Duration,
 }
 
 impl App {
-    /// The handlers over `state`, with the development issuer's routes when `dev` is given.
-    pub(crate) fn new(state: Arc<State>, dev: Option<DevIssuer>) -> Self {
-        Self { state, dev }
+    /// The handlers over `state`, with the development issuer's routes when `dev` is given,
+    /// under the limits of `server`.
+    pub(crate) fn new(state: Arc<State>, dev: Option<DevIssuer>, server: &ServerSettings) -> Self {
+        Self {
+            state,
+            dev,
+            body_timeout: server.body_timeout,
+            request_timeout: server.request_timeout,
+        }
     }
 }
 
@@ -52,6 +68,30 @@ pub fn router(app: Arc<App>) -> Router {
             .route("/dev/jwks.json", get(dev_jwks));
     }
     router.fallback(sts::endpoint).with_state(app)
+}
+
+/// The body of a request, at most `limit` bytes, within `timeout`.
+async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<axum::body::Bytes, crate::error::ApiError> {
+    use crate::error::ApiError;
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_elapsed) => Err(ApiError::RequestTimeout),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => {
+            let over_limit = e
+                .into_inner()
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            Err(if over_limit {
+                ApiError::BodyTooLarge
+            } else {
+                ApiError::MalformedBody
+            })
+        }
+    }
 }
 
 /// A fresh request id (also sent as `x-amzn-RequestId`).

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State as Extract};
@@ -24,8 +25,8 @@ pub(super) async fn endpoint(
 ) -> Response {
     let request_id = new_request_id();
     let span = tracing::info_span!("sts", request_id = %request_id);
-    async move {
-        let result = match read_body(&method, body).await {
+    let answer = async {
+        let result = match read_body(&method, body, app.body_timeout).await {
             Ok(body) => {
                 let meta = RequestMeta {
                     origin: origin(&request_id, peer, &headers),
@@ -46,13 +47,17 @@ pub(super) async fn endpoint(
             }
             Err(err) => respond::xml_error(&err, &request_id),
         }
+    };
+    match tokio::time::timeout(app.request_timeout, answer.instrument(span.clone())).await {
+        Ok(response) => response,
+        Err(_elapsed) => {
+            span.in_scope(|| respond::xml_error(&ApiError::RequestTimeout, &request_id))
+        }
     }
-    .instrument(span)
-    .await
 }
 
-/// The body of a POST (bounded); GET and HEAD have none.
-async fn read_body(method: &Method, body: Body) -> Result<Bytes, ApiError> {
+/// The body of a POST (bounded in size and time); GET and HEAD have none.
+async fn read_body(method: &Method, body: Body, timeout: Duration) -> Result<Bytes, ApiError> {
     if method == Method::GET || method == Method::HEAD {
         return Ok(Bytes::new());
     }
@@ -61,19 +66,7 @@ async fn read_body(method: &Method, body: Body) -> Result<Bytes, ApiError> {
             "The STS endpoint accepts GET and POST requests only.",
         ));
     }
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|e| {
-            let over_limit = e
-                .into_inner()
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
-            if over_limit {
-                ApiError::BodyTooLarge
-            } else {
-                ApiError::MalformedBody
-            }
-        })
+    super::read_body(body, MAX_BODY_BYTES, timeout).await
 }
 
 /// Parameters from the query string and the form body (body values win). A presigned request

@@ -88,7 +88,14 @@ fn harness() -> Harness {
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now));
     let keyring = SharedKeyring::new(Keyring::generate(now).unwrap());
     let state = Arc::new(State::new(federation, store.clone(), keyring, clock));
-    let app = router(Arc::new(App::new(state, None)))
+    let limits = crate::config::ServerSettings {
+        max_connections: None,
+        header_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(60),
+        body_timeout: Duration::from_secs(20),
+        request_timeout: Duration::from_secs(30),
+    };
+    let app = router(Arc::new(App::new(state, None, &limits)))
         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 40000))));
     Harness {
         app,

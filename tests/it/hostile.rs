@@ -568,3 +568,82 @@ async fn a_full_disk_refuses_writes_and_recovers_by_itself() {
         .expect("the daemon stops promptly");
     drop(disk);
 }
+
+/// Slowloris and idle floods: more idle connections than the cap, half-sent heads, slow bodies.
+/// A fresh client is still served at once; idle and half-sent connections are closed by the
+/// timeouts; a body that stalls gets `RequestTimeout`.
+#[tokio::test]
+async fn idle_and_slow_connections_cannot_keep_a_client_out() {
+    let idp = crate::support::idp::TestIdp::start().await;
+    let daemon = crate::support::daemon::Daemon::start(crate::support::daemon::Setup {
+        idps: vec![("test".into(), crate::sts::idp_toml(idp.issuer()))],
+        roles: crate::sts::roles(&idp.provider()),
+        server: "max_connections = 20\nheader_timeout_seconds = 2\nidle_timeout_seconds = 3\n\
+                 body_timeout_seconds = 2"
+            .into(),
+        ..Default::default()
+    })
+    .await;
+    let f = Fixture { idp, daemon };
+    let addr = f.daemon.addr;
+
+    // 60 connections that never send a byte, and 20 that send half a request head.
+    let mut idle = Vec::new();
+    for _ in 0..60 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let mut half = Vec::new();
+    for _ in 0..20 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"POST / HTTP/1.1\r\nHost: sts\r\nX-Slow: ")
+            .await
+            .unwrap();
+        half.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // A fresh client, well within the header timeout: served.
+    let served = tokio::time::timeout(
+        Duration::from_secs(2),
+        f.assume("app", "fresh", &f.token("user-fresh")),
+    )
+    .await
+    .expect("a fresh client is served at once");
+    served.expect("credentials");
+    let health = tokio::time::timeout(
+        Duration::from_secs(2),
+        reqwest::get(format!("{}/healthz", f.daemon.url)),
+    )
+    .await
+    .expect("served at once")
+    .unwrap();
+    assert_eq!(health.status(), 200);
+
+    // Every idle or half-sent connection still open is closed by the timeouts.
+    let closed = |mut stream: tokio::net::TcpStream| async move {
+        let mut buf = [0u8; 512];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await,
+            Ok(Ok(_) | Err(_))
+        )
+    };
+    for stream in idle.into_iter().chain(half) {
+        assert!(closed(stream).await, "a stalled connection stays open");
+    }
+
+    // A body that never comes is answered RequestTimeout, not waited for.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST / HTTP/1.1\r\nHost: sts\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+              Content-Length: 100\r\n\r\nAction=Get",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("<Code>RequestTimeout</Code>"), "{answer}");
+}

@@ -32,6 +32,8 @@ pub struct Setup {
     /// `[storage] path` (default `data/sled` in the daemon's directory) and `min_free_mb`.
     pub storage_path: Option<PathBuf>,
     pub min_free_mb: u64,
+    /// More lines of the `[server]` table (limits and timeouts).
+    pub server: String,
 }
 
 impl Default for Setup {
@@ -46,6 +48,7 @@ impl Default for Setup {
             services: Vec::new(),
             storage_path: None,
             min_free_mb: 16,
+            server: String::new(),
         }
     }
 }
@@ -96,12 +99,12 @@ impl Daemon {
             .map_or_else(|| "data/sled".to_owned(), |p| p.display().to_string());
         let mut config_text = format!(
             "default_account_id = \"{ACCOUNT}\"\n\
-             [server]\nlisten = \"{listen}\"\n\
+             [server]\nlisten = \"{listen}\"\n{}\n\
              [storage]\npath = \"{storage}\"\ncache_capacity_mb = 16\n\
              purge_interval_seconds = {}\nmin_free_mb = {}\n\
              [keys]\npath = \"data/keyring.json\"\n\
              [admin]\nsocket = \"data/admin.sock\"\n",
-            setup.purge_interval_seconds, setup.min_free_mb
+            setup.server, setup.purge_interval_seconds, setup.min_free_mb
         );
         for (name, secret) in &setup.services {
             let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
