@@ -13,6 +13,25 @@ use crate::action::Action;
 use crate::clock::iso8601;
 use crate::origin::Origin;
 
+/// The longest value an event records of anything a client chose (a parameter, the user agent,
+/// an error message quoting input), in characters; a longer one is cut and marked with
+/// [`cut`]. With the parameter budget of the protocol adapters, an event of a refused stranger
+/// stays under about 1 KiB.
+pub const MAX_VALUE_CHARS: usize = 128;
+/// The longest error message recorded (it may quote several parameters).
+pub const MAX_MESSAGE_CHARS: usize = 256;
+
+/// `text`, or its first `max` characters and a mark saying how many were cut.
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((at, _)) => {
+            let rest = text[at..].chars().count();
+            format!("{}…[{rest} more characters]", &text[..at])
+        }
+    }
+}
+
 /// Who an event is about, as CloudTrail's `userIdentity.type` names it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IdentityKind {
@@ -173,7 +192,10 @@ impl AuditDraft {
                 event_time: iso8601(now),
                 event_name: name.as_str().to_owned(),
                 source_ip_address: origin.source_ip.map(|ip| ip.to_string()),
-                user_agent: origin.user_agent.clone(),
+                user_agent: origin
+                    .user_agent
+                    .as_deref()
+                    .map(|agent| cut(agent, MAX_VALUE_CHARS)),
                 request_parameters: parameters,
                 user_identity: AuditIdentity::default(),
                 response_elements: None,
@@ -221,7 +243,7 @@ impl AuditDraft {
     pub fn failed(self, code: &str, message: String) -> AuditEvent {
         let mut event = self.event;
         event.error_code = Some(code.to_owned());
-        event.error_message = Some(message);
+        event.error_message = Some(cut(&message, MAX_MESSAGE_CHARS));
         event
     }
 }
@@ -230,6 +252,14 @@ impl AuditDraft {
 mod tests {
     use super::*;
     use crate::clock::from_unix_seconds;
+
+    #[test]
+    fn long_values_are_cut_and_marked() {
+        assert_eq!(cut("short", 8), "short");
+        assert_eq!(cut("exactly8", 8), "exactly8");
+        assert_eq!(cut("ninechars", 8), "ninechar…[1 more characters]");
+        assert_eq!(cut("ééééé", 2), "éé…[3 more characters]");
+    }
 
     #[test]
     fn kinds_serialize_as_cloudtrail_names_them() {

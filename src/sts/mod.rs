@@ -61,7 +61,7 @@ pub async fn handle(
     let mut audit = AuditDraft::new(
         EventName::Sts(action),
         &meta.origin,
-        params.for_audit(),
+        params.for_audit(action),
         now,
     );
     let ctx = Context { state, meta, now };

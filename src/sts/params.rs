@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use crate::action::Action;
+use crate::audit;
 use crate::error::{ApiError, Violation};
 use crate::identity::SessionTags;
 use crate::principal::MfaCode;
@@ -53,24 +55,114 @@ impl Params {
         out
     }
 
-    /// Every name and value except those that carry credentials, for the audit trail.
-    pub fn for_audit(&self) -> serde_json::Value {
-        const NEVER_RECORDED: &[&str] = &[
-            "WebIdentityToken",
-            "SAMLAssertion",
-            "TokenCode",
-            "X-Amz-Security-Token",
-            "X-Amz-Signature",
-            "X-Amz-Credential",
-        ];
-        let mut obj = serde_json::Map::new();
-        for (k, v) in &self.map {
-            if k == "Action" || k == "Version" || NEVER_RECORDED.contains(&k.as_str()) {
+    /// What the audit trail records of a request for `action`: the action's own members of
+    /// the STS model (never a token, assertion, MFA code or signature; never a parameter the
+    /// action does not take), each value cut to [`audit::MAX_VALUE_CHARS`], lists to their
+    /// first [`AUDIT_LIST_ITEMS`], all within [`AUDIT_BUDGET_BYTES`] (what did not fit is
+    /// counted under `"…"`). A stranger's refused request thus costs a bounded event.
+    pub fn for_audit(&self, action: Action) -> serde_json::Value {
+        use serde_json::Value;
+        let (scalars, lists) = audited_members(action);
+        let value = |v: &str| Value::String(audit::cut(v, audit::MAX_VALUE_CHARS));
+        let mut recorded = Vec::new();
+        for name in scalars {
+            if let Some(v) = self.get(name) {
+                recorded.push((lower_camel(name), value(v)));
+            }
+        }
+        for (list, fields) in lists {
+            let items: Vec<Value> = match fields {
+                [] => self.members(list, None).into_iter().map(value).collect(),
+                fields => (1..=AUDIT_LIST_ITEMS)
+                    .map_while(|n| {
+                        let entry: serde_json::Map<String, Value> = fields
+                            .iter()
+                            .filter_map(|field| {
+                                self.get(&format!("{list}.member.{n}.{field}"))
+                                    .map(|v| (lower_camel(field), value(v)))
+                            })
+                            .collect();
+                        (!entry.is_empty()).then_some(Value::Object(entry))
+                    })
+                    .collect(),
+            };
+            if !items.is_empty() {
+                let items = items.into_iter().take(AUDIT_LIST_ITEMS).collect();
+                recorded.push((lower_camel(list), Value::Array(items)));
+            }
+        }
+        let mut out = serde_json::Map::new();
+        let mut used = 2;
+        let mut left_out = 0;
+        for (name, value) in recorded {
+            let size = name.len() + value.to_string().len() + 4;
+            if used + size > AUDIT_BUDGET_BYTES {
+                left_out += 1;
                 continue;
             }
-            obj.insert(lower_camel(k), serde_json::Value::String(v.clone()));
+            used += size;
+            out.insert(name, value);
         }
-        serde_json::Value::Object(obj)
+        if left_out > 0 {
+            out.insert(
+                "…".to_owned(),
+                Value::String(format!("{left_out} more parameters not recorded")),
+            );
+        }
+        Value::Object(out)
+    }
+}
+
+/// List members the audit trail records at most.
+pub const AUDIT_LIST_ITEMS: usize = 10;
+/// The most bytes (JSON) of parameters one audit event records.
+pub const AUDIT_BUDGET_BYTES: usize = 640;
+
+/// The members of `action` the audit trail records: scalars, and lists with their fields
+/// (`Tags.member.N.Key`; none for `TransitiveTagKeys.member.N`). Never `WebIdentityToken`,
+/// `SAMLAssertion`, `TokenCode` or `EncodedMessage`.
+fn audited_members(
+    action: Action,
+) -> (
+    &'static [&'static str],
+    &'static [(&'static str, &'static [&'static str])],
+) {
+    const POLICY_ARNS: (&str, &[&str]) = ("PolicyArns", &["arn"]);
+    const TAGS: (&str, &[&str]) = ("Tags", &["Key", "Value"]);
+    match action {
+        Action::AssumeRole => (
+            &[
+                "RoleArn",
+                "RoleSessionName",
+                "DurationSeconds",
+                "ExternalId",
+                "SerialNumber",
+                "SourceIdentity",
+                "Policy",
+            ],
+            &[POLICY_ARNS, TAGS, ("TransitiveTagKeys", &[])],
+        ),
+        Action::AssumeRoleWithWebIdentity => (
+            &[
+                "RoleArn",
+                "RoleSessionName",
+                "DurationSeconds",
+                "ProviderId",
+                "Policy",
+            ],
+            &[POLICY_ARNS],
+        ),
+        Action::AssumeRoleWithSaml => (
+            &["RoleArn", "PrincipalArn", "DurationSeconds", "Policy"],
+            &[POLICY_ARNS],
+        ),
+        Action::GetSessionToken => (&["DurationSeconds", "SerialNumber"], &[]),
+        Action::GetFederationToken => (
+            &["Name", "DurationSeconds", "Policy"],
+            &[POLICY_ARNS, TAGS],
+        ),
+        Action::GetAccessKeyInfo => (&["AccessKeyId"], &[]),
+        Action::GetCallerIdentity | Action::DecodeAuthorizationMessage => (&[], &[]),
     }
 }
 
@@ -378,8 +470,34 @@ mod tests {
     #[test]
     fn audit_view_drops_credentials() {
         let p = Params::parse(b"Action=X&Version=1&WebIdentityToken=secret&RoleArn=r").unwrap();
-        let v = p.for_audit();
+        let v = p.for_audit(Action::AssumeRoleWithWebIdentity);
         assert_eq!(v, serde_json::json!({"roleArn": "r"}));
+    }
+
+    #[test]
+    fn audit_view_keeps_known_members_only_cut_and_within_budget() {
+        let junk = "J".repeat(250_000);
+        let long = "a".repeat(3000);
+        let body = format!(
+            "Action=AssumeRole&Version=2011-06-15&RoleArn={long}&RoleSessionName=s&Junk={junk}\
+             &TokenCode=123456&Tags.member.1.Key=team&Tags.member.1.Value=blue\
+             &PolicyArns.member.1.arn=arn:aws:iam::123456789012:policy/p&Policy={long}\
+             &ExternalId={long}&SerialNumber={long}&SourceIdentity={long}"
+        );
+        let v = Params::parse(body.as_bytes()).unwrap().for_audit(Action::AssumeRole);
+        let text = v.to_string();
+        assert!(text.len() <= AUDIT_BUDGET_BYTES + 64, "{} bytes", text.len());
+        assert!(v.get("junk").is_none() && v.get("tokenCode").is_none());
+        assert!(v["roleArn"].as_str().unwrap().ends_with("…[2872 more characters]"));
+        assert_eq!(v["roleSessionName"], "s");
+        assert!(v["…"].as_str().unwrap().contains("more parameters"), "{v}");
+        let tags = Params::parse(b"Tags.member.1.Key=a&Tags.member.1.Value=b&Tags.member.2.Key=c")
+            .unwrap()
+            .for_audit(Action::GetFederationToken);
+        assert_eq!(
+            tags["tags"],
+            serde_json::json!([{"key": "a", "value": "b"}, {"key": "c"}])
+        );
     }
 
     #[test]
