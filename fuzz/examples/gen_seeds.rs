@@ -310,9 +310,9 @@ fn session_token(dir: &Path) {
         access_key_id: "ASIAFUZZFUZZFUZZFUZZ".into(),
         secret_access_key: Secret::new("fuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzz".into()),
         session: Session {
-            role_arn: fx::WEB_ROLE_ARN.into(),
-            role_id: "AROAFUZZ0000000000WEB".into(),
-            assumed_role_arn: "arn:aws:sts::123456789012:assumed-role/web/fuzz-session".into(),
+            identity_arn: fx::WEB_ROLE_ARN.into(),
+            identity_id: "AROAFUZZ0000000000WEB".into(),
+            caller_arn: "arn:aws:sts::123456789012:assumed-role/web/fuzz-session".into(),
             account_id: fx::ACCOUNT.into(),
             session_name: "fuzz-session".into(),
             source_identity: Some("alice".into()),

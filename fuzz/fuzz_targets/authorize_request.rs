@@ -1,28 +1,36 @@
 //! The authorization API end to end: `serde_json` into `authz::AuthorizeRequest`, then
-//! `authz::authorize` against a real state (sled store on a scratch directory holding users
-//! alice and bob with fixed long-term keys, the fixed keyring, two roles, a managed policy,
-//! revocations of one session and of the web role's older sessions, a stopped clock).
+//! `authz::authorize` (async, on a current-thread runtime) against a real `state::State` (the
+//! store of `store::open` on a scratch directory holding users alice and bob with fixed
+//! long-term keys and revocations of one session and of the web role's older sessions, the
+//! fixed keyring, two roles, a managed policy, a stopped clock).
 //!
 //! Input, by its first byte:
 //! - `0x00 BYTES`: structured. `arbitrary` builds a plausible request signed with SigV4 (header
 //!   or presigned form) by one of the fixture's credentials (long-term keys, role, user and
-//!   federated-user sessions, expired, revoked, unknown) or by fuzzer-made session claims the
-//!   target seals with the fixed key; then maybe breaks it (signature, method, path, query,
-//!   host, date, credential, payload hash). Action, resource and context keys come mostly from
-//!   the fixture policies' own vocabulary, so evaluation is reached with statements that match.
+//!   federated-user sessions, expired, revoked, unknown, of a role that is gone) or by
+//!   fuzzer-made session claims the target seals with the fixed key; then maybe breaks it
+//!   (signature, method, path, query, host, date, credential, payload hash). The service
+//!   receiving it (the signing name `authorize` is given) is mostly the scope's, rarely
+//!   another. Action, resource and context keys come mostly from the fixture policies' own
+//!   vocabulary, so evaluation is reached with statements that match.
 //! - `0x01 CRED JSON`: the JSON request is signed by the target with credential `CRED` (host,
-//!   date and token headers added when missing), so fuzzer-chosen views verify.
-//! - anything else: the whole input is the JSON body a service POSTs (the seeds are such
-//!   bodies, carrying valid signatures made with the fixed keys at the fixed `now`).
+//!   date and token headers added when missing) for the service receiving it (`photos`), so
+//!   fuzzer-chosen views verify.
+//! - anything else: the whole input is the JSON body a service POSTs, received by the service
+//!   its action names (the seeds are such bodies, carrying valid signatures made with the fixed
+//!   keys at the fixed `now`).
 //!
-//! Never panics. Besides: an accepted request is signed by a known, valid credential and the
-//! principal is that credential's; `allowed`, `decision`, the matched statements and the
-//! encoded message agree; the message opens with the keyring and names the action, the
-//! resource and the principal, with one value for each principal key (a service cannot add
-//! its own); the response and the audit event never carry a secret, a session token or the
-//! signature; a service-supplied principal key is refused; `InternalFailure` only for sealed
-//! claims no daemon would write. In structured mode, a request signed correctly by a valid
-//! credential verifies, and a request broken after signing never does.
+//! Never panics. Besides: an accepted request is signed by a known, valid credential, scoped to
+//! the receiving service, and the principal is that credential's; `allowed`, `decision`, the
+//! matched statements and the encoded message agree; the message opens with the keyring and
+//! names the action, the resource and the principal, with one value for each principal key (a
+//! service cannot add its own); the response (JSON error body and error text included) and the
+//! audit event never carry a secret, a session token or the signature; a service-supplied
+//! principal key is refused; errors are only `InvalidRequest`, `Auth` or `Internal`, and
+//! `InternalFailure` only for sealed claims no daemon would write. In structured mode, a request
+//! signed correctly by a valid credential for the receiving service verifies (for another
+//! service: `WrongService`; an expired, revoked, unknown or role-gone credential: its error),
+//! and a request broken after signing never does.
 #![no_main]
 
 use std::collections::{BTreeMap, HashMap};
@@ -32,17 +40,20 @@ use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use stsbridge::authz::{
-    AuthorizeError, AuthorizeRequest, AuthorizeResponse, ContextValue, RequestView, audit_event,
-    authorize, decode_message,
+    AuthorizeRequest, AuthorizeResponse, ContextValue, RequestView, audit_event,
 };
 use stsbridge::creds::sigv4::SigV4Error;
 use stsbridge::creds::{Session, SessionKind};
+use stsbridge::error::ApiError;
 use stsbridge::policy::{EvalDecision, Policy, PolicyKind};
+use stsbridge::principal::decode_message;
+use stsbridge::state::State;
 use stsbridge_fuzz::{self as fx, Expect, KnownCredential, ToSign};
 
 struct Target {
     fixture: fx::AuthzFixture,
     by_key: HashMap<String, KnownCredential>,
+    runtime: tokio::runtime::Runtime,
 }
 
 static TARGET: LazyLock<Target> = LazyLock::new(|| {
@@ -52,8 +63,34 @@ static TARGET: LazyLock<Target> = LazyLock::new(|| {
         .iter()
         .map(|c| (c.access_key_id.clone(), c.clone()))
         .collect();
-    Target { fixture, by_key }
+    Target {
+        fixture,
+        by_key,
+        runtime: fx::runtime(),
+    }
 });
+
+/// `authz::authorize` (async: users are read from the store) on the fixture's state at the
+/// fixed `now`, as the service whose signing name is `receiving` calls it (the credential
+/// scope must name that service).
+fn authorize(
+    target: &Target,
+    request: &AuthorizeRequest,
+    receiving: &str,
+) -> Result<AuthorizeResponse, ApiError> {
+    target.runtime.block_on(stsbridge::authz::authorize(
+        &target.fixture.sts.state,
+        request,
+        receiving,
+        fx::now(),
+    ))
+}
+
+/// The service a raw body is sent by: the one its action belongs to (`photos:GetPhoto` is
+/// asked by the photos service, whose signing name is `photos`).
+fn service_of_action(action: &str) -> &str {
+    action.split_once(':').map_or("", |(service, _)| service)
+}
 
 /// `AUTHORIZE_REQUEST_DEBUG=1` prints each structured request and its outcome (to replay one).
 static DEBUG: LazyLock<bool> =
@@ -74,8 +111,9 @@ fuzz_target!(|data: &[u8]| {
             let Ok(request) = serde_json::from_slice::<AuthorizeRequest>(data) else {
                 return;
             };
-            let outcome = authorize(&target.fixture.sts.state, &request, fx::now());
-            check(target, &request, &outcome, None, false);
+            let receiving = service_of_action(&request.action);
+            let outcome = authorize(target, &request, receiving);
+            check(target, &request, &outcome, receiving, None, false);
         }
     }
 });
@@ -112,20 +150,24 @@ fn is_principal_key(key: &str) -> bool {
 fn check(
     target: &Target,
     request: &AuthorizeRequest,
-    outcome: &Result<AuthorizeResponse, AuthorizeError>,
+    outcome: &Result<AuthorizeResponse, ApiError>,
+    receiving: &str,
     signer: Option<&KnownCredential>,
     internal_ok: bool,
 ) {
     let state = &target.fixture.sts.state;
     if request.context.keys().any(|k| is_principal_key(k)) {
         assert!(
-            matches!(outcome, Err(AuthorizeError::Invalid(_))),
+            matches!(outcome, Err(ApiError::InvalidRequest(_))),
             "a service-supplied principal key was not refused: {outcome:?}"
         );
     }
     match outcome {
-        Err(AuthorizeError::Internal(m)) => assert!(internal_ok, "InternalFailure: {m}"),
-        Err(AuthorizeError::Invalid(_) | AuthorizeError::Auth(_)) => {}
+        Err(ApiError::Internal(m)) => assert!(internal_ok, "InternalFailure: {m}"),
+        Err(ApiError::InvalidRequest(_) | ApiError::Auth(_)) => {}
+        // `authorize` refuses an input (InvalidRequest), a signature or credential (Auth), or
+        // fails on its own side (Internal); nothing else.
+        Err(e) => panic!("authorize answered neither InvalidRequest, Auth nor Internal: {e:?}"),
         Ok(response) => {
             let principal = &response.principal;
             let cred = match signer {
@@ -136,6 +178,10 @@ fn check(
                     .expect("accepted with a credential the fixture does not hold"),
             };
             assert_eq!(principal.access_key_id, cred.access_key_id);
+            assert_eq!(
+                response.signing_service, receiving,
+                "accepted a signature scoped to another service"
+            );
             assert_eq!(cred.expect, Expect::Valid, "{} was accepted", cred.name);
             assert_eq!(principal.kind, cred.principal_type, "{}", cred.name);
             assert_eq!(principal.arn, cred.arn, "{}", cred.name);
@@ -151,11 +197,20 @@ fn check(
 
     // What reaches the audit trail and the response body: never a secret or a token, never
     // the signature (unless the service itself put that text in the fields recorded).
-    let event = audit_event("fuzz", request, outcome, "fuzz-request", fx::now());
+    let event = audit_event("fuzz", request, outcome, &fx::origin(), fx::now());
     let audit = serde_json::to_string(&event).expect("the audit event serialises");
     let body = match outcome {
         Ok(response) => serde_json::to_string(response).expect("the response serialises"),
-        Err(e) => e.to_string(),
+        // The JSON error body the API renders from the error table, and the error's full text
+        // (with its inner detail, as logged).
+        Err(e) => {
+            let row = e.row();
+            let rendered = serde_json::json!({
+                "error": {"code": row.code, "message": row.message},
+                "requestId": fx::origin().request_id,
+            });
+            format!("{rendered}\n{e}")
+        }
     };
     let mut service_text = format!(
         "{}\n{}\n{}\n{}",
@@ -205,7 +260,7 @@ fn signature_of(request: &AuthorizeRequest) -> Option<String> {
 }
 
 fn check_decision(
-    state: &stsbridge::sts::StsState,
+    state: &State,
     request: &AuthorizeRequest,
     response: &AuthorizeResponse,
     cred: &KnownCredential,
@@ -228,7 +283,8 @@ fn check_decision(
         "message of {} chars",
         encoded.len()
     );
-    let text = decode_message(state, encoded).expect("the daemon's own message opens");
+    let text = decode_message(&state.principals().keyring().snapshot(), encoded)
+        .expect("the daemon's own message opens");
     let message: Value = serde_json::from_str(&text).expect("the message is JSON");
     assert_eq!(message["allowed"], Value::Bool(false));
     assert_eq!(
@@ -460,7 +516,11 @@ fn is_signable_header(name: &str) -> bool {
 
 /// Session claims chosen by the fuzzer, sealed with the fixed key: the permission logic sees
 /// kinds, roles, users, session policies, tags and MFA times no STS call would combine.
-fn fuzz_credential(u: &mut Unstructured<'_>, n: u32) -> Result<KnownCredential> {
+fn fuzz_credential(
+    u: &mut Unstructured<'_>,
+    n: u32,
+    roles: &stsbridge::config::RoleSet,
+) -> Result<KnownCredential> {
     let kind = *u.choose(&[
         SessionKind::AssumedRole,
         SessionKind::User,
@@ -478,15 +538,20 @@ fn fuzz_credential(u: &mut Unstructured<'_>, n: u32) -> Result<KnownCredential> 
             "arn:aws:iam::123456789012:role/gone",
         ],
     )?;
-    let role_id = pick(
-        u,
-        &[
-            "AROAFUZZ0000000000WEB",
-            "AROAFUZZ0000000000OPS",
-            fx::ALICE_ID,
-            fx::BOB_ID,
-        ],
-    )?;
+    // Mostly the configured role's own id (a role session verifies only with it), so that
+    // role sessions reach the permission checks; sometimes any id.
+    let role_id = match roles.get(&role_arn) {
+        Some(role) if !rarely(u, 4)? => role.role_id.clone(),
+        _ => pick(
+            u,
+            &[
+                "AROAFUZZ0000000000WEB",
+                "AROAFUZZ0000000000OPS",
+                fx::ALICE_ID,
+                fx::BOB_ID,
+            ],
+        )?,
+    };
     let session_name = pick(u, &["fuzz", "alice", "fed", "a@b.c"])?;
     let assumed_role_arn = pick(
         u,
@@ -531,10 +596,14 @@ fn fuzz_credential(u: &mut Unstructured<'_>, n: u32) -> Result<KnownCredential> 
     };
     let issued_at = now - i64::from(u.int_in_range(0..=200_000)?);
     let expires_at = issued_at + i64::from(u.int_in_range(0..=129_600)?);
+    // A role session verifies only while its role is configured with the id it carries.
+    let role_in_force = roles
+        .get(&role_arn)
+        .is_some_and(|role| role.role_id == role_id);
     let session = Session {
-        role_arn: role_arn.clone(),
-        role_id,
-        assumed_role_arn: assumed_role_arn.clone(),
+        identity_arn: role_arn.clone(),
+        identity_id: role_id,
+        caller_arn: assumed_role_arn.clone(),
         account_id: pick(u, &[fx::ACCOUNT, "000000000000"])?,
         session_name,
         source_identity: if rarely(u, 3)? {
@@ -563,6 +632,8 @@ fn fuzz_credential(u: &mut Unstructured<'_>, n: u32) -> Result<KnownCredential> 
         Expect::Expired
     } else if role_arn == fx::WEB_ROLE_ARN && issued_at <= now - 7200 {
         Expect::Revoked
+    } else if kind == SessionKind::AssumedRole && !role_in_force {
+        Expect::RoleGone
     } else {
         Expect::Valid
     };
@@ -599,7 +670,8 @@ fn structured(target: &Target, u: &mut Unstructured<'_>) -> Result<()> {
     let creds = &target.fixture.credentials;
     let (cred, claims_made) = if rarely(u, 4)? {
         let n = u.arbitrary::<u32>()? % 1_000_000;
-        (fuzz_credential(u, n)?, true)
+        let federation = target.fixture.sts.state.federation();
+        (fuzz_credential(u, n, &federation.roles)?, true)
     } else {
         (u.choose(creds)?.clone(), false)
     };
@@ -684,6 +756,13 @@ fn structured(target: &Target, u: &mut Unstructured<'_>) -> Result<()> {
     };
     let region = pick(u, REGIONS)?;
     let service = pick(u, SERVICES)?;
+    // The service receiving the request (the signing name `authorize` is called with): mostly
+    // the one the scope names, rarely another (`WrongService`).
+    let receiving = if rarely(u, 8)? {
+        pick(u, SERVICES)?
+    } else {
+        service.clone()
+    };
     if !is_scope_name(&region) || !is_scope_name(&service) {
         clean = false;
     }
@@ -855,31 +934,45 @@ fn structured(target: &Target, u: &mut Unstructured<'_>) -> Result<()> {
         }
     }
 
-    let outcome = authorize(&target.fixture.sts.state, &request, fx::now());
+    let outcome = authorize(target, &request, &receiving);
     if *DEBUG {
         eprintln!(
-            "credential {} (expect {:?})\n{request:#?}\n{outcome:#?}",
+            "credential {} (expect {:?}) received by {receiving:?}\n{request:#?}\n{outcome:#?}",
             cred.name, cred.expect
         );
     }
     let internal_ok = claims_made
         && cred.expect == Expect::Valid
-        && matches!(&outcome, Err(AuthorizeError::Internal(m)) if m.contains("sealed session policy"))
+        && matches!(&outcome, Err(ApiError::Internal(m)) if m.contains("sealed session policy"))
         && sealed_policy_invalid(&cred);
-    check(target, &request, &outcome, Some(&cred), internal_ok);
+    check(
+        target,
+        &request,
+        &outcome,
+        &receiving,
+        Some(&cred),
+        internal_ok,
+    );
 
-    let invalid_input = matches!(outcome, Err(AuthorizeError::Invalid(_)));
+    let invalid_input = matches!(outcome, Err(ApiError::InvalidRequest(_)));
     if !broken.is_empty() {
         assert!(outcome.is_err(), "accepted after {broken:?}");
     } else if clean && time_ok && !invalid_input {
         let auth = match &outcome {
-            Err(AuthorizeError::Auth(e)) => Some(*e),
+            Err(ApiError::Auth(e)) => Some(*e),
             _ => None,
         };
-        let expected = match cred.expect {
-            Expect::Valid => None,
-            Expect::Expired => Some(SigV4Error::ExpiredToken),
-            Expect::Revoked | Expect::Unknown => Some(SigV4Error::InvalidClientTokenId),
+        // The scope's service is checked before the key is resolved.
+        let expected = if service != receiving {
+            Some(SigV4Error::WrongService)
+        } else {
+            match cred.expect {
+                Expect::Valid => None,
+                Expect::Expired => Some(SigV4Error::ExpiredToken),
+                Expect::Revoked | Expect::Unknown | Expect::RoleGone => {
+                    Some(SigV4Error::InvalidClientTokenId)
+                }
+            }
         };
         assert_eq!(
             auth,
@@ -1136,6 +1229,7 @@ fn resigned(target: &Target, rest: &[u8]) {
             cred.access_key_id
         ),
     );
-    let outcome = authorize(&target.fixture.sts.state, &request, fx::now());
-    check(target, &request, &outcome, Some(cred), false);
+    // Received by the service it is signed for.
+    let outcome = authorize(target, &request, service);
+    check(target, &request, &outcome, service, Some(cred), false);
 }

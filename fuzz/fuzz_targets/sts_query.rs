@@ -1,6 +1,7 @@
 //! The STS Query API end to end: `Params::parse` on the request body, then `sts::handle`
-//! against a real state (sled store on a scratch directory, the fixed keyring's minter, two
-//! roles, one managed policy, one OIDC IdP with static keys, a stopped clock).
+//! against a real `state::State` (the store of `store::open` on a scratch directory, the fixed
+//! keyring, a federation of two roles, one managed policy and one OIDC IdP with static keys, a
+//! stopped clock).
 //!
 //! Input: `FORM [0x00 CLAIMS]`. `FORM` is the form-encoded body as a client sends it. When a
 //! `0x00` follows, `CLAIMS` (raw JSON bytes) is signed with the IdP's fixed test key and added as
@@ -8,14 +9,14 @@
 //! durations and session policies are reached with fuzzer-chosen claims.
 //!
 //! Every refusal must be one of the AWS error codes, never `InternalFailure`; a signed token is
-//! never echoed; a success hands out credentials the keyring opens and the store recorded.
+//! never echoed (message or XML body); a success hands out credentials the keyring opens and
+//! the store recorded.
 #![no_main]
 
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use stsbridge::creds::token::unseal;
-use stsbridge::store::SessionStore as _;
 use stsbridge::sts::{Params, RequestMeta, handle};
 use stsbridge_fuzz as fx;
 
@@ -62,10 +63,13 @@ fuzz_target!(|data: &[u8]| {
             let status = e.status();
             assert!(status.is_client_error(), "status {status} for {e:?}");
             let message = e.message();
+            // And the XML the client receives, rendered from the error table.
+            let body = stsbridge::sts::xml::error(&e, &target.meta.origin.request_id);
             if let Some(token) = &signed
                 && params.get("WebIdentityToken") == Some(token.as_str())
             {
                 assert!(!message.contains(token.as_str()), "the token was echoed");
+                assert!(!body.contains(token.as_str()), "the token was echoed");
             }
         }
         Ok(body) => check_success(target, &params, &body),
@@ -85,15 +89,14 @@ fn check_success(target: &Target, params: &Params, body: &str) {
     assert_eq!(claims.access_key_id, access_key_id);
     assert_eq!(
         params.get("RoleArn"),
-        Some(claims.session.role_arn.as_str())
+        Some(claims.session.identity_arn.as_str())
     );
     let duration = claims.expires_at - claims.issued_at;
     assert!((900..=43_200).contains(&duration), "duration {duration}");
     assert_eq!(claims.issued_at, fx::NOW_UNIX);
     let record = target
-        .fixture
-        .store
-        .get_session(access_key_id)
+        .runtime
+        .block_on(target.fixture.store.sessions.get(access_key_id))
         .expect("store readable")
         .expect("the session was recorded before the response");
     assert_eq!(record.expires_at, claims.expires_at);

@@ -16,7 +16,7 @@ use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 use stsbridge::identity::FederatedIdentity;
 use stsbridge::idp::oidc::{OidcVerifier, peek_issuer};
-use stsbridge::idp::{IdpRegistry, IdpVerifier, SubjectCredential, VerifyError};
+use stsbridge::idp::{Expectations, IdpRegistry, IdpVerifier, SubjectCredential, VerifyError};
 use stsbridge_fuzz as fx;
 
 struct Target {
@@ -56,11 +56,11 @@ fuzz_target!(|data: &[u8]| {
 fn check(token: &str) {
     let target = &*TARGET;
     let peeked = peek_issuer(token);
-    let verified = target.runtime.block_on(
-        target
-            .verifier
-            .verify(&SubjectCredential::WebIdentityToken(token), fx::now()),
-    );
+    let verified = target.runtime.block_on(target.verifier.verify(
+        &SubjectCredential::WebIdentityToken(token),
+        &Expectations::NONE,
+        fx::now(),
+    ));
     let routed = target
         .runtime
         .block_on(target.registry.verify_web_identity(token, fx::now()));

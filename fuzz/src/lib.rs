@@ -1,5 +1,5 @@
 //! Fixtures shared by the fuzz targets and the seed generator: a fixed `now`, a fixed Ed25519
-//! signing key for one OIDC issuer, a fixed session-token keyring, and a whole `StsState`.
+//! signing key for one OIDC issuer, a fixed session-token keyring, and a whole `State`.
 //!
 //! Every key here is a public test key, known to anyone reading this file: it exists so that
 //! seeds (signed ID tokens, sealed session tokens) stay valid from one run to the next, and so
@@ -23,14 +23,16 @@ use jsonwebtoken::jwk::JwkSet;
 use serde_json::{Value, json};
 
 use stsbridge::clock::{ManualClock, from_unix_seconds};
-use stsbridge::config::{OidcIdpConfig, OidcKeySource, Role, RoleSet};
-use stsbridge::creds::{Keyring, Minter, SharedKeyring};
+use stsbridge::config::{Federation, Role, RoleSet};
+use stsbridge::creds::{Keyring, SharedKeyring};
 use stsbridge::idp::IdpRegistry;
-use stsbridge::idp::oidc::OidcVerifier;
 use stsbridge::idp::oidc::signer::TokenSigner;
+use stsbridge::idp::oidc::{OidcKeySource, OidcSettings, OidcVerifier};
+use stsbridge::origin::Origin;
 use stsbridge::policy::{Policy, PolicyKind};
-use stsbridge::store::{SessionStore, SledStore};
-use stsbridge::sts::{RequestMeta, StsState};
+use stsbridge::state::State;
+use stsbridge::store::{StorageSettings, Store};
+use stsbridge::sts::RequestMeta;
 
 /// The instant every target runs at (2027-01-15T08:00:00Z); seeds carry times around it.
 pub const NOW_UNIX: i64 = 1_800_000_000;
@@ -107,8 +109,8 @@ pub fn jwk_set() -> JwkSet {
     serde_json::from_value(json!({"keys": [ed25519, decoy]})).expect("a JWK Set")
 }
 
-pub fn oidc_config() -> OidcIdpConfig {
-    OidcIdpConfig {
+pub fn oidc_config() -> OidcSettings {
+    OidcSettings {
         name: "fuzz".into(),
         issuer: ISSUER.into(),
         provider: PROVIDER.into(),
@@ -266,34 +268,40 @@ pub fn roles() -> RoleSet {
 pub const WEB_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/fuzz/web";
 pub const OPS_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/ops";
 
-/// A whole STS state: sled on a scratch directory, the fixed keyring, the fuzz IdP, two roles,
-/// one managed policy, a clock stopped at [`NOW_UNIX`].
+/// A whole daemon state: sled on a scratch directory (through `store::open`), the fixed
+/// keyring, a federation of the fuzz IdP, two roles and one managed policy, a clock stopped at
+/// [`NOW_UNIX`].
 pub struct StsFixture {
-    pub state: StsState,
+    pub state: State,
     pub keyring: SharedKeyring,
-    pub store: Arc<SledStore>,
+    /// The same store the state writes to (its handles share one backend).
+    pub store: Store,
 }
 
 pub fn sts_fixture() -> StsFixture {
     let dir = scratch_path("sled", "db");
     remove_on_exit(dir.clone());
-    let store = Arc::new(SledStore::open(&dir, 16 * 1024 * 1024).expect("sled store"));
+    // The default free-space floor: the scratch directory's filesystem has far more.
+    let store =
+        stsbridge::store::open(&StorageSettings::new(dir, 16 * 1024 * 1024)).expect("sled store");
     let keyring = SharedKeyring::new(fixed_keyring());
     let managed_policies = BTreeMap::from([(
         MANAGED_POLICY_ARN.to_owned(),
         Policy::parse(MANAGED_POLICY, PolicyKind::Identity).expect("fixture managed policy"),
     )]);
-    let state = StsState {
+    let federation = Federation {
+        idps: IdpRegistry::new([Arc::new(verifier()) as Arc<dyn stsbridge::idp::IdpVerifier>]),
         roles: roles(),
         managed_policies,
-        idps: IdpRegistry::new([Arc::new(verifier()) as Arc<dyn stsbridge::idp::IdpVerifier>]),
-        minter: Arc::new(Minter::new(keyring.clone())),
-        store: store.clone() as Arc<dyn SessionStore>,
-        clock: Arc::new(ManualClock::new(now())),
-        keyring: keyring.clone(),
-        sigv4: stsbridge::creds::sigv4::Verifier::default(),
-        revocations: Arc::new(stsbridge::sts::revocation::RevocationList::default()),
+        authorization_services: Vec::new(),
+        accounts: BTreeMap::new(),
     };
+    let state = State::new(
+        federation,
+        store.clone(),
+        keyring.clone(),
+        Arc::new(ManualClock::new(now())),
+    );
     StsFixture {
         state,
         keyring,
@@ -301,13 +309,21 @@ pub fn sts_fixture() -> StsFixture {
     }
 }
 
-pub fn request_meta() -> RequestMeta {
-    RequestMeta {
+/// Where every request of the targets comes from.
+pub fn origin() -> Origin {
+    Origin {
         request_id: "00000000-0000-4000-8000-00000000f022".into(),
         source_ip: Some([192, 0, 2, 10].into()),
         user_agent: Some("stsbridge-fuzz".into()),
         secure_transport: true,
+    }
+}
+
+pub fn request_meta() -> RequestMeta {
+    RequestMeta {
+        origin: origin(),
         signed: None,
+        head: false,
     }
 }
 
@@ -378,9 +394,10 @@ fn remove_on_exit(path: PathBuf) {
 // The authorization API (`authorize_request`): IAM users with fixed long-term keys, sessions
 // sealed with fixed nonces, and a SigV4 signer, so that seeds carry valid signatures.
 
+use stsbridge::audit::{AuditDraft, AuditEvent, EventName};
 use stsbridge::creds::token::CLAIMS_VERSION;
 use stsbridge::creds::{Secret, Session, SessionClaims, SessionKind, sealed};
-use stsbridge::store::{AuditEvent, AuditIdentity, Revocation};
+use stsbridge::store::Revocation;
 use stsbridge::users::{AccessKey, UserPolicy, UserRecord};
 
 pub const ALICE: &str = "alice";
@@ -425,6 +442,9 @@ pub enum Expect {
     Revoked,
     /// Nobody holds it: `InvalidClientTokenId`.
     Unknown,
+    /// A role session whose role is not configured with the unique id the session carries
+    /// (removed, or created again): `InvalidClientTokenId`.
+    RoleGone,
 }
 
 /// A credential the authorization fixture knows the secret of.
@@ -496,9 +516,9 @@ pub fn seal_claims(claims: &SessionClaims, nonce_seed: u8) -> String {
 pub fn role_session(role: &str, session_name: &str) -> Session {
     let role_path = if role == "web" { "fuzz/web" } else { role };
     Session {
-        role_arn: format!("arn:aws:iam::{ACCOUNT}:role/{role_path}"),
-        role_id: format!("AROAFUZZ{:0>13}", role.to_ascii_uppercase()),
-        assumed_role_arn: format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session_name}"),
+        identity_arn: format!("arn:aws:iam::{ACCOUNT}:role/{role_path}"),
+        identity_id: format!("AROAFUZZ{:0>13}", role.to_ascii_uppercase()),
+        caller_arn: format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session_name}"),
         account_id: ACCOUNT.into(),
         session_name: session_name.into(),
         source_identity: None,
@@ -516,9 +536,9 @@ pub fn role_session(role: &str, session_name: &str) -> Session {
 /// Alice's `GetSessionToken` session.
 pub fn user_session(mfa_authenticated_at: Option<i64>) -> Session {
     Session {
-        role_arn: ALICE_ARN.into(),
-        role_id: ALICE_ID.into(),
-        assumed_role_arn: ALICE_ARN.into(),
+        identity_arn: ALICE_ARN.into(),
+        identity_id: ALICE_ID.into(),
+        caller_arn: ALICE_ARN.into(),
         account_id: ACCOUNT.into(),
         session_name: ALICE.into(),
         source_identity: None,
@@ -536,9 +556,9 @@ pub fn user_session(mfa_authenticated_at: Option<i64>) -> Session {
 /// A `GetFederationToken` session of alice named `name`.
 pub fn federated_session(name: &str, session_policy: Option<&str>, arns: &[&str]) -> Session {
     Session {
-        role_arn: ALICE_ARN.into(),
-        role_id: ALICE_ID.into(),
-        assumed_role_arn: format!("arn:aws:sts::{ACCOUNT}:federated-user/{name}"),
+        identity_arn: ALICE_ARN.into(),
+        identity_id: ALICE_ID.into(),
+        caller_arn: format!("arn:aws:sts::{ACCOUNT}:federated-user/{name}"),
         account_id: ACCOUNT.into(),
         session_name: name.into(),
         source_identity: None,
@@ -626,7 +646,7 @@ pub fn known_credentials() -> Vec<KnownCredential> {
     let mut missing_arn = role_session("ops", "gone-policy");
     missing_arn.policy_arns = vec![format!("arn:aws:iam::{ACCOUNT}:policy/deleted")];
     let mut gone_role = role_session("gone", "orphan");
-    gone_role.role_arn = format!("arn:aws:iam::{ACCOUNT}:role/gone");
+    gone_role.identity_arn = format!("arn:aws:iam::{ACCOUNT}:role/gone");
     let sessions: Vec<(&'static str, &str, Session, i64, i64, Expect, &'static str)> = vec![
         (
             "web-session",
@@ -697,7 +717,7 @@ pub fn known_credentials() -> Vec<KnownCredential> {
             gone_role,
             -60,
             3600,
-            Expect::Valid,
+            Expect::RoleGone,
             "AssumedRole",
         ),
         (
@@ -732,7 +752,7 @@ pub fn known_credentials() -> Vec<KnownCredential> {
         sessions.into_iter().enumerate()
     {
         let secret = format!("fuzz/{name}/secret/{:0>40}", n)[..40].to_owned();
-        let arn = session.assumed_role_arn.clone();
+        let arn = session.caller_arn.clone();
         let claims = session_claims(key_id, &secret, session, issued, expires);
         creds.push(KnownCredential {
             name,
@@ -793,35 +813,66 @@ pub fn authz_fixture() -> AuthzFixture {
     );
     assert!(alice.parsed_policies().is_ok(), "alice's policy parses");
     let bob = user_with_key(BOB, BOB_ID, &bob_key, &bob_secret, Vec::new(), &keyring);
-    let audit = AuditEvent {
-        event_time: stsbridge::clock::iso8601(now()),
-        event_name: "CreateUser".into(),
-        source_ip_address: None,
-        user_agent: None,
-        request_parameters: Value::Null,
-        user_identity: AuditIdentity::default(),
-        response_elements: None,
-        error_code: None,
-        error_message: None,
-        request_id: "fuzz".into(),
+    // Operator events, as `users create` and the revocation commands record them (fixed
+    // request ids, so nothing here is random).
+    let event = |name: EventName, request_id: &str| -> AuditEvent {
+        AuditDraft::new(
+            name,
+            &Origin {
+                request_id: request_id.into(),
+                source_ip: None,
+                user_agent: Some("stsbridge-fuzz".into()),
+                secure_transport: false,
+            },
+            Value::Null,
+            now(),
+        )
+        .done()
     };
+    let revoked = secret_of("revoked").0;
     runtime().block_on(async {
         for user in [&alice, &bob] {
+            // Created: the store must not hold the name yet.
             sts.store
-                .put_user(user, true, &audit)
+                .users
+                .swap(
+                    &user.name,
+                    None,
+                    Some(user),
+                    &event(EventName::CreateUser, "fuzz"),
+                )
                 .await
                 .expect("storing a fixture user");
         }
+        // Through the store, whose feed the state's authenticator reads.
+        sts.store
+            .revocations
+            .revoke(
+                &Revocation::Session {
+                    access_key_id: revoked,
+                    expires_at: NOW_UNIX + 3600,
+                },
+                &event(EventName::RevokeSession, "fuzz-revoke-session"),
+            )
+            .await
+            .expect("recording a fixture revocation");
+        sts.store
+            .revocations
+            .revoke(
+                &Revocation::RoleSessions {
+                    role_arn: WEB_ROLE_ARN.into(),
+                    issued_at_or_before: NOW_UNIX - 7200,
+                },
+                &event(EventName::RevokeRoleSessions, "fuzz-revoke-role"),
+            )
+            .await
+            .expect("recording a fixture revocation");
     });
-    let revoked = secret_of("revoked").0;
-    sts.state.revocations.apply(&Revocation::Session {
-        access_key_id: revoked,
-        expires_at: NOW_UNIX + 3600,
-    });
-    sts.state.revocations.apply(&Revocation::RoleSessions {
-        role_arn: WEB_ROLE_ARN.into(),
-        issued_at_or_before: NOW_UNIX - 7200,
-    });
+    assert_eq!(
+        sts.store.revocations.feed().borrow().len(),
+        2,
+        "the store's revocation feed does not hold the fixture's revocations"
+    );
     AuthzFixture { sts, credentials }
 }
 
