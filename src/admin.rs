@@ -15,7 +15,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::audit::{AuditDraft, AuditEvent, EventName};
-use crate::clock::{Clock, unix_seconds};
+use crate::clock::{Clock, from_unix_seconds, iso8601, unix_seconds};
 use crate::creds::SharedKeyring;
 use crate::store::{
     Revocation, SessionRecord, Store, StoreError, UpdateError, UserChange, update_user,
@@ -36,6 +36,11 @@ pub enum AdminRequest {
     },
     AuditList {
         limit: usize,
+    },
+    /// Delete the audit events recorded before `before` (unix seconds, not later than now).
+    /// The deletion itself is recorded.
+    AuditPrune {
+        before: i64,
     },
     /// Revoke one session by its access key id.
     SessionsRevoke {
@@ -151,6 +156,7 @@ pub async fn execute(admin: &Admin, request: &AdminRequest) -> AdminResponse {
         AdminRequest::AuditList { limit } => {
             store.audit.list(*limit).await.map(AdminResponse::Audit)
         }
+        AdminRequest::AuditPrune { before } => prune_audit(admin, *before).await,
         AdminRequest::SessionsRevoke { id } => match store.sessions.get(id).await {
             Ok(Some(session)) => {
                 revoke(
@@ -295,6 +301,28 @@ async fn revoke(admin: &Admin, revocation: Revocation) -> Result<AdminResponse, 
     let event = AuditDraft::operator(event_name, parameters, now).done();
     admin.store.revocations.revoke(&revocation, &event).await?;
     Ok(AdminResponse::Revoked(revocation))
+}
+
+async fn prune_audit(admin: &Admin, before: i64) -> Result<AdminResponse, StoreError> {
+    let now = admin.clock.now();
+    let cut = iso8601(from_unix_seconds(before));
+    if before > unix_seconds(now) {
+        return Ok(AdminResponse::Error(format!(
+            "{cut} is in the future; the audit can be pruned up to now ({})",
+            iso8601(now)
+        )));
+    }
+    let pruned = admin.store.audit.prune_before(before).await?;
+    let event = AuditDraft::operator(
+        EventName::PruneAudit,
+        serde_json::json!({ "before": cut }),
+        now,
+    )
+    .succeeded(serde_json::json!({ "eventsDeleted": pruned }));
+    admin.store.audit.append(&event).await?;
+    Ok(AdminResponse::Done(format!(
+        "deleted {pruned} audit events recorded before {cut}"
+    )))
 }
 
 /// Bind the admin socket (owner-only), replacing a stale socket file. Only one daemon can hold

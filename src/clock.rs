@@ -93,6 +93,21 @@ pub fn iso8601(t: SystemTime) -> String {
     }
 }
 
+/// The unix seconds of an RFC 3339 time (`2026-11-18T11:06:40Z`, any offset) or of the start
+/// (00:00 UTC) of a date (`2026-11-18`).
+pub fn parse_time_or_date(text: &str) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(at) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(at.unix_timestamp());
+    }
+    let date = time::Date::parse(
+        text,
+        &time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +119,33 @@ mod tests {
             "2026-11-18T11:06:40Z"
         );
         assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn times_and_dates_are_read_as_utc_unless_they_say_otherwise() {
+        assert_eq!(
+            parse_time_or_date("2026-11-18T11:06:40Z"),
+            Some(1_795_000_000)
+        );
+        assert_eq!(
+            parse_time_or_date("2026-11-18T12:06:40+01:00"),
+            Some(1_795_000_000)
+        );
+        assert_eq!(
+            parse_time_or_date("2026-11-18"),
+            Some(1_795_000_000 - 40_000)
+        );
+        for bad in [
+            "",
+            "2026-11-18 11:06:40",
+            "2026-13-01",
+            "yesterday",
+            "1795000000",
+        ] {
+            assert_eq!(parse_time_or_date(bad), None, "{bad}");
+        }
+        let written = iso8601(from_unix_seconds(1_795_000_000));
+        assert_eq!(parse_time_or_date(&written), Some(1_795_000_000));
     }
 
     #[test]

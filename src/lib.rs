@@ -130,6 +130,7 @@ pub async fn run(
         store.clone(),
         clock.clone(),
         settings.purge_interval,
+        settings.audit_retention,
     ));
     let sealing_key_task = tokio::spawn(startup::record_sealing_key_every(
         store,

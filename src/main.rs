@@ -177,6 +177,21 @@ enum AuditCommand {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Delete the events recorded before a time (the purge does this by itself for events
+    /// older than `[audit] retention_days`). The deletion is recorded.
+    Prune {
+        /// A date (`2026-09-01`, midnight UTC) or an RFC 3339 time (`2026-09-01T12:00:00Z`).
+        #[arg(long, value_parser = parse_before)]
+        before: i64,
+    },
+}
+
+fn parse_before(text: &str) -> Result<i64, String> {
+    stsbridge::clock::parse_time_or_date(text).ok_or_else(|| {
+        format!(
+            "{text:?} is neither a date (2026-09-01) nor an RFC 3339 time (2026-09-01T12:00:00Z)"
+        )
+    })
 }
 
 /// glibc's allocator spent a large share of a loaded daemon's CPU on sled's and hyper's many small
@@ -265,9 +280,13 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             let request = AdminRequest::RolesRevokeSessions { role_arn, force };
             admin_command(&cli.config, request).await
         }
-        Command::Audit {
-            command: AuditCommand::List { limit },
-        } => admin_command(&cli.config, AdminRequest::AuditList { limit }).await,
+        Command::Audit { command } => {
+            let request = match command {
+                AuditCommand::List { limit } => AdminRequest::AuditList { limit },
+                AuditCommand::Prune { before } => AdminRequest::AuditPrune { before },
+            };
+            admin_command(&cli.config, request).await
+        }
         Command::Users { command } => {
             let request = users_request(command)?;
             admin_command(&cli.config, request).await

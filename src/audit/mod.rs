@@ -127,6 +127,7 @@ pub enum EventName {
     RevokeSession,
     RevokeRoleSessions,
     ResealUserSecrets,
+    PruneAudit,
 }
 
 impl EventName {
@@ -141,6 +142,7 @@ impl EventName {
             Self::RevokeSession => "RevokeSession",
             Self::RevokeRoleSessions => "RevokeRoleSessions",
             Self::ResealUserSecrets => "ResealUserSecrets",
+            Self::PruneAudit => "PruneAudit",
         }
     }
 }
@@ -168,6 +170,14 @@ pub struct AuditEvent {
     pub error_message: Option<String>,
     #[serde(rename = "requestID")]
     pub request_id: String,
+}
+
+impl AuditEvent {
+    /// When the event happened, in unix seconds (`None` only for a record this daemon did not
+    /// write).
+    pub fn unix_time(&self) -> Option<i64> {
+        crate::clock::parse_time_or_date(&self.event_time)
+    }
 }
 
 /// The event of a request, filled in as the request learns who is calling and how it ends.

@@ -25,6 +25,8 @@ pub struct RawMain {
     #[serde(default)]
     pub admin: RawAdmin,
     #[serde(default)]
+    pub audit: RawAudit,
+    #[serde(default)]
     pub authorization: RawAuthorization,
     /// `[accounts]`: display names of account ids (`"123456789012" = "Production"`).
     #[serde(default)]
@@ -114,6 +116,28 @@ pub struct RawKeys {
 pub struct RawAdmin {
     /// The local admin socket; default `admin.sock` inside the storage directory's parent.
     pub socket: Option<String>,
+}
+
+/// `[audit]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    /// Events older than this many days are deleted by the purge (CloudTrail's event history
+    /// keeps 90).
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u64,
+}
+
+impl Default for RawAudit {
+    fn default() -> Self {
+        Self {
+            retention_days: default_retention_days(),
+        }
+    }
+}
+
+fn default_retention_days() -> u64 {
+    90
 }
 
 /// `[authorization]`: the resource services allowed to call `POST /v1/authorize`.

@@ -104,6 +104,8 @@ pub struct Settings {
     pub server: ServerSettings,
     pub storage: StorageSettings,
     pub purge_interval: Duration,
+    /// Audit events older than this are deleted by the purge (`[audit] retention_days`).
+    pub audit_retention: Duration,
     pub keyring_path: PathBuf,
     pub admin_socket: PathBuf,
     /// The account of roles, policies and users that do not name one.
@@ -151,6 +153,9 @@ fn read_file(path: &Path, problems: &mut Problems) -> Option<String> {
     }
 }
 
+/// The longest `[audit] retention_days`: a hundred years.
+const MAX_RETENTION_DAYS: u64 = 36_500;
+
 fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
     let text = read_file(path, problems)?;
     let raw: file::RawMain = match toml::from_str(&text) {
@@ -192,6 +197,13 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
             "must be at least 1",
         );
     }
+    if !(1..=MAX_RETENTION_DAYS).contains(&raw.audit.retention_days) {
+        problems.add(
+            path,
+            Some("audit.retention_days"),
+            format!("must be 1..{MAX_RETENTION_DAYS}"),
+        );
+    }
     let storage_path = resolve(&raw.storage.path);
     let admin_socket = match &raw.admin.socket {
         Some(s) => resolve(s),
@@ -222,6 +234,9 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
                 min_free_bytes: raw.storage.min_free_mb.saturating_mul(1024 * 1024),
             },
             purge_interval: Duration::from_secs(raw.storage.purge_interval_seconds.max(1)),
+            audit_retention: Duration::from_secs(
+                raw.audit.retention_days.clamp(1, MAX_RETENTION_DAYS) * 86_400,
+            ),
             keyring_path: resolve(&raw.keys.path),
             admin_socket,
             default_account_id: raw.default_account_id,

@@ -78,6 +78,14 @@ pub(crate) fn event(request_id: &str) -> AuditEvent {
     }
 }
 
+/// [`event`], happening at `unix_time`.
+fn event_at(request_id: &str, unix_time: i64) -> AuditEvent {
+    AuditEvent {
+        event_time: crate::clock::iso8601(crate::clock::from_unix_seconds(unix_time)),
+        ..event(request_id)
+    }
+}
+
 fn request_ids(events: &[AuditEvent]) -> Vec<&str> {
     events.iter().map(|e| e.request_id.as_str()).collect()
 }
@@ -575,6 +583,82 @@ pub(crate) async fn sealing_keys_keep_the_latest_time_each_was_current<H: Harnes
     );
 }
 
+/// The trail is in time order whatever the order of the writes, and a prune deletes exactly the
+/// events before the cut, whichever way they were written, and durably.
+pub(crate) async fn audit_is_time_ordered_and_pruned_before_a_time<H: Harness>(h: H) {
+    const T: i64 = 1_795_000_000;
+    let store = open(&h);
+    store
+        .audit
+        .append(&event_at("late", T + 100))
+        .await
+        .unwrap();
+    store
+        .audit
+        .append(&event_at("early", T - 100))
+        .await
+        .unwrap();
+    store
+        .sessions
+        .put(&session("ASIAAT", T + 3600), &event_at("at", T))
+        .await
+        .unwrap();
+    store
+        .audit
+        .append(&event_at("just-before", T - 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        request_ids(&store.audit.list(10).await.unwrap()),
+        ["early", "just-before", "at", "late"]
+    );
+    assert_eq!(store.audit.prune_before(T - 100).await.unwrap(), 0);
+    assert_eq!(store.audit.prune_before(T).await.unwrap(), 2);
+    assert_eq!(
+        store.audit.prune_before(T).await.unwrap(),
+        0,
+        "nothing left to prune"
+    );
+    drop(store);
+    let reopened = open(&h);
+    assert_eq!(
+        request_ids(&reopened.audit.list(10).await.unwrap()),
+        ["at", "late"]
+    );
+    assert_eq!(reopened.audit.prune_before(T + 101).await.unwrap(), 2);
+    assert!(reopened.audit.list(10).await.unwrap().is_empty());
+    assert_eq!(
+        reopened
+            .sessions
+            .get("ASIAAT")
+            .await
+            .unwrap()
+            .map(|s| s.expires_at),
+        Some(T + 3600),
+        "pruning the audit leaves sessions alone"
+    );
+}
+
+/// Events recorded without waiting are listed at once, in order with the others, and survive
+/// reopening.
+pub(crate) async fn recorded_events_are_listed_and_durable<H: Harness>(h: H) {
+    let store = open(&h);
+    store.audit.record(&event("refused-1")).await.unwrap();
+    store.audit.append(&event("operator")).await.unwrap();
+    store.audit.record(&event("refused-2")).await.unwrap();
+    assert_eq!(
+        request_ids(&store.audit.list(10).await.unwrap()),
+        ["refused-1", "operator", "refused-2"]
+    );
+    store.audit.record(&event("refused-3")).await.unwrap();
+    drop(store);
+    let store = open(&h);
+    assert_eq!(
+        request_ids(&store.audit.list(10).await.unwrap()),
+        ["refused-1", "operator", "refused-2", "refused-3"]
+    );
+}
+
 /// One test per conformance case, each on a fresh harness from `$harness`.
 macro_rules! conformance_suite {
     ($harness:expr) => {
@@ -582,6 +666,8 @@ macro_rules! conformance_suite {
             put_then_get_round_trips,
             sessions_list_latest_expiry_first_up_to_limit,
             audit_lists_the_last_events_newest_last,
+            audit_is_time_ordered_and_pruned_before_a_time,
+            recorded_events_are_listed_and_durable,
             purge_removes_sessions_expiring_at_or_before_now,
             acknowledged_writes_survive_reopening,
             concurrent_writers_are_durable_and_share_flushes,

@@ -184,8 +184,19 @@ pub trait Sessions: Send + Sync {
 pub trait AuditLog: Send + Sync {
     /// Append an event; durable when this resolves.
     async fn append(&self, event: &AuditEvent) -> Result<(), StoreError>;
-    /// Events in the order they were appended, at most `limit`, newest last.
+    /// Append an event no answer depends on (a refused request): it is written a moment later
+    /// with the events that came meanwhile, and is durable a moment after that. Events
+    /// recorded this way cost a flood of refused requests neither a disk flush each nor an
+    /// entry each; a crash can lose those of the last moment (never an event of an issued
+    /// credential, which goes with its session). [`list`](Self::list) includes them.
+    async fn record(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// The newest events, at most `limit`, oldest first (in time order; events of one second in
+    /// the order they were appended).
     async fn list(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
+    /// Delete the events that happened before `before_unix`; durable when this resolves. An
+    /// event stays while a newer one written in the same commit stays (the events of one
+    /// commit are seconds apart at most). Returns how many events were deleted.
+    async fn prune_before(&self, before_unix: i64) -> Result<u64, StoreError>;
 }
 
 /// One-time credentials already used (SAML assertion IDs, MFA codes).
@@ -342,16 +353,33 @@ impl Store {
     }
 }
 
-/// Delete what has expired at `clock`'s now, every `interval` (the first time at once), until
-/// the task is aborted. A failed purge is logged and tried again at the next tick.
-pub async fn purge_every(store: Store, clock: Arc<dyn Clock>, interval: Duration) {
+/// Delete what has expired at `clock`'s now, and the audit events older than
+/// `audit_retention`, every `interval` (the first time at once), until the task is aborted. A
+/// failed purge is logged and tried again at the next tick.
+pub async fn purge_every(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    interval: Duration,
+    audit_retention: Duration,
+) {
+    let retention = i64::try_from(audit_retention.as_secs()).unwrap_or(i64::MAX);
     let mut ticker = tokio::time::interval(interval);
     loop {
         ticker.tick().await;
-        match store.purge_expired(unix_seconds(clock.now())).await {
+        let now = unix_seconds(clock.now());
+        match store.purge_expired(now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired sessions purged"),
             Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        }
+        match store
+            .audit
+            .prune_before(now.saturating_sub(retention))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "audit events past their retention pruned"),
+            Err(e) => tracing::warn!(error = %e, "pruning the audit trail failed"),
         }
     }
 }
@@ -445,29 +473,50 @@ mod tests {
     use crate::store::conformance::{event, session};
 
     /// The sweep runs on its interval of the runtime's (paused) time and purges by the clock's
-    /// now: a session goes at the first tick after the clock passed its expiry, not before.
+    /// now: a session goes at the first tick after the clock passed its expiry, not before, and
+    /// an audit event at the first tick after it is older than the retention.
     #[tokio::test(start_paused = true)]
     async fn the_background_purge_runs_on_its_interval_by_the_clocks_now() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(&StorageSettings::new(dir.path().join("sled"), 8 << 20)).unwrap();
+        let at = |id: &str, t: i64| AuditEvent {
+            event_time: crate::clock::iso8601(from_unix_seconds(t)),
+            ..event(id)
+        };
         for (id, expires_at) in [("ASIASHORT", 1_000), ("ASIALONG", 2_000)] {
             store
                 .sessions
-                .put(&session(id, expires_at), &event(id))
+                .put(&session(id, expires_at), &at(id, expires_at - 900))
                 .await
                 .unwrap();
         }
+        let audited = |store: &Store| {
+            let store = store.clone();
+            async move {
+                let events = store.audit.list(10).await.unwrap();
+                events.into_iter().map(|e| e.request_id).collect::<Vec<_>>()
+            }
+        };
         let clock = Arc::new(ManualClock::new(from_unix_seconds(500)));
         let interval = Duration::from_secs(300);
-        let sweeper = tokio::spawn(purge_every(store.clone(), clock.clone(), interval));
+        let retention = Duration::from_secs(1_000);
+        let sweeper = tokio::spawn(purge_every(
+            store.clone(),
+            clock.clone(),
+            interval,
+            retention,
+        ));
         let present = |id: &'static str| {
             let store = store.clone();
             async move { store.sessions.get(id).await.unwrap().is_some() }
         };
-        // Let every task run to its next wait without moving the runtime's time.
+        // Let every task run to its next wait without moving the runtime's time; a wait for
+        // durability is answered by the commit thread, outside the runtime, so give it a moment
+        // of real time between the rounds.
         async fn settle() {
             for _ in 0..10 {
                 tokio::task::yield_now().await;
+                std::thread::sleep(Duration::from_millis(5));
             }
         }
         settle().await;
@@ -478,10 +527,20 @@ mod tests {
         settle().await;
         assert!(!present("ASIASHORT").await, "purged at the tick");
         assert!(present("ASIALONG").await);
+        assert_eq!(audited(&store).await, ["ASIASHORT", "ASIALONG"]);
         clock.set(from_unix_seconds(2_000));
         tokio::time::advance(interval).await;
         settle().await;
         assert!(!present("ASIALONG").await);
+        assert_eq!(
+            audited(&store).await,
+            ["ASIALONG"],
+            "the event of 100 went at 2000 (retention 1000), the one of 1100 stays"
+        );
+        clock.set(from_unix_seconds(2_101));
+        tokio::time::advance(interval).await;
+        settle().await;
+        assert!(audited(&store).await.is_empty());
         sweeper.abort();
     }
 

@@ -87,7 +87,7 @@ pub async fn handle(
         && let Err(store_err) = state
             .store()
             .audit
-            .append(&audit.failed(err.code(), err.message()))
+            .record(&audit.failed(err.code(), err.message()))
             .await
     {
         tracing::error!(error = %store_err, "could not record the failed request in the audit trail");

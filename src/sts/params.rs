@@ -157,10 +157,9 @@ fn audited_members(
             &[POLICY_ARNS],
         ),
         Action::GetSessionToken => (&["DurationSeconds", "SerialNumber"], &[]),
-        Action::GetFederationToken => (
-            &["Name", "DurationSeconds", "Policy"],
-            &[POLICY_ARNS, TAGS],
-        ),
+        Action::GetFederationToken => {
+            (&["Name", "DurationSeconds", "Policy"], &[POLICY_ARNS, TAGS])
+        }
         Action::GetAccessKeyInfo => (&["AccessKeyId"], &[]),
         Action::GetCallerIdentity | Action::DecodeAuthorizationMessage => (&[], &[]),
     }
@@ -484,11 +483,22 @@ mod tests {
              &PolicyArns.member.1.arn=arn:aws:iam::123456789012:policy/p&Policy={long}\
              &ExternalId={long}&SerialNumber={long}&SourceIdentity={long}"
         );
-        let v = Params::parse(body.as_bytes()).unwrap().for_audit(Action::AssumeRole);
+        let v = Params::parse(body.as_bytes())
+            .unwrap()
+            .for_audit(Action::AssumeRole);
         let text = v.to_string();
-        assert!(text.len() <= AUDIT_BUDGET_BYTES + 64, "{} bytes", text.len());
+        assert!(
+            text.len() <= AUDIT_BUDGET_BYTES + 64,
+            "{} bytes",
+            text.len()
+        );
         assert!(v.get("junk").is_none() && v.get("tokenCode").is_none());
-        assert!(v["roleArn"].as_str().unwrap().ends_with("…[2872 more characters]"));
+        assert!(
+            v["roleArn"]
+                .as_str()
+                .unwrap()
+                .ends_with("…[2872 more characters]")
+        );
         assert_eq!(v["roleSessionName"], "s");
         assert!(v["…"].as_str().unwrap().contains("more parameters"), "{v}");
         let tags = Params::parse(b"Tags.member.1.Key=a&Tags.member.1.Value=b&Tags.member.2.Key=c")

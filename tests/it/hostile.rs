@@ -647,3 +647,131 @@ async fn idle_and_slow_connections_cannot_keep_a_client_out() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("<Code>RequestTimeout</Code>"), "{answer}");
 }
+
+/// Bytes the files under `dir` take on disk (allocated blocks, as `du` counts).
+fn disk_usage(dir: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let meta = entry.metadata().unwrap();
+        total += if meta.is_dir() {
+            disk_usage(&entry.path())
+        } else {
+            meta.blocks() * 512
+        };
+    }
+    total
+}
+
+/// The issue's reproduction: 400 POSTs with a 250 KB junk parameter grew the store by 282 MiB.
+/// Here the body is as large as the endpoint accepts, with a long session name and token, and
+/// the user agent is long too. Each refusal is now recorded with the action's own parameters
+/// only, every value cut and marked, in an event under 1 KiB; the store grows by a few hundred
+/// bytes per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strangers_refused_request_costs_at_most_about_a_kibibyte() {
+    let f = fixture().await;
+    let data = f.daemon.dir.path().join("data");
+    let junk = "J".repeat(80_000);
+    let body = format!(
+        "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=x&Junk={junk}\
+         &RoleSessionName={junk}&WebIdentityToken={junk}"
+    );
+    let agent = "A".repeat(30_000);
+    let client = reqwest::Client::new();
+    let before = disk_usage(&data);
+    let requests = 400;
+    for _ in 0..requests {
+        let response = client
+            .post(&f.daemon.url)
+            .header("user-agent", &agent)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+    }
+    let grown = disk_usage(&data).saturating_sub(before);
+    assert!(
+        grown < 2 * 1024 * 1024,
+        "{requests} refused requests grew the store by {grown} bytes"
+    );
+    let events = f.daemon.audit().await;
+    assert_eq!(events.len(), requests);
+    for event in &events {
+        let stored = serde_json::to_vec(event).unwrap();
+        assert!(stored.len() <= 1024, "an event of {} bytes", stored.len());
+        assert_eq!(event.error_code.as_deref(), Some("ValidationError"));
+        let parameters = event.request_parameters.as_object().unwrap();
+        assert!(!parameters.contains_key("junk"), "{parameters:?}");
+        assert!(
+            !parameters.contains_key("webIdentityToken"),
+            "never a token: {parameters:?}"
+        );
+        let name = parameters["roleSessionName"].as_str().unwrap();
+        assert!(name.ends_with("…[79872 more characters]"), "{name}");
+        let agent = event.user_agent.as_deref().unwrap();
+        assert!(agent.ends_with("…[29872 more characters]"), "{agent}");
+    }
+}
+
+/// `stsbridge audit prune --before DATE` against the running daemon deletes what is older,
+/// records that it did, and refuses a time in the future or a date it cannot read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_prune_deletes_what_is_older_and_records_it() {
+    let f = fixture().await;
+    credentials(&f, "before-the-cut").await;
+    let first = f.daemon.audit().await;
+    assert_eq!(first.len(), 1);
+    let cut =
+        stsbridge::clock::iso8601(stsbridge::clock::SystemClock.now() + Duration::from_secs(2));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    credentials(&f, "after-the-cut").await;
+    let cli = |args: &[&str]| {
+        let config = f.daemon.config_path.display().to_string();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_stsbridge"))
+            .args(["--config", &config])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = cli(&["audit", "prune", "--before", &cut]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out.trim(),
+        format!("deleted 1 audit events recorded before {cut}")
+    );
+    let left = f.daemon.audit().await;
+    let names: Vec<_> = left.iter().map(|e| e.event_name.as_str()).collect();
+    assert_eq!(names, ["AssumeRoleWithWebIdentity", "PruneAudit"]);
+    assert_eq!(
+        left[0].request_parameters["roleSessionName"],
+        "after-the-cut"
+    );
+    assert_eq!(
+        left[1].response_elements.as_ref().unwrap()["eventsDeleted"],
+        1
+    );
+
+    let (code, _, err) = cli(&["audit", "prune", "--before", "2999-01-01"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("2999-01-01T00:00:00Z is in the future"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&["audit", "prune", "--before", "last tuesday"]);
+    assert_eq!(code, Some(2), "a usage error");
+    assert!(err.contains("neither a date"), "{err}");
+    assert_eq!(
+        f.daemon.audit().await.len(),
+        2,
+        "nothing deleted by a refused prune"
+    );
+}

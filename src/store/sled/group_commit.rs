@@ -9,9 +9,9 @@
 //! it starts the flush that answers it, so that flush covers the write.
 //!
 //! A ticket may carry an audit event (JSON). The thread writes the events of one batch as one
-//! audit entry (a JSON array under one sequence key) before the flush: sled splits a leaf every
-//! 16 entries and rewrites it whole, so one ~800-byte entry per request was the daemon's single
-//! largest cost under load (the README's benchmark section has the figures).
+//! audit entry (a JSON array under one time-ordered key) before the flush: sled splits a leaf
+//! every 16 entries and rewrites it whole, so one ~800-byte entry per request was the daemon's
+//! single largest cost under load (the README's benchmark section has the figures).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,10 +26,17 @@ use crate::store::StoreError;
 /// error's text.
 type Answer = oneshot::Sender<Result<(), String>>;
 
-/// A writer waiting for durability, with the audit event the thread is to write for it.
+/// An audit event as the commit thread writes it: JSON, and when it happened.
+pub(crate) struct EncodedEvent {
+    pub(crate) unix_time: i64,
+    pub(crate) json: Vec<u8>,
+}
+
+/// A writer waiting for durability (or not: an audit event no answer depends on), with the
+/// audit event the thread is to write for it.
 struct Ticket {
-    audit_event: Option<Vec<u8>>,
-    answer: Answer,
+    audit_event: Option<EncodedEvent>,
+    answer: Option<Answer>,
 }
 
 /// How long dropping the store waits for the commit thread's last flush before it gives up on
@@ -75,17 +82,17 @@ impl GroupCommit {
         self.durable_with(None).await
     }
 
-    /// [`durable`](Self::durable), with `audit_event` (JSON) appended to the audit trail by the
-    /// flush that answers.
+    /// [`durable`](Self::durable), with `audit_event` appended to the audit trail by the flush
+    /// that answers.
     pub(crate) async fn durable_with(
         &self,
-        audit_event: Option<Vec<u8>>,
+        audit_event: Option<EncodedEvent>,
     ) -> Result<(), StoreError> {
         let (sender, answer) = oneshot::channel();
         let tickets = self.tickets.as_ref().ok_or(StoreError::Closed)?;
         let ticket = Ticket {
             audit_event,
-            answer: sender,
+            answer: Some(sender),
         };
         tickets.send(ticket).map_err(|_| StoreError::Closed)?;
         match answer.await {
@@ -93,6 +100,17 @@ impl GroupCommit {
             Ok(Err(e)) => Err(StoreError::Backend(format!("flush: {e}"))),
             Err(_) => Err(StoreError::Closed),
         }
+    }
+
+    /// Hand `audit_event` to the thread without waiting: it is written within [`SOON`] with the
+    /// events that came meanwhile, and durable with the flush after.
+    pub(crate) fn soon(&self, audit_event: EncodedEvent) -> Result<(), StoreError> {
+        let tickets = self.tickets.as_ref().ok_or(StoreError::Closed)?;
+        let ticket = Ticket {
+            audit_event: Some(audit_event),
+            answer: None,
+        };
+        tickets.send(ticket).map_err(|_| StoreError::Closed)
     }
 
     /// How many flushes the thread has run (each answers every ticket queued before it).
@@ -132,6 +150,10 @@ const COMMIT_DELAY: std::time::Duration = std::time::Duration::from_micros(500);
 /// A batch at least this large means writers are concurrent: the next flush waits
 /// [`COMMIT_DELAY`]. A lone writer (a quiet daemon) never waits.
 const BUSY_BATCH: usize = 4;
+/// How long events no writer waits for (refusals) gather before they are written, unless a
+/// writer who waits comes first: a stranger's refused requests, one after another, share one
+/// entry and one flush instead of costing one each.
+pub(crate) const SOON: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Block for a ticket, gather every other waiting ticket, write their audit events as one
 /// entry, flush once, answer them all; stop when the store is dropped (channel closed).
@@ -150,6 +172,9 @@ fn commit_loop(
             std::thread::sleep(COMMIT_DELAY);
         }
         batch.extend(queue.try_iter());
+        if batch.iter().all(|ticket| ticket.answer.is_none()) {
+            gather_until_waited_for(queue, &mut batch);
+        }
         busy = batch.len() >= BUSY_BATCH;
         let outcome = append_events(db, audit, &mut batch)
             .and_then(|()| db.flush().map(drop))
@@ -158,33 +183,45 @@ fn commit_loop(
         if let Err(e) = &outcome {
             tracing::error!(error = %e, waiting = batch.len(), "sled flush failed");
         }
-        for ticket in batch {
+        for answer in batch.into_iter().filter_map(|ticket| ticket.answer) {
             // The writer may have stopped waiting (request cancelled); its write stays applied.
-            let _ = ticket.answer.send(outcome.clone());
+            let _ = answer.send(outcome.clone());
         }
     }
 }
 
-/// The batch's audit events as one JSON array under a fresh sequence key (big-endian, so byte
-/// order is append order), in the order their writers handed them in.
+/// Add to `batch` the tickets that come within [`SOON`], until one whose writer waits (or the
+/// store closes).
+fn gather_until_waited_for(queue: &mpsc::Receiver<Ticket>, batch: &mut Vec<Ticket>) {
+    let since = crate::clock::Stopwatch::start();
+    while let Some(left) = SOON.checked_sub(since.elapsed()) {
+        match queue.recv_timeout(left) {
+            Ok(ticket) => {
+                let waited_for = ticket.answer.is_some();
+                batch.push(ticket);
+                if waited_for {
+                    batch.extend(queue.try_iter());
+                    return;
+                }
+            }
+            Err(_timeout_or_closed) => return,
+        }
+    }
+}
+
+/// The batch's audit events as one compressed JSON array, in the order their writers handed them
+/// in, under
+/// the key of the latest event's time (so a retention cut never takes an entry holding a newer
+/// event) and a fresh sequence number.
 fn append_events(db: &sled::Db, audit: &sled::Tree, batch: &mut [Ticket]) -> sled::Result<()> {
-    let events: Vec<Vec<u8>> = batch
+    let events: Vec<EncodedEvent> = batch
         .iter_mut()
         .filter_map(|ticket| ticket.audit_event.take())
         .collect();
-    if events.is_empty() {
+    let Some(latest) = events.iter().map(|e| e.unix_time).max() else {
         return Ok(());
-    }
-    let mut value = Vec::with_capacity(events.iter().map(|e| e.len() + 1).sum::<usize>() + 1);
-    value.push(b'[');
-    for (i, event) in events.iter().enumerate() {
-        if i > 0 {
-            value.push(b',');
-        }
-        value.extend_from_slice(event);
-    }
-    value.push(b']');
-    let key = db.generate_id()?.to_be_bytes();
-    audit.insert(key, value)?;
+    };
+    let value = super::record::encode_events(events.iter().map(|e| e.json.as_slice()))?;
+    audit.insert(super::audit_key(latest, db.generate_id()?), value)?;
     Ok(())
 }

@@ -2,20 +2,25 @@
 //!
 //! Trees:
 //! - `sessions_by_expiry`: key `expires_at` (8-byte big-endian, offset so negative times sort
-//!   first) followed by the access key id, value JSON `SessionRecord`. New sessions land at the
+//!   first) followed by the access key id, value the rest of the `SessionRecord` in the compact
+//!   format of [`record`] (JSON in stores written before it). New sessions land at the
 //!   right edge of the tree instead of at random pages: keyed by access key id, a tree larger than
 //!   the page cache made every insert page a leaf in from disk. Purging is a range scan up to now,
 //!   not a pass over every session. A session is found by its id through [`SessionIndex`]
 //!   (access key id -> expiry, in memory, rebuilt from these keys at open).
-//! - `audit` (key: 8-byte big-endian sequence from `generate_id`, so iteration is append order;
-//!   value: a JSON `AuditEvent`, or a JSON array of them: the events of one group commit, in
-//!   order).
+//! - `audit` (key: the time of the entry's latest event, 8 bytes as the expiries above, then an
+//!   8-byte big-endian sequence number from `generate_id`: iteration is time order, and a
+//!   retention cut is a range; value: the events of one group commit as a zstd-compressed JSON
+//!   array, in order, or one JSON `AuditEvent` (an operator's action)). Stores written before
+//!   time-ordered keys had the sequence number alone; their entries are re-keyed when the store
+//!   opens.
 //! - `replay_by_expiry` (key: the window's end as above, then the replay key's text; no value;
 //!   looked up through an in-memory index as the sessions are).
 //! - `revocations`, `users` (key: user name, value: JSON `UserRecord`, secrets sealed) and
 //!   `access_keys` (key: `AKIA…`, value: user name).
 //!
-//! JSON so an operator can read a record with any sled tool.
+//! Users, revocations and operator events stay JSON: they are few. `stsbridge sessions show`
+//! and `audit list` read the rest.
 //!
 //! What "durable" means here: sled's `flush()` hands the log to the kernel and waits with
 //! sync_file_range, not fsync, so an acknowledged record survives a crash of the daemon
@@ -27,6 +32,7 @@
 
 mod expiry_index;
 mod group_commit;
+mod record;
 mod space;
 
 use std::collections::BTreeMap;
@@ -37,7 +43,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use self::expiry_index::{ExpiryIndex, SessionIndex, session_index_key};
-use self::group_commit::GroupCommit;
+use self::group_commit::{EncodedEvent, GroupCommit};
 use self::space::SpaceGuard;
 use crate::audit::AuditEvent;
 use crate::store::{
@@ -93,16 +99,17 @@ impl SledStore {
     /// Fails with `StoreError::Locked` if another process has it open.
     pub fn open(settings: &StorageSettings) -> Result<Self, StoreError> {
         let path = settings.path.as_path();
-        let db = ::sled::Config::new()
-            .path(path)
-            .cache_capacity(settings.cache_capacity_bytes)
-            .open()
-            .map_err(|e| open_error(path, e))?;
+        let db = open_db(settings)?;
         make_private(path)
             .map_err(|e| StoreError::Backend(format!("making {} private: {e}", path.display())))?;
         let sessions = db.open_tree(SESSIONS_TREE).map_err(backend)?;
         let index = build_expiry_index(&sessions, "session", session_index_key)?;
         let audit = db.open_tree(AUDIT_TREE).map_err(backend)?;
+        let rekeyed = rekey_legacy_audit(&audit)?;
+        if rekeyed > 0 {
+            db.flush().map_err(backend)?;
+            tracing::info!(entries = rekeyed, "audit entries re-keyed by time");
+        }
         let replay = db.open_tree(REPLAY_TREE).map_err(backend)?;
         let replayed = build_expiry_index(&replay, "replay", replay_index_key)?;
         let revocations = db.open_tree(REVOCATIONS_TREE).map_err(backend)?;
@@ -185,9 +192,10 @@ impl SledStore {
         Ok(())
     }
 
-    /// A fresh audit key: big-endian so byte order is numeric order, i.e. append order.
-    fn next_audit_key(&self) -> Result<[u8; 8], StoreError> {
-        self.db.generate_id().map(u64::to_be_bytes).map_err(backend)
+    /// A fresh key for an audit entry whose (latest) event happened at `unix_time`.
+    fn next_audit_key(&self, unix_time: i64) -> Result<[u8; 16], StoreError> {
+        let sequence = self.db.generate_id().map_err(backend)?;
+        Ok(audit_key(unix_time, sequence))
     }
 
     /// The user `name` as stored, read inside a transaction.
@@ -208,8 +216,10 @@ impl SledStore {
 impl Sessions for SledStore {
     async fn put(&self, session: &SessionRecord, audit: &AuditEvent) -> Result<(), StoreError> {
         self.space.check()?;
-        let value = encode(session)?;
-        let event = encode(audit)?;
+        let value = record::encode_session(session).map_err(|e| {
+            StoreError::Backend(format!("encoding session {}: {e}", session.access_key_id))
+        })?;
+        let event = encode_event(audit)?;
         self.write_session(session, value)?;
         self.commit.durable_with(Some(event)).await
     }
@@ -226,7 +236,7 @@ impl Sessions for SledStore {
                 access_key_id.as_bytes(),
             ))
             .map_err(backend)?
-            .map(|value| decode_session(access_key_id.as_bytes(), &value))
+            .map(|value| decode_session(access_key_id, expires_at, &value))
             .transpose()
     }
 
@@ -237,8 +247,10 @@ impl Sessions for SledStore {
             .take(limit)
             .map(|entry| {
                 entry.map_err(backend).and_then(|(k, v)| {
-                    let id = split_prefixed_key(&k).map_or(&k[..], |(_, id)| id);
-                    decode_session(id, &v)
+                    let (expires_at, id) = split_prefixed_key(&k).ok_or_else(|| {
+                        StoreError::Corrupt(format!("a session key of {} bytes", k.len()))
+                    })?;
+                    decode_session(&String::from_utf8_lossy(id), expires_at, &v)
                 })
             })
             .collect()
@@ -253,11 +265,18 @@ impl Sessions for SledStore {
 impl AuditLog for SledStore {
     async fn append(&self, event: &AuditEvent) -> Result<(), StoreError> {
         self.space.check()?;
-        let value = encode(event)?;
-        self.commit.durable_with(Some(value)).await
+        let event = encode_event(event)?;
+        self.commit.durable_with(Some(event)).await
     }
 
+    async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.space.check()?;
+        self.commit.soon(encode_event(event)?)
+    }
+
+    /// Waits first for the events recorded to be written.
     async fn list(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        self.commit.durable().await?;
         let mut newest_first = Vec::with_capacity(limit.min(1024));
         for entry in self.audit.iter().rev() {
             if newest_first.len() >= limit {
@@ -270,6 +289,29 @@ impl AuditLog for SledStore {
         }
         newest_first.reverse();
         Ok(newest_first)
+    }
+
+    async fn prune_before(&self, before_unix: i64) -> Result<u64, StoreError> {
+        let end = audit_key(before_unix, 0);
+        let mut pruned = 0;
+        loop {
+            let mut batch = ::sled::Batch::default();
+            let mut entries = 0;
+            for entry in self.audit.range(..end).take(PRUNE_CHUNK) {
+                let (key, value) = entry.map_err(backend)?;
+                pruned += count_events(&key, &value);
+                batch.remove(key);
+                entries += 1;
+            }
+            if entries == 0 {
+                break;
+            }
+            self.audit.apply_batch(batch).map_err(backend)?;
+        }
+        if pruned > 0 {
+            self.commit.durable().await?;
+        }
+        Ok(pruned)
     }
 }
 
@@ -318,7 +360,7 @@ impl Revocations for SledStore {
             .insert(revocation_key(revocation), encode(revocation)?)
             .map_err(backend)?;
         self.audit
-            .insert(self.next_audit_key()?, encode(audit)?)
+            .insert(self.next_audit_key(event_time(audit)?)?, encode(audit)?)
             .map_err(backend)?;
         self.commit.durable().await?;
         self.revocation_set.send_modify(|set| {
@@ -421,7 +463,7 @@ impl Users for SledStore {
         }
         let value = new.map(encode).transpose()?;
         let event = encode(audit)?;
-        let audit_key = self.next_audit_key()?;
+        let audit_key = self.next_audit_key(event_time(audit)?)?;
         let result =
             (&self.users, &self.access_keys, &self.audit).transaction(|(users, keys, audit)| {
                 let current = Self::user_in(users, name)?;
@@ -568,6 +610,103 @@ fn read_revocations(tree: &::sled::Tree) -> Result<Vec<Revocation>, StoreError> 
 }
 
 /// An expiry as 8 bytes that sort as the numbers do (sign bit flipped: negative times first).
+/// Entries deleted per batch by a purge or a prune (an audit entry holds one commit's events).
+const PRUNE_CHUNK: usize = 1024;
+
+/// How many events an audit entry holds; a corrupt entry counts as one (and is logged: its
+/// events cannot be read, only deleted with it).
+fn count_events(key: &[u8], value: &[u8]) -> u64 {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Entry {
+        Batch(Vec<serde::de::IgnoredAny>),
+        One(serde::de::IgnoredAny),
+    }
+    match record::events_json(value)
+        .and_then(|json| serde_json::from_slice(&json).map_err(|e| e.to_string()))
+    {
+        Ok(Entry::Batch(events)) => u64::try_from(events.len()).unwrap_or(u64::MAX),
+        Ok(Entry::One(_)) => 1,
+        Err(e) => {
+            tracing::warn!(entry = %describe_audit_key(key), error = %e, "pruning an unreadable audit entry");
+            1
+        }
+    }
+}
+
+/// An audit key as an operator reads it: the time of its latest event and its sequence number.
+fn describe_audit_key(key: &[u8]) -> String {
+    match (
+        split_prefixed_key(key),
+        key.get(8..).and_then(|k| <[u8; 8]>::try_from(k).ok()),
+    ) {
+        (Some((unix_time, _)), Some(sequence)) => format!(
+            "#{} of {}",
+            u64::from_be_bytes(sequence),
+            crate::clock::iso8601(crate::clock::from_unix_seconds(unix_time))
+        ),
+        _ => format!("with the key {key:02x?}"),
+    }
+}
+
+/// Re-key the entries of a store written before audit keys were time-ordered (a sequence
+/// number alone, which sorts before every time-ordered key): each goes under the time of its
+/// latest event and keeps its sequence number. An entry whose events cannot be read goes under
+/// time zero, so the first retention cut deletes it (it cannot be read anyway). Returns how
+/// many entries were moved.
+fn rekey_legacy_audit(audit: &::sled::Tree) -> Result<usize, StoreError> {
+    let mut moved = 0;
+    loop {
+        let mut batch = ::sled::Batch::default();
+        let mut entries = 0;
+        for entry in audit.iter().take(PRUNE_CHUNK) {
+            let (key, value) = entry.map_err(backend)?;
+            let Ok(sequence) = <[u8; 8]>::try_from(&key[..]) else {
+                break;
+            };
+            let latest = decode_events(&key, &value)
+                .ok()
+                .and_then(|events| events.iter().filter_map(AuditEvent::unix_time).max())
+                .unwrap_or(0);
+            batch.insert(&audit_key(latest, u64::from_be_bytes(sequence))[..], value);
+            batch.remove(key);
+            entries += 1;
+        }
+        if entries == 0 {
+            return Ok(moved);
+        }
+        audit.apply_batch(batch).map_err(backend)?;
+        moved += entries;
+    }
+}
+
+/// The key of an audit entry whose latest event happened at `unix_time`.
+fn audit_key(unix_time: i64, sequence: u64) -> [u8; 16] {
+    let mut key = [0; 16];
+    key[..8].copy_from_slice(&expiry_bytes(unix_time));
+    key[8..].copy_from_slice(&sequence.to_be_bytes());
+    key
+}
+
+/// When `event` happened, in unix seconds.
+fn event_time(event: &AuditEvent) -> Result<i64, StoreError> {
+    event.unix_time().ok_or_else(|| {
+        StoreError::Backend(format!(
+            "audit event {} has no readable time ({:?})",
+            event.request_id.escape_debug(),
+            event.event_time
+        ))
+    })
+}
+
+/// `event` as the commit thread writes it.
+fn encode_event(event: &AuditEvent) -> Result<EncodedEvent, StoreError> {
+    Ok(EncodedEvent {
+        unix_time: event_time(event)?,
+        json: encode(event)?,
+    })
+}
+
 fn expiry_bytes(expires_at: i64) -> [u8; 8] {
     (expires_at.cast_unsigned() ^ (1 << 63)).to_be_bytes()
 }
@@ -630,23 +769,33 @@ fn purge_expiry_ordered<K: Hash + Eq>(
     now_unix: i64,
     index_key: impl Fn(&[u8]) -> Option<K>,
 ) -> Result<usize, StoreError> {
-    let mut records = ::sled::Batch::default();
-    let mut gone = Vec::new();
     let end = expiry_bytes(now_unix.saturating_add(1));
-    for entry in tree.range(..end).keys() {
-        let key = entry.map_err(backend)?;
-        if let Some((expires_at, own)) = split_prefixed_key(&key) {
-            gone.push((index_key(own), expires_at));
+    let mut purged = 0;
+    // In chunks: one batch of every expired entry held them all in memory at once (a purge
+    // after a busy hour is millions of sessions).
+    loop {
+        let mut records = ::sled::Batch::default();
+        let mut gone = Vec::with_capacity(PRUNE_CHUNK);
+        let mut entries = 0;
+        for entry in tree.range(..end).keys().take(PRUNE_CHUNK) {
+            let key = entry.map_err(backend)?;
+            if let Some((expires_at, own)) = split_prefixed_key(&key) {
+                gone.push((index_key(own), expires_at));
+            }
+            records.remove(key);
+            entries += 1;
         }
-        records.remove(key);
-    }
-    tree.apply_batch(records).map_err(backend)?;
-    for (own, expires_at) in &gone {
-        if let Some(own) = own {
-            index.remove(own, *expires_at);
+        if entries == 0 {
+            return Ok(purged);
         }
+        tree.apply_batch(records).map_err(backend)?;
+        for (own, expires_at) in &gone {
+            if let Some(own) = own {
+                index.remove(own, *expires_at);
+            }
+        }
+        purged += entries;
     }
-    Ok(gone.len())
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
@@ -654,9 +803,13 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 }
 
 /// A stored session; a corrupt one is named by its access key id (not a secret).
-fn decode_session(key: &[u8], value: &[u8]) -> Result<SessionRecord, StoreError> {
-    serde_json::from_slice(value)
-        .map_err(|e| StoreError::Corrupt(format!("session {}: {e}", String::from_utf8_lossy(key))))
+fn decode_session(
+    access_key_id: &str,
+    expires_at: i64,
+    value: &[u8],
+) -> Result<SessionRecord, StoreError> {
+    record::decode_session(access_key_id, expires_at, value)
+        .map_err(|e| StoreError::Corrupt(format!("session {access_key_id}: {e}")))
 }
 
 /// A stored user; a corrupt one is named by its user name.
@@ -674,15 +827,25 @@ fn decode_events(key: &[u8], value: &[u8]) -> Result<Vec<AuditEvent>, StoreError
         One(Box<AuditEvent>),
         Batch(Vec<AuditEvent>),
     }
-    match serde_json::from_slice(value) {
+    let corrupt = |e: &dyn std::fmt::Display| {
+        StoreError::Corrupt(format!("audit entry {}: {e}", describe_audit_key(key)))
+    };
+    let json = record::events_json(value).map_err(|e| corrupt(&e))?;
+    match serde_json::from_slice(&json) {
         Ok(Entry::One(event)) => Ok(vec![*event]),
         Ok(Entry::Batch(events)) => Ok(events),
-        Err(e) => {
-            let sequence = <[u8; 8]>::try_from(key)
-                .map_or_else(|_| "?".to_owned(), |k| u64::from_be_bytes(k).to_string());
-            Err(StoreError::Corrupt(format!("audit entry #{sequence}: {e}")))
-        }
+        Err(e) => Err(corrupt(&e)),
     }
+}
+
+/// The sled database of `settings`.
+fn open_db(settings: &StorageSettings) -> Result<::sled::Db, StoreError> {
+    let path = settings.path.as_path();
+    ::sled::Config::new()
+        .path(path)
+        .cache_capacity(settings.cache_capacity_bytes)
+        .open()
+        .map_err(|e| open_error(path, e))
 }
 
 fn open_error(path: &Path, e: ::sled::Error) -> StoreError {
@@ -816,7 +979,9 @@ mod tests {
         backend
             .audit
             .insert(
-                backend.next_audit_key().unwrap(),
+                backend
+                    .next_audit_key(event_time(&event("b")).unwrap())
+                    .unwrap(),
                 encode(&event("b")).unwrap(),
             )
             .unwrap();
@@ -845,13 +1010,81 @@ mod tests {
         }
         backend
             .audit
-            .insert(backend.next_audit_key().unwrap(), &b"[{}]"[..])
+            .insert(
+                backend.next_audit_key(i64::from(u32::MAX)).unwrap(),
+                &b"[{}]"[..],
+            )
             .unwrap();
         let err = store.audit.list(1).await.unwrap_err();
         assert!(
             matches!(err, StoreError::Corrupt(ref m) if m.contains("audit entry #")),
             "{err}"
         );
+    }
+
+    /// Refusals recorded one after another share an entry and a flush, instead of costing one
+    /// each (what a stranger's flood of bad requests could make the daemon do).
+    #[tokio::test]
+    async fn recorded_events_share_entries_and_flushes() {
+        let h = SledHarness::new();
+        let backend = h.open();
+        let store = Store::on(backend.clone());
+        let flushes = backend.flush_count();
+        for i in 0..200 {
+            store.audit.record(&event(&format!("r{i}"))).await.unwrap();
+        }
+        assert_eq!(store.audit.list(1000).await.unwrap().len(), 200);
+        assert!(
+            backend.audit.len() <= 2,
+            "{} entries for 200 events",
+            backend.audit.len()
+        );
+        assert!(backend.flush_count() - flushes <= 2);
+    }
+
+    /// A store written before audit keys were time-ordered (the sequence number alone) opens
+    /// with its entries re-keyed: read in time order, pruned by time; an unreadable entry goes
+    /// at the first prune.
+    #[tokio::test]
+    async fn legacy_audit_entries_are_rekeyed_by_time_at_open() {
+        let h = SledHarness::new();
+        {
+            let db = ::sled::Config::new().path(h.dir.path()).open().unwrap();
+            let audit = db.open_tree(AUDIT_TREE).unwrap();
+            let at = |id: &str, t: i64| AuditEvent {
+                event_time: crate::clock::iso8601(crate::clock::from_unix_seconds(t)),
+                ..event(id)
+            };
+            let batch = serde_json::to_vec(&[at("b1", 2_000), at("b2", 2_005)]).unwrap();
+            audit.insert(1u64.to_be_bytes(), batch).unwrap();
+            audit
+                .insert(2u64.to_be_bytes(), encode(&at("one", 1_000)).unwrap())
+                .unwrap();
+            audit.insert(3u64.to_be_bytes(), &b"{broken"[..]).unwrap();
+            db.flush().unwrap();
+        }
+        let backend = h.open();
+        assert!(backend.audit.iter().keys().all(|k| k.unwrap().len() == 16));
+        let store = Store::on(backend);
+        let err = store.audit.list(10).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+        assert_eq!(
+            store.audit.prune_before(1).await.unwrap(),
+            1,
+            "the broken entry"
+        );
+        let ids =
+            |events: Vec<AuditEvent>| events.into_iter().map(|e| e.request_id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(store.audit.list(10).await.unwrap()),
+            ["one", "b1", "b2"]
+        );
+        assert_eq!(
+            store.audit.prune_before(2_001).await.unwrap(),
+            1,
+            "b1 stays with b2"
+        );
+        assert_eq!(store.audit.prune_before(2_006).await.unwrap(), 2);
     }
 
     /// The index is rebuilt from the tree at open: every session is found by id after a
