@@ -215,13 +215,24 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
 
     let authorization_services = validate_services(path, &raw.authorization.services, problems);
     let accounts = validate_accounts(path, raw.accounts, problems);
-    let idps = load_idps(&resolve(&raw.idp_dir), problems);
-    let managed_policies = load_managed_policies(
+    let idp_files = files_in(path, "idp_dir", &resolve(&raw.idp_dir), "toml", problems);
+    let idps = load_idps(idp_files, problems);
+    let policy_files = files_in(
+        path,
+        "policies_dir",
         &resolve(&raw.policies_dir),
-        &raw.default_account_id,
+        "json",
         problems,
     );
-    let roles = role::load_roles(&resolve(&raw.roles_dir), &raw.default_account_id, problems);
+    let managed_policies = load_managed_policies(policy_files, &raw.default_account_id, problems);
+    let role_files = files_in(
+        path,
+        "roles_dir",
+        &resolve(&raw.roles_dir),
+        "json",
+        problems,
+    );
+    let roles = role::load_roles(role_files, &raw.default_account_id, problems);
 
     Some(Config {
         settings: Settings {
@@ -365,13 +376,30 @@ fn validate_services(
     out
 }
 
-/// The files with `extension` in `dir`, sorted; a missing directory is an empty list.
-pub(crate) fn files_in(dir: &Path, extension: &str, problems: &mut Problems) -> Vec<PathBuf> {
+/// The files with `extension` in `dir`, the directory `field` of the main file `main` names,
+/// sorted. A missing directory is a problem, reported against that field: a misspelled name
+/// would otherwise load as an empty configuration (an empty directory is how to have none).
+fn files_in(
+    main: &Path,
+    field: &str,
+    dir: &Path,
+    extension: &str,
+    problems: &mut Problems,
+) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
         Err(e) => {
-            problems.add(dir, None, format!("cannot read directory: {e}"));
+            let why = match e.kind() {
+                std::io::ErrorKind::NotFound => format!(
+                    "no directory {} (create it, empty if there is nothing to put there)",
+                    dir.display()
+                ),
+                std::io::ErrorKind::NotADirectory => {
+                    format!("{} is not a directory", dir.display())
+                }
+                _ => format!("cannot read directory {}: {e}", dir.display()),
+            };
+            problems.add(main, Some(field), why);
             return Vec::new();
         }
     };
@@ -390,10 +418,10 @@ pub(crate) fn file_stem(path: &Path) -> String {
         .to_owned()
 }
 
-fn load_idps(dir: &Path, problems: &mut Problems) -> Vec<IdpSettings> {
+fn load_idps(files: Vec<PathBuf>, problems: &mut Problems) -> Vec<IdpSettings> {
     let mut idps = Vec::new();
     let mut issuers: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for path in files_in(dir, "toml", problems) {
+    for path in files {
         let Some(text) = read_file(&path, problems) else {
             continue;
         };
@@ -433,12 +461,12 @@ fn load_idps(dir: &Path, problems: &mut Problems) -> Vec<IdpSettings> {
 }
 
 fn load_managed_policies(
-    dir: &Path,
+    files: Vec<PathBuf>,
     default_account: &str,
     problems: &mut Problems,
 ) -> BTreeMap<String, Policy> {
     let mut out = BTreeMap::new();
-    for path in files_in(dir, "json", problems) {
+    for path in files {
         let Some(text) = read_file(&path, problems) else {
             continue;
         };

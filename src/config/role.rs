@@ -1,12 +1,12 @@
 //! Roles: `roles/NAME.json`, one IAM role each.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aws_lc_rs::digest;
 
-use super::{Problems, file, files_in};
+use super::{Problems, file};
 use crate::arn::{AssumedRoleArn, RoleArn, is_account_id, is_iam_name_char};
 use crate::policy::{Policy, PolicyKind};
 
@@ -109,9 +109,13 @@ fn valid_path(path: &str) -> bool {
         && !path.contains("//")
 }
 
-pub(super) fn load_roles(dir: &Path, default_account: &str, problems: &mut Problems) -> RoleSet {
+pub(super) fn load_roles(
+    files: Vec<PathBuf>,
+    default_account: &str,
+    problems: &mut Problems,
+) -> RoleSet {
     let mut roles = RoleSet::default();
-    for path in files_in(dir, "json", problems) {
+    for path in files {
         let Ok(text) = std::fs::read_to_string(&path) else {
             problems.add(&path, None, "cannot read");
             continue;

@@ -20,9 +20,14 @@ fn write(dir: &Path, rel: &str, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+/// A configuration directory with `main` as `stsbridge.toml` and the three (empty) default
+/// directories.
 fn setup(main: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "stsbridge.toml", main);
+    for sub in ["idp-configs", "roles", "policies"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
     dir
 }
 
@@ -74,6 +79,46 @@ fn relative_paths_resolve_against_the_config_directory() {
     assert_eq!(
         config.settings.storage.cache_capacity_bytes,
         64 * 1024 * 1024
+    );
+}
+
+#[test]
+fn a_missing_directory_is_an_error_not_an_empty_configuration() {
+    // Misspelled: each names a directory that is not there.
+    let dir = setup(&format!(
+        "idp_dir = \"idp-config\"\nroles_dir = \"rolse\"\npolicies_dir = \"policy\"\n{MAIN}"
+    ));
+    write(dir.path(), "roles/app.json", &role_json("app", ""));
+    let p = problems(&dir);
+    assert_eq!(p.len(), 3, "{p:#?}");
+    for (i, (field, name)) in [
+        ("idp_dir", "idp-config"),
+        ("policies_dir", "policy"),
+        ("roles_dir", "rolse"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert!(
+            p[i].contains(&format!("stsbridge.toml: {field}: no directory "))
+                && p[i].contains(&format!("{name} (create it")),
+            "{p:#?}"
+        );
+    }
+
+    // The defaults too; and a file where a directory should be.
+    let dir = setup(MAIN);
+    std::fs::remove_dir(dir.path().join("roles")).unwrap();
+    std::fs::remove_dir(dir.path().join("policies")).unwrap();
+    write(dir.path(), "policies", "");
+    let text = problems(&dir).join("\n");
+    assert!(
+        text.contains("stsbridge.toml: roles_dir: no directory"),
+        "{text}"
+    );
+    assert!(
+        text.contains("stsbridge.toml: policies_dir: ") && text.contains("is not a directory"),
+        "{text}"
     );
 }
 

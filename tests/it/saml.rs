@@ -584,7 +584,9 @@ fn accepts(provider: &SamlProvider, name: &str) -> bool {
 async fn metadata_is_fetched_from_its_url_when_the_configuration_is_loaded() {
     let server = MetadataServer::start(metadata_xml());
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(dir.path().join("idp-configs")).expect("mkdir");
+    for sub in ["idp-configs", "roles", "policies"] {
+        std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
+    }
     std::fs::write(
         dir.path().join("stsbridge.toml"),
         "default_account_id = \"123456789012\"\n[server]\nlisten = \"127.0.0.1:0\"\n\
