@@ -11,6 +11,7 @@ pub mod file;
 mod oidc_idp;
 mod role;
 mod saml_idp;
+mod toml_error;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -158,13 +159,7 @@ const MAX_RETENTION_DAYS: u64 = 36_500;
 
 fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
     let text = read_file(path, problems)?;
-    let raw: file::RawMain = match toml::from_str(&text) {
-        Ok(r) => r,
-        Err(e) => {
-            problems.add(path, None, e.message().to_owned());
-            return None;
-        }
-    };
+    let raw: file::RawMain = toml_error::parse(path, &text, problems)?;
     let base = path.parent().unwrap_or(Path::new(".")).to_owned();
     let resolve = |p: &str| base.join(p);
 
@@ -425,12 +420,8 @@ fn load_idps(files: Vec<PathBuf>, problems: &mut Problems) -> Vec<IdpSettings> {
         let Some(text) = read_file(&path, problems) else {
             continue;
         };
-        let raw: file::RawIdp = match toml::from_str(&text) {
-            Ok(r) => r,
-            Err(e) => {
-                problems.add(&path, None, e.message().to_owned());
-                continue;
-            }
+        let Some(raw) = toml_error::parse_idp(&path, &text, problems) else {
+            continue;
         };
         let idp = match raw {
             file::RawIdp::Oidc(raw) => {

@@ -123,6 +123,58 @@ fn a_missing_directory_is_an_error_not_an_empty_configuration() {
 }
 
 #[test]
+fn toml_errors_say_where() {
+    let dir = setup(&format!("{MAIN}[admin\nsocket = \"x\"\n"));
+    let p = problems(&dir);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(
+        p[0].ends_with("stsbridge.toml: unclosed table, expected `]` (line 8, column 7)"),
+        "{p:#?}"
+    );
+
+    let dir = setup(&MAIN.replace(
+        "path = \"data/sled\"",
+        "path = \"data/sled\"\ncache_capacity_mb = \"lots\"",
+    ));
+    let p = problems(&dir);
+    assert!(
+        p[0].ends_with(
+            "stsbridge.toml: invalid type: string \"lots\", expected u64 (line 6, column 21)"
+        ),
+        "{p:#?}"
+    );
+
+    let dir = setup(MAIN);
+    write(
+        dir.path(),
+        "idp-configs/a.toml",
+        "kind = \"oidc\"\nissuer = \"https://a.example\"\naudiences = [\"c\"\n",
+    );
+    write(
+        dir.path(),
+        "idp-configs/b.toml",
+        "kind = \"oidc\"\nissuer = \"https://b.example\"\naudiences = [\"c\"]\nleeway_seconds = \"x\"\n",
+    );
+    write(dir.path(), "idp-configs/c.toml", "kind = \"ldap\"\n");
+    write(
+        dir.path(),
+        "idp-configs/d.toml",
+        "kind = \"oidc\"\nissuer = \naudiences = [\"c\"]\nleeway_seconds = 6 0\n",
+    );
+    let text = problems(&dir).join("\n");
+    for expected in [
+        "a.toml: unclosed array, expected `]` (line 3, column 17)",
+        "b.toml: invalid type: string \"x\", expected u64 (line 4, column 18)",
+        "c.toml: kind must be \"oidc\" or \"saml\" (line 1, column 8)",
+        // Every syntax error at once.
+        "d.toml: string values must be quoted, expected literal string (line 2, column 10)",
+        "d.toml: string values must be quoted, expected literal string (line 4, column 18)",
+    ] {
+        assert!(text.contains(expected), "{expected}\n---\n{text}");
+    }
+}
+
+#[test]
 fn unknown_keys_are_errors() {
     let dir = setup(&format!("{MAIN}\n[extra]\nfoo = 1\n"));
     let p = problems(&dir);
