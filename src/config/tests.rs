@@ -139,7 +139,8 @@ fn toml_errors_say_where() {
     let p = problems(&dir);
     assert!(
         p[0].ends_with(
-            "stsbridge.toml: invalid type: string \"lots\", expected u64 (line 6, column 21)"
+            "stsbridge.toml: storage.cache_capacity_mb: invalid type: string \"lots\", \
+             expected u64 (line 6, column 21)"
         ),
         "{p:#?}"
     );
@@ -164,7 +165,7 @@ fn toml_errors_say_where() {
     let text = problems(&dir).join("\n");
     for expected in [
         "a.toml: unclosed array, expected `]` (line 3, column 17)",
-        "b.toml: invalid type: string \"x\", expected u64 (line 4, column 18)",
+        "b.toml: leeway_seconds: invalid type: string \"x\", expected u64 (line 4, column 18)",
         "c.toml: kind must be \"oidc\" or \"saml\" (line 1, column 8)",
         // Every syntax error at once.
         "d.toml: string values must be quoted, expected literal string (line 2, column 10)",
@@ -175,11 +176,63 @@ fn toml_errors_say_where() {
 }
 
 #[test]
-fn unknown_keys_are_errors() {
+fn unknown_keys_are_errors_that_name_their_table() {
     let dir = setup(&format!("{MAIN}\n[extra]\nfoo = 1\n"));
     let p = problems(&dir);
     assert_eq!(p.len(), 1, "{p:?}");
-    assert!(p[0].contains("unknown field"), "{p:?}");
+    assert!(
+        p[0].contains("stsbridge.toml: extra: unknown field `extra`, expected one of"),
+        "{p:?}"
+    );
+
+    // The key's table, and where it is (the keys expected are whatever the table has).
+    for (main, key, line) in [
+        (
+            MAIN.replace("[keys]", "purge_interval = 60\n[keys]"),
+            "storage.purge_interval",
+            6,
+        ),
+        (
+            format!(
+                "{MAIN}[[authorization.services]]\nname = \"a\"\nbearer_sha256 = \"{}\"\n\
+                 [[authorization.services]]\nname = \"b\"\nbearer_sha = \"\"\n",
+                "a".repeat(64)
+            ),
+            "authorization.services[1].bearer_sha",
+            13,
+        ),
+        (
+            MAIN.replace("[server]", "[server]\nport = 8080"),
+            "server.port",
+            3,
+        ),
+    ] {
+        let p = problems(&setup(&main));
+        assert_eq!(p.len(), 1, "{p:?}");
+        let name = key.rsplit('.').next().unwrap();
+        let expected = format!("stsbridge.toml: {key}: unknown field `{name}`, expected ");
+        assert!(p[0].contains(&expected), "{expected}\n---\n{p:?}");
+        assert!(
+            p[0].ends_with(&format!(" (line {line}, column 1)")),
+            "{p:?}"
+        );
+    }
+
+    // In an IdP file (whose shape `kind` picks).
+    let dir = setup(MAIN);
+    write(
+        dir.path(),
+        "idp-configs/a.toml",
+        "kind = \"oidc\"\nissuer = \"https://a.example\"\naudience = [\"c\"]\n",
+    );
+    let p = problems(&dir);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].contains(
+            "a.toml: audience: unknown field `audience`, expected one of `issuer`, `audiences`"
+        ),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -213,7 +266,7 @@ fn every_problem_in_every_file_is_reported_at_once() {
         "a.toml: audiences",
         "a.toml: algorithms: \"HS256\" is not allowed",
         "a.toml: algorithms: \"none\" is not allowed",
-        "b.toml: unknown field `surprise`",
+        "b.toml: surprise: unknown field `surprise`",
         "r.json: RoleName",
         "r.json: MaxSessionDuration",
         "r.json: AccountId",

@@ -1,5 +1,6 @@
 //! Reading the TOML files, with problems an operator can act on: every syntax error, each with
-//! where it is (line and column, from the error's byte span), not just what.
+//! where it is (line and column, from the error's byte span), not just what; an error in a
+//! value or key (unknown, wrong type) names it with its table, as `storage.foo`.
 
 use std::path::Path;
 
@@ -64,8 +65,58 @@ fn deserialize<T: DeserializeOwned>(
     problems: &mut Problems,
 ) -> Option<T> {
     T::deserialize(Deserializer::from(document))
-        .map_err(|e| problems.add(path, None, message(text, &e)))
+        .map_err(|e| {
+            // The document parsed a moment ago; it is read again only to name the key.
+            let field = e.span().and_then(|span| {
+                let document = DeTable::parse(text).ok()?;
+                key_path(document.get_ref(), span.start)
+            });
+            problems.add(path, field.as_deref(), message(text, &e));
+        })
         .ok()
+}
+
+/// The dotted path (`storage.foo`, `authorization.services[1].name`) of the innermost key or
+/// value at byte `offset`: serde's messages name the key alone ("unknown field `foo`").
+fn key_path(table: &DeTable<'_>, offset: usize) -> Option<String> {
+    let mut path = String::new();
+    in_table(table, offset, &mut path).then_some(path)
+}
+
+fn in_table(table: &DeTable<'_>, offset: usize, path: &mut String) -> bool {
+    for (key, value) in table.iter() {
+        let outer = path.len();
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key.get_ref());
+        if in_value(value.get_ref(), offset, path)
+            || key.span().contains(&offset)
+            || value.span().contains(&offset)
+        {
+            return true;
+        }
+        path.truncate(outer);
+    }
+    false
+}
+
+fn in_value(value: &DeValue<'_>, offset: usize, path: &mut String) -> bool {
+    match value {
+        DeValue::Table(table) => in_table(table, offset, path),
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let outer = path.len();
+                path.push_str(&format!("[{i}]"));
+                if in_value(item.get_ref(), offset, path) || item.span().contains(&offset) {
+                    return true;
+                }
+                path.truncate(outer);
+            }
+            false
+        }
+        _ => false,
+    }
 }
 
 /// What the error says, and where when it knows.
@@ -96,7 +147,24 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::line_and_column;
+    use super::*;
+
+    #[test]
+    fn an_offset_names_the_innermost_key() {
+        let text = "a = 1\n[storage]\npath = \"p\"\nfoo = 1\n\
+                    [[services]]\nname = \"a\"\n[[services]]\nname = \"b\"\nextra = 1\n\
+                    [x.y]\nz = [1, { r = 2 }]\n";
+        let document = DeTable::parse(text).unwrap();
+        let at = |needle: &str| key_path(document.get_ref(), text.rfind(needle).unwrap());
+        assert_eq!(at("[storage]"), Some("storage".into()));
+        assert_eq!(at("foo"), Some("storage.foo".into()));
+        assert_eq!(at("\"p\""), Some("storage.path".into()));
+        assert_eq!(at("[[services]]"), Some("services[1]".into()));
+        assert_eq!(at("extra"), Some("services[1].extra".into()));
+        assert_eq!(at("r = 2"), Some("x.y.z[1].r".into()));
+        assert_eq!(key_path(document.get_ref(), 0), Some("a".into()));
+        assert_eq!(key_path(document.get_ref(), text.len()), None);
+    }
 
     #[test]
     fn offsets_become_lines_and_character_columns() {
