@@ -79,6 +79,12 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    for warning in &config.warnings {
+        tracing::warn!("configuration: {warning}");
+    }
+    for note in &config.notes {
+        tracing::info!("configuration: {note}");
+    }
     let settings = &config.settings;
     let local: SocketAddr = listener.local_addr()?;
     // Every file the daemon creates (store, keyring, sockets) is its owner's alone.

@@ -37,8 +37,13 @@ enum Command {
         #[arg(long)]
         dev: bool,
     },
-    /// Validate every configuration file and print every problem (exit 1 on any).
-    CheckConfig,
+    /// Validate every configuration file and print every problem (exit 1 on any), warning and
+    /// note.
+    CheckConfig {
+        /// Treat warnings as problems: exit 1 on any (notes never count).
+        #[arg(long)]
+        strict: bool,
+    },
     /// Inspect issued sessions (through the running daemon, or the store when it is stopped).
     Sessions {
         #[command(subcommand)]
@@ -264,7 +269,7 @@ fn load(path: &Path) -> Result<Config, String> {
 async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Serve { dev } => serve(&cli.config, dev).await,
-        Command::CheckConfig => Ok(check_config(&cli.config)),
+        Command::CheckConfig { strict } => Ok(check_config(&cli.config, strict)),
         Command::Loadgen(args) => loadgen(&cli.config, args).await,
         Command::Sessions { command } => {
             let request = match command {
@@ -385,12 +390,26 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
     })
 }
 
-fn check_config(path: &Path) -> ExitCode {
+fn check_config(path: &Path, strict: bool) -> ExitCode {
     match config::load(path) {
         Ok(c) => {
+            for w in &c.warnings {
+                say!("warning: {w}");
+            }
+            for n in &c.notes {
+                say!("note: {n}");
+            }
+            if strict && !c.warnings.is_empty() {
+                say!("{} warning(s) found (--strict)", c.warnings.len());
+                return ExitCode::FAILURE;
+            }
             let federation = &c.federation;
+            let warnings = match c.warnings.len() {
+                0 => String::new(),
+                n => format!(", {n} warning(s)"),
+            };
             say!(
-                "{}: ok ({} identity providers, {} roles, {} managed policies)",
+                "{}: ok ({} identity providers, {} roles, {} managed policies){warnings}",
                 path.display(),
                 federation.idps.len(),
                 federation.roles.len(),

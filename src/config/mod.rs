@@ -3,7 +3,10 @@
 //! providers, roles, managed policies, authorization services, account names: what a reload
 //! swaps). [`load`] reads and validates both from the file shapes (`file`), reporting every
 //! problem in every file at once with the file and field it concerns; it is what `serve`,
-//! `check-config` and a reload run. [`Federation::build`] turns a validated
+//! `check-config` and a reload run. Besides problems (errors: the configuration is refused) it
+//! finds warnings (likely mistakes that still load, such as a file the directories do not read)
+//! and notes (what an operator may want to know, such as a disabled example), which a valid
+//! [`Config`] carries. [`Federation::build`] turns a validated
 //! [`FederationConfig`] into the verifiers requests use.
 
 mod federation;
@@ -13,7 +16,7 @@ mod role;
 mod saml_idp;
 mod toml_error;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -61,17 +64,41 @@ impl fmt::Display for ConfigErrors {
     }
 }
 
-/// Collects problems while validating.
+/// Collects problems (errors), warnings and notes while validating.
 #[derive(Default)]
-pub(crate) struct Problems(Vec<Problem>);
+pub(crate) struct Problems {
+    errors: Vec<Problem>,
+    warnings: Vec<Problem>,
+    notes: Vec<Problem>,
+}
+
+fn problem(file: &Path, field: Option<&str>, message: impl Into<String>) -> Problem {
+    Problem {
+        file: file.to_owned(),
+        field: field.map(str::to_owned),
+        message: message.into(),
+    }
+}
 
 impl Problems {
+    /// A problem: the configuration is refused.
     pub(crate) fn add(&mut self, file: &Path, field: Option<&str>, message: impl Into<String>) {
-        self.0.push(Problem {
-            file: file.to_owned(),
-            field: field.map(str::to_owned),
-            message: message.into(),
-        });
+        self.errors.push(problem(file, field, message));
+    }
+
+    /// Likely a mistake, but the configuration loads.
+    pub(crate) fn warn(&mut self, file: &Path, field: Option<&str>, message: impl Into<String>) {
+        self.warnings.push(problem(file, field, message));
+    }
+
+    /// Worth knowing, not a mistake.
+    pub(crate) fn note(&mut self, file: &Path, field: Option<&str>, message: impl Into<String>) {
+        self.notes.push(problem(file, field, message));
+    }
+
+    /// How many problems (errors) were found so far.
+    pub(crate) fn error_count(&self) -> usize {
+        self.errors.len()
     }
 }
 
@@ -131,16 +158,27 @@ pub struct FederationConfig {
 pub struct Config {
     pub settings: Settings,
     pub federation: FederationConfig,
+    /// Likely mistakes that did not stop the configuration from loading (`check-config` prints
+    /// them, `serve` logs them at `warn`), in the order found.
+    pub warnings: Vec<Problem>,
+    /// What is worth knowing but no mistake, such as a disabled example file (`check-config`
+    /// prints them, `serve` logs them at `info`).
+    pub notes: Vec<Problem>,
 }
 
 /// Read and validate the configuration rooted at `path`. Relative paths inside it are resolved
-/// against the directory of `path`.
+/// against the directory of `path`. Fails with every problem found; warnings and notes come
+/// with a valid configuration.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let mut problems = Problems::default();
     let config = load_collecting(path, &mut problems);
     match config {
-        Some(c) if problems.0.is_empty() => Ok(c),
-        _ => Err(ConfigErrors(problems.0)),
+        Some(mut c) if problems.errors.is_empty() => {
+            c.warnings = problems.warnings;
+            c.notes = problems.notes;
+            Ok(c)
+        }
+        _ => Err(ConfigErrors(problems.errors)),
     }
 }
 
@@ -210,24 +248,30 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
 
     let authorization_services = validate_services(path, &raw.authorization.services, problems);
     let accounts = validate_accounts(path, raw.accounts, problems);
-    let idp_files = files_in(path, "idp_dir", &resolve(&raw.idp_dir), "toml", problems);
-    let idps = load_idps(idp_files, problems);
-    let policy_files = files_in(
+    let idp_dir = list_dir(path, "idp_dir", &resolve(&raw.idp_dir), "toml", problems);
+    let mut referenced = BTreeSet::new();
+    let idps = load_idps(&idp_dir.files, &mut referenced, problems);
+    // Beside the IdP files: the key and metadata files they name, and folders of them.
+    idp_dir.report_unread(&referenced, false, problems);
+    let policies_dir = list_dir(
         path,
         "policies_dir",
         &resolve(&raw.policies_dir),
         "json",
         problems,
     );
-    let managed_policies = load_managed_policies(policy_files, &raw.default_account_id, problems);
-    let role_files = files_in(
+    policies_dir.report_unread(&BTreeSet::new(), true, problems);
+    let managed_policies =
+        load_managed_policies(&policies_dir.files, &raw.default_account_id, problems);
+    let roles_dir = list_dir(
         path,
         "roles_dir",
         &resolve(&raw.roles_dir),
         "json",
         problems,
     );
-    let roles = role::load_roles(role_files, &raw.default_account_id, problems);
+    roles_dir.report_unread(&BTreeSet::new(), true, problems);
+    let roles = role::load_roles(&roles_dir.files, &raw.default_account_id, problems);
 
     Some(Config {
         settings: Settings {
@@ -254,6 +298,8 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
             authorization_services,
             accounts,
         },
+        warnings: Vec::new(),
+        notes: Vec::new(),
     })
 }
 
@@ -371,16 +417,32 @@ fn validate_services(
     out
 }
 
-/// The files with `extension` in `dir`, the directory `field` of the main file `main` names,
-/// sorted. A missing directory is a problem, reported against that field: a misspelled name
-/// would otherwise load as an empty configuration (an empty directory is how to have none).
-fn files_in(
+/// What a configuration directory holds.
+struct Listing {
+    /// The files with the extension read there, sorted.
+    files: Vec<PathBuf>,
+    /// Everything else in it, sorted, but hidden entries (`.gitkeep`, editors' files): files
+    /// with another extension, and directories (`true`).
+    others: Vec<(PathBuf, bool)>,
+    extension: &'static str,
+}
+
+/// The entries of `dir`, the directory `field` of the main file `main` names, whose files end
+/// in `.extension`. A missing directory is a problem, reported against that field: a
+/// misspelled name would otherwise load as an empty configuration (an empty directory is how to
+/// have none).
+fn list_dir(
     main: &Path,
     field: &str,
     dir: &Path,
-    extension: &str,
+    extension: &'static str,
     problems: &mut Problems,
-) -> Vec<PathBuf> {
+) -> Listing {
+    let mut listing = Listing {
+        files: Vec::new(),
+        others: Vec::new(),
+        extension,
+    };
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -395,15 +457,84 @@ fn files_in(
                 _ => format!("cannot read directory {}: {e}", dir.display()),
             };
             problems.add(main, Some(field), why);
-            return Vec::new();
+            return listing;
         }
     };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some(extension))
-        .collect();
-    files.sort();
-    files
+    for entry in entries.filter_map(Result::ok) {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        // Following a symbolic link, as reading the file does.
+        let is_dir = path.is_dir();
+        if !is_dir && path.extension().and_then(|e| e.to_str()) == Some(extension) {
+            listing.files.push(path);
+        } else {
+            listing.others.push((path, is_dir));
+        }
+    }
+    listing.files.sort();
+    listing.others.sort();
+    listing
+}
+
+impl Listing {
+    /// Report what in the directory is not read, rather than skip it silently: a file ending in
+    /// `.example` as a note (a disabled example, as `idp-configs/` ships them), any other file
+    /// as a warning (a misspelled extension, a leftover), unless `referenced` names it (a
+    /// file an IdP file refers to); a directory as a warning when `directories_unexpected`
+    /// (nothing below the directory is read).
+    fn report_unread(
+        &self,
+        referenced: &BTreeSet<PathBuf>,
+        directories_unexpected: bool,
+        problems: &mut Problems,
+    ) {
+        let ext = self.extension;
+        for (path, is_dir) in &self.others {
+            if *is_dir {
+                if directories_unexpected {
+                    problems.warn(
+                        path,
+                        None,
+                        format!(
+                            "not read: a directory (only the *.{ext} files directly in its parent are read)"
+                        ),
+                    );
+                }
+                continue;
+            }
+            if referenced.contains(&comparable(path)) {
+                continue;
+            }
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match name.strip_suffix(".example") {
+                Some(enabled) if enabled.ends_with(&format!(".{ext}")) => problems.note(
+                    path,
+                    None,
+                    format!("not read: a disabled example (rename it to {enabled} to enable it)"),
+                ),
+                Some(_) => problems.note(
+                    path,
+                    None,
+                    format!("not read: a disabled example (only *.{ext} files are read)"),
+                ),
+                None => problems.warn(
+                    path,
+                    None,
+                    format!("not read: only *.{ext} files are read here"),
+                ),
+            }
+        }
+    }
+}
+
+/// `path` in a form two spellings of one file share (`a/./k.json`, `b/../a/k.json`).
+fn comparable(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
 }
 
 pub(crate) fn file_stem(path: &Path) -> String {
@@ -413,22 +544,38 @@ pub(crate) fn file_stem(path: &Path) -> String {
         .to_owned()
 }
 
-fn load_idps(files: Vec<PathBuf>, problems: &mut Problems) -> Vec<IdpSettings> {
+/// The IdP files, validated; `referenced` gets the files they name (keys, metadata).
+fn load_idps(
+    files: &[PathBuf],
+    referenced: &mut BTreeSet<PathBuf>,
+    problems: &mut Problems,
+) -> Vec<IdpSettings> {
     let mut idps = Vec::new();
     let mut issuers: BTreeMap<String, PathBuf> = BTreeMap::new();
     for path in files {
-        let Some(text) = read_file(&path, problems) else {
+        let Some(text) = read_file(path, problems) else {
             continue;
         };
-        let Some(raw) = toml_error::parse_idp(&path, &text, problems) else {
+        let Some(raw) = toml_error::parse_idp(path, &text, problems) else {
             continue;
         };
+        let named = match &raw {
+            file::RawIdp::Oidc(o) => vec![&o.jwks_file],
+            file::RawIdp::Saml(s) => vec![&s.metadata_file, &s.decryption_key_file],
+        };
+        let beside = path.parent().unwrap_or(Path::new("."));
+        referenced.extend(
+            named
+                .into_iter()
+                .flatten()
+                .map(|f| comparable(&beside.join(f))),
+        );
         let idp = match raw {
             file::RawIdp::Oidc(raw) => {
-                oidc_idp::validate(&path, raw, problems).map(IdpSettings::Oidc)
+                oidc_idp::validate(path, raw, problems).map(IdpSettings::Oidc)
             }
             file::RawIdp::Saml(raw) => {
-                saml_idp::validate(&path, raw, problems).map(IdpSettings::Saml)
+                saml_idp::validate(path, raw, problems).map(IdpSettings::Saml)
             }
         };
         if let Some(idp) = idp {
@@ -439,7 +586,7 @@ fn load_idps(files: Vec<PathBuf>, problems: &mut Problems) -> Vec<IdpSettings> {
             };
             if let Some(first) = issuers.insert(key, path.clone()) {
                 problems.add(
-                    &path,
+                    path,
                     Some(field),
                     format!("the same {field} is configured in {}", first.display()),
                 );
@@ -452,32 +599,32 @@ fn load_idps(files: Vec<PathBuf>, problems: &mut Problems) -> Vec<IdpSettings> {
 }
 
 fn load_managed_policies(
-    files: Vec<PathBuf>,
+    files: &[PathBuf],
     default_account: &str,
     problems: &mut Problems,
 ) -> BTreeMap<String, Policy> {
     let mut out = BTreeMap::new();
     for path in files {
-        let Some(text) = read_file(&path, problems) else {
+        let Some(text) = read_file(path, problems) else {
             continue;
         };
         let raw: file::RawManagedPolicy = match serde_json::from_str(&text) {
             Ok(r) => r,
             Err(e) => {
-                problems.add(&path, None, e.to_string());
+                problems.add(path, None, e.to_string());
                 continue;
             }
         };
-        let name = raw.policy_name.clone().unwrap_or_else(|| file_stem(&path));
+        let name = raw.policy_name.clone().unwrap_or_else(|| file_stem(path));
         let account = raw.account_id.as_deref().unwrap_or(default_account);
         if !is_account_id(account) {
-            problems.add(&path, Some("AccountId"), "must be 12 digits");
+            problems.add(path, Some("AccountId"), "must be 12 digits");
         }
         match Policy::parse(&raw.policy_document.text(), PolicyKind::Identity) {
             Ok(p) => {
                 out.insert(PolicyArn::new(account, &name).to_string(), p);
             }
-            Err(e) => problems.add(&path, Some("PolicyDocument"), e.to_string()),
+            Err(e) => problems.add(path, Some("PolicyDocument"), e.to_string()),
         }
     }
     out

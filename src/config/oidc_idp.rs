@@ -47,7 +47,7 @@ pub(super) fn validate(
     raw: file::RawOidc,
     problems: &mut Problems,
 ) -> Option<OidcSettings> {
-    let before = problems.0.len();
+    let before = problems.error_count();
     check_url(path, "issuer", &raw.issuer, raw.insecure_http, problems);
     if raw.audiences.is_empty() || raw.audiences.len() > 100 {
         problems.add(path, Some("audiences"), "must list 1 to 100 client ids");
@@ -106,7 +106,7 @@ pub(super) fn validate(
         }
         (None, None) => OidcKeySource::Discovery,
     };
-    if problems.0.len() != before {
+    if problems.error_count() != before {
         return None;
     }
     Some(OidcSettings {

@@ -110,28 +110,28 @@ fn valid_path(path: &str) -> bool {
 }
 
 pub(super) fn load_roles(
-    files: Vec<PathBuf>,
+    files: &[PathBuf],
     default_account: &str,
     problems: &mut Problems,
 ) -> RoleSet {
     let mut roles = RoleSet::default();
     for path in files {
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            problems.add(&path, None, "cannot read");
+        let Ok(text) = std::fs::read_to_string(path) else {
+            problems.add(path, None, "cannot read");
             continue;
         };
         let raw: file::RawRole = match serde_json::from_str(&text) {
             Ok(r) => r,
             Err(e) => {
-                problems.add(&path, None, e.to_string());
+                problems.add(path, None, e.to_string());
                 continue;
             }
         };
         let pinned = raw.role_id.is_some();
-        if let Some(role) = validate_role(&path, raw, default_account, problems) {
+        if let Some(role) = validate_role(path, raw, default_account, problems) {
             if roles.get(&role.arn).is_some() {
                 problems.add(
-                    &path,
+                    path,
                     Some("RoleName"),
                     format!("{} is defined twice", role.arn),
                 );
@@ -152,7 +152,7 @@ fn validate_role(
     default_account: &str,
     problems: &mut Problems,
 ) -> Option<Role> {
-    let before = problems.0.len();
+    let before = problems.error_count();
     if raw.role_name.is_empty()
         || raw.role_name.len() > 64
         || !raw.role_name.chars().all(is_iam_name_char)
@@ -224,7 +224,7 @@ fn validate_role(
         }
         tags.insert(t.key.clone(), t.value.clone());
     }
-    if problems.0.len() != before {
+    if problems.error_count() != before {
         return None;
     }
     let arn = RoleArn {

@@ -29,7 +29,7 @@ pub(super) fn validate(
     raw: file::RawSaml,
     problems: &mut Problems,
 ) -> Option<SamlIdpSettings> {
-    let before = problems.0.len();
+    let before = problems.error_count();
     let name = raw.name.clone().unwrap_or_else(|| file_stem(path));
     if name.is_empty()
         || name.len() > 128
@@ -66,7 +66,7 @@ pub(super) fn validate(
             .ok()
     });
     let ((metadata_source, field), metadata) = (source?, metadata?);
-    if problems.0.len() != before {
+    if problems.error_count() != before {
         return None;
     }
     let settings = SamlIdpSettings {

@@ -46,6 +46,16 @@ fn role_json(name: &str, extra: &str) -> String {
 fn the_shipped_example_configuration_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("stsbridge.toml");
     let config = load(&path).unwrap_or_else(|e| panic!("example config invalid:\n{e}"));
+    assert_eq!(config.warnings, [], "the example warns of nothing");
+    // Its disabled SAML examples, said to be so.
+    let notes: Vec<String> = config.notes.iter().map(ToString::to_string).collect();
+    assert_eq!(notes.len(), 2, "{notes:#?}");
+    assert!(
+        notes[0].ends_with(
+            "idp-configs/adfs.toml.example: not read: a disabled example (rename it to adfs.toml to enable it)"
+        ),
+        "{notes:#?}"
+    );
     assert_eq!(config.federation.idps.len(), 7);
     assert!(
         config
@@ -119,6 +129,80 @@ fn a_missing_directory_is_an_error_not_an_empty_configuration() {
     assert!(
         text.contains("stsbridge.toml: policies_dir: ") && text.contains("is not a directory"),
         "{text}"
+    );
+}
+
+/// The warnings and notes of a configuration that loads, as `check-config` prints them.
+fn warnings_and_notes(dir: &tempfile::TempDir) -> (Vec<String>, Vec<String>) {
+    let config = load(&dir.path().join("stsbridge.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let text = |list: &[Problem]| {
+        list.iter()
+            .map(|p| {
+                p.to_string()
+                    .replace(&format!("{}/", dir.path().display()), "")
+            })
+            .collect()
+    };
+    (text(&config.warnings), text(&config.notes))
+}
+
+#[test]
+fn files_the_directories_do_not_read_are_reported() {
+    let dir = setup(MAIN);
+    let oidc =
+        |issuer: &str| format!("kind = \"oidc\"\nissuer = \"{issuer}\"\naudiences = [\"c\"]\n");
+    write(
+        dir.path(),
+        "idp-configs/google.toml",
+        &oidc("https://accounts.google.com"),
+    );
+    write(
+        dir.path(),
+        "idp-configs/okta.tml",
+        &oidc("https://okta.example"),
+    );
+    write(
+        dir.path(),
+        "idp-configs/azure.toml.example",
+        &oidc("https://azure.example"),
+    );
+    // Files an IdP file names, beside it or in a folder: read through it, not reported.
+    write(
+        dir.path(),
+        "idp-configs/k8s.toml",
+        &format!(
+            "{}jwks_file = \"./k8s-keys.json\"\n",
+            oidc("https://k8s.example")
+        ),
+    );
+    write(dir.path(), "idp-configs/k8s-keys.json", r#"{"keys": []}"#);
+    write(dir.path(), "idp-configs/keys/other.json", r#"{"keys": []}"#);
+    write(dir.path(), "idp-configs/old-keys.json", r#"{"keys": []}"#);
+    write(dir.path(), "idp-configs/.gitkeep", "");
+    write(dir.path(), "roles/app.json", &role_json("app", ""));
+    write(dir.path(), "roles/app.json~", &role_json("app", ""));
+    write(dir.path(), "roles/ci/deploy.json", &role_json("deploy", ""));
+    write(dir.path(), "roles/.app.json.swp", "");
+    write(dir.path(), "policies/read.JSON", "{}");
+    write(dir.path(), "policies/write.example", "{}");
+
+    let (warnings, notes) = warnings_and_notes(&dir);
+    assert_eq!(
+        warnings,
+        [
+            "idp-configs/okta.tml: not read: only *.toml files are read here",
+            "idp-configs/old-keys.json: not read: only *.toml files are read here",
+            "policies/read.JSON: not read: only *.json files are read here",
+            "roles/app.json~: not read: only *.json files are read here",
+            "roles/ci: not read: a directory (only the *.json files directly in its parent are read)",
+        ]
+    );
+    assert_eq!(
+        notes,
+        [
+            "idp-configs/azure.toml.example: not read: a disabled example (rename it to azure.toml to enable it)",
+            "policies/write.example: not read: a disabled example (only *.json files are read)",
+        ]
     );
 }
 
