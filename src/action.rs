@@ -76,6 +76,16 @@ impl Action {
 pub const TAG_SESSION: &str = "sts:TagSession";
 pub const SET_SOURCE_IDENTITY: &str = "sts:SetSourceIdentity";
 
+/// Every action a role's trust policy is asked about: assuming the role each way, and what the
+/// session may carry. An `Action` of a trust policy that matches none of them never applies.
+pub const TRUST_ACTIONS: [&str; 5] = [
+    Action::AssumeRole.iam_action(),
+    Action::AssumeRoleWithWebIdentity.iam_action(),
+    Action::AssumeRoleWithSaml.iam_action(),
+    TAG_SESSION,
+    SET_SOURCE_IDENTITY,
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,9 +38,10 @@ fn key_path(settings: &Settings) -> PathBuf {
     settings.keyring_path.with_file_name("dev-issuer.key")
 }
 
-/// The issuer URL for a daemon listening on `addr`.
+/// The issuer URL for a daemon listening on `addr` (the configuration knows it too, for the
+/// roles that trust it).
 fn issuer_for(addr: SocketAddr) -> String {
-    format!("http://{addr}/dev")
+    crate::config::dev_issuer(addr)
 }
 
 impl DevIssuer {

@@ -15,6 +15,7 @@ mod oidc_idp;
 mod role;
 mod saml_idp;
 mod toml_error;
+mod trust;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -166,6 +167,12 @@ pub struct Config {
     pub notes: Vec<Problem>,
 }
 
+/// The issuer of the development IdP `serve --dev` adds for a daemon listening on `listen`
+/// (`crate::dev` serves it; trust policies may name it though no file configures it).
+pub fn dev_issuer(listen: SocketAddr) -> String {
+    format!("http://{listen}/dev")
+}
+
 /// Read and validate the configuration rooted at `path`. Relative paths inside it are resolved
 /// against the directory of `path`. Fails with every problem found; warnings and notes come
 /// with a valid configuration.
@@ -271,7 +278,8 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
         problems,
     );
     roles_dir.report_unread(&BTreeSet::new(), true, problems);
-    let roles = role::load_roles(&roles_dir.files, &raw.default_account_id, problems);
+    let known = trust::KnownProviders::new(&idps, listen);
+    let roles = role::load_roles(&roles_dir.files, &raw.default_account_id, &known, problems);
 
     Some(Config {
         settings: Settings {

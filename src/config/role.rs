@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use aws_lc_rs::digest;
 
+use super::trust::{self, KnownProviders};
 use super::{Problems, file};
 use crate::arn::{AssumedRoleArn, RoleArn, is_account_id, is_iam_name_char};
 use crate::policy::{Policy, PolicyKind};
@@ -109,9 +110,11 @@ fn valid_path(path: &str) -> bool {
         && !path.contains("//")
 }
 
+/// The roles of `files`; `known` are the identity providers their trust policies may name.
 pub(super) fn load_roles(
     files: &[PathBuf],
     default_account: &str,
+    known: &KnownProviders,
     problems: &mut Problems,
 ) -> RoleSet {
     let mut roles = RoleSet::default();
@@ -128,7 +131,7 @@ pub(super) fn load_roles(
             }
         };
         let pinned = raw.role_id.is_some();
-        if let Some(role) = validate_role(path, raw, default_account, problems) {
+        if let Some(role) = validate_role(path, raw, default_account, known, problems) {
             if roles.get(&role.arn).is_some() {
                 problems.add(
                     path,
@@ -150,6 +153,7 @@ fn validate_role(
     path: &Path,
     raw: file::RawRole,
     default_account: &str,
+    known: &KnownProviders,
     problems: &mut Problems,
 ) -> Option<Role> {
     let before = problems.error_count();
@@ -196,7 +200,10 @@ fn validate_role(
     }
     let trust_policy =
         match Policy::parse(&raw.assume_role_policy_document.text(), PolicyKind::Trust) {
-            Ok(p) => Some(p),
+            Ok(p) => {
+                trust::check(path, &p, &account, known, problems);
+                Some(p)
+            }
             Err(e) => {
                 problems.add(path, Some("AssumeRolePolicyDocument"), e.to_string());
                 None

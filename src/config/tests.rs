@@ -207,6 +207,139 @@ fn files_the_directories_do_not_read_are_reported() {
 }
 
 #[test]
+fn trust_policies_that_never_apply_are_warned_of() {
+    let dir = setup(MAIN);
+    write(
+        dir.path(),
+        "idp-configs/google.toml",
+        "kind = \"oidc\"\nissuer = \"https://accounts.google.com\"\naudiences = [\"c\"]\n",
+    );
+    write(
+        dir.path(),
+        "idp-configs/corp.toml",
+        &format!(
+            "kind = \"saml\"\nmetadata_file = \"{}\"\n",
+            saml_metadata_path()
+        ),
+    );
+    let role = |file: &str, statements: &str| {
+        write(
+            dir.path(),
+            &format!("roles/{file}.json"),
+            &format!(
+                r#"{{"RoleName":"{file}","AssumeRolePolicyDocument":{{"Version":"2012-10-17","Statement":[{statements}]}}}}"#
+            ),
+        );
+    };
+    let allow = |principal: &str, action: &str| {
+        format!(r#"{{"Effect":"Allow","Principal":{principal},"Action":{action}}}"#)
+    };
+    let federated = |name: &str| format!(r#"{{"Federated":"{name}"}}"#);
+    // Nothing to say: each names a configured provider (the development issuer of this
+    // listen address included) and trust actions, wildcards too.
+    role(
+        "fine",
+        &[
+            allow(
+                &federated("accounts.google.com"),
+                r#"["sts:AssumeRoleWithWebIdentity","sts:TagSession"]"#,
+            ),
+            allow(
+                &federated("arn:aws:iam::123456789012:oidc-provider/accounts.google.com"),
+                r#""sts:*""#,
+            ),
+            allow(
+                &federated("arn:aws:iam::123456789012:saml-provider/corp"),
+                r#""sts:AssumeRoleWithSAML""#,
+            ),
+            allow(&federated("127.0.0.1:8080/dev"), r#""sts:AssumeRole*""#),
+            allow(&federated("*"), r#""*""#),
+            allow(
+                r#"{"AWS":"123456789012"}"#,
+                r#"["sts:AssumeRole","sts:SetSourceIdentity"]"#,
+            ),
+            r#"{"Effect":"Allow","Principal":"*","NotAction":"s3:*"}"#.to_owned(),
+        ]
+        .join(","),
+    );
+    role(
+        "typos",
+        &[
+            allow(
+                &federated("accounts.gogle.com"),
+                r#""sts:AssumeRoleWithWebIdentiy""#,
+            ),
+            allow(
+                r#"{"AWS":"123456789012"}"#,
+                r#"["s3:GetObject","sts:AssumeRole"]"#,
+            ),
+        ]
+        .join(","),
+    );
+    role(
+        "near-misses",
+        &[
+            allow(&federated("https://accounts.google.com"), r#""sts:*""#),
+            allow(&federated("accounts.google.com/"), r#""sts:*""#),
+            allow(
+                &federated("arn:aws:iam::210987654321:oidc-provider/accounts.google.com"),
+                r#""sts:*""#,
+            ),
+            allow(&federated("corp"), r#""sts:*""#),
+            allow(
+                &federated("arn:aws:iam::123456789012:saml-provider/okta"),
+                r#""sts:*""#,
+            ),
+        ]
+        .join(","),
+    );
+
+    let (warnings, notes) = warnings_and_notes(&dir);
+    assert_eq!(notes, Vec::<String>::new());
+    let trust_actions = "(sts:AssumeRole, sts:AssumeRoleWithWebIdentity, sts:AssumeRoleWithSAML, \
+                         sts:TagSession, sts:SetSourceIdentity)";
+    assert_eq!(
+        warnings,
+        [
+            "roles/near-misses.json: AssumeRolePolicyDocument: Statement[0]: Federated principal \
+             \"https://accounts.google.com\" is no configured identity provider, so it never \
+             matches (an OIDC provider is named without the scheme: \"accounts.google.com\")"
+                .to_owned(),
+            "roles/near-misses.json: AssumeRolePolicyDocument: Statement[1]: Federated principal \
+             \"accounts.google.com/\" is no configured identity provider, so it never matches \
+             (the configured provider is \"accounts.google.com\": they differ by a trailing slash)"
+                .to_owned(),
+            "roles/near-misses.json: AssumeRolePolicyDocument: Statement[2]: Federated principal \
+             \"arn:aws:iam::210987654321:oidc-provider/accounts.google.com\" names the provider \
+             in account 210987654321, but web identities are matched by the provider ARN in the \
+             role's own account (123456789012)"
+                .to_owned(),
+            "roles/near-misses.json: AssumeRolePolicyDocument: Statement[3]: Federated principal \
+             \"corp\" is no configured identity provider, so it never matches (a SAML provider \
+             is named by its ARN: \"arn:aws:iam::123456789012:saml-provider/corp\")"
+                .to_owned(),
+            "roles/near-misses.json: AssumeRolePolicyDocument: Statement[4]: Federated principal \
+             \"arn:aws:iam::123456789012:saml-provider/okta\" is no configured identity \
+             provider, so it never matches"
+                .to_owned(),
+            format!(
+                "roles/typos.json: AssumeRolePolicyDocument: Statement[0]: Action \
+                 \"sts:AssumeRoleWithWebIdentiy\" is none of the actions a trust policy is asked \
+                 about {trust_actions}, so it never applies"
+            ),
+            format!(
+                "roles/typos.json: AssumeRolePolicyDocument: Statement[1]: Action \
+                 \"s3:GetObject\" is none of the actions a trust policy is asked about \
+                 {trust_actions}, so it never applies"
+            ),
+            "roles/typos.json: AssumeRolePolicyDocument: Statement[0]: Federated principal \
+             \"accounts.gogle.com\" is no configured identity provider, so it never matches"
+                .to_owned(),
+        ]
+    );
+}
+
+#[test]
 fn toml_errors_say_where() {
     let dir = setup(&format!("{MAIN}[admin\nsocket = \"x\"\n"));
     let p = problems(&dir);

@@ -113,6 +113,52 @@ impl Policy {
         self.kind
     }
 
+    /// The entries of the statements' `Action` elements (not `NotAction`) that match none of
+    /// `actions`, as written, each with its statement's index. Given the actions a trust policy
+    /// is asked about, these are the entries that never apply (a misspelled action, or one of
+    /// another service).
+    pub fn actions_matching_none(&self, actions: &[&str]) -> Vec<(usize, &str)> {
+        let no_keys = ContextKeys::default();
+        let mut found = Vec::new();
+        for (index, statement) in self.statements.iter().enumerate() {
+            if statement.action.negated {
+                continue;
+            }
+            for pattern in &statement.action.items {
+                let matches_one = actions.iter().any(|action| {
+                    // Actions have no policy variables, so the answer is always known.
+                    pattern.matches(action, &no_keys, pattern::Case::AsciiInsensitive)
+                        != Some(false)
+                });
+                if !matches_one {
+                    found.push((index, pattern.source()));
+                }
+            }
+        }
+        found
+    }
+
+    /// The `Federated` principals the statements name (not under `NotPrincipal`), as written
+    /// (`*` included), each with its statement's index.
+    pub fn federated_principals(&self) -> Vec<(usize, &str)> {
+        let mut found = Vec::new();
+        for (index, statement) in self.statements.iter().enumerate() {
+            let Some(principal) = statement.principal.as_ref().filter(|p| !p.negated) else {
+                continue;
+            };
+            for entry in &principal.items {
+                if let principal::PrincipalEntry::Typed {
+                    kind: principal::PrincipalType::Federated,
+                    id,
+                } = entry
+                {
+                    found.push((index, id.as_str()));
+                }
+            }
+        }
+        found
+    }
+
     /// The statements that apply to `request`, with their indexes, in policy order.
     fn applying<'a>(
         &'a self,

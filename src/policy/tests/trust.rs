@@ -314,3 +314,23 @@ fn trust_statement_without_resource_matches_any_resource() {
     request.resource = None;
     assert!(allowed(&policy, &request));
 }
+
+#[test]
+fn actions_and_federated_principals_are_listed_as_written() {
+    let policy = trust(
+        r#"{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Federated": ["accounts.google.com", "*"]},
+             "Action": ["sts:assumerolewithwebidentity", "sts:Tag*", "iam:PassRole"]},
+            {"Effect": "Deny", "NotPrincipal": {"Federated": "elsewhere.example"},
+             "NotAction": "sts:*"},
+            {"Effect": "Allow", "Principal": {"AWS": "123456789012"}, "Action": "*"}
+        ]}"#,
+    );
+    let asked = ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"];
+    // Actions compare without regard to case; NotAction lists what does not apply.
+    assert_eq!(policy.actions_matching_none(&asked), [(0, "iam:PassRole")]);
+    assert_eq!(
+        policy.federated_principals(),
+        [(0, "accounts.google.com"), (0, "*")]
+    );
+}
