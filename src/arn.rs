@@ -184,15 +184,17 @@ impl fmt::Display for AssumedRoleArn {
     }
 }
 
-/// The provider name of an OIDC issuer URL: the URL without its scheme and trailing slash, as
-/// trust policies (`{"Federated": "accounts.google.com"}`) and condition keys
-/// (`accounts.google.com:aud`) name it.
+/// The provider name of an OIDC issuer URL: the URL without its scheme, as trust policies
+/// (`{"Federated": "accounts.google.com"}`) and condition keys (`accounts.google.com:aud`) name
+/// it. A trailing slash stays, as IAM keeps it: an Auth0 tenant, whose issuer is
+/// `https://x.auth0.com/`, is `oidc-provider/x.auth0.com/` with keys `x.auth0.com/:aud`; the
+/// issuer is compared byte for byte with `iss`, so the two spellings are two providers.
 pub fn oidc_provider_of_issuer(issuer: &str) -> String {
-    let rest = issuer
+    issuer
         .strip_prefix("https://")
         .or_else(|| issuer.strip_prefix("http://"))
-        .unwrap_or(issuer);
-    rest.trim_end_matches('/').to_owned()
+        .unwrap_or(issuer)
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -271,8 +273,12 @@ mod tests {
     #[test]
     fn issuer_urls_name_their_provider() {
         assert_eq!(
-            oidc_provider_of_issuer("https://accounts.google.com/"),
+            oidc_provider_of_issuer("https://accounts.google.com"),
             "accounts.google.com"
+        );
+        assert_eq!(
+            oidc_provider_of_issuer("https://tenant.auth0.com/"),
+            "tenant.auth0.com/"
         );
         assert_eq!(
             oidc_provider_of_issuer("http://127.0.0.1:9400/dev"),

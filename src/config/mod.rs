@@ -559,7 +559,8 @@ fn load_idps(
     problems: &mut Problems,
 ) -> Vec<IdpSettings> {
     let mut idps = Vec::new();
-    let mut issuers: BTreeMap<String, PathBuf> = BTreeMap::new();
+    // The IdPs by routing name, with their file and (OIDC) issuer.
+    let mut seen: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
     for path in files {
         let Some(text) = read_file(path, problems) else {
             continue;
@@ -587,20 +588,44 @@ fn load_idps(
             }
         };
         if let Some(idp) = idp {
-            // OIDC tokens are routed by issuer, SAML responses by provider name.
-            let (key, field) = match &idp {
-                IdpSettings::Oidc(o) => (format!("oidc {}", o.issuer), "issuer"),
-                IdpSettings::Saml(s) => (format!("saml {}", s.name), "name"),
+            // OIDC tokens are routed by issuer and trusted by provider name (the issuer
+            // without its scheme: https and http spellings share it), SAML responses by name.
+            let (key, field, issuer) = match &idp {
+                IdpSettings::Oidc(o) => (format!("oidc {}", o.provider), "issuer", &o.issuer),
+                IdpSettings::Saml(s) => (format!("saml {}", s.name), "name", &s.name),
             };
-            if let Some(first) = issuers.insert(key, path.clone()) {
-                problems.add(
-                    path,
-                    Some(field),
-                    format!("the same {field} is configured in {}", first.display()),
-                );
+            if let Some((first, first_issuer)) = seen.get(&key) {
+                let message = if first_issuer == issuer {
+                    format!("the same {field} is configured in {}", first.display())
+                } else {
+                    format!(
+                        "names the same provider as {} ({first_issuer}): trust policies could \
+                         not tell them apart",
+                        first.display()
+                    )
+                };
+                problems.add(path, Some(field), message);
                 continue;
             }
+            seen.insert(key, (path.clone(), issuer.clone()));
             idps.push(idp);
+        }
+    }
+    // One IdP has one issuer: of two that differ by a trailing slash, one never sees a token.
+    for (key, (path, issuer)) in &seen {
+        let Some(without) = key.strip_prefix("oidc ").and_then(|p| p.strip_suffix('/')) else {
+            continue;
+        };
+        if let Some((other, other_issuer)) = seen.get(&format!("oidc {without}")) {
+            problems.warn(
+                path,
+                Some("issuer"),
+                format!(
+                    "{issuer} and {other_issuer} ({}) differ only by a trailing slash: an IdP's \
+                     tokens carry one of them, so the other file never sees a token",
+                    other.display()
+                ),
+            );
         }
     }
     idps

@@ -48,7 +48,21 @@ pub(super) fn validate(
     problems: &mut Problems,
 ) -> Option<OidcSettings> {
     let before = problems.error_count();
-    check_url(path, "issuer", &raw.issuer, raw.insecure_http, problems);
+    if check_url(path, "issuer", &raw.issuer, raw.insecure_http, problems)
+        && raw.issuer.ends_with('/')
+    {
+        // Both spellings exist (Auth0's issuers end in '/', Google's do not), and `iss` must
+        // be the issuer exactly: worth a second look, not a mistake.
+        problems.note(
+            path,
+            Some("issuer"),
+            format!(
+                "ends with '/': tokens must carry exactly this iss (compare the issuer of its \
+                 /.well-known/openid-configuration), and trust policies name the provider {:?}",
+                oidc_provider_of_issuer(&raw.issuer)
+            ),
+        );
+    }
     if raw.audiences.is_empty() || raw.audiences.len() > 100 {
         problems.add(path, Some("audiences"), "must list 1 to 100 client ids");
     }

@@ -521,6 +521,101 @@ fn two_files_with_one_issuer_are_refused() {
 }
 
 #[test]
+fn an_issuer_is_taken_exactly_trailing_slash_and_all() {
+    let oidc = |issuer: &str| {
+        format!(
+            "kind = \"oidc\"\nissuer = \"{issuer}\"\naudiences = [\"c\"]\ninsecure_http = true\n"
+        )
+    };
+    // An Auth0 tenant's issuer ends with '/': its provider name keeps it, as IAM's does.
+    let dir = setup(MAIN);
+    write(
+        dir.path(),
+        "idp-configs/auth0.toml",
+        &oidc("https://tenant.auth0.com/"),
+    );
+    for (role, provider) in [
+        ("as-iam", "tenant.auth0.com/"),
+        ("no-slash", "tenant.auth0.com"),
+    ] {
+        write(
+            dir.path(),
+            &format!("roles/{role}.json"),
+            &format!(
+                r#"{{"RoleName":"{role}","AssumeRolePolicyDocument":{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Federated":"{provider}"}},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{{"StringEquals":{{"{provider}:aud":"c"}}}}}}]}}}}"#
+            ),
+        );
+    }
+    let config = load(&dir.path().join("stsbridge.toml")).unwrap();
+    let IdpConfig::Oidc(o) = &config.federation.idps[0] else {
+        panic!("an OIDC IdP")
+    };
+    assert_eq!(
+        (o.issuer.as_str(), o.provider.as_str()),
+        ("https://tenant.auth0.com/", "tenant.auth0.com/")
+    );
+    let (warnings, notes) = warnings_and_notes(&dir);
+    assert_eq!(
+        notes,
+        [
+            "idp-configs/auth0.toml: issuer: ends with '/': tokens must carry exactly this iss \
+             (compare the issuer of its /.well-known/openid-configuration), and trust policies \
+             name the provider \"tenant.auth0.com/\""
+        ]
+    );
+    assert_eq!(
+        warnings,
+        [
+            "roles/no-slash.json: AssumeRolePolicyDocument: Statement[0]: Federated principal \
+             \"tenant.auth0.com\" is no configured identity provider, so it never matches (the \
+             configured provider is \"tenant.auth0.com/\": they differ by a trailing slash)"
+        ]
+    );
+
+    // Both spellings of one issuer: two providers, of which one never sees a token.
+    let dir = setup(MAIN);
+    write(
+        dir.path(),
+        "idp-configs/a.toml",
+        &oidc("https://idp.example"),
+    );
+    write(
+        dir.path(),
+        "idp-configs/b.toml",
+        &oidc("https://idp.example/"),
+    );
+    let (warnings, _) = warnings_and_notes(&dir);
+    assert_eq!(
+        warnings,
+        [
+            "idp-configs/b.toml: issuer: https://idp.example/ and https://idp.example \
+             (idp-configs/a.toml) differ only by a trailing slash: an IdP's tokens carry one of \
+             them, so the other file never sees a token"
+        ]
+    );
+
+    // One provider name for two issuers (http and https): trust could not tell them apart.
+    let dir = setup(MAIN);
+    write(
+        dir.path(),
+        "idp-configs/a.toml",
+        &oidc("https://idp.example"),
+    );
+    write(
+        dir.path(),
+        "idp-configs/b.toml",
+        &oidc("http://idp.example"),
+    );
+    let text = problems(&dir).join("\n");
+    assert!(
+        text.contains("b.toml: issuer: names the same provider as ")
+            && text
+                .contains("a.toml (https://idp.example): trust policies could not tell them apart"),
+        "{text}"
+    );
+}
+
+#[test]
 fn jwks_uri_and_file_are_exclusive_and_the_file_must_be_a_jwk_set() {
     let dir = setup(MAIN);
     write(

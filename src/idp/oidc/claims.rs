@@ -485,6 +485,11 @@ mod tests {
             verify(with(base(), "iss", json!("https://IDP.example"))),
             TokenFault::Issuer,
         );
+        // Nor is a trailing slash dropped from a configured issuer.
+        assert_fault(
+            verify_as("https://idp.example/", base()),
+            TokenFault::Issuer,
+        );
         assert_fault(verify(without(base(), "iss")), TokenFault::Issuer);
         assert_fault(
             verify(with(base(), "iss", json!(["https://idp.example"]))),
