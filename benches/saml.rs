@@ -97,7 +97,9 @@ fn saml(c: &mut Criterion) {
     // the EC one listed second.
     let mut rollover = settings();
     let ec_cert = std::fs::read(fixtures("keys/ec.der")).expect("EC certificate");
-    rollover.metadata.signing_certs_der.push(ec_cert.clone());
+    if let Some(metadata) = rollover.metadata.as_mut() {
+        metadata.signing_certs_der.push(ec_cert.clone());
+    }
     let rollover = SamlVerifier::new(rollover).expect("verifier");
     let xml = fixture("ec-signed.xml");
     let b64 = base64::engine::general_purpose::STANDARD.encode(&xml);

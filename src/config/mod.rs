@@ -257,7 +257,12 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
     let accounts = validate_accounts(path, raw.accounts, problems);
     let idp_dir = list_dir(path, "idp_dir", &resolve(&raw.idp_dir), "toml", problems);
     let mut referenced = BTreeSet::new();
-    let idps = load_idps(&idp_dir.files, &mut referenced, problems);
+    // The daemon's state directory (the store's parent) keeps the last good SAML metadata.
+    let kept_metadata = storage_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("saml-metadata");
+    let idps = load_idps(&idp_dir.files, &kept_metadata, &mut referenced, problems);
     // Beside the IdP files: the key and metadata files they name, and folders of them.
     idp_dir.report_unread(&referenced, false, problems);
     let policies_dir = list_dir(
@@ -555,6 +560,7 @@ pub(crate) fn file_stem(path: &Path) -> String {
 /// The IdP files, validated; `referenced` gets the files they name (keys, metadata).
 fn load_idps(
     files: &[PathBuf],
+    kept_metadata: &Path,
     referenced: &mut BTreeSet<PathBuf>,
     problems: &mut Problems,
 ) -> Vec<IdpSettings> {
@@ -584,7 +590,7 @@ fn load_idps(
                 oidc_idp::validate(path, raw, problems).map(IdpSettings::Oidc)
             }
             file::RawIdp::Saml(raw) => {
-                saml_idp::validate(path, raw, problems).map(IdpSettings::Saml)
+                saml_idp::validate(path, raw, kept_metadata, problems).map(IdpSettings::Saml)
             }
         };
         if let Some(idp) = idp {

@@ -5,16 +5,19 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{Problems, file, file_stem};
+use crate::clock::iso8601;
 use crate::idp::saml::{
-    self, DEFAULT_METADATA_REFRESH, DecryptionKey, IdpMetadata, MAX_METADATA_REFRESH,
+    self, DEFAULT_METADATA_REFRESH, DecryptionKey, IdpMetadata, Loaded, MAX_METADATA_REFRESH,
     MIN_METADATA_REFRESH, MetadataSource, RemoteMetadata, SamlIdpSettings, SignatureAlgorithm,
 };
 
 /// Validate one SAML IdP file, every problem reported with its field:
 /// 1. `name` (default: the file stem) is 1-128 characters of `[A-Za-z0-9._-]`;
 /// 2. exactly one of `metadata_file` (relative to this file) and `metadata_url`; the metadata is
-///    read, or fetched now (so `check-config` finds a URL that does not serve usable
-///    metadata), and must be an IdP's with at least one signing certificate;
+///    read, or fetched now, and must be an IdP's with at least one signing certificate. A URL
+///    that cannot be fetched is a warning, not an error (one IdP down must not keep the daemon
+///    from starting): the copy kept in `kept_dir` from an earlier fetch is used, or the IdP
+///    starts without metadata and refuses its responses until a refresh brings some;
 /// 3. `insecure_http` and `metadata_refresh_seconds` only with `metadata_url`; the interval
 ///    within 5..=86400 seconds;
 /// 4. `acs_urls` non-empty; `clock_skew_seconds` at most 300;
@@ -27,6 +30,7 @@ use crate::idp::saml::{
 pub(super) fn validate(
     path: &Path,
     raw: file::RawSaml,
+    kept_dir: &Path,
     problems: &mut Problems,
 ) -> Option<SamlIdpSettings> {
     let before = problems.error_count();
@@ -43,11 +47,16 @@ pub(super) fn validate(
             "must be 1-128 characters of [A-Za-z0-9._-]",
         );
     }
-    let source = metadata_source(path, &raw, problems);
-    let metadata = source.as_ref().and_then(|(source, field)| {
-        read_metadata(source)
+    let mut source = metadata_source(path, &raw, problems);
+    let metadata = source.as_mut().and_then(|(source, field)| match source {
+        MetadataSource::Url(remote) => {
+            remote.kept_copy = Some(saml::kept_copy_path(kept_dir, &name, &remote.url));
+            Some(fetch_or_kept(path, remote, problems))
+        }
+        other => read_metadata(other)
+            .map(Some)
             .map_err(|e| problems.add(path, Some(field), e))
-            .ok()
+            .ok(),
     });
     let acs_urls = raw
         .acs_urls
@@ -82,7 +91,9 @@ pub(super) fn validate(
         decryption_key,
     };
     // The verifier's own checks (certificates decode, ...), reported here rather than at start.
-    if let Err(e) = saml::SamlVerifier::new(settings.clone()) {
+    if settings.metadata.is_some()
+        && let Err(e) = saml::SamlVerifier::new(settings.clone())
+    {
         problems.add(path, Some(field), e.to_string());
         return None;
     }
@@ -133,6 +144,8 @@ fn metadata_source(
                 url: url.clone(),
                 insecure_http: raw.insecure_http,
                 refresh_interval,
+                kept_copy: None,
+                loaded: Loaded::Nothing("not fetched yet".into()),
             };
             Some((MetadataSource::Url(remote), "metadata_url"))
         }
@@ -186,11 +199,60 @@ fn read_metadata(source: &MetadataSource) -> Result<IdpMetadata, String> {
             let xml = std::fs::read_to_string(file).map_err(|e| format!("cannot read: {e}"))?;
             saml::parse_metadata(&xml).map_err(|e| e.to_string())
         }
-        MetadataSource::Url(remote) => {
-            saml::fetch_metadata_blocking(&remote.url, remote.insecure_http)
-                .map_err(|e| e.to_string())
+        MetadataSource::Url(_) | MetadataSource::Inline => Err("no metadata given".to_owned()),
+    }
+}
+
+/// The metadata of `remote`: fetched now, else the copy kept from an earlier fetch (a
+/// warning), else none (a warning: the IdP refuses its responses until a refresh succeeds).
+/// Records in `remote.loaded` which it was.
+fn fetch_or_kept(
+    path: &Path,
+    remote: &mut RemoteMetadata,
+    problems: &mut Problems,
+) -> Option<IdpMetadata> {
+    let error = match saml::fetch_metadata_blocking(&remote.url, remote.insecure_http) {
+        Ok((metadata, xml)) => {
+            remote.loaded = Loaded::Fetched(xml);
+            return Some(metadata);
         }
-        MetadataSource::Inline => Err("no metadata given".to_owned()),
+        Err(e) => e.to_string(),
+    };
+    let kept = remote
+        .kept_copy
+        .as_deref()
+        .map(|file| (file, saml::read_kept(file)));
+    match kept {
+        Some((file, Ok(Some((metadata, written))))) => {
+            problems.warn(
+                path,
+                Some("metadata_url"),
+                format!(
+                    "{error}; the copy kept from an earlier fetch ({}, written {}) is used until a fetch succeeds",
+                    file.display(),
+                    iso8601(written)
+                ),
+            );
+            remote.loaded = Loaded::KeptCopy(error);
+            Some(metadata)
+        }
+        other => {
+            let kept = match other {
+                Some((file, Err(why))) => {
+                    format!("the copy kept at {} is unusable: {why}", file.display())
+                }
+                _ => "no copy of earlier metadata is kept".to_owned(),
+            };
+            problems.warn(
+                path,
+                Some("metadata_url"),
+                format!(
+                    "{error}; {kept}: the IdP's responses are refused (IDPCommunicationError) until a fetch succeeds (retried with backoff)"
+                ),
+            );
+            remote.loaded = Loaded::Nothing(error);
+            None
+        }
     }
 }
 

@@ -884,9 +884,12 @@ fn a_saml_provider_reads_its_metadata() {
         panic!("a SAML IdP")
     };
     assert_eq!(s.name, "corp");
-    assert_eq!(s.metadata.entity_id, "https://idp.example.com/saml");
     assert_eq!(
-        s.metadata.signing_certs_der.len(),
+        s.metadata.as_ref().unwrap().entity_id,
+        "https://idp.example.com/saml"
+    );
+    assert_eq!(
+        s.metadata.as_ref().unwrap().signing_certs_der.len(),
         2,
         "both signing keys, not the encryption key"
     );
@@ -1077,11 +1080,34 @@ fn saml_metadata_sources_are_checked_before_any_fetch() {
         "file-with-url-options.toml: insecure_http: applies to metadata_url only",
         "file-with-url-options.toml: metadata_refresh_seconds: applies to metadata_url only",
         "refresh-too-often.toml: metadata_refresh_seconds: must be 5..=86400 seconds",
-        // Nothing listens on port 9: the fetch fails, reported against the URL.
-        "refresh-too-often.toml: metadata_url: SAML metadata: GET http://127.0.0.1:9/metadata",
     ] {
         assert!(text.contains(expected), "{expected}\n---\n{text}");
     }
+    // Nothing listens on port 9: the fetch fails, a warning against the URL (the daemon would
+    // start with the IdP waiting for its metadata).
+    write(
+        dir.path(),
+        "idp-configs/refresh-too-often.toml",
+        "kind = \"saml\"\nmetadata_url = \"http://127.0.0.1:9/metadata\"\ninsecure_http = true\n",
+    );
+    for name in [
+        "plain-http",
+        "credentials",
+        "not-a-url",
+        "both",
+        "neither",
+        "file-with-url-options",
+    ] {
+        std::fs::remove_file(dir.path().join(format!("idp-configs/{name}.toml"))).unwrap();
+    }
+    assert_eq!(problems(&dir), Vec::<String>::new());
+    let (warnings, _) = warnings_and_notes(&dir);
+    let expected =
+        "refresh-too-often.toml: metadata_url: SAML metadata: GET http://127.0.0.1:9/metadata";
+    assert!(
+        warnings.iter().any(|w| w.contains(expected)),
+        "{expected}\n---\n{warnings:?}"
+    );
 }
 
 fn saml_key_fixture(name: &str) -> Vec<u8> {

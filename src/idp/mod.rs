@@ -202,8 +202,15 @@ fn build_saml(
     replay: Arc<dyn ReplayCache>,
 ) -> Result<BuiltIdp, saml::SamlError> {
     let provider = Arc::new(saml::SamlProvider::new(settings.clone(), replay)?);
-    if let Err(e) = provider.verifier().check_metadata_current(clock.now()) {
-        tracing::warn!(idp = %settings.name, error = %e, "its responses are refused until the metadata is replaced");
+    match provider.verifier() {
+        Some(verifier) => {
+            if let Err(e) = verifier.check_metadata_current(clock.now()) {
+                tracing::warn!(idp = %settings.name, error = %e, "its responses are refused until the metadata is replaced");
+            }
+        }
+        None => {
+            tracing::error!(idp = %settings.name, "no metadata: its responses are refused (IDPCommunicationError) until it can be fetched");
+        }
     }
     let maintenance = match &settings.metadata_source {
         saml::MetadataSource::Url(remote) => {

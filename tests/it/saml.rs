@@ -10,8 +10,8 @@ use base64::Engine as _;
 use serde_json::json;
 use stsbridge::clock::ManualClock;
 use stsbridge::idp::saml::{
-    MetadataRefresher, MetadataSource, RemoteMetadata, SamlError, SamlIdpSettings, SamlProvider,
-    fetch_metadata_blocking, parse_metadata,
+    Loaded, MetadataRefresher, MetadataSource, RemoteMetadata, SamlError, SamlIdpSettings,
+    SamlProvider, fetch_metadata_blocking, kept_copy_path, parse_metadata,
 };
 
 use crate::support::daemon::{ACCOUNT, Daemon, Setup, sts_client};
@@ -548,12 +548,14 @@ fn fixture_now() -> std::time::SystemTime {
 }
 
 fn url_settings(server: &MetadataServer) -> (SamlIdpSettings, RemoteMetadata) {
+    let (metadata, xml) = fetch_metadata_blocking(&server.url, true).expect("metadata");
     let remote = RemoteMetadata {
         url: server.url.clone(),
         insecure_http: true,
         refresh_interval: Duration::from_secs(60),
+        kept_copy: None,
+        loaded: Loaded::Fetched(xml),
     };
-    let metadata = fetch_metadata_blocking(&remote.url, true).expect("metadata");
     let mut settings = SamlIdpSettings::new("corp", metadata);
     settings.metadata_source = MetadataSource::Url(remote.clone());
     (settings, remote)
@@ -576,8 +578,7 @@ fn refreshed_provider(
 fn accepts(provider: &SamlProvider, name: &str) -> bool {
     provider
         .verifier()
-        .verify(&fixture(name), fixture_now())
-        .is_ok()
+        .is_some_and(|verifier| verifier.verify(&fixture(name), fixture_now()).is_ok())
 }
 
 #[tokio::test]
@@ -610,7 +611,7 @@ async fn metadata_is_fetched_from_its_url_when_the_configuration_is_loaded() {
     assert_eq!(server.fetches(), 1);
     assert_eq!(
         settings.metadata,
-        parse_metadata(&metadata_xml()).expect("metadata")
+        Some(parse_metadata(&metadata_xml()).expect("metadata"))
     );
     assert_eq!(
         settings.metadata_source,
@@ -618,10 +619,17 @@ async fn metadata_is_fetched_from_its_url_when_the_configuration_is_loaded() {
             url: server.url.clone(),
             insecure_http: true,
             refresh_interval: Duration::from_secs(600),
+            kept_copy: Some(kept_copy_path(
+                &dir.path().join("data/saml-metadata"),
+                "corp",
+                &server.url
+            )),
+            loaded: Loaded::Fetched(metadata_xml()),
         })
     );
 
-    // What check-config reports: the file, the field, why.
+    // What check-config reports: the file, the field, why; a warning, since one IdP down
+    // must not keep the daemon from starting.
     let broken =
         MetadataServer::start(metadata_xml().replace("IDPSSODescriptor", "SPSSODescriptor"));
     idp("sp-metadata", &broken.url);
@@ -631,9 +639,14 @@ async fn metadata_is_fetched_from_its_url_when_the_configuration_is_loaded() {
     let redirecting = MetadataServer::start(String::new());
     redirecting.answer(Answer::Redirect(server.url.clone()));
     idp("redirect", &redirecting.url);
-    let problems = stsbridge::config::load(&dir.path().join("stsbridge.toml"))
-        .expect_err("problems")
-        .to_string();
+    let config = stsbridge::config::load(&dir.path().join("stsbridge.toml"))
+        .expect("IdPs whose metadata cannot be had are warnings");
+    let problems = config
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
     for expected in [
         "sp-metadata.toml: metadata_url: SAML provider configuration: metadata: not SAML metadata",
         "down.toml: metadata_url: SAML metadata: GET",
@@ -643,7 +656,21 @@ async fn metadata_is_fetched_from_its_url_when_the_configuration_is_loaded() {
     }
     assert!(problems.contains("status 503"), "{problems}");
     assert!(problems.contains("status 302"), "{problems}");
+    assert!(
+        problems.contains("no copy of earlier metadata is kept"),
+        "{problems}"
+    );
     assert_eq!(server.fetches(), 2, "a redirect is not followed");
+    let without: Vec<&str> = config
+        .federation
+        .idps
+        .iter()
+        .filter_map(|idp| match idp {
+            stsbridge::idp::IdpSettings::Saml(s) if s.metadata.is_none() => Some(s.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(without, ["down", "redirect", "sp-metadata"]);
 }
 
 #[tokio::test]
@@ -686,7 +713,7 @@ async fn a_refresh_picks_up_a_rolled_over_certificate() {
 async fn a_failed_refresh_keeps_the_last_good_metadata() {
     let server = MetadataServer::start(rsa_only_metadata());
     let (provider, refresher, _store) = refreshed_provider(&server);
-    let good = provider.verifier().settings().metadata.clone();
+    let good = provider.verifier().expect("metadata").metadata().clone();
     let failures: Vec<(&str, Answer)> = vec![
         ("down", Answer::Down),
         (
@@ -723,7 +750,11 @@ async fn a_failed_refresh_keeps_the_last_good_metadata() {
     for (what, answer) in failures {
         server.answer(answer);
         assert!(refresher.refresh().await.is_err(), "{what}");
-        assert_eq!(provider.verifier().settings().metadata, good, "{what}");
+        assert_eq!(
+            provider.verifier().expect("metadata").metadata(),
+            &good,
+            "{what}"
+        );
         assert!(accepts(&provider, "response-signed.xml"), "{what}");
         assert!(!accepts(&provider, "ec-signed.xml"), "{what}");
     }
@@ -746,6 +777,7 @@ async fn metadata_past_valid_until_is_not_used() {
     assert!(matches!(
         provider
             .verifier()
+            .expect("metadata")
             .verify(&fixture("response-signed.xml"), later),
         Err(SamlError::MetadataExpired { .. })
     ));
@@ -897,4 +929,128 @@ async fn encrypted_assertions_are_accepted_only_in_signed_responses_with_the_key
             .unwrap_err(),
         "InvalidIdentityToken"
     );
+}
+
+/// `/readyz` of `daemon`: its status and the detail it gives for the IdP `corp`.
+async fn corp_readiness(daemon: &Daemon) -> (u16, String) {
+    let response = reqwest::get(format!("{}/readyz", daemon.url))
+        .await
+        .expect("readyz");
+    let status = response.status().as_u16();
+    let body: serde_json::Value =
+        serde_json::from_str(&response.text().await.expect("body")).expect("JSON");
+    let detail = body["identity_providers"]["corp"]["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (status, detail)
+}
+
+/// One unreachable `metadata_url` kept the whole daemon from starting. Now the daemon starts
+/// with that IdP waiting for its metadata (its responses refused with `IDPCommunicationError`,
+/// `/readyz` saying why), picks the metadata up soon after the IdP is back, keeps a copy, and a
+/// restart during a later outage starts with that copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idp_down_at_start_up_does_not_stop_the_daemon_and_is_picked_up_when_back() {
+    let server = MetadataServer::start(metadata_xml());
+    server.answer(Answer::Down);
+    let f = start_with(format!(
+        "kind = \"saml\"\nmetadata_url = \"{}\"\ninsecure_http = true\n",
+        server.url
+    ))
+    .await;
+    assert_eq!(
+        f.assume("saml-admin", &fixture("response-signed.xml"))
+            .await
+            .map(drop),
+        Err("IDPCommunicationError".to_owned())
+    );
+    let (status, detail) = corp_readiness(&f.daemon).await;
+    assert_eq!(status, 503);
+    assert!(
+        detail.contains("no metadata") && detail.contains("503"),
+        "{detail}"
+    );
+    assert!(f.daemon.sessions().await.is_empty());
+
+    // The IdP comes back: the first retry is 5 s after start-up.
+    server.serve(metadata_xml());
+    let mut waited = 0;
+    while corp_readiness(&f.daemon).await.0 != 200 {
+        assert!(waited < 150, "the metadata was not picked up within 15 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let (_, detail) = corp_readiness(&f.daemon).await;
+    assert!(detail.starts_with("2 signing certificate(s)"), "{detail}");
+    let kept: Vec<_> = std::fs::read_dir(f.daemon.dir.path().join("data/saml-metadata"))
+        .expect("the kept copies")
+        .map(|entry| entry.expect("entry").path())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(
+        std::fs::read_to_string(&kept[0]).expect("kept copy"),
+        metadata_xml()
+    );
+
+    // Down again, and the daemon restarts meanwhile: it starts with the kept copy. (Every
+    // valid fixture carries one assertion ID, used once per store: the first use is here.)
+    server.answer(Answer::Down);
+    let clock = f.clock.clone();
+    let dir = f.daemon.stop().await;
+    let daemon = Daemon::restart_with(dir, clock.clone()).await;
+    let f = Fixture { daemon, clock };
+    f.assume("saml-admin", &fixture("response-signed.xml"))
+        .await
+        .expect("credentials with the kept copy");
+    let (_, detail) = corp_readiness(&f.daemon).await;
+    assert!(detail.contains("the last refresh failed"), "{detail}");
+}
+
+/// `check-config` prints a metadata URL that cannot be fetched as a warning (exit 0), and
+/// `--strict` makes it fail (exit 1), as `ExecStartPre` may want.
+#[test]
+fn check_config_warns_of_a_metadata_url_it_cannot_fetch() {
+    let server = MetadataServer::start(String::new());
+    server.answer(Answer::Down);
+    let dir = tempfile::tempdir().expect("tempdir");
+    for sub in ["idp-configs", "roles", "policies"] {
+        std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
+    }
+    std::fs::write(
+        dir.path().join("stsbridge.toml"),
+        "default_account_id = \"123456789012\"\n[server]\nlisten = \"127.0.0.1:0\"\n\
+         [storage]\npath = \"data/sled\"\n[keys]\npath = \"data/keyring.json\"\n",
+    )
+    .expect("main config");
+    std::fs::write(
+        dir.path().join("idp-configs/corp.toml"),
+        format!(
+            "kind = \"saml\"\nmetadata_url = \"{}\"\ninsecure_http = true\n",
+            server.url
+        ),
+    )
+    .expect("idp config");
+    let check = |strict: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_stsbridge"));
+        command.current_dir(dir.path()).arg("check-config");
+        if strict {
+            command.arg("--strict");
+        }
+        let output = command.output().expect("check-config");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let (code, text) = check(false);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("warning:") && text.contains("corp.toml: metadata_url: SAML metadata: GET"),
+        "{text}"
+    );
+    assert!(text.contains("IDPCommunicationError"), "{text}");
+    let (code, text) = check(true);
+    assert_eq!(code, Some(1), "{text}");
 }

@@ -23,6 +23,7 @@ pub(super) fn check(
     signed: SignedDocument,
     xml: &str,
     settings: &SamlIdpSettings,
+    entity_id: &str,
     now: SystemTime,
 ) -> Result<VerifiedAssertion, SamlError> {
     let clock = Clock {
@@ -31,7 +32,7 @@ pub(super) fn check(
     };
     let (assertion, response_in_response_to) = match signed {
         SignedDocument::Response(mut response) => {
-            check_response(&response, settings, clock)?;
+            check_response(&response, settings, entity_id, clock)?;
             let assertion = response
                 .assertion
                 .take()
@@ -42,11 +43,11 @@ pub(super) fn check(
             let unsigned: Response = xml
                 .parse()
                 .map_err(|e| structure(format!("Response: {}", error_text(&e))))?;
-            check_response(&unsigned, settings, clock)?;
+            check_response(&unsigned, settings, entity_id, clock)?;
             (*assertion, unsigned.in_response_to)
         }
     };
-    let mut verified = check_assertion(assertion, settings, clock)?;
+    let mut verified = check_assertion(assertion, settings, entity_id, clock)?;
     verified.response_in_response_to = response_in_response_to;
     Ok(verified)
 }
@@ -60,11 +61,12 @@ pub(super) fn check(
 fn check_response(
     response: &Response,
     settings: &SamlIdpSettings,
+    entity_id: &str,
     clock: Clock,
 ) -> Result<(), SamlError> {
     check_version(&response.version, "Response")?;
     if let Some(issuer) = &response.issuer {
-        check_issuer(issuer, settings, "Response")?;
+        check_issuer(issuer, entity_id, "Response")?;
     }
     let status = response
         .status
@@ -107,10 +109,11 @@ fn check_response(
 fn check_assertion(
     assertion: Assertion,
     settings: &SamlIdpSettings,
+    entity_id: &str,
     clock: Clock,
 ) -> Result<VerifiedAssertion, SamlError> {
     check_version(&assertion.version, "Assertion")?;
-    check_issuer(&assertion.issuer, settings, "Assertion")?;
+    check_issuer(&assertion.issuer, entity_id, "Assertion")?;
     clock.not_ahead(
         SystemTime::from(assertion.issue_instant),
         "Assertion IssueInstant",
@@ -147,7 +150,7 @@ fn check_assertion(
     Ok(VerifiedAssertion {
         attributes: attributes(&assertion)?,
         assertion_id: assertion.id,
-        issuer: settings.metadata.entity_id.clone(),
+        issuer: entity_id.to_owned(),
         name_id: name_id.value.clone(),
         name_id_format: name_id.format.clone(),
         recipient,
@@ -293,11 +296,7 @@ fn check_version(version: &str, element: &str) -> Result<(), SamlError> {
 }
 
 /// Profiles §4.1.4.2: the Issuer is the IdP's unique identifier, its Format omitted or entity.
-fn check_issuer(
-    issuer: &Issuer,
-    settings: &SamlIdpSettings,
-    element: &str,
-) -> Result<(), SamlError> {
+fn check_issuer(issuer: &Issuer, entity_id: &str, element: &str) -> Result<(), SamlError> {
     let fault = |detail: String| Err(SamlError::invalid(SamlFault::Issuer, detail));
     if let Some(format) = &issuer.format
         && format != ENTITY_FORMAT
@@ -308,11 +307,11 @@ fn check_issuer(
         ));
     }
     match issuer.value.as_deref() {
-        Some(value) if value == settings.metadata.entity_id => Ok(()),
+        Some(value) if value == entity_id => Ok(()),
         value => fault(format!(
             "{element} Issuer {:?} is not {:?}",
             value.map(truncated),
-            truncated(&settings.metadata.entity_id)
+            truncated(entity_id)
         )),
     }
 }

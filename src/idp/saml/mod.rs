@@ -57,6 +57,7 @@ mod checks;
 mod decrypt;
 mod guard;
 mod input;
+mod kept;
 mod metadata;
 mod provider;
 mod refresh;
@@ -73,6 +74,7 @@ use algorithms::AllowList;
 
 pub use algorithms::SignatureAlgorithm;
 pub use decrypt::DecryptionKey;
+pub use kept::{kept_copy_path, read_kept};
 pub use metadata::{IdpMetadata, parse_metadata};
 pub use provider::SamlProvider;
 pub use refresh::{MetadataRefresher, Refreshed, fetch_metadata_blocking};
@@ -101,8 +103,10 @@ pub struct SamlIdpSettings {
     /// Provider name: the ARN is `arn:aws:iam::ACCOUNT:saml-provider/NAME`.
     pub name: String,
     /// What the IdP's metadata says: its entityID (the Issuer of its responses and
-    /// assertions), its signing certificates, until when they may be used.
-    pub metadata: IdpMetadata,
+    /// assertions), its signing certificates, until when they may be used. `None` only for a
+    /// `metadata_url` that could not be fetched at start-up with no copy kept from before: the
+    /// IdP's responses are refused (`IDPCommunicationError`) until a refresh brings metadata.
+    pub metadata: Option<IdpMetadata>,
     /// Where the metadata came from, and so whether it is refreshed.
     pub metadata_source: MetadataSource,
     /// The audience required in every AudienceRestriction ([`DEFAULT_SP_ENTITY_ID`]).
@@ -126,7 +130,7 @@ impl SamlIdpSettings {
     pub fn new(name: impl Into<String>, metadata: IdpMetadata) -> Self {
         Self {
             name: name.into(),
-            metadata,
+            metadata: Some(metadata),
             metadata_source: MetadataSource::Inline,
             sp_entity_id: DEFAULT_SP_ENTITY_ID.to_owned(),
             acs_urls: vec![DEFAULT_ACS_URL.to_owned()],
@@ -159,6 +163,22 @@ pub struct RemoteMetadata {
     /// [`MIN_METADATA_REFRESH`]..=[`MAX_METADATA_REFRESH`]); sooner when the metadata's
     /// `cacheDuration` or `validUntil` say so.
     pub refresh_interval: Duration,
+    /// Where the last good metadata is kept (in the daemon's state directory), so a start
+    /// while the IdP is down still has it; `None`: nowhere (tests, tools).
+    pub kept_copy: Option<std::path::PathBuf>,
+    /// How the metadata in the settings was had at start-up.
+    pub loaded: Loaded,
+}
+
+/// How a `metadata_url`'s metadata was had when the configuration was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loaded {
+    /// Fetched now: the document as served (to keep as the last good copy).
+    Fetched(String),
+    /// The fetch failed (the error); the copy kept from an earlier fetch is used.
+    KeptCopy(String),
+    /// The fetch failed (the error) and no copy was kept: the IdP waits for a refresh.
+    Nothing(String),
 }
 
 /// What a verified response says, built only from what samael returned as signed and verified.
@@ -265,6 +285,8 @@ pub enum SamlFault {
 #[derive(Debug)]
 pub struct SamlVerifier {
     settings: SamlIdpSettings,
+    /// The settings' metadata (a verifier is never built without).
+    metadata: IdpMetadata,
     certs: signed::PinnedCerts,
     algorithms: AllowList,
     decryptor: Option<decrypt::Decryptor>,
@@ -284,7 +306,10 @@ impl SamlVerifier {
         if settings.name.is_empty() {
             return invalid("empty provider name".to_owned());
         }
-        if settings.metadata.entity_id.is_empty() {
+        let Some(metadata) = settings.metadata.clone() else {
+            return invalid("no metadata".to_owned());
+        };
+        if metadata.entity_id.is_empty() {
             return invalid("empty entity_id".to_owned());
         }
         if settings.sp_entity_id.is_empty() {
@@ -293,11 +318,10 @@ impl SamlVerifier {
         if settings.acs_urls.is_empty() || settings.acs_urls.iter().any(String::is_empty) {
             return invalid("acs_urls must list at least one non-empty URL".to_owned());
         }
-        if settings.metadata.signing_certs_der.is_empty() {
+        if metadata.signing_certs_der.is_empty() {
             return invalid("no signing certificate: nothing could verify a signature".to_owned());
         }
-        if let Some(i) = settings
-            .metadata
+        if let Some(i) = metadata
             .signing_certs_der
             .iter()
             .position(|der| !metadata::is_der_sequence(der))
@@ -314,8 +338,7 @@ impl SamlVerifier {
             ));
         }
         let certs = signed::PinnedCerts::new(
-            settings
-                .metadata
+            metadata
                 .signing_certs_der
                 .iter()
                 .cloned()
@@ -330,6 +353,7 @@ impl SamlVerifier {
             .transpose()?;
         Ok(Self {
             settings,
+            metadata,
             certs,
             algorithms,
             decryptor,
@@ -338,6 +362,11 @@ impl SamlVerifier {
 
     pub fn settings(&self) -> &SamlIdpSettings {
         &self.settings
+    }
+
+    /// The metadata this verifier trusts.
+    pub fn metadata(&self) -> &IdpMetadata {
+        &self.metadata
     }
 
     /// Verify a response completely (the steps in the module documentation), unless the
@@ -369,7 +398,7 @@ impl SamlVerifier {
             }
             _ => signed::verify(&xml, &self.certs, &self.algorithms, &shape)?,
         };
-        checks::check(signed, &xml, &self.settings, now)
+        checks::check(signed, &xml, &self.settings, &self.metadata.entity_id, now)
     }
 
     /// Steps 4 and 5 for an EncryptedAssertion: the Response verified, then its
@@ -404,7 +433,7 @@ impl SamlVerifier {
 impl SamlVerifier {
     /// Whether the metadata may still be used at `now` (SAML Metadata §2.3.2: `validUntil`).
     pub fn check_metadata_current(&self, now: SystemTime) -> Result<(), SamlError> {
-        match self.settings.metadata.valid_until {
+        match self.metadata.valid_until {
             Some(until) if now >= until => Err(SamlError::MetadataExpired {
                 idp: self.settings.name.clone(),
                 valid_until: crate::clock::iso8601(until),

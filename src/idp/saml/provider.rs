@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
 use tokio::sync::Semaphore;
 
 use super::{
@@ -32,9 +32,13 @@ use crate::store::{ReplayCache, ReplayKey};
 /// One configured SAML IdP.
 pub struct SamlProvider {
     name: String,
-    /// Fixed for the provider's life: a metadata with another entityID is refused.
-    entity_id: String,
-    verifier: ArcSwap<SamlVerifier>,
+    /// The entityID of the first metadata trusted, fixed from then on: a metadata with another
+    /// entityID is refused.
+    entity_id: std::sync::OnceLock<String>,
+    /// What verifiers are built from, with each new metadata.
+    settings: SamlIdpSettings,
+    /// `None` until the IdP's metadata could be had (a `metadata_url` down since start-up).
+    verifier: ArcSwapOption<SamlVerifier>,
     /// Verification is CPU-bound (~1 ms): at most one per core at a time, so a burst of SAML
     /// sign-ins queues here instead of starving OIDC requests of blocking threads.
     permits: Arc<Semaphore>,
@@ -45,13 +49,24 @@ pub struct SamlProvider {
 }
 
 impl SamlProvider {
+    /// The provider of `settings`; without metadata (`settings.metadata` is `None`), one that
+    /// refuses every response with `IDPCommunicationError` until
+    /// [`replace_metadata`](Self::replace_metadata) gives it some.
     pub fn new(settings: SamlIdpSettings, replay: Arc<dyn ReplayCache>) -> Result<Self, SamlError> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let verifier = SamlVerifier::new(settings)?;
+        let verifier = match settings.metadata {
+            Some(_) => Some(Arc::new(SamlVerifier::new(settings.clone())?)),
+            None => None,
+        };
+        let entity_id = std::sync::OnceLock::new();
+        if let Some(verifier) = &verifier {
+            let _ = entity_id.set(verifier.metadata().entity_id.clone());
+        }
         Ok(Self {
-            name: verifier.settings().name.clone(),
-            entity_id: verifier.settings().metadata.entity_id.clone(),
-            verifier: ArcSwap::from_pointee(verifier),
+            name: settings.name.clone(),
+            entity_id,
+            settings,
+            verifier: ArcSwapOption::new(verifier),
             permits: Arc::new(Semaphore::new(cores)),
             replay,
             refresh_error: std::sync::Mutex::new(None),
@@ -77,12 +92,19 @@ impl SamlProvider {
         response: &str,
         now: SystemTime,
     ) -> Result<VerifiedAssertion, VerifyError> {
+        let verifier = self.verifier().ok_or_else(|| {
+            VerifyError::Communication(format!(
+                "SAML IdP {:?} has no metadata yet ({})",
+                self.name,
+                self.last_refresh_error()
+                    .unwrap_or_else(|| "not fetched yet".into())
+            ))
+        })?;
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|_| VerifyError::Communication("SAML verification pool closed".into()))?;
-        let verifier = self.verifier();
         let response = response.to_owned();
         let verified = off_the_workers(move || verifier.verify(&response, now)).await?;
         match verified {
@@ -111,13 +133,27 @@ impl SamlProvider {
             .map_err(|e| VerifyError::Internal(e.to_string()))
     }
 
-    /// The verifier in use now.
-    pub fn verifier(&self) -> Arc<SamlVerifier> {
+    /// The verifier in use now (`None` while the IdP has no metadata).
+    pub fn verifier(&self) -> Option<Arc<SamlVerifier>> {
         self.verifier.load_full()
     }
 
+    /// The provider's name (`arn:aws:iam::ACCOUNT:saml-provider/NAME`).
+    pub fn provider_name(&self) -> &str {
+        &self.name
+    }
+
+    /// Why the last metadata refresh failed, until one succeeds.
+    fn last_refresh_error(&self) -> Option<String> {
+        self.refresh_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Trust `metadata` from now on, in place of the current metadata, if it is usable:
-    /// 1. the same entityID (another is another IdP, not a refresh);
+    /// 1. the same entityID as the first metadata trusted (another is another IdP, not a
+    ///    refresh);
     /// 2. not past its `validUntil` at `now`;
     /// 3. a verifier builds from it (signing certificates present and DER).
     ///
@@ -133,11 +169,13 @@ impl SamlProvider {
                 self.name
             )))
         };
-        if metadata.entity_id != self.entity_id {
+        if let Some(expected) = self.entity_id.get()
+            && metadata.entity_id != *expected
+        {
             return refused(format!(
                 "its entityID {:?} is not {:?}",
                 super::truncated(&metadata.entity_id),
-                self.entity_id
+                expected
             ));
         }
         if let Some(until) = metadata.valid_until
@@ -148,12 +186,16 @@ impl SamlProvider {
                 crate::clock::iso8601(until)
             ));
         }
-        let current = self.verifier.load();
-        let changed = current.settings().metadata.signing_certs_der != metadata.signing_certs_der;
-        let mut settings = current.settings().clone();
-        settings.metadata = metadata;
+        let changed = self.verifier().is_none_or(|current| {
+            current.metadata().signing_certs_der != metadata.signing_certs_der
+        });
+        let entity_id = metadata.entity_id.clone();
+        let mut settings = self.settings.clone();
+        settings.metadata = Some(metadata);
         let fresh = SamlVerifier::new(settings)?;
-        self.verifier.store(Arc::new(fresh));
+        // Only the refresh task replaces metadata: the first entityID is set once.
+        let _ = self.entity_id.set(entity_id);
+        self.verifier.store(Some(Arc::new(fresh)));
         Ok(changed)
     }
 }
@@ -164,8 +206,9 @@ impl IdpVerifier for SamlProvider {
         &self.name
     }
 
+    /// The IdP's entityID (empty while it has no metadata).
     fn issuer(&self) -> &str {
-        &self.entity_id
+        self.entity_id.get().map_or("", String::as_str)
     }
 
     fn kind(&self) -> ProviderKind {
@@ -173,13 +216,17 @@ impl IdpVerifier for SamlProvider {
     }
 
     async fn health(&self, now: SystemTime) -> crate::idp::IdpHealth {
-        let verifier = self.verifier();
-        let metadata = &verifier.settings().metadata;
-        let refresh_error = self
-            .refresh_error
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let refresh_error = self.last_refresh_error();
+        let Some(verifier) = self.verifier() else {
+            return crate::idp::IdpHealth {
+                ready: false,
+                detail: format!(
+                    "no metadata: {}",
+                    refresh_error.unwrap_or_else(|| "not fetched yet".into())
+                ),
+            };
+        };
+        let metadata = verifier.metadata();
         match verifier.check_metadata_current(now) {
             Err(e) => crate::idp::IdpHealth {
                 ready: false,
@@ -230,7 +277,7 @@ impl IdpVerifier for SamlProvider {
         if let Some(request_id) = expect.in_response_to {
             check_in_response_to(&assertion, request_id)?;
         }
-        let skew = self.verifier().settings().clock_skew;
+        let skew = self.settings.clock_skew;
         let identity = identity(self.name(), assertion, skew);
         let facts = identity
             .saml

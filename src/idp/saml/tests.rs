@@ -278,7 +278,7 @@ fn xs_durations() {
 #[test]
 fn responses_are_refused_once_the_metadata_is_past_valid_until() {
     let mut expiring = settings();
-    expiring.metadata.valid_until = Some(from_unix_seconds(NOW + 1));
+    expiring.metadata.as_mut().unwrap().valid_until = Some(from_unix_seconds(NOW + 1));
     let verifier = verifier_with(expiring);
     let b64 = encoded("response-signed");
     assert!(verifier.verify(&b64, from_unix_seconds(NOW)).is_ok());
@@ -296,12 +296,12 @@ fn responses_are_refused_once_the_metadata_is_past_valid_until() {
 #[test]
 fn a_provider_takes_refreshed_metadata_only_for_the_same_idp_and_still_valid() {
     let mut first = settings();
-    first.metadata.signing_certs_der = vec![IDP_CERT.to_vec()];
+    first.metadata.as_mut().unwrap().signing_certs_der = vec![IDP_CERT.to_vec()];
     let (provider, _dir) = provider_with(first);
     let now = from_unix_seconds(NOW);
     let ec_signed = encoded("ec-signed");
     assert_fault(
-        provider.verifier().verify(&ec_signed, now),
+        provider.verifier().unwrap().verify(&ec_signed, now),
         SamlFault::Signature,
     );
 
@@ -331,12 +331,13 @@ fn a_provider_takes_refreshed_metadata_only_for_the_same_idp_and_still_valid() {
     ));
     // None of those was taken.
     assert_fault(
-        provider.verifier().verify(&ec_signed, now),
+        provider.verifier().unwrap().verify(&ec_signed, now),
         SamlFault::Signature,
     );
     assert!(
         provider
             .verifier()
+            .unwrap()
             .verify(&encoded("response-signed"), now)
             .is_ok()
     );
@@ -351,9 +352,12 @@ fn a_provider_takes_refreshed_metadata_only_for_the_same_idp_and_still_valid() {
             .replace_metadata(rolled.clone(), now)
             .expect("taken")
     );
-    assert!(provider.verifier().verify(&ec_signed, now).is_ok());
+    assert!(provider.verifier().unwrap().verify(&ec_signed, now).is_ok());
     assert_fault(
-        provider.verifier().verify(&encoded("response-signed"), now),
+        provider
+            .verifier()
+            .unwrap()
+            .verify(&encoded("response-signed"), now),
         SamlFault::Signature,
     );
     // The same again: no change.
@@ -363,15 +367,22 @@ fn a_provider_takes_refreshed_metadata_only_for_the_same_idp_and_still_valid() {
 #[test]
 fn unusable_settings_are_refused() {
     type Change = fn(&mut SamlIdpSettings);
-    let cases: [(&str, Change); 6] = [
-        ("no certificate", |s| s.metadata.signing_certs_der.clear()),
+    let cases: [(&str, Change); 7] = [
+        ("no metadata", |s| s.metadata = None),
+        ("no certificate", |s| {
+            s.metadata.as_mut().unwrap().signing_certs_der.clear()
+        }),
         ("not DER", |s| {
             s.metadata
+                .as_mut()
+                .unwrap()
                 .signing_certs_der
                 .push(b"not a certificate".to_vec())
         }),
         ("no ACS URL", |s| s.acs_urls.clear()),
-        ("no entity ID", |s| s.metadata.entity_id.clear()),
+        ("no entity ID", |s| {
+            s.metadata.as_mut().unwrap().entity_id.clear()
+        }),
         ("no SP entity ID", |s| s.sp_entity_id.clear()),
         ("huge skew", |s| s.clock_skew = Duration::from_secs(3600)),
     ];
@@ -414,12 +425,12 @@ fn content_changed_after_signing_is_refused() {
 #[test]
 fn only_pinned_certificates_verify() {
     let mut rsa_only = settings();
-    rsa_only.metadata.signing_certs_der = vec![IDP_CERT.to_vec()];
+    rsa_only.metadata.as_mut().unwrap().signing_certs_der = vec![IDP_CERT.to_vec()];
     let result = verifier_with(rsa_only).verify(&encoded("ec-signed"), from_unix_seconds(NOW));
     assert_fault(result, SamlFault::Signature);
 
     let mut ec_only = settings();
-    ec_only.metadata.signing_certs_der = vec![EC_CERT.to_vec()];
+    ec_only.metadata.as_mut().unwrap().signing_certs_der = vec![EC_CERT.to_vec()];
     let result = verifier_with(ec_only).verify(&encoded("response-signed"), from_unix_seconds(NOW));
     assert_fault(result, SamlFault::Signature);
 }

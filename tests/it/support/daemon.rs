@@ -119,11 +119,16 @@ impl Daemon {
 
     /// Start a daemon again on the directory (config, store, keyring) of a stopped one.
     pub async fn restart(dir: TempDir) -> Daemon {
+        Self::restart_with(dir, Arc::new(SystemClock)).await
+    }
+
+    /// [`restart`](Self::restart) on `clock`.
+    pub async fn restart_with(dir: TempDir, clock: Arc<dyn Clock>) -> Daemon {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let config_path = dir.path().join("stsbridge.toml");
-        Self::launch(dir, config_path, listener, false, Arc::new(SystemClock)).await
+        Self::launch(dir, config_path, listener, false, clock).await
     }
 
     async fn launch(
