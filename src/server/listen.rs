@@ -2,10 +2,12 @@
 //!
 //! - At most `max_connections` connections are open (below the process's file-descriptor limit,
 //!   so the store, the admin socket and the fetches of IdP keys and metadata always have
-//!   descriptors left). When the cap is reached, a new connection takes the place of the
-//!   connection that has waited longest for a request (idle, or still trickling its request
-//!   head); when every connection is busy with a request, the new one is closed at once. So a
-//!   flood of idle connections cannot keep a real client out.
+//!   descriptors left). At the cap, the connection that has waited longest for a request (idle,
+//!   or still trickling its request head) is closed to make room, and the next connection is
+//!   accepted once its descriptor is released (counted until then: under a flood, closing is
+//!   not instant); while every connection is busy with a request, new ones wait in the
+//!   kernel's accept queue. So a flood of idle connections cannot keep a real client out, nor
+//!   push the daemon past its descriptors.
 //! - A request head must arrive within `header_timeout` (hyper's header read timeout; also
 //!   bounds a slowloris trickle), and a connection with no traffic for `idle_timeout` is closed
 //!   (an idle keep-alive, or one opened and never used).
@@ -58,6 +60,10 @@ pub async fn serve(
     tracing::info!(max_connections = cap, "accepting connections");
     tokio::pin!(shutdown);
     loop {
+        tokio::select! {
+            () = table.room() => {}
+            () = &mut shutdown => break,
+        }
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -69,10 +75,7 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(slot) = table.admit() else {
-            tracing::debug!(%peer, "every connection is busy: a new one is closed");
-            continue;
-        };
+        let slot = table.admit();
         let service = connection_service(router.clone(), peer, Arc::clone(&slot));
         let io = TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout));
         let connection = graceful.watch(http.serve_connection(io, service));
@@ -146,6 +149,8 @@ fn connection_cap(configured: Option<usize>) -> usize {
 /// The open connections: which are busy, and since when the others wait.
 struct Connections {
     cap: usize,
+    /// Signalled when a place may have come free: a connection ended, or finished a request.
+    changed: tokio::sync::Notify,
     next_id: AtomicU64,
     /// Orders the moments connections became idle (a sequence, not a clock).
     idle_order: AtomicU64,
@@ -158,6 +163,8 @@ struct Entry {
     abort: Option<AbortHandle>,
     busy: bool,
     idle_since: u64,
+    /// Told to close to make room; still counted until its task has ended.
+    closing: bool,
 }
 
 /// One open connection's place in the table; freed when the connection and its service are
@@ -170,6 +177,7 @@ struct Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.table.lock().remove(&self.id);
+        self.table.changed.notify_one();
     }
 }
 
@@ -193,6 +201,7 @@ impl Connections {
     fn new(cap: usize) -> Self {
         Self {
             cap,
+            changed: tokio::sync::Notify::new(),
             next_id: AtomicU64::new(0),
             idle_order: AtomicU64::new(0),
             open: Mutex::new(HashMap::new()),
@@ -204,20 +213,38 @@ impl Connections {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A place for a new connection: a free one, or the one of the connection that has waited
-    /// longest for a request (closed now); `None` when every connection is busy.
-    fn admit(self: &Arc<Self>) -> Option<Arc<Slot>> {
-        let mut open = self.lock();
-        if open.len() >= self.cap {
-            let longest_idle = open
-                .iter()
-                .filter(|(_, entry)| !entry.busy)
-                .min_by_key(|(_, entry)| entry.idle_since)
-                .map(|(id, _)| *id)?;
-            if let Some(abort) = open.remove(&longest_idle).and_then(|entry| entry.abort) {
-                abort.abort();
+    /// Resolves when there is room for one more connection: at the cap, the connection that
+    /// has waited longest for a request is told to close (never a busy one), and this waits
+    /// until a place is actually free.
+    async fn room(&self) {
+        loop {
+            // Registered before looking, so a place freed meanwhile is not missed (a permit).
+            let changed = self.changed.notified();
+            {
+                let mut open = self.lock();
+                if open.len() < self.cap {
+                    return;
+                }
+                let closing = open.values().any(|entry| entry.closing);
+                if !closing
+                    && let Some(entry) = open
+                        .values_mut()
+                        .filter(|entry| !entry.busy && entry.abort.is_some())
+                        .min_by_key(|entry| entry.idle_since)
+                {
+                    entry.closing = true;
+                    if let Some(abort) = &entry.abort {
+                        abort.abort();
+                    }
+                }
             }
+            changed.await;
         }
+    }
+
+    /// A place for a new connection (after [`room`](Self::room) said there is one).
+    fn admit(self: &Arc<Self>) -> Arc<Slot> {
+        let mut open = self.lock();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         open.insert(
             id,
@@ -225,13 +252,14 @@ impl Connections {
                 abort: None,
                 busy: false,
                 idle_since: self.idle_order.fetch_add(1, Ordering::Relaxed),
+                closing: false,
             },
         );
         self.last_admitted.store(id, Ordering::Relaxed);
-        Some(Arc::new(Slot {
+        Arc::new(Slot {
             table: Arc::clone(self),
             id,
-        }))
+        })
     }
 
     /// The task serving the connection admitted last (the accept loop admits one at a time).
@@ -250,6 +278,9 @@ impl Connections {
                 entry.idle_since = idle_since;
             }
         }
+        if !busy {
+            self.changed.notify_one();
+        }
     }
 }
 
@@ -257,23 +288,73 @@ impl Connections {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_full_table_gives_the_longest_idle_place_away_and_never_a_busy_one() {
+    /// A connection held by a task that never ends unless aborted.
+    fn open(table: &Arc<Connections>) -> Arc<Slot> {
+        let slot = table.admit();
+        let held = Arc::clone(&slot);
+        let task = tokio::spawn(async move {
+            let _held = held;
+            std::future::pending::<()>().await;
+        });
+        table.set_abort(&task);
+        slot
+    }
+
+    async fn room_within(table: &Connections, ms: u64) -> bool {
+        tokio::time::timeout(Duration::from_millis(ms), table.room())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_full_table_closes_the_longest_idle_and_waits_until_it_is_gone() {
         let table = Arc::new(Connections::new(2));
-        let first = table.admit().unwrap();
-        let second = table.admit().unwrap();
+        assert!(room_within(&table, 100).await);
+        let first = open(&table);
+        let second = open(&table);
         let busy = Busy::start(Arc::clone(&first));
-        let third = table.admit().expect("the idle one makes room");
-        assert!(table.lock().contains_key(&first.id));
-        assert!(!table.lock().contains_key(&second.id), "the idle one left");
+        // At the cap: the idle one is told to close; room comes once its task has ended.
+        let second_id = second.id;
+        drop(second);
+        assert!(room_within(&table, 1000).await, "the idle one made room");
+        assert!(!table.lock().contains_key(&second_id), "the idle one left");
+        assert!(table.lock().contains_key(&first.id), "never a busy one");
+        let third = open(&table);
         let _busy_too = Busy::start(Arc::clone(&third));
-        assert!(table.admit().is_none(), "every connection is busy");
-        drop(busy);
         assert!(
-            table.admit().is_some(),
-            "a finished request frees its connection"
+            !room_within(&table, 100).await,
+            "every connection is busy: no room"
         );
-        drop((first, second, third));
+        let first_id = first.id;
+        drop((busy, first));
+        assert!(
+            room_within(&table, 1000).await,
+            "a finished request makes its connection the one to close"
+        );
+        assert!(!table.lock().contains_key(&first_id));
+    }
+
+    /// A connection told to close still counts until its task has ended: no other is
+    /// accepted in its place meanwhile.
+    #[tokio::test]
+    async fn a_closing_connection_counts_until_it_is_gone() {
+        let table = Arc::new(Connections::new(1));
+        let slot = open(&table);
+        let id = slot.id;
+        drop(slot);
+        let mut room = std::pin::pin!(table.room());
+        assert!(
+            futures::poll!(&mut room).is_pending(),
+            "no room while the closing connection's task has not ended"
+        );
+        assert!(
+            table.lock().get(&id).is_some_and(|entry| entry.closing),
+            "told to close, still counted"
+        );
+        tokio::time::timeout(Duration::from_secs(1), room)
+            .await
+            .expect("room once it is gone");
+        assert!(!table.lock().contains_key(&id));
     }
 
     #[test]
