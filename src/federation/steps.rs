@@ -186,6 +186,15 @@ pub(crate) fn request_keys(
     keys
 }
 
+/// The tags a request passes, as the policy language sees them: `aws:RequestTag/KEY` and
+/// `aws:TagKeys`.
+pub(crate) fn insert_request_tags(keys: &mut ContextKeys, tags: &SessionTags) {
+    for (k, v) in &tags.principal_tags {
+        keys.insert(&format!("aws:RequestTag/{k}"), v.clone());
+        keys.insert("aws:TagKeys", k.clone());
+    }
+}
+
 /// The trust decisions a session needs beyond its action: `sts:TagSession` when session tags
 /// are passed, `sts:SetSourceIdentity` when a source identity is set. `trust` is the request
 /// that was allowed for the action; it gains the tag and source-identity keys.
@@ -199,10 +208,7 @@ pub(crate) fn require_session_extras(
     if !tags.is_empty() {
         check_session_tags(tags)?;
         trust.action = TAG_SESSION.into();
-        for (k, v) in &tags.principal_tags {
-            trust.keys.insert(&format!("aws:RequestTag/{k}"), v.clone());
-            trust.keys.insert("aws:TagKeys", k.clone());
-        }
+        insert_request_tags(&mut trust.keys, tags);
         for k in &tags.transitive_tag_keys {
             trust.keys.insert("sts:TransitiveTagKeys", k.clone());
         }

@@ -8,7 +8,7 @@
 //!   whose permissions are the user's policies intersected with the session policies passed;
 //!   none passed means no permissions.
 
-use super::steps::{SessionPolicies, request_keys};
+use super::steps::{SessionPolicies, insert_request_tags, request_keys};
 use super::{Domain, Issued, Request};
 use crate::action::{Action, TAG_SESSION};
 use crate::arn::FederatedUserArn;
@@ -83,12 +83,7 @@ pub async fn get_federation_token(
     let allowed = |action: &str| -> bool {
         let mut keys = request_keys(origin, now, ask.name, Some(i64::from(ask.duration_seconds)));
         caller.context_keys(now, &mut keys);
-        for (k, v) in &ask.tags.principal_tags {
-            keys.insert(&format!("aws:RequestTag/{k}"), v.clone());
-        }
-        for k in ask.tags.principal_tags.keys() {
-            keys.insert("aws:TagKeys", k.clone());
-        }
+        insert_request_tags(&mut keys, &ask.tags);
         let request = RequestContext {
             principals: Vec::new(),
             action: action.to_owned(),

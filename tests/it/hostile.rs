@@ -3,55 +3,11 @@
 
 use std::time::Duration;
 
-use aws_sigv4::http_request::{
-    SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
-};
+use aws_sigv4::http_request::SignableBody;
 use stsbridge::clock::Clock as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::sts::{Fixture, fixture, role_arn};
-
-/// A presigned `GetCallerIdentity` URL for the credentials of `out`, signed for `service` over
-/// `body` (the AWS SDKs' presigners sign the hash of the empty body; S3-style ones
-/// `UNSIGNED-PAYLOAD`).
-fn presigned_url(
-    f: &Fixture,
-    creds: &aws_sdk_sts::types::Credentials,
-    service: &str,
-    body: SignableBody<'_>,
-) -> reqwest::Url {
-    let identity = aws_credential_types::Credentials::new(
-        creds.access_key_id(),
-        creds.secret_access_key(),
-        Some(creds.session_token().to_owned()),
-        None,
-        "test",
-    )
-    .into();
-    let mut settings = SigningSettings::default();
-    settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(Duration::from_secs(300));
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name(service)
-        .time(stsbridge::clock::SystemClock.now())
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let base = format!(
-        "{}/?Action=GetCallerIdentity&Version=2011-06-15",
-        f.daemon.url
-    );
-    let signable = SignableRequest::new("GET", &base, std::iter::empty(), body).unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    let mut url = reqwest::Url::parse(&base).unwrap();
-    for (name, value) in instructions.params() {
-        url.query_pairs_mut().append_pair(name, value);
-    }
-    url
-}
+use crate::sts::{Fixture, fixture, presigned_url, role_arn};
 
 async fn credentials(f: &Fixture, session: &str) -> aws_sdk_sts::types::Credentials {
     f.assume("app", session, &f.token("user-mallory"))

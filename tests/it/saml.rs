@@ -581,9 +581,8 @@ fn accepts(provider: &SamlProvider, name: &str) -> bool {
         .is_some_and(|verifier| verifier.verify(&fixture(name), fixture_now()).is_ok())
 }
 
-#[tokio::test]
-async fn metadata_is_fetched_from_its_url_when_the_configuration_is_loaded() {
-    let server = MetadataServer::start(metadata_xml());
+/// A configuration directory with the main file and empty IdP, role and policy folders.
+fn config_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     for sub in ["idp-configs", "roles", "policies"] {
         std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
@@ -594,6 +593,13 @@ async fn metadata_is_fetched_from_its_url_when_the_configuration_is_loaded() {
          [storage]\npath = \"data/sled\"\n[keys]\npath = \"data/keyring.json\"\n",
     )
     .expect("main config");
+    dir
+}
+
+#[tokio::test]
+async fn metadata_is_fetched_from_its_url_when_the_configuration_is_loaded() {
+    let server = MetadataServer::start(metadata_xml());
+    let dir = config_dir();
     let idp = |name: &str, url: &str| {
         std::fs::write(
             dir.path().join("idp-configs").join(format!("{name}.toml")),
@@ -1013,16 +1019,7 @@ async fn an_idp_down_at_start_up_does_not_stop_the_daemon_and_is_picked_up_when_
 fn check_config_warns_of_a_metadata_url_it_cannot_fetch() {
     let server = MetadataServer::start(String::new());
     server.answer(Answer::Down);
-    let dir = tempfile::tempdir().expect("tempdir");
-    for sub in ["idp-configs", "roles", "policies"] {
-        std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
-    }
-    std::fs::write(
-        dir.path().join("stsbridge.toml"),
-        "default_account_id = \"123456789012\"\n[server]\nlisten = \"127.0.0.1:0\"\n\
-         [storage]\npath = \"data/sled\"\n[keys]\npath = \"data/keyring.json\"\n",
-    )
-    .expect("main config");
+    let dir = config_dir();
     std::fs::write(
         dir.path().join("idp-configs/corp.toml"),
         format!(

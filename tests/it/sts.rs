@@ -82,6 +82,49 @@ pub(crate) struct Fixture {
     pub(crate) daemon: Daemon,
 }
 
+/// A presigned `GetCallerIdentity` URL for the credentials of `out`, signed for `service` over
+/// `body` (the AWS SDKs' presigners sign the hash of the empty body; S3-style ones
+/// `UNSIGNED-PAYLOAD`).
+pub(crate) fn presigned_url(
+    f: &Fixture,
+    creds: &aws_sdk_sts::types::Credentials,
+    service: &str,
+    body: aws_sigv4::http_request::SignableBody<'_>,
+) -> reqwest::Url {
+    use aws_sigv4::http_request::{SignableRequest, SignatureLocation, SigningSettings, sign};
+    let identity = aws_credential_types::Credentials::new(
+        creds.access_key_id(),
+        creds.secret_access_key(),
+        Some(creds.session_token().to_owned()),
+        None,
+        "test",
+    )
+    .into();
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(Duration::from_secs(300));
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name(service)
+        .time(stsbridge::clock::SystemClock.now())
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let base = format!(
+        "{}/?Action=GetCallerIdentity&Version=2011-06-15",
+        f.daemon.url
+    );
+    let signable = SignableRequest::new("GET", &base, std::iter::empty(), body).unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut url = reqwest::Url::parse(&base).unwrap();
+    for (name, value) in instructions.params() {
+        url.query_pairs_mut().append_pair(name, value);
+    }
+    url
+}
+
 pub(crate) async fn fixture() -> Fixture {
     let idp = TestIdp::start().await;
     let daemon = Daemon::start(Setup {
@@ -810,51 +853,14 @@ async fn issued_credentials_sign_get_caller_identity() {
 
 #[tokio::test]
 async fn a_presigned_get_caller_identity_url_works_with_a_plain_http_client() {
-    use aws_sigv4::http_request::{
-        SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
-    };
+    use aws_sigv4::http_request::SignableBody;
     let f = fixture().await;
     let out = f
         .assume("app", "presign", &f.token("user-frank"))
         .await
         .expect("credentials");
     let creds = out.credentials().unwrap();
-    let identity = aws_credential_types::Credentials::new(
-        creds.access_key_id(),
-        creds.secret_access_key(),
-        Some(creds.session_token().to_owned()),
-        None,
-        "test",
-    )
-    .into();
-    let mut settings = SigningSettings::default();
-    settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(Duration::from_secs(300));
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("sts")
-        .time(stsbridge::clock::SystemClock.now())
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let base = format!(
-        "{}/?Action=GetCallerIdentity&Version=2011-06-15",
-        f.daemon.url
-    );
-    let signable = SignableRequest::new(
-        "GET",
-        &base,
-        std::iter::empty(),
-        SignableBody::UnsignedPayload,
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    let mut url = reqwest::Url::parse(&base).unwrap();
-    for (name, value) in instructions.params() {
-        url.query_pairs_mut().append_pair(name, value);
-    }
+    let url = presigned_url(&f, creds, "sts", SignableBody::UnsignedPayload);
     let response = reqwest::get(url.clone()).await.unwrap();
     assert_eq!(response.status(), 200);
     let body = response.text().await.unwrap();
