@@ -17,6 +17,7 @@ use tokio::net::{UnixListener, UnixStream};
 use crate::audit::{AuditDraft, AuditEvent, EventName};
 use crate::clock::{Clock, from_unix_seconds, iso8601, unix_seconds};
 use crate::creds::SharedKeyring;
+use crate::reload::{ReloadReport, Reloader};
 use crate::store::{
     Revocation, SessionRecord, Store, StoreError, UpdateError, UserChange, update_user,
 };
@@ -77,6 +78,8 @@ pub enum AdminRequest {
     UsersMfaEnable {
         name: String,
     },
+    /// Read, validate and apply the configuration again (the running daemon only).
+    Reload,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +95,7 @@ pub enum AdminResponse {
     NewMfaDevice(NewMfaDevice),
     Done(String),
     Error(String),
+    Reloaded(ReloadReport),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +123,8 @@ pub struct Admin {
     /// The account of users created without one.
     default_account_id: String,
     known_role: KnownRole,
+    /// The running daemon's reloader (`None`: the command line acting on a stopped store).
+    reload: Option<Arc<Reloader>>,
 }
 
 impl Admin {
@@ -135,7 +141,14 @@ impl Admin {
             keyring,
             default_account_id: default_account_id.to_owned(),
             known_role,
+            reload: None,
         }
+    }
+
+    /// Serve `stsbridge reload` with `reloader`.
+    pub fn with_reload(mut self, reloader: Arc<Reloader>) -> Self {
+        self.reload = Some(reloader);
+        self
     }
 }
 
@@ -157,6 +170,14 @@ pub async fn execute(admin: &Admin, request: &AdminRequest) -> AdminResponse {
             store.audit.list(*limit).await.map(AdminResponse::Audit)
         }
         AdminRequest::AuditPrune { before } => prune_audit(admin, *before).await,
+        AdminRequest::Reload => {
+            return match &admin.reload {
+                Some(reloader) => AdminResponse::Reloaded(reloader.reload().await),
+                None => AdminResponse::Error(
+                    "no daemon is running: a reload applies to a running daemon (a stopped one reads the configuration when it starts)".to_owned(),
+                ),
+            };
+        }
         AdminRequest::SessionsRevoke { id } => match store.sessions.get(id).await {
             Ok(Some(session)) => {
                 revoke(

@@ -31,6 +31,7 @@ pub mod json;
 pub mod origin;
 pub mod policy;
 pub mod principal;
+pub mod reload;
 pub mod server;
 pub mod startup;
 pub mod state;
@@ -53,6 +54,9 @@ use crate::state::State;
 pub struct RunOptions {
     /// Serve the built-in development issuer (loopback only).
     pub dev: bool,
+    /// Reload the configuration on `SIGHUP` (the process's own daemon; tests reload through
+    /// the admin socket).
+    pub reload_on_hangup: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +113,7 @@ pub async fn run(
         None
     };
     let extra_idps: Vec<_> = dev.iter().map(dev::DevIssuer::idp_settings).collect();
+    let started_with = settings.clone();
     let mut federation = config.federation.clone();
     startup::assign_role_ids(&store, &mut federation.roles).await?;
     let built = Federation::build(&federation, &extra_idps, &clock, &store.replay)?;
@@ -122,6 +127,26 @@ pub async fn run(
         clock.clone(),
     ));
 
+    let reloader = Arc::new(reload::Reloader::new(
+        started_with,
+        Arc::clone(&state),
+        extra_idps,
+        clock.clone(),
+        Vec::new(),
+    ));
+    reloader.spawn_idp_work(built.maintenance);
+    // Listening starts here, before systemd hears "ready": a SIGHUP from then on reloads, never
+    // terminates the process.
+    let hangup_task = if options.reload_on_hangup {
+        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        Some(tokio::spawn(reload_on_hangup(
+            hangup,
+            Arc::clone(&reloader),
+        )))
+    } else {
+        None
+    };
+
     let admin_listener = admin::bind(&settings.admin_socket)?;
     let roles_of = Arc::clone(&state);
     let admin = admin::Admin::new(
@@ -130,7 +155,8 @@ pub async fn run(
         clock.clone(),
         &settings.default_account_id,
         Arc::new(move |arn| roles_of.federation().roles.get(arn).is_some()),
-    );
+    )
+    .with_reload(Arc::clone(&reloader));
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin));
     let purge_task = tokio::spawn(store::purge_every(
         store.clone(),
@@ -144,7 +170,6 @@ pub async fn run(
         clock,
         settings.purge_interval,
     ));
-    let idp_tasks: Vec<_> = built.maintenance.into_iter().map(tokio::spawn).collect();
 
     let federation = state.federation();
     tracing::info!(
@@ -162,10 +187,22 @@ pub async fn run(
     admin_task.abort();
     purge_task.abort();
     sealing_key_task.abort();
-    idp_tasks.iter().for_each(tokio::task::JoinHandle::abort);
+    hangup_task.iter().for_each(tokio::task::JoinHandle::abort);
+    reloader.stop();
     let _ = std::fs::remove_file(&settings.admin_socket);
     served?;
     Ok(())
+}
+
+/// Reload the configuration on every `SIGHUP` (`systemctl reload`).
+async fn reload_on_hangup(
+    mut hangup: tokio::signal::unix::Signal,
+    reloader: Arc<reload::Reloader>,
+) {
+    while hangup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading the configuration");
+        reloader.reload().await;
+    }
 }
 
 /// Create `dir` (and its parents) if missing; a directory this creates is owner-only (0700).

@@ -44,6 +44,9 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Read the configuration again and apply it to the running daemon, whole or not at all (as
+    /// `SIGHUP` does); print what changed, or every problem (exit 1: nothing was applied).
+    Reload,
     /// Inspect issued sessions (through the running daemon, or the store when it is stopped).
     Sessions {
         #[command(subcommand)]
@@ -270,6 +273,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Serve { dev } => serve(&cli.config, dev).await,
         Command::CheckConfig { strict } => Ok(check_config(&cli.config, strict)),
+        Command::Reload => reload(&cli.config).await,
         Command::Loadgen(args) => loadgen(&cli.config, args).await,
         Command::Sessions { command } => {
             let request = match command {
@@ -436,7 +440,10 @@ async fn serve(path: &Path, dev: bool) -> Result<ExitCode, String> {
     stsbridge::run(
         config,
         listener,
-        stsbridge::RunOptions { dev },
+        stsbridge::RunOptions {
+            dev,
+            reload_on_hangup: true,
+        },
         Arc::new(SystemClock),
         shutdown_signal(),
     )
@@ -595,6 +602,48 @@ fn print_response(response: AdminResponse) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         AdminResponse::Error(e) => Err(e),
+        AdminResponse::Reloaded(report) => Ok(print_reload(&report)),
+    }
+}
+
+fn print_reload(report: &stsbridge::reload::ReloadReport) -> ExitCode {
+    if !report.applied {
+        for problem in &report.problems {
+            say!("{problem}");
+        }
+        say!(
+            "reload refused: {} problem(s) found; the configuration in force is unchanged",
+            report.problems.len()
+        );
+        return ExitCode::FAILURE;
+    }
+    for change in &report.changes {
+        say!("{change}");
+    }
+    for warning in &report.warnings {
+        say!("warning: {warning}");
+    }
+    for setting in &report.restart_needed {
+        say!("restart needed: {setting} changed; it takes effect after a restart");
+    }
+    say!("reloaded in {} ms", report.millis);
+    ExitCode::SUCCESS
+}
+
+/// `stsbridge reload`: only a running daemon can be reloaded.
+async fn reload(path: &Path) -> Result<ExitCode, String> {
+    // Only the main file is needed to reach the daemon: the daemon reports the problems of the
+    // rest.
+    let socket = &config::admin_socket(path).map_err(|e| format!("invalid configuration:\n{e}"))?;
+    match admin::request(socket, &AdminRequest::Reload)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Some(response) => print_response(response),
+        None => Err(format!(
+            "no daemon is listening on {}: a stopped daemon reads the configuration when it starts",
+            socket.display()
+        )),
     }
 }
 

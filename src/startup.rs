@@ -135,15 +135,24 @@ fn sealing_key_ids(user: &UserRecord) -> Vec<String> {
 /// Give the configured roles the unique ids the store keeps (fresh ones for new roles), and
 /// keep exactly those: a role removed from the configuration loses its id for good.
 pub async fn assign_role_ids(store: &Store, roles: &mut RoleSet) -> Result<(), StartupError> {
+    if let Some(ids) = plan_role_ids(store, roles).await? {
+        store.role_ids.replace(&ids).await?;
+    }
+    Ok(())
+}
+
+/// [`assign_role_ids`] without the write: the ids `roles` now carry, for the store to keep when
+/// the roles are put in force (`None`: the store already keeps exactly these).
+pub async fn plan_role_ids(
+    store: &Store,
+    roles: &mut RoleSet,
+) -> Result<Option<BTreeMap<String, String>>, StartupError> {
     let rng = SystemRandom::new();
     let stored = store.role_ids.list().await?;
     let kept = roles
         .assign_ids(&stored, || new_access_key_id(AccessKeyPrefix::Role, &rng))
         .map_err(|e| StartupError::RoleIds(e.to_string()))?;
-    if kept != stored {
-        store.role_ids.replace(&kept).await?;
-    }
-    Ok(())
+    Ok((kept != stored).then_some(kept))
 }
 
 /// Move every user secret sealed by a retired key to the current one, so pruning retired keys

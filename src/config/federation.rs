@@ -24,12 +24,15 @@ pub struct Federation {
     pub accounts: BTreeMap<String, String>,
 }
 
-/// A built federation and the background work its identity providers need (a SAML metadata
-/// refresh): the caller spawns it, and aborts it when the federation is replaced or the daemon
-/// stops.
+/// A built federation and the background work its new identity providers need (a SAML
+/// metadata refresh), by IdP name: the caller spawns it, and aborts an IdP's when the IdP is
+/// removed or changed by a reload, or the daemon stops.
 pub struct Built {
     pub federation: Federation,
-    pub maintenance: Vec<Maintenance>,
+    pub maintenance: Vec<(String, Maintenance)>,
+    /// The IdPs whose verifiers (key caches, metadata, refresh loops) were kept from the
+    /// previous federation, their configuration unchanged.
+    pub kept: Vec<String>,
 }
 
 impl Federation {
@@ -41,25 +44,55 @@ impl Federation {
         clock: &Arc<dyn Clock>,
         replay: &Arc<dyn ReplayCache>,
     ) -> Result<Built, BuildError> {
-        let mut verifiers = Vec::with_capacity(config.idps.len() + extra_idps.len());
+        Self::rebuild(config, extra_idps, None, clock, replay)
+    }
+
+    /// [`build`](Self::build), keeping from `previous` the verifier of every IdP whose
+    /// configuration did not change ([`IdpSettings::same_configuration`]): its cached keys or
+    /// refreshed metadata stay, and its background work keeps running.
+    pub fn rebuild(
+        config: &FederationConfig,
+        extra_idps: &[IdpSettings],
+        previous: Option<&Federation>,
+        clock: &Arc<dyn Clock>,
+        replay: &Arc<dyn ReplayCache>,
+    ) -> Result<Built, BuildError> {
+        let mut built_idps = Vec::new();
         let mut maintenance = Vec::new();
+        let mut kept = Vec::new();
         for settings in config.idps.iter().chain(extra_idps) {
-            let built =
-                idp::build(settings, Arc::clone(clock), Arc::clone(replay)).map_err(|e| {
-                    BuildError::Invalid(format!("identity provider {}: {e}", settings.name()))
-                })?;
-            verifiers.push(built.verifier);
-            maintenance.extend(built.maintenance);
+            let name = settings.name().to_owned();
+            let same = previous
+                .and_then(|p| p.idps.built(&name))
+                .filter(|(before, _)| before.same_configuration(settings));
+            let verifier = match same {
+                Some((_, verifier)) => {
+                    kept.push(name.clone());
+                    Arc::clone(verifier)
+                }
+                None => {
+                    let built = idp::build(settings, Arc::clone(clock), Arc::clone(replay))
+                        .map_err(|e| {
+                            BuildError::Invalid(format!("identity provider {name}: {e}"))
+                        })?;
+                    if let Some(work) = built.maintenance {
+                        maintenance.push((name.clone(), work));
+                    }
+                    built.verifier
+                }
+            };
+            built_idps.push((settings.clone(), verifier));
         }
         Ok(Built {
             federation: Self {
-                idps: IdpRegistry::new(verifiers),
+                idps: IdpRegistry::with_settings(built_idps),
                 roles: config.roles.clone(),
                 managed_policies: config.managed_policies.clone(),
                 authorization_services: config.authorization_services.clone(),
                 accounts: config.accounts.clone(),
             },
             maintenance,
+            kept,
         })
     }
 }

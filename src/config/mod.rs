@@ -199,6 +199,34 @@ fn read_file(path: &Path, problems: &mut Problems) -> Option<String> {
     }
 }
 
+/// The admin socket the main file at `path` names, reading nothing else: enough to reach a
+/// running daemon while the rest of the configuration has problems (`stsbridge reload` reports
+/// them from the daemon).
+pub fn admin_socket(path: &Path) -> Result<PathBuf, ConfigErrors> {
+    let mut problems = Problems::default();
+    let raw = read_file(path, &mut problems)
+        .and_then(|text| toml_error::parse::<file::RawMain>(path, &text, &mut problems));
+    match raw {
+        Some(raw) => Ok(admin_socket_of(
+            &raw,
+            path.parent().unwrap_or(Path::new(".")),
+        )),
+        None => Err(ConfigErrors(problems.errors)),
+    }
+}
+
+/// `[admin] socket`, by default `admin.sock` beside the storage directory.
+fn admin_socket_of(raw: &file::RawMain, base: &Path) -> PathBuf {
+    match &raw.admin.socket {
+        Some(s) => base.join(s),
+        None => base
+            .join(&raw.storage.path)
+            .parent()
+            .map(|p| p.join("admin.sock"))
+            .unwrap_or_else(|| PathBuf::from("admin.sock")),
+    }
+}
+
 /// The longest `[audit] retention_days`: a hundred years.
 const MAX_RETENTION_DAYS: u64 = 36_500;
 
@@ -245,13 +273,7 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
         );
     }
     let storage_path = resolve(&raw.storage.path);
-    let admin_socket = match &raw.admin.socket {
-        Some(s) => resolve(s),
-        None => storage_path
-            .parent()
-            .map(|p| p.join("admin.sock"))
-            .unwrap_or_else(|| PathBuf::from("admin.sock")),
-    };
+    let admin_socket = admin_socket_of(&raw, &base);
 
     let authorization_services = validate_services(path, &raw.authorization.services, problems);
     let accounts = validate_accounts(path, raw.accounts, problems);

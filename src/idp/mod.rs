@@ -32,6 +32,28 @@ impl IdpSettings {
             Self::Saml(c) => &c.name,
         }
     }
+
+    /// Whether a verifier built from `self` may stand for one built from `other`: the same
+    /// configuration, whatever metadata a `metadata_url` served at each reading (the running
+    /// verifier keeps its own, refreshed copy). A reload keeps the verifier, its key cache and
+    /// its refresh loop when this holds.
+    pub fn same_configuration(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Oidc(a), Self::Oidc(b)) => a == b,
+            (Self::Saml(a), Self::Saml(b)) => {
+                let refreshed = |s: &saml::SamlIdpSettings| {
+                    let mut s = s.clone();
+                    if let saml::MetadataSource::Url(remote) = &mut s.metadata_source {
+                        remote.loaded = saml::Loaded::Nothing(String::new());
+                        s.metadata = None;
+                    }
+                    s
+                };
+                refreshed(a) == refreshed(b)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// What the caller of a check expects beyond the IdP's own settings: the values a sign-in that
@@ -231,6 +253,9 @@ fn build_saml(
 pub struct IdpRegistry {
     by_issuer: HashMap<String, Arc<dyn IdpVerifier>>,
     saml_by_name: HashMap<String, Arc<dyn IdpVerifier>>,
+    /// The settings each verifier was built from, by IdP name, when the registry was built from
+    /// settings: what a reload compares to keep a verifier.
+    settings: HashMap<String, (IdpSettings, Arc<dyn IdpVerifier>)>,
 }
 
 impl IdpRegistry {
@@ -243,6 +268,21 @@ impl IdpRegistry {
             };
         }
         registry
+    }
+
+    /// The registry of verifiers built from the settings beside them.
+    pub fn with_settings(built: Vec<(IdpSettings, Arc<dyn IdpVerifier>)>) -> Self {
+        let mut registry = Self::new(built.iter().map(|(_, v)| Arc::clone(v)));
+        registry.settings = built
+            .into_iter()
+            .map(|(s, v)| (s.name().to_owned(), (s, v)))
+            .collect();
+        registry
+    }
+
+    /// The IdP named `name`: the settings it was built from, and its verifier.
+    pub fn built(&self, name: &str) -> Option<&(IdpSettings, Arc<dyn IdpVerifier>)> {
+        self.settings.get(name)
     }
 
     /// Verify a base64 SAML Response with the provider `principal_arn`

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-const MAIN: &str = "default_account_id = \"123456789012\"\n\
+pub(crate) const MAIN: &str = "default_account_id = \"123456789012\"\n\
                     [server]\nlisten = \"127.0.0.1:8080\"\n\
                     [storage]\npath = \"data/sled\"\n\
                     [keys]\npath = \"data/keyring.json\"\n";
@@ -23,7 +23,7 @@ fn check_config(config: &Path, args: &[&str]) -> (bool, String) {
 }
 
 /// A configuration directory: the main file and the three (empty) directories.
-fn config_dir(main: &str) -> tempfile::TempDir {
+pub(crate) fn config_dir(main: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("stsbridge.toml"), main).expect("main");
     for sub in ["idp-configs", "roles", "policies"] {

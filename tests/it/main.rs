@@ -6,6 +6,7 @@ mod cli;
 mod hostile;
 mod http;
 mod oidc;
+mod reload;
 mod saml;
 mod sts;
 mod support;

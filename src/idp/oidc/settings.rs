@@ -7,7 +7,7 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 
 /// Where an OIDC IdP's signing keys come from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum OidcKeySource {
     /// `issuer/.well-known/openid-configuration`, then its `jwks_uri`.
     Discovery,
@@ -19,7 +19,7 @@ pub enum OidcKeySource {
     Static(jsonwebtoken::jwk::JwkSet),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OidcSettings {
     /// The file stem of `idp-configs/NAME.toml`.
     pub name: String,
