@@ -661,7 +661,7 @@ mod tests {
         assert!(!keyring.remove_retired(&path, "00000000").unwrap());
         assert!(keyring.remove_retired(&path, &first).unwrap());
         let ids: Vec<String> = keyring.keys().into_iter().map(|k| k.id).collect();
-        assert_eq!(ids[1..], [second.clone()]);
+        assert_eq!(ids[1..], [second]);
         assert_eq!(Keyring::load(&path).unwrap().keys(), keyring.keys());
         assert_eq!(mode_of(&path), 0o600);
         let shared = SharedKeyring::new(Keyring::generate(from_unix_seconds(T0)).unwrap());

@@ -42,7 +42,8 @@ pub struct SessionRecord {
     pub source_ip: Option<String>,
 }
 
-/// A revocation, as `sessions revoke` and `roles revoke-sessions` record it.
+/// A revocation, as `sessions revoke`, `roles revoke-sessions` and `users revoke-sessions` (or
+/// `users delete`) record it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Revocation {
@@ -51,7 +52,9 @@ pub enum Revocation {
         access_key_id: String,
         expires_at: i64,
     },
-    /// Every session of a role issued at or before a time (AWS's "revoke active sessions").
+    /// Every session of a role issued at or before a time (AWS's "revoke active sessions"); or
+    /// of a user, whose own sessions (`GetSessionToken`, `GetFederationToken`) carry its ARN
+    /// where a role session carries the role's.
     RoleSessions {
         role_arn: String,
         issued_at_or_before: i64,
