@@ -4,9 +4,12 @@
 //!
 //! Protocol: one JSON request line, one JSON response line.
 
+mod keys;
+mod user_changes;
+
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aws_lc_rs::rand::SystemRandom;
@@ -22,6 +25,8 @@ use crate::store::{
     Revocation, SessionRecord, Store, StoreError, UpdateError, UserChange, update_user,
 };
 use crate::users::{NewAccessKey, NewMfaDevice, UserError, UserPolicy, UserRecord};
+
+pub use keys::KeyStatus;
 
 /// Longest request line accepted on the socket.
 const MAX_REQUEST_BYTES: u64 = 64 * 1024;
@@ -80,6 +85,39 @@ pub enum AdminRequest {
     },
     /// Read, validate and apply the configuration again (the running daemon only).
     Reload,
+    /// The keyring's keys and what still needs each (never key material).
+    KeysList,
+    /// A new sealing key, made current; the old one is kept to open what it sealed.
+    KeysRotate,
+    /// Remove a retired key from the keyring, once nothing needs it (user secrets and MFA seeds
+    /// it sealed are sealed again with the current key first).
+    KeysRetire {
+        key_id: String,
+    },
+    /// Delete a user: its keys stop working and its sessions are refused at once.
+    UsersDelete {
+        name: String,
+    },
+    /// Replace a user's inline identity policies (validated).
+    UsersPoliciesSet {
+        name: String,
+        policies: Vec<UserPolicy>,
+    },
+    /// Make an access key active or inactive.
+    UsersKeysSetStatus {
+        name: String,
+        access_key_id: String,
+        status: crate::users::KeyStatus,
+    },
+    /// Remove a user's MFA device.
+    UsersMfaDisable {
+        name: String,
+    },
+    /// Refuse every session the user's keys obtained until now (GetSessionToken,
+    /// GetFederationToken).
+    UsersRevokeSessions {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +134,8 @@ pub enum AdminResponse {
     Done(String),
     Error(String),
     Reloaded(ReloadReport),
+    /// The keyring's keys, current first.
+    Keys(Vec<KeyStatus>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +165,10 @@ pub struct Admin {
     known_role: KnownRole,
     /// The running daemon's reloader (`None`: the command line acting on a stopped store).
     reload: Option<Arc<Reloader>>,
+    /// The keyring file `keys rotate` and `keys retire` rewrite (none: they are refused).
+    keyring_file: Option<PathBuf>,
+    /// One keyring change at a time.
+    keyring_change: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Admin {
@@ -142,12 +186,23 @@ impl Admin {
             default_account_id: default_account_id.to_owned(),
             known_role,
             reload: None,
+            keyring_file: None,
+            keyring_change: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
     /// Serve `stsbridge reload` with `reloader`.
+    #[must_use]
     pub fn with_reload(mut self, reloader: Arc<Reloader>) -> Self {
         self.reload = Some(reloader);
+        self
+    }
+
+    /// Let `keys rotate` and `keys retire` rewrite the keyring file at `path` (the one the
+    /// keyring was loaded from).
+    #[must_use]
+    pub fn with_keyring_file(mut self, path: &Path) -> Self {
+        self.keyring_file = Some(path.to_owned());
         self
     }
 }
@@ -207,16 +262,25 @@ pub async fn execute(admin: &Admin, request: &AdminRequest) -> AdminResponse {
             )
             .await
         }
-        AdminRequest::UsersList => store
-            .users
-            .list()
-            .await
-            .map(|users| AdminResponse::Users(users.iter().map(UserRecord::summary).collect())),
+        AdminRequest::UsersList => match store.users.list().await {
+            Ok(users) => user_changes::summaries(admin, &users).await,
+            Err(e) => Err(e),
+        },
         AdminRequest::UsersShow { name } => match store.users.get(name).await {
-            Ok(Some(user)) => Ok(AdminResponse::Users(vec![user.summary()])),
+            Ok(Some(user)) => user_changes::summaries(admin, &[user]).await,
             Ok(None) => return AdminResponse::Error(format!("no user {name}")),
             Err(e) => Err(e),
         },
+        AdminRequest::KeysList => keys::list(admin).await,
+        AdminRequest::KeysRotate => keys::rotate(admin).await,
+        AdminRequest::KeysRetire { key_id } => keys::retire(admin, key_id).await,
+        AdminRequest::UsersDelete { .. }
+        | AdminRequest::UsersPoliciesSet { .. }
+        | AdminRequest::UsersKeysSetStatus { .. }
+        | AdminRequest::UsersMfaDisable { .. }
+        | AdminRequest::UsersRevokeSessions { .. } => {
+            return user_changes::execute(admin, request).await;
+        }
         AdminRequest::UsersCreate { .. }
         | AdminRequest::UsersKeysCreate { .. }
         | AdminRequest::UsersKeysDelete { .. }
@@ -267,7 +331,7 @@ async fn change_user(
                 }
                 let account = account_id.as_deref().unwrap_or(&admin.default_account_id);
                 let user = UserRecord::new(name, account, policies.clone(), now, &rng)?;
-                let response = AdminResponse::Users(vec![user.summary()]);
+                let response = AdminResponse::Users(vec![user.summary(|_| None)]);
                 let params = serde_json::json!({ "userName": name, "accountId": account });
                 (user, EventName::CreateUser, params, response)
             }

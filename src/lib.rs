@@ -156,7 +156,8 @@ pub async fn run(
         &settings.default_account_id,
         Arc::new(move |arn| roles_of.federation().roles.get(arn).is_some()),
     )
-    .with_reload(Arc::clone(&reloader));
+    .with_reload(Arc::clone(&reloader))
+    .with_keyring_file(&settings.keyring_path);
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin));
     let purge_task = tokio::spawn(store::purge_every(
         store.clone(),

@@ -62,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// The keyring sealing session tokens and user secrets: list, rotate, retire keys.
+    Keys {
+        #[command(subcommand)]
+        command: cli::keys::KeysCommand,
+    },
     /// Read the audit trail.
     Audit {
         #[command(subcommand)]
@@ -117,6 +122,9 @@ enum SessionsCommand {
     List {
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// One JSON object per line (JSON Lines).
+        #[arg(long)]
+        json: bool,
     },
     /// Show one session by its access key id.
     Show { id: String },
@@ -149,7 +157,11 @@ enum UsersCommand {
         policies: Vec<PathBuf>,
     },
     /// List users.
-    List,
+    List {
+        /// One JSON object per line (JSON Lines).
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one user (never its secrets).
     Show { name: String },
     /// Manage a user's access keys.
@@ -162,6 +174,8 @@ enum UsersCommand {
         #[command(subcommand)]
         command: UserMfaCommand,
     },
+    #[command(flatten)]
+    More(cli::users::UsersMore),
 }
 
 #[derive(Subcommand)]
@@ -170,12 +184,16 @@ enum UserKeysCommand {
     Create { name: String },
     /// Delete an access key; it stops working at once.
     Delete { name: String, access_key_id: String },
+    #[command(flatten)]
+    More(cli::users::UserKeysMore),
 }
 
 #[derive(Subcommand)]
 enum UserMfaCommand {
     /// Enable a virtual MFA device; prints the TOTP secret and an `otpauth://` URL, once.
     Enable { name: String },
+    #[command(flatten)]
+    More(cli::users::UserMfaMore),
 }
 
 #[derive(Subcommand)]
@@ -275,9 +293,16 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::CheckConfig { strict } => Ok(check_config(&cli.config, strict)),
         Command::Reload => reload(&cli.config).await,
         Command::Loadgen(args) => loadgen(&cli.config, args).await,
+        Command::Sessions {
+            command: SessionsCommand::List { limit, json: true },
+        } => json_command(&cli.config, AdminRequest::SessionsList { limit }).await,
+        Command::Users {
+            command: UsersCommand::List { json: true },
+        } => json_command(&cli.config, AdminRequest::UsersList).await,
+        Command::Keys { command } => admin_command(&cli.config, cli::keys::request(command)).await,
         Command::Sessions { command } => {
             let request = match command {
-                SessionsCommand::List { limit } => AdminRequest::SessionsList { limit },
+                SessionsCommand::List { limit, .. } => AdminRequest::SessionsList { limit },
                 SessionsCommand::Show { id } => AdminRequest::SessionsShow { id },
                 SessionsCommand::Revoke { id } => AdminRequest::SessionsRevoke { id },
             };
@@ -472,25 +497,12 @@ fn users_request(command: UsersCommand) -> Result<AdminRequest, String> {
             name,
             account,
             policies,
-        } => {
-            let mut read = Vec::with_capacity(policies.len());
-            for file in policies {
-                let document = std::fs::read_to_string(&file)
-                    .map_err(|e| format!("{}: {e}", file.display()))?;
-                let name = file
-                    .file_stem()
-                    .and_then(|s| s.to_str())
-                    .unwrap_or("policy")
-                    .to_owned();
-                read.push(stsbridge::users::UserPolicy { name, document });
-            }
-            AdminRequest::UsersCreate {
-                name,
-                account_id: account,
-                policies: read,
-            }
-        }
-        UsersCommand::List => AdminRequest::UsersList,
+        } => AdminRequest::UsersCreate {
+            name,
+            account_id: account,
+            policies: cli::users::read_policies(policies)?,
+        },
+        UsersCommand::List { .. } => AdminRequest::UsersList,
         UsersCommand::Show { name } => AdminRequest::UsersShow { name },
         UsersCommand::Keys {
             command: UserKeysCommand::Create { name },
@@ -508,11 +520,30 @@ fn users_request(command: UsersCommand) -> Result<AdminRequest, String> {
         UsersCommand::Mfa {
             command: UserMfaCommand::Enable { name },
         } => AdminRequest::UsersMfaEnable { name },
+        UsersCommand::Keys {
+            command: UserKeysCommand::More(more),
+        } => cli::users::keys_request(more),
+        UsersCommand::Mfa {
+            command: UserMfaCommand::More(more),
+        } => cli::users::mfa_request(more),
+        UsersCommand::More(more) => cli::users::request(more)?,
     })
 }
 
 /// Run an admin request through the running daemon, or on the store when no daemon listens.
 async fn admin_command(path: &Path, request: AdminRequest) -> Result<ExitCode, String> {
+    print_response(admin_response(path, request).await?)
+}
+
+/// [`admin_command`] printing a list as JSON Lines (`--json`).
+async fn json_command(path: &Path, request: AdminRequest) -> Result<ExitCode, String> {
+    for line in cli::json::lines(admin_response(path, request).await?)? {
+        say!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn admin_response(path: &Path, request: AdminRequest) -> Result<AdminResponse, String> {
     let config = load(path)?;
     let settings = config.settings;
     let response = match admin::request(&settings.admin_socket, &request)
@@ -533,11 +564,12 @@ async fn admin_command(path: &Path, request: AdminRequest) -> Result<ExitCode, S
                 Arc::new(SystemClock),
                 &settings.default_account_id,
                 Arc::new(move |arn| roles.get(arn).is_some()),
-            );
+            )
+            .with_keyring_file(&settings.keyring_path);
             admin::execute(&admin, &request).await
         }
     };
-    print_response(response)
+    Ok(response)
 }
 
 fn print_response(response: AdminResponse) -> Result<ExitCode, String> {
@@ -603,6 +635,12 @@ fn print_response(response: AdminResponse) -> Result<ExitCode, String> {
         }
         AdminResponse::Error(e) => Err(e),
         AdminResponse::Reloaded(report) => Ok(print_reload(&report)),
+        AdminResponse::Keys(keys) => {
+            for line in cli::keys::lines(&keys) {
+                say!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -52,6 +52,26 @@ pub struct AccessKey {
     pub sealed_secret: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// An inactive key is refused as AWS refuses it (`InvalidClientTokenId`) until activated.
+    #[serde(default)]
+    pub status: KeyStatus,
+}
+
+/// Whether an access key may sign requests (AWS's `Active` / `Inactive`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyStatus {
+    #[default]
+    Active,
+    Inactive,
+}
+
+impl KeyStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Inactive => "Inactive",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +120,14 @@ pub enum UserError {
     NoSuchKey { name: String, access_key_id: String },
     #[error("user {0} already has an MFA device")]
     MfaExists(String),
+    #[error("user {0} has no MFA device")]
+    NoMfa(String),
+    #[error("access key {access_key_id} of user {name} is already {}", status.as_str())]
+    KeyAlreadyInStatus {
+        name: String,
+        access_key_id: String,
+        status: KeyStatus,
+    },
     #[error("could not create a secret: {0}")]
     Mint(#[from] MintError),
 }
@@ -175,6 +203,7 @@ impl UserRecord {
             access_key_id: access_key_id.clone(),
             sealed_secret,
             created_at: unix_seconds(now),
+            status: KeyStatus::Active,
         });
         Ok(NewAccessKey {
             user_name: self.name.clone(),
@@ -195,6 +224,57 @@ impl UserRecord {
             });
         }
         Ok(())
+    }
+
+    /// Make an access key active or inactive; refused when it already is.
+    pub fn set_access_key_status(
+        &mut self,
+        access_key_id: &str,
+        status: KeyStatus,
+    ) -> Result<(), UserError> {
+        let name = self.name.clone();
+        let key = self
+            .access_keys
+            .iter_mut()
+            .find(|k| k.access_key_id == access_key_id)
+            .ok_or_else(|| UserError::NoSuchKey {
+                name: name.clone(),
+                access_key_id: access_key_id.to_owned(),
+            })?;
+        if key.status == status {
+            return Err(UserError::KeyAlreadyInStatus {
+                name,
+                access_key_id: access_key_id.to_owned(),
+                status,
+            });
+        }
+        key.status = status;
+        Ok(())
+    }
+
+    /// Whether `access_key_id` is one of the user's keys and active.
+    pub fn key_is_active(&self, access_key_id: &str) -> bool {
+        self.access_keys
+            .iter()
+            .any(|k| k.access_key_id == access_key_id && k.status == KeyStatus::Active)
+    }
+
+    /// Replace the inline identity policies, validated as [`new`](Self::new) validates them
+    /// (nothing changes if one is invalid).
+    pub fn set_policies(&mut self, policies: Vec<UserPolicy>) -> Result<(), UserError> {
+        for p in &policies {
+            parse_policy(p)?;
+        }
+        self.policies = policies;
+        Ok(())
+    }
+
+    /// Remove the MFA device; returns its serial number.
+    pub fn disable_mfa(&mut self) -> Result<String, UserError> {
+        self.mfa
+            .take()
+            .map(|device| device.serial_number)
+            .ok_or_else(|| UserError::NoMfa(self.name.clone()))
     }
 
     /// The secret of one of the user's keys, opened with the keyring.
@@ -273,15 +353,29 @@ impl UserRecord {
         Ok(changed)
     }
 
-    /// What an operator may see: no sealed values.
-    pub fn summary(&self) -> serde_json::Value {
+    /// What an operator may see: no sealed values. `last_used` gives the last recorded use
+    /// (unix seconds) of an access key, if any.
+    pub fn summary(&self, last_used: impl Fn(&str) -> Option<i64>) -> serde_json::Value {
+        let date = |t: i64| crate::clock::iso8601(crate::clock::from_unix_seconds(t));
+        let keys: Vec<serde_json::Value> = self
+            .access_keys
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "AccessKeyId": k.access_key_id,
+                    "Status": k.status.as_str(),
+                    "CreateDate": date(k.created_at),
+                    "LastUsedDate": last_used(&k.access_key_id).map(date),
+                })
+            })
+            .collect();
         serde_json::json!({
             "UserName": self.name,
             "UserId": self.user_id,
             "Arn": self.arn(),
-            "CreateDate": crate::clock::iso8601(crate::clock::from_unix_seconds(self.created_at)),
+            "CreateDate": date(self.created_at),
             "Policies": self.policies.iter().map(|p| &p.name).collect::<Vec<_>>(),
-            "AccessKeys": self.access_keys.iter().map(|k| &k.access_key_id).collect::<Vec<_>>(),
+            "AccessKeys": keys,
             "MFADevice": self.mfa.as_ref().map(|m| &m.serial_number),
         })
     }
@@ -417,6 +511,62 @@ mod tests {
             user.delete_access_key(&first.access_key_id),
             Err(UserError::NoSuchKey { .. })
         ));
+    }
+
+    #[test]
+    fn keys_deactivate_and_activate_once_each() {
+        let (keyring, mut user, rng) = setup();
+        let now = from_unix_seconds(1_795_000_000);
+        let key = user.create_access_key(&keyring, now, &rng).unwrap();
+        let id = key.access_key_id.as_str();
+        assert!(user.key_is_active(id));
+        user.set_access_key_status(id, KeyStatus::Inactive).unwrap();
+        assert!(!user.key_is_active(id));
+        assert!(matches!(
+            user.set_access_key_status(id, KeyStatus::Inactive),
+            Err(UserError::KeyAlreadyInStatus { .. })
+        ));
+        assert!(matches!(
+            user.set_access_key_status("AKIANOSUCHKEY", KeyStatus::Active),
+            Err(UserError::NoSuchKey { .. })
+        ));
+        user.set_access_key_status(id, KeyStatus::Active).unwrap();
+        assert!(user.key_is_active(id));
+        let summary = user.summary(|k| (k == id).then_some(1_795_000_000));
+        assert_eq!(summary["AccessKeys"][0]["Status"], "Active");
+        assert_eq!(
+            summary["AccessKeys"][0]["LastUsedDate"],
+            "2026-11-18T11:06:40Z"
+        );
+        assert!(
+            !summary
+                .to_string()
+                .contains(&key.secret_access_key.expose()[..8])
+        );
+    }
+
+    #[test]
+    fn policies_are_replaced_only_by_valid_ones_and_mfa_disabled_once() {
+        let (keyring, mut user, rng) = setup();
+        let valid = UserPolicy {
+            name: "p".into(),
+            document: r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#.into(),
+        };
+        let invalid = UserPolicy {
+            name: "q".into(),
+            document: "{}".into(),
+        };
+        user.set_policies(vec![valid.clone()]).unwrap();
+        assert!(matches!(
+            user.set_policies(vec![valid.clone(), invalid]),
+            Err(UserError::InvalidPolicy { .. })
+        ));
+        assert_eq!(user.policies, [valid]);
+        assert!(matches!(user.disable_mfa(), Err(UserError::NoMfa(_))));
+        user.enable_mfa(&keyring, from_unix_seconds(1), &rng)
+            .unwrap();
+        assert_eq!(user.disable_mfa().unwrap(), user.mfa_serial());
+        assert!(user.mfa.is_none());
     }
 
     #[test]

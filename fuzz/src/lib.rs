@@ -398,7 +398,7 @@ use stsbridge::audit::{AuditDraft, AuditEvent, EventName};
 use stsbridge::creds::token::CLAIMS_VERSION;
 use stsbridge::creds::{Secret, Session, SessionClaims, SessionKind, sealed};
 use stsbridge::store::Revocation;
-use stsbridge::users::{AccessKey, UserPolicy, UserRecord};
+use stsbridge::users::{AccessKey, KeyStatus, UserPolicy, UserRecord};
 
 pub const ALICE: &str = "alice";
 pub const ALICE_ID: &str = "AIDAFUZZALICE0000001";
@@ -491,6 +491,7 @@ fn user_with_key(
             access_key_id: key_id.into(),
             sealed_secret,
             created_at: NOW_UNIX - 86_400,
+            status: KeyStatus::Active,
         }],
         mfa: None,
     };

@@ -128,6 +128,13 @@ pub enum EventName {
     RevokeRoleSessions,
     ResealUserSecrets,
     PruneAudit,
+    RotateSealingKey,
+    RetireSealingKey,
+    DeleteUser,
+    SetUserPolicies,
+    UpdateAccessKey,
+    DeactivateMfaDevice,
+    RevokeUserSessions,
 }
 
 impl EventName {
@@ -143,6 +150,13 @@ impl EventName {
             Self::RevokeRoleSessions => "RevokeRoleSessions",
             Self::ResealUserSecrets => "ResealUserSecrets",
             Self::PruneAudit => "PruneAudit",
+            Self::RotateSealingKey => "RotateSealingKey",
+            Self::RetireSealingKey => "RetireSealingKey",
+            Self::DeleteUser => "DeleteUser",
+            Self::SetUserPolicies => "SetUserPolicies",
+            Self::UpdateAccessKey => "UpdateAccessKey",
+            Self::DeactivateMfaDevice => "DeactivateMFADevice",
+            Self::RevokeUserSessions => "RevokeUserSessions",
         }
     }
 }

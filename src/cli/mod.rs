@@ -1,3 +1,6 @@
 //! Tools of the command line that are not part of the library.
 
+pub mod json;
+pub mod keys;
 pub mod loadgen;
+pub mod users;

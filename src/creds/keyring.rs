@@ -188,9 +188,11 @@ impl Keyring {
         write_private_file(path, &json).map_err(|e| io_error(path, e))
     }
 
-    /// Make a fresh key current and retire the old one, keeping it until every token it can
-    /// have sealed has expired (`now` + the longest session); drop retired keys already past
-    /// that point; save. On error nothing changes, in memory or on disk.
+    /// Make a fresh key current and retire the old one, keeping it to open what it sealed
+    /// (`retire_after`: `now` + the longest session, when every token it sealed has expired);
+    /// save. Retired keys stay until [`remove_retired`](Self::remove_retired) (`stsbridge keys
+    /// retire`), which first makes sure nothing needs them: a user secret sealed by one may
+    /// outlive its tokens. On error nothing changes, in memory or on disk.
     pub fn rotate(&mut self, path: &Path, now: SystemTime) -> Result<(), KeyringError> {
         let rotated = self.rotated(now)?;
         rotated.save(path)?;
@@ -202,6 +204,36 @@ impl Keyring {
         );
         *self = rotated;
         Ok(())
+    }
+
+    /// Remove the retired key `id` and save; `Ok(false)` (nothing changed) when no retired key
+    /// has that id (the current key is never removed: rotate first). The caller makes sure
+    /// nothing needs it any more. On error nothing changes, in memory or on disk.
+    pub fn remove_retired(&mut self, path: &Path, id: &str) -> Result<bool, KeyringError> {
+        let Some(at) = self
+            .retired
+            .iter()
+            .position(|r| HEXLOWER.encode(&r.key.id) == id)
+        else {
+            return Ok(false);
+        };
+        let mut retired = Vec::with_capacity(self.retired.len());
+        for (i, r) in self.retired.iter().enumerate() {
+            if i != at {
+                retired.push(RetiredKey {
+                    key: r.key.duplicate()?,
+                    retire_after: r.retire_after,
+                });
+            }
+        }
+        let kept = Self {
+            current: self.current.duplicate()?,
+            retired,
+        };
+        kept.save(path)?;
+        tracing::info!(path = %path.display(), retired = id, "removed a retired key from the keyring");
+        *self = kept;
+        Ok(true)
     }
 
     /// Drop retired keys whose tokens have all expired at `now`; returns how many were dropped.
@@ -253,7 +285,7 @@ impl Keyring {
     fn rotated(&self, now: SystemTime) -> Result<Self, KeyringError> {
         let now_unix = unix_seconds(now);
         let mut retired = Vec::with_capacity(self.retired.len() + 1);
-        for r in self.retired.iter().filter(|r| r.retire_after >= now_unix) {
+        for r in &self.retired {
             retired.push(RetiredKey {
                 key: r.key.duplicate()?,
                 retire_after: r.retire_after,
@@ -362,6 +394,13 @@ impl SharedKeyring {
     /// Swap in a reloaded keyring.
     pub fn replace(&self, keyring: Keyring) {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keyring);
+    }
+
+    /// Read the keyring file at `path` again and swap it in (reload: a rotation or retirement
+    /// made by another process holding the same file). On error the keyring in use stays.
+    pub fn reload(&self, path: &Path) -> Result<(), KeyringError> {
+        self.replace(Keyring::load(path)?);
+        Ok(())
     }
 }
 
@@ -599,15 +638,35 @@ mod tests {
     }
 
     #[test]
-    fn rotation_drops_keys_already_past_retirement() {
+    fn rotation_keeps_retired_keys_until_removed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k.json");
         let mut keyring = Keyring::generate(from_unix_seconds(T0)).unwrap();
+        let first = keyring.current_key_id();
         keyring.rotate(&path, from_unix_seconds(T0)).unwrap();
+        let second = keyring.current_key_id();
         keyring
             .rotate(&path, from_unix_seconds(T0 + 200_000))
             .unwrap();
-        assert_eq!(keyring.keys().len(), 2);
+        assert_eq!(
+            keyring.keys().len(),
+            3,
+            "a user secret may still need the first"
+        );
+        assert!(
+            !keyring
+                .remove_retired(&path, &keyring.current_key_id())
+                .unwrap()
+        );
+        assert!(!keyring.remove_retired(&path, "00000000").unwrap());
+        assert!(keyring.remove_retired(&path, &first).unwrap());
+        let ids: Vec<String> = keyring.keys().into_iter().map(|k| k.id).collect();
+        assert_eq!(ids[1..], [second]);
+        assert_eq!(Keyring::load(&path).unwrap().keys(), keyring.keys());
+        assert_eq!(mode_of(&path), 0o600);
+        let shared = SharedKeyring::new(Keyring::generate(from_unix_seconds(T0)).unwrap());
+        shared.reload(&path).unwrap();
+        assert_eq!(shared.snapshot().keys(), keyring.keys());
     }
 
     #[test]

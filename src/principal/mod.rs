@@ -10,6 +10,7 @@
 //! `sts/`, `authz` and the portal use this module; it uses none of them.
 
 mod caller;
+mod key_use;
 mod message;
 mod mfa;
 mod permissions;
@@ -39,6 +40,8 @@ pub struct Authenticator {
     replay: Arc<dyn ReplayCache>,
     revocations: RevocationFeed,
     sigv4: sigv4::Verifier,
+    /// Records when long-term keys were last used, at most once an hour per key.
+    key_use: key_use::KeyUseRecorder,
 }
 
 /// A verified signed request: who signed it, and the service its signature is scoped to.
@@ -56,6 +59,7 @@ impl Authenticator {
             replay: Arc::clone(&store.replay),
             revocations: store.revocations.feed(),
             sigv4: sigv4::Verifier::default(),
+            key_use: key_use::KeyUseRecorder::new(Arc::clone(&store.key_usage)),
         }
     }
 
@@ -112,6 +116,10 @@ impl Authenticator {
         {
             tracing::info!(access_key_id = %claims.access_key_id, role = %claims.session.identity_arn, "a session of a role that is gone refused");
             return Err(SigV4Error::InvalidClientTokenId);
+        }
+        if let Signer::User(_) = &verified.principal {
+            self.key_use
+                .record(&verified.access_key_id, &verified.service, now);
         }
         Ok(Authenticated {
             caller: Caller {

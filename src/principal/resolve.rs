@@ -2,8 +2,8 @@
 //!
 //! Temporary credentials (`ASIA…`) are resolved by unsealing their session token with the
 //! keyring: no store lookup on this path. Long-term keys (`AKIA…`) belong to IAM users: one
-//! store read finds the user, whose secret is opened with the keyring; a deleted key stops
-//! resolving the moment the store records the deletion.
+//! store read finds the user, whose secret is opened with the keyring; a deleted or inactive
+//! key stops resolving the moment the store records the change.
 
 use std::time::SystemTime;
 
@@ -77,6 +77,10 @@ pub(super) async fn resolve(
         .await
         .map_err(|e| super::refused(&e))?
         .ok_or(SigV4Error::InvalidClientTokenId)?;
+    if !user.key_is_active(access_key_id) {
+        tracing::info!(access_key_id, user = %user.name, "inactive access key refused");
+        return Err(SigV4Error::InvalidClientTokenId);
+    }
     let secret = user
         .secret_of(access_key_id, &keyring)
         .ok_or(SigV4Error::InvalidClientTokenId)?;

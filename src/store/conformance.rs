@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{
-    Backend, ReplayKey, Revocation, SessionRecord, Store, StoreError, UserChange, update_user,
+    Backend, KeyUse, LiveSessions, ReplayKey, Revocation, SessionRecord, Store, StoreError,
+    UserChange, update_user,
 };
 use crate::audit::{AuditEvent, AuditIdentity, IdentityKind};
 use crate::creds::{Session, SessionKind};
@@ -416,6 +417,7 @@ fn user(name: &str, keys: &[&str]) -> UserRecord {
                 access_key_id: (*id).to_owned(),
                 sealed_secret: "sealed".into(),
                 created_at: 1,
+                status: crate::users::KeyStatus::Active,
             })
             .collect(),
         mfa: None,
@@ -581,6 +583,92 @@ pub(crate) async fn sealing_keys_keep_the_latest_time_each_was_current<H: Harnes
         BTreeMap::from([("k1".to_owned(), 100), ("k2".to_owned(), 200)]),
         "a later record never goes back in time"
     );
+    store.sealing_keys.forget("k1").await.unwrap();
+    store.sealing_keys.forget("never-recorded").await.unwrap();
+    drop(store);
+    let store = open(&h);
+    assert_eq!(
+        store.sealing_keys.list().await.unwrap(),
+        BTreeMap::from([("k2".to_owned(), 200)]),
+        "a forgotten key stays forgotten"
+    );
+}
+
+/// Live sessions are counted by when they were issued (bounds included) among those expiring
+/// after now, with the last expiry.
+pub(crate) async fn live_sessions_are_counted_by_issue_time<H: Harness>(h: H) {
+    let store = open(&h);
+    // Issued at expiry - 3600: 1400 (expired at 5000), 2400, 3400, 4400.
+    for (id, expires_at) in [
+        ("ASIAEXPIRED", 5_000),
+        ("ASIAFIRST", 6_000),
+        ("ASIASECOND", 7_000),
+        ("ASIALATER", 8_000),
+    ] {
+        store
+            .sessions
+            .put(&session(id, expires_at), &event(id))
+            .await
+            .unwrap();
+    }
+    let live = |from, to| {
+        let store = store.clone();
+        async move {
+            store
+                .sessions
+                .live_issued_between(from, to, 5_000)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        live(1_000, 3_400).await,
+        LiveSessions {
+            count: 2,
+            last_expiry: Some(7_000)
+        },
+        "the expired one is not counted, both bounds are included"
+    );
+    assert_eq!(live(2_401, 3_399).await, LiveSessions::default());
+    assert_eq!(live(0, i64::MAX).await.count, 3);
+}
+
+/// The last use of a key only moves forward, and survives reopening.
+pub(crate) async fn key_usage_keeps_the_latest_use<H: Harness>(h: H) {
+    let store = open(&h);
+    let used = |at: i64, service: &str| KeyUse {
+        at,
+        service: service.to_owned(),
+    };
+    assert_eq!(store.key_usage.last_used("AKIAONE").await.unwrap(), None);
+    store
+        .key_usage
+        .record_use("AKIAONE", &used(100, "sts"))
+        .await
+        .unwrap();
+    store
+        .key_usage
+        .record_use("AKIAONE", &used(50, "photos"))
+        .await
+        .unwrap();
+    store
+        .key_usage
+        .record_use("AKIATWO", &used(70, "photos"))
+        .await
+        .unwrap();
+    // Durable with the next durable write.
+    store.sealing_keys.record_current("k", 1).await.unwrap();
+    drop(store);
+    let store = open(&h);
+    assert_eq!(
+        store.key_usage.last_used("AKIAONE").await.unwrap(),
+        Some(used(100, "sts")),
+        "an older use never replaces a newer one"
+    );
+    assert_eq!(
+        store.key_usage.last_used("AKIATWO").await.unwrap(),
+        Some(used(70, "photos"))
+    );
 }
 
 /// The trail is in time order whatever the order of the writes, and a prune deletes exactly the
@@ -681,6 +769,8 @@ macro_rules! conformance_suite {
             two_handles_lose_no_concurrent_user_update,
             role_ids_are_durable_and_replaced_whole,
             sealing_keys_keep_the_latest_time_each_was_current,
+            live_sessions_are_counted_by_issue_time,
+            key_usage_keeps_the_latest_use,
         );
     };
     (@cases $harness:expr; $($case:ident,)+) => {

@@ -42,7 +42,8 @@ pub struct SessionRecord {
     pub source_ip: Option<String>,
 }
 
-/// A revocation, as `sessions revoke` and `roles revoke-sessions` record it.
+/// A revocation, as `sessions revoke`, `roles revoke-sessions` and `users revoke-sessions` (or
+/// `users delete`) record it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Revocation {
@@ -51,7 +52,9 @@ pub enum Revocation {
         access_key_id: String,
         expires_at: i64,
     },
-    /// Every session of a role issued at or before a time (AWS's "revoke active sessions").
+    /// Every session of a role issued at or before a time (AWS's "revoke active sessions"); or
+    /// of a user, whose own sessions (`GetSessionToken`, `GetFederationToken`) carry its ARN
+    /// where a role session carries the role's.
     RoleSessions {
         role_arn: String,
         issued_at_or_before: i64,
@@ -177,6 +180,31 @@ pub trait Sessions: Send + Sync {
     async fn list(&self, limit: usize) -> Result<Vec<SessionRecord>, StoreError>;
     /// Delete sessions whose `expires_at` is at or before `now_unix`; returns how many.
     async fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError>;
+    /// The sessions issued within `from_unix..=to_unix` that are still valid at `now_unix`
+    /// (expiring after it): how many, and when the last of them expires (which sealing key
+    /// they need follows from when they were issued).
+    async fn live_issued_between(
+        &self,
+        from_unix: i64,
+        to_unix: i64,
+        now_unix: i64,
+    ) -> Result<LiveSessions, StoreError>;
+}
+
+/// What [`Sessions::live_issued_between`] counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LiveSessions {
+    pub count: u64,
+    /// Unix seconds; `None` when `count` is 0.
+    pub last_expiry: Option<i64>,
+}
+
+impl LiveSessions {
+    /// Count one more session expiring at `expires_at`.
+    pub fn add(&mut self, expires_at: i64) {
+        self.count += 1;
+        self.last_expiry = Some(self.last_expiry.map_or(expires_at, |t| t.max(expires_at)));
+    }
 }
 
 /// The audit trail.
@@ -253,6 +281,31 @@ pub trait SealingKeys: Send + Sync {
     async fn list(&self) -> Result<BTreeMap<String, i64>, StoreError>;
     /// Record `key_id` as current at `at_unix`; durable when this resolves.
     async fn record_current(&self, key_id: &str, at_unix: i64) -> Result<(), StoreError>;
+    /// Forget `key_id` (retired from the keyring: nothing may need it any more); durable when
+    /// this resolves. Forgetting a key never recorded is not an error.
+    async fn forget(&self, key_id: &str) -> Result<(), StoreError>;
+}
+
+/// When a long-term access key was last used to sign a request that verified.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyUse {
+    /// Unix seconds.
+    pub at: i64,
+    /// The service the request was signed for (`sts`, or a resource service's name).
+    pub service: String,
+}
+
+/// The last use of each long-term access key, recorded now and then (AWS reports it with an
+/// hour's granularity), apart from the user records so that recording a use never races an
+/// operator's change of the user.
+#[async_trait::async_trait]
+pub trait KeyUsage: Send + Sync {
+    /// Record a use of `access_key_id`; a use older than the one recorded is ignored. Durable a
+    /// moment later (with the next durable write), not when this resolves: nothing depends on
+    /// it but `users show`.
+    async fn record_use(&self, access_key_id: &str, used: &KeyUse) -> Result<(), StoreError>;
+    /// The latest recorded use of `access_key_id`, if any.
+    async fn last_used(&self, access_key_id: &str) -> Result<Option<KeyUse>, StoreError>;
 }
 
 /// IAM users and the index of their long-term access keys.
@@ -298,7 +351,16 @@ pub trait Health: Send + Sync {
 
 /// Everything a store backend serves.
 pub trait Backend:
-    Sessions + AuditLog + ReplayCache + Revocations + Users + RoleIds + SealingKeys + Health + 'static
+    Sessions
+    + AuditLog
+    + ReplayCache
+    + Revocations
+    + Users
+    + RoleIds
+    + SealingKeys
+    + KeyUsage
+    + Health
+    + 'static
 {
 }
 
@@ -310,6 +372,7 @@ impl<T> Backend for T where
         + Users
         + RoleIds
         + SealingKeys
+        + KeyUsage
         + Health
         + 'static
 {
@@ -325,6 +388,7 @@ pub struct Store {
     pub users: Arc<dyn Users>,
     pub role_ids: Arc<dyn RoleIds>,
     pub sealing_keys: Arc<dyn SealingKeys>,
+    pub key_usage: Arc<dyn KeyUsage>,
     pub health: Arc<dyn Health>,
 }
 
@@ -339,6 +403,7 @@ impl Store {
             users: backend.clone(),
             role_ids: backend.clone(),
             sealing_keys: backend.clone(),
+            key_usage: backend.clone(),
             health: backend,
         }
     }

@@ -5,6 +5,7 @@ mod check_config;
 mod cli;
 mod hostile;
 mod http;
+mod lifecycle;
 mod oidc;
 mod reload;
 mod saml;

@@ -16,8 +16,9 @@
 //!   opens.
 //! - `replay_by_expiry` (key: the window's end as above, then the replay key's text; no value;
 //!   looked up through an in-memory index as the sessions are).
-//! - `revocations`, `users` (key: user name, value: JSON `UserRecord`, secrets sealed) and
-//!   `access_keys` (key: `AKIA…`, value: user name).
+//! - `revocations`, `users` (key: user name, value: JSON `UserRecord`, secrets sealed),
+//!   `access_keys` (key: `AKIA…`, value: user name) and `access_key_usage` (key: `AKIA…`,
+//!   value: JSON `KeyUse`, written without waiting for a flush).
 //!
 //! Users, revocations and operator events stay JSON: they are few. `stsbridge sessions show`
 //! and `audit list` read the rest.
@@ -47,9 +48,9 @@ use self::group_commit::{EncodedEvent, GroupCommit};
 use self::space::SpaceGuard;
 use crate::audit::AuditEvent;
 use crate::store::{
-    AuditLog, Health, ReplayCache, ReplayKey, Revocation, RevocationFeed, RevocationSet,
-    Revocations, RoleIds, SealingKeys, SessionRecord, Sessions, StorageSettings, StoreError,
-    StoreStatus, Users,
+    AuditLog, Health, KeyUsage, KeyUse, LiveSessions, ReplayCache, ReplayKey, Revocation,
+    RevocationFeed, RevocationSet, Revocations, RoleIds, SealingKeys, SessionRecord, Sessions,
+    StorageSettings, StoreError, StoreStatus, Users,
 };
 use crate::users::UserRecord;
 
@@ -61,6 +62,7 @@ const USERS_TREE: &str = "users";
 const ACCESS_KEYS_TREE: &str = "access_keys";
 const ROLE_IDS_TREE: &str = "role_ids";
 const SEALING_KEYS_TREE: &str = "sealing_keys";
+const KEY_USAGE_TREE: &str = "access_key_usage";
 
 /// Text sled 0.34 puts in the I/O error when another process holds the database lock (it gives
 /// no error kind of its own).
@@ -86,6 +88,8 @@ pub struct SledStore {
     role_ids: ::sled::Tree,
     /// Key id -> last time current (8-byte big-endian unix seconds).
     sealing_keys: ::sled::Tree,
+    /// Long-term access key id -> its last recorded use.
+    key_usage: ::sled::Tree,
     db: ::sled::Db,
     /// The free-space floor.
     space: SpaceGuard,
@@ -118,6 +122,7 @@ impl SledStore {
         let access_keys = db.open_tree(ACCESS_KEYS_TREE).map_err(backend)?;
         let role_ids = db.open_tree(ROLE_IDS_TREE).map_err(backend)?;
         let sealing_keys = db.open_tree(SEALING_KEYS_TREE).map_err(backend)?;
+        let key_usage = db.open_tree(KEY_USAGE_TREE).map_err(backend)?;
         let space = SpaceGuard::start(path.to_owned(), settings.min_free_bytes)?;
         let commit = GroupCommit::start(db.clone(), audit.clone())?;
         tracing::info!(
@@ -138,6 +143,7 @@ impl SledStore {
             access_keys,
             role_ids,
             sealing_keys,
+            key_usage,
             db,
             space,
             commit,
@@ -258,6 +264,29 @@ impl Sessions for SledStore {
 
     async fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError> {
         purge_expiry_ordered(&self.sessions, &self.index, now_unix, session_index_key)
+    }
+
+    /// A range scan over the sessions expiring after `now_unix` (the tree is ordered by
+    /// expiry), decoding each: an operator's question, not a request's.
+    async fn live_issued_between(
+        &self,
+        from_unix: i64,
+        to_unix: i64,
+        now_unix: i64,
+    ) -> Result<LiveSessions, StoreError> {
+        let mut live = LiveSessions::default();
+        let start = expiry_bytes(now_unix.saturating_add(1));
+        for entry in self.sessions.range(start..) {
+            let (k, v) = entry.map_err(backend)?;
+            let (expires_at, id) = split_prefixed_key(&k).ok_or_else(|| {
+                StoreError::Corrupt(format!("a session key of {} bytes", k.len()))
+            })?;
+            let session = decode_session(&String::from_utf8_lossy(id), expires_at, &v)?;
+            if (from_unix..=to_unix).contains(&session.issued_at) {
+                live.add(expires_at);
+            }
+        }
+        Ok(live)
     }
 }
 
@@ -561,6 +590,44 @@ impl SealingKeys for SledStore {
             })
             .map_err(backend)?;
         self.commit.durable().await
+    }
+
+    async fn forget(&self, key_id: &str) -> Result<(), StoreError> {
+        self.sealing_keys.remove(key_id).map_err(backend)?;
+        self.commit.durable().await
+    }
+}
+
+#[async_trait::async_trait]
+impl KeyUsage for SledStore {
+    async fn record_use(&self, access_key_id: &str, used: &KeyUse) -> Result<(), StoreError> {
+        self.space.check()?;
+        let value = encode(used)?;
+        self.key_usage
+            .fetch_and_update(access_key_id, |old| {
+                let newer = old
+                    .and_then(|v| serde_json::from_slice::<KeyUse>(v).ok())
+                    .is_none_or(|old| old.at <= used.at);
+                Some(if newer {
+                    value.clone()
+                } else {
+                    old.map(<[u8]>::to_vec).unwrap_or_default()
+                })
+            })
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn last_used(&self, access_key_id: &str) -> Result<Option<KeyUse>, StoreError> {
+        self.key_usage
+            .get(access_key_id)
+            .map_err(backend)?
+            .map(|v| {
+                serde_json::from_slice(&v).map_err(|e| {
+                    StoreError::Corrupt(format!("the last use of {access_key_id}: {e}"))
+                })
+            })
+            .transpose()
     }
 }
 
