@@ -22,8 +22,17 @@ use stsbridge::creds::SharedKeyring;
     about = "Federation identity bridge speaking the AWS STS API"
 )]
 struct Cli {
-    /// The main configuration file.
-    #[arg(long, global = true, default_value = "stsbridge.toml")]
+    /// The main configuration file [default: ./stsbridge.toml when it exists, else
+    /// /etc/stsbridge/stsbridge.toml].
+    #[arg(
+        long = "config",
+        global = true,
+        env = "STSBRIDGE_CONFIG",
+        value_name = "PATH"
+    )]
+    config_arg: Option<PathBuf>,
+    /// The configuration file in use (`--config`, `$STSBRIDGE_CONFIG` or the default).
+    #[arg(skip)]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -87,6 +96,17 @@ enum Command {
         #[arg(long = "claim", value_parser = parse_claim)]
         claims: Vec<(String, String)>,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per command into a directory.
+    Man {
+        /// Write `stsbridge.1` and a `stsbridge-COMMAND.1` page per subcommand here instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Measure AssumeRoleWithWebIdentity throughput and latency of a running daemon.
     Loadgen(LoadgenArgs),
     /// Validate IAM policy documents and decide requests against them (no configuration file).
@@ -120,6 +140,7 @@ struct LoadgenArgs {
 enum SessionsCommand {
     /// List sessions.
     List {
+        /// At most this many (the latest to expire first).
         #[arg(long, default_value_t = 100)]
         limit: usize,
         /// One JSON object per line (JSON Lines).
@@ -127,9 +148,15 @@ enum SessionsCommand {
         json: bool,
     },
     /// Show one session by its access key id.
-    Show { id: String },
+    Show {
+        /// The session's access key id (`ASIA…`).
+        id: String,
+    },
     /// Revoke one session by its access key id (honoured at once by a running daemon).
-    Revoke { id: String },
+    Revoke {
+        /// The session's access key id (`ASIA…`).
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -148,6 +175,7 @@ enum RolesCommand {
 enum UsersCommand {
     /// Create a user (`arn:aws:iam::ACCOUNT:user/NAME`).
     Create {
+        /// The user's name (IAM's characters, at most 64).
         name: String,
         /// The account; default: `default_account_id`.
         #[arg(long)]
@@ -163,7 +191,10 @@ enum UsersCommand {
         json: bool,
     },
     /// Show one user (never its secrets).
-    Show { name: String },
+    Show {
+        /// The user's name.
+        name: String,
+    },
     /// Manage a user's access keys.
     Keys {
         #[command(subcommand)]
@@ -181,9 +212,17 @@ enum UsersCommand {
 #[derive(Subcommand)]
 enum UserKeysCommand {
     /// Create an access key; prints `AKIA…` and the secret, once.
-    Create { name: String },
+    Create {
+        /// The user's name.
+        name: String,
+    },
     /// Delete an access key; it stops working at once.
-    Delete { name: String, access_key_id: String },
+    Delete {
+        /// The user's name.
+        name: String,
+        /// The access key id (`AKIA…`).
+        access_key_id: String,
+    },
     #[command(flatten)]
     More(cli::users::UserKeysMore),
 }
@@ -191,7 +230,10 @@ enum UserKeysCommand {
 #[derive(Subcommand)]
 enum UserMfaCommand {
     /// Enable a virtual MFA device; prints the TOTP secret and an `otpauth://` URL, once.
-    Enable { name: String },
+    Enable {
+        /// The user's name.
+        name: String,
+    },
     #[command(flatten)]
     More(cli::users::UserMfaMore),
 }
@@ -200,6 +242,7 @@ enum UserMfaCommand {
 enum AuditCommand {
     /// The newest audit events, oldest first.
     List {
+        /// At most this many (the newest).
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
@@ -253,7 +296,8 @@ fn parse_claim(s: &str) -> Result<(String, String), String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    cli.config = cli::packaging::config_path(cli.config_arg.take());
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -292,6 +336,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Serve { dev } => serve(&cli.config, dev).await,
         Command::CheckConfig { strict } => Ok(check_config(&cli.config, strict)),
         Command::Reload => reload(&cli.config).await,
+        Command::Completions { shell } => {
+            cli::packaging::completions::<Cli>(shell);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir } => cli::packaging::man::<Cli>(dir.as_deref()),
         Command::Loadgen(args) => loadgen(&cli.config, args).await,
         Command::Sessions {
             command: SessionsCommand::List { limit, json: true },
@@ -855,5 +904,25 @@ fn validate_policies(kind: stsbridge::policy::PolicyKind, files: &[PathBuf]) -> 
     } else {
         say!("{problems} problem(s) found");
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    #[test]
+    fn the_command_line_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    /// The man page and `--help` are only as good as the help texts: every command, argument
+    /// and option has one.
+    #[test]
+    fn every_command_argument_and_option_has_help() {
+        let missing = crate::cli::packaging::undocumented(&Cli::command());
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
     }
 }

@@ -13,7 +13,10 @@ pub enum KeysCommand {
     Rotate,
     /// Remove a retired key: user secrets and MFA seeds it sealed are sealed again with the
     /// current key first; refused while unexpired session tokens need it.
-    Retire { key_id: String },
+    Retire {
+        /// The key's id, as `keys list` shows it.
+        key_id: String,
+    },
 }
 
 pub fn request(command: KeysCommand) -> AdminRequest {

@@ -3,4 +3,5 @@
 pub mod json;
 pub mod keys;
 pub mod loadgen;
+pub mod packaging;
 pub mod users;

@@ -10,7 +10,10 @@ use stsbridge::users::{KeyStatus, UserPolicy};
 #[derive(Subcommand)]
 pub enum UsersMore {
     /// Delete a user and its access keys; its sessions are refused at once.
-    Delete { name: String },
+    Delete {
+        /// The user's name.
+        name: String,
+    },
     /// Manage a user's inline identity policies.
     Policies {
         #[command(subcommand)]
@@ -18,28 +21,49 @@ pub enum UsersMore {
     },
     /// Refuse every session the user's keys obtained until now (GetSessionToken,
     /// GetFederationToken).
-    RevokeSessions { name: String },
+    RevokeSessions {
+        /// The user's name.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum UserPoliciesCommand {
     /// Replace the user's inline policies with these files (IAM JSON, validated; the file stem
     /// names the policy). No file: the user keeps no inline policy.
-    Set { name: String, files: Vec<PathBuf> },
+    Set {
+        /// The user's name.
+        name: String,
+        /// Identity policy files (IAM JSON); each file's stem names its policy.
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum UserKeysMore {
     /// Make an access key inactive: requests signed with it are refused until it is activated.
-    Deactivate { name: String, access_key_id: String },
+    Deactivate {
+        /// The user's name.
+        name: String,
+        /// The access key id (`AKIA…`).
+        access_key_id: String,
+    },
     /// Make an inactive access key active again.
-    Activate { name: String, access_key_id: String },
+    Activate {
+        /// The user's name.
+        name: String,
+        /// The access key id (`AKIA…`).
+        access_key_id: String,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum UserMfaMore {
     /// Remove the user's MFA device (`users mfa enable` makes a new one).
-    Disable { name: String },
+    Disable {
+        /// The user's name.
+        name: String,
+    },
 }
 
 pub fn request(command: UsersMore) -> Result<AdminRequest, String> {

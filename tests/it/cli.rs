@@ -124,3 +124,37 @@ fn check_config_prints_a_role_whose_trust_policy_names_a_member_twice() {
     );
     assert!(text.ends_with("1 problem(s) found\n"), "{text}");
 }
+
+/// The packaging's generated files come from the CLI definition, and the configuration is found
+/// through `$STSBRIDGE_CONFIG` when `--config` is not given.
+#[test]
+fn completions_man_pages_and_the_config_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let completions = stsbridge(dir.path(), &["completions", "bash"]);
+    assert!(completions.status.success());
+    let script = stdout(&completions);
+    for command in ["reload", "check-config", "revoke-sessions", "--config"] {
+        assert!(script.contains(command), "{command} not completed");
+    }
+    let man = stsbridge(dir.path(), &["man"]);
+    let page = stdout(&man);
+    assert!(page.contains(".TH stsbridge 1"), "{page}");
+    assert!(page.contains("STSBRIDGE_CONFIG"), "{page}");
+    let pages = stsbridge(dir.path(), &["man", "--dir", "man1"]);
+    assert!(pages.status.success());
+    assert!(
+        dir.path()
+            .join("man1/stsbridge-users-keys-deactivate.1")
+            .exists()
+    );
+
+    let config = crate::check_config::config_dir(crate::check_config::MAIN);
+    let checked = Command::new(env!("CARGO_BIN_EXE_stsbridge"))
+        .arg("check-config")
+        .current_dir(dir.path())
+        .env("STSBRIDGE_CONFIG", config.path().join("stsbridge.toml"))
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "{}", stdout(&checked));
+    assert!(stdout(&checked).contains(": ok ("), "{}", stdout(&checked));
+}

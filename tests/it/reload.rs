@@ -316,9 +316,8 @@ fn sighup_reloads_the_daemon_and_the_cli_prints_problems() {
     };
     wait_for("stsbridge serving");
 
-    let pid = daemon.0.id().to_string();
-    let hup = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
-    assert!(hup.success());
+    let pid = rustix::process::Pid::from_raw(daemon.0.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
     wait_for("configuration reloaded");
     assert!(
         daemon.0.try_wait().unwrap().is_none(),
