@@ -58,11 +58,11 @@ pub fn man<C: CommandFactory>(dir: Option<&Path>) -> Result<ExitCode, String> {
 fn write_stdout(bytes: &[u8]) {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("stsbridge: cannot write the output: {e}");
-            std::process::exit(1);
-        }
+    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("stsbridge: cannot write the output: {e}");
+        std::process::exit(1);
     }
 }
 
