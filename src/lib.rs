@@ -3,7 +3,7 @@
 //! [`run`] wires the parts together; it holds no logic of its own. The layers, each depending
 //! only on the ones before it (see the README's architecture section):
 //! - plain data and rules: `clock`, `arn`, `action`, `text`, `origin`, `identity`, `json`,
-//!   `policy`, `creds`, `users`, `error`, `audit`;
+//!   `policy`, `creds`, `users`, `error`, `audit`, `tls` (the listener's certificate);
 //! - seams: `store` (records, by concept), `idp` (identity providers, by kind), `config`
 //!   (settings and the federation);
 //! - the domain: `principal` (who is calling, what they may do), `federation` (trust, grant,
@@ -37,6 +37,7 @@ pub mod state;
 pub mod store;
 pub mod sts;
 pub mod text;
+pub mod tls;
 pub mod users;
 
 use std::future::Future;
@@ -53,6 +54,9 @@ use crate::state::State;
 pub struct RunOptions {
     /// Serve the built-in development issuer (loopback only).
     pub dev: bool,
+    /// The listener's TLS certificate, when the caller keeps a handle on it (to reload it);
+    /// `None`: `run` loads it from `[server] tls_cert_file`/`tls_key_file` if they are set.
+    pub tls: Option<Arc<tls::ReloadableTls>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +73,8 @@ pub enum RunError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Startup(#[from] startup::StartupError),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Run the daemon on `listener` until `shutdown` resolves.
@@ -97,6 +103,18 @@ pub async fn run(
         if let Some(dir) = file.parent() {
             create_private_dir(dir)?;
         }
+    }
+    let tls = match (options.tls, &settings.server.tls) {
+        (Some(tls), _) => Some(tls),
+        (None, Some(files)) => Some(Arc::new(tls::ReloadableTls::open(
+            files.clone(),
+            clock.clone(),
+        )?)),
+        (None, None) => None,
+    };
+    let transport_warning = server::transport_warning(local, &settings.server);
+    if let Some(warning) = &transport_warning {
+        tracing::warn!("{warning}");
     }
     let store = store::open(&settings.storage)?;
     let keyring = startup::open_keyring(&settings.keyring_path, &store, clock.now()).await?;
@@ -149,6 +167,7 @@ pub async fn run(
     let federation = state.federation();
     tracing::info!(
         listen = %local,
+        tls = tls.is_some(),
         idps = federation.idps.len(),
         roles = federation.roles.len(),
         "stsbridge serving"
@@ -156,8 +175,10 @@ pub async fn run(
     // Tell systemd (Type=notify) we are ready; a no-op elsewhere.
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
-    let router = server::router(Arc::new(server::App::new(state, dev, &settings.server)));
-    let served = server::serve(listener, router, &settings.server, shutdown).await;
+    let app = server::App::new(state, dev, &settings.server)
+        .with_warnings(transport_warning.into_iter().collect());
+    let router = server::router(Arc::new(app));
+    let served = server::serve(listener, router, &settings.server, tls, shutdown).await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     admin_task.abort();
     purge_task.abort();

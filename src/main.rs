@@ -392,7 +392,9 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
 
 fn check_config(path: &Path, strict: bool) -> ExitCode {
     match config::load(path) {
-        Ok(c) => {
+        Ok(mut c) => {
+            let expired = config::time_warnings(&c.settings, SystemClock.now());
+            c.warnings.extend(expired);
             for w in &c.warnings {
                 say!("warning: {w}");
             }
@@ -436,7 +438,10 @@ async fn serve(path: &Path, dev: bool) -> Result<ExitCode, String> {
     stsbridge::run(
         config,
         listener,
-        stsbridge::RunOptions { dev },
+        stsbridge::RunOptions {
+            dev,
+            ..Default::default()
+        },
         Arc::new(SystemClock),
         shutdown_signal(),
     )

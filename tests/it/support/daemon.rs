@@ -144,7 +144,10 @@ impl Daemon {
         let task = tokio::spawn(stsbridge::run(
             config,
             listener,
-            stsbridge::RunOptions { dev },
+            stsbridge::RunOptions {
+                dev,
+                ..Default::default()
+            },
             clock,
             async {
                 let _ = rx.await;
