@@ -9,4 +9,5 @@ mod oidc;
 mod saml;
 mod sts;
 mod support;
+mod tls;
 mod users;
