@@ -106,6 +106,10 @@ struct LoadgenArgs {
     /// (the daemon must run with `serve --dev`).
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// Speak HTTPS, trusting the PEM CA certificate(s) in this file (a daemon with
+    /// `tls_cert_file`); the certificate must name the target's IP address.
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -359,6 +363,10 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
         duration: Duration::from_secs(args.seconds.max(1)),
         role_arn,
         token,
+        tls: match &args.tls_ca {
+            Some(ca) => Some(cli::loadgen::tls_client_config(ca).map_err(|e| e.to_string())?),
+            None => None,
+        },
     };
     let (spec, report) =
         tokio::task::spawn_blocking(move || cli::loadgen::run(&spec).map(|r| (spec, r)))
@@ -366,7 +374,8 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
     say!(
-        "AssumeRoleWithWebIdentity: {} connections, {:.1} s: {} requests ({} errors), {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "AssumeRoleWithWebIdentity{}: {} connections, {:.1} s: {} requests ({} errors), {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        if spec.tls.is_some() { " over TLS" } else { "" },
         spec.connections,
         report.elapsed.as_secs_f64(),
         report.requests,

@@ -633,3 +633,45 @@ fn check_config_warns_of_an_expired_certificate() {
     let (ok, out) = run(&["--strict"]);
     assert!(!ok, "{out}");
 }
+
+/// `stsbridge loadgen --tls-ca` drives a TLS daemon (a short run: it works, not how fast).
+#[tokio::test]
+async fn loadgen_speaks_tls_with_the_ca_it_is_given() {
+    let ca = TestCa::new();
+    let (daemon, files) = tls_daemon(
+        &ca,
+        Setup {
+            roles: vec![dev_role("dev-reader", json!({}))],
+            dev: true,
+            ..Setup::default()
+        },
+    )
+    .await;
+    let ca_file = files.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let config = daemon.config_path.clone();
+    let target = daemon.addr.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stsbridge"))
+            .arg("--config")
+            .arg(&config)
+            .args(["loadgen", "--target", &target, "--connections", "2"])
+            .args(["--seconds", "1", "--tls-ca"])
+            .arg(&ca_file)
+            .output()
+            .expect("run stsbridge loadgen")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("AssumeRoleWithWebIdentity over TLS: 2 connections")
+            && stdout.contains(" (0 errors)"),
+        "{stdout}"
+    );
+}
