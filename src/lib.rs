@@ -112,7 +112,8 @@ pub async fn run(
         )?)),
         (None, None) => None,
     };
-    let transport_warning = server::transport_warning(local, &settings.server);
+    let transport_warning =
+        server::transport_warning(local, tls.is_some(), &settings.server.trusted_proxies);
     if let Some(warning) = &transport_warning {
         tracing::warn!("{warning}");
     }

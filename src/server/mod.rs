@@ -23,12 +23,12 @@ use axum::extract::{Extension, State as Extract};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use ipnet::IpNet;
 
 use crate::config::ServerSettings;
 use crate::dev::DevIssuer;
 use crate::origin::Origin;
 use crate::state::State;
-use ipnet::IpNet;
 
 /// Largest request body accepted (the Query API never needs more: a SAML assertion is at most
 /// 100 000 characters, url-encoded).
@@ -113,11 +113,15 @@ impl Connection {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TlsConnection;
 
-/// The warning for a daemon listening on `listen` beyond loopback with neither TLS nor trusted
-/// proxies: credentials would cross the network in clear text.
-pub fn transport_warning(listen: SocketAddr, server: &ServerSettings) -> Option<String> {
+/// The warning for a daemon listening on `listen` beyond loopback with neither TLS (`tls`) nor
+/// trusted proxies: credentials would cross the network in clear text.
+pub fn transport_warning(
+    listen: SocketAddr,
+    tls: bool,
+    trusted_proxies: &[IpNet],
+) -> Option<String> {
     let exposed = !listen.ip().to_canonical().is_loopback();
-    (exposed && server.tls.is_none() && server.trusted_proxies.is_empty()).then(|| {
+    (exposed && !tls && trusted_proxies.is_empty()).then(|| {
         format!(
             "listening on {listen}, beyond loopback, in plain HTTP with no trusted proxy: \
              credentials and tokens cross the network unencrypted (set [server] tls_cert_file \
