@@ -3,7 +3,7 @@
 //! [`run`] wires the parts together; it holds no logic of its own. The layers, each depending
 //! only on the ones before it (see the README's architecture section):
 //! - plain data and rules: `clock`, `arn`, `action`, `text`, `origin`, `identity`, `json`,
-//!   `policy`, `creds`, `users`, `error`, `audit`;
+//!   `policy`, `creds`, `users`, `error`, `audit`, `tls` (the listener's certificate);
 //! - seams: `store` (records, by concept), `idp` (identity providers, by kind), `config`
 //!   (settings and the federation);
 //! - the domain: `principal` (who is calling, what they may do), `federation` (trust, grant,
@@ -38,6 +38,7 @@ pub mod state;
 pub mod store;
 pub mod sts;
 pub mod text;
+pub mod tls;
 pub mod users;
 
 use std::future::Future;
@@ -57,6 +58,9 @@ pub struct RunOptions {
     /// Reload the configuration on `SIGHUP` (the process's own daemon; tests reload through
     /// the admin socket).
     pub reload_on_hangup: bool,
+    /// The listener's TLS certificate, when the caller keeps a handle on it (to reload it);
+    /// `None`: `run` loads it from `[server] tls_cert_file`/`tls_key_file` if they are set.
+    pub tls: Option<Arc<tls::ReloadableTls>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +77,8 @@ pub enum RunError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Startup(#[from] startup::StartupError),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Run the daemon on `listener` until `shutdown` resolves.
@@ -102,6 +108,19 @@ pub async fn run(
             create_private_dir(dir)?;
         }
     }
+    let tls = match (options.tls, &settings.server.tls) {
+        (Some(tls), _) => Some(tls),
+        (None, Some(files)) => Some(Arc::new(tls::ReloadableTls::open(
+            files.clone(),
+            clock.clone(),
+        )?)),
+        (None, None) => None,
+    };
+    let transport_warning =
+        server::transport_warning(local, tls.is_some(), &settings.server.trusted_proxies);
+    if let Some(warning) = &transport_warning {
+        tracing::warn!("{warning}");
+    }
     let store = store::open(&settings.storage)?;
     let keyring = startup::open_keyring(&settings.keyring_path, &store, clock.now()).await?;
 
@@ -127,12 +146,20 @@ pub async fn run(
         clock.clone(),
     ));
 
+    let mut hooks = Vec::new();
+    if let Some(tls) = &tls {
+        let tls = Arc::clone(tls);
+        hooks.push(reload::Hook {
+            name: "TLS certificate and key",
+            run: Box::new(move |_| tls.reload().map_err(|e| e.to_string())),
+        });
+    }
     let reloader = Arc::new(reload::Reloader::new(
         started_with,
         Arc::clone(&state),
         extra_idps,
         clock.clone(),
-        Vec::new(),
+        hooks,
     ));
     reloader.spawn_idp_work(built.maintenance);
     // Listening starts here, before systemd hears "ready": a SIGHUP from then on reloads, never
@@ -175,6 +202,7 @@ pub async fn run(
     let federation = state.federation();
     tracing::info!(
         listen = %local,
+        tls = tls.is_some(),
         idps = federation.idps.len(),
         roles = federation.roles.len(),
         "stsbridge serving"
@@ -182,8 +210,10 @@ pub async fn run(
     // Tell systemd (Type=notify) we are ready; a no-op elsewhere.
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
-    let router = server::router(Arc::new(server::App::new(state, dev, &settings.server)));
-    let served = server::serve(listener, router, &settings.server, shutdown).await;
+    let app = server::App::new(state, dev, &settings.server)
+        .with_warnings(transport_warning.into_iter().collect());
+    let router = server::router(Arc::new(app));
+    let served = server::serve(listener, router, &settings.server, tls, shutdown).await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     admin_task.abort();
     purge_task.abort();

@@ -134,6 +134,10 @@ struct LoadgenArgs {
     /// (the daemon must run with `serve --dev`).
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// Speak HTTPS, trusting the PEM CA certificate(s) in this file (a daemon with
+    /// `tls_cert_file`); the certificate must name the target's IP address.
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -437,6 +441,10 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
         duration: Duration::from_secs(args.seconds.max(1)),
         role_arn,
         token,
+        tls: match &args.tls_ca {
+            Some(ca) => Some(cli::loadgen::tls_client_config(ca).map_err(|e| e.to_string())?),
+            None => None,
+        },
     };
     let (spec, report) =
         tokio::task::spawn_blocking(move || cli::loadgen::run(&spec).map(|r| (spec, r)))
@@ -444,7 +452,8 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
     say!(
-        "AssumeRoleWithWebIdentity: {} connections, {:.1} s: {} requests ({} errors), {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "AssumeRoleWithWebIdentity{}: {} connections, {:.1} s: {} requests ({} errors), {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        if spec.tls.is_some() { " over TLS" } else { "" },
         spec.connections,
         report.elapsed.as_secs_f64(),
         report.requests,
@@ -470,7 +479,9 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
 
 fn check_config(path: &Path, strict: bool) -> ExitCode {
     match config::load(path) {
-        Ok(c) => {
+        Ok(mut c) => {
+            let expired = config::time_warnings(&c.settings, SystemClock.now());
+            c.warnings.extend(expired);
             for w in &c.warnings {
                 say!("warning: {w}");
             }
@@ -517,6 +528,7 @@ async fn serve(path: &Path, dev: bool) -> Result<ExitCode, String> {
         stsbridge::RunOptions {
             dev,
             reload_on_hangup: true,
+            ..Default::default()
         },
         Arc::new(SystemClock),
         shutdown_signal(),

@@ -3,7 +3,7 @@
 //!
 //! - What is reloaded: the federation (IdP files, roles, managed policies, authorization
 //!   services, account names) and what the parts registered as [`Hook`]s re-read (the TLS
-//!   certificate and key, the audit export file).
+//!   certificate and key files, the audit export file).
 //! - A configuration with any problem is refused as a whole: the one in force stays, and every
 //!   problem is logged and returned to the caller.
 //! - Requests in flight finish on the federation they started with; requests that start after
@@ -309,7 +309,34 @@ fn restart_needed(running: &Settings, file: &Settings) -> Vec<String> {
         }
     };
     check(*listen != running.listen, "server.listen");
-    check(*server != running.server, "[server] limits and timeouts");
+    let crate::config::ServerSettings {
+        max_connections,
+        header_timeout,
+        idle_timeout,
+        body_timeout,
+        request_timeout,
+        tls,
+        trusted_proxies,
+    } = server;
+    let before = &running.server;
+    check(
+        *max_connections != before.max_connections
+            || *header_timeout != before.header_timeout
+            || *idle_timeout != before.idle_timeout
+            || *body_timeout != before.body_timeout
+            || *request_timeout != before.request_timeout,
+        "[server] limits and timeouts",
+    );
+    // The files named are re-read by every reload; naming others (or turning TLS on or off)
+    // needs a restart.
+    check(
+        *tls != before.tls,
+        "server.tls_cert_file / tls_key_file (which files)",
+    );
+    check(
+        *trusted_proxies != before.trusted_proxies,
+        "server.trusted_proxies",
+    );
     check(*storage != running.storage, "[storage]");
     check(
         *purge_interval != running.purge_interval,

@@ -2,13 +2,18 @@
 //! connections, with latency percentiles, next to the ceiling reference (one core's rate of RS256
 //! verifications alone).
 //!
-//! It sends traffic only to the URL it is given; use a loopback address.
+//! It sends traffic only to the URL it is given; use a loopback address. Over TLS (a daemon
+//! with `tls_cert_file`) it trusts only the CA file it is given and checks the certificate
+//! against the target's IP address; each connection does one handshake, then keeps alive.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use stsbridge::clock::Stopwatch;
 use stsbridge::idp::oidc::signer::TokenSigner;
@@ -22,6 +27,8 @@ pub struct LoadSpec {
     pub duration: Duration,
     pub role_arn: String,
     pub token: String,
+    /// Speak TLS with this client configuration; `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// What was measured.
@@ -52,6 +59,38 @@ pub enum LoadError {
     Http(String),
     #[error("signing: {0}")]
     Signing(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// A TLS client (rustls on aws-lc-rs, TLS 1.2 and 1.3, ALPN http/1.1) trusting only the PEM
+/// certificates in `ca_file`.
+pub fn tls_client_config(ca_file: &Path) -> Result<Arc<rustls::ClientConfig>, LoadError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+    let pem = std::fs::read(ca_file)
+        .map_err(|e| LoadError::Tls(format!("{}: {e}", ca_file.display())))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| LoadError::Tls(format!("{}: {e}", ca_file.display())))?;
+        roots
+            .add(cert)
+            .map_err(|e| LoadError::Tls(format!("{}: {e}", ca_file.display())))?;
+    }
+    if roots.is_empty() {
+        return Err(LoadError::Tls(format!(
+            "{}: no PEM certificate in it",
+            ca_file.display()
+        )));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(rustls::DEFAULT_VERSIONS)
+        .map_err(|e| LoadError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 /// Drive the daemon with `spec.connections` concurrent keep-alive connections for
@@ -89,6 +128,7 @@ async fn drive(spec: &LoadSpec) -> Result<LoadReport, LoadError> {
     for _ in 0..spec.connections {
         workers.push(tokio::spawn(worker(
             spec.target,
+            spec.tls.clone(),
             body.clone(),
             spec.duration,
             clock,
@@ -123,17 +163,42 @@ async fn drive(spec: &LoadSpec) -> Result<LoadReport, LoadError> {
     })
 }
 
+type Measured = (Vec<u32>, u64, Option<String>);
+
 async fn worker(
     target: std::net::SocketAddr,
+    tls: Option<Arc<rustls::ClientConfig>>,
     body: Bytes,
     duration: Duration,
     clock: Stopwatch,
-) -> Result<(Vec<u32>, u64, Option<String>), LoadError> {
+) -> Result<Measured, LoadError> {
     let stream = tokio::net::TcpStream::connect(target)
         .await
         .map_err(|e| LoadError::Connect(target, e))?;
     let _ = stream.set_nodelay(true);
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    let Some(tls) = tls else {
+        return exchange(stream, target, body, duration, clock).await;
+    };
+    let name = rustls_pki_types::ServerName::IpAddress(target.ip().into());
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, stream)
+        .await
+        .map_err(|e| LoadError::Tls(e.to_string()))?;
+    exchange(stream, target, body, duration, clock).await
+}
+
+/// Send requests one after the other on `io` for `duration`.
+async fn exchange<I>(
+    io: I,
+    target: std::net::SocketAddr,
+    body: Bytes,
+    duration: Duration,
+    clock: Stopwatch,
+) -> Result<Measured, LoadError>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| LoadError::Http(e.to_string()))?;
     tokio::spawn(connection);

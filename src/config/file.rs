@@ -62,6 +62,13 @@ pub struct RawServer {
     /// A request is answered within this, or refused with `RequestTimeout`.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_seconds: u64,
+    /// The PEM certificate chain (leaf first) to serve HTTPS with; with `tls_key_file`.
+    pub tls_cert_file: Option<String>,
+    /// The PEM private key of `tls_cert_file`'s leaf certificate.
+    pub tls_key_file: Option<String>,
+    /// Peers (CIDRs) whose `X-Forwarded-For` and `X-Forwarded-Proto` headers are believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 fn default_header_timeout() -> u64 {

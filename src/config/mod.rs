@@ -21,7 +21,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use ipnet::IpNet;
 
 pub use federation::Federation;
 pub use role::{Role, RoleSet};
@@ -30,6 +32,7 @@ use crate::arn::{PolicyArn, is_account_id};
 use crate::idp::IdpSettings;
 use crate::policy::{Policy, PolicyKind};
 use crate::store::StorageSettings;
+use crate::tls::TlsFiles;
 
 /// One problem found in the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +125,10 @@ pub struct ServerSettings {
     pub idle_timeout: Duration,
     pub body_timeout: Duration,
     pub request_timeout: Duration,
+    /// Serve HTTPS with these files; `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// The peers whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// What the process is set up with; a change needs a restart.
@@ -247,7 +254,7 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
             None
         }
     };
-    let server = server_settings(path, &raw.server, problems);
+    let server = server_settings(path, &raw.server, &resolve, problems);
     if !is_account_id(&raw.default_account_id) {
         problems.add(path, Some("default_account_id"), "must be 12 digits");
     }
@@ -338,8 +345,15 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
     })
 }
 
-/// `[server]`'s limits: every timeout 1-3600 seconds, at least one connection.
-fn server_settings(path: &Path, raw: &file::RawServer, problems: &mut Problems) -> ServerSettings {
+/// `[server]`: every timeout 1-3600 seconds, at least one connection; the TLS files both or
+/// neither, readable, a certificate chain and its key; the trusted proxies CIDRs (or single
+/// addresses).
+fn server_settings(
+    path: &Path,
+    raw: &file::RawServer,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    problems: &mut Problems,
+) -> ServerSettings {
     let mut seconds = |field: &str, value: u64| {
         if !(1..=3600).contains(&value) {
             problems.add(
@@ -356,11 +370,97 @@ fn server_settings(path: &Path, raw: &file::RawServer, problems: &mut Problems) 
         idle_timeout: seconds("idle_timeout_seconds", raw.idle_timeout_seconds),
         body_timeout: seconds("body_timeout_seconds", raw.body_timeout_seconds),
         request_timeout: seconds("request_timeout_seconds", raw.request_timeout_seconds),
+        tls: tls_files(path, raw, resolve, problems),
+        trusted_proxies: trusted_proxies(path, &raw.trusted_proxies, problems),
     };
     if raw.max_connections == Some(0) {
         problems.add(path, Some("server.max_connections"), "must be at least 1");
     }
     settings
+}
+
+/// `tls_cert_file` and `tls_key_file`: both or neither; when both, the files load as the
+/// listener would load them (`tls::load`).
+fn tls_files(
+    path: &Path,
+    raw: &file::RawServer,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    problems: &mut Problems,
+) -> Option<TlsFiles> {
+    let (cert, key) = match (&raw.tls_cert_file, &raw.tls_key_file) {
+        (None, None) => return None,
+        (Some(cert), Some(key)) => (cert, key),
+        (Some(_), None) => {
+            problems.add(
+                path,
+                Some("server.tls_key_file"),
+                "missing: tls_cert_file needs the key of its certificate",
+            );
+            return None;
+        }
+        (None, Some(_)) => {
+            problems.add(
+                path,
+                Some("server.tls_cert_file"),
+                "missing: tls_key_file needs the certificate chain it belongs to",
+            );
+            return None;
+        }
+    };
+    let files = TlsFiles {
+        cert_file: resolve(cert),
+        key_file: resolve(key),
+    };
+    match crate::tls::load(&files) {
+        Ok(_) => Some(files),
+        Err(e) => {
+            problems.add(path, Some(e.file().field()), e.to_string());
+            None
+        }
+    }
+}
+
+/// `trusted_proxies`: CIDRs such as `10.0.0.0/8`, or single addresses.
+fn trusted_proxies(path: &Path, raw: &[String], problems: &mut Problems) -> Vec<IpNet> {
+    let mut out = Vec::new();
+    for (i, text) in raw.iter().enumerate() {
+        let text = text.trim();
+        match text
+            .parse::<IpNet>()
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        {
+            Ok(net) => out.push(net.trunc()),
+            Err(_) => problems.add(
+                path,
+                Some(&format!("server.trusted_proxies[{i}]")),
+                format!("{text:?} is not a CIDR (10.0.0.0/8, fd00::/8) nor an IP address"),
+            ),
+        }
+    }
+    out
+}
+
+/// What only a clock can tell about a valid configuration, as warnings: an expired TLS
+/// certificate. `check-config` adds them to [`Config::warnings`]; `serve` logs the same when it
+/// loads the certificate.
+pub fn time_warnings(settings: &Settings, now: SystemTime) -> Vec<Problem> {
+    let Some(files) = &settings.server.tls else {
+        return Vec::new();
+    };
+    match crate::tls::load(files) {
+        Ok(loaded) => crate::tls::expiry_problem(files, loaded.not_after, now)
+            .map(|message| {
+                problem(
+                    &settings.source,
+                    Some(crate::tls::TlsFile::Certificate.field()),
+                    message,
+                )
+            })
+            .into_iter()
+            .collect(),
+        // Changed since the configuration was loaded: the next load reports it.
+        Err(_) => Vec::new(),
+    }
 }
 
 /// `[accounts]`: 12-digit account ids to display names of 1-64 characters.

@@ -5,18 +5,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State as Extract};
+use axum::extract::{ConnectInfo, Extension, State as Extract};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use super::{App, MAX_BODY_BYTES, new_request_id, origin, read_body, respond};
+use super::{App, Connection, MAX_BODY_BYTES, TlsConnection, new_request_id, read_body, respond};
 use crate::authz;
 use crate::error::ApiError;
 
 pub(super) async fn endpoint(
     Extract(app): Extract<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    tls: Option<Extension<TlsConnection>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -32,7 +33,7 @@ pub(super) async fn endpoint(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
-        let origin = origin(&request_id, peer, &headers);
+        let origin = app.origin(&request_id, Connection::of(peer, tls), &headers);
         match authz::handle(&app.state, bearer, &body, &origin).await {
             Ok(decision) => {
                 respond::with_request_id(axum::Json(decision).into_response(), &request_id)

@@ -2,7 +2,7 @@
 //! me if this fails). `/readyz` says whether requests can be served well now (readiness: send me
 //! traffic), and why not: the store above its free-space floor, the keyring loaded, each
 //! identity provider's keys or metadata at hand. 200 when ready, 503 otherwise; the same JSON
-//! either way.
+//! either way. Its `warnings` list what an operator should fix without making it unready.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,6 +24,9 @@ struct Readiness {
     identity_providers: BTreeMap<String, IdpHealth>,
     /// Why not ready, one sentence each.
     problems: Vec<String>,
+    /// What an operator should fix though the daemon serves (plain HTTP beyond loopback, say),
+    /// one sentence each; never a reason for 503.
+    warnings: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -80,6 +83,7 @@ pub(super) async fn readiness(Extract(app): Extract<Arc<App>>) -> Response {
         },
         identity_providers,
         problems,
+        warnings: app.warnings.clone(),
     };
     let code = if readiness.ready {
         StatusCode::OK

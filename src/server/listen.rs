@@ -11,6 +11,11 @@
 //! - A request head must arrive within `header_timeout` (hyper's header read timeout; also
 //!   bounds a slowloris trickle), and a connection with no traffic for `idle_timeout` is closed
 //!   (an idle keep-alive, or one opened and never used).
+//! - With TLS, the handshake runs on the connection's own task (a slow one never holds up the
+//!   accept loop) and must finish within `header_timeout` too; until then the connection
+//!   holds a place like an idle one (the first to close at the cap). A failed handshake is
+//!   the client's business: logged at debug. Each connection is accepted with the TLS
+//!   configuration current at that moment (see `tls::ReloadableTls`).
 //! - The body and the whole request are bounded by the endpoints themselves (`body_timeout`,
 //!   `request_timeout`), which answer in their own error shape.
 //! - On shutdown, accepting stops and open connections finish their requests for at most
@@ -27,13 +32,16 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::extract::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 use tower::ServiceExt as _;
 
+use super::TlsConnection;
 use super::idle::IdleTimeout;
 use crate::config::ServerSettings;
+use crate::tls::ReloadableTls;
 
 /// How long open connections may take to finish once shutdown began.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -43,11 +51,13 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// process limit.
 const RESERVED_DESCRIPTORS: u64 = 256;
 
-/// Serve `router` on `listener` with `limits` until `shutdown` resolves.
+/// Serve `router` on `listener` with `limits` until `shutdown` resolves; over TLS when `tls`
+/// is given.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: &ServerSettings,
+    tls: Option<Arc<ReloadableTls>>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let cap = connection_cap(limits.max_connections);
@@ -76,15 +86,21 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let slot = table.admit();
-        let service = connection_service(router.clone(), peer, Arc::clone(&slot));
-        let io = TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout));
-        let connection = graceful.watch(http.serve_connection(io, service));
-        let task = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "connection closed");
-            }
-            drop(slot);
-        });
+        let stream = IdleTimeout::new(stream, limits.idle_timeout);
+        let task = tokio::spawn(connection(
+            Accepted {
+                stream,
+                peer,
+                tls: tls
+                    .as_ref()
+                    .map(|tls| tokio_rustls::TlsAcceptor::from(tls.current())),
+                handshake_timeout: limits.header_timeout,
+            },
+            http.clone(),
+            router.clone(),
+            graceful.watcher(),
+            slot,
+        ));
         table.set_abort(&task);
     }
     drop(listener);
@@ -97,11 +113,71 @@ pub async fn serve(
     Ok(())
 }
 
-/// The router for one connection: the peer address in each request (`ConnectInfo`), and the
-/// connection marked busy while a request is being served.
+/// A connection just accepted.
+struct Accepted {
+    stream: IdleTimeout<TcpStream>,
+    peer: SocketAddr,
+    /// Its TLS configuration, when the listener serves TLS.
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    handshake_timeout: Duration,
+}
+
+/// One connection, from the TLS handshake (if any) to its end; its place is freed then.
+async fn connection(
+    accepted: Accepted,
+    http: hyper::server::conn::http1::Builder,
+    router: Router,
+    watcher: Watcher,
+    slot: Arc<Slot>,
+) {
+    let Accepted {
+        stream,
+        peer,
+        tls,
+        handshake_timeout,
+    } = accepted;
+    let Some(acceptor) = tls else {
+        let service = connection_service(router, peer, false, Arc::clone(&slot));
+        http_connection(&http, watcher, stream, service, peer).await;
+        return;
+    };
+    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => {
+            let service = connection_service(router, peer, true, Arc::clone(&slot));
+            http_connection(&http, watcher, stream, service, peer).await;
+        }
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_elapsed) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
+/// Serve HTTP/1.1 on `io` until the connection ends (or shutdown closes it).
+async fn http_connection<I, S>(
+    http: &hyper::server::conn::http1::Builder,
+    watcher: Watcher,
+    io: I,
+    service: S,
+    peer: SocketAddr,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming> + 'static,
+    S::Future: Send,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = watcher.watch(http.serve_connection(TokioIo::new(io), service));
+    if let Err(e) = connection.await {
+        tracing::debug!(%peer, error = %e, "connection closed");
+    }
+}
+
+/// The router for one connection: the peer address in each request (`ConnectInfo`), a
+/// [`TlsConnection`] in those that came over TLS, and the connection marked busy while a
+/// request is being served.
 fn connection_service(
     router: Router,
     peer: SocketAddr,
+    tls: bool,
     slot: Arc<Slot>,
 ) -> hyper_util::service::TowerToHyperService<
     impl tower::Service<
@@ -113,6 +189,9 @@ fn connection_service(
 > {
     let service = tower::service_fn(move |mut request: Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
+        if tls {
+            request.extensions_mut().insert(TlsConnection);
+        }
         let router = router.clone();
         let busy = Busy::start(Arc::clone(&slot));
         async move {

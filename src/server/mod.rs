@@ -5,6 +5,7 @@
 //! the error (from the one error table, logged once, with the request id).
 
 mod authorize;
+mod forwarded;
 mod health;
 mod idle;
 mod listen;
@@ -18,10 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State as Extract;
+use axum::extract::{Extension, State as Extract};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use ipnet::IpNet;
 
 use crate::config::ServerSettings;
 use crate::dev::DevIssuer;
@@ -42,6 +44,10 @@ pub struct App {
     body_timeout: Duration,
     /// A request is answered within this, or refused with `RequestTimeout`.
     request_timeout: Duration,
+    /// Peers whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    trusted_proxies: Vec<IpNet>,
+    /// Said on `/readyz` (and logged at start) without making the daemon unready.
+    warnings: Vec<String>,
 }
 
 impl App {
@@ -53,8 +59,75 @@ impl App {
             dev,
             body_timeout: server.body_timeout,
             request_timeout: server.request_timeout,
+            trusted_proxies: server.trusted_proxies.clone(),
+            warnings: Vec::new(),
         }
     }
+
+    /// Also say `warnings` on `/readyz`.
+    pub(crate) fn with_warnings(mut self, warnings: Vec<String>) -> Self {
+        self.warnings = warnings;
+        self
+    }
+
+    /// Where a request came from: the client address and transport (through trusted proxies,
+    /// see `forwarded`) and the user agent it sent.
+    fn origin(&self, request_id: &str, connection: Connection, headers: &HeaderMap) -> Origin {
+        let client = forwarded::client(
+            connection.peer.ip(),
+            connection.tls,
+            headers,
+            &self.trusted_proxies,
+        );
+        Origin {
+            request_id: request_id.to_owned(),
+            source_ip: Some(client.ip),
+            user_agent: headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            secure_transport: client.secure_transport,
+        }
+    }
+}
+
+/// The connection a request arrived on, as handlers see it.
+#[derive(Debug, Clone, Copy)]
+struct Connection {
+    peer: SocketAddr,
+    tls: bool,
+}
+
+impl Connection {
+    /// The peer address (`ConnectInfo`) and whether the accept loop marked the connection as
+    /// TLS.
+    fn of(peer: SocketAddr, tls: Option<Extension<TlsConnection>>) -> Self {
+        Self {
+            peer,
+            tls: tls.is_some(),
+        }
+    }
+}
+
+/// In the extensions of every request that arrived over TLS (the accept loop inserts it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TlsConnection;
+
+/// The warning for a daemon listening on `listen` beyond loopback with neither TLS (`tls`) nor
+/// trusted proxies: credentials would cross the network in clear text.
+pub fn transport_warning(
+    listen: SocketAddr,
+    tls: bool,
+    trusted_proxies: &[IpNet],
+) -> Option<String> {
+    let exposed = !listen.ip().to_canonical().is_loopback();
+    (exposed && !tls && trusted_proxies.is_empty()).then(|| {
+        format!(
+            "listening on {listen}, beyond loopback, in plain HTTP with no trusted proxy: \
+             credentials and tokens cross the network unencrypted (set [server] tls_cert_file \
+             and tls_key_file, or trusted_proxies for a TLS-terminating proxy)"
+        )
+    })
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -97,19 +170,6 @@ async fn read_body(
 /// A fresh request id (also sent as `x-amzn-RequestId`).
 fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()
-}
-
-/// Where a request came from: the peer address and the user agent it sent.
-fn origin(request_id: &str, peer: SocketAddr, headers: &HeaderMap) -> Origin {
-    Origin {
-        request_id: request_id.to_owned(),
-        source_ip: Some(peer.ip()),
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        secure_transport: false,
-    }
 }
 
 async fn dev_discovery(Extract(app): Extract<Arc<App>>) -> Response {

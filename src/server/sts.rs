@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, State as Extract};
+use axum::extract::{ConnectInfo, Extension, State as Extract};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use tracing::Instrument;
 
-use super::{App, MAX_BODY_BYTES, new_request_id, origin, respond};
+use super::{App, Connection, MAX_BODY_BYTES, TlsConnection, new_request_id, respond};
 use crate::error::ApiError;
 use crate::principal::SignedParts;
 use crate::sts::{self, Params, RequestMeta};
@@ -18,6 +18,7 @@ use crate::sts::{self, Params, RequestMeta};
 pub(super) async fn endpoint(
     Extract(app): Extract<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    tls: Option<Extension<TlsConnection>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -29,7 +30,7 @@ pub(super) async fn endpoint(
         let result = match read_body(&method, body, app.body_timeout).await {
             Ok(body) => {
                 let meta = RequestMeta {
-                    origin: origin(&request_id, peer, &headers),
+                    origin: app.origin(&request_id, Connection::of(peer, tls), &headers),
                     signed: signed_parts(&method, &uri, &headers, &body),
                     head: method == Method::HEAD,
                 };

@@ -94,6 +94,8 @@ fn harness() -> Harness {
         idle_timeout: Duration::from_secs(60),
         body_timeout: Duration::from_secs(20),
         request_timeout: Duration::from_secs(30),
+        tls: None,
+        trusted_proxies: Vec::new(),
     };
     let app = router(Arc::new(App::new(state, None, &limits)))
         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 40000))));

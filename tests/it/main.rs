@@ -11,4 +11,5 @@ mod reload;
 mod saml;
 mod sts;
 mod support;
+mod tls;
 mod users;

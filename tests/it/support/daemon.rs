@@ -32,8 +32,10 @@ pub struct Setup {
     /// `[storage] path` (default `data/sled` in the daemon's directory) and `min_free_mb`.
     pub storage_path: Option<PathBuf>,
     pub min_free_mb: u64,
-    /// More lines of the `[server]` table (limits and timeouts).
+    /// More lines of the `[server]` table (limits and timeouts, TLS, trusted proxies).
     pub server: String,
+    /// Listen on every address (`0.0.0.0`) rather than loopback.
+    pub listen_everywhere: bool,
 }
 
 impl Default for Setup {
@@ -49,13 +51,17 @@ impl Default for Setup {
             storage_path: None,
             min_free_mb: 16,
             server: String::new(),
+            listen_everywhere: false,
         }
     }
 }
 
 pub struct Daemon {
     pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT`, or `https://` when the config serves TLS.
     pub url: String,
+    /// The listener's certificate when the config serves TLS (to reload it).
+    pub tls: Option<Arc<stsbridge::tls::ReloadableTls>>,
     pub dir: TempDir,
     pub config_path: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
@@ -66,9 +72,12 @@ impl Daemon {
     pub async fn start(setup: Setup) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let bind = if setup.listen_everywhere {
+            "0.0.0.0:0"
+        } else {
+            "127.0.0.1:0"
+        };
+        let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
         let listen = listener.local_addr().expect("addr").to_string();
         let fill = |text: &String| text.replace("{LISTEN}", &listen);
         for sub in ["idp-configs", "roles", "policies"] {
@@ -138,14 +147,21 @@ impl Daemon {
         dev: bool,
         clock: Arc<dyn Clock>,
     ) -> Daemon {
-        let addr = listener.local_addr().expect("addr");
+        let listening = listener.local_addr().expect("addr");
+        // Connect through loopback to a daemon listening everywhere too.
+        let addr = SocketAddr::from(([127, 0, 0, 1], listening.port()));
         let config = stsbridge::config::load(&config_path).expect("valid test config");
+        let tls = config.settings.server.tls.clone().map(|files| {
+            Arc::new(stsbridge::tls::ReloadableTls::open(files, clock.clone()).expect("TLS files"))
+        });
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(stsbridge::run(
             config,
             listener,
             stsbridge::RunOptions {
                 dev,
+                tls: tls.clone(),
                 ..Default::default()
             },
             clock,
@@ -155,7 +171,8 @@ impl Daemon {
         ));
         let daemon = Daemon {
             addr,
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
+            tls,
             dir,
             config_path,
             shutdown: Some(tx),

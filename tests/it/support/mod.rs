@@ -2,6 +2,7 @@
 
 pub mod daemon;
 pub mod idp;
+pub mod pki;
 
 /// A real store on a temporary directory (kept as long as the directory lives).
 pub fn scratch_store() -> (tempfile::TempDir, stsbridge::store::Store) {
