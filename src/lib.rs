@@ -3,7 +3,7 @@
 //! [`run`] wires the parts together; it holds no logic of its own. The layers, each depending
 //! only on the ones before it (see the README's architecture section):
 //! - plain data and rules: `clock`, `arn`, `action`, `text`, `origin`, `identity`, `json`,
-//!   `policy`, `creds`, `users`, `error`, `audit`;
+//!   `metrics`, `policy`, `creds`, `users`, `error`, `audit`;
 //! - seams: `store` (records, by concept), `idp` (identity providers, by kind), `config`
 //!   (settings and the federation);
 //! - the domain: `principal` (who is calling, what they may do), `federation` (trust, grant,
@@ -28,6 +28,7 @@ pub mod federation;
 pub mod identity;
 pub mod idp;
 pub mod json;
+pub mod metrics;
 pub mod origin;
 pub mod policy;
 pub mod principal;
