@@ -99,7 +99,8 @@ pub async fn run(
             create_private_dir(dir)?;
         }
     }
-    let store = store::open(&settings.storage)?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let store = store::open_observed(&settings.storage, metrics.commit())?;
     let keyring = startup::open_keyring(&settings.keyring_path, &store, clock.now()).await?;
 
     let dev = if options.dev {
@@ -112,15 +113,16 @@ pub async fn run(
     let extra_idps: Vec<_> = dev.iter().map(dev::DevIssuer::idp_settings).collect();
     let mut federation = config.federation.clone();
     startup::assign_role_ids(&store, &mut federation.roles).await?;
-    let built = Federation::build(&federation, &extra_idps, &clock, &store.replay)?;
+    let built = Federation::build(&federation, &extra_idps, &clock, &store.replay, &metrics)?;
 
     startup::reseal_user_secrets(&store, &keyring, clock.now()).await?;
     let keyring = SharedKeyring::new(keyring);
-    let state = Arc::new(State::new(
+    let state = Arc::new(State::with_metrics(
         built.federation,
         store.clone(),
         keyring.clone(),
         clock.clone(),
+        Arc::clone(&metrics),
     ));
 
     let admin_listener = admin::bind(&settings.admin_socket)?;

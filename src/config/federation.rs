@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::{AuthorizationService, FederationConfig, RoleSet};
 use crate::clock::Clock;
 use crate::idp::{self, BuildError, IdpRegistry, IdpSettings, Maintenance};
+use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::store::ReplayCache;
 
@@ -34,18 +35,20 @@ pub struct Built {
 
 impl Federation {
     /// Build the verifiers of `config`, plus `extra_idps` (the development issuer). `clock`
-    /// drives the background work; `replay` remembers one-time credentials.
+    /// drives the background work; `replay` remembers one-time credentials; the IdPs' fetches
+    /// are counted in `metrics`.
     pub fn build(
         config: &FederationConfig,
         extra_idps: &[IdpSettings],
         clock: &Arc<dyn Clock>,
         replay: &Arc<dyn ReplayCache>,
+        metrics: &Metrics,
     ) -> Result<Built, BuildError> {
         let mut verifiers = Vec::with_capacity(config.idps.len() + extra_idps.len());
         let mut maintenance = Vec::new();
         for settings in config.idps.iter().chain(extra_idps) {
-            let built =
-                idp::build(settings, Arc::clone(clock), Arc::clone(replay)).map_err(|e| {
+            let built = idp::build(settings, Arc::clone(clock), Arc::clone(replay), metrics)
+                .map_err(|e| {
                     BuildError::Invalid(format!("identity provider {}: {e}", settings.name()))
                 })?;
             verifiers.push(built.verifier);
