@@ -159,9 +159,42 @@ pub async fn run(
     // Tell systemd (Type=notify) we are ready; a no-op elsewhere.
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
-    let router = server::router(Arc::new(server::App::new(state, dev, &settings.server)));
-    let served = server::serve(listener, router, &settings.server, shutdown).await;
+    let app = Arc::new(server::App::new(
+        state,
+        dev,
+        &settings.server,
+        &settings.metrics,
+    ));
+    let metrics_listener = match settings.metrics.listen {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
+        None => None,
+    };
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_task = metrics_listener.map(|listener| {
+        tracing::info!(listen = %settings.metrics.listen.map(|a| a.to_string()).unwrap_or_default(), "serving /metrics on its own listener");
+        let router = server::metrics::router(Arc::clone(&app));
+        let limits = settings.server.clone();
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = metrics_stopped.await;
+            };
+            server::serve(listener, router, &limits, Default::default(), stopped).await
+        })
+    });
+    let router = server::router(app);
+    let served = server::serve(
+        listener,
+        router,
+        &settings.server,
+        metrics.open_connections(),
+        shutdown,
+    )
+    .await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    let _ = stop_metrics.send(());
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
     admin_task.abort();
     purge_task.abort();
     sealing_key_task.abort();

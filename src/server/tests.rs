@@ -95,8 +95,13 @@ fn harness() -> Harness {
         body_timeout: Duration::from_secs(20),
         request_timeout: Duration::from_secs(30),
     };
-    let app = router(Arc::new(App::new(state, None, &limits)))
-        .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 40000))));
+    let app = router(Arc::new(App::new(
+        state,
+        None,
+        &limits,
+        &Default::default(),
+    )))
+    .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 40000))));
     Harness {
         app,
         store,
