@@ -233,7 +233,11 @@ fn parse_claim(s: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // `serve` logs as its configuration says; every other command as text.
+    cli::log::init(match cli.command {
+        Command::Serve { .. } => config::log_format(&cli.config),
+        _ => config::LogFormat::Text,
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -251,15 +255,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 fn load(path: &Path) -> Result<Config, String> {
