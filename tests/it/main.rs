@@ -5,6 +5,7 @@ mod check_config;
 mod cli;
 mod hostile;
 mod http;
+mod metrics;
 mod oidc;
 mod saml;
 mod sts;

@@ -34,6 +34,8 @@ pub struct Setup {
     pub min_free_mb: u64,
     /// More lines of the `[server]` table (limits and timeouts).
     pub server: String,
+    /// More tables at the end of `stsbridge.toml` (`[metrics]`, ...).
+    pub extra: String,
 }
 
 impl Default for Setup {
@@ -49,6 +51,7 @@ impl Default for Setup {
             storage_path: None,
             min_free_mb: 16,
             server: String::new(),
+            extra: String::new(),
         }
     }
 }
@@ -113,6 +116,7 @@ impl Daemon {
                 data_encoding::HEXLOWER.encode(digest.as_ref())
             ));
         }
+        config_text.push_str(&setup.extra);
         std::fs::write(&config_path, config_text).expect("write config");
         Self::launch(dir, config_path, listener, setup.dev, setup.clock).await
     }
