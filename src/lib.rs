@@ -88,6 +88,11 @@ pub async fn run(
     }
     let settings = &config.settings;
     let local: SocketAddr = listener.local_addr()?;
+    // Bound before anything starts, so a taken port stops the daemon with nothing left behind.
+    let metrics_listener = match settings.metrics.listen {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
+        None => None,
+    };
     // Every file the daemon creates (store, keyring, sockets) is its owner's alone.
     rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
     for file in [
@@ -165,13 +170,11 @@ pub async fn run(
         &settings.server,
         &settings.metrics,
     ));
-    let metrics_listener = match settings.metrics.listen {
-        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
-        None => None,
-    };
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     let metrics_task = metrics_listener.map(|listener| {
-        tracing::info!(listen = %settings.metrics.listen.map(|a| a.to_string()).unwrap_or_default(), "serving /metrics on its own listener");
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(listen = %addr, "serving /metrics on its own listener");
+        }
         let router = server::metrics::router(Arc::clone(&app));
         let limits = settings.server.clone();
         tokio::spawn(async move {
