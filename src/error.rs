@@ -13,6 +13,7 @@ use http::StatusCode;
 use crate::creds::sigv4::SigV4Error;
 use crate::idp::saml::SamlFault;
 use crate::idp::{TokenFault, VerifyError};
+use crate::metrics::Replayed;
 use crate::store::StoreError;
 
 /// One failed constraint, worded as AWS words it (`Value 'x' at 'roleSessionName' failed to
@@ -146,6 +147,10 @@ pub struct ErrorRow<'a> {
 
 const INTERNAL_MESSAGE: &str = "We encountered an internal error. Please try again.";
 
+/// AWS's sentence for an MFA code already used within its window (AWS refuses reuse as well).
+pub const MFA_CODE_REUSED: &str =
+    "MultiFactorAuthentication failed, the MFA one time pass code has already been used.";
+
 impl ApiError {
     /// The row of this error: one arm per variant.
     pub fn row(&self) -> ErrorRow<'_> {
@@ -264,6 +269,18 @@ impl ApiError {
         self.row().message.into_owned()
     }
 
+    /// What was replayed, when this refuses a one-time credential used before.
+    pub fn replayed(&self) -> Option<Replayed> {
+        match self {
+            Self::InvalidIdentityToken {
+                fault: TokenFault::Replay,
+                ..
+            } => Some(Replayed::SamlAssertion),
+            Self::AccessDeniedMessage(m) if *m == MFA_CODE_REUSED => Some(Replayed::MfaCode),
+            _ => None,
+        }
+    }
+
     /// `Sender` for the caller's faults, `Receiver` for ours (the AWS `<Type>`).
     pub fn fault_type(&self) -> &'static str {
         if self.status().is_server_error() {
@@ -366,6 +383,20 @@ fn saml_fault_message(fault: SamlFault) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replayed_one_time_credentials_are_told_apart() {
+        let assertion = ApiError::InvalidIdentityToken {
+            fault: TokenFault::Replay,
+            detail: String::new(),
+        };
+        assert_eq!(assertion.replayed(), Some(Replayed::SamlAssertion));
+        let code = ApiError::AccessDeniedMessage(MFA_CODE_REUSED);
+        assert_eq!(code.replayed(), Some(Replayed::MfaCode));
+        assert_eq!(ApiError::ExpiredToken.replayed(), None);
+        let other_denial = ApiError::AccessDeniedMessage("MultiFactorAuthentication failed");
+        assert_eq!(other_denial.replayed(), None);
+    }
 
     #[test]
     fn validation_message_counts_and_joins_like_aws() {

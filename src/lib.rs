@@ -3,7 +3,7 @@
 //! [`run`] wires the parts together; it holds no logic of its own. The layers, each depending
 //! only on the ones before it (see the README's architecture section):
 //! - plain data and rules: `clock`, `arn`, `action`, `text`, `origin`, `identity`, `json`,
-//!   `policy`, `creds`, `users`, `error`, `audit`, `tls` (the listener's certificate);
+//!   `metrics`, `policy`, `creds`, `users`, `error`, `audit`, `tls` (the listener's certificate);
 //! - seams: `store` (records, by concept), `idp` (identity providers, by kind), `config`
 //!   (settings and the federation);
 //! - the domain: `principal` (who is calling, what they may do), `federation` (trust, grant,
@@ -28,6 +28,7 @@ pub mod federation;
 pub mod identity;
 pub mod idp;
 pub mod json;
+pub mod metrics;
 pub mod origin;
 pub mod policy;
 pub mod principal;
@@ -97,6 +98,11 @@ pub async fn run(
     }
     let settings = &config.settings;
     let local: SocketAddr = listener.local_addr()?;
+    // Bound before anything starts, so a taken port stops the daemon with nothing left behind.
+    let metrics_listener = match settings.metrics.listen {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
+        None => None,
+    };
     // Every file the daemon creates (store, keyring, sockets) is its owner's alone.
     rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
     for file in [
@@ -121,7 +127,8 @@ pub async fn run(
     if let Some(warning) = &transport_warning {
         tracing::warn!("{warning}");
     }
-    let store = store::open(&settings.storage)?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let store = store::open_observed(&settings.storage, metrics.commit())?;
     let keyring = startup::open_keyring(&settings.keyring_path, &store, clock.now()).await?;
 
     let dev = if options.dev {
@@ -135,15 +142,16 @@ pub async fn run(
     let started_with = settings.clone();
     let mut federation = config.federation.clone();
     startup::assign_role_ids(&store, &mut federation.roles).await?;
-    let built = Federation::build(&federation, &extra_idps, &clock, &store.replay)?;
+    let built = Federation::build(&federation, &extra_idps, &clock, &store.replay, &metrics)?;
 
     startup::reseal_user_secrets(&store, &keyring, clock.now()).await?;
     let keyring = SharedKeyring::new(keyring);
-    let state = Arc::new(State::new(
+    let state = Arc::new(State::with_metrics(
         built.federation,
         store.clone(),
         keyring.clone(),
         clock.clone(),
+        Arc::clone(&metrics),
     ));
 
     let mut hooks = Vec::new();
@@ -210,11 +218,39 @@ pub async fn run(
     // Tell systemd (Type=notify) we are ready; a no-op elsewhere.
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
-    let app = server::App::new(state, dev, &settings.server)
-        .with_warnings(transport_warning.into_iter().collect());
-    let router = server::router(Arc::new(app));
-    let served = server::serve(listener, router, &settings.server, tls, shutdown).await;
+    let app = Arc::new(
+        server::App::new(state, dev, &settings.server, &settings.metrics)
+            .with_warnings(transport_warning.into_iter().collect()),
+    );
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_task = metrics_listener.map(|listener| {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(listen = %addr, "serving /metrics on its own listener");
+        }
+        let router = server::metrics::router(Arc::clone(&app));
+        let limits = settings.server.clone();
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = metrics_stopped.await;
+            };
+            server::serve(listener, router, &limits, None, Default::default(), stopped).await
+        })
+    });
+    let router = server::router(app);
+    let served = server::serve(
+        listener,
+        router,
+        &settings.server,
+        tls,
+        metrics.open_connections(),
+        shutdown,
+    )
+    .await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    let _ = stop_metrics.send(());
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
     admin_task.abort();
     purge_task.abort();
     sealing_key_task.abort();

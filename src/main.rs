@@ -302,7 +302,11 @@ fn parse_claim(s: &str) -> Result<(String, String), String> {
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
     cli.config = cli::packaging::config_path(cli.config_arg.take());
-    init_tracing();
+    // `serve` logs as its configuration says; every other command as text.
+    cli::log::init(match cli.command {
+        Command::Serve { .. } => config::log_format(&cli.config),
+        _ => config::LogFormat::Text,
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -320,15 +324,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 fn load(path: &Path) -> Result<Config, String> {

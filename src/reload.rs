@@ -10,8 +10,9 @@
 //!   the swap see the new one. Nothing is dropped: the swap is one pointer store.
 //! - An IdP whose configuration did not change keeps its verifier: its cached JWKS, its
 //!   refreshed SAML metadata and its refresh loop. A removed or changed IdP's loop is stopped.
-//! - Settings read once at start (listen address, storage, keyring, admin socket, limits) are
-//!   not half-applied: a change is reported as needing a restart.
+//! - Settings read once at start (listen address, storage, keyring, admin socket, limits,
+//!   metrics listener, log format) are not half-applied: a change is reported as needing a
+//!   restart.
 //! - Roles keep their ids; a removed role loses its id, so its sessions are refused (as a
 //!   re-created role's would be).
 //! - One reload runs at a time; a second waits for the first.
@@ -125,6 +126,7 @@ impl Reloader {
         let started = Stopwatch::start();
         let mut report = self.reload_serialised().await;
         report.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.state.metrics().record_reload(report.applied);
         if report.applied {
             for warning in &report.warnings {
                 tracing::warn!("reload: configuration: {warning}");
@@ -173,6 +175,7 @@ impl Reloader {
             Some(&previous),
             &self.clock,
             &store.replay,
+            self.state.metrics(),
         ) {
             Ok(built) => built,
             Err(e) => return refused(vec![e.to_string()]),
@@ -301,6 +304,8 @@ fn restart_needed(running: &Settings, file: &Settings) -> Vec<String> {
         keyring_path,
         admin_socket,
         default_account_id,
+        metrics,
+        log_format,
     } = file;
     let mut needed = Vec::new();
     let mut check = |changed: bool, name: &str| {
@@ -347,6 +352,8 @@ fn restart_needed(running: &Settings, file: &Settings) -> Vec<String> {
         "audit.retention_days",
     );
     check(*keyring_path != running.keyring_path, "keys.path");
+    check(*metrics != running.metrics, "[metrics]");
+    check(*log_format != running.log_format, "log.format");
     check(*admin_socket != running.admin_socket, "admin.socket");
     check(
         *default_account_id != running.default_account_id,

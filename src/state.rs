@@ -9,6 +9,7 @@ use crate::clock::Clock;
 use crate::config::Federation;
 use crate::creds::{Minter, SharedKeyring};
 use crate::federation::Issuer;
+use crate::metrics::Metrics;
 use crate::principal::Authenticator;
 use crate::store::Store;
 
@@ -20,6 +21,7 @@ pub struct State {
     clock: Arc<dyn Clock>,
     principals: Authenticator,
     issuer: Issuer,
+    metrics: Arc<Metrics>,
 }
 
 impl State {
@@ -30,14 +32,31 @@ impl State {
         keyring: SharedKeyring,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        Self::with_metrics(federation, store, keyring, clock, Arc::new(Metrics::new()))
+    }
+
+    /// [`new`](Self::new), counting into the daemon's `metrics`.
+    pub fn with_metrics(
+        federation: Federation,
+        store: Store,
+        keyring: SharedKeyring,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let minter = Arc::new(Minter::new(keyring.clone()));
         Self {
             federation: ArcSwap::from_pointee(federation),
             principals: Authenticator::new(keyring, &store),
-            issuer: Issuer::new(minter, &store),
+            issuer: Issuer::new(minter, &store, Arc::clone(&metrics)),
             store,
             clock,
+            metrics,
         }
+    }
+
+    /// The daemon's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The federation in force now (a request takes it once and keeps it).

@@ -197,6 +197,7 @@ impl AuditEvent {
 /// The event of a request, filled in as the request learns who is calling and how it ends.
 #[derive(Debug, Clone)]
 pub struct AuditDraft {
+    name: EventName,
     event: AuditEvent,
 }
 
@@ -212,6 +213,7 @@ impl AuditDraft {
         now: SystemTime,
     ) -> Self {
         Self {
+            name,
             event: AuditEvent {
                 event_time: iso8601(now),
                 event_name: name.as_str().to_owned(),
@@ -244,6 +246,11 @@ impl AuditDraft {
             ..AuditIdentity::default()
         });
         draft
+    }
+
+    /// What the event records (the action of a request).
+    pub fn name(&self) -> EventName {
+        self.name
     }
 
     pub fn identify(&mut self, identity: AuditIdentity) {

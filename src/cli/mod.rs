@@ -3,5 +3,6 @@
 pub mod json;
 pub mod keys;
 pub mod loadgen;
+pub mod log;
 pub mod packaging;
 pub mod users;

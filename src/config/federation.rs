@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::{AuthorizationService, FederationConfig, RoleSet};
 use crate::clock::Clock;
 use crate::idp::{self, BuildError, IdpRegistry, IdpSettings, Maintenance};
+use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::store::ReplayCache;
 
@@ -37,14 +38,16 @@ pub struct Built {
 
 impl Federation {
     /// Build the verifiers of `config`, plus `extra_idps` (the development issuer). `clock`
-    /// drives the background work; `replay` remembers one-time credentials.
+    /// drives the background work; `replay` remembers one-time credentials; the IdPs' fetches
+    /// are counted in `metrics`.
     pub fn build(
         config: &FederationConfig,
         extra_idps: &[IdpSettings],
         clock: &Arc<dyn Clock>,
         replay: &Arc<dyn ReplayCache>,
+        metrics: &Metrics,
     ) -> Result<Built, BuildError> {
-        Self::rebuild(config, extra_idps, None, clock, replay)
+        Self::rebuild(config, extra_idps, None, clock, replay, metrics)
     }
 
     /// [`build`](Self::build), keeping from `previous` the verifier of every IdP whose
@@ -56,6 +59,7 @@ impl Federation {
         previous: Option<&Federation>,
         clock: &Arc<dyn Clock>,
         replay: &Arc<dyn ReplayCache>,
+        metrics: &Metrics,
     ) -> Result<Built, BuildError> {
         let mut built_idps = Vec::new();
         let mut maintenance = Vec::new();
@@ -71,10 +75,11 @@ impl Federation {
                     Arc::clone(verifier)
                 }
                 None => {
-                    let built = idp::build(settings, Arc::clone(clock), Arc::clone(replay))
-                        .map_err(|e| {
-                            BuildError::Invalid(format!("identity provider {name}: {e}"))
-                        })?;
+                    let built =
+                        idp::build(settings, Arc::clone(clock), Arc::clone(replay), metrics)
+                            .map_err(|e| {
+                                BuildError::Invalid(format!("identity provider {name}: {e}"))
+                            })?;
                     if let Some(work) = built.maintenance {
                         maintenance.push((name.clone(), work));
                     }

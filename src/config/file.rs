@@ -31,6 +31,38 @@ pub struct RawMain {
     /// `[accounts]`: display names of account ids (`"123456789012" = "Production"`).
     #[serde(default)]
     pub accounts: BTreeMap<String, String>,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+    #[serde(default)]
+    pub log: RawLog,
+}
+
+/// `[metrics]`: where `/metrics` is served and who may read it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// A listener of its own (`IP:port`); default: the main listener serves `/metrics`.
+    pub listen: Option<String>,
+    /// Hex SHA-256 of the bearer secret a scraper must send; default: none needed.
+    pub bearer_sha256: Option<String>,
+}
+
+/// `[log]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// How log lines are written: `text` (default) for people, `json` (one object per line) for
+/// collectors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 fn default_idp_dir() -> String {

@@ -26,6 +26,7 @@ use std::time::{Duration, SystemTime};
 use ipnet::IpNet;
 
 pub use federation::Federation;
+pub use file::LogFormat;
 pub use role::{Role, RoleSet};
 
 use crate::arn::{PolicyArn, is_account_id};
@@ -146,6 +147,19 @@ pub struct Settings {
     pub admin_socket: PathBuf,
     /// The account of roles, policies and users that do not name one.
     pub default_account_id: String,
+    /// `[metrics]`.
+    pub metrics: MetricsSettings,
+    /// `[log] format`.
+    pub log_format: LogFormat,
+}
+
+/// Where `/metrics` is served and who may read it (`[metrics]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// A listener of its own; `None`: the main listener serves `/metrics`.
+    pub listen: Option<SocketAddr>,
+    /// SHA-256 of the bearer secret a scrape must carry; `None`: none needed.
+    pub bearer_sha256: Option<[u8; 32]>,
 }
 
 /// The federation data, validated: what requests are decided with, and what a reload replaces.
@@ -194,6 +208,25 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         }
         _ => Err(ConfigErrors(problems.errors)),
     }
+}
+
+/// The `[log] format` of the main file at `path`, read before logging starts (so before
+/// [`load`], which logs). Anything unreadable gives the default: [`load`] reports it.
+pub fn log_format(path: &Path) -> LogFormat {
+    #[derive(serde::Deserialize)]
+    struct LogOnly {
+        #[serde(default)]
+        log: LogTable,
+    }
+    #[derive(Default, serde::Deserialize)]
+    struct LogTable {
+        #[serde(default)]
+        format: LogFormat,
+    }
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| toml::from_str::<LogOnly>(&text).ok())
+        .map_or_else(LogFormat::default, |only| only.log.format)
 }
 
 fn read_file(path: &Path, problems: &mut Problems) -> Option<String> {
@@ -282,6 +315,7 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
     let storage_path = resolve(&raw.storage.path);
     let admin_socket = admin_socket_of(&raw, &base);
 
+    let metrics = metrics_settings(path, &raw.metrics, problems);
     let authorization_services = validate_services(path, &raw.authorization.services, problems);
     let accounts = validate_accounts(path, raw.accounts, problems);
     let idp_dir = list_dir(path, "idp_dir", &resolve(&raw.idp_dir), "toml", problems);
@@ -332,6 +366,8 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
             keyring_path: resolve(&raw.keys.path),
             admin_socket,
             default_account_id: raw.default_account_id,
+            metrics,
+            log_format: raw.log.format,
         },
         federation: FederationConfig {
             idps,
@@ -343,6 +379,47 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
         warnings: Vec::new(),
         notes: Vec::new(),
     })
+}
+
+/// `[metrics]`: `listen` a socket address, `bearer_sha256` 64 hex digits.
+fn metrics_settings(
+    path: &Path,
+    raw: &file::RawMetrics,
+    problems: &mut Problems,
+) -> MetricsSettings {
+    let listen = raw.listen.as_deref().and_then(|text| {
+        let parsed = text.parse::<SocketAddr>().ok();
+        if parsed.is_none() {
+            problems.add(
+                path,
+                Some("metrics.listen"),
+                "must be an IP:port socket address",
+            );
+        }
+        parsed
+    });
+    let bearer_sha256 = raw.bearer_sha256.as_deref().and_then(|hex| {
+        let digest = (hex.len() == 64)
+            .then(|| {
+                data_encoding::HEXLOWER_PERMISSIVE
+                    .decode(hex.as_bytes())
+                    .ok()
+            })
+            .flatten()
+            .and_then(|d| <[u8; 32]>::try_from(d).ok());
+        if digest.is_none() {
+            problems.add(
+                path,
+                Some("metrics.bearer_sha256"),
+                "must be the 64 hex digits of the SHA-256 of the scraper's bearer secret",
+            );
+        }
+        digest
+    });
+    MetricsSettings {
+        listen,
+        bearer_sha256,
+    }
 }
 
 /// `[server]`: every timeout 1-3600 seconds, at least one connection; the TLS files both or

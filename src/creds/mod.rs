@@ -4,6 +4,7 @@
 //! node with the keyring can verify a request without a store lookup (the store is consulted only
 //! for revocation).
 
+pub mod bearer;
 pub mod ids;
 pub mod keyring;
 pub mod minter;

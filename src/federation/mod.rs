@@ -29,6 +29,7 @@ use crate::clock::{iso8601, unix_seconds};
 use crate::config::Federation;
 use crate::creds::{CredentialMinter, Credentials, Grant, MintError, Session};
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::origin::Origin;
 use crate::principal::Authenticator;
 use crate::store::{ReplayCache, ReplayKey, SessionRecord, Sessions, Store};
@@ -53,6 +54,8 @@ pub struct Request<'a> {
 /// Mints credentials and makes their session record durable.
 pub struct Issuer {
     minter: Arc<dyn CredentialMinter>,
+    /// Counts what is issued.
+    metrics: Arc<Metrics>,
     sessions: Arc<dyn Sessions>,
     /// One-time credentials (SAML assertions) are used up here, when credentials are issued.
     replay: Arc<dyn ReplayCache>,
@@ -77,9 +80,10 @@ pub struct Issued {
 }
 
 impl Issuer {
-    pub fn new(minter: Arc<dyn CredentialMinter>, store: &Store) -> Self {
+    pub fn new(minter: Arc<dyn CredentialMinter>, store: &Store, metrics: Arc<Metrics>) -> Self {
         Self {
             minter,
+            metrics,
             sessions: Arc::clone(&store.sessions),
             replay: Arc::clone(&store.replay),
         }
@@ -144,6 +148,19 @@ impl Issuer {
             .put(&record, &audit.succeeded(response))
             .await
             .map_err(ApiError::from)?;
+        let action = audit.name().as_str();
+        self.metrics
+            .credentials_issued(action, &record.session.identity_arn);
+        // The one line per issued credential: ids and ARNs, never the secret or session token.
+        tracing::info!(
+            request_id = %record.request_id,
+            action,
+            role = %record.session.identity_arn,
+            subject = %record.session.subject,
+            access_key_id = %record.access_key_id,
+            expiration = %iso8601(credentials.expiration),
+            "credentials issued"
+        );
         Ok(credentials)
     }
 }

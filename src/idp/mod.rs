@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use crate::arn::SamlProviderArn;
 use crate::clock::Clock;
 use crate::identity::{FederatedIdentity, ProviderKind};
+use crate::metrics::{FetchOutcomes, Metrics};
 use crate::store::ReplayCache;
 
 /// One identity provider's settings, by kind (validated by the configuration layer).
@@ -201,19 +202,25 @@ pub struct BuiltIdp {
 
 /// Build the verifier for one validated IdP (the registry by kind). `clock` is for the
 /// background work (a SAML `metadata_url` is refreshed, and judged by `validUntil`); `replay`
-/// remembers the one-time credentials a kind has (SAML assertion IDs).
+/// remembers the one-time credentials a kind has (SAML assertion IDs); the refreshes of keys
+/// and metadata are counted in `metrics`.
 pub fn build(
     settings: &IdpSettings,
     clock: Arc<dyn Clock>,
     replay: Arc<dyn ReplayCache>,
+    metrics: &Metrics,
 ) -> Result<BuiltIdp, BuildError> {
     match settings {
         IdpSettings::Oidc(c) => Ok(BuiltIdp {
-            verifier: Arc::new(oidc::OidcVerifier::new(c.clone())?),
+            verifier: Arc::new(oidc::OidcVerifier::counting(
+                c.clone(),
+                metrics.fetch_outcomes(&c.name, "jwks"),
+            )?),
             maintenance: None,
         }),
         IdpSettings::Saml(c) => {
-            build_saml(c, clock, replay).map_err(|e| BuildError::Invalid(e.to_string()))
+            let fetches = metrics.fetch_outcomes(&c.name, "metadata");
+            build_saml(c, clock, replay, fetches).map_err(|e| BuildError::Invalid(e.to_string()))
         }
     }
 }
@@ -222,6 +229,7 @@ fn build_saml(
     settings: &saml::SamlIdpSettings,
     clock: Arc<dyn Clock>,
     replay: Arc<dyn ReplayCache>,
+    fetches: FetchOutcomes,
 ) -> Result<BuiltIdp, saml::SamlError> {
     let provider = Arc::new(saml::SamlProvider::new(settings.clone(), replay)?);
     match provider.verifier() {
@@ -231,13 +239,17 @@ fn build_saml(
             }
         }
         None => {
-            tracing::error!(idp = %settings.name, "no metadata: its responses are refused (IDPCommunicationError) until it can be fetched");
+            tracing::warn!(idp = %settings.name, "no metadata: its responses are refused (IDPCommunicationError) until it can be fetched");
         }
     }
     let maintenance = match &settings.metadata_source {
         saml::MetadataSource::Url(remote) => {
-            let refresher =
-                saml::MetadataRefresher::new(Arc::clone(&provider), remote.clone(), clock)?;
+            let refresher = saml::MetadataRefresher::new(
+                Arc::clone(&provider),
+                remote.clone(),
+                clock,
+                fetches,
+            )?;
             Some(Box::pin(refresher.run()) as Maintenance)
         }
         saml::MetadataSource::File(_) | saml::MetadataSource::Inline => None,

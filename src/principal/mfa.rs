@@ -11,9 +11,6 @@ use crate::store::ReplayKey;
 
 /// AWS's sentence for a code that does not verify.
 const INVALID_CODE: &str = "MultiFactorAuthentication failed with invalid MFA one time pass code.";
-/// A code already used within its window (AWS refuses reuse as well).
-const REUSED_CODE: &str =
-    "MultiFactorAuthentication failed, the MFA one time pass code has already been used.";
 
 /// An MFA device's serial number and a code from it.
 #[derive(Debug, Clone, Copy)]
@@ -55,7 +52,7 @@ impl Authenticator {
             .map_err(ApiError::from)?;
         if !first_use {
             tracing::info!(serial_number = %code.serial_number, "an MFA code was used twice");
-            return Err(ApiError::AccessDeniedMessage(REUSED_CODE));
+            return Err(ApiError::AccessDeniedMessage(crate::error::MFA_CODE_REUSED));
         }
         Ok(unix_seconds(now))
     }

@@ -39,6 +39,8 @@ use tokio::task::AbortHandle;
 use tower::ServiceExt as _;
 
 use super::TlsConnection;
+use prometheus_client::metrics::gauge::Gauge;
+
 use super::idle::IdleTimeout;
 use crate::config::ServerSettings;
 use crate::tls::ReloadableTls;
@@ -51,17 +53,18 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// process limit.
 const RESERVED_DESCRIPTORS: u64 = 256;
 
-/// Serve `router` on `listener` with `limits` until `shutdown` resolves; over TLS when `tls`
-/// is given.
+/// Serve `router` on `listener` with `limits` until `shutdown` resolves, over TLS when `tls` is
+/// given, keeping `open_connections` at the number of connections open.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: &ServerSettings,
     tls: Option<Arc<ReloadableTls>>,
+    open_connections: Gauge,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let cap = connection_cap(limits.max_connections);
-    let table = Arc::new(Connections::new(cap));
+    let table = Arc::new(Connections::new(cap).counted_in(open_connections));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -236,6 +239,8 @@ struct Connections {
     open: Mutex<HashMap<u64, Entry>>,
     /// The id of the connection admitted last, whose task handle comes next.
     last_admitted: AtomicU64,
+    /// How many are open, for the metrics.
+    gauge: Gauge,
 }
 
 struct Entry {
@@ -255,6 +260,7 @@ struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        self.table.gauge.dec();
         self.table.lock().remove(&self.id);
         self.table.changed.notify_one();
     }
@@ -285,7 +291,13 @@ impl Connections {
             idle_order: AtomicU64::new(0),
             open: Mutex::new(HashMap::new()),
             last_admitted: AtomicU64::new(0),
+            gauge: Gauge::default(),
         }
+    }
+
+    /// This table, counting its open connections in `gauge`.
+    fn counted_in(self, gauge: Gauge) -> Self {
+        Self { gauge, ..self }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Entry>> {
@@ -335,6 +347,7 @@ impl Connections {
             },
         );
         self.last_admitted.store(id, Ordering::Relaxed);
+        self.gauge.inc();
         Arc::new(Slot {
             table: Arc::clone(self),
             id,

@@ -9,6 +9,7 @@ mod forwarded;
 mod health;
 mod idle;
 mod listen;
+pub mod metrics;
 mod respond;
 mod sts;
 #[cfg(test)]
@@ -25,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ipnet::IpNet;
 
-use crate::config::ServerSettings;
+use crate::config::{MetricsSettings, ServerSettings};
 use crate::dev::DevIssuer;
 use crate::origin::Origin;
 use crate::state::State;
@@ -48,12 +49,21 @@ pub struct App {
     trusted_proxies: Vec<IpNet>,
     /// Said on `/readyz` (and logged at start) without making the daemon unready.
     warnings: Vec<String>,
+    /// A scrape of `/metrics` must carry the bearer secret of this SHA-256.
+    metrics_bearer: Option<[u8; 32]>,
+    /// Whether the main router serves `/metrics` (no listener of its own is configured).
+    metrics_here: bool,
 }
 
 impl App {
     /// The handlers over `state`, with the development issuer's routes when `dev` is given,
-    /// under the limits of `server`.
-    pub(crate) fn new(state: Arc<State>, dev: Option<DevIssuer>, server: &ServerSettings) -> Self {
+    /// under the limits of `server`, serving `/metrics` as `metrics` says.
+    pub(crate) fn new(
+        state: Arc<State>,
+        dev: Option<DevIssuer>,
+        server: &ServerSettings,
+        metrics: &MetricsSettings,
+    ) -> Self {
         Self {
             state,
             dev,
@@ -61,6 +71,8 @@ impl App {
             request_timeout: server.request_timeout,
             trusted_proxies: server.trusted_proxies.clone(),
             warnings: Vec::new(),
+            metrics_bearer: metrics.bearer_sha256,
+            metrics_here: metrics.listen.is_none(),
         }
     }
 
@@ -135,6 +147,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(health::liveness))
         .route("/readyz", get(health::readiness))
         .route("/v1/authorize", post(authorize::endpoint));
+    // Served on its own listener: not here, and not taken for an STS request either.
+    let metrics_route = if app.metrics_here {
+        get(metrics::endpoint)
+    } else {
+        get(|| async { StatusCode::NOT_FOUND })
+    };
+    router = router.route(metrics::PATH, metrics_route);
     if app.dev.is_some() {
         router = router
             .route("/dev/.well-known/openid-configuration", get(dev_discovery))

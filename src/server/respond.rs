@@ -5,7 +5,17 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::sts;
+
+/// Count what `err` says beyond its code (a replayed one-time credential); returns the code,
+/// the label its request is counted under.
+pub(super) fn count_error(metrics: &Metrics, err: &ApiError) -> &'static str {
+    if let Some(replayed) = err.replayed() {
+        metrics.replay_refused(replayed);
+    }
+    err.code()
+}
 
 /// Log a refusal once: our faults at `error`, the client's at `info`, with the inner detail
 /// (never sent to the client; the span carries the request id).

@@ -11,7 +11,10 @@ use axum::response::Response;
 use tracing::Instrument;
 
 use super::{App, Connection, MAX_BODY_BYTES, TlsConnection, new_request_id, respond};
+use crate::action::Action;
+use crate::clock::Stopwatch;
 use crate::error::ApiError;
+use crate::metrics::{OK_CODE, UNKNOWN_ACTION};
 use crate::principal::SignedParts;
 use crate::sts::{self, Params, RequestMeta};
 
@@ -24,8 +27,11 @@ pub(super) async fn endpoint(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let took = Stopwatch::start();
     let request_id = new_request_id();
     let span = tracing::info_span!("sts", request_id = %request_id);
+    // The action the request named, once its parameters are read (counted as unknown until).
+    let mut action = UNKNOWN_ACTION;
     let answer = async {
         let result = match read_body(&method, body, app.body_timeout).await {
             Ok(body) => {
@@ -35,7 +41,10 @@ pub(super) async fn endpoint(
                     head: method == Method::HEAD,
                 };
                 match params(&uri, &body) {
-                    Ok(params) => sts::handle(&app.state, &meta, &params).await,
+                    Ok(params) => {
+                        action = action_label(&params);
+                        sts::handle(&app.state, &meta, &params).await
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -44,17 +53,36 @@ pub(super) async fn endpoint(
         match result {
             Ok(xml) => {
                 tracing::debug!("ok");
-                respond::xml(StatusCode::OK, xml, &request_id)
+                (OK_CODE, respond::xml(StatusCode::OK, xml, &request_id))
             }
-            Err(err) => respond::xml_error(&err, &request_id),
+            Err(err) => (
+                respond::count_error(app.state.metrics(), &err),
+                respond::xml_error(&err, &request_id),
+            ),
         }
     };
-    match tokio::time::timeout(app.request_timeout, answer.instrument(span.clone())).await {
-        Ok(response) => response,
-        Err(_elapsed) => {
-            span.in_scope(|| respond::xml_error(&ApiError::RequestTimeout, &request_id))
-        }
-    }
+    let answered = tokio::time::timeout(app.request_timeout, answer.instrument(span.clone())).await;
+    let (code, response) = match answered {
+        Ok(answered) => answered,
+        Err(_elapsed) => span.in_scope(|| {
+            let err = ApiError::RequestTimeout;
+            (
+                respond::count_error(app.state.metrics(), &err),
+                respond::xml_error(&err, &request_id),
+            )
+        }),
+    };
+    app.state.metrics().request(action, code, took.elapsed());
+    response
+}
+
+/// The action label of a request: the STS action it names, or unknown (a bounded set: no
+/// client-chosen text becomes a label).
+fn action_label(params: &Params) -> &'static str {
+    params
+        .get("Action")
+        .and_then(Action::from_name)
+        .map_or(UNKNOWN_ACTION, Action::name)
 }
 
 /// The body of a POST (bounded in size and time); GET and HEAD have none.

@@ -97,8 +97,13 @@ fn harness() -> Harness {
         tls: None,
         trusted_proxies: Vec::new(),
     };
-    let app = router(Arc::new(App::new(state, None, &limits)))
-        .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 40000))));
+    let app = router(Arc::new(App::new(
+        state,
+        None,
+        &limits,
+        &Default::default(),
+    )))
+    .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 40000))));
     Harness {
         app,
         store,

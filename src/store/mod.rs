@@ -344,9 +344,20 @@ impl StoreStatus {
     }
 }
 
+/// How much the store holds, read when metrics are scraped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Sessions held (issued, not yet purged).
+    pub sessions: u64,
+    /// The store's files on disk, when the backend can tell.
+    pub bytes_on_disk: Option<u64>,
+}
+
 /// The state of the backend itself.
 pub trait Health: Send + Sync {
     fn status(&self) -> StoreStatus;
+    /// Cheap to call (in-memory counts, file sizes).
+    fn footprint(&self) -> Footprint;
 }
 
 /// Everything a store backend serves.
@@ -478,6 +489,16 @@ impl StorageSettings {
 /// process has it open.
 pub fn open(settings: &StorageSettings) -> Result<Store, StoreError> {
     Ok(Store::on(Arc::new(sled::SledStore::open(settings)?)))
+}
+
+/// [`open`], the backend reporting its commits to `commit` (the daemon's metrics).
+pub fn open_observed(
+    settings: &StorageSettings,
+    commit: crate::metrics::CommitMetrics,
+) -> Result<Store, StoreError> {
+    Ok(Store::on(Arc::new(sled::SledStore::open_observed(
+        settings, commit,
+    )?)))
 }
 
 /// [`open`], waiting up to `attempts` x 20 ms while the store is still held by a handle this

@@ -6,6 +6,7 @@ mod cli;
 mod hostile;
 mod http;
 mod lifecycle;
+mod metrics;
 mod oidc;
 mod reload;
 mod saml;

@@ -206,6 +206,18 @@ async fn reload_under_load_adds_and_removes_roles_and_refuses_a_broken_file() {
     assert!(ok > 50, "only {ok} requests ran");
     // The unchanged IdP kept its key cache through every reload.
     assert_eq!(f.idp.jwks_fetches(), jwks_fetches);
+    let metrics = reqwest::get(format!("{}/metrics", f.daemon.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for counted in [
+        "stsbridge_config_reloads_total{outcome=\"ok\"} 6",
+        "stsbridge_config_reloads_total{outcome=\"failed\"} 1",
+    ] {
+        assert!(metrics.contains(counted), "{counted} not in {metrics}");
+    }
     eprintln!("{ok} requests, {failed} failed, slowest reload {slowest:?}");
 }
 

@@ -571,7 +571,8 @@ fn refreshed_provider(
     let provider = Arc::new(SamlProvider::new(settings, store.replay).expect("provider"));
     let clock = Arc::new(ManualClock::new(fixture_now()));
     let refresher =
-        MetadataRefresher::new(Arc::clone(&provider), remote, clock).expect("refresher");
+        MetadataRefresher::new(Arc::clone(&provider), remote, clock, Default::default())
+            .expect("refresher");
     (provider, refresher, dir)
 }
 

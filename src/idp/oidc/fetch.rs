@@ -8,6 +8,7 @@ use reqwest::header::{ACCEPT, CACHE_CONTROL, HeaderMap};
 use reqwest::{StatusCode, Url};
 
 use crate::idp::BuildError;
+use crate::metrics::FetchOutcomes;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const TOTAL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -40,6 +41,8 @@ pub(crate) struct Fetched {
 pub(crate) struct Fetcher {
     client: reqwest::Client,
     allow_http: bool,
+    /// Where the owner of this fetcher counts its refreshes.
+    outcomes: FetchOutcomes,
 }
 
 impl Fetcher {
@@ -52,7 +55,21 @@ impl Fetcher {
             .user_agent(concat!("stsbridge/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| BuildError::Invalid(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { client, allow_http })
+        Ok(Self {
+            client,
+            allow_http,
+            outcomes: FetchOutcomes::default(),
+        })
+    }
+
+    /// This fetcher, its owner counting refreshes into `outcomes`.
+    pub(crate) fn counting(self, outcomes: FetchOutcomes) -> Self {
+        Self { outcomes, ..self }
+    }
+
+    /// Where a refresh through this fetcher is counted (one per refresh, whatever it fetched).
+    pub(crate) fn outcomes(&self) -> &FetchOutcomes {
+        &self.outcomes
     }
 
     pub(crate) fn allows_http(&self) -> bool {

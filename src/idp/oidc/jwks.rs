@@ -265,6 +265,7 @@ impl RemoteKeys {
     }
 
     fn store(&self, outcome: Result<(KeySet, Option<Duration>), RefreshError>, now: SystemTime) {
+        self.fetcher.outcomes().record(outcome.is_ok());
         let mut state = self.lock();
         match outcome {
             Ok((keys, max_age)) => {

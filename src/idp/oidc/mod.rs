@@ -38,6 +38,7 @@ use jsonwebtoken::AlgorithmFamily;
 
 use super::{BuildError, Expectations as Expected, IdpVerifier, SubjectCredential, VerifyError};
 use crate::identity::{FederatedIdentity, ProviderKind};
+use crate::metrics::FetchOutcomes;
 use claims::Expectations;
 use fetch::{Fetcher, check_url};
 use jwks::{JwksLocation, KeyCache};
@@ -56,8 +57,13 @@ impl OidcVerifier {
     /// Build the verifier; remote keys are fetched on first use, so an IdP that is down does
     /// not stop the daemon from starting. A `jwks_file` is read now.
     pub fn new(config: OidcSettings) -> Result<Self, BuildError> {
+        Self::counting(config, FetchOutcomes::default())
+    }
+
+    /// [`new`](Self::new), each refresh of remote keys counted into `fetches`.
+    pub fn counting(config: OidcSettings, fetches: FetchOutcomes) -> Result<Self, BuildError> {
         check_config(&config)?;
-        let keys = key_cache(&config)?;
+        let keys = key_cache(&config, fetches)?;
         Ok(Self { config, keys })
     }
 
@@ -150,12 +156,12 @@ fn check_config(config: &OidcSettings) -> Result<(), BuildError> {
     Ok(())
 }
 
-fn key_cache(config: &OidcSettings) -> Result<KeyCache, BuildError> {
+fn key_cache(config: &OidcSettings, fetches: FetchOutcomes) -> Result<KeyCache, BuildError> {
     let name = &config.name;
     let remote = |location: JwksLocation| -> Result<KeyCache, BuildError> {
         Ok(KeyCache::remote(
             name,
-            Fetcher::new(config.insecure_http)?,
+            Fetcher::new(config.insecure_http)?.counting(fetches),
             location,
         ))
     };

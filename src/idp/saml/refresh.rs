@@ -30,6 +30,7 @@ use super::{
 };
 use crate::clock::Clock;
 use crate::idp::oidc::fetch::Fetcher;
+use crate::metrics::FetchOutcomes;
 
 /// The metadata media type (SAML Metadata §4.1.1), then generic XML.
 const ACCEPT: &str = "application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8";
@@ -90,13 +91,16 @@ pub struct MetadataRefresher {
 }
 
 impl MetadataRefresher {
+    /// Each refresh is counted into `fetches`.
     pub fn new(
         provider: Arc<SamlProvider>,
         remote: RemoteMetadata,
         clock: Arc<dyn Clock>,
+        fetches: FetchOutcomes,
     ) -> Result<Self, SamlError> {
-        let fetcher =
-            Fetcher::new(remote.insecure_http).map_err(|e| SamlError::Config(e.to_string()))?;
+        let fetcher = Fetcher::new(remote.insecure_http)
+            .map_err(|e| SamlError::Config(e.to_string()))?
+            .counting(fetches);
         Ok(Self {
             provider,
             remote,
@@ -148,6 +152,7 @@ impl MetadataRefresher {
         loop {
             tokio::time::sleep(delay).await;
             let outcome = self.refresh().await;
+            self.fetcher.outcomes().record(outcome.is_ok());
             self.provider
                 .refreshed(outcome.as_ref().map(drop).map_err(ToString::to_string));
             delay = match outcome {
@@ -173,7 +178,7 @@ impl MetadataRefresher {
                     if self.provider.verifier().is_some() {
                         tracing::warn!(idp = %name, url = %self.remote.url, error = %e, failures, retry_in_secs = retry.as_secs(), "SAML metadata refresh failed; the metadata in use stays");
                     } else {
-                        tracing::error!(idp = %name, url = %self.remote.url, error = %e, failures, retry_in_secs = retry.as_secs(), "SAML metadata still unavailable: the IdP's responses are refused (IDPCommunicationError)");
+                        tracing::warn!(idp = %name, url = %self.remote.url, error = %e, failures, retry_in_secs = retry.as_secs(), "SAML metadata still unavailable: the IdP's responses are refused (IDPCommunicationError)");
                     }
                     retry
                 }

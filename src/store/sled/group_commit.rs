@@ -20,6 +20,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
+use crate::metrics::CommitMetrics;
 use crate::store::StoreError;
 
 /// Answered with `Ok` once a flush that started after the write returned, or with the flush
@@ -56,8 +57,13 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Start the commit thread for `db`, writing audit events to `audit`.
-    pub(crate) fn start(db: sled::Db, audit: sled::Tree) -> Result<Self, StoreError> {
+    /// Start the commit thread for `db`, writing audit events to `audit` and reporting each
+    /// flush to `metrics`.
+    pub(crate) fn start(
+        db: sled::Db,
+        audit: sled::Tree,
+        metrics: CommitMetrics,
+    ) -> Result<Self, StoreError> {
         let (tickets, queue) = mpsc::channel();
         let (alive, ended) = mpsc::channel::<()>();
         let flushes = Arc::new(AtomicU64::new(0));
@@ -66,7 +72,7 @@ impl GroupCommit {
             .name("sled-commit".into())
             .spawn(move || {
                 let _alive = alive;
-                commit_loop(&db, &audit, &queue, &counter);
+                commit_loop(&db, &audit, &queue, &counter, &metrics);
             })
             .map_err(|e| StoreError::Backend(format!("starting the commit thread: {e}")))?;
         Ok(Self {
@@ -162,6 +168,7 @@ fn commit_loop(
     audit: &sled::Tree,
     queue: &mpsc::Receiver<Ticket>,
     flushes: &AtomicU64,
+    metrics: &CommitMetrics,
 ) {
     let mut busy = false;
     while let Ok(first) = queue.recv() {
@@ -176,10 +183,12 @@ fn commit_loop(
             gather_until_waited_for(queue, &mut batch);
         }
         busy = batch.len() >= BUSY_BATCH;
+        let took = crate::clock::Stopwatch::start();
         let outcome = append_events(db, audit, &mut batch)
             .and_then(|()| db.flush().map(drop))
             .map_err(|e| e.to_string());
         flushes.fetch_add(1, Ordering::Relaxed);
+        metrics.flushed(batch.len(), took.elapsed());
         if let Err(e) = &outcome {
             tracing::error!(error = %e, waiting = batch.len(), "sled flush failed");
         }

@@ -47,10 +47,11 @@ use self::expiry_index::{ExpiryIndex, SessionIndex, session_index_key};
 use self::group_commit::{EncodedEvent, GroupCommit};
 use self::space::SpaceGuard;
 use crate::audit::AuditEvent;
+use crate::metrics::CommitMetrics;
 use crate::store::{
-    AuditLog, Health, KeyUsage, KeyUse, LiveSessions, ReplayCache, ReplayKey, Revocation,
-    RevocationFeed, RevocationSet, Revocations, RoleIds, SealingKeys, SessionRecord, Sessions,
-    StorageSettings, StoreError, StoreStatus, Users,
+    AuditLog, Footprint, Health, KeyUsage, KeyUse, LiveSessions, ReplayCache, ReplayKey,
+    Revocation, RevocationFeed, RevocationSet, Revocations, RoleIds, SealingKeys, SessionRecord,
+    Sessions, StorageSettings, StoreError, StoreStatus, Users,
 };
 use crate::users::UserRecord;
 
@@ -102,6 +103,14 @@ impl SledStore {
     /// most `settings.cache_capacity_bytes` and writes refused below `settings.min_free_bytes`.
     /// Fails with `StoreError::Locked` if another process has it open.
     pub fn open(settings: &StorageSettings) -> Result<Self, StoreError> {
+        Self::open_observed(settings, CommitMetrics::default())
+    }
+
+    /// [`open`](Self::open), the group commit reporting each flush to `metrics`.
+    pub fn open_observed(
+        settings: &StorageSettings,
+        metrics: CommitMetrics,
+    ) -> Result<Self, StoreError> {
         let path = settings.path.as_path();
         let db = open_db(settings)?;
         make_private(path)
@@ -124,7 +133,7 @@ impl SledStore {
         let sealing_keys = db.open_tree(SEALING_KEYS_TREE).map_err(backend)?;
         let key_usage = db.open_tree(KEY_USAGE_TREE).map_err(backend)?;
         let space = SpaceGuard::start(path.to_owned(), settings.min_free_bytes)?;
-        let commit = GroupCommit::start(db.clone(), audit.clone())?;
+        let commit = GroupCommit::start(db.clone(), audit.clone(), metrics)?;
         tracing::info!(
             path = %path.display(),
             recovered = db.was_recovered(),
@@ -654,6 +663,13 @@ impl Health for SledStore {
         StoreStatus {
             free_bytes,
             floor_bytes,
+        }
+    }
+
+    fn footprint(&self) -> Footprint {
+        Footprint {
+            sessions: self.index.len() as u64,
+            bytes_on_disk: self.db.size_on_disk().ok(),
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct Setup {
     pub server: String,
     /// Listen on every address (`0.0.0.0`) rather than loopback.
     pub listen_everywhere: bool,
+    /// More tables at the end of `stsbridge.toml` (`[metrics]`, ...).
+    pub extra: String,
 }
 
 impl Default for Setup {
@@ -52,6 +54,7 @@ impl Default for Setup {
             min_free_mb: 16,
             server: String::new(),
             listen_everywhere: false,
+            extra: String::new(),
         }
     }
 }
@@ -122,6 +125,7 @@ impl Daemon {
                 data_encoding::HEXLOWER.encode(digest.as_ref())
             ));
         }
+        config_text.push_str(&setup.extra);
         std::fs::write(&config_path, config_text).expect("write config");
         Self::launch(dir, config_path, listener, setup.dev, setup.clock).await
     }
