@@ -9,7 +9,8 @@
 //! - the domain: `principal` (who is calling, what they may do), `federation` (trust, grant,
 //!   issue, audit);
 //! - the adapters: `sts` (the STS Query API), `authz` (the authorization API), `admin` (the
-//!   operator socket), over the shared `state`; `server` routes HTTP to them.
+//!   operator socket) and `follow` (its audit stream), over the shared `state`; `server` routes
+//!   HTTP to them.
 #![forbid(unsafe_code)]
 // Tests may (clippy.toml: allow-*-in-tests); nothing else unwraps, expects or panics.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -25,6 +26,7 @@ pub mod creds;
 pub mod dev;
 pub mod error;
 pub mod federation;
+pub mod follow;
 pub mod identity;
 pub mod idp;
 pub mod json;
