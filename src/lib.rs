@@ -71,6 +71,11 @@ pub enum RunError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Startup(#[from] startup::StartupError),
+    #[error("[audit] export_file {}: {source}", path.display())]
+    AuditExport {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Run the daemon on `listener` until `shutdown` resolves.
@@ -95,12 +100,28 @@ pub async fn run(
         &settings.keyring_path,
         &settings.storage.path,
         &settings.admin_socket,
-    ] {
+    ]
+    .into_iter()
+    .chain(&settings.audit_export_file)
+    {
         if let Some(dir) = file.parent() {
             create_private_dir(dir)?;
         }
     }
     let store = store::open(&settings.storage)?;
+    // Live reload (SIGHUP, `stsbridge reload`) calls `reopen()` on this for log rotation.
+    let _audit_export = settings
+        .audit_export_file
+        .as_deref()
+        .map(|path| {
+            audit::export::AuditExport::start(path, store.audit.follow()).map_err(|source| {
+                RunError::AuditExport {
+                    path: path.to_owned(),
+                    source,
+                }
+            })
+        })
+        .transpose()?;
     let keyring = startup::open_keyring(&settings.keyring_path, &store, clock.now()).await?;
 
     let dev = if options.dev {

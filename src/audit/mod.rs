@@ -5,6 +5,7 @@
 //! An event never holds a token, assertion, secret or session token: the adapters hand in the
 //! parameters they may record, and what was issued is described by ids and ARNs only.
 
+pub mod export;
 pub mod feed;
 pub mod query;
 
