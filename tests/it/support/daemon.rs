@@ -34,6 +34,8 @@ pub struct Setup {
     pub min_free_mb: u64,
     /// More lines of the `[server]` table (limits and timeouts).
     pub server: String,
+    /// Lines of the `[audit]` table.
+    pub audit: String,
 }
 
 impl Default for Setup {
@@ -49,6 +51,7 @@ impl Default for Setup {
             storage_path: None,
             min_free_mb: 16,
             server: String::new(),
+            audit: String::new(),
         }
     }
 }
@@ -103,8 +106,9 @@ impl Daemon {
              [storage]\npath = \"{storage}\"\ncache_capacity_mb = 16\n\
              purge_interval_seconds = {}\nmin_free_mb = {}\n\
              [keys]\npath = \"data/keyring.json\"\n\
-             [admin]\nsocket = \"data/admin.sock\"\n",
-            setup.server, setup.purge_interval_seconds, setup.min_free_mb
+             [admin]\nsocket = \"data/admin.sock\"\n\
+             [audit]\n{}\n",
+            setup.server, setup.purge_interval_seconds, setup.min_free_mb, setup.audit
         );
         for (name, secret) in &setup.services {
             let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
