@@ -166,6 +166,49 @@ mod tests {
             .unwrap();
     }
 
+    /// A follower that does not read holds up nobody: the events go on being recorded, and
+    /// when it reads again it is told how many it lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_follower_that_lags_is_told_how_many_events_it_lost() {
+        const EVENTS: usize = 20_000;
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let (client, server) = tokio::io::duplex(1024);
+        let (server_read, server_write) = tokio::io::split(server);
+        let audit = store.audit.clone();
+        let serving = tokio::spawn(async move {
+            serve(
+                audit.as_ref(),
+                &AuditQuery::default(),
+                server_read,
+                server_write,
+            )
+            .await
+        });
+        let mut lines = BufReader::new(client).lines();
+        store.audit.append(&event("first")).await.unwrap();
+        assert_eq!(request_id(next(&mut lines).await), "first", "following");
+        for i in 0..EVENTS {
+            store.audit.record(&event(&format!("e{i}"))).await.unwrap();
+        }
+        assert_eq!(store.audit.list(1).await.unwrap().len(), 1, "all durable");
+        let (mut events, mut skipped) = (0, 0);
+        while events + skipped < EVENTS as u64 {
+            match next(&mut lines).await {
+                FollowLine::Event(_) => events += 1,
+                FollowLine::Lagged { skipped: n } => skipped += n,
+                FollowLine::Error(e) => panic!("{e}"),
+            }
+        }
+        assert!(skipped > 0, "the follower lagged");
+        assert_eq!(
+            events + skipped,
+            EVENTS as u64,
+            "every event seen or counted"
+        );
+        serving.abort();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_query_that_can_match_nothing_is_refused() {
         let dir = tempfile::tempdir().unwrap();

@@ -739,6 +739,16 @@ pub(crate) async fn audit_is_queried_by_window_and_criteria<H: Harness>(h: H) {
     );
     assert_eq!(
         ids(AuditQuery {
+            since: Some(T + 20),
+            until: Some(T),
+            ..all.clone()
+        })
+        .await,
+        Vec::<String>::new(),
+        "a window that ends before it starts holds nothing"
+    );
+    assert_eq!(
+        ids(AuditQuery {
             event_name: Some("GetCallerIdentity".into()),
             ..all.clone()
         })

@@ -302,6 +302,11 @@ impl AuditLog for SledStore {
     async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
         use std::ops::Bound;
         self.commit.durable().await?;
+        if let (Some(since), Some(until)) = (query.since, query.until)
+            && since >= until
+        {
+            return Ok(Vec::new());
+        }
         let start = query.since.map_or(Bound::Unbounded, |since| {
             Bound::Included(audit_key(since, 0))
         });
