@@ -17,9 +17,11 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
+use crate::audit::query::AuditQuery;
 use crate::audit::{AuditDraft, AuditEvent, EventName};
 use crate::clock::{Clock, from_unix_seconds, iso8601, unix_seconds};
 use crate::creds::SharedKeyring;
+use crate::follow::{self, FollowLine};
 use crate::reload::{ReloadReport, Reloader};
 use crate::store::{
     Revocation, SessionRecord, Store, StoreError, UpdateError, UserChange, update_user,
@@ -118,6 +120,11 @@ pub enum AdminRequest {
     UsersRevokeSessions {
         name: String,
     },
+    /// The newest audit events matching a query (answered with `Audit`).
+    AuditQuery(AuditQuery),
+    /// The matching audit events, then every new one as it is recorded: a stream of
+    /// [`FollowLine`]s until the client disconnects (running daemon only).
+    AuditFollow(AuditQuery),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -281,6 +288,15 @@ pub async fn execute(admin: &Admin, request: &AdminRequest) -> AdminResponse {
         | AdminRequest::UsersRevokeSessions { .. } => {
             return user_changes::execute(admin, request).await;
         }
+        AdminRequest::AuditQuery(query) => match query.validate() {
+            Ok(()) => store.audit.query(query).await.map(AdminResponse::Audit),
+            Err(e) => return AdminResponse::Error(e.to_string()),
+        },
+        AdminRequest::AuditFollow(_) => {
+            return AdminResponse::Error(
+                "following the audit trail needs the running daemon".into(),
+            );
+        }
         AdminRequest::UsersCreate { .. }
         | AdminRequest::UsersKeysCreate { .. }
         | AdminRequest::UsersKeysDelete { .. }
@@ -430,10 +446,16 @@ pub fn bind(path: &Path) -> Result<UnixListener, AdminError> {
     Ok(listener)
 }
 
-/// Serve admin requests until the listener is dropped.
+/// Serve admin requests until this future is dropped (the daemon stops), which ends the
+/// requests in progress with it: a follower sees its stream close.
 pub async fn serve(listener: UnixListener, admin: Admin) {
+    let mut requests = tokio::task::JoinSet::new();
     loop {
-        let (stream, _) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            Some(_) = requests.join_next() => continue,
+        };
+        let (stream, _) = match accepted {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "admin socket accept failed");
@@ -441,7 +463,7 @@ pub async fn serve(listener: UnixListener, admin: Admin) {
             }
         };
         let admin = admin.clone();
-        tokio::spawn(async move {
+        requests.spawn(async move {
             if let Err(e) = serve_one(stream, admin).await {
                 tracing::warn!(error = %e, "admin request failed");
             }
@@ -452,10 +474,13 @@ pub async fn serve(listener: UnixListener, admin: Admin) {
 async fn serve_one(stream: UnixStream, admin: Admin) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
-    BufReader::new(read.take(MAX_REQUEST_BYTES))
-        .read_line(&mut line)
-        .await?;
+    let mut read = BufReader::new(read.take(MAX_REQUEST_BYTES));
+    read.read_line(&mut line).await?;
     let response = match serde_json::from_str::<AdminRequest>(&line) {
+        Ok(AdminRequest::AuditFollow(query)) => {
+            tracing::info!(?query, "admin request: follow the audit trail");
+            return follow::serve(admin.store.audit.as_ref(), &query, read, write).await;
+        }
         Ok(request) => {
             tracing::info!(?request, "admin request");
             execute(&admin, &request).await
@@ -496,4 +521,56 @@ pub async fn request(
     serde_json::from_str(&answer)
         .map(Some)
         .map_err(|e| AdminError::Protocol(e.to_string()))
+}
+
+/// The stream of `audit list --follow` from a running daemon.
+pub struct FollowStream {
+    lines: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    /// Kept open: the daemon ends the stream when this side closes.
+    _request: tokio::net::unix::OwnedWriteHalf,
+    path: String,
+}
+
+impl FollowStream {
+    /// The next line; `None` once the daemon closed the stream (it stopped).
+    pub async fn next(&mut self) -> Result<Option<FollowLine>, AdminError> {
+        let line = self
+            .lines
+            .next_line()
+            .await
+            .map_err(|source| AdminError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        line.map(|line| {
+            serde_json::from_str(&line).map_err(|e| AdminError::Protocol(e.to_string()))
+        })
+        .transpose()
+    }
+}
+
+/// Follow the audit trail of the daemon listening on `path`: the events matching `query`, then
+/// the new ones. `Ok(None)` when no daemon listens.
+pub async fn follow(path: &Path, query: &AuditQuery) -> Result<Option<FollowStream>, AdminError> {
+    let io = |source| AdminError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let stream = match UnixStream::connect(path).await {
+        Ok(s) => s,
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(io(e)),
+    };
+    let (read, mut write) = stream.into_split();
+    let request = AdminRequest::AuditFollow(query.clone());
+    let mut line = serde_json::to_vec(&request).map_err(|e| AdminError::Protocol(e.to_string()))?;
+    line.push(b'\n');
+    write.write_all(&line).await.map_err(io)?;
+    Ok(Some(FollowStream {
+        lines: BufReader::new(read).lines(),
+        _request: write,
+        path: path.display().to_string(),
+    }))
 }

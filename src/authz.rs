@@ -187,7 +187,7 @@ pub async fn authorize(
     let verified = principals
         .verify(&parts, signing_service, &federation, now)
         .await
-        .map_err(ApiError::Auth)?;
+        .map_err(|refused| ApiError::Auth(refused.error))?;
     let caller = verified.caller;
     let mut keys = ContextKeys::default();
     for (key, value) in &input.context {
@@ -341,11 +341,12 @@ pub fn audit_event(
                 "FederatedUser" => IdentityKind::FederatedUser,
                 _ => IdentityKind::AssumedRole,
             };
-            draft.identify(AuditIdentity::principal(
-                kind,
-                r.principal.user_id.clone(),
-                None,
-            ));
+            draft.identify(AuditIdentity {
+                arn: Some(r.principal.arn.clone()),
+                account_id: Some(r.principal.account.clone()),
+                access_key_id: Some(r.principal.access_key_id.clone()),
+                ..AuditIdentity::principal(kind, r.principal.user_id.clone(), None)
+            });
             draft.succeeded(serde_json::json!({
                 "allowed": r.allowed,
                 "decision": r.decision,

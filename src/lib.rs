@@ -9,7 +9,8 @@
 //! - the domain: `principal` (who is calling, what they may do), `federation` (trust, grant,
 //!   issue, audit);
 //! - the adapters: `sts` (the STS Query API), `authz` (the authorization API), `admin` (the
-//!   operator socket), over the shared `state`; `server` routes HTTP to them.
+//!   operator socket) and `follow` (its audit stream), over the shared `state`; `server` routes
+//!   HTTP to them.
 #![forbid(unsafe_code)]
 // Tests may (clippy.toml: allow-*-in-tests); nothing else unwraps, expects or panics.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -25,6 +26,7 @@ pub mod creds;
 pub mod dev;
 pub mod error;
 pub mod federation;
+pub mod follow;
 pub mod identity;
 pub mod idp;
 pub mod json;
@@ -80,6 +82,11 @@ pub enum RunError {
     Startup(#[from] startup::StartupError),
     #[error("TLS: {0}")]
     Tls(#[from] tls::TlsError),
+    #[error("[audit] export_file {}: {source}", path.display())]
+    AuditExport {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Run the daemon on `listener` until `shutdown` resolves.
@@ -109,7 +116,10 @@ pub async fn run(
         &settings.keyring_path,
         &settings.storage.path,
         &settings.admin_socket,
-    ] {
+    ]
+    .into_iter()
+    .chain(&settings.audit_export_file)
+    {
         if let Some(dir) = file.parent() {
             create_private_dir(dir)?;
         }
@@ -129,6 +139,19 @@ pub async fn run(
     }
     let metrics = Arc::new(metrics::Metrics::new());
     let store = store::open_observed(&settings.storage, metrics.commit())?;
+    // A reload (SIGHUP, `stsbridge reload`) reopens it, for log rotation.
+    let audit_export = settings
+        .audit_export_file
+        .as_deref()
+        .map(|path| {
+            audit::export::AuditExport::start(path, store.audit.follow()).map_err(|source| {
+                RunError::AuditExport {
+                    path: path.to_owned(),
+                    source,
+                }
+            })
+        })
+        .transpose()?;
     let keyring = startup::open_keyring(&settings.keyring_path, &store, clock.now()).await?;
 
     let dev = if options.dev {
@@ -169,6 +192,10 @@ pub async fn run(
         clock.clone(),
         hooks,
     ));
+    if let Some(export) = audit_export {
+        // Log rotation: every reload reopens the file, whatever the configuration's fate.
+        reloader.on_every_reload(Box::new(move || export.reopen()));
+    }
     reloader.spawn_idp_work(built.maintenance);
     // Listening starts here, before systemd hears "ready": a SIGHUP from then on reloads, never
     // terminates the process.

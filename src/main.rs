@@ -244,12 +244,8 @@ enum UserMfaCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// The newest audit events, oldest first.
-    List {
-        /// At most this many (the newest).
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-    },
+    /// The newest audit events, oldest first, filtered; or followed as they are recorded.
+    List(cli::audit::ListArgs),
     /// Delete the events recorded before a time (the purge does this by itself for events
     /// older than `[audit] retention_days`). The deletion is recorded.
     Prune {
@@ -362,13 +358,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             let request = AdminRequest::RolesRevokeSessions { role_arn, force };
             admin_command(&cli.config, request).await
         }
-        Command::Audit { command } => {
-            let request = match command {
-                AuditCommand::List { limit } => AdminRequest::AuditList { limit },
-                AuditCommand::Prune { before } => AdminRequest::AuditPrune { before },
-            };
-            admin_command(&cli.config, request).await
-        }
+        Command::Audit {
+            command: AuditCommand::List(args),
+        } => cli::audit::list(&cli.config, args).await,
+        Command::Audit {
+            command: AuditCommand::Prune { before },
+        } => admin_command(&cli.config, AdminRequest::AuditPrune { before }).await,
         Command::Users { command } => {
             let request = users_request(command)?;
             admin_command(&cli.config, request).await

@@ -3,7 +3,8 @@
 //!
 //! - What is reloaded: the federation (IdP files, roles, managed policies, authorization
 //!   services, account names) and what the parts registered as [`Hook`]s re-read (the TLS
-//!   certificate and key files, the audit export file).
+//!   certificate and key files). The audit export file is reopened by every reload, even a
+//!   refused one, so log rotation never depends on the configuration.
 //! - A configuration with any problem is refused as a whole: the one in force stays, and every
 //!   problem is logged and returned to the caller.
 //! - Requests in flight finish on the federation they started with; requests that start after
@@ -68,6 +69,9 @@ pub struct Reloader {
     extra_idps: Vec<IdpSettings>,
     clock: Arc<dyn Clock>,
     hooks: Vec<Hook>,
+    /// What every reload does first, even one that is refused (reopen the audit export file
+    /// for log rotation).
+    always: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
     /// The background work of each IdP, by name.
     idp_tasks: Mutex<HashMap<String, AbortHandle>>,
     /// One reload at a time.
@@ -89,9 +93,18 @@ impl Reloader {
             extra_idps,
             clock,
             hooks,
+            always: Mutex::new(Vec::new()),
             idp_tasks: Mutex::new(HashMap::new()),
             serial: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Do `action` at every reload, first, whether the configuration is then applied or not.
+    pub fn on_every_reload(&self, action: Box<dyn Fn() + Send + Sync>) {
+        self.always
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(action);
     }
 
     /// Run the IdPs' background work (on the current runtime), stopped with
@@ -124,6 +137,14 @@ impl Reloader {
     pub async fn reload(&self) -> ReloadReport {
         let _one_at_a_time = self.serial.lock().await;
         let started = Stopwatch::start();
+        for action in self
+            .always
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            action();
+        }
         let mut report = self.reload_serialised().await;
         report.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.state.metrics().record_reload(report.applied);
@@ -306,6 +327,7 @@ fn restart_needed(running: &Settings, file: &Settings) -> Vec<String> {
         default_account_id,
         metrics,
         log_format,
+        audit_export_file,
     } = file;
     let mut needed = Vec::new();
     let mut check = |changed: bool, name: &str| {
@@ -354,6 +376,11 @@ fn restart_needed(running: &Settings, file: &Settings) -> Vec<String> {
     check(*keyring_path != running.keyring_path, "keys.path");
     check(*metrics != running.metrics, "[metrics]");
     check(*log_format != running.log_format, "log.format");
+    // The file named is reopened by every reload (log rotation); naming another needs a restart.
+    check(
+        *audit_export_file != running.audit_export_file,
+        "audit.export_file (which file)",
+    );
     check(*admin_socket != running.admin_socket, "admin.socket");
     check(
         *default_account_id != running.default_account_id,

@@ -5,6 +5,10 @@
 //! An event never holds a token, assertion, secret or session token: the adapters hand in the
 //! parameters they may record, and what was issued is described by ids and ARNs only.
 
+pub mod export;
+pub mod feed;
+pub mod query;
+
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -81,6 +85,16 @@ pub struct AuditIdentity {
     pub principal_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
+    /// The caller's ARN (a signed caller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The caller's account (a signed caller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// The access key id the request was signed with: a signed caller's, or the unknown or
+    /// revoked key a refused request claimed (an id is no secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
 }
 
 impl AuditIdentity {
@@ -91,6 +105,7 @@ impl AuditIdentity {
             identity_provider: Some(provider.to_owned()),
             principal_id: Some(format!("{provider}:{audience}:{subject}")),
             user_name: Some(subject.to_owned()),
+            ..Self::default()
         }
     }
 
@@ -101,6 +116,7 @@ impl AuditIdentity {
             identity_provider: Some(provider_arn.to_owned()),
             principal_id: Some(format!("{provider_arn}:{subject}")),
             user_name: Some(subject.to_owned()),
+            ..Self::default()
         }
     }
 
@@ -108,9 +124,18 @@ impl AuditIdentity {
     pub fn principal(kind: IdentityKind, principal_id: String, user_name: Option<String>) -> Self {
         Self {
             kind,
-            identity_provider: None,
             principal_id: Some(principal_id),
             user_name,
+            ..Self::default()
+        }
+    }
+
+    /// The caller of a refused signed request, known by the access key id it claimed only (an
+    /// unknown, deleted, expired or revoked key, or a bad signature).
+    pub fn claimed_key(access_key_id: &str) -> Self {
+        Self {
+            access_key_id: Some(cut(access_key_id, MAX_VALUE_CHARS)),
+            ..Self::default()
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Tools of the command line that are not part of the library.
 
+pub mod audit;
 pub mod json;
 pub mod keys;
 pub mod loadgen;

@@ -165,12 +165,16 @@ pub struct RawAudit {
     /// keeps 90).
     #[serde(default = "default_retention_days")]
     pub retention_days: u64,
+    /// Every event also appended as one JSON line to this file (relative to this one).
+    #[serde(default)]
+    pub export_file: Option<String>,
 }
 
 impl Default for RawAudit {
     fn default() -> Self {
         Self {
             retention_days: default_retention_days(),
+            export_file: None,
         }
     }
 }

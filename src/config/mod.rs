@@ -143,6 +143,8 @@ pub struct Settings {
     pub purge_interval: Duration,
     /// Audit events older than this are deleted by the purge (`[audit] retention_days`).
     pub audit_retention: Duration,
+    /// Every recorded event is appended to this file as a JSON line (`[audit] export_file`).
+    pub audit_export_file: Option<PathBuf>,
     pub keyring_path: PathBuf,
     pub admin_socket: PathBuf,
     /// The account of roles, policies and users that do not name one.
@@ -363,6 +365,7 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
             audit_retention: Duration::from_secs(
                 raw.audit.retention_days.clamp(1, MAX_RETENTION_DAYS) * 86_400,
             ),
+            audit_export_file: raw.audit.export_file.as_deref().map(resolve),
             keyring_path: resolve(&raw.keys.path),
             admin_socket,
             default_account_id: raw.default_account_id,

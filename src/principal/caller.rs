@@ -118,13 +118,19 @@ impl Caller {
         }
     }
 
-    /// The caller as the audit trail names it.
+    /// The caller as the audit trail names it (CloudTrail's `userIdentity` of a signed
+    /// request: with its ARN, account and access key id).
     pub fn audit_identity(&self) -> AuditIdentity {
-        AuditIdentity::principal(
-            self.principal_type().audit_kind(),
-            self.user_id(),
-            self.user_name(),
-        )
+        AuditIdentity {
+            arn: Some(self.arn()),
+            account_id: Some(self.account_id().to_owned()),
+            access_key_id: Some(self.access_key_id.clone()),
+            ..AuditIdentity::principal(
+                self.principal_type().audit_kind(),
+                self.user_id(),
+                self.user_name(),
+            )
+        }
     }
 
     /// Unix seconds of the MFA authentication behind these credentials, if any.

@@ -82,9 +82,29 @@ impl Authenticator {
         service: &str,
         federation: &Federation,
         now: SystemTime,
-    ) -> Result<Authenticated, SigV4Error> {
+    ) -> Result<Authenticated, Refused> {
         let request = parts.request();
-        let parsed = self.sigv4.parse(&request, now)?;
+        let parsed = self.sigv4.parse(&request, now).map_err(|error| Refused {
+            error,
+            access_key_id: None,
+        })?;
+        let access_key_id = parsed.access_key_id().to_owned();
+        self.verify_parsed(&request, parsed, service, federation, now)
+            .await
+            .map_err(|error| Refused {
+                error,
+                access_key_id: Some(access_key_id),
+            })
+    }
+
+    async fn verify_parsed(
+        &self,
+        request: &sigv4::SignedRequest<'_>,
+        parsed: sigv4::ParsedSignature<'_>,
+        service: &str,
+        federation: &Federation,
+        now: SystemTime,
+    ) -> Result<Authenticated, SigV4Error> {
         if parsed.service() != service {
             return Err(SigV4Error::WrongService);
         }
@@ -96,7 +116,7 @@ impl Authenticator {
             now,
         )
         .await?;
-        let verified = self.sigv4.check(&request, parsed, resolved)?;
+        let verified = self.sigv4.check(request, parsed, resolved)?;
         if let Signer::Session(claims) = &verified.principal
             && self.revocations.borrow().covers(
                 &claims.access_key_id,
@@ -129,6 +149,14 @@ impl Authenticator {
             service: verified.service,
         })
     }
+}
+
+/// A refused signed request: why, and the access key id it claimed once its signature could be
+/// read (the audit trail records it: an id is no secret).
+#[derive(Debug)]
+pub struct Refused {
+    pub error: SigV4Error,
+    pub access_key_id: Option<String>,
 }
 
 /// A store failure while resolving a caller: logged, and the request refused (fail closed).

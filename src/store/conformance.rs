@@ -747,6 +747,199 @@ pub(crate) async fn recorded_events_are_listed_and_durable<H: Harness>(h: H) {
     );
 }
 
+/// A query reads the window it names and the criteria it gives, newest `limit` first; events
+/// recorded without waiting are included.
+pub(crate) async fn audit_is_queried_by_window_and_criteria<H: Harness>(h: H) {
+    use crate::audit::query::AuditQuery;
+    const T: i64 = 1_795_000_000;
+    let store = open(&h);
+    let refused = AuditEvent {
+        error_code: Some("InvalidClientTokenId".into()),
+        event_name: "GetCallerIdentity".into(),
+        user_identity: AuditIdentity::claimed_key("ASIAREVOKED"),
+        ..event_at("refused", T + 10)
+    };
+    let issued = AuditEvent {
+        user_identity: AuditIdentity::web_identity("issuer", "aud", "repo:org/app"),
+        response_elements: Some(serde_json::json!({
+            "credentials": { "accessKeyId": "ASIAISSUED" },
+            "assumedRoleUser": { "arn": "arn:aws:sts::123456789012:assumed-role/ci/s" },
+        })),
+        ..event_at("issued", T)
+    };
+    store
+        .audit
+        .append(&event_at("long-before", T - 86_400))
+        .await
+        .unwrap();
+    store
+        .sessions
+        .put(&session("ASIAISSUED", T + 3600), &issued)
+        .await
+        .unwrap();
+    store.audit.record(&refused).await.unwrap();
+    store
+        .audit
+        .append(&event_at("after", T + 20))
+        .await
+        .unwrap();
+    let ids = |query: AuditQuery| {
+        let store = store.clone();
+        async move {
+            request_ids(&store.audit.query(&query).await.unwrap())
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = AuditQuery::default();
+    assert_eq!(
+        ids(all.clone()).await,
+        ["long-before", "issued", "refused", "after"]
+    );
+    assert_eq!(ids(AuditQuery::newest(2)).await, ["refused", "after"]);
+    let window = AuditQuery {
+        since: Some(T),
+        until: Some(T + 20),
+        ..all.clone()
+    };
+    assert_eq!(ids(window.clone()).await, ["issued", "refused"]);
+    assert_eq!(
+        ids(AuditQuery { limit: 1, ..window }).await,
+        ["refused"],
+        "the newest of the window"
+    );
+    assert_eq!(
+        ids(AuditQuery {
+            since: Some(T + 21),
+            ..all.clone()
+        })
+        .await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(AuditQuery {
+            until: Some(T - 86_399),
+            ..all.clone()
+        })
+        .await,
+        ["long-before"]
+    );
+    assert_eq!(
+        ids(AuditQuery {
+            since: Some(T + 20),
+            until: Some(T),
+            ..all.clone()
+        })
+        .await,
+        Vec::<String>::new(),
+        "a window that ends before it starts holds nothing"
+    );
+    assert_eq!(
+        ids(AuditQuery {
+            event_name: Some("GetCallerIdentity".into()),
+            ..all.clone()
+        })
+        .await,
+        ["refused"]
+    );
+    assert_eq!(
+        ids(AuditQuery {
+            error_code: Some("InvalidClientTokenId".into()),
+            ..all.clone()
+        })
+        .await,
+        ["refused"]
+    );
+    for key in ["ASIAISSUED", "ASIAREVOKED"] {
+        let found = ids(AuditQuery {
+            access_key_id: Some(key.into()),
+            ..all.clone()
+        })
+        .await;
+        assert_eq!(found.len(), 1, "{key}: {found:?}");
+    }
+    for principal in [
+        "repo:org/app",
+        "arn:aws:sts::123456789012:assumed-role/ci/s",
+    ] {
+        assert_eq!(
+            ids(AuditQuery {
+                principal: Some(principal.into()),
+                ..all.clone()
+            })
+            .await,
+            ["issued"]
+        );
+    }
+    assert!(
+        ids(AuditQuery {
+            principal: Some("repo:org/other".into()),
+            ..all.clone()
+        })
+        .await
+        .is_empty()
+    );
+}
+
+/// Every event made durable is published once, in order, whichever concept wrote it.
+pub(crate) async fn durable_events_are_published_to_followers<H: Harness>(h: H) {
+    use tokio::sync::broadcast::error::TryRecvError;
+    let store = open(&h);
+    store.audit.append(&event("before")).await.unwrap();
+    let mut feed = store.audit.follow();
+    store.audit.append(&event("appended")).await.unwrap();
+    store
+        .sessions
+        .put(&session("ASIAFEED", 2_000_000_000), &event("issued"))
+        .await
+        .unwrap();
+    store.audit.record(&event("recorded")).await.unwrap();
+    store
+        .revocations
+        .revoke(
+            &Revocation::Session {
+                access_key_id: "ASIAFEED".into(),
+                expires_at: 2_000_000_000,
+            },
+            &event("revoked"),
+        )
+        .await
+        .unwrap();
+    let user = UserRecord::new(
+        "alice",
+        "123456789012",
+        Vec::new(),
+        crate::clock::from_unix_seconds(1_795_000_000),
+        &aws_lc_rs::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    store
+        .users
+        .swap("alice", None, Some(&user), &event("user"))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 5 {
+        let recorded = tokio::time::timeout(std::time::Duration::from_secs(5), feed.recv())
+            .await
+            .expect("an event within 5 s")
+            .unwrap();
+        assert_eq!(
+            serde_json::from_slice::<AuditEvent>(recorded.json()).unwrap(),
+            recorded.event().unwrap(),
+            "the JSON is the event"
+        );
+        seen.push(recorded.event().unwrap().request_id);
+    }
+    assert_eq!(
+        seen,
+        ["appended", "issued", "recorded", "revoked", "user"],
+        "each once, in order, not the one before subscribing"
+    );
+    assert!(matches!(feed.try_recv(), Err(TryRecvError::Empty)));
+}
+
 /// One test per conformance case, each on a fresh harness from `$harness`.
 macro_rules! conformance_suite {
     ($harness:expr) => {
@@ -756,6 +949,8 @@ macro_rules! conformance_suite {
             audit_lists_the_last_events_newest_last,
             audit_is_time_ordered_and_pruned_before_a_time,
             recorded_events_are_listed_and_durable,
+            audit_is_queried_by_window_and_criteria,
+            durable_events_are_published_to_followers,
             purge_removes_sessions_expiring_at_or_before_now,
             acknowledged_writes_survive_reopening,
             concurrent_writers_are_durable_and_share_flushes,

@@ -22,6 +22,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::audit::AuditEvent;
+use crate::audit::feed::AuditSubscription;
+use crate::audit::query::AuditQuery;
 use crate::clock::{Clock, unix_seconds};
 use crate::creds::Session;
 use crate::users::UserRecord;
@@ -225,6 +227,15 @@ pub trait AuditLog: Send + Sync {
     /// event stays while a newer one written in the same commit stays (the events of one
     /// commit are seconds apart at most). Returns how many events were deleted.
     async fn prune_before(&self, before_unix: i64) -> Result<u64, StoreError>;
+    /// The newest events matching `query`, at most `query.limit`, oldest first (as
+    /// [`list`](Self::list), recorded events included); a window is read from its start and
+    /// end, not by a pass over the whole trail.
+    async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+    /// Every event made durable from now on, by whichever concept wrote it (sessions,
+    /// revocations, users, the trail itself), in the order made durable, before the write
+    /// that made it returns; an event that fails to be stored is never published. What
+    /// `audit list --follow` and `[audit] export_file` read.
+    fn follow(&self) -> AuditSubscription;
 }
 
 /// One-time credentials already used (SAML assertion IDs, MFA codes).

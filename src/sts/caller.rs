@@ -2,7 +2,7 @@
 //! may call.
 
 use crate::action::Action;
-use crate::audit::AuditDraft;
+use crate::audit::{AuditDraft, AuditIdentity};
 use crate::creds::SessionKind;
 use crate::creds::sigv4::SigV4Error;
 use crate::error::ApiError;
@@ -54,7 +54,12 @@ pub(super) async fn authenticate(
         .principals()
         .verify(parts, SIGNING_NAME, &federation, ctx.now)
         .await
-        .map_err(ApiError::Auth)?
+        .map_err(|refused| {
+            if let Some(key) = &refused.access_key_id {
+                audit.identify(AuditIdentity::claimed_key(key));
+            }
+            ApiError::Auth(refused.error)
+        })?
         .caller;
     audit.identify(caller.audit_identity());
     require_sts_caller(&caller, action)?;

@@ -397,6 +397,10 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("authz", &["sts", "admin", "server", "dev"]),
     ("admin", &["sts", "authz", "server", "dev"]),
     (
+        "follow",
+        &["sts", "authz", "admin", "server", "state", "dev"],
+    ),
+    (
         "federation",
         &["sts", "authz", "admin", "server", "state", "dev"],
     ),

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per area. Add modules here, not files in tests/.
 
 mod architecture;
+mod audit;
 mod check_config;
 mod cli;
 mod hostile;

@@ -20,6 +20,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
+use crate::audit::feed::AuditFeed;
 use crate::metrics::CommitMetrics;
 use crate::store::StoreError;
 
@@ -57,11 +58,12 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Start the commit thread for `db`, writing audit events to `audit` and reporting each
-    /// flush to `metrics`.
+    /// Start the commit thread for `db`, writing audit events to `audit`, publishing them on
+    /// `feed` once durable and reporting each flush to `metrics`.
     pub(crate) fn start(
         db: sled::Db,
         audit: sled::Tree,
+        feed: AuditFeed,
         metrics: CommitMetrics,
     ) -> Result<Self, StoreError> {
         let (tickets, queue) = mpsc::channel();
@@ -72,7 +74,7 @@ impl GroupCommit {
             .name("sled-commit".into())
             .spawn(move || {
                 let _alive = alive;
-                commit_loop(&db, &audit, &queue, &counter, &metrics);
+                commit_loop(&db, &audit, &feed, &queue, &counter, &metrics);
             })
             .map_err(|e| StoreError::Backend(format!("starting the commit thread: {e}")))?;
         Ok(Self {
@@ -162,10 +164,12 @@ const BUSY_BATCH: usize = 4;
 pub(crate) const SOON: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Block for a ticket, gather every other waiting ticket, write their audit events as one
-/// entry, flush once, answer them all; stop when the store is dropped (channel closed).
+/// entry, flush once, answer them all, publish the events; stop when the store is dropped
+/// (channel closed).
 fn commit_loop(
     db: &sled::Db,
     audit: &sled::Tree,
+    feed: &AuditFeed,
     queue: &mpsc::Receiver<Ticket>,
     flushes: &AtomicU64,
     metrics: &CommitMetrics,
@@ -184,13 +188,20 @@ fn commit_loop(
         }
         busy = batch.len() >= BUSY_BATCH;
         let took = crate::clock::Stopwatch::start();
-        let outcome = append_events(db, audit, &mut batch)
+        let mut events = Vec::new();
+        let outcome = append_events(db, audit, &mut batch, &mut events)
             .and_then(|()| db.flush().map(drop))
             .map_err(|e| e.to_string());
         flushes.fetch_add(1, Ordering::Relaxed);
         metrics.flushed(batch.len(), took.elapsed());
         if let Err(e) = &outcome {
             tracing::error!(error = %e, waiting = batch.len(), "sled flush failed");
+        }
+        // Before the answers: once a write returns, its event has been published.
+        if outcome.is_ok() && !events.is_empty() && feed.is_heard() {
+            for event in &events {
+                feed.publish(&event.json);
+            }
         }
         for answer in batch.into_iter().filter_map(|ticket| ticket.answer) {
             // The writer may have stopped waiting (request cancelled); its write stays applied.
@@ -218,15 +229,20 @@ fn gather_until_waited_for(queue: &mpsc::Receiver<Ticket>, batch: &mut Vec<Ticke
     }
 }
 
-/// The batch's audit events as one compressed JSON array, in the order their writers handed them
-/// in, under
-/// the key of the latest event's time (so a retention cut never takes an entry holding a newer
+/// The batch's audit events (moved to `events`, to be published once durable) as one
+/// compressed JSON array, in the order their writers handed them in, under the key of the latest event's time (so a retention cut never takes an entry holding a newer
 /// event) and a fresh sequence number.
-fn append_events(db: &sled::Db, audit: &sled::Tree, batch: &mut [Ticket]) -> sled::Result<()> {
-    let events: Vec<EncodedEvent> = batch
-        .iter_mut()
-        .filter_map(|ticket| ticket.audit_event.take())
-        .collect();
+fn append_events(
+    db: &sled::Db,
+    audit: &sled::Tree,
+    batch: &mut [Ticket],
+    events: &mut Vec<EncodedEvent>,
+) -> sled::Result<()> {
+    events.extend(
+        batch
+            .iter_mut()
+            .filter_map(|ticket| ticket.audit_event.take()),
+    );
     let Some(latest) = events.iter().map(|e| e.unix_time).max() else {
         return Ok(());
     };

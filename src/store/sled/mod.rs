@@ -47,6 +47,8 @@ use self::expiry_index::{ExpiryIndex, SessionIndex, session_index_key};
 use self::group_commit::{EncodedEvent, GroupCommit};
 use self::space::SpaceGuard;
 use crate::audit::AuditEvent;
+use crate::audit::feed::{AuditFeed, AuditSubscription};
+use crate::audit::query::AuditQuery;
 use crate::metrics::CommitMetrics;
 use crate::store::{
     AuditLog, Footprint, Health, KeyUsage, KeyUse, LiveSessions, ReplayCache, ReplayKey,
@@ -94,6 +96,8 @@ pub struct SledStore {
     db: ::sled::Db,
     /// The free-space floor.
     space: SpaceGuard,
+    /// Where durable audit events are published.
+    feed: AuditFeed,
     /// Declared last: dropped (thread joined) before the database handles above are released.
     commit: GroupCommit,
 }
@@ -133,7 +137,8 @@ impl SledStore {
         let sealing_keys = db.open_tree(SEALING_KEYS_TREE).map_err(backend)?;
         let key_usage = db.open_tree(KEY_USAGE_TREE).map_err(backend)?;
         let space = SpaceGuard::start(path.to_owned(), settings.min_free_bytes)?;
-        let commit = GroupCommit::start(db.clone(), audit.clone(), metrics)?;
+        let feed = AuditFeed::default();
+        let commit = GroupCommit::start(db.clone(), audit.clone(), feed.clone(), metrics)?;
         tracing::info!(
             path = %path.display(),
             recovered = db.was_recovered(),
@@ -155,6 +160,7 @@ impl SledStore {
             key_usage,
             db,
             space,
+            feed,
             commit,
         })
     }
@@ -329,6 +335,47 @@ impl AuditLog for SledStore {
         Ok(newest_first)
     }
 
+    /// Waits first for the events recorded to be written; reads the keys of the window only
+    /// (see [`ENTRY_SPAN_SECONDS`]).
+    async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        use std::ops::Bound;
+        self.commit.durable().await?;
+        if let (Some(since), Some(until)) = (query.since, query.until)
+            && since >= until
+        {
+            return Ok(Vec::new());
+        }
+        let start = query.since.map_or(Bound::Unbounded, |since| {
+            Bound::Included(audit_key(since, 0))
+        });
+        let end = query.until.map_or(Bound::Unbounded, |until| {
+            Bound::Excluded(audit_key(until.saturating_add(ENTRY_SPAN_SECONDS), 0))
+        });
+        let limit = query.limit;
+        let mut newest_first = Vec::with_capacity(limit.min(1024));
+        for entry in self.audit.range((start, end)).rev() {
+            if newest_first.len() >= limit {
+                break;
+            }
+            let (key, value) = entry.map_err(backend)?;
+            let events = decode_events(&key, &value)?;
+            let wanted = limit - newest_first.len();
+            newest_first.extend(
+                events
+                    .into_iter()
+                    .rev()
+                    .filter(|event| query.matches(event))
+                    .take(wanted),
+            );
+        }
+        newest_first.reverse();
+        Ok(newest_first)
+    }
+
+    fn follow(&self) -> AuditSubscription {
+        self.feed.subscribe()
+    }
+
     async fn prune_before(&self, before_unix: i64) -> Result<u64, StoreError> {
         let end = audit_key(before_unix, 0);
         let mut pruned = 0;
@@ -397,10 +444,12 @@ impl Revocations for SledStore {
         self.revocations
             .insert(revocation_key(revocation), encode(revocation)?)
             .map_err(backend)?;
+        let event = encode(audit)?;
         self.audit
-            .insert(self.next_audit_key(event_time(audit)?)?, encode(audit)?)
+            .insert(self.next_audit_key(event_time(audit)?)?, event.as_slice())
             .map_err(backend)?;
         self.commit.durable().await?;
+        self.feed.publish(&event);
         self.revocation_set.send_modify(|set| {
             let mut next = RevocationSet::clone(set);
             next.apply(revocation);
@@ -531,7 +580,11 @@ impl Users for SledStore {
                 Ok(())
             });
         match result {
-            Ok(()) => self.commit.durable().await,
+            Ok(()) => {
+                self.commit.durable().await?;
+                self.feed.publish(&event);
+                Ok(())
+            }
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(backend(e)),
         }
@@ -762,6 +815,11 @@ fn rekey_legacy_audit(audit: &::sled::Tree) -> Result<usize, StoreError> {
         moved += entries;
     }
 }
+
+/// How far apart the events of one audit entry can be, at most: an event's time is when its
+/// request began, and a request runs an hour at most (`[server] request_timeout`). An entry
+/// keyed at or after `until` + this holds no event before `until`.
+const ENTRY_SPAN_SECONDS: i64 = 3600;
 
 /// The key of an audit entry whose latest event happened at `unix_time`.
 fn audit_key(unix_time: i64, sequence: u64) -> [u8; 16] {

@@ -38,6 +38,8 @@ pub struct Setup {
     pub listen_everywhere: bool,
     /// More tables at the end of `stsbridge.toml` (`[metrics]`, ...).
     pub extra: String,
+    /// Lines of the `[audit]` table.
+    pub audit: String,
 }
 
 impl Default for Setup {
@@ -55,6 +57,7 @@ impl Default for Setup {
             server: String::new(),
             listen_everywhere: false,
             extra: String::new(),
+            audit: String::new(),
         }
     }
 }
@@ -115,8 +118,9 @@ impl Daemon {
              [storage]\npath = \"{storage}\"\ncache_capacity_mb = 16\n\
              purge_interval_seconds = {}\nmin_free_mb = {}\n\
              [keys]\npath = \"data/keyring.json\"\n\
-             [admin]\nsocket = \"data/admin.sock\"\n",
-            setup.server, setup.purge_interval_seconds, setup.min_free_mb
+             [admin]\nsocket = \"data/admin.sock\"\n\
+             [audit]\n{}\n",
+            setup.server, setup.purge_interval_seconds, setup.min_free_mb, setup.audit
         );
         for (name, secret) in &setup.services {
             let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
