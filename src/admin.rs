@@ -498,29 +498,53 @@ pub async fn request(
     path: &Path,
     request: &AdminRequest,
 ) -> Result<Option<AdminResponse>, AdminError> {
-    let io = |source| AdminError::Io {
+    let Some((read, _write)) = send(path, request).await? else {
+        return Ok(None);
+    };
+    let mut answer = String::new();
+    BufReader::new(read)
+        .read_line(&mut answer)
+        .await
+        .map_err(|source| io_error(path, source))?;
+    serde_json::from_str(&answer)
+        .map(Some)
+        .map_err(|e| AdminError::Protocol(e.to_string()))
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> AdminError {
+    AdminError::Io {
         path: path.display().to_string(),
         source,
-    };
+    }
+}
+
+/// Connect to the daemon listening on `path` and send `request` (one line of JSON); the two
+/// halves of the connection, for the answer. `Ok(None)` when no daemon listens.
+async fn send(
+    path: &Path,
+    request: &AdminRequest,
+) -> Result<
+    Option<(
+        tokio::net::unix::OwnedReadHalf,
+        tokio::net::unix::OwnedWriteHalf,
+    )>,
+    AdminError,
+> {
     let stream = match UnixStream::connect(path).await {
         Ok(s) => s,
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
             return Ok(None);
         }
-        Err(e) => return Err(io(e)),
+        Err(e) => return Err(io_error(path, e)),
     };
     let (read, mut write) = stream.into_split();
     let mut line = serde_json::to_vec(request).map_err(|e| AdminError::Protocol(e.to_string()))?;
     line.push(b'\n');
-    write.write_all(&line).await.map_err(io)?;
-    let mut answer = String::new();
-    BufReader::new(read)
-        .read_line(&mut answer)
+    write
+        .write_all(&line)
         .await
-        .map_err(io)?;
-    serde_json::from_str(&answer)
-        .map(Some)
-        .map_err(|e| AdminError::Protocol(e.to_string()))
+        .map_err(|source| io_error(path, source))?;
+    Ok(Some((read, write)))
 }
 
 /// The stream of `audit list --follow` from a running daemon.
@@ -552,22 +576,10 @@ impl FollowStream {
 /// Follow the audit trail of the daemon listening on `path`: the events matching `query`, then
 /// the new ones. `Ok(None)` when no daemon listens.
 pub async fn follow(path: &Path, query: &AuditQuery) -> Result<Option<FollowStream>, AdminError> {
-    let io = |source| AdminError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let stream = match UnixStream::connect(path).await {
-        Ok(s) => s,
-        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
-            return Ok(None);
-        }
-        Err(e) => return Err(io(e)),
-    };
-    let (read, mut write) = stream.into_split();
     let request = AdminRequest::AuditFollow(query.clone());
-    let mut line = serde_json::to_vec(&request).map_err(|e| AdminError::Protocol(e.to_string()))?;
-    line.push(b'\n');
-    write.write_all(&line).await.map_err(io)?;
+    let Some((read, write)) = send(path, &request).await? else {
+        return Ok(None);
+    };
     Ok(Some(FollowStream {
         lines: BufReader::new(read).lines(),
         _request: write,

@@ -8,6 +8,7 @@
 //! current key first, and the sessions must have expired.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -77,15 +78,12 @@ pub(super) async fn list(admin: &Admin) -> Result<AdminResponse, StoreError> {
 /// keyring in use, so new tokens are sealed with it at once; the old key stays to open what it
 /// sealed.
 pub(super) async fn rotate(admin: &Admin) -> Result<AdminResponse, StoreError> {
-    let Some(path) = admin.keyring_file.as_deref() else {
-        return Ok(no_keyring_file());
-    };
     let _one_change = admin.keyring_change.lock().await;
-    let now = admin.clock.now();
-    let mut keyring = match Keyring::load(path) {
-        Ok(keyring) => keyring,
-        Err(e) => return Ok(AdminResponse::Error(e.to_string())),
+    let (path, mut keyring) = match keyring_file(admin) {
+        Ok(found) => found,
+        Err(refused) => return Ok(refused),
     };
+    let now = admin.clock.now();
     let previous = keyring.current_key_id();
     if let Err(e) = keyring.rotate(path, now) {
         return Ok(AdminResponse::Error(e.to_string()));
@@ -120,15 +118,12 @@ pub(super) async fn rotate(admin: &Admin) -> Result<AdminResponse, StoreError> {
 /// Remove the retired key `key_id` from the keyring: first seal again with the current key the
 /// user secrets and MFA seeds it sealed, then refuse while unexpired sessions still need it.
 pub(super) async fn retire(admin: &Admin, key_id: &str) -> Result<AdminResponse, StoreError> {
-    let Some(path) = admin.keyring_file.as_deref() else {
-        return Ok(no_keyring_file());
-    };
     let _one_change = admin.keyring_change.lock().await;
-    let now = admin.clock.now();
-    let mut keyring = match Keyring::load(path) {
-        Ok(keyring) => keyring,
-        Err(e) => return Ok(AdminResponse::Error(e.to_string())),
+    let (path, mut keyring) = match keyring_file(admin) {
+        Ok(found) => found,
+        Err(refused) => return Ok(refused),
     };
+    let now = admin.clock.now();
     if keyring.current_key_id() == key_id {
         return Ok(AdminResponse::Error(format!(
             "{key_id} is the current sealing key: rotate first (`stsbridge keys rotate`), then retire it once nothing needs it"
@@ -195,8 +190,17 @@ pub(super) async fn retire(admin: &Admin, key_id: &str) -> Result<AdminResponse,
     )))
 }
 
-fn no_keyring_file() -> AdminResponse {
-    AdminResponse::Error("this admin endpoint was given no keyring file to change".into())
+/// The keyring file this admin endpoint may change, read now (the caller holds
+/// `keyring_change`), or the answer saying why not.
+fn keyring_file(admin: &Admin) -> Result<(&Path, Keyring), AdminResponse> {
+    let Some(path) = admin.keyring_file.as_deref() else {
+        return Err(AdminResponse::Error(
+            "this admin endpoint was given no keyring file to change".into(),
+        ));
+    };
+    Keyring::load(path)
+        .map(|keyring| (path, keyring))
+        .map_err(|e| AdminResponse::Error(e.to_string()))
 }
 
 /// When the tokens a key sealed were issued, in unix seconds: from its creation until it was

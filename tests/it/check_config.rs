@@ -90,43 +90,12 @@ fn problems_fail_and_name_the_file_and_field() {
 
 #[test]
 fn serve_logs_the_warnings_and_notes_when_it_starts() {
-    use std::io::BufRead as _;
-
     let dir = config_dir(&MAIN.replace("127.0.0.1:8080", "127.0.0.1:0"));
     std::fs::write(dir.path().join("roles/app.jsn"), "{}").expect("write");
     std::fs::write(dir.path().join("policies/p.json.example"), "{}").expect("write");
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_stsbridge"))
-        .arg("--config")
-        .arg(dir.path().join("stsbridge.toml"))
-        .arg("serve")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start stsbridge serve");
-    let stderr = daemon.stderr.take().expect("stderr");
-    let (lines, logged) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut log = Vec::new();
-    while let Ok(line) = logged.recv_timeout(std::time::Duration::from_secs(30)) {
-        let serving = line.contains("stsbridge serving");
-        log.push(line);
-        if serving {
-            break;
-        }
-    }
-    daemon.kill().expect("stop the daemon");
-    let _ = daemon.wait();
-    let log = log.join("\n");
+    let mut daemon = crate::support::process::Served::start(&dir.path().join("stsbridge.toml"));
+    let log = daemon.wait_for("stsbridge serving");
+    drop(daemon);
     assert!(log.contains("stsbridge serving"), "{log}");
     let line = |needle: &str| log.lines().find(|l| l.contains(needle)).unwrap_or_default();
     let warning = line("app.jsn: not read: only *.json files are read here");

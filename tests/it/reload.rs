@@ -276,65 +276,18 @@ async fn reload_needs_a_running_daemon() {
 /// the problems of a broken configuration and exits 1.
 #[test]
 fn sighup_reloads_the_daemon_and_the_cli_prints_problems() {
-    use std::io::BufRead as _;
-    use std::process::{Command, Stdio};
+    use std::process::Command;
 
     let dir = crate::check_config::config_dir(
         &crate::check_config::MAIN.replace("127.0.0.1:8080", "127.0.0.1:0"),
     );
     let config = dir.path().join("stsbridge.toml");
-    /// Stops the daemon however the test ends.
-    struct Running(std::process::Child);
-    impl Drop for Running {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut daemon = Running(
-        Command::new(env!("CARGO_BIN_EXE_stsbridge"))
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = daemon.0.stderr.take().unwrap();
-    let (lines, logged) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let wait_for = |needle: &str| -> String {
-        let mut seen = Vec::new();
-        while let Ok(line) = logged.recv_timeout(Duration::from_secs(30)) {
-            let found = line.contains(needle);
-            seen.push(line);
-            if found {
-                return seen.join("\n");
-            }
-        }
-        panic!("never logged {needle:?}:\n{}", seen.join("\n"));
-    };
-    wait_for("stsbridge serving");
+    let mut daemon = crate::support::process::Served::start(&config);
+    daemon.wait_for("stsbridge serving");
 
-    let pid = rustix::process::Pid::from_raw(daemon.0.id() as i32).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
-    wait_for("configuration reloaded");
-    assert!(
-        daemon.0.try_wait().unwrap().is_none(),
-        "SIGHUP ended the daemon"
-    );
+    rustix::process::kill_process(daemon.pid(), rustix::process::Signal::HUP).unwrap();
+    daemon.wait_for("configuration reloaded");
+    assert!(daemon.running(), "SIGHUP ended the daemon");
 
     std::fs::write(dir.path().join("roles/broken.json"), "[").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_stsbridge"))
@@ -352,6 +305,6 @@ fn sighup_reloads_the_daemon_and_the_cli_prints_problems() {
         ),
         "{stdout}"
     );
-    let log = wait_for("configuration reload refused");
+    let log = daemon.wait_for("configuration reload refused");
     assert!(log.contains("broken.json"), "{log}");
 }

@@ -3,6 +3,7 @@
 pub mod daemon;
 pub mod idp;
 pub mod pki;
+pub mod process;
 
 /// A real store on a temporary directory (kept as long as the directory lives).
 pub fn scratch_store() -> (tempfile::TempDir, stsbridge::store::Store) {
