@@ -594,15 +594,19 @@ async fn json_command(path: &Path, request: AdminRequest) -> Result<ExitCode, St
     Ok(ExitCode::SUCCESS)
 }
 
+/// The answer to an admin request: from the running daemon, or from the store when no daemon
+/// listens. Reaching the daemon needs only the main file (the daemon has its configuration in force),
+/// so a broken role or IdP file does not keep an operator from the sessions or the audit.
 async fn admin_response(path: &Path, request: AdminRequest) -> Result<AdminResponse, String> {
-    let config = load(path)?;
-    let settings = config.settings;
-    let response = match admin::request(&settings.admin_socket, &request)
+    let socket = admin_socket(path)?;
+    let response = match admin::request(&socket, &request)
         .await
         .map_err(|e| e.to_string())?
     {
         Some(r) => r,
         None => {
+            let config = load(path)?;
+            let settings = config.settings;
             let store = stsbridge::store::open(&settings.storage).map_err(|e| e.to_string())?;
             let keyring =
                 stsbridge::startup::open_keyring(&settings.keyring_path, &store, SystemClock.now())
@@ -719,11 +723,15 @@ fn print_reload(report: &stsbridge::reload::ReloadReport) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `stsbridge reload`: only a running daemon can be reloaded.
+/// The admin socket the main configuration file names (nothing else is read).
+fn admin_socket(path: &Path) -> Result<PathBuf, String> {
+    config::admin_socket(path).map_err(|e| format!("invalid configuration:\n{e}"))
+}
+
+/// `stsbridge reload`: only a running daemon can be reloaded; it reports the problems of the
+/// files.
 async fn reload(path: &Path) -> Result<ExitCode, String> {
-    // Only the main file is needed to reach the daemon: the daemon reports the problems of the
-    // rest.
-    let socket = &config::admin_socket(path).map_err(|e| format!("invalid configuration:\n{e}"))?;
+    let socket = &admin_socket(path)?;
     match admin::request(socket, &AdminRequest::Reload)
         .await
         .map_err(|e| e.to_string())?

@@ -70,10 +70,9 @@ impl ListArgs {
 
 /// Print the matching events: through the running daemon, or from the store when it is stopped.
 pub async fn list(config_path: &Path, args: ListArgs) -> Result<ExitCode, String> {
-    let config = crate::load(config_path)?;
     let query = args.query();
     query.validate().map_err(|e| e.to_string())?;
-    let socket = &config.settings.admin_socket;
+    let socket = &crate::admin_socket(config_path)?;
     let mut out = Output { json: args.json };
     if args.follow {
         return follow(socket, &query, &mut out).await;
@@ -87,6 +86,7 @@ pub async fn list(config_path: &Path, args: ListArgs) -> Result<ExitCode, String
         Some(AdminResponse::Error(e)) => return Err(e),
         Some(_) => return Err("the daemon answered something else than audit events".into()),
         None => {
+            let config = crate::load(config_path)?;
             let store =
                 stsbridge::store::open(&config.settings.storage).map_err(|e| e.to_string())?;
             store.audit.query(&query).await.map_err(|e| e.to_string())?

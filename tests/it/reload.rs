@@ -307,4 +307,20 @@ fn sighup_reloads_the_daemon_and_the_cli_prints_problems() {
     );
     let log = daemon.wait_for("configuration reload refused");
     assert!(log.contains("broken.json"), "{log}");
+
+    // The running daemon still answers the admin commands: only the main file is read to
+    // reach it.
+    for command in [&["sessions", "list"][..], &["audit", "list", "--json"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_stsbridge"))
+            .arg("--config")
+            .arg(&config)
+            .args(command)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{command:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
