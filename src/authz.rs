@@ -135,8 +135,17 @@ pub async fn handle(
         ))
     })?;
     let now = state.clock().now();
-    let outcome = authorize(state, &input, &service.signing_name, now).await;
-    let event = audit_event(&service.name, &input, &outcome, origin, now);
+    let mut claimed_key = None;
+    let outcome =
+        authorize_claiming(state, &input, &service.signing_name, now, &mut claimed_key).await;
+    let event = audit_event(
+        &service.name,
+        &input,
+        &outcome,
+        claimed_key.as_deref(),
+        origin,
+        now,
+    );
     state.store().audit.append(&event).await?;
     if let Ok(decision) = &outcome {
         tracing::info!(service = %service.name, action = %input.action, allowed = decision.allowed, "authorization decided");
@@ -169,6 +178,18 @@ pub async fn authorize(
     signing_service: &str,
     now: SystemTime,
 ) -> Result<AuthorizeResponse, ApiError> {
+    authorize_claiming(state, input, signing_service, now, &mut None).await
+}
+
+/// [`authorize`], telling `claimed_key` the access key id a refused signature claimed (for the
+/// audit trail: an id is no secret).
+async fn authorize_claiming(
+    state: &State,
+    input: &AuthorizeRequest,
+    signing_service: &str,
+    now: SystemTime,
+    claimed_key: &mut Option<String>,
+) -> Result<AuthorizeResponse, ApiError> {
     check_input(input)?;
     let parts = SignedParts {
         method: input.request.method.clone(),
@@ -187,7 +208,10 @@ pub async fn authorize(
     let verified = principals
         .verify(&parts, signing_service, &federation, now)
         .await
-        .map_err(|refused| ApiError::Auth(refused.error))?;
+        .map_err(|refused| {
+            *claimed_key = refused.access_key_id;
+            ApiError::Auth(refused.error)
+        })?;
     let caller = verified.caller;
     let mut keys = ContextKeys::default();
     for (key, value) in &input.context {
@@ -308,12 +332,14 @@ fn principal_view(caller: &Caller, now: SystemTime) -> Principal {
     }
 }
 
-/// The audit event of one authorization call: which service asked, about whom, what was
-/// decided. Never the signature, the session token or the headers.
+/// The audit event of one authorization call: which service asked, about whom (for a refused
+/// signature, the access key id it claimed), what was decided. Never the signature, the session
+/// token or the headers.
 pub fn audit_event(
     service: &str,
     input: &AuthorizeRequest,
     outcome: &Result<AuthorizeResponse, ApiError>,
+    claimed_key: Option<&str>,
     origin: &Origin,
     now: SystemTime,
 ) -> AuditEvent {
@@ -354,6 +380,11 @@ pub fn audit_event(
                 "accessKeyId": r.principal.access_key_id,
             }))
         }
-        Err(e) => draft.failed(e.code(), e.message()),
+        Err(e) => {
+            if let Some(key) = claimed_key {
+                draft.identify(AuditIdentity::claimed_key(key));
+            }
+            draft.failed(e.code(), e.message())
+        }
     }
 }

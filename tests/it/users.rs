@@ -923,6 +923,19 @@ async fn the_authorization_api_verifies_the_signature_and_decides() {
     let (status, answer) = post_authorize(&d, Some(SERVICE_SECRET), &tampered).await;
     assert_eq!(status, 403);
     assert_eq!(answer["error"]["code"], "SignatureDoesNotMatch");
+    // The refusal is audited with the key id the signature claimed (an id is no secret).
+    let refused = d
+        .audit()
+        .await
+        .into_iter()
+        .rev()
+        .find(|e| e.event_name == "Authorize")
+        .expect("the refused authorization is audited");
+    assert_eq!(refused.error_code.as_deref(), Some("SignatureDoesNotMatch"));
+    assert_eq!(
+        refused.user_identity.access_key_id.as_deref(),
+        Some(alice.id.as_str())
+    );
     let mut spoofed = body.clone();
     spoofed["context"] = json!({"aws:PrincipalArn": "arn:aws:iam::123456789012:user/root"});
     let (status, answer) = post_authorize(&d, Some(SERVICE_SECRET), &spoofed).await;
