@@ -144,11 +144,14 @@ pub async fn run(
         .audit_export_file
         .as_deref()
         .map(|path| {
-            audit::export::AuditExport::start(path, store.audit.follow()).map_err(|source| {
-                RunError::AuditExport {
-                    path: path.to_owned(),
-                    source,
-                }
+            audit::export::AuditExport::start(
+                path,
+                store.audit.follow(),
+                metrics.audit_export_lost(),
+            )
+            .map_err(|source| RunError::AuditExport {
+                path: path.to_owned(),
+                source,
             })
         })
         .transpose()?;

@@ -172,6 +172,7 @@ pub struct Metrics {
     fetches: Family<FetchLabels, Counter>,
     replays: Family<KindLabels, Counter>,
     reloads: Family<OutcomeLabels, Counter>,
+    export_lost: Counter,
     commit: CommitMetrics,
     open_connections: Gauge,
     sessions: Gauge,
@@ -225,6 +226,12 @@ impl Metrics {
             "config_reloads",
             "Configuration reloads, by outcome (ok, failed)",
             reloads.clone(),
+        );
+        let export_lost = Counter::default();
+        registry.register(
+            "audit_export_lost_lines",
+            "Audit events not written to [audit] export_file (the writer fell behind, or the file could not be written)",
+            export_lost.clone(),
         );
         let commit = CommitMetrics::default();
         registry.register(
@@ -286,6 +293,7 @@ impl Metrics {
             fetches,
             replays,
             reloads,
+            export_lost,
             commit,
             open_connections,
             sessions,
@@ -348,6 +356,12 @@ impl Metrics {
     }
 
     /// A configuration reload put in force.
+    /// The counter of audit export lines lost (the writer fell behind, or the file could not be
+    /// written).
+    pub fn audit_export_lost(&self) -> Counter {
+        self.export_lost.clone()
+    }
+
     pub fn reload_succeeded(&self) {
         self.record_reload(true);
     }

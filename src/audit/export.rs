@@ -13,8 +13,8 @@ use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::Notify;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
@@ -30,7 +30,8 @@ pub struct AuditExport {
 struct Shared {
     path: PathBuf,
     reopen: Notify,
-    dropped: AtomicU64,
+    /// Lines lost (also a metric: `stsbridge_audit_export_lost_lines_total`).
+    dropped: Counter,
 }
 
 impl AuditExport {
@@ -38,12 +39,13 @@ impl AuditExport {
     /// of `events` to it; the task ends when the feed closes (the store is dropped), after
     /// writing what it holds. Fails if the file cannot be opened, so a wrong path stops the
     /// daemon at start rather than losing the trail quietly.
-    pub fn start(path: &Path, events: AuditSubscription) -> std::io::Result<Self> {
+    /// Lost lines are counted in `lost`.
+    pub fn start(path: &Path, events: AuditSubscription, lost: Counter) -> std::io::Result<Self> {
         let file = open(path)?;
         let shared = Arc::new(Shared {
             path: path.to_owned(),
             reopen: Notify::new(),
-            dropped: AtomicU64::new(0),
+            dropped: lost,
         });
         tokio::spawn(write_events(Arc::clone(&shared), file, events));
         Ok(Self { shared })
@@ -58,7 +60,7 @@ impl AuditExport {
     /// How many lines were lost since start: the writer fell behind the feed, or the file
     /// could not be written.
     pub fn dropped_lines(&self) -> u64 {
-        self.shared.dropped.load(Ordering::Relaxed)
+        self.shared.dropped.get()
     }
 
     pub fn path(&self) -> &Path {
@@ -166,7 +168,7 @@ impl Writer<'_> {
         }
         if self.lost > 0 {
             let lost = std::mem::take(&mut self.lost);
-            let total = self.shared.dropped.fetch_add(lost, Ordering::Relaxed) + lost;
+            let total = self.shared.dropped.inc_by(lost) + lost;
             tracing::warn!(path = %path, lost, total, "audit export lines lost");
         }
     }
@@ -212,7 +214,7 @@ mod tests {
             crate::store::open(&StorageSettings::new(dir.path().join("sled"), 1024 * 1024))
                 .unwrap();
         let path = dir.path().join("audit.jsonl");
-        let export = AuditExport::start(&path, store.audit.follow()).unwrap();
+        let export = AuditExport::start(&path, store.audit.follow(), Counter::default()).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "created owner-only");
 
@@ -246,6 +248,6 @@ mod tests {
             (feed, events)
         };
         let missing = dir.path().join("no-such-dir").join("audit.jsonl");
-        assert!(AuditExport::start(&missing, events).is_err());
+        assert!(AuditExport::start(&missing, events, Counter::default()).is_err());
     }
 }
