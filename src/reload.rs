@@ -25,11 +25,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::{Deserialize, Serialize};
 use tokio::task::AbortHandle;
 
+use crate::audit::{AuditDraft, EventName};
 use crate::clock::{Clock, Stopwatch};
 use crate::config::{self, Federation, Settings};
 use crate::idp::{IdpSettings, Maintenance};
 use crate::startup;
 use crate::state::State;
+
+/// The most changes an audit event lists (the log and `stsbridge reload` have them all).
+const MAX_LISTED: usize = 50;
 
 /// Something besides the federation that a reload re-reads (the TLS files, say), with the new
 /// settings. It runs after the configuration validated and before the swap; an error refuses
@@ -148,6 +152,7 @@ impl Reloader {
         let mut report = self.reload_serialised().await;
         report.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.state.metrics().record_reload(report.applied);
+        self.audit(&report).await;
         if report.applied {
             for warning in &report.warnings {
                 tracing::warn!("reload: configuration: {warning}");
@@ -170,6 +175,34 @@ impl Reloader {
             );
         }
         report
+    }
+
+    /// Record the reload in the audit trail: who changed what, or what was refused.
+    async fn audit(&self, report: &ReloadReport) {
+        let draft = AuditDraft::operator(
+            EventName::ReloadConfiguration,
+            serde_json::json!({ "file": self.config_path.display().to_string() }),
+            self.clock.now(),
+        );
+        let event = if report.applied {
+            draft.succeeded(serde_json::json!({
+                "changes": report.changes.iter().take(MAX_LISTED).collect::<Vec<_>>(),
+                "restartNeeded": report.restart_needed,
+                "millis": report.millis,
+            }))
+        } else {
+            draft.failed(
+                "InvalidConfiguration",
+                format!(
+                    "{} problem(s): {}",
+                    report.problems.len(),
+                    report.problems.join("; ")
+                ),
+            )
+        };
+        if let Err(e) = self.state.store().audit.append(&event).await {
+            tracing::error!(error = %e, "recording the reload in the audit trail failed");
+        }
     }
 
     async fn reload_serialised(&self) -> ReloadReport {

@@ -8,21 +8,10 @@ use crate::action::Action;
 
 /// Every event name the trail records, as `--event` takes them.
 pub fn event_names() -> Vec<&'static str> {
-    let operator = [
-        EventName::Authorize,
-        EventName::CreateUser,
-        EventName::CreateAccessKey,
-        EventName::DeleteAccessKey,
-        EventName::EnableMfaDevice,
-        EventName::RevokeSession,
-        EventName::RevokeRoleSessions,
-        EventName::ResealUserSecrets,
-        EventName::PruneAudit,
-    ];
     Action::ALL
         .into_iter()
         .map(EventName::Sts)
-        .chain(operator)
+        .chain(EventName::OPERATOR)
         .map(EventName::as_str)
         .collect()
 }
@@ -246,6 +235,14 @@ mod tests {
         let message = unknown.validate().unwrap_err().to_string();
         assert!(message.contains("AssumeRoleWithWebIdentity, "), "{message}");
         assert!(message.contains("RevokeSession"), "{message}");
+        // Operator events of every kind are names `--event` takes.
+        for name in ["RotateSealingKey", "DeleteUser", "ReloadConfiguration"] {
+            let known = AuditQuery {
+                event_name: Some(name.into()),
+                ..AuditQuery::default()
+            };
+            assert!(known.validate().is_ok(), "{name}");
+        }
         let backwards = AuditQuery {
             since: Some(10),
             until: Some(10),

@@ -218,6 +218,30 @@ async fn reload_under_load_adds_and_removes_roles_and_refuses_a_broken_file() {
     ] {
         assert!(metrics.contains(counted), "{counted} not in {metrics}");
     }
+    // Each reload is in the audit trail: what changed, or why it was refused.
+    let reloads: Vec<_> = f
+        .daemon
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e.event_name == "ReloadConfiguration")
+        .collect();
+    assert_eq!(reloads.len(), 7);
+    let changes = reloads[0].response_elements.as_ref().unwrap()["changes"].to_string();
+    assert!(changes.contains(&added), "{changes}");
+    assert_eq!(
+        reloads[1].error_code.as_deref(),
+        Some("InvalidConfiguration")
+    );
+    assert!(
+        reloads[1]
+            .error_message
+            .as_deref()
+            .unwrap()
+            .contains("broken.json"),
+        "{:?}",
+        reloads[1]
+    );
     eprintln!("{ok} requests, {failed} failed, slowest reload {slowest:?}");
 }
 
