@@ -197,7 +197,9 @@ fn check(
 
     // What reaches the audit trail and the response body: never a secret or a token, never
     // the signature (unless the service itself put that text in the fields recorded).
-    let event = audit_event("fuzz", request, outcome, &fx::origin(), fx::now());
+    // A refused signature is recorded with the key id it claimed: the signer's, when there is one.
+    let claimed = signer.map(|c| c.access_key_id.as_str());
+    let event = audit_event("fuzz", request, outcome, claimed, &fx::origin(), fx::now());
     let audit = serde_json::to_string(&event).expect("the audit event serialises");
     let body = match outcome {
         Ok(response) => serde_json::to_string(response).expect("the response serialises"),
