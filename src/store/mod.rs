@@ -12,6 +12,7 @@
 
 #[cfg(test)]
 pub(crate) mod conformance;
+pub mod postgres;
 pub mod sled;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -1,0 +1,974 @@
+//! The PostgreSQL backend: one database shared by every daemon of a deployment, so credentials,
+//! revocations, users and the replay cache hold across nodes.
+//!
+//! Tables (see `migrations/`): `sessions` (by access key id, indexed by expiry and by issue
+//! time), `audit` (an identity sequence, indexed by event time then sequence: time order, and
+//! a retention cut is a range), `replay`, `revocations`, `users` with `access_keys`,
+//! `role_ids`, `sealing_keys`, `key_usage`. Records are the daemon's JSON in `text` columns.
+//!
+//! Durability: `synchronous_commit` is on for every connection, so a write is durable (its
+//! WAL flushed) when its commit returns. Sessions and audit events go through the batching
+//! [`writer`]: concurrent requests share a transaction and its flush. The replay cache is
+//! one `INSERT ... ON CONFLICT` per use, atomic across nodes. Revocations are announced with
+//! `NOTIFY`; every handle listens on a connection of its own and also reloads the list every
+//! [`CATCH_UP_INTERVAL`], so a dropped connection or a lost notification loses nothing.
+
+mod migrate;
+#[cfg(test)]
+pub(crate) mod test_cluster;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio::sync::watch;
+use tokio_postgres::config::SslMode;
+
+use self::writer::{EventRow, SessionRow, Writer};
+use crate::audit::AuditEvent;
+use crate::audit::feed::{AuditFeed, AuditSubscription};
+use crate::audit::query::AuditQuery;
+use crate::metrics::CommitMetrics;
+use crate::store::{
+    AuditLog, Footprint, Health, KeyUsage, KeyUse, LiveSessions, ReplayCache, ReplayKey,
+    Revocation, RevocationFeed, RevocationSet, Revocations, RoleIds, SealingKeys, SessionRecord,
+    Sessions, StoreError, StoreStatus, Users,
+};
+use crate::users::UserRecord;
+
+/// The channel revocations are announced on.
+const REVOCATION_CHANNEL: &str = "stsbridge_revocations";
+
+/// How often each handle reloads the revocations whatever it was told: the bound on how long a
+/// revocation whose notification was lost (a dropped listening connection) stays unseen.
+pub const CATCH_UP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How long a request waits for a pooled connection before it is refused.
+const POOL_WAIT: Duration = Duration::from_secs(5);
+
+/// Where the database is and how to reach it (`[storage] kind = "postgres"`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresSettings {
+    /// A libpq-style URL or key/value connection string.
+    pub url: String,
+    /// The password, when it is not in the URL (`url_file`, `PGPASSWORD`); never logged.
+    pub password: Option<String>,
+    /// The most connections this daemon opens (the listening connection aside).
+    pub pool_size: usize,
+}
+
+impl PostgresSettings {
+    pub const DEFAULT_POOL_SIZE: usize = 16;
+
+    /// The connection settings: the URL parsed (`sslmode=verify-full` is `require`: the
+    /// server's certificate is always verified), the password added.
+    pub fn connection(&self) -> Result<tokio_postgres::Config, StoreError> {
+        let url = self.url.replace("sslmode=verify-full", "sslmode=require");
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+            StoreError::Backend(format!("the database URL is not one PostgreSQL reads: {e}"))
+        })?;
+        if let Some(password) = &self.password {
+            config.password(password.as_bytes());
+        }
+        Ok(config)
+    }
+
+    /// The URL without its password, for messages.
+    pub fn describe(&self) -> String {
+        match self.connection() {
+            Ok(config) => {
+                let hosts: Vec<String> = config
+                    .get_hosts()
+                    .iter()
+                    .map(|h| match h {
+                        tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                        tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+                    })
+                    .collect();
+                format!(
+                    "database {} on {} as {}",
+                    config.get_dbname().unwrap_or("(default)"),
+                    hosts.join(","),
+                    config.get_user().unwrap_or("(default)")
+                )
+            }
+            Err(_) => "an unreadable database URL".to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for PostgresSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSettings")
+            .field("database", &self.describe())
+            .field("password", &self.password.as_ref().map(|_| "(set)"))
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+/// Every record of the daemon in one PostgreSQL database, shared with the other daemons.
+pub struct PostgresStore {
+    pool: Pool,
+    writer: Writer,
+    feed: AuditFeed,
+    revocation_set: Arc<watch::Sender<Arc<RevocationSet>>>,
+    /// Held while a reload of the revocations reads and publishes, and while a revocation of
+    /// this handle is added, so a reload that read before the revocation never replaces it.
+    revocation_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Sessions held, as last estimated (the catch-up task reads it).
+    sessions: Arc<AtomicU64>,
+    /// The listening and catch-up task; aborted with the store.
+    follower: tokio::task::JoinHandle<()>,
+    schema_version: i32,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.follower.abort();
+    }
+}
+
+impl PostgresStore {
+    /// Connect, bring the schema up to date (under an advisory lock), load the revocations and
+    /// start following them. Must run inside a Tokio runtime.
+    pub async fn open(settings: &PostgresSettings) -> Result<Self, StoreError> {
+        Self::open_observed(settings, CommitMetrics::default()).await
+    }
+
+    /// [`open`](Self::open), the writer reporting each commit to `metrics`.
+    pub async fn open_observed(
+        settings: &PostgresSettings,
+        metrics: CommitMetrics,
+    ) -> Result<Self, StoreError> {
+        let mut config = settings.connection()?;
+        config.options("-c synchronous_commit=on");
+        config.application_name("stsbridge");
+        let tls = tls_connector(&config)?;
+        let manager = Manager::from_config(
+            config.clone(),
+            tls.clone(),
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(POOL_WAIT))
+            .build()
+            .map_err(|e| StoreError::Backend(format!("building the connection pool: {e}")))?;
+        let schema_version = {
+            let mut client = pool.get().await.map_err(|e| pool_error(&e))?;
+            migrate::migrate(&mut client).await?
+        };
+        let in_force = RevocationSet::new(read_revocations(&pool).await?);
+        let revocation_set = Arc::new(watch::Sender::new(Arc::new(in_force)));
+        let revocation_lock = Arc::new(tokio::sync::Mutex::new(()));
+        let sessions = Arc::new(AtomicU64::new(0));
+        let follower = tokio::spawn(follow_revocations(
+            config,
+            tls,
+            pool.clone(),
+            revocation_set.clone(),
+            revocation_lock.clone(),
+            sessions.clone(),
+        ));
+        let feed = AuditFeed::default();
+        let writer = Writer::start(pool.clone(), feed.clone(), metrics);
+        tracing::info!(
+            database = %settings.describe(),
+            schema_version,
+            "store opened"
+        );
+        Ok(Self {
+            pool,
+            writer,
+            feed,
+            revocation_set,
+            revocation_lock,
+            sessions,
+            follower,
+            schema_version,
+        })
+    }
+
+    /// The version of the database's schema.
+    pub fn schema_version(&self) -> i32 {
+        self.schema_version
+    }
+
+    /// Transactions the writer committed (a metric, and the shared-commit test's witness).
+    pub fn commit_count(&self) -> u64 {
+        self.writer.commits()
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(|e| pool_error(&e))
+    }
+
+    /// Reload the revocations and publish them.
+    async fn reload_revocations(&self) -> Result<(), StoreError> {
+        reload(&self.pool, &self.revocation_set, &self.revocation_lock).await
+    }
+}
+
+/// TLS when the URL asks for it (`sslmode=require`, `verify-full`): rustls on aws-lc-rs,
+/// verifying the server against the system's roots. Otherwise none (a Unix socket, a local
+/// network the operator trusts).
+fn tls_connector(
+    config: &tokio_postgres::Config,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    let mut roots = rustls::RootCertStore::empty();
+    if config.get_ssl_mode() == SslMode::Require {
+        let found = rustls_native_certs::load_native_certs();
+        for cert in found.certs {
+            // A root the provider cannot read is no root.
+            let _ = roots.add(cert);
+        }
+        if roots.is_empty() {
+            return Err(StoreError::Backend(
+                "sslmode=require, and no root certificate found to verify the database with".into(),
+            ));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Backend(format!("TLS to the database: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(client))
+}
+
+/// A database error as a store error, with what was being done.
+pub(crate) fn db_error(doing: &str, e: &tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => StoreError::Backend(format!("{doing}: {}", db.message())),
+        None => StoreError::Backend(format!("{doing}: {e}")),
+    }
+}
+
+pub(crate) fn pool_error(e: &deadpool_postgres::PoolError) -> StoreError {
+    StoreError::Backend(format!("no database connection: {e}"))
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("encoding a record: {e}")))
+}
+
+fn event_row(event: &AuditEvent) -> Result<EventRow, StoreError> {
+    let unix_time = event.unix_time().ok_or_else(|| {
+        StoreError::Backend(format!(
+            "audit event {} has no readable time ({:?})",
+            event.request_id.escape_debug(),
+            event.event_time
+        ))
+    })?;
+    Ok(EventRow {
+        unix_time,
+        json: encode(event)?,
+    })
+}
+
+fn decode_session(access_key_id: &str, record: &str) -> Result<SessionRecord, StoreError> {
+    serde_json::from_str(record)
+        .map_err(|e| StoreError::Corrupt(format!("session {access_key_id}: {e}")))
+}
+
+fn decode_user(name: &str, record: &str) -> Result<UserRecord, StoreError> {
+    serde_json::from_str(record).map_err(|e| StoreError::Corrupt(format!("user {name}: {e}")))
+}
+
+fn decode_event(seq: i64, json: &str) -> Result<AuditEvent, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("audit event #{seq}: {e}")))
+}
+
+fn revocation_key(revocation: &Revocation) -> String {
+    match revocation {
+        Revocation::Session { access_key_id, .. } => format!("session/{access_key_id}"),
+        Revocation::RoleSessions { role_arn, .. } => format!("role/{role_arn}"),
+    }
+}
+
+/// When every session `revocation` covers has expired.
+fn moot_at(revocation: &Revocation) -> i64 {
+    match revocation {
+        Revocation::Session { expires_at, .. } => *expires_at,
+        Revocation::RoleSessions {
+            issued_at_or_before,
+            ..
+        } => issued_at_or_before
+            .saturating_add(i64::from(crate::creds::MAX_SESSION_DURATION_SECONDS)),
+    }
+}
+
+async fn read_revocations(pool: &Pool) -> Result<Vec<Revocation>, StoreError> {
+    let client = pool.get().await.map_err(|e| pool_error(&e))?;
+    let rows = client
+        .query("SELECT key, revocation FROM revocations ORDER BY key", &[])
+        .await
+        .map_err(|e| db_error("reading revocations", &e))?;
+    rows.iter()
+        .map(|row| {
+            let key: &str = row.get(0);
+            serde_json::from_str(row.get(1))
+                .map_err(|e| StoreError::Corrupt(format!("revocation {key}: {e}")))
+        })
+        .collect()
+}
+
+async fn reload(
+    pool: &Pool,
+    set: &watch::Sender<Arc<RevocationSet>>,
+    lock: &tokio::sync::Mutex<()>,
+) -> Result<(), StoreError> {
+    let _held = lock.lock().await;
+    let fresh = RevocationSet::new(read_revocations(pool).await?);
+    set.send_if_modified(|current| {
+        let changed = **current != fresh;
+        if changed {
+            *current = Arc::new(fresh);
+        }
+        changed
+    });
+    Ok(())
+}
+
+/// Listen for revocations on a connection of its own, reloading the list at each notification
+/// and every [`CATCH_UP_INTERVAL`]; reconnect after a second when the connection fails (and
+/// reload then, for what was missed). Also refreshes the session count estimate.
+async fn follow_revocations(
+    config: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    pool: Pool,
+    set: Arc<watch::Sender<Arc<RevocationSet>>>,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    sessions: Arc<AtomicU64>,
+) {
+    use futures::StreamExt as _;
+    loop {
+        match config.connect(tls.clone()).await {
+            Ok((client, mut connection)) => {
+                let (notified, mut notifications) = tokio::sync::mpsc::unbounded_channel();
+                let driver = tokio::spawn(async move {
+                    let mut messages =
+                        futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+                    while let Some(message) = messages.next().await {
+                        match message {
+                            Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
+                                let _ = notified.send(());
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "the revocation listener's connection failed");
+                                break;
+                            }
+                        }
+                    }
+                });
+                if let Err(e) = client
+                    .batch_execute(&format!("LISTEN {REVOCATION_CHANNEL}"))
+                    .await
+                {
+                    tracing::warn!(error = %e, "listening for revocations failed");
+                } else {
+                    // What was written while nobody listened.
+                    catch_up(&pool, &set, &lock, &sessions).await;
+                    let mut ticker = tokio::time::interval(CATCH_UP_INTERVAL);
+                    ticker.tick().await;
+                    loop {
+                        tokio::select! {
+                            told = notifications.recv() => {
+                                if told.is_none() {
+                                    break;
+                                }
+                                // One reload for every notification that came meanwhile.
+                                while notifications.try_recv().is_ok() {}
+                                if let Err(e) = reload(&pool, &set, &lock).await {
+                                    tracing::warn!(error = %e, "reloading revocations failed");
+                                }
+                            }
+                            _ = ticker.tick() => catch_up(&pool, &set, &lock, &sessions).await,
+                        }
+                    }
+                }
+                driver.abort();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "connecting to listen for revocations failed");
+                catch_up(&pool, &set, &lock, &sessions).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn catch_up(
+    pool: &Pool,
+    set: &watch::Sender<Arc<RevocationSet>>,
+    lock: &tokio::sync::Mutex<()>,
+    sessions: &AtomicU64,
+) {
+    if let Err(e) = reload(pool, set, lock).await {
+        tracing::warn!(error = %e, "reloading revocations failed");
+    }
+    if let Ok(client) = pool.get().await
+        && let Ok(row) = client
+            .query_one(
+                "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'sessions'::regclass",
+                &[],
+            )
+            .await
+    {
+        let estimate: i64 = row.get(0);
+        sessions.store(u64::try_from(estimate).unwrap_or(0), Ordering::Relaxed);
+    }
+}
+
+#[async_trait::async_trait]
+impl Sessions for PostgresStore {
+    async fn put(&self, session: &SessionRecord, audit: &AuditEvent) -> Result<(), StoreError> {
+        let row = SessionRow {
+            access_key_id: session.access_key_id.clone(),
+            expires_at: session.expires_at,
+            issued_at: session.issued_at,
+            record: encode(session)?,
+        };
+        self.writer
+            .durable(Some(row), Some(event_row(audit)?))
+            .await
+    }
+
+    async fn get(&self, access_key_id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT record FROM sessions WHERE access_key_id = $1",
+                &[&access_key_id],
+            )
+            .await
+            .map_err(|e| db_error("reading a session", &e))?;
+        row.map(|row| decode_session(access_key_id, row.get(0)))
+            .transpose()
+    }
+
+    async fn list(&self, limit_to: usize) -> Result<Vec<SessionRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT access_key_id, record FROM sessions
+                 ORDER BY expires_at DESC, access_key_id DESC LIMIT $1",
+                &[&limit(limit_to)],
+            )
+            .await
+            .map_err(|e| db_error("listing sessions", &e))?;
+        rows.iter()
+            .map(|row| decode_session(row.get(0), row.get(1)))
+            .collect()
+    }
+
+    async fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError> {
+        let client = self.client().await?;
+        let purged = client
+            .execute("DELETE FROM sessions WHERE expires_at <= $1", &[&now_unix])
+            .await
+            .map_err(|e| db_error("purging sessions", &e))?;
+        Ok(usize::try_from(purged).unwrap_or(usize::MAX))
+    }
+
+    async fn live_issued_between(
+        &self,
+        from_unix: i64,
+        to_unix: i64,
+        now_unix: i64,
+    ) -> Result<LiveSessions, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*), max(expires_at) FROM sessions
+                 WHERE issued_at BETWEEN $1 AND $2 AND expires_at > $3",
+                &[&from_unix, &to_unix, &now_unix],
+            )
+            .await
+            .map_err(|e| db_error("counting live sessions", &e))?;
+        let count: i64 = row.get(0);
+        Ok(LiveSessions {
+            count: u64::try_from(count).unwrap_or(0),
+            last_expiry: row.get(1),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditLog for PostgresStore {
+    async fn append(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.writer.durable(None, Some(event_row(event)?)).await
+    }
+
+    async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.writer.soon(event_row(event)?)
+    }
+
+    /// Waits first for the events recorded to be written.
+    async fn list(&self, limit_to: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        self.writer.durable(None, None).await?;
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT seq, event FROM audit ORDER BY event_time DESC, seq DESC LIMIT $1",
+                &[&limit(limit_to)],
+            )
+            .await
+            .map_err(|e| db_error("reading the audit trail", &e))?;
+        let mut events = rows
+            .iter()
+            .map(|row| decode_event(row.get(0), row.get(1)))
+            .collect::<Result<Vec<_>, _>>()?;
+        events.reverse();
+        Ok(events)
+    }
+
+    async fn prune_before(&self, before_unix: i64) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute("DELETE FROM audit WHERE event_time < $1", &[&before_unix])
+            .await
+            .map_err(|e| db_error("pruning the audit trail", &e))
+    }
+
+    /// Waits first for the events recorded to be written; reads the window newest first,
+    /// matching each event, until `limit` matched.
+    async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        use futures::TryStreamExt as _;
+        self.writer.durable(None, None).await?;
+        if let (Some(since), Some(until)) = (query.since, query.until)
+            && since >= until
+        {
+            return Ok(Vec::new());
+        }
+        let since = query.since.unwrap_or(i64::MIN);
+        let until = query.until.unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&since, &until];
+        let rows = client
+            .query_raw(
+                "SELECT seq, event FROM audit WHERE event_time >= $1 AND event_time < $2
+                 ORDER BY event_time DESC, seq DESC",
+                params,
+            )
+            .await
+            .map_err(|e| db_error("querying the audit trail", &e))?;
+        futures::pin_mut!(rows);
+        let mut newest_first = Vec::with_capacity(query.limit.min(1024));
+        while newest_first.len() < query.limit {
+            let Some(row) = rows
+                .try_next()
+                .await
+                .map_err(|e| db_error("querying the audit trail", &e))?
+            else {
+                break;
+            };
+            let event = decode_event(row.get(0), row.get(1))?;
+            if query.matches(&event) {
+                newest_first.push(event);
+            }
+        }
+        newest_first.reverse();
+        Ok(newest_first)
+    }
+
+    fn follow(&self) -> AuditSubscription {
+        self.feed.subscribe()
+    }
+}
+
+#[async_trait::async_trait]
+impl ReplayCache for PostgresStore {
+    /// One statement: inserted when new, or taken over when its window has passed; a row comes
+    /// back only then. Two nodes racing on one key serialize on its row.
+    async fn remember_once(
+        &self,
+        key: &ReplayKey,
+        until_unix: i64,
+        now_unix: i64,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "INSERT INTO replay (key, until) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET until = EXCLUDED.until
+                 WHERE replay.until <= $3
+                 RETURNING 1",
+                &[&key.text(), &until_unix, &now_unix],
+            )
+            .await
+            .map_err(|e| db_error("remembering a one-time credential", &e))?;
+        Ok(row.is_some())
+    }
+
+    async fn is_remembered(&self, key: &ReplayKey, now_unix: i64) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT 1 FROM replay WHERE key = $1 AND until > $2",
+                &[&key.text(), &now_unix],
+            )
+            .await
+            .map_err(|e| db_error("reading the replay cache", &e))?;
+        Ok(row.is_some())
+    }
+
+    async fn purge_expired(&self, now_unix: i64) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute("DELETE FROM replay WHERE until <= $1", &[&now_unix])
+            .await
+            .map_err(|e| db_error("purging the replay cache", &e))?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Revocations for PostgresStore {
+    /// The revocation and its event in one transaction, announced at its commit.
+    async fn revoke(&self, revocation: &Revocation, audit: &AuditEvent) -> Result<(), StoreError> {
+        let event = event_row(audit)?;
+        // Events recorded before this one go first, in the trail and in the feed.
+        self.writer.durable(None, None).await?;
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| db_error("starting a revocation", &e))?;
+        tx.execute(
+            "INSERT INTO revocations (key, revocation, moot_at) VALUES ($1, $2, $3)
+             ON CONFLICT (key) DO UPDATE SET revocation = EXCLUDED.revocation,
+                                             moot_at = EXCLUDED.moot_at",
+            &[
+                &revocation_key(revocation),
+                &encode(revocation)?,
+                &moot_at(revocation),
+            ],
+        )
+        .await
+        .map_err(|e| db_error("recording a revocation", &e))?;
+        insert_event(&tx, &event).await?;
+        tx.execute("SELECT pg_notify($1, '')", &[&REVOCATION_CHANNEL])
+            .await
+            .map_err(|e| db_error("announcing a revocation", &e))?;
+        tx.commit()
+            .await
+            .map_err(|e| db_error("committing a revocation", &e))?;
+        self.feed.publish(event.json.as_bytes());
+        let _held = self.revocation_lock.lock().await;
+        self.revocation_set.send_modify(|set| {
+            let mut next = RevocationSet::clone(set);
+            next.apply(revocation);
+            *set = Arc::new(next);
+        });
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<Revocation>, StoreError> {
+        read_revocations(&self.pool).await
+    }
+
+    fn feed(&self) -> RevocationFeed {
+        self.revocation_set.subscribe()
+    }
+
+    async fn purge_expired(&self, now_unix: i64) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "WITH gone AS (DELETE FROM revocations WHERE moot_at <= $1 RETURNING 1)
+                 SELECT pg_notify($2, '') FROM (SELECT count(*) AS n FROM gone) c WHERE n > 0",
+                &[&now_unix, &REVOCATION_CHANNEL],
+            )
+            .await
+            .map_err(|e| db_error("purging revocations", &e))?;
+        drop(client);
+        self.reload_revocations().await
+    }
+}
+
+/// One audit event, inside a transaction.
+async fn insert_event(
+    tx: &deadpool_postgres::Transaction<'_>,
+    event: &EventRow,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO audit (event_time, event) VALUES ($1, $2)",
+        &[&event.unix_time, &event.json],
+    )
+    .await
+    .map_err(|e| db_error("writing an audit event", &e))?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl Users for PostgresStore {
+    async fn get(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT record FROM users WHERE name = $1", &[&name])
+            .await
+            .map_err(|e| db_error("reading a user", &e))?;
+        row.map(|row| decode_user(name, row.get(0))).transpose()
+    }
+
+    async fn list(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT name, record FROM users ORDER BY name", &[])
+            .await
+            .map_err(|e| db_error("listing users", &e))?;
+        rows.iter()
+            .map(|row| decode_user(row.get(0), row.get(1)))
+            .collect()
+    }
+
+    async fn by_access_key(&self, access_key_id: &str) -> Result<Option<UserRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT u.name, u.record FROM access_keys k JOIN users u ON u.name = k.name
+                 WHERE k.access_key_id = $1",
+                &[&access_key_id],
+            )
+            .await
+            .map_err(|e| db_error("finding an access key", &e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let user = decode_user(row.get(0), row.get(1))?;
+        Ok(user
+            .access_keys
+            .iter()
+            .any(|k| k.access_key_id == access_key_id)
+            .then_some(user))
+    }
+
+    /// One transaction: the user's row locked (`FOR UPDATE`) and compared, the key index
+    /// rewritten, the event written. Two creations of one new user race on its primary key:
+    /// the loser's insert fails, a conflict.
+    async fn swap(
+        &self,
+        name: &str,
+        expected: Option<&UserRecord>,
+        new: Option<&UserRecord>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        if new.is_some_and(|user| user.name != name) {
+            return Err(StoreError::Backend(format!(
+                "a record of another user stored as {name}"
+            )));
+        }
+        let value = new.map(encode).transpose()?;
+        let event = event_row(audit)?;
+        self.writer.durable(None, None).await?;
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| db_error("starting a user change", &e))?;
+        let current = tx
+            .query_opt(
+                "SELECT record FROM users WHERE name = $1 FOR UPDATE",
+                &[&name],
+            )
+            .await
+            .map_err(|e| db_error("reading a user", &e))?
+            .map(|row| decode_user(name, row.get(0)))
+            .transpose()?;
+        if current.as_ref() != expected {
+            return Err(StoreError::Conflict(match &current {
+                Some(_) => format!("user {name} already exists"),
+                None => format!("no user {name}"),
+            }));
+        }
+        tx.execute("DELETE FROM access_keys WHERE name = $1", &[&name])
+            .await
+            .map_err(|e| db_error("updating the access key index", &e))?;
+        match (new, &value) {
+            (Some(user), Some(value)) => {
+                let written = tx
+                    .execute(
+                        "INSERT INTO users (name, record) VALUES ($1, $2)
+                         ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record",
+                        &[&name, value],
+                    )
+                    .await;
+                if let Err(e) = written {
+                    return Err(conflict_or(e, name, "writing a user"));
+                }
+                let keys: Vec<&str> = user
+                    .access_keys
+                    .iter()
+                    .map(|k| k.access_key_id.as_str())
+                    .collect();
+                tx.execute(
+                    "INSERT INTO access_keys (access_key_id, name) SELECT k, $2 FROM unnest($1::text[]) AS k",
+                    &[&keys, &name],
+                )
+                .await
+                .map_err(|e| db_error("updating the access key index", &e))?;
+            }
+            _ => {
+                tx.execute("DELETE FROM users WHERE name = $1", &[&name])
+                    .await
+                    .map_err(|e| db_error("deleting a user", &e))?;
+            }
+        }
+        insert_event(&tx, &event).await?;
+        if let Err(e) = tx.commit().await {
+            return Err(conflict_or(e, name, "committing a user change"));
+        }
+        self.feed.publish(event.json.as_bytes());
+        Ok(())
+    }
+}
+
+/// A unique violation (two creations of one user) as a conflict; anything else as is.
+fn conflict_or(e: tokio_postgres::Error, name: &str, doing: &str) -> StoreError {
+    if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+        StoreError::Conflict(format!("user {name} already exists"))
+    } else {
+        db_error(doing, &e)
+    }
+}
+
+#[async_trait::async_trait]
+impl RoleIds for PostgresStore {
+    async fn list(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT arn, id FROM role_ids", &[])
+            .await
+            .map_err(|e| db_error("reading role ids", &e))?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    async fn replace(&self, ids: &BTreeMap<String, String>) -> Result<(), StoreError> {
+        let arns: Vec<&str> = ids.keys().map(String::as_str).collect();
+        let values: Vec<&str> = ids.values().map(String::as_str).collect();
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| db_error("starting a role id change", &e))?;
+        tx.execute(
+            "DELETE FROM role_ids WHERE arn <> ALL($1::text[])",
+            &[&arns],
+        )
+        .await
+        .map_err(|e| db_error("replacing role ids", &e))?;
+        tx.execute(
+            "INSERT INTO role_ids (arn, id) SELECT * FROM unnest($1::text[], $2::text[])
+             ON CONFLICT (arn) DO UPDATE SET id = EXCLUDED.id",
+            &[&arns, &values],
+        )
+        .await
+        .map_err(|e| db_error("replacing role ids", &e))?;
+        tx.commit()
+            .await
+            .map_err(|e| db_error("committing role ids", &e))
+    }
+}
+
+#[async_trait::async_trait]
+impl SealingKeys for PostgresStore {
+    async fn list(&self) -> Result<BTreeMap<String, i64>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT key_id, current_at FROM sealing_keys", &[])
+            .await
+            .map_err(|e| db_error("reading sealing keys", &e))?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    async fn record_current(&self, key_id: &str, at_unix: i64) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO sealing_keys (key_id, current_at) VALUES ($1, $2)
+                 ON CONFLICT (key_id) DO UPDATE
+                 SET current_at = greatest(sealing_keys.current_at, EXCLUDED.current_at)",
+                &[&key_id, &at_unix],
+            )
+            .await
+            .map_err(|e| db_error("recording a sealing key", &e))?;
+        Ok(())
+    }
+
+    async fn forget(&self, key_id: &str) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute("DELETE FROM sealing_keys WHERE key_id = $1", &[&key_id])
+            .await
+            .map_err(|e| db_error("forgetting a sealing key", &e))?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl KeyUsage for PostgresStore {
+    async fn record_use(&self, access_key_id: &str, used: &KeyUse) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO key_usage (access_key_id, used_at, service) VALUES ($1, $2, $3)
+                 ON CONFLICT (access_key_id) DO UPDATE
+                 SET used_at = EXCLUDED.used_at, service = EXCLUDED.service
+                 WHERE key_usage.used_at <= EXCLUDED.used_at",
+                &[&access_key_id, &used.at, &used.service],
+            )
+            .await
+            .map_err(|e| db_error("recording a key's use", &e))?;
+        Ok(())
+    }
+
+    async fn last_used(&self, access_key_id: &str) -> Result<Option<KeyUse>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT used_at, service FROM key_usage WHERE access_key_id = $1",
+                &[&access_key_id],
+            )
+            .await
+            .map_err(|e| db_error("reading a key's use", &e))?;
+        Ok(row.map(|row| KeyUse {
+            at: row.get(0),
+            service: row.get(1),
+        }))
+    }
+}
+
+impl Health for PostgresStore {
+    /// The database's disk is the database's operator's: never refused here for space.
+    fn status(&self) -> StoreStatus {
+        StoreStatus {
+            free_bytes: u64::MAX,
+            floor_bytes: 0,
+        }
+    }
+
+    fn footprint(&self) -> Footprint {
+        Footprint {
+            sessions: self.sessions.load(Ordering::Relaxed),
+            bytes_on_disk: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

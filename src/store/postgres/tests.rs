@@ -1,0 +1,166 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::store::Store;
+use crate::store::conformance::{Harness, conformance_suite, event};
+
+/// A database of its own on the test process's cluster; `open` again connects again.
+pub(crate) struct PostgresHarness {
+    settings: PostgresSettings,
+}
+
+impl PostgresHarness {
+    pub(crate) fn new() -> Self {
+        Self {
+            settings: PostgresSettings {
+                url: test_cluster::fresh_database(),
+                password: None,
+                pool_size: 4,
+            },
+        }
+    }
+
+    /// Open a store (the conformance suite's `open` is synchronous; its tests run on the
+    /// multi-threaded runtime, so this may block one of its threads).
+    fn connect(&self) -> Arc<PostgresStore> {
+        let settings = self.settings.clone();
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current()
+                .block_on(async move { Arc::new(PostgresStore::open(&settings).await.unwrap()) })
+        })
+    }
+}
+
+impl Harness for PostgresHarness {
+    type Backend = PostgresStore;
+
+    fn open(&self) -> Arc<PostgresStore> {
+        self.connect()
+    }
+
+    /// Another connection pool on the database, as another daemon would have.
+    fn second_handle(&self, _first: &Arc<PostgresStore>) -> Arc<PostgresStore> {
+        self.connect()
+    }
+
+    fn flush_count(store: &PostgresStore) -> Option<u64> {
+        Some(store.commit_count())
+    }
+}
+
+conformance_suite!(PostgresHarness::new());
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_migrates_once_and_records_the_version() {
+    let h = PostgresHarness::new();
+    let (a, b) = tokio::join!(
+        PostgresStore::open(&h.settings),
+        PostgresStore::open(&h.settings)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.schema_version(), migrate::latest_version());
+    assert_eq!(b.schema_version(), migrate::latest_version());
+    let client = a.client().await.unwrap();
+    let rows = client
+        .query("SELECT version FROM schema_version", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), MIGRATIONS_APPLIED, "each migration once");
+}
+
+const MIGRATIONS_APPLIED: usize = 1;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_migrated_by_a_newer_build_is_refused() {
+    let h = PostgresHarness::new();
+    let store = PostgresStore::open(&h.settings).await.unwrap();
+    store
+        .client()
+        .await
+        .unwrap()
+        .execute("INSERT INTO schema_version (version) VALUES (9999)", &[])
+        .await
+        .unwrap();
+    drop(store);
+    let err = PostgresStore::open(&h.settings).await.err().unwrap();
+    assert!(err.to_string().contains("newer than this build"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_record_is_reported_not_skipped() {
+    let h = PostgresHarness::new();
+    let store = PostgresStore::open(&h.settings).await.unwrap();
+    store
+        .client()
+        .await
+        .unwrap()
+        .execute(
+            "INSERT INTO sessions VALUES ('ASIABROKEN', 1000, 0, '{not json')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let store = Store::on(Arc::new(store));
+    let err = store.sessions.get("ASIABROKEN").await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt(ref m) if m.contains("ASIABROKEN")),
+        "{err}"
+    );
+    assert!(store.sessions.list(10).await.is_err());
+}
+
+/// Nothing reaches the database: opening fails with the place named, the password not.
+#[tokio::test]
+async fn an_unreachable_database_is_reported_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = PostgresSettings {
+        url: format!(
+            "postgresql://someone:hunter2@localhost/db?host={}",
+            dir.path().display()
+        ),
+        password: Some("s3cret".into()),
+        pool_size: 1,
+    };
+    let err = PostgresStore::open(&settings)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("no database connection"), "{err}");
+    for secret in ["hunter2", "s3cret"] {
+        assert!(!err.contains(secret), "{err}");
+        assert!(!format!("{settings:?}").contains(secret));
+    }
+}
+
+#[test]
+fn a_url_postgres_cannot_read_is_refused() {
+    let settings = PostgresSettings {
+        url: "postgresql://h/db?sslmode=sometimes".into(),
+        password: None,
+        pool_size: 1,
+    };
+    let err = settings.connection().err().unwrap();
+    assert!(err.to_string().contains("database URL"), "{err}");
+    let verify = PostgresSettings {
+        url: "postgresql://h/db?sslmode=verify-full".into(),
+        ..settings
+    };
+    assert_eq!(
+        verify.connection().unwrap().get_ssl_mode(),
+        SslMode::Require
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_events_share_commits() {
+    let h = PostgresHarness::new();
+    let store = PostgresStore::open(&h.settings).await.unwrap();
+    let before = store.commit_count();
+    for i in 0..200 {
+        store.record(&event(&format!("r{i}"))).await.unwrap();
+    }
+    assert_eq!(AuditLog::list(&store, 1000).await.unwrap().len(), 200);
+    let commits = store.commit_count() - before;
+    assert!(commits < 200, "{commits} commits for 200 events");
+}
