@@ -603,7 +603,9 @@ async fn admin_response(path: &Path, request: AdminRequest) -> Result<AdminRespo
     {
         Some(r) => r,
         None => {
-            let store = stsbridge::store::open(&settings.storage).map_err(|e| e.to_string())?;
+            let store = stsbridge::store::connect(&settings.storage, Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
             let keyring =
                 stsbridge::startup::open_keyring(&settings.keyring_path, &store, SystemClock.now())
                     .await

@@ -481,6 +481,8 @@ pub struct StorageSettings {
     pub cache_capacity_bytes: u64,
     /// Writes are refused while fewer bytes than this are free on the store's filesystem.
     pub min_free_bytes: u64,
+    /// `kind = "postgres"`: the records are in this database, not in `path`.
+    pub postgres: Option<postgres::PostgresSettings>,
 }
 
 impl StorageSettings {
@@ -493,13 +495,15 @@ impl StorageSettings {
             path,
             cache_capacity_bytes,
             min_free_bytes: Self::DEFAULT_MIN_FREE_BYTES,
+            postgres: None,
         }
     }
 }
 
-/// Open (or create) the store `settings` describe. Fails with [`StoreError::Locked`] if another
-/// process has it open.
+/// Open (or create) the sled store `settings` describe. Fails with [`StoreError::Locked`] if
+/// another process has it open, and for a PostgreSQL store (which [`connect`] opens).
 pub fn open(settings: &StorageSettings) -> Result<Store, StoreError> {
+    refuse_postgres(settings)?;
     Ok(Store::on(Arc::new(sled::SledStore::open(settings)?)))
 }
 
@@ -508,9 +512,34 @@ pub fn open_observed(
     settings: &StorageSettings,
     commit: crate::metrics::CommitMetrics,
 ) -> Result<Store, StoreError> {
+    refuse_postgres(settings)?;
     Ok(Store::on(Arc::new(sled::SledStore::open_observed(
         settings, commit,
     )?)))
+}
+
+/// Open the store `settings` describe, whichever its backend (`[storage] kind`), reporting its
+/// commits to `commit`: sled in `path`, or the PostgreSQL database (connected, its schema
+/// migrated).
+pub async fn connect(
+    settings: &StorageSettings,
+    commit: crate::metrics::CommitMetrics,
+) -> Result<Store, StoreError> {
+    match &settings.postgres {
+        Some(database) => Ok(Store::on(Arc::new(
+            postgres::PostgresStore::open_observed(database, commit).await?,
+        ))),
+        None => open_observed(settings, commit),
+    }
+}
+
+fn refuse_postgres(settings: &StorageSettings) -> Result<(), StoreError> {
+    match &settings.postgres {
+        Some(_) => Err(StoreError::Backend(
+            "the store is a PostgreSQL database; this command reads sled stores only".into(),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// [`open`], waiting up to `attempts` x 20 ms while the store is still held by a handle this

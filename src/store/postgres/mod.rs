@@ -65,11 +65,11 @@ impl PostgresSettings {
 
     /// The connection settings: the URL parsed (`sslmode=verify-full` is `require`: the
     /// server's certificate is always verified), the password added.
-    pub fn connection(&self) -> Result<tokio_postgres::Config, StoreError> {
+    pub fn connection(&self) -> Result<tokio_postgres::Config, BadUrl> {
         let url = self.url.replace("sslmode=verify-full", "sslmode=require");
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
-            StoreError::Backend(format!("the database URL is not one PostgreSQL reads: {e}"))
-        })?;
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| BadUrl(e.to_string()))?;
         if let Some(password) = &self.password {
             config.password(password.as_bytes());
         }
@@ -99,6 +99,12 @@ impl PostgresSettings {
         }
     }
 }
+
+/// A database URL the PostgreSQL client cannot read (what it says; never the URL itself,
+/// which may hold a password).
+#[derive(Debug, thiserror::Error)]
+#[error("the database URL is not one PostgreSQL reads: {0}")]
+pub struct BadUrl(String);
 
 impl std::fmt::Debug for PostgresSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,7 +150,9 @@ impl PostgresStore {
         settings: &PostgresSettings,
         metrics: CommitMetrics,
     ) -> Result<Self, StoreError> {
-        let mut config = settings.connection()?;
+        let mut config = settings
+            .connection()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         config.options("-c synchronous_commit=on");
         config.application_name("stsbridge");
         let tls = tls_connector(&config)?;

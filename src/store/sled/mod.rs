@@ -1017,6 +1017,7 @@ mod tests {
             path: path.to_owned(),
             cache_capacity_bytes: CACHE_BYTES,
             min_free_bytes: 0,
+            postgres: None,
         }
     }
 
