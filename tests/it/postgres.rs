@@ -1,0 +1,136 @@
+//! Daemons on the PostgreSQL store: what one daemon wrote survives its restart, and daemons
+//! sharing one database (and one keyring) share users, sessions and revocations.
+
+use std::time::Duration;
+
+use stsbridge::admin::{AdminRequest, AdminResponse};
+use stsbridge::clock::Stopwatch;
+
+use crate::support::daemon::{Daemon, Setup, signed_client};
+use crate::support::postgres::{fresh_database, storage_on};
+
+struct Keys {
+    id: String,
+    secret: String,
+}
+
+async fn create_user(d: &Daemon, name: &str) -> Keys {
+    let created = d
+        .admin(AdminRequest::UsersCreate {
+            name: name.into(),
+            account_id: None,
+            policies: Vec::new(),
+        })
+        .await;
+    assert!(matches!(created, AdminResponse::Users(_)), "{created:?}");
+    match d
+        .admin(AdminRequest::UsersKeysCreate { name: name.into() })
+        .await
+    {
+        AdminResponse::NewAccessKey(k) => Keys {
+            id: k.access_key_id,
+            secret: k.secret_access_key.expose().to_owned(),
+        },
+        other => panic!("create key: {other:?}"),
+    }
+}
+
+async fn session_token(d: &Daemon, keys: &Keys) -> aws_sdk_sts::types::Credentials {
+    signed_client(&d.url, &keys.id, &keys.secret, None)
+        .get_session_token()
+        .duration_seconds(900)
+        .send()
+        .await
+        .expect("GetSessionToken")
+        .credentials()
+        .expect("credentials")
+        .clone()
+}
+
+/// The error code of a GetCallerIdentity signed with `creds` on `d`, or `<ok>`.
+async fn caller_identity(d: &Daemon, creds: &aws_sdk_sts::types::Credentials) -> String {
+    let client = signed_client(
+        &d.url,
+        creds.access_key_id(),
+        creds.secret_access_key(),
+        Some(creds.session_token()),
+    );
+    match client.get_caller_identity().send().await {
+        Ok(_) => "<ok>".into(),
+        Err(e) => {
+            use aws_sdk_sts::error::ProvideErrorMetadata as _;
+            e.code().unwrap_or("<none>").to_owned()
+        }
+    }
+}
+
+fn on(url: &str) -> Setup {
+    Setup {
+        storage: storage_on(url),
+        ..Setup::default()
+    }
+}
+
+/// Users, sessions and the audit trail are in the database: a restarted daemon has them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_on_postgres_keeps_its_records_across_a_restart() {
+    let d = Daemon::start(on(&fresh_database())).await;
+    let alice = create_user(&d, "alice").await;
+    let creds = session_token(&d, &alice).await;
+    assert_eq!(caller_identity(&d, &creds).await, "<ok>");
+    let dir = d.stop().await;
+    let d = Daemon::restart(dir).await;
+    assert_eq!(caller_identity(&d, &creds).await, "<ok>");
+    let stored = d
+        .session(creds.access_key_id())
+        .await
+        .expect("the session is in the database");
+    assert_eq!(stored.access_key_id, creds.access_key_id());
+    let names: Vec<String> = d.audit().await.into_iter().map(|e| e.event_name).collect();
+    for name in ["CreateUser", "CreateAccessKey", "GetSessionToken"] {
+        assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+    }
+}
+
+/// Two daemons on one database and one keyring: a session issued by A verifies on B, and a
+/// revocation on A is refused on B within a second (the notification, not the catch-up poll).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemons_sharing_a_database_share_sessions_and_revocations() {
+    let url = fresh_database();
+    let shared = tempfile::tempdir().unwrap();
+    let keyring = shared.path().join("keyring.json");
+    let a = Daemon::start(Setup {
+        keyring_path: Some(keyring.clone()),
+        ..on(&url)
+    })
+    .await;
+    let b = Daemon::start(Setup {
+        keyring_path: Some(keyring),
+        ..on(&url)
+    })
+    .await;
+    let alice = create_user(&a, "alice").await;
+    let creds = session_token(&a, &alice).await;
+    assert_eq!(caller_identity(&b, &creds).await, "<ok>", "issued on A");
+    let from_b = session_token(&b, &alice).await;
+    assert!(a.session(from_b.access_key_id()).await.is_some());
+
+    let revoked = a
+        .admin(AdminRequest::UsersRevokeSessions {
+            name: "alice".into(),
+        })
+        .await;
+    assert!(matches!(revoked, AdminResponse::Revoked(_)), "{revoked:?}");
+    let watch = Stopwatch::start();
+    loop {
+        if caller_identity(&b, &creds).await == "InvalidClientTokenId" {
+            break;
+        }
+        assert!(
+            watch.elapsed() < Duration::from_secs(1),
+            "B still accepts a session A revoked"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(caller_identity(&a, &from_b).await, "InvalidClientTokenId");
+}
