@@ -134,3 +134,57 @@ async fn daemons_sharing_a_database_share_sessions_and_revocations() {
     }
     assert_eq!(caller_identity(&a, &from_b).await, "InvalidClientTokenId");
 }
+
+/// `stsbridge --config CONFIG check-config`: exit success and standard output.
+fn check_config(config: &std::path::Path) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stsbridge"))
+        .arg("--config")
+        .arg(config)
+        .arg("check-config")
+        .output()
+        .expect("run stsbridge");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// `check-config` connects: it says the schema's version (none before the first start, the
+/// current one after), and a database that does not answer is a problem, reported without the
+/// password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_reports_the_databases_schema_version() {
+    let url = fresh_database();
+    let config = crate::check_config::MAIN.replace(
+        "[storage]\npath = \"data/sled\"\n",
+        &format!("[storage]\npath = \"data/sled\"\n{}", storage_on(&url)),
+    );
+    let dir = crate::check_config::config_dir(&config);
+    let path = dir.path().join("stsbridge.toml");
+    let (ok, out) = check_config(&path);
+    assert!(ok, "{out}");
+    assert!(out.contains("no schema yet"), "{out}");
+    let d = Daemon::start(on(&url)).await;
+    drop(d.stop().await);
+    let (ok, out) = check_config(&path);
+    assert!(ok, "{out}");
+    assert!(out.contains("schema version 1 (current)"), "{out}");
+
+    let nowhere = tempfile::tempdir().unwrap();
+    let config = crate::check_config::MAIN.replace(
+        "[storage]\npath = \"data/sled\"\n",
+        &format!(
+            "[storage]\npath = \"data/sled\"\nkind = \"postgres\"\n\
+             url = \"postgresql://sts:hunter2@localhost/sts?host={}\"\n",
+            nowhere.path().display()
+        ),
+    );
+    let dir = crate::check_config::config_dir(&config);
+    let (ok, out) = check_config(&dir.path().join("stsbridge.toml"));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("storage.url: cannot use database sts"),
+        "{out}"
+    );
+    assert!(!out.contains("hunter2"), "{out}");
+}

@@ -87,3 +87,16 @@ pub(crate) async fn current_version(client: &Client) -> Result<i32, StoreError> 
         .map_err(|e| db_error("reading schema_version", &e))?;
     Ok(row.get(0))
 }
+
+/// The version the database's schema is at, without changing anything (0: no schema yet).
+pub(crate) async fn version_if_any(client: &Client) -> Result<i32, StoreError> {
+    let row = client
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .await
+        .map_err(|e| db_error("looking for schema_version", &e))?;
+    if row.get(0) {
+        current_version(client).await
+    } else {
+        Ok(0)
+    }
+}

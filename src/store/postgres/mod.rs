@@ -225,6 +225,41 @@ impl PostgresStore {
     }
 }
 
+/// What `check-config` tells of the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabaseStatus {
+    /// The version of its schema (0: none yet, created at the daemon's first start).
+    pub schema_version: i32,
+    /// The version this build migrates to.
+    pub latest_version: i32,
+}
+
+/// Connect to the database (one connection, at most `timeout` to get it) and read the version
+/// of its schema, changing nothing.
+pub async fn probe(
+    settings: &PostgresSettings,
+    timeout: Duration,
+) -> Result<DatabaseStatus, StoreError> {
+    let mut config = settings
+        .connection()
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    config.connect_timeout(timeout);
+    let tls = tls_connector(&config)?;
+    let (client, connection) = tokio::time::timeout(timeout, config.connect(tls))
+        .await
+        .map_err(|_| StoreError::Backend(format!("no answer within {}s", timeout.as_secs())))?
+        .map_err(|e| db_error("connecting", &e))?;
+    let driver = tokio::spawn(connection);
+    let version = migrate::version_if_any(&client).await;
+    drop(client);
+    // Ends once the client is gone.
+    let _ = driver.await;
+    Ok(DatabaseStatus {
+        schema_version: version?,
+        latest_version: migrate::latest_version(),
+    })
+}
+
 /// TLS when the URL asks for it (`sslmode=require`, `verify-full`): rustls on aws-lc-rs,
 /// verifying the server against the system's roots. Otherwise none (a Unix socket, a local
 /// network the operator trusts).
