@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::store::Store;
-use crate::store::conformance::{Harness, conformance_suite, event};
+use crate::store::conformance::{Harness, conformance_suite, event, session};
 
 /// A database of its own on the test process's cluster; `open` again connects again.
 pub(crate) struct PostgresHarness {
@@ -163,4 +163,75 @@ async fn recorded_events_share_commits() {
     assert_eq!(AuditLog::list(&store, 1000).await.unwrap().len(), 200);
     let commits = store.commit_count() - before;
     assert!(commits < 200, "{commits} commits for 200 events");
+}
+
+/// A session whose access key id is taken fails alone: the others of its shared commit are
+/// written all the same, and their events published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_row_fails_alone_in_a_shared_commit() {
+    let h = PostgresHarness::new();
+    let store = Store::on(Arc::new(PostgresStore::open(&h.settings).await.unwrap()));
+    let mut feed = store.audit.follow();
+    store
+        .sessions
+        .put(&session("ASIATAKEN", 1_000), &event("first"))
+        .await
+        .unwrap();
+    let writers: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let id = if i == 7 {
+                    "ASIATAKEN".to_owned()
+                } else {
+                    format!("ASIAFRESH{i:02}")
+                };
+                store
+                    .sessions
+                    .put(&session(&id, 1_000), &event(&format!("e{i}")))
+                    .await
+            })
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for (i, writer) in writers.into_iter().enumerate() {
+        if let Err(e) = writer.await.unwrap() {
+            failed.push((i, e.to_string()));
+        }
+    }
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, 7);
+    assert!(failed[0].1.contains("sessions"), "{failed:?}");
+    assert_eq!(store.sessions.list(100).await.unwrap().len(), 16);
+    let mut published = 0;
+    while let Ok(e) = feed.try_recv() {
+        assert_ne!(e.event().unwrap().request_id, "e7");
+        published += 1;
+    }
+    assert_eq!(published, 16, "first, and the 15 written");
+}
+
+/// Every pooled connection commits synchronously, whatever the server's default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_commit_synchronously() {
+    let h = PostgresHarness::new();
+    let store = PostgresStore::open(&h.settings).await.unwrap();
+    store
+        .client()
+        .await
+        .unwrap()
+        .batch_execute(
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', \
+             current_database()); END $$",
+        )
+        .await
+        .unwrap();
+    drop(store);
+    let store = PostgresStore::open(&h.settings).await.unwrap();
+    let client = store.client().await.unwrap();
+    let row = client
+        .query_one("SHOW synchronous_commit", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "on");
 }

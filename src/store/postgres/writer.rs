@@ -104,45 +104,91 @@ async fn run(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let watch = crate::clock::Stopwatch::start();
-        let result = if batch
-            .iter()
-            .any(|j| j.session.is_some() || j.event.is_some())
-        {
-            let written = commit(&pool, &batch).await;
-            if written.is_ok() {
-                commits.fetch_add(1, Ordering::Relaxed);
-                metrics.flushed(batch.len(), watch.elapsed());
+        let outcomes = write(&pool, &metrics, &batch, &commits).await;
+        for (job, outcome) in batch.iter().zip(&outcomes) {
+            if let (Ok(()), Some(event)) = (outcome, &job.event)
+                && feed.is_heard()
+            {
+                feed.publish(event.json.as_bytes());
             }
-            written
-        } else {
-            Ok(())
-        };
-        match &result {
-            Ok(()) => {
-                if feed.is_heard() {
-                    for event in batch.iter().filter_map(|j| j.event.as_ref()) {
-                        feed.publish(event.json.as_bytes());
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, jobs = batch.len(), "a commit failed"),
         }
-        for job in batch.drain(..) {
+        for (job, outcome) in batch.drain(..).zip(outcomes) {
             if let Some(answer) = job.answer {
-                let _ = answer.send(result.clone());
+                let _ = answer.send(outcome);
             }
         }
     }
 }
 
+/// Write `batch` in one transaction; when a row of it is refused (a statement error, not a
+/// lost connection), each job again in a transaction of its own, so that one bad row fails
+/// alone. The outcome of each job, in order.
+async fn write(
+    pool: &Pool,
+    metrics: &CommitMetrics,
+    batch: &[Job],
+    commits: &AtomicU64,
+) -> Vec<Result<(), String>> {
+    let has_data = |j: &Job| j.session.is_some() || j.event.is_some();
+    if !batch.iter().any(has_data) {
+        return vec![Ok(()); batch.len()];
+    }
+    let watch = crate::clock::Stopwatch::start();
+    match commit(pool, batch).await {
+        Ok(()) => {
+            commits.fetch_add(1, Ordering::Relaxed);
+            metrics.flushed(batch.len(), watch.elapsed());
+            vec![Ok(()); batch.len()]
+        }
+        Err(e) if e.refused_row && batch.iter().filter(|j| has_data(j)).count() > 1 => {
+            tracing::warn!(error = %e.message, jobs = batch.len(), "a shared commit was refused; writing its jobs one by one");
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for job in batch {
+                if !has_data(job) {
+                    outcomes.push(Ok(()));
+                    continue;
+                }
+                let alone = commit(pool, std::slice::from_ref(job)).await;
+                if alone.is_ok() {
+                    commits.fetch_add(1, Ordering::Relaxed);
+                }
+                outcomes.push(alone.map_err(|e| e.message));
+            }
+            outcomes
+        }
+        Err(e) => {
+            tracing::warn!(error = %e.message, jobs = batch.len(), "a commit failed");
+            vec![Err(e.message); batch.len()]
+        }
+    }
+}
+
+/// Why a commit failed: the message, and whether the database refused a row or statement
+/// (then the other jobs of the batch can still be written), rather than being unreachable.
+struct CommitError {
+    message: String,
+    refused_row: bool,
+}
+
+impl CommitError {
+    fn of(doing: &str, e: &tokio_postgres::Error) -> Self {
+        Self {
+            message: db_error(doing, e).to_string(),
+            refused_row: e.as_db_error().is_some(),
+        }
+    }
+}
+
 /// One transaction: every session, then every event in order.
-async fn commit(pool: &Pool, batch: &[Job]) -> Result<(), String> {
-    let mut client = pool.get().await.map_err(|e| pool_error(&e).to_string())?;
+async fn commit(pool: &Pool, batch: &[Job]) -> Result<(), CommitError> {
+    let mut client = pool.get().await.map_err(|e| CommitError {
+        message: pool_error(&e).to_string(),
+        refused_row: false,
+    })?;
     let tx = client
         .transaction()
         .await
-        .map_err(|e| db_error("starting a commit", &e).to_string())?;
+        .map_err(|e| CommitError::of("starting a commit", &e))?;
     let sessions: Vec<&SessionRow> = batch.iter().filter_map(|j| j.session.as_ref()).collect();
     if !sessions.is_empty() {
         let ids: Vec<&str> = sessions.iter().map(|s| s.access_key_id.as_str()).collect();
@@ -155,7 +201,7 @@ async fn commit(pool: &Pool, batch: &[Job]) -> Result<(), String> {
             &[&ids, &expiries, &issued, &records],
         )
         .await
-        .map_err(|e| db_error("writing sessions", &e).to_string())?;
+        .map_err(|e| CommitError::of("writing sessions", &e))?;
     }
     let events: Vec<&EventRow> = batch.iter().filter_map(|j| j.event.as_ref()).collect();
     if !events.is_empty() {
@@ -168,9 +214,9 @@ async fn commit(pool: &Pool, batch: &[Job]) -> Result<(), String> {
             &[&times, &json],
         )
         .await
-        .map_err(|e| db_error("writing audit events", &e).to_string())?;
+        .map_err(|e| CommitError::of("writing audit events", &e))?;
     }
     tx.commit()
         .await
-        .map_err(|e| db_error("committing", &e).to_string())
+        .map_err(|e| CommitError::of("committing", &e))
 }
