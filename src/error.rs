@@ -110,7 +110,7 @@ pub enum ApiError {
     #[error("request timed out")]
     RequestTimeout,
     /// The service cannot take the request now (the store's filesystem is below its free-space
-    /// floor); the client may retry.
+    /// floor, its database does not answer); the client may retry.
     #[error("unavailable: {0}")]
     ServiceUnavailable(String),
     #[error("internal: {0}")]
@@ -120,7 +120,9 @@ pub enum ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Full { .. } => Self::ServiceUnavailable(e.to_string()),
+            StoreError::Full { .. } | StoreError::Unavailable(_) => {
+                Self::ServiceUnavailable(e.to_string())
+            }
             other => Self::Internal(other.to_string()),
         }
     }

@@ -167,6 +167,10 @@ pub enum StoreError {
     /// could fill up (`ServiceUnavailable` towards clients, until space is freed).
     #[error("{free_bytes} bytes free, below the floor of {floor_bytes}")]
     Full { free_bytes: u64, floor_bytes: u64 },
+    /// The database cannot be reached now (a shared store's server down, its connections
+    /// exhausted): `ServiceUnavailable` towards clients, until it answers again.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     /// Another process (usually a running daemon) has the database open; sled allows one.
     #[error("database {} is in use by another process", path.display())]
     Locked { path: PathBuf },

@@ -288,16 +288,32 @@ fn tls_connector(
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(client))
 }
 
-/// A database error as a store error, with what was being done.
+/// A database error as a store error, with what was being done: `Unavailable` when the
+/// connection is lost or the server will not serve it now, `Backend` for a statement refused.
 pub(crate) fn db_error(doing: &str, e: &tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
+        Some(db) if unavailable(db.code()) => {
+            StoreError::Unavailable(format!("{doing}: {}", db.message()))
+        }
         Some(db) => StoreError::Backend(format!("{doing}: {}", db.message())),
-        None => StoreError::Backend(format!("{doing}: {e}")),
+        None => StoreError::Unavailable(format!("{doing}: {e}")),
     }
 }
 
+/// Whether a server's error says it cannot serve now (rather than refusing what was asked):
+/// connection exceptions, an administrator's or crash shutdown, too many connections, a
+/// database closed to connections.
+fn unavailable(code: &tokio_postgres::error::SqlState) -> bool {
+    use tokio_postgres::error::SqlState;
+    code.code().starts_with("08")
+        || code.code().starts_with("57P")
+        || *code == SqlState::TOO_MANY_CONNECTIONS
+        || *code == SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE
+}
+
+/// No connection to be had (the server does not answer, or the pool waited its limit).
 pub(crate) fn pool_error(e: &deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Backend(format!("no database connection: {e}"))
+    StoreError::Unavailable(format!("no database connection: {e}"))
 }
 
 fn limit(n: usize) -> i64 {

@@ -235,3 +235,64 @@ async fn connections_commit_synchronously() {
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "on");
 }
+
+/// While the database refuses connections, a write fails at once as `Unavailable` (503
+/// towards clients), not after a long wait; once it takes them again the same handle writes,
+/// without reopening.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_fail_fast_as_unavailable_during_an_outage_and_resume_after() {
+    let h = PostgresHarness::new();
+    let backend = Arc::new(PostgresStore::open(&h.settings).await.unwrap());
+    let store = Store::on(backend.clone());
+    let admin_url = h.settings.url.replace(
+        &h.settings.url[h.settings.url.find("dbname=").unwrap()..],
+        "dbname=postgres",
+    );
+    let admin = PostgresStore::open(&PostgresSettings {
+        url: admin_url,
+        password: None,
+        pool_size: 1,
+    })
+    .await
+    .unwrap();
+    let admin = admin.client().await.unwrap();
+    let dbname = h.settings.url.rsplit("dbname=").next().unwrap().to_owned();
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {dbname} ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{dbname}'"
+        ))
+        .await
+        .unwrap();
+    let watch = crate::clock::Stopwatch::start();
+    let err = store
+        .sessions
+        .put(&session("ASIAOUTAGE", 1_000), &event("outage"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    assert!(
+        watch.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        watch.elapsed()
+    );
+    assert!(matches!(
+        crate::error::ApiError::from(err),
+        crate::error::ApiError::ServiceUnavailable(_)
+    ));
+    assert!(matches!(
+        store.users.get("alice").await,
+        Err(StoreError::Unavailable(_))
+    ));
+    admin
+        .batch_execute(&format!("ALTER DATABASE {dbname} ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    store
+        .sessions
+        .put(&session("ASIAAFTER", 1_000), &event("after"))
+        .await
+        .unwrap();
+    assert!(store.sessions.get("ASIAAFTER").await.unwrap().is_some());
+    assert!(store.sessions.get("ASIAOUTAGE").await.unwrap().is_none());
+}

@@ -33,7 +33,7 @@ pub(crate) struct EventRow {
     pub(crate) json: String,
 }
 
-type Answer = oneshot::Sender<Result<(), String>>;
+type Answer = oneshot::Sender<Result<(), CommitError>>;
 
 struct Job {
     session: Option<SessionRow>,
@@ -75,7 +75,7 @@ impl Writer {
         answered
             .await
             .map_err(|_| StoreError::Closed)?
-            .map_err(StoreError::Backend)
+            .map_err(CommitError::into_store_error)
     }
 
     /// Queue `event` for the next commit, without waiting for it.
@@ -128,7 +128,7 @@ async fn write(
     metrics: &CommitMetrics,
     batch: &[Job],
     commits: &AtomicU64,
-) -> Vec<Result<(), String>> {
+) -> Vec<Result<(), CommitError>> {
     let has_data = |j: &Job| j.session.is_some() || j.event.is_some();
     if !batch.iter().any(has_data) {
         return vec![Ok(()); batch.len()];
@@ -152,39 +152,59 @@ async fn write(
                 if alone.is_ok() {
                     commits.fetch_add(1, Ordering::Relaxed);
                 }
-                outcomes.push(alone.map_err(|e| e.message));
+                outcomes.push(alone);
             }
             outcomes
         }
         Err(e) => {
             tracing::warn!(error = %e.message, jobs = batch.len(), "a commit failed");
-            vec![Err(e.message); batch.len()]
+            vec![Err(e); batch.len()]
         }
     }
 }
 
 /// Why a commit failed: the message, and whether the database refused a row or statement
 /// (then the other jobs of the batch can still be written), rather than being unreachable.
+#[derive(Debug, Clone)]
 struct CommitError {
     message: String,
     refused_row: bool,
+    /// The database could not be reached (`StoreError::Unavailable`).
+    unavailable: bool,
 }
 
 impl CommitError {
     fn of(doing: &str, e: &tokio_postgres::Error) -> Self {
+        Self::from_store(db_error(doing, e))
+    }
+
+    fn from_store(e: StoreError) -> Self {
+        let unavailable = matches!(e, StoreError::Unavailable(_));
         Self {
-            message: db_error(doing, e).to_string(),
-            refused_row: e.as_db_error().is_some(),
+            message: match e {
+                StoreError::Unavailable(m) | StoreError::Backend(m) => m,
+                other => other.to_string(),
+            },
+            refused_row: !unavailable,
+            unavailable,
+        }
+    }
+
+    fn into_store_error(self) -> StoreError {
+        if self.unavailable {
+            StoreError::Unavailable(self.message)
+        } else {
+            StoreError::Backend(self.message)
         }
     }
 }
 
 /// One transaction: every session, then every event in order.
 async fn commit(pool: &Pool, batch: &[Job]) -> Result<(), CommitError> {
-    let mut client = pool.get().await.map_err(|e| CommitError {
-        message: pool_error(&e).to_string(),
-        refused_row: false,
-    })?;
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| CommitError::from_store(pool_error(&e)))?;
     let tx = client
         .transaction()
         .await
