@@ -46,6 +46,10 @@ const REVOCATION_CHANNEL: &str = "stsbridge_revocations";
 /// revocation whose notification was lost (a dropped listening connection) stays unseen.
 pub const CATCH_UP_INTERVAL: Duration = Duration::from_secs(5);
 
+/// Rows deleted per statement by a purge or a prune (a few in tests, so that they go through
+/// several chunks).
+const PURGE_CHUNK: i64 = if cfg!(test) { 2 } else { 10_000 };
+
 /// How long a request waits for a pooled connection before it is refused.
 const POOL_WAIT: Duration = Duration::from_secs(5);
 
@@ -217,6 +221,31 @@ impl PostgresStore {
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(|e| pool_error(&e))
+    }
+
+    /// Run `delete` (a `DELETE` of at most `$2` rows at or before `$1`, returning one row per
+    /// row deleted) until it deletes fewer than a chunk: a purge of a large backlog holds no lock
+    /// or transaction long. Returns how many rows went.
+    async fn delete_in_chunks(
+        &self,
+        delete: &str,
+        bound: i64,
+        doing: &str,
+    ) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let statement = format!("WITH gone AS ({delete}) SELECT count(*) FROM gone");
+        let mut deleted = 0;
+        loop {
+            let row = client
+                .query_one(&statement, &[&bound, &PURGE_CHUNK])
+                .await
+                .map_err(|e| db_error(doing, &e))?;
+            let n: i64 = row.get(0);
+            deleted += u64::try_from(n).unwrap_or(0);
+            if n < PURGE_CHUNK {
+                return Ok(deleted);
+            }
+        }
     }
 
     /// Reload the revocations and publish them.
@@ -535,12 +564,18 @@ impl Sessions for PostgresStore {
             .collect()
     }
 
+    /// By ranges of the expiry index, a chunk at a time.
     async fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError> {
-        let client = self.client().await?;
-        let purged = client
-            .execute("DELETE FROM sessions WHERE expires_at <= $1", &[&now_unix])
-            .await
-            .map_err(|e| db_error("purging sessions", &e))?;
+        let purged = self
+            .delete_in_chunks(
+                "DELETE FROM sessions WHERE access_key_id IN (
+                     SELECT access_key_id FROM sessions WHERE expires_at <= $1
+                     ORDER BY expires_at LIMIT $2)
+                 RETURNING 1",
+                now_unix,
+                "purging sessions",
+            )
+            .await?;
         Ok(usize::try_from(purged).unwrap_or(usize::MAX))
     }
 
@@ -596,12 +631,16 @@ impl AuditLog for PostgresStore {
         Ok(events)
     }
 
+    /// By ranges of the time index, a chunk at a time.
     async fn prune_before(&self, before_unix: i64) -> Result<u64, StoreError> {
-        let client = self.client().await?;
-        client
-            .execute("DELETE FROM audit WHERE event_time < $1", &[&before_unix])
-            .await
-            .map_err(|e| db_error("pruning the audit trail", &e))
+        self.delete_in_chunks(
+            "DELETE FROM audit WHERE seq IN (
+                 SELECT seq FROM audit WHERE event_time < $1 ORDER BY event_time, seq LIMIT $2)
+             RETURNING 1",
+            before_unix,
+            "pruning the audit trail",
+        )
+        .await
     }
 
     /// Waits first for the events recorded to be written; reads the window newest first,
@@ -687,12 +726,15 @@ impl ReplayCache for PostgresStore {
     }
 
     async fn purge_expired(&self, now_unix: i64) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute("DELETE FROM replay WHERE until <= $1", &[&now_unix])
-            .await
-            .map_err(|e| db_error("purging the replay cache", &e))?;
-        Ok(())
+        self.delete_in_chunks(
+            "DELETE FROM replay WHERE key IN (
+                 SELECT key FROM replay WHERE until <= $1 ORDER BY until LIMIT $2)
+             RETURNING 1",
+            now_unix,
+            "purging the replay cache",
+        )
+        .await
+        .map(drop)
     }
 }
 

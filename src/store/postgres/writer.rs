@@ -42,19 +42,60 @@ struct Job {
     answer: Option<Answer>,
 }
 
-/// The handle on the writer task; the task ends when the last handle is dropped, after the
-/// jobs queued.
+/// How long dropping the writer waits for the jobs queued to be written (a database that no
+/// longer answers must not keep the daemon from stopping).
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The handle on the writer task. Dropping it closes the queue and waits (at most
+/// [`SHUTDOWN_WAIT`]) for the jobs queued to be written, so events recorded without waiting
+/// are in the database when the store is gone (a store opened next sees them).
 pub(crate) struct Writer {
-    jobs: mpsc::UnboundedSender<Job>,
+    /// `None` only while dropping.
+    jobs: Option<mpsc::UnboundedSender<Job>>,
+    /// Disconnected when the task ends (in a mutex: a receiver is not `Sync`).
+    ended: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
     commits: Arc<AtomicU64>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        self.jobs = None;
+        let wait = || {
+            if let Ok(ended) = self.ended.lock() {
+                let _ = ended.recv_timeout(SHUTDOWN_WAIT);
+            }
+        };
+        match Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(wait);
+            }
+            // On a single-threaded runtime the task can only run once this returns.
+            Ok(_) => {}
+            Err(_) => wait(),
+        }
+    }
 }
 
 impl Writer {
     pub(crate) fn start(pool: Pool, feed: AuditFeed, metrics: CommitMetrics) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel();
+        let (end, ended) = std::sync::mpsc::channel();
         let commits = Arc::new(AtomicU64::new(0));
-        tokio::spawn(run(pool, feed, metrics, queue, commits.clone()));
-        Self { jobs, commits }
+        let task_commits = commits.clone();
+        tokio::spawn(async move {
+            run(pool, feed, metrics, queue, task_commits).await;
+            drop(end);
+        });
+        Self {
+            jobs: Some(jobs),
+            ended: std::sync::Mutex::new(ended),
+            commits,
+        }
+    }
+
+    fn queue(&self) -> Result<&mpsc::UnboundedSender<Job>, StoreError> {
+        self.jobs.as_ref().ok_or(StoreError::Closed)
     }
 
     /// Write `session` and `event` (either may be absent: a barrier, which answers once
@@ -65,7 +106,7 @@ impl Writer {
         event: Option<EventRow>,
     ) -> Result<(), StoreError> {
         let (answer, answered) = oneshot::channel();
-        self.jobs
+        self.queue()?
             .send(Job {
                 session,
                 event,
@@ -80,7 +121,7 @@ impl Writer {
 
     /// Queue `event` for the next commit, without waiting for it.
     pub(crate) fn soon(&self, event: EventRow) -> Result<(), StoreError> {
-        self.jobs
+        self.queue()?
             .send(Job {
                 session: None,
                 event: Some(event),
