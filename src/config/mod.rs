@@ -927,6 +927,15 @@ fn postgres_settings(
         problems.add(path, Some("storage.url"), e.to_string());
         return None;
     }
+    if let Some(roots) = settings.root_cert_file()
+        && let Err(e) = std::fs::metadata(&roots)
+    {
+        problems.add(
+            path,
+            Some("storage.url"),
+            format!("sslrootcert {}: {e}", roots.display()),
+        );
+    }
     Some(settings)
 }
 

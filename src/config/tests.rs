@@ -1349,6 +1349,10 @@ fn postgres_settings_are_checked() {
             "storage.url: is read only with kind = \"postgres\"",
         ),
         ("kind = \"mysql\"\n", "storage.kind"),
+        (
+            "kind = \"postgres\"\nurl = \"postgresql://h/db?sslmode=require&sslrootcert=/nonexistent/ca.pem\"\n",
+            "storage.url: sslrootcert /nonexistent/ca.pem",
+        ),
     ] {
         let dir = setup(&with_storage(extra));
         let p = problems(&dir).join("\n");

@@ -188,3 +188,61 @@ async fn check_config_reports_the_databases_schema_version() {
     );
     assert!(!out.contains("hunter2"), "{out}");
 }
+
+/// With `sslmode=require` the daemon's connections are TLS (rustls), the server verified
+/// against `sslrootcert`; a server whose certificate another authority issued is refused
+/// (fail closed: no fallback to plain), and so is a server that offers no TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_is_reached_over_verified_tls_when_the_url_asks() {
+    use crate::support::pki::TestCa;
+    use stsbridge::store::postgres::{PostgresSettings, PostgresStore};
+    let ca = TestCa::new();
+    let server = ca.server_cert("db", 30);
+    let (cluster, port) = crate::support::postgres::tls_cluster(&server.cert_pem, &server.key_pem);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let other_file = dir.path().join("other.pem");
+    std::fs::write(&other_file, TestCa::new().pem()).unwrap();
+    let settings = |host: &str, mode: &str, root: &std::path::Path| PostgresSettings {
+        url: format!(
+            "postgresql://{}@{host}:{port}/postgres?sslmode={mode}&sslrootcert={}",
+            crate::support::postgres::SUPERUSER,
+            root.display()
+        ),
+        password: None,
+        pool_size: 2,
+    };
+    let store = PostgresStore::open(&settings("localhost", "require", &ca_file))
+        .await
+        .expect("TLS to the database");
+    assert!(store.uses_tls().await.unwrap());
+    drop(store);
+    let store = PostgresStore::open(&settings("127.0.0.1", "verify-full", &ca_file))
+        .await
+        .expect("verify-full, the address in the certificate");
+    assert!(store.uses_tls().await.unwrap());
+    drop(store);
+    let refused = PostgresStore::open(&settings("localhost", "require", &other_file)).await;
+    let err = refused.err().expect("another authority's certificate");
+    assert!(
+        err.to_string().contains("invalid peer certificate"),
+        "{err}"
+    );
+    // The shared cluster offers no TLS: asked for, it is refused rather than skipped.
+    let plain = PostgresSettings {
+        url: format!(
+            "{} sslmode=require sslrootcert={}",
+            crate::support::postgres::fresh_database(),
+            ca_file.display()
+        ),
+        password: None,
+        pool_size: 1,
+    };
+    let err = PostgresStore::open(&plain).await.err().expect("no TLS");
+    assert!(
+        err.to_string().contains("server does not support TLS"),
+        "{err}"
+    );
+    drop(cluster);
+}

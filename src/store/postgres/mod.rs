@@ -70,7 +70,8 @@ impl PostgresSettings {
     /// The connection settings: the URL parsed (`sslmode=verify-full` is `require`: the
     /// server's certificate is always verified), the password added.
     pub fn connection(&self) -> Result<tokio_postgres::Config, BadUrl> {
-        let url = self.url.replace("sslmode=verify-full", "sslmode=require");
+        let (url, _) = split_root_cert(&self.url);
+        let url = url.replace("sslmode=verify-full", "sslmode=require");
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| BadUrl(e.to_string()))?;
@@ -78,6 +79,12 @@ impl PostgresSettings {
             config.password(password.as_bytes());
         }
         Ok(config)
+    }
+
+    /// The PEM file of the certificate authorities the server's certificate is verified
+    /// against (`sslrootcert=` in the URL); `None`: the system's roots.
+    pub fn root_cert_file(&self) -> Option<std::path::PathBuf> {
+        split_root_cert(&self.url).1.map(std::path::PathBuf::from)
     }
 
     /// The URL without its password, for messages.
@@ -101,6 +108,53 @@ impl PostgresSettings {
             }
             Err(_) => "an unreadable database URL".to_owned(),
         }
+    }
+}
+
+/// `url` without its `sslrootcert` parameter (which the PostgreSQL client does not read), and
+/// that parameter's value: in a URL's query (`?sslmode=require&sslrootcert=/etc/ca.pem`,
+/// percent-decoded) or as a `key=value` word.
+fn split_root_cert(url: &str) -> (String, Option<String>) {
+    const KEY: &str = "sslrootcert=";
+    let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if is_url {
+        let Some((base, query)) = url.split_once('?') else {
+            return (url.to_owned(), None);
+        };
+        let mut found = None;
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| match pair.strip_prefix(KEY) {
+                Some(value) => {
+                    found = Some(
+                        percent_encoding::percent_decode_str(value)
+                            .decode_utf8_lossy()
+                            .into_owned(),
+                    );
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        let url = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        (url, found)
+    } else {
+        let mut found = None;
+        let kept: Vec<&str> = url
+            .split_whitespace()
+            .filter(|word| match word.strip_prefix(KEY) {
+                Some(value) => {
+                    found = Some(value.to_owned());
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        (kept.join(" "), found)
     }
 }
 
@@ -159,7 +213,7 @@ impl PostgresStore {
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         config.options("-c synchronous_commit=on");
         config.application_name("stsbridge");
-        let tls = tls_connector(&config)?;
+        let tls = tls_connector(&config, settings.root_cert_file().as_deref())?;
         let manager = Manager::from_config(
             config.clone(),
             tls.clone(),
@@ -212,6 +266,19 @@ impl PostgresStore {
     /// The version of the database's schema.
     pub fn schema_version(&self) -> i32 {
         self.schema_version
+    }
+
+    /// Whether this handle's connections to the database are TLS.
+    pub async fn uses_tls(&self) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+                &[],
+            )
+            .await
+            .map_err(|e| db_error("reading the connection's TLS state", &e))?;
+        Ok(row.get(0))
     }
 
     /// Transactions the writer committed (a metric, and the shared-commit test's witness).
@@ -273,7 +340,7 @@ pub async fn probe(
         .connection()
         .map_err(|e| StoreError::Backend(e.to_string()))?;
     config.connect_timeout(timeout);
-    let tls = tls_connector(&config)?;
+    let tls = tls_connector(&config, settings.root_cert_file().as_deref())?;
     let (client, connection) = tokio::time::timeout(timeout, config.connect(tls))
         .await
         .map_err(|_| StoreError::Backend(format!("no answer within {}s", timeout.as_secs())))?
@@ -290,21 +357,40 @@ pub async fn probe(
 }
 
 /// TLS when the URL asks for it (`sslmode=require`, `verify-full`): rustls on aws-lc-rs,
-/// verifying the server against the system's roots. Otherwise none (a Unix socket, a local
+/// verifying the server's certificate and name (both modes: stricter than libpq's `require`)
+/// against `sslrootcert` or the system's roots. Otherwise none (a Unix socket, a local
 /// network the operator trusts).
 fn tls_connector(
     config: &tokio_postgres::Config,
+    root_cert_file: Option<&std::path::Path>,
 ) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
     let mut roots = rustls::RootCertStore::empty();
     if config.get_ssl_mode() == SslMode::Require {
-        let found = rustls_native_certs::load_native_certs();
-        for cert in found.certs {
-            // A root the provider cannot read is no root.
-            let _ = roots.add(cert);
+        match root_cert_file {
+            Some(file) => {
+                use rustls_pki_types::pem::PemObject as _;
+                let certs = rustls_pki_types::CertificateDer::pem_file_iter(file)
+                    .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| {
+                        StoreError::Backend(format!("sslrootcert {}: {e}", file.display()))
+                    })?;
+                let (_, unreadable) = roots.add_parsable_certificates(certs);
+                if unreadable > 0 {
+                    return Err(StoreError::Backend(format!(
+                        "sslrootcert {}: {unreadable} certificate(s) that cannot be used",
+                        file.display()
+                    )));
+                }
+            }
+            None => {
+                let found = rustls_native_certs::load_native_certs();
+                // A root the provider cannot read is no root.
+                roots.add_parsable_certificates(found.certs);
+            }
         }
         if roots.is_empty() {
             return Err(StoreError::Backend(
-                "sslmode=require, and no root certificate found to verify the database with".into(),
+                "sslmode=require, and no root certificate to verify the database with".into(),
             ));
         }
     }
@@ -325,7 +411,7 @@ pub(crate) fn db_error(doing: &str, e: &tokio_postgres::Error) -> StoreError {
             StoreError::Unavailable(format!("{doing}: {}", db.message()))
         }
         Some(db) => StoreError::Backend(format!("{doing}: {}", db.message())),
-        None => StoreError::Unavailable(format!("{doing}: {e}")),
+        None => StoreError::Unavailable(format!("{doing}: {}", with_causes(e))),
     }
 }
 
@@ -342,7 +428,22 @@ fn unavailable(code: &tokio_postgres::error::SqlState) -> bool {
 
 /// No connection to be had (the server does not answer, or the pool waited its limit).
 pub(crate) fn pool_error(e: &deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Unavailable(format!("no database connection: {e}"))
+    StoreError::Unavailable(format!("no database connection: {}", with_causes(e)))
+}
+
+/// An error and what caused it, down the chain (a TLS failure says why the certificate was
+/// refused); messages that repeat their cause's are not repeated.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !text.ends_with(&said) {
+            text = format!("{text}: {said}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 fn limit(n: usize) -> i64 {

@@ -29,6 +29,8 @@ const PACKAGED_BINARIES: &str = "/usr/lib/postgresql";
 pub struct TestCluster {
     /// The directory of the server's Unix socket.
     pub socket_dir: PathBuf,
+    /// The port (in the socket's name; on `127.0.0.1` too for a TLS cluster).
+    pub port: u16,
     bin_dir: PathBuf,
     /// The shell that stops the server when this process ends (its stdin is the pipe).
     _guard: Mutex<Child>,
@@ -38,8 +40,9 @@ impl TestCluster {
     /// The connection string (libpq key/value) of database `dbname`.
     pub fn url(&self, dbname: &str) -> String {
         format!(
-            "host={} user={SUPERUSER} dbname={dbname}",
-            self.socket_dir.display()
+            "host={} port={} user={SUPERUSER} dbname={dbname}",
+            self.socket_dir.display(),
+            self.port
         )
     }
 
@@ -53,10 +56,37 @@ impl TestCluster {
 /// skips) when the PostgreSQL server binaries are not installed or the cluster does not start.
 pub fn cluster() -> &'static TestCluster {
     static CLUSTER: OnceLock<Result<TestCluster, String>> = OnceLock::new();
-    match CLUSTER.get_or_init(start) {
+    match CLUSTER.get_or_init(|| start(None)) {
         Ok(cluster) => cluster,
         Err(e) => panic!("{e}"),
     }
+}
+
+/// A cluster of its own that also listens on `127.0.0.1` (the returned port) with TLS, serving
+/// `cert_pem` (a chain for `127.0.0.1`/`localhost`) and `key_pem`. Stopped when the process
+/// ends, as the shared one.
+#[allow(dead_code)] // the integration tests' (the store's unit tests use the socket only)
+pub fn tls_cluster(cert_pem: &str, key_pem: &str) -> (TestCluster, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let tls = Tls {
+        cert_pem: cert_pem.to_owned(),
+        key_pem: key_pem.to_owned(),
+        port,
+    };
+    match start(Some(tls)) {
+        Ok(cluster) => (cluster, port),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// What a TLS cluster serves, and where.
+struct Tls {
+    cert_pem: String,
+    key_pem: String,
+    port: u16,
 }
 
 /// A new, empty database on the shared cluster; returns its connection string.
@@ -66,6 +96,7 @@ pub fn fresh_database() -> String {
     let out = Command::new(cluster.tool("createdb"))
         .args(["-h"])
         .arg(&cluster.socket_dir)
+        .args(["-p", &cluster.port.to_string()])
         .args(["-U", SUPERUSER, &name])
         .output()
         .expect("running createdb");
@@ -140,19 +171,45 @@ fn nobody() -> Result<(u32, u32), String> {
         .ok_or_else(|| "running as root, and no user nobody to run PostgreSQL as".to_owned())
 }
 
-fn start() -> Result<TestCluster, String> {
+fn start(tls: Option<Tls>) -> Result<TestCluster, String> {
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let bin_dir = find_binaries()?;
-    let dir = std::env::temp_dir().join(format!("stsbridge-pg-{}", std::process::id()));
+    let nth = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("stsbridge-pg-{}-{nth}", std::process::id()));
     // A directory left by an earlier process of the same pid (its server stopped with it).
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let as_root = rustix::process::geteuid().is_root();
+    let mut owned = vec![dir.clone()];
+    let mut listen = String::new();
+    let mut ssl: Vec<String> = Vec::new();
+    if let Some(tls) = &tls {
+        let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+        std::fs::write(&cert, &tls.cert_pem).map_err(|e| format!("writing the cert: {e}"))?;
+        std::fs::write(&key, &tls.key_pem).map_err(|e| format!("writing the key: {e}"))?;
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("chmod the key: {e}"))?;
+        listen = "127.0.0.1".to_owned();
+        for setting in [
+            "ssl=on".to_owned(),
+            format!("ssl_cert_file={}", cert.display()),
+            format!("ssl_key_file={}", key.display()),
+            format!("port={}", tls.port),
+        ] {
+            ssl.push("-c".to_owned());
+            ssl.push(setting);
+        }
+        owned.extend([cert, key]);
+    }
     // The command prefix that runs a server binary as the cluster's owner.
     let mut run_as: Vec<String> = Vec::new();
     if as_root {
         let (uid, gid) = nobody()?;
-        std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
-            .map_err(|e| format!("chown {}: {e}", dir.display()))?;
+        for path in &owned {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                .map_err(|e| format!("chown {}: {e}", path.display()))?;
+        }
         run_as = vec![
             "setpriv".into(),
             format!("--reuid={uid}"),
@@ -205,7 +262,7 @@ fn start() -> Result<TestCluster, String> {
             "-k",
             &dir.display().to_string(),
             "-c",
-            "listen_addresses=",
+            &format!("listen_addresses={listen}"),
             "-c",
             "fsync=off",
             "-c",
@@ -215,6 +272,7 @@ fn start() -> Result<TestCluster, String> {
         ]
         .map(str::to_owned),
     );
+    words.extend(ssl);
     // $1: the directory to remove; the rest: the server's command line. The server's own
     // output goes to the log; the shell waits on its stdin (the pipe) and stops the server when
     // it closes.
@@ -239,6 +297,7 @@ rm -rf "$dir""#;
         .map_err(|e| format!("starting the server: {e}"))?;
     let cluster = TestCluster {
         socket_dir: dir.clone(),
+        port: tls.as_ref().map_or(5432, |t| t.port),
         bin_dir,
         _guard: Mutex::new(guard),
     };
@@ -246,6 +305,7 @@ rm -rf "$dir""#;
         let ready = Command::new(cluster.tool("pg_isready"))
             .arg("-h")
             .arg(&dir)
+            .args(["-p", &cluster.port.to_string()])
             .args(["-U", SUPERUSER, "-d", "postgres", "-q"])
             .status()
             .is_ok_and(|s| s.success());

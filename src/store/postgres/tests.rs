@@ -296,3 +296,28 @@ async fn writes_fail_fast_as_unavailable_during_an_outage_and_resume_after() {
     assert!(store.sessions.get("ASIAAFTER").await.unwrap().is_some());
     assert!(store.sessions.get("ASIAOUTAGE").await.unwrap().is_none());
 }
+
+#[test]
+fn the_root_certificate_file_is_taken_out_of_the_url() {
+    let root = |url: &str| {
+        let settings = PostgresSettings {
+            url: url.to_owned(),
+            password: None,
+            pool_size: 1,
+        };
+        (settings.root_cert_file(), settings.connection().is_ok())
+    };
+    assert_eq!(
+        root("postgresql://u@db/sts?sslmode=require&sslrootcert=%2Fetc%2Fca.pem"),
+        (Some("/etc/ca.pem".into()), true)
+    );
+    assert_eq!(
+        root("postgresql://u@db/sts?sslrootcert=/etc/ca.pem"),
+        (Some("/etc/ca.pem".into()), true)
+    );
+    assert_eq!(
+        root("host=db user=u sslrootcert=/etc/ca.pem sslmode=require"),
+        (Some("/etc/ca.pem".into()), true)
+    );
+    assert_eq!(root("postgresql://u@db/sts"), (None, true));
+}

@@ -4,7 +4,7 @@
 #[path = "../../../src/store/postgres/test_cluster.rs"]
 mod cluster;
 
-pub use cluster::fresh_database;
+pub use cluster::{SUPERUSER, fresh_database, tls_cluster};
 
 /// The `[storage]` lines of a daemon on a fresh database (`Setup::storage`).
 pub fn storage_on(url: &str) -> String {
