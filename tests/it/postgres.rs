@@ -79,6 +79,25 @@ async fn a_daemon_on_postgres_keeps_its_records_across_a_restart() {
     let creds = session_token(&d, &alice).await;
     assert_eq!(caller_identity(&d, &creds).await, "<ok>");
     let dir = d.stop().await;
+    // The commands that read the store of a stopped daemon read the database.
+    for args in [
+        &["sessions", "list", "--json"][..],
+        &["audit", "list", "--json"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_stsbridge"))
+            .arg("--config")
+            .arg(dir.path().join("stsbridge.toml"))
+            .args(args)
+            .output()
+            .expect("run stsbridge");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(creds.access_key_id()), "{args:?}: {stdout}");
+    }
     let d = Daemon::restart(dir).await;
     assert_eq!(caller_identity(&d, &creds).await, "<ok>");
     let stored = d
