@@ -53,6 +53,13 @@ const PURGE_CHUNK: i64 = if cfg!(test) { 2 } else { 10_000 };
 /// How long a request waits for a pooled connection before it is refused.
 const POOL_WAIT: Duration = Duration::from_secs(5);
 
+/// Idle time before a connection is probed by TCP keepalives.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+
+/// How long data sent to the server may stay unacknowledged before the connection is given up
+/// (`TCP_USER_TIMEOUT`).
+const UNACKNOWLEDGED_LIMIT: Duration = Duration::from_secs(10);
+
 /// Where the database is and how to reach it (`[storage] kind = "postgres"`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct PostgresSettings {
@@ -213,6 +220,13 @@ impl PostgresStore {
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         config.options("-c synchronous_commit=on");
         config.application_name("stsbridge");
+        // A server that stops answering without closing the connection (a partition, a
+        // crashed host) fails its requests within seconds instead of holding them.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(POOL_WAIT);
+        }
+        config.keepalives_idle(KEEPALIVE_IDLE);
+        config.tcp_user_timeout(UNACKNOWLEDGED_LIMIT);
         let tls = tls_connector(&config, settings.root_cert_file().as_deref())?;
         let manager = Manager::from_config(
             config.clone(),
