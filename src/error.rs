@@ -300,7 +300,8 @@ fn validation_message(violations: &[Violation]) -> String {
     format!("{n} validation {noun} detected: {}", parts.join("; "))
 }
 
-/// AWS answers a refused signature or key with 403, a malformed one with 400.
+/// AWS answers a refused signature or key with 403, a malformed one with 400; a key that
+/// cannot be looked up now gets 503.
 fn auth_status(e: SigV4Error) -> StatusCode {
     match e {
         SigV4Error::MissingAuthenticationToken
@@ -309,6 +310,7 @@ fn auth_status(e: SigV4Error) -> StatusCode {
         | SigV4Error::WrongService
         | SigV4Error::ExpiredToken => StatusCode::FORBIDDEN,
         SigV4Error::IncompleteSignature(_) | SigV4Error::RequestExpired => StatusCode::BAD_REQUEST,
+        SigV4Error::LookupUnavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -328,6 +330,9 @@ fn auth_message(e: SigV4Error) -> &'static str {
         }
         SigV4Error::RequestExpired => "Request has expired.",
         SigV4Error::ExpiredToken => "The security token included in the request is expired",
+        SigV4Error::LookupUnavailable => {
+            "The service cannot check the access key now. Please try again later."
+        }
     }
 }
 

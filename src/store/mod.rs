@@ -346,17 +346,21 @@ pub trait Users: Send + Sync {
 }
 
 /// Whether the store can take writes now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StoreStatus {
     /// Bytes free on the store's filesystem, as last read.
     pub free_bytes: u64,
     /// Below this, writes are refused.
     pub floor_bytes: u64,
+    /// Why the database cannot be reached, as last seen (a shared store); `None` while it
+    /// answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
 }
 
 impl StoreStatus {
     pub fn writable(&self) -> bool {
-        self.free_bytes >= self.floor_bytes
+        self.free_bytes >= self.floor_bytes && self.unavailable.is_none()
     }
 }
 

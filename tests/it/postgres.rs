@@ -265,3 +265,113 @@ async fn the_database_is_reached_over_verified_tls_when_the_url_asks() {
     );
     drop(cluster);
 }
+
+/// Run `sql` on the cluster's `postgres` database (the test's own may be closed to connections).
+async fn on_cluster(database_url: &str, sql: &str) {
+    let at = database_url.find("dbname=").expect("a key/value URL");
+    let admin = format!("{}dbname=postgres", &database_url[..at]);
+    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the cluster");
+    let driver = tokio::spawn(connection);
+    client.batch_execute(sql).await.expect("run SQL");
+    drop(client);
+    let _ = driver.await;
+}
+
+/// The database closed to the daemon: requests that must write (credentials) or read a user
+/// (a long-term key, a user's session, whose policies are the user's current ones) are refused
+/// at once with 503 ServiceUnavailable, never as an invalid key; `/readyz` is 503 and says why. Once the database takes
+/// connections again the daemon serves as before, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_refuses_writes_and_service_resumes_after() {
+    use aws_sdk_sts::error::ProvideErrorMetadata as _;
+    let url = fresh_database();
+    let dbname = url.rsplit("dbname=").next().unwrap().to_owned();
+    let idp = crate::support::idp::TestIdp::start().await;
+    let daemon = Daemon::start(Setup {
+        idps: vec![("test".into(), crate::sts::idp_toml(idp.issuer()))],
+        roles: crate::sts::roles(&idp.provider()),
+        ..on(&url)
+    })
+    .await;
+    let f = crate::sts::Fixture { idp, daemon };
+    let d = &f.daemon;
+    let role_session = f
+        .assume("app", "before", &f.token("user-1"))
+        .await
+        .unwrap()
+        .credentials()
+        .unwrap()
+        .clone();
+    let alice = create_user(d, "alice").await;
+    let user_session = session_token(d, &alice).await;
+    on_cluster(
+        &url,
+        &format!(
+            "ALTER DATABASE {dbname} ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{dbname}'"
+        ),
+    )
+    .await;
+    // One request, timed (the SDK would retry a 503 with backoff).
+    let form = format!(
+        "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn={}&RoleSessionName=during\
+         &WebIdentityToken={}",
+        percent_encoding::utf8_percent_encode(
+            &crate::sts::role_arn("app"),
+            percent_encoding::NON_ALPHANUMERIC
+        ),
+        f.token("user-2")
+    );
+    let watch = Stopwatch::start();
+    let answer = reqwest::Client::new()
+        .post(&d.url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    let took = watch.elapsed();
+    assert_eq!(answer.status(), 503);
+    let body = answer.text().await.unwrap();
+    assert!(body.contains("<Code>ServiceUnavailable</Code>"), "{body}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let refused = signed_client(&d.url, &alice.id, &alice.secret, None)
+        .get_session_token()
+        .send()
+        .await
+        .expect_err("no database, no user");
+    assert_eq!(refused.code(), Some("ServiceUnavailable"), "{refused:?}");
+    assert_eq!(
+        caller_identity(d, &user_session).await,
+        "ServiceUnavailable"
+    );
+    // Every answered request is audited durably first, so even a role session's
+    // GetCallerIdentity waits for the database (verifying without it needs an audit spool).
+    assert_eq!(
+        caller_identity(d, &role_session).await,
+        "ServiceUnavailable"
+    );
+    let readyz = reqwest::get(format!("{}/readyz", d.url)).await.unwrap();
+    assert_eq!(readyz.status(), 503);
+    let readiness: serde_json::Value = serde_json::from_str(&readyz.text().await.unwrap()).unwrap();
+    assert!(
+        readiness["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("the database does not answer"),
+        "{readiness}"
+    );
+
+    on_cluster(
+        &url,
+        &format!("ALTER DATABASE {dbname} ALLOW_CONNECTIONS true"),
+    )
+    .await;
+    assert!(f.assume("app", "after", &f.token("user-3")).await.is_ok());
+    assert_eq!(caller_identity(d, &user_session).await, "<ok>");
+    assert_eq!(caller_identity(d, &role_session).await, "<ok>");
+    let readyz = reqwest::get(format!("{}/readyz", d.url)).await.unwrap();
+    assert_eq!(readyz.status(), 200, "{}", readyz.text().await.unwrap());
+}

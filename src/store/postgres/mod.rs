@@ -192,6 +192,9 @@ pub struct PostgresStore {
     revocation_lock: Arc<tokio::sync::Mutex<()>>,
     /// Sessions held, as last estimated (the catch-up task reads it).
     sessions: Arc<AtomicU64>,
+    /// Why the database could not be reached, as last seen; cleared by the next success of
+    /// the writer or of the catch-up.
+    unavailable: Arc<Reachability>,
     /// The listening and catch-up task; aborted with the store.
     follower: tokio::task::JoinHandle<()>,
     schema_version: i32,
@@ -250,6 +253,7 @@ impl PostgresStore {
         let revocation_set = Arc::new(watch::Sender::new(Arc::new(in_force)));
         let revocation_lock = Arc::new(tokio::sync::Mutex::new(()));
         let sessions = Arc::new(AtomicU64::new(0));
+        let unavailable = Arc::new(Reachability::default());
         let follower = tokio::spawn(follow_revocations(
             config,
             tls,
@@ -257,9 +261,10 @@ impl PostgresStore {
             revocation_set.clone(),
             revocation_lock.clone(),
             sessions.clone(),
+            unavailable.clone(),
         ));
         let feed = AuditFeed::default();
-        let writer = Writer::start(pool.clone(), feed.clone(), metrics);
+        let writer = Writer::start(pool.clone(), feed.clone(), metrics, unavailable.clone());
         tracing::info!(
             database = %settings.describe(),
             schema_version,
@@ -272,6 +277,7 @@ impl PostgresStore {
             revocation_set,
             revocation_lock,
             sessions,
+            unavailable,
             follower,
             schema_version,
         })
@@ -301,7 +307,11 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(|e| pool_error(&e))
+        self.pool.get().await.map_err(|e| {
+            let e = pool_error(&e);
+            self.unavailable.saw(&e);
+            e
+        })
     }
 
     /// Run `delete` (a `DELETE` of at most `$2` rows at or before `$1`, returning one row per
@@ -368,6 +378,32 @@ pub async fn probe(
         schema_version: version?,
         latest_version: migrate::latest_version(),
     })
+}
+
+/// Whether the database answers, as last seen: set by a failure to reach it, cleared by a
+/// success (of the writer, or of the periodic catch-up).
+#[derive(Debug, Default)]
+pub(crate) struct Reachability(std::sync::Mutex<Option<String>>);
+
+impl Reachability {
+    /// Note the outcome of reaching the database (`Unavailable` sets, anything else clears).
+    pub(crate) fn saw(&self, outcome: &StoreError) {
+        let why = match outcome {
+            StoreError::Unavailable(why) => Some(why.clone()),
+            _ => None,
+        };
+        self.set(why);
+    }
+
+    pub(crate) fn set(&self, why: Option<String>) {
+        if let Ok(mut current) = self.0.lock() {
+            *current = why;
+        }
+    }
+
+    fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|current| current.clone())
+    }
 }
 
 /// TLS when the URL asks for it (`sslmode=require`, `verify-full`): rustls on aws-lc-rs,
@@ -556,6 +592,7 @@ async fn follow_revocations(
     set: Arc<watch::Sender<Arc<RevocationSet>>>,
     lock: Arc<tokio::sync::Mutex<()>>,
     sessions: Arc<AtomicU64>,
+    unavailable: Arc<Reachability>,
 ) {
     use futures::StreamExt as _;
     loop {
@@ -585,7 +622,7 @@ async fn follow_revocations(
                     tracing::warn!(error = %e, "listening for revocations failed");
                 } else {
                     // What was written while nobody listened.
-                    catch_up(&pool, &set, &lock, &sessions).await;
+                    catch_up(&pool, &set, &lock, &sessions, &unavailable).await;
                     let mut ticker = tokio::time::interval(CATCH_UP_INTERVAL);
                     ticker.tick().await;
                     loop {
@@ -600,7 +637,7 @@ async fn follow_revocations(
                                     tracing::warn!(error = %e, "reloading revocations failed");
                                 }
                             }
-                            _ = ticker.tick() => catch_up(&pool, &set, &lock, &sessions).await,
+                            _ = ticker.tick() => catch_up(&pool, &set, &lock, &sessions, &unavailable).await,
                         }
                     }
                 }
@@ -608,7 +645,7 @@ async fn follow_revocations(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "connecting to listen for revocations failed");
-                catch_up(&pool, &set, &lock, &sessions).await;
+                catch_up(&pool, &set, &lock, &sessions, &unavailable).await;
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -620,9 +657,14 @@ async fn catch_up(
     set: &watch::Sender<Arc<RevocationSet>>,
     lock: &tokio::sync::Mutex<()>,
     sessions: &AtomicU64,
+    unavailable: &Reachability,
 ) {
-    if let Err(e) = reload(pool, set, lock).await {
-        tracing::warn!(error = %e, "reloading revocations failed");
+    match reload(pool, set, lock).await {
+        Ok(()) => unavailable.set(None),
+        Err(e) => {
+            tracing::warn!(error = %e, "reloading revocations failed");
+            unavailable.saw(&e);
+        }
     }
     if let Ok(client) = pool.get().await
         && let Ok(row) = client
@@ -1170,11 +1212,13 @@ impl KeyUsage for PostgresStore {
 }
 
 impl Health for PostgresStore {
-    /// The database's disk is the database's operator's: never refused here for space.
+    /// The database's disk is the database's operator's: never refused here for space; not
+    /// writable while the database does not answer.
     fn status(&self) -> StoreStatus {
         StoreStatus {
             free_bytes: u64::MAX,
             floor_bytes: 0,
+            unavailable: self.unavailable.get(),
         }
     }
 

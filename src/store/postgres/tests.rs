@@ -284,6 +284,15 @@ async fn writes_fail_fast_as_unavailable_during_an_outage_and_resume_after() {
         store.users.get("alice").await,
         Err(StoreError::Unavailable(_))
     ));
+    let status = store.health.status();
+    assert!(!status.writable());
+    assert!(
+        status
+            .unavailable
+            .as_deref()
+            .is_some_and(|why| why.contains("no database connection")),
+        "{status:?}"
+    );
     admin
         .batch_execute(&format!("ALTER DATABASE {dbname} ALLOW_CONNECTIONS true"))
         .await
@@ -294,6 +303,12 @@ async fn writes_fail_fast_as_unavailable_during_an_outage_and_resume_after() {
         .await
         .unwrap();
     assert!(store.sessions.get("ASIAAFTER").await.unwrap().is_some());
+    assert_eq!(
+        store.health.status().unavailable,
+        None,
+        "the write cleared it"
+    );
+    assert!(store.health.status().writable());
     assert!(store.sessions.get("ASIAOUTAGE").await.unwrap().is_none());
 }
 

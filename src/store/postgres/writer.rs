@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{db_error, pool_error};
+use super::{Reachability, db_error, pool_error};
 use crate::audit::feed::AuditFeed;
 use crate::metrics::CommitMetrics;
 use crate::store::StoreError;
@@ -78,13 +78,18 @@ impl Drop for Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(pool: Pool, feed: AuditFeed, metrics: CommitMetrics) -> Self {
+    pub(crate) fn start(
+        pool: Pool,
+        feed: AuditFeed,
+        metrics: CommitMetrics,
+        reachability: Arc<Reachability>,
+    ) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel();
         let (end, ended) = std::sync::mpsc::channel();
         let commits = Arc::new(AtomicU64::new(0));
         let task_commits = commits.clone();
         tokio::spawn(async move {
-            run(pool, feed, metrics, queue, task_commits).await;
+            run(pool, feed, metrics, queue, task_commits, reachability).await;
             drop(end);
         });
         Self {
@@ -142,10 +147,21 @@ async fn run(
     metrics: CommitMetrics,
     mut queue: mpsc::UnboundedReceiver<Job>,
     commits: Arc<AtomicU64>,
+    reachability: Arc<Reachability>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let outcomes = write(&pool, &metrics, &batch, &commits).await;
+        // A batch of barriers alone did not reach the database: it tells nothing.
+        let reached = batch
+            .iter()
+            .any(|j| j.session.is_some() || j.event.is_some());
+        match outcomes.iter().find_map(|o| o.as_ref().err()) {
+            Some(e) if e.unavailable => reachability.set(Some(e.message.clone())),
+            Some(_) => {}
+            None if reached => reachability.set(None),
+            None => {}
+        }
         for (job, outcome) in batch.iter().zip(&outcomes) {
             if let (Ok(()), Some(event)) = (outcome, &job.event)
                 && feed.is_heard()

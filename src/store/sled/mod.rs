@@ -716,6 +716,7 @@ impl Health for SledStore {
         StoreStatus {
             free_bytes,
             floor_bytes,
+            unavailable: None,
         }
     }
 
