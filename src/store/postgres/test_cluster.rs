@@ -1,7 +1,8 @@
 //! A throwaway PostgreSQL cluster for tests: one per test process, started on first use from
 //! the installed server binaries (`initdb`, `postgres`), listening on a Unix socket in a
 //! temporary directory only (`listen_addresses=''`). Each test gets a database of its own
-//! ([`fresh_database`]).
+//! ([`fresh_database`]). A test of TLS to the database starts a cluster of its own that also
+//! listens on loopback with TLS ([`tls_cluster`]).
 //!
 //! PostgreSQL refuses to run as root; as root the cluster runs as the unprivileged user
 //! `nobody` (`setpriv`), its directory chown'ed to it.
