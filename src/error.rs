@@ -110,7 +110,7 @@ pub enum ApiError {
     #[error("request timed out")]
     RequestTimeout,
     /// The service cannot take the request now (the store's filesystem is below its free-space
-    /// floor); the client may retry.
+    /// floor, its database does not answer); the client may retry.
     #[error("unavailable: {0}")]
     ServiceUnavailable(String),
     #[error("internal: {0}")]
@@ -120,7 +120,9 @@ pub enum ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Full { .. } => Self::ServiceUnavailable(e.to_string()),
+            StoreError::Full { .. } | StoreError::Unavailable(_) => {
+                Self::ServiceUnavailable(e.to_string())
+            }
             other => Self::Internal(other.to_string()),
         }
     }
@@ -298,7 +300,8 @@ fn validation_message(violations: &[Violation]) -> String {
     format!("{n} validation {noun} detected: {}", parts.join("; "))
 }
 
-/// AWS answers a refused signature or key with 403, a malformed one with 400.
+/// AWS answers a refused signature or key with 403, a malformed one with 400; a key that
+/// cannot be looked up now gets 503.
 fn auth_status(e: SigV4Error) -> StatusCode {
     match e {
         SigV4Error::MissingAuthenticationToken
@@ -307,6 +310,7 @@ fn auth_status(e: SigV4Error) -> StatusCode {
         | SigV4Error::WrongService
         | SigV4Error::ExpiredToken => StatusCode::FORBIDDEN,
         SigV4Error::IncompleteSignature(_) | SigV4Error::RequestExpired => StatusCode::BAD_REQUEST,
+        SigV4Error::LookupUnavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -326,6 +330,9 @@ fn auth_message(e: SigV4Error) -> &'static str {
         }
         SigV4Error::RequestExpired => "Request has expired.",
         SigV4Error::ExpiredToken => "The security token included in the request is expired",
+        SigV4Error::LookupUnavailable => {
+            "The service cannot check the access key now. Please try again later."
+        }
     }
 }
 

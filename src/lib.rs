@@ -138,7 +138,7 @@ pub async fn run(
         tracing::warn!("{warning}");
     }
     let metrics = Arc::new(metrics::Metrics::new());
-    let store = store::open_observed(&settings.storage, metrics.commit())?;
+    let store = store::connect(&settings.storage, metrics.commit()).await?;
     // A reload (SIGHUP, `stsbridge reload`) reopens it, for log rotation.
     let audit_export = settings
         .audit_export_file

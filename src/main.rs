@@ -329,7 +329,7 @@ fn load(path: &Path) -> Result<Config, String> {
 async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Serve { dev } => serve(&cli.config, dev).await,
-        Command::CheckConfig { strict } => Ok(check_config(&cli.config, strict)),
+        Command::CheckConfig { strict } => Ok(check_config(&cli.config, strict).await),
         Command::Reload => reload(&cli.config).await,
         Command::Completions { shell } => {
             cli::packaging::completions::<Cli>(shell);
@@ -467,7 +467,7 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
     })
 }
 
-fn check_config(path: &Path, strict: bool) -> ExitCode {
+async fn check_config(path: &Path, strict: bool) -> ExitCode {
     match config::load(path) {
         Ok(mut c) => {
             let expired = config::time_warnings(&c.settings, SystemClock.now());
@@ -481,6 +481,15 @@ fn check_config(path: &Path, strict: bool) -> ExitCode {
             if strict && !c.warnings.is_empty() {
                 say!("{} warning(s) found (--strict)", c.warnings.len());
                 return ExitCode::FAILURE;
+            }
+            match cli::storage::check(&c.settings.storage).await {
+                Some(Ok(line)) => say!("note: {line}"),
+                Some(Err(problem)) => {
+                    say!("{}: {problem}", path.display());
+                    say!("1 problem(s) found");
+                    return ExitCode::FAILURE;
+                }
+                None => {}
             }
             let federation = &c.federation;
             let warnings = match c.warnings.len() {
@@ -607,7 +616,9 @@ async fn admin_response(path: &Path, request: AdminRequest) -> Result<AdminRespo
         None => {
             let config = load(path)?;
             let settings = config.settings;
-            let store = stsbridge::store::open(&settings.storage).map_err(|e| e.to_string())?;
+            let store = stsbridge::store::connect(&settings.storage, Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
             let keyring =
                 stsbridge::startup::open_keyring(&settings.keyring_path, &store, SystemClock.now())
                     .await

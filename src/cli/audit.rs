@@ -87,8 +87,9 @@ pub async fn list(config_path: &Path, args: ListArgs) -> Result<ExitCode, String
         Some(_) => return Err("the daemon answered something else than audit events".into()),
         None => {
             let config = crate::load(config_path)?;
-            let store =
-                stsbridge::store::open(&config.settings.storage).map_err(|e| e.to_string())?;
+            let store = stsbridge::store::connect(&config.settings.storage, Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
             store.audit.query(&query).await.map_err(|e| e.to_string())?
         }
     };

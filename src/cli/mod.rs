@@ -6,4 +6,5 @@ pub mod keys;
 pub mod loadgen;
 pub mod log;
 pub mod packaging;
+pub mod storage;
 pub mod users;

@@ -131,6 +131,31 @@ pub struct RawStorage {
     /// filesystem, so a full disk never wedges the daemon.
     #[serde(default = "default_min_free_mb")]
     pub min_free_mb: u64,
+    /// Which backend keeps the records.
+    #[serde(default)]
+    pub kind: StorageKind,
+    /// The PostgreSQL database (libpq-style URL or key/value string), with `kind = "postgres"`.
+    pub url: Option<String>,
+    /// A file (0600) holding the database password, when the URL has none.
+    pub url_file: Option<String>,
+    /// The most database connections the daemon opens.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+}
+
+/// `[storage] kind`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    /// One embedded database for one daemon (`path`).
+    #[default]
+    Sled,
+    /// One PostgreSQL database shared by every daemon (`url`).
+    Postgres,
+}
+
+fn default_pool_size() -> usize {
+    crate::store::postgres::PostgresSettings::DEFAULT_POOL_SIZE
 }
 
 fn default_cache_mb() -> u64 {

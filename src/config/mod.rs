@@ -315,6 +315,7 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
         );
     }
     let storage_path = resolve(&raw.storage.path);
+    let postgres = postgres_settings(path, &raw.storage, &resolve, problems);
     let admin_socket = admin_socket_of(&raw, &base);
 
     let metrics = metrics_settings(path, &raw.metrics, problems);
@@ -360,6 +361,7 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
                 path: storage_path,
                 cache_capacity_bytes: raw.storage.cache_capacity_mb.saturating_mul(1024 * 1024),
                 min_free_bytes: raw.storage.min_free_mb.saturating_mul(1024 * 1024),
+                postgres,
             },
             purge_interval: Duration::from_secs(raw.storage.purge_interval_seconds.max(1)),
             audit_retention: Duration::from_secs(
@@ -873,3 +875,86 @@ fn load_managed_policies(
 
 #[cfg(test)]
 mod tests;
+
+/// `[storage]`'s PostgreSQL settings, with `kind = "postgres"`: the URL readable, the password
+/// from `url_file` (owner-only) or `PGPASSWORD` when the URL has none. Never puts the URL or
+/// the password in a message.
+fn postgres_settings(
+    path: &Path,
+    raw: &file::RawStorage,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    problems: &mut Problems,
+) -> Option<crate::store::postgres::PostgresSettings> {
+    use crate::store::postgres::PostgresSettings;
+    if raw.kind != file::StorageKind::Postgres {
+        for (set, field) in [
+            (raw.url.is_some(), "storage.url"),
+            (raw.url_file.is_some(), "storage.url_file"),
+        ] {
+            if set {
+                problems.add(path, Some(field), "is read only with kind = \"postgres\"");
+            }
+        }
+        return None;
+    }
+    if !(1..=1024).contains(&raw.pool_size) {
+        problems.add(path, Some("storage.pool_size"), "must be 1..1024");
+    }
+    let Some(url) = raw.url.clone() else {
+        problems.add(
+            path,
+            Some("storage.url"),
+            "is required with kind = \"postgres\" (postgresql://user@host/database)",
+        );
+        return None;
+    };
+    let password = match raw.url_file.as_deref().map(resolve) {
+        Some(file) => match read_password_file(&file) {
+            Ok(password) => Some(password),
+            Err(e) => {
+                problems.add(path, Some("storage.url_file"), e);
+                None
+            }
+        },
+        None => std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty()),
+    };
+    let settings = PostgresSettings {
+        url,
+        password,
+        pool_size: raw.pool_size.clamp(1, 1024),
+    };
+    if let Err(e) = settings.connection() {
+        problems.add(path, Some("storage.url"), e.to_string());
+        return None;
+    }
+    if let Some(roots) = settings.root_cert_file()
+        && let Err(e) = std::fs::metadata(&roots)
+    {
+        problems.add(
+            path,
+            Some("storage.url"),
+            format!("sslrootcert {}: {e}", roots.display()),
+        );
+    }
+    Some(settings)
+}
+
+/// The password in `file` (its first line), which must be readable by its owner only.
+fn read_password_file(file: &Path) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let shown = file.display();
+    let meta = std::fs::metadata(file).map_err(|e| format!("{shown}: {e}"))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{shown} is mode {mode:03o}: a password file must be readable by its owner only \
+             (chmod 600)"
+        ));
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{shown}: {e}"))?;
+    let password = text.lines().next().unwrap_or_default().to_owned();
+    if password.is_empty() {
+        return Err(format!("{shown} holds no password"));
+    }
+    Ok(password)
+}

@@ -1285,3 +1285,77 @@ fn the_example_saml_configurations_use_known_keys() {
         }
     }
 }
+
+fn with_storage(extra: &str) -> String {
+    MAIN.replace(
+        "[storage]\npath = \"data/sled\"\n",
+        &format!("[storage]\npath = \"data/sled\"\n{extra}"),
+    )
+}
+
+#[test]
+fn storage_is_sled_unless_postgres_is_asked_for() {
+    let dir = setup(MAIN);
+    let config = load(&dir.path().join("stsbridge.toml")).unwrap();
+    assert_eq!(config.settings.storage.postgres, None);
+    let dir = setup(&with_storage(
+        "kind = \"postgres\"\nurl = \"postgresql://sts@db.internal/sts?sslmode=require\"\npool_size = 4\n",
+    ));
+    let config = load(&dir.path().join("stsbridge.toml")).unwrap();
+    let database = config.settings.storage.postgres.unwrap();
+    assert_eq!(database.pool_size, 4);
+    assert_eq!(
+        database.url,
+        "postgresql://sts@db.internal/sts?sslmode=require"
+    );
+}
+
+#[test]
+fn the_database_password_comes_from_an_owner_only_file_and_is_never_shown() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = setup(&with_storage(
+        "kind = \"postgres\"\nurl = \"postgresql://sts@db.internal/sts\"\nurl_file = \"db.pass\"\n",
+    ));
+    let secret = dir.path().join("db.pass");
+    std::fs::write(&secret, "hunter2\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let p = problems(&dir).join("\n");
+    assert!(
+        p.contains("storage.url_file") && p.contains("chmod 600"),
+        "{p}"
+    );
+    assert!(!p.contains("hunter2"), "{p}");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = load(&dir.path().join("stsbridge.toml")).unwrap();
+    let database = config.settings.storage.postgres.clone().unwrap();
+    assert_eq!(database.password.as_deref(), Some("hunter2"));
+    assert!(!format!("{:?}", config.settings).contains("hunter2"));
+}
+
+#[test]
+fn postgres_settings_are_checked() {
+    for (extra, needle) in [
+        ("kind = \"postgres\"\n", "storage.url: is required"),
+        (
+            "kind = \"postgres\"\nurl = \"postgresql://h/db?sslmode=sometimes\"\n",
+            "storage.url: the database URL",
+        ),
+        (
+            "kind = \"postgres\"\nurl = \"postgresql://h/db\"\npool_size = 0\n",
+            "storage.pool_size",
+        ),
+        (
+            "url = \"postgresql://h/db\"\n",
+            "storage.url: is read only with kind = \"postgres\"",
+        ),
+        ("kind = \"mysql\"\n", "storage.kind"),
+        (
+            "kind = \"postgres\"\nurl = \"postgresql://h/db?sslmode=require&sslrootcert=/nonexistent/ca.pem\"\n",
+            "storage.url: sslrootcert /nonexistent/ca.pem",
+        ),
+    ] {
+        let dir = setup(&with_storage(extra));
+        let p = problems(&dir).join("\n");
+        assert!(p.contains(needle), "{extra}: {p}");
+    }
+}

@@ -122,6 +122,11 @@ pub enum SigV4Error {
     /// The session token has expired.
     #[error("security token expired")]
     ExpiredToken,
+    /// The access key could not be looked up now (the store's database does not answer): the
+    /// request is refused, as `ServiceUnavailable` so the caller retries rather than taking its
+    /// key for invalid.
+    #[error("the access key cannot be looked up now")]
+    LookupUnavailable,
 }
 
 impl SigV4Error {
@@ -134,6 +139,7 @@ impl SigV4Error {
             Self::SignatureDoesNotMatch | Self::WrongService => "SignatureDoesNotMatch",
             Self::RequestExpired => "RequestExpired",
             Self::ExpiredToken => "ExpiredToken",
+            Self::LookupUnavailable => "ServiceUnavailable",
         }
     }
 }

@@ -159,8 +159,13 @@ pub struct Refused {
     pub access_key_id: Option<String>,
 }
 
-/// A store failure while resolving a caller: logged, and the request refused (fail closed).
+/// A store failure while resolving a caller: logged, and the request refused (fail closed);
+/// while the database does not answer, as unavailable (the caller retries) rather than as an
+/// invalid key.
 fn refused(e: &StoreError) -> SigV4Error {
     tracing::error!(error = %e, "user lookup failed");
-    SigV4Error::InvalidClientTokenId
+    match e {
+        StoreError::Unavailable(_) => SigV4Error::LookupUnavailable,
+        _ => SigV4Error::InvalidClientTokenId,
+    }
 }

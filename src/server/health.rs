@@ -51,7 +51,11 @@ pub(super) async fn readiness(Extract(app): Extract<Arc<App>>) -> Response {
     let now = state.clock().now();
     let mut problems = Vec::new();
     let status = state.store().health.status();
-    if !status.writable() {
+    if let Some(why) = &status.unavailable {
+        problems.push(format!(
+            "the database does not answer ({why}): requests that write are refused"
+        ));
+    } else if !status.writable() {
         problems.push(format!(
             "the store's filesystem has {} MiB free, below the floor of {} MiB: requests that write are refused",
             status.free_bytes / (1024 * 1024),

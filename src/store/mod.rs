@@ -12,6 +12,7 @@
 
 #[cfg(test)]
 pub(crate) mod conformance;
+pub mod postgres;
 pub mod sled;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -166,6 +167,10 @@ pub enum StoreError {
     /// could fill up (`ServiceUnavailable` towards clients, until space is freed).
     #[error("{free_bytes} bytes free, below the floor of {floor_bytes}")]
     Full { free_bytes: u64, floor_bytes: u64 },
+    /// The database cannot be reached now (a shared store's server down, its connections
+    /// exhausted): `ServiceUnavailable` towards clients, until it answers again.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     /// Another process (usually a running daemon) has the database open; sled allows one.
     #[error("database {} is in use by another process", path.display())]
     Locked { path: PathBuf },
@@ -341,17 +346,21 @@ pub trait Users: Send + Sync {
 }
 
 /// Whether the store can take writes now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StoreStatus {
     /// Bytes free on the store's filesystem, as last read.
     pub free_bytes: u64,
     /// Below this, writes are refused.
     pub floor_bytes: u64,
+    /// Why the database cannot be reached, as last seen (a shared store); `None` while it
+    /// answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
 }
 
 impl StoreStatus {
     pub fn writable(&self) -> bool {
-        self.free_bytes >= self.floor_bytes
+        self.free_bytes >= self.floor_bytes && self.unavailable.is_none()
     }
 }
 
@@ -480,6 +489,8 @@ pub struct StorageSettings {
     pub cache_capacity_bytes: u64,
     /// Writes are refused while fewer bytes than this are free on the store's filesystem.
     pub min_free_bytes: u64,
+    /// `kind = "postgres"`: the records are in this database, not in `path`.
+    pub postgres: Option<postgres::PostgresSettings>,
 }
 
 impl StorageSettings {
@@ -492,13 +503,15 @@ impl StorageSettings {
             path,
             cache_capacity_bytes,
             min_free_bytes: Self::DEFAULT_MIN_FREE_BYTES,
+            postgres: None,
         }
     }
 }
 
-/// Open (or create) the store `settings` describe. Fails with [`StoreError::Locked`] if another
-/// process has it open.
+/// Open (or create) the sled store `settings` describe. Fails with [`StoreError::Locked`] if
+/// another process has it open, and for a PostgreSQL store (which [`connect`] opens).
 pub fn open(settings: &StorageSettings) -> Result<Store, StoreError> {
+    refuse_postgres(settings)?;
     Ok(Store::on(Arc::new(sled::SledStore::open(settings)?)))
 }
 
@@ -507,9 +520,34 @@ pub fn open_observed(
     settings: &StorageSettings,
     commit: crate::metrics::CommitMetrics,
 ) -> Result<Store, StoreError> {
+    refuse_postgres(settings)?;
     Ok(Store::on(Arc::new(sled::SledStore::open_observed(
         settings, commit,
     )?)))
+}
+
+/// Open the store `settings` describe, whichever its backend (`[storage] kind`), reporting its
+/// commits to `commit`: sled in `path`, or the PostgreSQL database (connected, its schema
+/// migrated).
+pub async fn connect(
+    settings: &StorageSettings,
+    commit: crate::metrics::CommitMetrics,
+) -> Result<Store, StoreError> {
+    match &settings.postgres {
+        Some(database) => Ok(Store::on(Arc::new(
+            postgres::PostgresStore::open_observed(database, commit).await?,
+        ))),
+        None => open_observed(settings, commit),
+    }
+}
+
+fn refuse_postgres(settings: &StorageSettings) -> Result<(), StoreError> {
+    match &settings.postgres {
+        Some(_) => Err(StoreError::Backend(
+            "the store is a PostgreSQL database; this command reads sled stores only".into(),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// [`open`], waiting up to `attempts` x 20 ms while the store is still held by a handle this

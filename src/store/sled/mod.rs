@@ -716,6 +716,7 @@ impl Health for SledStore {
         StoreStatus {
             free_bytes,
             floor_bytes,
+            unavailable: None,
         }
     }
 
@@ -1017,6 +1018,7 @@ mod tests {
             path: path.to_owned(),
             cache_capacity_bytes: CACHE_BYTES,
             min_free_bytes: 0,
+            postgres: None,
         }
     }
 

@@ -32,6 +32,11 @@ pub struct Setup {
     /// `[storage] path` (default `data/sled` in the daemon's directory) and `min_free_mb`.
     pub storage_path: Option<PathBuf>,
     pub min_free_mb: u64,
+    /// More lines of the `[storage]` table (`kind = "postgres"`, `url`, ...).
+    pub storage: String,
+    /// `[keys] path` (default `data/keyring.json` in the daemon's directory): daemons sharing a
+    /// database share their keyring.
+    pub keyring_path: Option<PathBuf>,
     /// More lines of the `[server]` table (limits and timeouts, TLS, trusted proxies).
     pub server: String,
     /// Listen on every address (`0.0.0.0`) rather than loopback.
@@ -54,6 +59,8 @@ impl Default for Setup {
             services: Vec::new(),
             storage_path: None,
             min_free_mb: 16,
+            storage: String::new(),
+            keyring_path: None,
             server: String::new(),
             listen_everywhere: false,
             extra: String::new(),
@@ -112,15 +119,23 @@ impl Daemon {
             .storage_path
             .as_ref()
             .map_or_else(|| "data/sled".to_owned(), |p| p.display().to_string());
+        let keyring = setup.keyring_path.as_ref().map_or_else(
+            || "data/keyring.json".to_owned(),
+            |p| p.display().to_string(),
+        );
         let mut config_text = format!(
             "default_account_id = \"{ACCOUNT}\"\n\
              [server]\nlisten = \"{listen}\"\n{}\n\
              [storage]\npath = \"{storage}\"\ncache_capacity_mb = 16\n\
-             purge_interval_seconds = {}\nmin_free_mb = {}\n\
-             [keys]\npath = \"data/keyring.json\"\n\
+             purge_interval_seconds = {}\nmin_free_mb = {}\n{}\n\
+             [keys]\npath = \"{keyring}\"\n\
              [admin]\nsocket = \"data/admin.sock\"\n\
              [audit]\n{}\n",
-            setup.server, setup.purge_interval_seconds, setup.min_free_mb, setup.audit
+            setup.server,
+            setup.purge_interval_seconds,
+            setup.min_free_mb,
+            setup.storage,
+            setup.audit
         );
         for (name, secret) in &setup.services {
             let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());

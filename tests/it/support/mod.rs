@@ -3,6 +3,7 @@
 pub mod daemon;
 pub mod idp;
 pub mod pki;
+pub mod postgres;
 pub mod process;
 
 /// A real store on a temporary directory (kept as long as the directory lives).

@@ -1,0 +1,377 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::store::conformance::{Harness, conformance_suite, event, session};
+use crate::store::{Revocation, Store};
+
+/// A database of its own on the test process's cluster; `open` again connects again.
+pub(crate) struct PostgresHarness {
+    settings: PostgresSettings,
+}
+
+impl PostgresHarness {
+    pub(crate) fn new() -> Self {
+        Self {
+            settings: PostgresSettings {
+                url: test_cluster::fresh_database(),
+                password: None,
+                pool_size: 4,
+            },
+        }
+    }
+
+    /// Open a store (the conformance suite's `open` is synchronous; its tests run on the
+    /// multi-threaded runtime, so this may block one of its threads).
+    fn connect(&self) -> Arc<PostgresStore> {
+        let settings = self.settings.clone();
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current()
+                .block_on(async move { Arc::new(PostgresStore::open(&settings).await.unwrap()) })
+        })
+    }
+}
+
+impl Harness for PostgresHarness {
+    type Backend = PostgresStore;
+
+    fn open(&self) -> Arc<PostgresStore> {
+        self.connect()
+    }
+
+    /// Another connection pool on the database, as another daemon would have.
+    fn second_handle(&self, _first: &Arc<PostgresStore>) -> Arc<PostgresStore> {
+        self.connect()
+    }
+
+    fn flush_count(store: &PostgresStore) -> Option<u64> {
+        Some(store.commit_count())
+    }
+}
+
+conformance_suite!(PostgresHarness::new());
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_migrates_once_and_records_the_version() {
+    let h = PostgresHarness::new();
+    let (a, b) = tokio::join!(
+        PostgresStore::open(&h.settings),
+        PostgresStore::open(&h.settings)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.schema_version(), migrate::latest_version());
+    assert_eq!(b.schema_version(), migrate::latest_version());
+    let client = a.client().await.unwrap();
+    let rows = client
+        .query("SELECT version FROM schema_version", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), MIGRATIONS_APPLIED, "each migration once");
+}
+
+const MIGRATIONS_APPLIED: usize = 1;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_migrated_by_a_newer_build_is_refused() {
+    let h = PostgresHarness::new();
+    let store = PostgresStore::open(&h.settings).await.unwrap();
+    store
+        .client()
+        .await
+        .unwrap()
+        .execute("INSERT INTO schema_version (version) VALUES (9999)", &[])
+        .await
+        .unwrap();
+    drop(store);
+    let err = PostgresStore::open(&h.settings).await.err().unwrap();
+    assert!(err.to_string().contains("newer than this build"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_record_is_reported_not_skipped() {
+    let h = PostgresHarness::new();
+    let store = PostgresStore::open(&h.settings).await.unwrap();
+    store
+        .client()
+        .await
+        .unwrap()
+        .execute(
+            "INSERT INTO sessions VALUES ('ASIABROKEN', 1000, 0, '{not json')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let store = Store::on(Arc::new(store));
+    let err = store.sessions.get("ASIABROKEN").await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt(ref m) if m.contains("ASIABROKEN")),
+        "{err}"
+    );
+    assert!(store.sessions.list(10).await.is_err());
+}
+
+/// Nothing reaches the database: opening fails with the place named, the password not.
+#[tokio::test]
+async fn an_unreachable_database_is_reported_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = PostgresSettings {
+        url: format!(
+            "postgresql://someone:hunter2@localhost/db?host={}",
+            dir.path().display()
+        ),
+        password: Some("s3cret".into()),
+        pool_size: 1,
+    };
+    let err = PostgresStore::open(&settings)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("no database connection"), "{err}");
+    for secret in ["hunter2", "s3cret"] {
+        assert!(!err.contains(secret), "{err}");
+        assert!(!format!("{settings:?}").contains(secret));
+    }
+}
+
+#[test]
+fn a_url_postgres_cannot_read_is_refused() {
+    let settings = PostgresSettings {
+        url: "postgresql://h/db?sslmode=sometimes".into(),
+        password: None,
+        pool_size: 1,
+    };
+    let err = settings.connection().err().unwrap();
+    assert!(err.to_string().contains("database URL"), "{err}");
+    let verify = PostgresSettings {
+        url: "postgresql://h/db?sslmode=verify-full".into(),
+        ..settings
+    };
+    assert_eq!(
+        verify.connection().unwrap().get_ssl_mode(),
+        SslMode::Require
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_events_share_commits() {
+    let h = PostgresHarness::new();
+    let store = PostgresStore::open(&h.settings).await.unwrap();
+    let before = store.commit_count();
+    for i in 0..200 {
+        store.record(&event(&format!("r{i}"))).await.unwrap();
+    }
+    assert_eq!(AuditLog::list(&store, 1000).await.unwrap().len(), 200);
+    let commits = store.commit_count() - before;
+    assert!(commits < 200, "{commits} commits for 200 events");
+}
+
+/// A session whose access key id is taken fails alone: the others of its shared commit are
+/// written all the same, and their events published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_row_fails_alone_in_a_shared_commit() {
+    let h = PostgresHarness::new();
+    let store = Store::on(Arc::new(PostgresStore::open(&h.settings).await.unwrap()));
+    let mut feed = store.audit.follow();
+    store
+        .sessions
+        .put(&session("ASIATAKEN", 1_000), &event("first"))
+        .await
+        .unwrap();
+    let writers: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let id = if i == 7 {
+                    "ASIATAKEN".to_owned()
+                } else {
+                    format!("ASIAFRESH{i:02}")
+                };
+                store
+                    .sessions
+                    .put(&session(&id, 1_000), &event(&format!("e{i}")))
+                    .await
+            })
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for (i, writer) in writers.into_iter().enumerate() {
+        if let Err(e) = writer.await.unwrap() {
+            failed.push((i, e.to_string()));
+        }
+    }
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, 7);
+    assert!(failed[0].1.contains("sessions"), "{failed:?}");
+    assert_eq!(store.sessions.list(100).await.unwrap().len(), 16);
+    let mut published = 0;
+    while let Ok(e) = feed.try_recv() {
+        assert_ne!(e.event().unwrap().request_id, "e7");
+        published += 1;
+    }
+    assert_eq!(published, 16, "first, and the 15 written");
+}
+
+/// Every pooled connection commits synchronously, whatever the server's default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_commit_synchronously() {
+    let h = PostgresHarness::new();
+    let store = PostgresStore::open(&h.settings).await.unwrap();
+    store
+        .client()
+        .await
+        .unwrap()
+        .batch_execute(
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', \
+             current_database()); END $$",
+        )
+        .await
+        .unwrap();
+    drop(store);
+    let store = PostgresStore::open(&h.settings).await.unwrap();
+    let client = store.client().await.unwrap();
+    let row = client
+        .query_one("SHOW synchronous_commit", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "on");
+}
+
+/// While the database refuses connections, a write fails at once as `Unavailable` (503
+/// towards clients), not after a long wait; once it takes them again the same handle writes,
+/// without reopening.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_fail_fast_as_unavailable_during_an_outage_and_resume_after() {
+    let h = PostgresHarness::new();
+    let backend = Arc::new(PostgresStore::open(&h.settings).await.unwrap());
+    let store = Store::on(backend.clone());
+    let admin_url = h.settings.url.replace(
+        &h.settings.url[h.settings.url.find("dbname=").unwrap()..],
+        "dbname=postgres",
+    );
+    let admin = PostgresStore::open(&PostgresSettings {
+        url: admin_url,
+        password: None,
+        pool_size: 1,
+    })
+    .await
+    .unwrap();
+    let admin = admin.client().await.unwrap();
+    let dbname = h.settings.url.rsplit("dbname=").next().unwrap().to_owned();
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {dbname} ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{dbname}'"
+        ))
+        .await
+        .unwrap();
+    let watch = crate::clock::Stopwatch::start();
+    let err = store
+        .sessions
+        .put(&session("ASIAOUTAGE", 1_000), &event("outage"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    assert!(
+        watch.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        watch.elapsed()
+    );
+    assert!(matches!(
+        crate::error::ApiError::from(err),
+        crate::error::ApiError::ServiceUnavailable(_)
+    ));
+    assert!(matches!(
+        store.users.get("alice").await,
+        Err(StoreError::Unavailable(_))
+    ));
+    let status = store.health.status();
+    assert!(!status.writable());
+    assert!(
+        status
+            .unavailable
+            .as_deref()
+            .is_some_and(|why| why.contains("no database connection")),
+        "{status:?}"
+    );
+    admin
+        .batch_execute(&format!("ALTER DATABASE {dbname} ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    store
+        .sessions
+        .put(&session("ASIAAFTER", 1_000), &event("after"))
+        .await
+        .unwrap();
+    assert!(store.sessions.get("ASIAAFTER").await.unwrap().is_some());
+    assert_eq!(
+        store.health.status().unavailable,
+        None,
+        "the write cleared it"
+    );
+    assert!(store.health.status().writable());
+    assert!(store.sessions.get("ASIAOUTAGE").await.unwrap().is_none());
+}
+
+#[test]
+fn the_root_certificate_file_is_taken_out_of_the_url() {
+    let root = |url: &str| {
+        let settings = PostgresSettings {
+            url: url.to_owned(),
+            password: None,
+            pool_size: 1,
+        };
+        (settings.root_cert_file(), settings.connection().is_ok())
+    };
+    assert_eq!(
+        root("postgresql://u@db/sts?sslmode=require&sslrootcert=%2Fetc%2Fca.pem"),
+        (Some("/etc/ca.pem".into()), true)
+    );
+    assert_eq!(
+        root("postgresql://u@db/sts?sslrootcert=/etc/ca.pem"),
+        (Some("/etc/ca.pem".into()), true)
+    );
+    assert_eq!(
+        root("host=db user=u sslrootcert=/etc/ca.pem sslmode=require"),
+        (Some("/etc/ca.pem".into()), true)
+    );
+    assert_eq!(root("postgresql://u@db/sts"), (None, true));
+}
+
+/// 100 revocations written through one handle each reach the other handle's feed (the
+/// notification, not the 5-second catch-up) within a second; prints p50/p99 (`--nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_reach_another_handle_within_a_second() {
+    let h = PostgresHarness::new();
+    let writer = Store::on(Arc::new(PostgresStore::open(&h.settings).await.unwrap()));
+    let reader = Store::on(Arc::new(PostgresStore::open(&h.settings).await.unwrap()));
+    let mut feed = reader.revocations.feed();
+    let mut took = Vec::with_capacity(100);
+    for i in 0..100 {
+        let id = format!("ASIAPROPAGATE{i:03}");
+        let watch = crate::clock::Stopwatch::start();
+        writer
+            .revocations
+            .revoke(
+                &Revocation::Session {
+                    access_key_id: id.clone(),
+                    expires_at: i64::MAX,
+                },
+                &event(&id),
+            )
+            .await
+            .unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(1),
+            feed.wait_for(|set| set.covers(&id, "arn:r", 0)),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("revocation {i} not seen within a second"))
+        .unwrap();
+        took.push(watch.elapsed());
+    }
+    took.sort();
+    eprintln!(
+        "revocation propagation over 100 (write + notify + reload): p50 {:?}, p99 {:?}, max {:?}",
+        took[49], took[98], took[99]
+    );
+}

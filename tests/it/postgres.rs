@@ -1,0 +1,377 @@
+//! Daemons on the PostgreSQL store: what one daemon wrote survives its restart, and daemons
+//! sharing one database (and one keyring) share users, sessions and revocations.
+
+use std::time::Duration;
+
+use stsbridge::admin::{AdminRequest, AdminResponse};
+use stsbridge::clock::Stopwatch;
+
+use crate::support::daemon::{Daemon, Setup, signed_client};
+use crate::support::postgres::{fresh_database, storage_on};
+
+struct Keys {
+    id: String,
+    secret: String,
+}
+
+async fn create_user(d: &Daemon, name: &str) -> Keys {
+    let created = d
+        .admin(AdminRequest::UsersCreate {
+            name: name.into(),
+            account_id: None,
+            policies: Vec::new(),
+        })
+        .await;
+    assert!(matches!(created, AdminResponse::Users(_)), "{created:?}");
+    match d
+        .admin(AdminRequest::UsersKeysCreate { name: name.into() })
+        .await
+    {
+        AdminResponse::NewAccessKey(k) => Keys {
+            id: k.access_key_id,
+            secret: k.secret_access_key.expose().to_owned(),
+        },
+        other => panic!("create key: {other:?}"),
+    }
+}
+
+async fn session_token(d: &Daemon, keys: &Keys) -> aws_sdk_sts::types::Credentials {
+    signed_client(&d.url, &keys.id, &keys.secret, None)
+        .get_session_token()
+        .duration_seconds(900)
+        .send()
+        .await
+        .expect("GetSessionToken")
+        .credentials()
+        .expect("credentials")
+        .clone()
+}
+
+/// The error code of a GetCallerIdentity signed with `creds` on `d`, or `<ok>`.
+async fn caller_identity(d: &Daemon, creds: &aws_sdk_sts::types::Credentials) -> String {
+    let client = signed_client(
+        &d.url,
+        creds.access_key_id(),
+        creds.secret_access_key(),
+        Some(creds.session_token()),
+    );
+    match client.get_caller_identity().send().await {
+        Ok(_) => "<ok>".into(),
+        Err(e) => {
+            use aws_sdk_sts::error::ProvideErrorMetadata as _;
+            e.code().unwrap_or("<none>").to_owned()
+        }
+    }
+}
+
+fn on(url: &str) -> Setup {
+    Setup {
+        storage: storage_on(url),
+        ..Setup::default()
+    }
+}
+
+/// Users, sessions and the audit trail are in the database: a restarted daemon has them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_on_postgres_keeps_its_records_across_a_restart() {
+    let d = Daemon::start(on(&fresh_database())).await;
+    let alice = create_user(&d, "alice").await;
+    let creds = session_token(&d, &alice).await;
+    assert_eq!(caller_identity(&d, &creds).await, "<ok>");
+    let dir = d.stop().await;
+    // The commands that read the store of a stopped daemon read the database.
+    for args in [
+        &["sessions", "list", "--json"][..],
+        &["audit", "list", "--json"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_stsbridge"))
+            .arg("--config")
+            .arg(dir.path().join("stsbridge.toml"))
+            .args(args)
+            .output()
+            .expect("run stsbridge");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(creds.access_key_id()), "{args:?}: {stdout}");
+    }
+    let d = Daemon::restart(dir).await;
+    assert_eq!(caller_identity(&d, &creds).await, "<ok>");
+    let stored = d
+        .session(creds.access_key_id())
+        .await
+        .expect("the session is in the database");
+    assert_eq!(stored.access_key_id, creds.access_key_id());
+    let names: Vec<String> = d.audit().await.into_iter().map(|e| e.event_name).collect();
+    for name in ["CreateUser", "CreateAccessKey", "GetSessionToken"] {
+        assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+    }
+}
+
+/// Two daemons on one database and one keyring: a session issued by A verifies on B, and a
+/// revocation on A is refused on B within a second (the notification, not the catch-up poll).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemons_sharing_a_database_share_sessions_and_revocations() {
+    let url = fresh_database();
+    let shared = tempfile::tempdir().unwrap();
+    let keyring = shared.path().join("keyring.json");
+    let a = Daemon::start(Setup {
+        keyring_path: Some(keyring.clone()),
+        ..on(&url)
+    })
+    .await;
+    let b = Daemon::start(Setup {
+        keyring_path: Some(keyring),
+        ..on(&url)
+    })
+    .await;
+    let alice = create_user(&a, "alice").await;
+    let creds = session_token(&a, &alice).await;
+    assert_eq!(caller_identity(&b, &creds).await, "<ok>", "issued on A");
+    let from_b = session_token(&b, &alice).await;
+    assert!(a.session(from_b.access_key_id()).await.is_some());
+
+    let revoked = a
+        .admin(AdminRequest::UsersRevokeSessions {
+            name: "alice".into(),
+        })
+        .await;
+    assert!(matches!(revoked, AdminResponse::Revoked(_)), "{revoked:?}");
+    let watch = Stopwatch::start();
+    loop {
+        if caller_identity(&b, &creds).await == "InvalidClientTokenId" {
+            break;
+        }
+        assert!(
+            watch.elapsed() < Duration::from_secs(1),
+            "B still accepts a session A revoked"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(caller_identity(&a, &from_b).await, "InvalidClientTokenId");
+}
+
+/// `stsbridge --config CONFIG check-config`: exit success and standard output.
+fn check_config(config: &std::path::Path) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stsbridge"))
+        .arg("--config")
+        .arg(config)
+        .arg("check-config")
+        .output()
+        .expect("run stsbridge");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// `check-config` connects: it says the schema's version (none before the first start, the
+/// current one after), and a database that does not answer is a problem, reported without the
+/// password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_reports_the_databases_schema_version() {
+    let url = fresh_database();
+    let config = crate::check_config::MAIN.replace(
+        "[storage]\npath = \"data/sled\"\n",
+        &format!("[storage]\npath = \"data/sled\"\n{}", storage_on(&url)),
+    );
+    let dir = crate::check_config::config_dir(&config);
+    let path = dir.path().join("stsbridge.toml");
+    let (ok, out) = check_config(&path);
+    assert!(ok, "{out}");
+    assert!(out.contains("no schema yet"), "{out}");
+    let d = Daemon::start(on(&url)).await;
+    drop(d.stop().await);
+    let (ok, out) = check_config(&path);
+    assert!(ok, "{out}");
+    assert!(out.contains("schema version 1 (current)"), "{out}");
+
+    let nowhere = tempfile::tempdir().unwrap();
+    let config = crate::check_config::MAIN.replace(
+        "[storage]\npath = \"data/sled\"\n",
+        &format!(
+            "[storage]\npath = \"data/sled\"\nkind = \"postgres\"\n\
+             url = \"postgresql://sts:hunter2@localhost/sts?host={}\"\n",
+            nowhere.path().display()
+        ),
+    );
+    let dir = crate::check_config::config_dir(&config);
+    let (ok, out) = check_config(&dir.path().join("stsbridge.toml"));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("storage.url: cannot use database sts"),
+        "{out}"
+    );
+    assert!(!out.contains("hunter2"), "{out}");
+}
+
+/// With `sslmode=require` the daemon's connections are TLS (rustls), the server verified
+/// against `sslrootcert`; a server whose certificate another authority issued is refused
+/// (fail closed: no fallback to plain), and so is a server that offers no TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_is_reached_over_verified_tls_when_the_url_asks() {
+    use crate::support::pki::TestCa;
+    use stsbridge::store::postgres::{PostgresSettings, PostgresStore};
+    let ca = TestCa::new();
+    let server = ca.server_cert("db", 30);
+    let (cluster, port) = crate::support::postgres::tls_cluster(&server.cert_pem, &server.key_pem);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let other_file = dir.path().join("other.pem");
+    std::fs::write(&other_file, TestCa::new().pem()).unwrap();
+    let settings = |host: &str, mode: &str, root: &std::path::Path| PostgresSettings {
+        url: format!(
+            "postgresql://{}@{host}:{port}/postgres?sslmode={mode}&sslrootcert={}",
+            crate::support::postgres::SUPERUSER,
+            root.display()
+        ),
+        password: None,
+        pool_size: 2,
+    };
+    let store = PostgresStore::open(&settings("localhost", "require", &ca_file))
+        .await
+        .expect("TLS to the database");
+    assert!(store.uses_tls().await.unwrap());
+    drop(store);
+    let store = PostgresStore::open(&settings("127.0.0.1", "verify-full", &ca_file))
+        .await
+        .expect("verify-full, the address in the certificate");
+    assert!(store.uses_tls().await.unwrap());
+    drop(store);
+    let refused = PostgresStore::open(&settings("localhost", "require", &other_file)).await;
+    let err = refused.err().expect("another authority's certificate");
+    assert!(
+        err.to_string().contains("invalid peer certificate"),
+        "{err}"
+    );
+    // The shared cluster offers no TLS: asked for, it is refused rather than skipped.
+    let plain = PostgresSettings {
+        url: format!(
+            "{} sslmode=require sslrootcert={}",
+            crate::support::postgres::fresh_database(),
+            ca_file.display()
+        ),
+        password: None,
+        pool_size: 1,
+    };
+    let err = PostgresStore::open(&plain).await.err().expect("no TLS");
+    assert!(
+        err.to_string().contains("server does not support TLS"),
+        "{err}"
+    );
+    drop(cluster);
+}
+
+/// Run `sql` on the cluster's `postgres` database (the test's own may be closed to connections).
+async fn on_cluster(database_url: &str, sql: &str) {
+    let at = database_url.find("dbname=").expect("a key/value URL");
+    let admin = format!("{}dbname=postgres", &database_url[..at]);
+    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the cluster");
+    let driver = tokio::spawn(connection);
+    client.batch_execute(sql).await.expect("run SQL");
+    drop(client);
+    let _ = driver.await;
+}
+
+/// The database closed to the daemon: requests that must write (credentials) or read a user
+/// (a long-term key, a user's session, whose policies are the user's current ones) are refused
+/// at once with 503 ServiceUnavailable, never as an invalid key; `/readyz` is 503 and says why. Once the database takes
+/// connections again the daemon serves as before, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_refuses_writes_and_service_resumes_after() {
+    use aws_sdk_sts::error::ProvideErrorMetadata as _;
+    let url = fresh_database();
+    let dbname = url.rsplit("dbname=").next().unwrap().to_owned();
+    let idp = crate::support::idp::TestIdp::start().await;
+    let daemon = Daemon::start(Setup {
+        idps: vec![("test".into(), crate::sts::idp_toml(idp.issuer()))],
+        roles: crate::sts::roles(&idp.provider()),
+        ..on(&url)
+    })
+    .await;
+    let f = crate::sts::Fixture { idp, daemon };
+    let d = &f.daemon;
+    let role_session = f
+        .assume("app", "before", &f.token("user-1"))
+        .await
+        .unwrap()
+        .credentials()
+        .unwrap()
+        .clone();
+    let alice = create_user(d, "alice").await;
+    let user_session = session_token(d, &alice).await;
+    on_cluster(
+        &url,
+        &format!(
+            "ALTER DATABASE {dbname} ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{dbname}'"
+        ),
+    )
+    .await;
+    // One request, timed (the SDK would retry a 503 with backoff).
+    let form = format!(
+        "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn={}&RoleSessionName=during\
+         &WebIdentityToken={}",
+        percent_encoding::utf8_percent_encode(
+            &crate::sts::role_arn("app"),
+            percent_encoding::NON_ALPHANUMERIC
+        ),
+        f.token("user-2")
+    );
+    let watch = Stopwatch::start();
+    let answer = reqwest::Client::new()
+        .post(&d.url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    let took = watch.elapsed();
+    assert_eq!(answer.status(), 503);
+    let body = answer.text().await.unwrap();
+    assert!(body.contains("<Code>ServiceUnavailable</Code>"), "{body}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let refused = signed_client(&d.url, &alice.id, &alice.secret, None)
+        .get_session_token()
+        .send()
+        .await
+        .expect_err("no database, no user");
+    assert_eq!(refused.code(), Some("ServiceUnavailable"), "{refused:?}");
+    assert_eq!(
+        caller_identity(d, &user_session).await,
+        "ServiceUnavailable"
+    );
+    // Every answered request is audited durably first, so even a role session's
+    // GetCallerIdentity waits for the database (verifying without it needs an audit spool).
+    assert_eq!(
+        caller_identity(d, &role_session).await,
+        "ServiceUnavailable"
+    );
+    let readyz = reqwest::get(format!("{}/readyz", d.url)).await.unwrap();
+    assert_eq!(readyz.status(), 503);
+    let readiness: serde_json::Value = serde_json::from_str(&readyz.text().await.unwrap()).unwrap();
+    assert!(
+        readiness["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("the database does not answer"),
+        "{readiness}"
+    );
+
+    on_cluster(
+        &url,
+        &format!("ALTER DATABASE {dbname} ALLOW_CONNECTIONS true"),
+    )
+    .await;
+    assert!(f.assume("app", "after", &f.token("user-3")).await.is_ok());
+    assert_eq!(caller_identity(d, &user_session).await, "<ok>");
+    assert_eq!(caller_identity(d, &role_session).await, "<ok>");
+    let readyz = reqwest::get(format!("{}/readyz", d.url)).await.unwrap();
+    assert_eq!(readyz.status(), 200, "{}", readyz.text().await.unwrap());
+}
