@@ -112,11 +112,15 @@ async fn follow(socket: &Path, query: &AuditQuery, out: &mut Output) -> Result<E
             socket.display()
         ));
     };
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
+    // Listening for Ctrl-C starts here, before the first event is printed (`ctrl_c()` would
+    // register only when first polled, and a select that finds a line ready first never polls
+    // it: an early Ctrl-C would kill the process instead of ending it cleanly).
+    let mut interrupted = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| format!("cannot listen for Ctrl-C: {e}"))?;
     loop {
         let line = tokio::select! {
-            _ = &mut interrupted => return Ok(ExitCode::SUCCESS),
+            biased;
+            _ = interrupted.recv() => return Ok(ExitCode::SUCCESS),
             line = stream.next() => line.map_err(|e| e.to_string())?,
         };
         match line {
