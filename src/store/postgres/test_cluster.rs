@@ -149,7 +149,7 @@ fn find_binaries() -> Result<PathBuf, String> {
     Err(format!(
         "the PostgreSQL tests need the PostgreSQL server binaries (initdb, postgres): none in \
          {PACKAGED_BINARIES}/*/bin, nor where pg_config says, nor STSBRIDGE_TEST_PG_BINDIR; \
-         install them (README, \"Building\"){}",
+         install them (the `postgresql` package: the README's first command){}",
         if std::env::var_os("CI").is_some() {
             " (CI is set: the tests fail rather than skip)"
         } else {
