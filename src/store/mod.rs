@@ -558,6 +558,25 @@ pub fn open_when_released(settings: &StorageSettings, attempts: u32) -> Result<S
     )?)))
 }
 
+/// `user` when it lists `access_key_id` (a backend's key index pointing at a record that no longer
+/// lists the key never resolves to it).
+pub(crate) fn holding_key(user: UserRecord, access_key_id: &str) -> Option<UserRecord> {
+    user.access_keys
+        .iter()
+        .any(|k| k.access_key_id == access_key_id)
+        .then_some(user)
+}
+
+/// The record a `swap` stores under `name` must be that user's.
+pub(crate) fn check_stored_as(name: &str, new: Option<&UserRecord>) -> Result<(), StoreError> {
+    if new.is_some_and(|user| user.name != name) {
+        return Err(StoreError::Backend(format!(
+            "a record of another user stored as {name}"
+        )));
+    }
+    Ok(())
+}
+
 /// A change of one user record: the record to store (`None` deletes it), the audit event that
 /// records the change, and what the caller gets back.
 pub struct UserChange<T> {

@@ -1009,11 +1009,7 @@ impl Users for PostgresStore {
             return Ok(None);
         };
         let user = decode_user(row.get(0), row.get(1))?;
-        Ok(user
-            .access_keys
-            .iter()
-            .any(|k| k.access_key_id == access_key_id)
-            .then_some(user))
+        Ok(super::holding_key(user, access_key_id))
     }
 
     /// One transaction: the user's row locked (`FOR UPDATE`) and compared, the key index
@@ -1026,11 +1022,7 @@ impl Users for PostgresStore {
         new: Option<&UserRecord>,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        if new.is_some_and(|user| user.name != name) {
-            return Err(StoreError::Backend(format!(
-                "a record of another user stored as {name}"
-            )));
-        }
+        super::check_stored_as(name, new)?;
         let value = new.map(encode).transpose()?;
         let event = event_row(audit)?;
         self.writer.durable(None, None).await?;

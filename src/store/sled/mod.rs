@@ -523,11 +523,7 @@ impl Users for SledStore {
         };
         let user = decode_user(&name, &value)?;
         // The index and the record change in one transaction; checking again costs nothing.
-        Ok(user
-            .access_keys
-            .iter()
-            .any(|k| k.access_key_id == access_key_id)
-            .then_some(user))
+        Ok(super::holding_key(user, access_key_id))
     }
 
     /// One transaction over users, the key index and the audit trail: user changes are rare
@@ -543,11 +539,7 @@ impl Users for SledStore {
         use ::sled::Transactional as _;
         use ::sled::transaction::{ConflictableTransactionError, TransactionError};
         self.space.check()?;
-        if new.is_some_and(|user| user.name != name) {
-            return Err(StoreError::Backend(format!(
-                "a record of another user stored as {name}"
-            )));
-        }
+        super::check_stored_as(name, new)?;
         let value = new.map(encode).transpose()?;
         let event = encode(audit)?;
         let audit_key = self.next_audit_key(event_time(audit)?)?;
