@@ -237,6 +237,7 @@ fn sts_state(dir: &std::path::Path) -> State {
         managed_policies: BTreeMap::new(),
         authorization_services: Vec::new(),
         accounts: BTreeMap::new(),
+        signin: Vec::new(),
     };
     State::new(federation, store, keyring, Arc::new(ManualClock::new(now)))
 }

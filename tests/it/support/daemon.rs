@@ -120,7 +120,10 @@ impl Daemon {
              [keys]\npath = \"data/keyring.json\"\n\
              [admin]\nsocket = \"data/admin.sock\"\n\
              [audit]\n{}\n",
-            setup.server, setup.purge_interval_seconds, setup.min_free_mb, setup.audit
+            fill(&setup.server),
+            setup.purge_interval_seconds,
+            setup.min_free_mb,
+            setup.audit
         );
         for (name, secret) in &setup.services {
             let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
@@ -129,7 +132,7 @@ impl Daemon {
                 data_encoding::HEXLOWER.encode(digest.as_ref())
             ));
         }
-        config_text.push_str(&setup.extra);
+        config_text.push_str(&fill(&setup.extra));
         std::fs::write(&config_path, config_text).expect("write config");
         Self::launch(dir, config_path, listener, setup.dev, setup.clock).await
     }
