@@ -9,8 +9,8 @@
 //! - the domain: `principal` (who is calling, what they may do), `federation` (trust, grant,
 //!   issue, audit);
 //! - the adapters: `sts` (the STS Query API), `authz` (the authorization API), `admin` (the
-//!   operator socket) and `follow` (its audit stream), over the shared `state`; `server` routes
-//!   HTTP to them.
+//!   operator socket), `follow` (its audit stream) and `web` (the sign-in portal), over the
+//!   shared `state`; `server` routes HTTP to them.
 #![forbid(unsafe_code)]
 // Tests may (clippy.toml: allow-*-in-tests); nothing else unwraps, expects or panics.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -43,6 +43,7 @@ pub mod sts;
 pub mod text;
 pub mod tls;
 pub mod users;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -82,6 +83,8 @@ pub enum RunError {
     Startup(#[from] startup::StartupError),
     #[error("TLS: {0}")]
     Tls(#[from] tls::TlsError),
+    #[error("[signin] templates_dir: {0}")]
+    Templates(#[from] web::TemplateError),
     #[error("[audit] export_file {}: {source}", path.display())]
     AuditExport {
         path: std::path::PathBuf,
@@ -105,6 +108,13 @@ pub async fn run(
     }
     let settings = &config.settings;
     let local: SocketAddr = listener.local_addr()?;
+    // The sign-in portal, when there is a public URL; an operator's template that does not
+    // compile stops the daemon here.
+    let portal = settings
+        .public_url
+        .clone()
+        .map(|url| web::Portal::new(url, &settings.signin))
+        .transpose()?;
     // Bound before anything starts, so a taken port stops the daemon with nothing left behind.
     let metrics_listener = match settings.metrics.listen {
         Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
@@ -247,7 +257,8 @@ pub async fn run(
 
     let app = Arc::new(
         server::App::new(state, dev, &settings.server, &settings.metrics)
-            .with_warnings(transport_warning.into_iter().collect()),
+            .with_warnings(transport_warning.into_iter().collect())
+            .with_portal(portal.map(Arc::new)),
     );
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     let metrics_task = metrics_listener.map(|listener| {

@@ -130,3 +130,18 @@ fn signin_problems_fail_and_name_the_file_and_field() {
     }
     assert!(out.ends_with("3 problem(s) found\n"), "{out}");
 }
+
+#[test]
+fn an_operator_template_that_does_not_compile_is_a_problem() {
+    let dir = config_dir(&format!("{MAIN}[signin]\ntemplates_dir = \"templates\"\n"));
+    std::fs::create_dir(dir.path().join("templates")).expect("mkdir");
+    std::fs::write(dir.path().join("templates/error.html"), "{% block %}").expect("write");
+    let (ok, out) = check_config(&dir.path().join("stsbridge.toml"), &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("stsbridge.toml: signin.templates_dir: template error.html (")
+            && out.contains("templates/error.html): "),
+        "{out}"
+    );
+    assert!(out.ends_with("1 problem(s) found\n"), "{out}");
+}

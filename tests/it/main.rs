@@ -9,6 +9,7 @@ mod http;
 mod lifecycle;
 mod metrics;
 mod oidc;
+mod portal;
 mod reload;
 mod saml;
 mod sts;
