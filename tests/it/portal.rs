@@ -207,3 +207,150 @@ async fn an_operator_template_overrides_the_built_in_one_and_the_oidc_idp_is_off
         page.body
     );
 }
+
+/// The test IdP's authorization server runs the real authorization-code flow with PKCE, and
+/// the verifier of AssumeRoleWithWebIdentity checks the ID token it returns, nonce included:
+/// what the portal's OIDC login will drive.
+#[tokio::test]
+async fn the_test_idp_runs_the_code_flow_with_pkce_and_its_id_token_verifies_with_the_nonce() {
+    use crate::support::idp::{AUDIENCE, Client, TestIdp, at_hash, pkce_challenge};
+    use stsbridge::idp::{Expectations, IdpVerifier, SubjectCredential};
+
+    let idp = TestIdp::start().await;
+    let redirect_uri = "http://127.0.0.1:1/signin/oidc/callback";
+    idp.register_client(Client {
+        id: AUDIENCE.to_owned(),
+        secret: Some("client-s3cret".to_owned()),
+        redirect_uris: vec![redirect_uri.to_owned()],
+    });
+    idp.set_login(Some(
+        serde_json::json!({"sub": "alice", "email": "alice@example.com"}),
+    ));
+    let verifier = "a-verifier-of-at-least-43-characters-0123456789";
+    let authorize = |challenge: Option<&str>, redirect: &str| {
+        let mut url = reqwest::Url::parse(&idp.authorization_endpoint()).expect("url");
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", AUDIENCE)
+            .append_pair("redirect_uri", redirect)
+            .append_pair("scope", "openid email")
+            .append_pair("state", "st-1")
+            .append_pair("nonce", "nonce-1");
+        if let Some(challenge) = challenge {
+            url.query_pairs_mut()
+                .append_pair("code_challenge", challenge)
+                .append_pair("code_challenge_method", "S256");
+        }
+        url.to_string()
+    };
+    let answer = get(&authorize(Some(&pkce_challenge(verifier)), redirect_uri)).await;
+    assert_eq!(answer.status, 302, "{}", answer.body);
+    let back = reqwest::Url::parse(answer.header("location")).expect("location");
+    assert!(back.as_str().starts_with(redirect_uri), "{back}");
+    let param = |url: &reqwest::Url, name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(param(&back, "state").as_deref(), Some("st-1"));
+    let code = param(&back, "code").expect("code");
+
+    let exchange = |code: String, verifier: &'static str, secret: &'static str| {
+        let idp_token = idp.token_endpoint();
+        async move {
+            let r = client()
+                .post(idp_token)
+                .basic_auth(AUDIENCE, Some(secret))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(
+                    serde_urlencoded::to_string([
+                        ("grant_type", "authorization_code"),
+                        ("code", code.as_str()),
+                        ("redirect_uri", redirect_uri),
+                        ("code_verifier", verifier),
+                    ])
+                    .expect("form"),
+                )
+                .send()
+                .await
+                .expect("token response");
+            let status = r.status().as_u16();
+            let text = r.text().await.expect("body");
+            (
+                status,
+                serde_json::from_str::<serde_json::Value>(&text).expect("json"),
+            )
+        }
+    };
+    // A wrong secret or verifier is refused (and a refused exchange spends the code).
+    let (status, body) = exchange(code.clone(), verifier, "wrong").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let (status, body) = exchange(code.clone(), "another-verifier", "client-s3cret").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+
+    let answer = get(&authorize(Some(&pkce_challenge(verifier)), redirect_uri)).await;
+    let code = param(
+        &reqwest::Url::parse(answer.header("location")).expect("location"),
+        "code",
+    )
+    .expect("code");
+    let (status, body) = exchange(code.clone(), verifier, "client-s3cret").await;
+    assert_eq!(status, 200, "{body}");
+    let id_token = body["id_token"].as_str().expect("id_token").to_owned();
+    let access_token = body["access_token"].as_str().expect("access_token");
+    // Replaying the code fails.
+    let (status, body) = exchange(code, verifier, "client-s3cret").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+
+    let oidc = idp.verifier();
+    let now = stsbridge::clock::Clock::now(&stsbridge::clock::SystemClock);
+    let credential = SubjectCredential::WebIdentityToken(&id_token);
+    let expect = |nonce| Expectations {
+        nonce: Some(nonce),
+        in_response_to: None,
+    };
+    let identity = oidc
+        .verify(&credential, &expect("nonce-1"), now)
+        .await
+        .expect("the ID token verifies with its nonce");
+    assert_eq!(identity.subject, "alice");
+    assert!(
+        oidc.verify(&credential, &expect("nonce-2"), now)
+            .await
+            .is_err(),
+        "another login's nonce is refused"
+    );
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            id_token.split('.').nth(1).expect("payload"),
+        )
+        .expect("base64"),
+    )
+    .expect("claims");
+    assert_eq!(claims["at_hash"], at_hash(access_token));
+    assert_eq!(idp.token_requests(), 4);
+
+    // Without PKCE, the IdP sends the person back with an error; an unregistered redirect URI
+    // is refused at the IdP, never redirected to.
+    let answer = get(&authorize(None, redirect_uri)).await;
+    assert!(
+        answer.header("location").contains("error=invalid_request"),
+        "{}",
+        answer.header("location")
+    );
+    let answer = get(&authorize(Some("x"), "https://evil.example/cb")).await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    idp.set_login(None);
+    let answer = get(&authorize(Some("x"), redirect_uri)).await;
+    assert!(answer.header("location").contains("error=access_denied"));
+}
