@@ -8,7 +8,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::{App, new_request_id, respond};
+use tracing::Instrument;
+
 use crate::error::ApiError;
+use crate::idp::IdpSettings;
 use crate::web::{self, Page, Portal};
 
 /// The portal's routes, added to `router` when the daemon has a public URL.
@@ -72,18 +75,28 @@ async fn signin(Extract(app): Extract<Arc<App>>, RawQuery(query): RawQuery) -> R
 
 /// `GET /signin/NAME`: start a login at the IdP NAME.
 async fn start(Extract(app): Extract<Arc<App>>, Path(name): Path<String>) -> Response {
-    with_portal(&app, |portal, request_id| {
+    let request_id = new_request_id();
+    let span = tracing::info_span!("portal", request_id = %request_id);
+    let Some(portal) = app.portal.as_deref() else {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    };
+    let answer = async {
         let federation = app.state.federation();
-        match federation.signin.iter().find(|idp| idp.name == name) {
-            // The logins themselves come next (OIDC code flow, SAML AuthnRequest).
-            Some(_) => error(
-                portal,
-                &ApiError::ServiceUnavailable("login flows are not built yet".into()),
-                request_id,
-            ),
-            None => error(portal, &ApiError::NotFound, request_id),
+        let insecure_http = match federation.idps.built(&name) {
+            Some((IdpSettings::Oidc(oidc), _)) => oidc.insecure_http,
+            _ => false,
+        };
+        let keyring = app.state.principals().keyring().snapshot();
+        let now = app.state.clock().now();
+        match portal
+            .start(&federation.signin, &name, insecure_http, &keyring, now)
+            .await
+        {
+            Ok(page) => page,
+            Err(err) => error(portal, &err, &request_id),
         }
-    })
+    };
+    send(answer.instrument(span).await, &request_id)
 }
 
 /// `GET /static/style.css`.

@@ -5,10 +5,12 @@
 //! - `templates`: the pages (minijinja, auto-escaped), overridable file by file;
 //! - `cookies`: sealed, expiring cookies, each kind under its own sealing purpose;
 //! - `csrf`: form tokens and the `Origin` check of state-changing requests;
+//! - `login`: starting a login at an IdP (the flow sealed in the login cookie);
 //! - `page`: a page and the security headers every page carries.
 
 pub mod cookies;
 pub mod csrf;
+pub mod login;
 mod page;
 pub mod templates;
 
@@ -34,6 +36,8 @@ pub struct Portal {
     logo_url: Option<String>,
     /// The pages' Content-Security-Policy.
     csp: String,
+    /// The OIDC IdPs' endpoints, discovered when a login first starts there.
+    relying_parties: login::RelyingParties,
 }
 
 /// What every page's layout shows.
@@ -63,6 +67,7 @@ impl Portal {
             public_url,
             title: settings.title.clone(),
             logo_url: settings.logo_url.clone(),
+            relying_parties: login::RelyingParties::default(),
         })
     }
 
@@ -145,6 +150,38 @@ impl Portal {
                 tracing::error!(error = %e, "the error page does not render");
                 Page::fallback(row.status, row.code, request_id, &self.csp)
             }
+        }
+    }
+
+    /// `GET /signin/NAME`: send the person to the IdP `name` offers, or say there is none.
+    /// `insecure_http`: the IdP's own setting (http endpoints allowed, test IdPs only).
+    pub async fn start(
+        &self,
+        offered: &[SigninIdp],
+        name: &str,
+        insecure_http: bool,
+        keyring: &crate::creds::Keyring,
+        now: std::time::SystemTime,
+    ) -> Result<Page, ApiError> {
+        use crate::config::signin::SigninKind;
+        let idp = offered
+            .iter()
+            .find(|idp| idp.name == name)
+            .ok_or(ApiError::NotFound)?;
+        let start = login::Start {
+            public_url: &self.public_url,
+            cookies: self.cookies,
+            keyring,
+            now,
+        };
+        match &idp.kind {
+            SigninKind::Oidc(oidc) => {
+                login::start_oidc(&self.relying_parties, start, idp, oidc, insecure_http).await
+            }
+            // SP-initiated SAML (an AuthnRequest) comes next.
+            SigninKind::Saml(_) => Err(ApiError::ServiceUnavailable(
+                "SAML logins are not started here yet".into(),
+            )),
         }
     }
 

@@ -62,7 +62,7 @@ impl Page {
         }
     }
 
-    /// A redirect (302) to `location`, a path on this server.
+    /// A redirect (302) to `location` (a path on this server, or an IdP's URL).
     pub fn redirect(location: &str) -> Self {
         let mut headers = common();
         headers.push((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
@@ -74,6 +74,14 @@ impl Page {
             headers,
             body: String::new(),
         }
+    }
+
+    /// This page, also setting a cookie (`Set-Cookie: set_cookie`).
+    pub fn with_cookie(mut self, set_cookie: &str) -> Self {
+        if let Ok(value) = HeaderValue::from_str(set_cookie) {
+            self.headers.push((header::SET_COOKIE, value));
+        }
+        self
     }
 
     /// The stylesheet.

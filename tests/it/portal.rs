@@ -354,3 +354,120 @@ async fn the_test_idp_runs_the_code_flow_with_pkce_and_its_id_token_verifies_wit
     let answer = get(&authorize(Some("x"), redirect_uri)).await;
     assert!(answer.header("location").contains("error=access_denied"));
 }
+
+/// `GET /signin/NAME` for an OIDC IdP: a 302 to its authorization endpoint (code flow, PKCE
+/// S256, state, nonce) with the flow sealed in a `__Host-` login cookie; the test IdP sends
+/// the person back to the callback with a code and the same state.
+#[tokio::test]
+async fn an_oidc_login_starts_at_the_idps_authorization_endpoint_with_the_flow_sealed() {
+    use crate::support::idp::{AUDIENCE, Client, TestIdp, pkce_challenge};
+    use stsbridge::web::cookies::{CookieKind, Cookies};
+    use stsbridge::web::login::LoginFlow;
+
+    let idp = TestIdp::start().await;
+    let daemon = Daemon::start(Setup {
+        idps: vec![(
+            "corp".to_owned(),
+            format!(
+                "kind = \"oidc\"\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\n\
+                 insecure_http = true\n[signin]\nclient_id = \"{AUDIENCE}\"\n\
+                 scopes = [\"openid\", \"email\", \"profile\"]\n",
+                idp.issuer()
+            ),
+        )],
+        server: "public_url = \"http://{LISTEN}\"".to_owned(),
+        ..Setup::default()
+    })
+    .await;
+    let callback = format!("{}/signin/oidc/callback", daemon.url);
+    idp.register_client(Client {
+        id: AUDIENCE.to_owned(),
+        secret: None,
+        redirect_uris: vec![callback.clone()],
+    });
+    idp.set_login(Some(serde_json::json!({"sub": "alice"})));
+
+    // The IdP unreachable: an error page that says so, and no cookie.
+    idp.set_down(true);
+    let page = get(&format!("{}/signin/corp", daemon.url)).await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(
+        page.body.contains("<code>IDPCommunicationError</code>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("could not be reached"), "{}", page.body);
+    assert!(page.headers.get("set-cookie").is_none());
+    idp.set_down(false);
+
+    let page = get(&format!("{}/signin/corp", daemon.url)).await;
+    assert_eq!(page.status, 302, "{}", page.body);
+    let to_idp = reqwest::Url::parse(page.header("location")).expect("location");
+    assert!(
+        to_idp.as_str().starts_with(&idp.authorization_endpoint()),
+        "{to_idp}"
+    );
+    let params: std::collections::BTreeMap<String, String> =
+        to_idp.query_pairs().into_owned().collect();
+    assert_eq!(params["response_type"], "code");
+    assert_eq!(params["client_id"], AUDIENCE);
+    assert_eq!(params["redirect_uri"], callback);
+    assert_eq!(params["scope"], "openid email profile");
+    assert_eq!(params["code_challenge_method"], "S256");
+    assert!(
+        params["state"].len() >= 43 && params["nonce"].len() >= 43,
+        "{params:?}"
+    );
+    let set_cookie = page.header("set-cookie").to_owned();
+    assert!(
+        set_cookie.starts_with("__Host-stsbridge-login=")
+            && set_cookie.ends_with("; Path=/; Max-Age=600; HttpOnly; SameSite=Lax; Secure"),
+        "loopback is a secure context: {set_cookie}"
+    );
+    // No secret of the flow in the cookie's clear text.
+    for secret in [&params["state"], &params["nonce"]] {
+        assert!(!set_cookie.contains(secret.as_str()), "{set_cookie}");
+    }
+
+    // The flow in the cookie is the one sent: opened with the daemon's keyring.
+    let keyring = stsbridge::creds::Keyring::load(&daemon.dir.path().join("data/keyring.json"))
+        .expect("keyring");
+    let sent_back = set_cookie.split(';').next().expect("cookie");
+    let flow: LoginFlow = Cookies::new(true)
+        .open(
+            &keyring,
+            CookieKind::Login,
+            [sent_back],
+            stsbridge::clock::Clock::now(&stsbridge::clock::SystemClock),
+        )
+        .expect("the login cookie opens");
+    assert_eq!(flow.idp, "corp");
+    assert_eq!(flow.state, params["state"]);
+    assert_eq!(flow.nonce, params["nonce"]);
+    assert_eq!(
+        pkce_challenge(&flow.pkce_verifier),
+        params["code_challenge"]
+    );
+    assert!(
+        !format!("{flow:?}").contains(&flow.pkce_verifier),
+        "Debug hides it"
+    );
+
+    // The IdP signs the person in and sends them back with a code and the same state.
+    let back = get(to_idp.as_str()).await;
+    assert_eq!(back.status, 302, "{}", back.body);
+    let back = reqwest::Url::parse(back.header("location")).expect("location");
+    assert!(back.as_str().starts_with(&callback), "{back}");
+    let returned: std::collections::BTreeMap<String, String> =
+        back.query_pairs().into_owned().collect();
+    assert_eq!(returned["state"], flow.state);
+    assert!(returned.contains_key("code"));
+
+    // Each start is a new flow.
+    let again = get(&format!("{}/signin/corp", daemon.url)).await;
+    let again = reqwest::Url::parse(again.header("location")).expect("location");
+    let again: std::collections::BTreeMap<String, String> =
+        again.query_pairs().into_owned().collect();
+    assert_ne!(again["state"], params["state"]);
+    assert_ne!(again["nonce"], params["nonce"]);
+}

@@ -29,6 +29,7 @@ pub(crate) mod fetch;
 mod jwks;
 mod jws;
 mod keys;
+pub mod relying_party;
 mod settings;
 pub mod signer;
 
