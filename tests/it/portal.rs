@@ -471,3 +471,125 @@ async fn an_oidc_login_starts_at_the_idps_authorization_endpoint_with_the_flow_s
     assert_ne!(again["state"], params["state"]);
     assert_ne!(again["nonce"], params["nonce"]);
 }
+
+/// The code exchange of the relying party (openidconnect, our no-redirect HTTP client) against
+/// the test IdP: the ID token it returns verifies with the flow's nonce; a replayed code, a
+/// wrong PKCE verifier or a wrong client secret are refused by the IdP, and said so.
+#[tokio::test]
+async fn the_relying_party_exchanges_a_code_for_an_id_token_the_verifier_accepts() {
+    use crate::support::idp::{AUDIENCE, Client, TestIdp, at_hash, pkce_challenge};
+    use stsbridge::creds::Secret;
+    use stsbridge::idp::oidc::relying_party::{CodeExchange, RelyingParty, RelyingPartyError};
+    use stsbridge::idp::{Expectations, IdpVerifier, SubjectCredential};
+
+    fn assert_send<T: Send>(t: T) -> T {
+        t
+    }
+
+    let idp = TestIdp::start().await;
+    let redirect_uri = "https://sts.example.com/signin/oidc/callback";
+    let secret = Secret::new("client-s3cret".to_owned());
+    idp.register_client(Client {
+        id: AUDIENCE.to_owned(),
+        secret: Some(secret.expose().to_owned()),
+        redirect_uris: vec![redirect_uri.to_owned()],
+    });
+    idp.set_login(Some(serde_json::json!({"sub": "bob"})));
+    let now = stsbridge::clock::Clock::now(&stsbridge::clock::SystemClock);
+    let rp = RelyingParty::new(idp.issuer(), true).expect("relying party");
+    let endpoints = rp.endpoints(now).await.expect("discovery");
+    assert_eq!(endpoints.token, idp.token_endpoint());
+
+    let verifier = "v".repeat(43);
+    let code = || async {
+        let mut url = reqwest::Url::parse(&endpoints.authorization).expect("url");
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", AUDIENCE)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("scope", "openid")
+            .append_pair("state", "s")
+            .append_pair("nonce", "nonce-9")
+            .append_pair("code_challenge", &pkce_challenge(&verifier))
+            .append_pair("code_challenge_method", "S256");
+        let answer = get(url.as_str()).await;
+        let back = reqwest::Url::parse(answer.header("location")).expect("location");
+        back.query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .expect("code")
+    };
+    fn exchange<'a>(
+        code: &'a str,
+        verifier: &'a str,
+        secret: Option<&'a Secret>,
+    ) -> CodeExchange<'a> {
+        CodeExchange {
+            client_id: AUDIENCE,
+            client_secret: secret,
+            redirect_uri: "https://sts.example.com/signin/oidc/callback",
+            code,
+            pkce_verifier: verifier,
+        }
+    }
+    let secret = Some(&secret);
+
+    let first = code().await;
+    let tokens = assert_send(rp.exchange_code(&endpoints, &exchange(&first, &verifier, secret)))
+        .await
+        .expect("tokens");
+    assert_eq!(format!("{tokens:?}"), "Tokens(<redacted>)");
+    let identity = idp
+        .verifier()
+        .verify(
+            &SubjectCredential::WebIdentityToken(&tokens.id_token),
+            &Expectations {
+                nonce: Some("nonce-9"),
+                in_response_to: None,
+            },
+            now,
+        )
+        .await
+        .expect("the ID token verifies");
+    assert_eq!(identity.subject, "bob");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            tokens.id_token.split('.').nth(1).expect("payload"),
+        )
+        .expect("base64"),
+    )
+    .expect("claims");
+    assert_eq!(claims["at_hash"], at_hash(tokens.access_token.expose()));
+
+    let refused = |r: Result<_, RelyingPartyError>| match r {
+        Err(RelyingPartyError::TokenRefused(code)) => code,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        refused(
+            rp.exchange_code(&endpoints, &exchange(&first, &verifier, secret))
+                .await
+        ),
+        "invalid_grant",
+        "a replayed code"
+    );
+    let second = code().await;
+    assert_eq!(
+        refused(
+            rp.exchange_code(&endpoints, &exchange(&second, &"w".repeat(43), secret))
+                .await
+        ),
+        "invalid_grant",
+        "another verifier"
+    );
+    let third = code().await;
+    assert_eq!(
+        refused(
+            rp.exchange_code(&endpoints, &exchange(&third, &verifier, None))
+                .await
+        ),
+        "invalid_client",
+        "no secret for a confidential client"
+    );
+}

@@ -7,9 +7,12 @@ use std::time::{Duration, SystemTime};
 
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet};
 use openidconnect::{
-    AuthUrl, ClientId, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, Scope,
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, HttpRequest, HttpResponse,
+    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RequestTokenError, Scope, TokenUrl,
 };
+
+use crate::creds::Secret;
 
 use super::discovery::metadata_url;
 use super::fetch::{Fetcher, check_url};
@@ -38,6 +41,51 @@ pub enum RelyingPartyError {
     NoPkce,
     #[error("{0}")]
     Url(String),
+    /// The token endpoint refused the code (`invalid_grant`: used, expired, another client's,
+    /// a PKCE verifier that does not match).
+    #[error("the token endpoint refused the code: {0}")]
+    TokenRefused(String),
+    /// The token endpoint answered something else than a token response with an ID token.
+    #[error("the token endpoint's answer is not usable: {0}")]
+    NotTokenResponse(String),
+}
+
+/// Largest token response read (an ID token is a few KiB).
+const TOKEN_RESPONSE_LIMIT: usize = 64 * 1024;
+
+/// What the token endpoint returned.
+pub struct Tokens {
+    /// The ID token, compact JWS, not yet verified: the IdP's verifier checks it.
+    pub id_token: String,
+    /// The access token (its hash may be in the ID token's `at_hash`).
+    pub access_token: Secret,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tokens(<redacted>)")
+    }
+}
+
+/// What the code exchange sends besides the code.
+#[derive(Debug)]
+pub struct CodeExchange<'a> {
+    pub client_id: &'a str,
+    /// `None`: a public client (the PKCE verifier is its proof).
+    pub client_secret: Option<&'a Secret>,
+    /// The redirect URI the authorization request named.
+    pub redirect_uri: &'a str,
+    pub code: &'a str,
+    pub pkce_verifier: &'a str,
+}
+
+/// Why an HTTP exchange with the token endpoint failed.
+#[derive(Debug, thiserror::Error)]
+enum TokenHttpError {
+    #[error("{0}")]
+    Request(String),
+    #[error("the answer is larger than {TOKEN_RESPONSE_LIMIT} bytes")]
+    TooLarge,
 }
 
 /// The provider's endpoints of the code flow (Discovery §3).
@@ -153,6 +201,87 @@ impl RelyingParty {
             .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier))
             .url();
         Ok(url.to_string())
+    }
+}
+
+impl RelyingParty {
+    /// Exchange an authorization code at the token endpoint (RFC 6749 §4.1.3 with the PKCE
+    /// verifier, RFC 7636 §4.5), the client authenticating with HTTP Basic when it has a
+    /// secret. The HTTP client follows no redirects and reads at most 64 KiB.
+    pub async fn exchange_code(
+        &self,
+        endpoints: &Endpoints,
+        exchange: &CodeExchange<'_>,
+    ) -> Result<Tokens, RelyingPartyError> {
+        let url_error = |what: &str, e: openidconnect::url::ParseError| {
+            RelyingPartyError::Url(format!("{what}: {e}"))
+        };
+        let mut client = CoreClient::new(
+            ClientId::new(exchange.client_id.to_owned()),
+            IssuerUrl::new(self.issuer.clone()).map_err(|e| url_error("issuer", e))?,
+            CoreJsonWebKeySet::default(),
+        )
+        .set_token_uri(
+            TokenUrl::new(endpoints.token.clone()).map_err(|e| url_error("token_endpoint", e))?,
+        )
+        .set_redirect_uri(
+            RedirectUrl::new(exchange.redirect_uri.to_owned())
+                .map_err(|e| url_error("redirect URI", e))?,
+        );
+        if let Some(secret) = exchange.client_secret {
+            client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
+        }
+        // Owned by each request's future (a borrowed client would keep the future from being
+        // Send, which an HTTP handler must be).
+        let http = self.fetcher.client().clone();
+        let send = move |request: HttpRequest| {
+            let http = http.clone();
+            async move {
+                let request = reqwest::Request::try_from(request)
+                    .map_err(|e| TokenHttpError::Request(e.to_string()))?;
+                let mut response = http
+                    .execute(request)
+                    .await
+                    .map_err(|e| TokenHttpError::Request(e.to_string()))?;
+                let mut body = Vec::new();
+                while let Some(chunk) = response
+                    .chunk()
+                    .await
+                    .map_err(|e| TokenHttpError::Request(e.to_string()))?
+                {
+                    if body.len() + chunk.len() > TOKEN_RESPONSE_LIMIT {
+                        return Err(TokenHttpError::TooLarge);
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                let mut answer = HttpResponse::new(body);
+                *answer.status_mut() = response.status();
+                *answer.headers_mut() = response.headers().clone();
+                Ok::<_, TokenHttpError>(answer)
+            }
+        };
+        let response = client
+            .exchange_code(AuthorizationCode::new(exchange.code.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(exchange.pkce_verifier.to_owned()))
+            .request_async(&send)
+            .await
+            .map_err(|e| match e {
+                RequestTokenError::ServerResponse(refusal) => {
+                    RelyingPartyError::TokenRefused(refusal.error().to_string())
+                }
+                RequestTokenError::Request(e) => RelyingPartyError::Fetch(e.to_string()),
+                RequestTokenError::Parse(e, _) => {
+                    RelyingPartyError::NotTokenResponse(e.to_string())
+                }
+                RequestTokenError::Other(e) => RelyingPartyError::NotTokenResponse(e),
+            })?;
+        let id_token = openidconnect::TokenResponse::id_token(&response)
+            .ok_or_else(|| RelyingPartyError::NotTokenResponse("no id_token".to_owned()))?
+            .to_string();
+        Ok(Tokens {
+            id_token,
+            access_token: Secret::new(response.access_token().secret().clone()),
+        })
     }
 }
 
