@@ -397,6 +397,9 @@ fn token_fault_message(fault: TokenFault) -> &'static str {
         TokenFault::NotYetValid => "The token is not yet valid.",
         TokenFault::Claims => "The token is missing a required claim or has a malformed claim.",
         TokenFault::Nonce => "The token's nonce does not match the sign-in request.",
+        TokenFault::AccessTokenHash => {
+            "The token's at_hash does not match the access token it came with."
+        }
         TokenFault::UnknownProvider => {
             "The PrincipalArn does not name a SAML provider of this service."
         }

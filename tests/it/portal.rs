@@ -316,6 +316,7 @@ async fn the_test_idp_runs_the_code_flow_with_pkce_and_its_id_token_verifies_wit
     let credential = SubjectCredential::WebIdentityToken(&id_token);
     let expect = |nonce| Expectations {
         nonce: Some(nonce),
+        access_token: Some(access_token),
         in_response_to: None,
     };
     let identity = oidc
@@ -545,6 +546,7 @@ async fn the_relying_party_exchanges_a_code_for_an_id_token_the_verifier_accepts
             &SubjectCredential::WebIdentityToken(&tokens.id_token),
             &Expectations {
                 nonce: Some("nonce-9"),
+                access_token: Some(tokens.access_token.expose()),
                 in_response_to: None,
             },
             now,
@@ -552,6 +554,28 @@ async fn the_relying_party_exchanges_a_code_for_an_id_token_the_verifier_accepts
         .await
         .expect("the ID token verifies");
     assert_eq!(identity.subject, "bob");
+    let another_access_token = idp
+        .verifier()
+        .verify(
+            &SubjectCredential::WebIdentityToken(&tokens.id_token),
+            &Expectations {
+                nonce: Some("nonce-9"),
+                access_token: Some("not-the-one"),
+                in_response_to: None,
+            },
+            now,
+        )
+        .await;
+    assert!(
+        matches!(
+            another_access_token,
+            Err(stsbridge::idp::VerifyError::Invalid {
+                fault: stsbridge::idp::TokenFault::AccessTokenHash,
+                ..
+            })
+        ),
+        "{another_access_token:?}"
+    );
     let claims: serde_json::Value = serde_json::from_slice(
         &base64::Engine::decode(
             &base64::engine::general_purpose::URL_SAFE_NO_PAD,

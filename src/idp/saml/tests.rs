@@ -998,6 +998,7 @@ async fn verify_expecting(
         .verify(
             &SubjectCredential::SamlResponse(&encoded(name)),
             &Expectations {
+                access_token: None,
                 nonce: None,
                 in_response_to,
             },
