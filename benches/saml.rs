@@ -73,6 +73,7 @@ fn settings() -> SamlIdpSettings {
             signing_certs_der: vec![idp_cert()],
             valid_until: None,
             cache_duration: None,
+            sso_redirect_url: None,
         },
     )
 }

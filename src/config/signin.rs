@@ -146,8 +146,9 @@ pub struct OidcSignin {
 /// The portal as a SAML service provider of an IdP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SamlSignin {
-    /// Where AuthnRequests go; `None`: the metadata's HTTP-Redirect SingleSignOnService, read
-    /// when a login starts (the metadata may be refreshed).
+    /// Where AuthnRequests go; `None`: the metadata's HTTP-Redirect SingleSignOnService
+    /// (`IdpMetadata::sso_redirect_url`), read when a login starts (the metadata may be
+    /// refreshed).
     pub sso_url: Option<String>,
     pub sign_requests: bool,
 }
@@ -404,9 +405,16 @@ pub(super) fn idp(
                     .map(SigninKind::Oidc),
             )
         }
-        (IdpSettings::Saml(_), RawIdpSignin::Saml(raw)) => {
+        (IdpSettings::Saml(settings), RawIdpSignin::Saml(raw)) => {
             let shown = display_name(raw.display_name.clone(), problems);
-            (shown, saml(path, raw, problems).map(SigninKind::Saml))
+            let metadata_sso = settings
+                .metadata
+                .as_ref()
+                .map(|m| m.sso_redirect_url.is_some());
+            (
+                shown,
+                saml(path, raw, metadata_sso, problems).map(SigninKind::Saml),
+            )
         }
         // `take` reads the table from the file the settings were validated from.
         _ => return None,
@@ -483,11 +491,33 @@ fn oidc(
     })
 }
 
-fn saml(path: &Path, raw: file::RawSamlSignin, problems: &mut Problems) -> Option<SamlSignin> {
-    if let Some(url) = &raw.sso_url
-        && let Err(why) = check_sso_url(url)
-    {
-        problems.add(path, Some("signin.sso_url"), why);
+/// `metadata_sso`: whether the metadata names an HTTP-Redirect SingleSignOnService (`None`: no
+/// metadata yet, a URL not fetched).
+fn saml(
+    path: &Path,
+    raw: file::RawSamlSignin,
+    metadata_sso: Option<bool>,
+    problems: &mut Problems,
+) -> Option<SamlSignin> {
+    match &raw.sso_url {
+        Some(url) => {
+            if let Err(why) = check_sso_url(url) {
+                problems.add(path, Some("signin.sso_url"), why);
+            }
+        }
+        None if metadata_sso == Some(false) => problems.add(
+            path,
+            Some("signin.sso_url"),
+            "missing: the metadata names no HTTP-Redirect SingleSignOnService to send \
+             AuthnRequests to",
+        ),
+        None if metadata_sso.is_none() => problems.warn(
+            path,
+            Some("signin.sso_url"),
+            "not set, and no metadata yet to read the SingleSignOnService from: logins \
+             started here fail until the metadata is fetched",
+        ),
+        None => {}
     }
     Some(SamlSignin {
         sso_url: raw.sso_url,

@@ -1540,3 +1540,34 @@ fn a_client_secret_file_and_sp_key_files_load_and_are_not_unread_files() {
     assert_eq!(oidc.scopes, ["openid", "profile"]);
     assert!(!format!("{config:?}").contains("s3cr3t"), "Debug hides it");
 }
+
+#[test]
+fn a_saml_idp_offered_needs_somewhere_to_send_authn_requests() {
+    let dir = setup(&main_with("public_url = \"https://sts.example.com\"", ""));
+    let metadata = std::fs::read_to_string(saml_metadata_path())
+        .unwrap()
+        .replace(
+            "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
+            "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact",
+        );
+    write(dir.path(), "idp-configs/corp-metadata.xml", &metadata);
+    write(
+        dir.path(),
+        "idp-configs/corp.toml",
+        "kind = \"saml\"\nmetadata_file = \"corp-metadata.xml\"\n[signin]\n",
+    );
+    let p = problems(&dir);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(
+        p[0].contains("corp.toml: signin.sso_url: missing: the metadata names no HTTP-Redirect"),
+        "{p:#?}"
+    );
+    // Given: fine.
+    write(
+        dir.path(),
+        "idp-configs/corp.toml",
+        "kind = \"saml\"\nmetadata_file = \"corp-metadata.xml\"\n[signin]\n\
+         sso_url = \"https://idp.example.com/sso\"\n",
+    );
+    assert_eq!(problems(&dir), Vec::<String>::new());
+}
