@@ -47,11 +47,13 @@ pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::{Config, Federation};
 use crate::creds::SharedKeyring;
+use crate::idp::saml::sp_key::SpKey;
 use crate::state::State;
 
 /// Options of `stsbridge serve`.
@@ -85,6 +87,8 @@ pub enum RunError {
     Tls(#[from] tls::TlsError),
     #[error("[signin] templates_dir: {0}")]
     Templates(#[from] web::TemplateError),
+    #[error("the SAML service provider's key: {0}")]
+    SpKey(#[from] idp::saml::sp_key::SpKeyError),
     #[error("[audit] export_file {}: {source}", path.display())]
     AuditExport {
         path: std::path::PathBuf,
@@ -108,13 +112,6 @@ pub async fn run(
     }
     let settings = &config.settings;
     let local: SocketAddr = listener.local_addr()?;
-    // The sign-in portal, when there is a public URL; an operator's template that does not
-    // compile stops the daemon here.
-    let portal = settings
-        .public_url
-        .clone()
-        .map(|url| web::Portal::new(url, &settings.signin))
-        .transpose()?;
     // Bound before anything starts, so a taken port stops the daemon with nothing left behind.
     let metrics_listener = match settings.metrics.listen {
         Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
@@ -134,6 +131,22 @@ pub async fn run(
             create_private_dir(dir)?;
         }
     }
+    // The sign-in portal, when there is a public URL: an operator's template that does not
+    // compile, or an SP key that does not load, stops the daemon here.
+    let portal = match &settings.public_url {
+        Some(url) => {
+            let sp_key = match &settings.signin.sp_key {
+                Some(files) => SpKey::load(&files.key_file, &files.cert_file)?,
+                None => SpKey::load_or_generate(
+                    settings.keyring_path.parent().unwrap_or(Path::new(".")),
+                    url.host(),
+                    clock.now(),
+                )?,
+            };
+            Some(web::Portal::new(url.clone(), &settings.signin, sp_key)?)
+        }
+        None => None,
+    };
     let tls = match (options.tls, &settings.server.tls) {
         (Some(tls), _) => Some(tls),
         (None, Some(files)) => Some(Arc::new(tls::ReloadableTls::open(

@@ -37,6 +37,13 @@ impl PublicUrl {
         &self.origin
     }
 
+    /// The host (and port, when not the scheme's default), as in `origin`.
+    pub fn host(&self) -> &str {
+        self.origin
+            .split_once("://")
+            .map_or(self.origin.as_str(), |(_, host)| host)
+    }
+
     /// Whether browsers treat this origin as a secure context (https, or a loopback host).
     pub fn secure_context(&self) -> bool {
         self.secure_context

@@ -21,6 +21,7 @@ pub use templates::{TemplateError, Templates};
 
 use crate::config::{PublicUrl, SigninIdp, SigninSettings};
 use crate::error::ApiError;
+use crate::idp::saml::sp_key::SpKey;
 use cookies::Cookies;
 
 /// Where the stylesheet is served.
@@ -38,6 +39,8 @@ pub struct Portal {
     csp: String,
     /// The OIDC IdPs' endpoints, discovered when a login first starts there.
     relying_parties: login::RelyingParties,
+    /// The SAML service provider's signing key and certificate.
+    sp_key: SpKey,
 }
 
 /// What every page's layout shows.
@@ -56,9 +59,13 @@ struct IdpLink<'a> {
 }
 
 impl Portal {
-    /// The portal at `public_url`, with the pages `settings` describe. Fails when an
-    /// operator's template does not compile.
-    pub fn new(public_url: PublicUrl, settings: &SigninSettings) -> Result<Self, TemplateError> {
+    /// The portal at `public_url`, with the pages `settings` describe, signing SAML requests
+    /// with `sp_key`. Fails when an operator's template does not compile.
+    pub fn new(
+        public_url: PublicUrl,
+        settings: &SigninSettings,
+        sp_key: SpKey,
+    ) -> Result<Self, TemplateError> {
         let templates = Templates::load(settings.templates_dir.as_deref())?;
         Ok(Self {
             templates,
@@ -68,6 +75,7 @@ impl Portal {
             title: settings.title.clone(),
             logo_url: settings.logo_url.clone(),
             relying_parties: login::RelyingParties::default(),
+            sp_key,
         })
     }
 
@@ -77,6 +85,11 @@ impl Portal {
 
     pub fn cookies(&self) -> Cookies {
         self.cookies
+    }
+
+    /// The SAML service provider's certificate (PEM), for its metadata.
+    pub fn sp_certificate_pem(&self) -> &str {
+        &self.sp_key.cert_pem
     }
 
     fn layout(&self) -> Layout<'_> {

@@ -9,9 +9,16 @@ fn portal(title: &str) -> Portal {
         logo_url: Some("https://cdn.example.com/logo.png".to_owned()),
         ..SigninSettings::default()
     };
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/saml/keys");
+    let sp_key = SpKey::load(
+        &std::path::Path::new(keys).join("sp-encryption.key"),
+        &std::path::Path::new(keys).join("sp-encryption.crt"),
+    )
+    .unwrap();
     Portal::new(
         PublicUrl::parse("https://sts.example.com").unwrap(),
         &settings,
+        sp_key,
     )
     .unwrap()
 }

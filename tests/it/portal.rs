@@ -617,3 +617,27 @@ async fn the_relying_party_exchanges_a_code_for_an_id_token_the_verifier_accepts
         "no secret for a confidential client"
     );
 }
+
+/// With a public URL and no `[signin] sp_key_file`, the daemon generates the SAML SP's signing
+/// key at first start beside the keyring (owner-only), and keeps it across restarts.
+#[tokio::test]
+async fn the_sp_signing_key_is_generated_at_first_start_and_kept() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let daemon = portal(vec![saml_idp("corp", "Corp")]).await;
+    let data = daemon.dir.path().join("data");
+    let key = data.join("sp-signing.key");
+    let cert = data.join("sp-signing.crt");
+    let mode = std::fs::metadata(&key).expect("key").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let first = std::fs::read_to_string(&cert).expect("certificate");
+    assert!(first.starts_with("-----BEGIN CERTIFICATE-----"), "{first}");
+    let dir = daemon.stop().await;
+    let daemon = Daemon::restart(dir).await;
+    let again = std::fs::read_to_string(&cert).expect("certificate");
+    assert_eq!(again, first, "kept, not generated anew");
+    drop(daemon);
+
+    // Without a public URL, none.
+    let daemon = Daemon::start(Setup::default()).await;
+    assert!(!daemon.dir.path().join("data/sp-signing.key").exists());
+}
