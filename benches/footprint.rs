@@ -127,6 +127,7 @@ fn bench(dir: &Path) -> Bench {
         managed_policies: BTreeMap::new(),
         authorization_services: Vec::new(),
         accounts: BTreeMap::new(),
+        signin: Vec::new(),
     };
     let now = from_unix_seconds(NOW);
     let clock = Arc::new(ManualClock::new(now));

@@ -73,6 +73,7 @@ fn settings() -> SamlIdpSettings {
             signing_certs_der: vec![idp_cert()],
             valid_until: None,
             cache_duration: None,
+            sso_redirect_url: None,
         },
     )
 }
@@ -237,6 +238,7 @@ fn sts_state(dir: &std::path::Path) -> State {
         managed_policies: BTreeMap::new(),
         authorization_services: Vec::new(),
         accounts: BTreeMap::new(),
+        signin: Vec::new(),
     };
     State::new(federation, store, keyring, Arc::new(ManualClock::new(now)))
 }

@@ -225,6 +225,7 @@ fn federation_with_role(name: &str, role_id: &str) -> stsbridge::config::Federat
         managed_policies: Default::default(),
         authorization_services: Vec::new(),
         accounts: Default::default(),
+        signin: Vec::new(),
     }
 }
 

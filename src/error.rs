@@ -115,6 +115,27 @@ pub enum ApiError {
     ServiceUnavailable(String),
     #[error("internal: {0}")]
     Internal(String),
+    /// A sign-in portal page that does not exist (an IdP not offered, say).
+    #[error("no such page")]
+    NotFound,
+    /// A sign-in portal request refused for its origin, form token or cookies.
+    #[error("portal: {0:?}")]
+    Portal(PortalFault),
+}
+
+/// Why the sign-in portal refused a request before looking at what it asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortalFault {
+    /// A state-changing request whose `Origin` is another site's (or `null`).
+    ForeignOrigin,
+    /// A state-changing form without a valid token of this browser's (missing, tampered,
+    /// expired, or another browser's).
+    CsrfToken,
+    /// No portal session, or one that expired or does not open.
+    SessionRequired,
+    /// A login's flow state is missing, expired or does not open (the login took too long,
+    /// or was started in another browser).
+    LoginExpired,
 }
 
 impl From<StoreError> for ApiError {
@@ -249,6 +270,11 @@ impl ApiError {
                 S::INTERNAL_SERVER_ERROR,
                 INTERNAL_MESSAGE.into(),
             ),
+            Self::NotFound => ("NotFound", S::NOT_FOUND, "There is no such page.".into()),
+            Self::Portal(fault) => {
+                let (code, status, message) = portal_row(*fault);
+                (code, status, message.into())
+            }
         };
         ErrorRow {
             code,
@@ -290,6 +316,32 @@ impl ApiError {
         } else {
             "Sender"
         }
+    }
+}
+
+fn portal_row(fault: PortalFault) -> (&'static str, StatusCode, &'static str) {
+    use StatusCode as S;
+    match fault {
+        PortalFault::ForeignOrigin => (
+            "CrossSiteRequest",
+            S::FORBIDDEN,
+            "The request came from another site and was refused.",
+        ),
+        PortalFault::CsrfToken => (
+            "InvalidFormToken",
+            S::FORBIDDEN,
+            "The form was not sent by this browser's sign-in page, or is too old.",
+        ),
+        PortalFault::SessionRequired => (
+            "SessionRequired",
+            S::UNAUTHORIZED,
+            "You are not signed in, or your session has ended.",
+        ),
+        PortalFault::LoginExpired => (
+            "LoginExpired",
+            S::BAD_REQUEST,
+            "The sign-in took too long or was started in another browser.",
+        ),
     }
 }
 
@@ -352,6 +404,9 @@ fn token_fault_message(fault: TokenFault) -> &'static str {
         TokenFault::NotYetValid => "The token is not yet valid.",
         TokenFault::Claims => "The token is missing a required claim or has a malformed claim.",
         TokenFault::Nonce => "The token's nonce does not match the sign-in request.",
+        TokenFault::AccessTokenHash => {
+            "The token's at_hash does not match the access token it came with."
+        }
         TokenFault::UnknownProvider => {
             "The PrincipalArn does not name a SAML provider of this service."
         }
@@ -450,6 +505,17 @@ mod tests {
             ApiError::Auth(SigV4Error::RequestExpired).status(),
             StatusCode::BAD_REQUEST
         );
+        assert_eq!(ApiError::NotFound.status(), StatusCode::NOT_FOUND);
+        for (fault, code, status) in [
+            (PortalFault::ForeignOrigin, "CrossSiteRequest", 403),
+            (PortalFault::CsrfToken, "InvalidFormToken", 403),
+            (PortalFault::SessionRequired, "SessionRequired", 401),
+            (PortalFault::LoginExpired, "LoginExpired", 400),
+        ] {
+            let e = ApiError::Portal(fault);
+            assert_eq!((e.code(), e.status().as_u16()), (code, status));
+            assert_eq!(e.fault_type(), "Sender");
+        }
     }
 
     #[test]

@@ -9,8 +9,8 @@
 //! - the domain: `principal` (who is calling, what they may do), `federation` (trust, grant,
 //!   issue, audit);
 //! - the adapters: `sts` (the STS Query API), `authz` (the authorization API), `admin` (the
-//!   operator socket) and `follow` (its audit stream), over the shared `state`; `server` routes
-//!   HTTP to them.
+//!   operator socket), `follow` (its audit stream) and `web` (the sign-in portal), over the
+//!   shared `state`; `server` routes HTTP to them.
 #![forbid(unsafe_code)]
 // Tests may (clippy.toml: allow-*-in-tests); nothing else unwraps, expects or panics.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -43,14 +43,17 @@ pub mod sts;
 pub mod text;
 pub mod tls;
 pub mod users;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::{Config, Federation};
 use crate::creds::SharedKeyring;
+use crate::idp::saml::sp_key::SpKey;
 use crate::state::State;
 
 /// Options of `stsbridge serve`.
@@ -82,6 +85,10 @@ pub enum RunError {
     Startup(#[from] startup::StartupError),
     #[error("TLS: {0}")]
     Tls(#[from] tls::TlsError),
+    #[error("[signin] templates_dir: {0}")]
+    Templates(#[from] web::TemplateError),
+    #[error("the SAML service provider's key: {0}")]
+    SpKey(#[from] idp::saml::sp_key::SpKeyError),
     #[error("[audit] export_file {}: {source}", path.display())]
     AuditExport {
         path: std::path::PathBuf,
@@ -124,6 +131,22 @@ pub async fn run(
             create_private_dir(dir)?;
         }
     }
+    // The sign-in portal, when there is a public URL: an operator's template that does not
+    // compile, or an SP key that does not load, stops the daemon here.
+    let portal = match &settings.public_url {
+        Some(url) => {
+            let sp_key = match &settings.signin.sp_key {
+                Some(files) => SpKey::load(&files.key_file, &files.cert_file)?,
+                None => SpKey::load_or_generate(
+                    settings.keyring_path.parent().unwrap_or(Path::new(".")),
+                    url.host(),
+                    clock.now(),
+                )?,
+            };
+            Some(web::Portal::new(url.clone(), &settings.signin, sp_key)?)
+        }
+        None => None,
+    };
     let tls = match (options.tls, &settings.server.tls) {
         (Some(tls), _) => Some(tls),
         (None, Some(files)) => Some(Arc::new(tls::ReloadableTls::open(
@@ -250,7 +273,8 @@ pub async fn run(
 
     let app = Arc::new(
         server::App::new(state, dev, &settings.server, &settings.metrics)
-            .with_warnings(transport_warning.into_iter().collect()),
+            .with_warnings(transport_warning.into_iter().collect())
+            .with_portal(portal.map(Arc::new)),
     );
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     let metrics_task = metrics_listener.map(|listener| {

@@ -470,6 +470,14 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
 async fn check_config(path: &Path, strict: bool) -> ExitCode {
     match config::load(path) {
         Ok(mut c) => {
+            // The operator's templates compile as `serve` compiles them.
+            if let Some(dir) = &c.settings.signin.templates_dir
+                && let Err(e) = stsbridge::web::Templates::load(Some(dir))
+            {
+                say!("{}: signin.templates_dir: {e}", path.display());
+                say!("1 problem(s) found");
+                return ExitCode::FAILURE;
+            }
             let expired = config::time_warnings(&c.settings, SystemClock.now());
             c.warnings.extend(expired);
             for w in &c.warnings {

@@ -335,6 +335,9 @@ fn changes(before: &Federation, after: &Federation, kept: &[String]) -> Vec<Stri
     if before.accounts != after.accounts {
         changes.push("account names changed".to_owned());
     }
+    if before.signin != after.signin {
+        changes.push("IdPs offered on the sign-in page changed".to_owned());
+    }
     if changes.is_empty() {
         changes.push(format!(
             "no change of roles, identity providers, managed policies or services ({} roles, {} identity providers)",
@@ -361,6 +364,8 @@ fn restart_needed(running: &Settings, file: &Settings) -> Vec<String> {
         metrics,
         log_format,
         audit_export_file,
+        public_url,
+        signin,
     } = file;
     let mut needed = Vec::new();
     let mut check = |changed: bool, name: &str| {
@@ -415,6 +420,12 @@ fn restart_needed(running: &Settings, file: &Settings) -> Vec<String> {
         "audit.export_file (which file)",
     );
     check(*admin_socket != running.admin_socket, "admin.socket");
+    // The portal's routes, cookies and templates are set up once, at start.
+    check(*public_url != running.public_url, "server.public_url");
+    check(
+        *signin != running.signin,
+        "[signin] (title, logo_url, templates_dir, session_hours, sp_key_file, sp_cert_file)",
+    );
     check(
         *default_account_id != running.default_account_id,
         "default_account_id (for users created without --account)",

@@ -48,6 +48,7 @@ fn verifier(allow_sha1: bool, decrypting: bool) -> SamlVerifier {
             signing_certs_der: vec![IDP_CERT.to_vec(), EC_CERT.to_vec()],
             valid_until: None,
             cache_duration: None,
+            sso_redirect_url: None,
         },
     );
     if allow_sha1 {

@@ -295,6 +295,7 @@ pub fn sts_fixture() -> StsFixture {
         managed_policies,
         authorization_services: Vec::new(),
         accounts: BTreeMap::new(),
+        signin: Vec::new(),
     };
     let state = State::new(
         federation,

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{AuthorizationService, FederationConfig, RoleSet};
+use super::{AuthorizationService, FederationConfig, RoleSet, SigninIdp};
 use crate::clock::Clock;
 use crate::idp::{self, BuildError, IdpRegistry, IdpSettings, Maintenance};
 use crate::metrics::Metrics;
@@ -23,6 +23,8 @@ pub struct Federation {
     pub authorization_services: Vec<AuthorizationService>,
     /// Display names of accounts: 12-digit id -> name.
     pub accounts: BTreeMap<String, String>,
+    /// The IdPs offered on the sign-in page, in file order.
+    pub signin: Vec<SigninIdp>,
 }
 
 /// A built federation and the background work its new identity providers need (a SAML
@@ -95,6 +97,7 @@ impl Federation {
                 managed_policies: config.managed_policies.clone(),
                 authorization_services: config.authorization_services.clone(),
                 accounts: config.accounts.clone(),
+                signin: config.signin.clone(),
             },
             maintenance,
             kept,

@@ -35,6 +35,27 @@ pub struct RawMain {
     pub metrics: RawMetrics,
     #[serde(default)]
     pub log: RawLog,
+    /// `[signin]`: the sign-in portal's pages and its SAML service-provider key.
+    #[serde(default)]
+    pub signin: RawSignin,
+}
+
+/// `[signin]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSignin {
+    /// The pages' title; default `stsbridge`.
+    pub title: Option<String>,
+    /// A logo shown on every page: an https URL or a path on this server (`/...`).
+    pub logo_url: Option<String>,
+    /// A folder of templates overriding the built-in ones file by file (relative to this file).
+    pub templates_dir: Option<String>,
+    /// How long a portal session lasts, in hours; default 8, at most 12.
+    pub session_hours: Option<u64>,
+    /// The SAML service provider's signing key (PKCS#8 PEM, owner-only), with `sp_cert_file`.
+    pub sp_key_file: Option<String>,
+    /// The certificate of `sp_key_file` (PEM), published in the SP metadata.
+    pub sp_cert_file: Option<String>,
 }
 
 /// `[metrics]`: where `/metrics` is served and who may read it.
@@ -101,6 +122,9 @@ pub struct RawServer {
     /// Peers (CIDRs) whose `X-Forwarded-For` and `X-Forwarded-Proto` headers are believed.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// The external base URL (`https://sts.example.com`): every absolute URL of the sign-in
+    /// portal derives from it, and the portal is served only when it is set.
+    pub public_url: Option<String>,
 }
 
 fn default_header_timeout() -> u64 {
@@ -269,6 +293,46 @@ pub struct RawSaml {
     /// The service's RSA private key (PKCS#8 PEM, owner-only) for encrypted assertions, a file
     /// relative to this one; without it, encrypted assertions are refused.
     pub decryption_key_file: Option<String>,
+    /// `[signin]`: offer this IdP on the sign-in page.
+    pub signin: Option<RawSamlSignin>,
+}
+
+/// `[signin]` of a SAML IdP file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSamlSignin {
+    /// The link's text on the sign-in page; default: the IdP's name.
+    pub display_name: Option<String>,
+    /// Where AuthnRequests are sent; default: the metadata's HTTP-Redirect
+    /// SingleSignOnService.
+    pub sso_url: Option<String>,
+    /// Sign AuthnRequests with the service provider's key (default true).
+    #[serde(default = "default_true")]
+    pub sign_requests: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `[signin]` of an OIDC IdP file: the portal is a relying party of the IdP.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOidcSignin {
+    /// The portal's client id at the IdP: one of the IdP's `audiences`.
+    pub client_id: String,
+    /// A file (relative to this one, owner-only) holding the client secret; without it the
+    /// client is public and relies on PKCE.
+    pub client_secret_file: Option<String>,
+    /// The scopes asked for; default `["openid", "email"]`.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// The link's text on the sign-in page; default: the IdP's name.
+    pub display_name: Option<String>,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["openid".into(), "email".into()]
 }
 
 fn default_saml_skew() -> u64 {
@@ -288,6 +352,8 @@ pub struct RawOidc {
     pub leeway_seconds: u64,
     #[serde(default)]
     pub insecure_http: bool,
+    /// `[signin]`: offer this IdP on the sign-in page.
+    pub signin: Option<RawOidcSignin>,
 }
 
 fn default_algorithms() -> Vec<String> {

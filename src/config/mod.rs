@@ -14,6 +14,7 @@ pub mod file;
 mod oidc_idp;
 mod role;
 mod saml_idp;
+pub mod signin;
 mod toml_error;
 mod trust;
 
@@ -28,6 +29,7 @@ use ipnet::IpNet;
 pub use federation::Federation;
 pub use file::LogFormat;
 pub use role::{Role, RoleSet};
+pub use signin::{PublicUrl, SigninIdp, SigninSettings};
 
 use crate::arn::{PolicyArn, is_account_id};
 use crate::idp::IdpSettings;
@@ -153,6 +155,10 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// `[log] format`.
     pub log_format: LogFormat,
+    /// `[server] public_url`: the sign-in portal is served only with one.
+    pub public_url: Option<PublicUrl>,
+    /// `[signin]`.
+    pub signin: SigninSettings,
 }
 
 /// Where `/metrics` is served and who may read it (`[metrics]`).
@@ -175,6 +181,8 @@ pub struct FederationConfig {
     pub authorization_services: Vec<AuthorizationService>,
     /// Display names of accounts (`[accounts]`): 12-digit id -> name.
     pub accounts: BTreeMap<String, String>,
+    /// The IdPs offered on the sign-in page, in file order (their files' `[signin]` tables).
+    pub signin: Vec<SigninIdp>,
 }
 
 /// The whole configuration: settings and federation, read and validated together.
@@ -328,7 +336,19 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
         .parent()
         .unwrap_or(Path::new("."))
         .join("saml-metadata");
-    let idps = load_idps(&idp_dir.files, &kept_metadata, &mut referenced, problems);
+    let public_url = signin::public_url(path, raw.server.public_url.as_deref(), problems);
+    let signin_settings = signin::settings(path, &raw.signin, &resolve, problems);
+    let (mut idps, offered) = load_idps(&idp_dir.files, &kept_metadata, &mut referenced, problems);
+    signin::check_offered(
+        path,
+        &offered,
+        public_url.as_ref(),
+        raw.server.public_url.is_some(),
+        problems,
+    );
+    if let Some(url) = &public_url {
+        signin::add_portal_acs(&mut idps, url);
+    }
     // Beside the IdP files: the key and metadata files they name, and folders of them.
     idp_dir.report_unread(&referenced, false, problems);
     let policies_dir = list_dir(
@@ -373,6 +393,8 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
             default_account_id: raw.default_account_id,
             metrics,
             log_format: raw.log.format,
+            public_url,
+            signin: signin_settings,
         },
         federation: FederationConfig {
             idps,
@@ -380,6 +402,7 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
             managed_policies,
             authorization_services,
             accounts,
+            signin: offered.into_iter().map(|(_, idp)| idp).collect(),
         },
         warnings: Vec::new(),
         notes: Vec::new(),
@@ -761,23 +784,27 @@ pub(crate) fn file_stem(path: &Path) -> String {
         .to_owned()
 }
 
-/// The IdP files, validated; `referenced` gets the files they name (keys, metadata).
+/// The IdP files, validated, and the IdPs offered on the sign-in page with their files;
+/// `referenced` gets the files they name (keys, metadata, client secrets).
 fn load_idps(
     files: &[PathBuf],
     kept_metadata: &Path,
     referenced: &mut BTreeSet<PathBuf>,
     problems: &mut Problems,
-) -> Vec<IdpSettings> {
+) -> (Vec<IdpSettings>, Vec<(PathBuf, SigninIdp)>) {
     let mut idps = Vec::new();
+    let mut offered = Vec::new();
     // The IdPs by routing name, with their file and (OIDC) issuer.
     let mut seen: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
     for path in files {
         let Some(text) = read_file(path, problems) else {
             continue;
         };
-        let Some(raw) = toml_error::parse_idp(path, &text, problems) else {
+        let Some(mut raw) = toml_error::parse_idp(path, &text, problems) else {
             continue;
         };
+        let (signin_table, signin_files) = signin::RawIdpSignin::take(&mut raw, path);
+        referenced.extend(signin_files.iter().map(|f| comparable(f)));
         let named = match &raw {
             file::RawIdp::Oidc(o) => vec![&o.jwks_file],
             file::RawIdp::Saml(s) => vec![&s.metadata_file, &s.decryption_key_file],
@@ -818,6 +845,11 @@ fn load_idps(
                 continue;
             }
             seen.insert(key, (path.clone(), issuer.clone()));
+            if let Some(table) = signin_table
+                && let Some(signin) = signin::idp(path, &idp, table, problems)
+            {
+                offered.push((path.clone(), signin));
+            }
             idps.push(idp);
         }
     }
@@ -838,7 +870,7 @@ fn load_idps(
             );
         }
     }
-    idps
+    (idps, offered)
 }
 
 fn load_managed_policies(

@@ -1271,6 +1271,17 @@ fn the_example_saml_configurations_use_known_keys() {
                 {
                     option
                 }
+                // A commented-out table (`# [signin]`) with its options.
+                Some(table)
+                    if table
+                        .strip_prefix('[')
+                        .and_then(|t| t.strip_suffix(']'))
+                        .is_some_and(|name| {
+                            name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                        }) =>
+                {
+                    table
+                }
                 _ => line,
             })
             .collect::<Vec<_>>()
@@ -1290,6 +1301,16 @@ fn with_storage(extra: &str) -> String {
     MAIN.replace(
         "[storage]\npath = \"data/sled\"\n",
         &format!("[storage]\npath = \"data/sled\"\n{extra}"),
+    )
+}
+
+const OIDC_SIGNIN: &str = "kind = \"oidc\"\nissuer = \"https://idp.example\"\naudiences = [\"portal\", \"cli\"]\n\
+                           [signin]\nclient_id = \"portal\"\n";
+
+fn main_with(server_extra: &str, rest: &str) -> String {
+    format!(
+        "default_account_id = \"123456789012\"\n[server]\nlisten = \"127.0.0.1:8080\"\n{server_extra}\n\
+         [storage]\npath = \"data/sled\"\n[keys]\npath = \"data/keyring.json\"\n{rest}"
     )
 }
 
@@ -1358,4 +1379,269 @@ fn postgres_settings_are_checked() {
         let p = problems(&dir).join("\n");
         assert!(p.contains(needle), "{extra}: {p}");
     }
+}
+
+#[test]
+fn signin_defaults_and_the_portal_acs_is_added_to_every_saml_idp() {
+    let dir = setup(&main_with("public_url = \"https://sts.example.com/\"", ""));
+    write(dir.path(), "idp-configs/corp.toml", OIDC_SIGNIN);
+    write(
+        dir.path(),
+        "idp-configs/adfs.toml",
+        &format!(
+            "kind = \"saml\"\nmetadata_file = \"{}\"\n[signin]\ndisplay_name = \"Corporate <AD FS>\"\n",
+            saml_metadata_path()
+        ),
+    );
+    let config = load(&dir.path().join("stsbridge.toml")).unwrap();
+    let url = config.settings.public_url.clone().unwrap();
+    assert_eq!(url.origin(), "https://sts.example.com");
+    assert!(url.secure_context());
+    assert_eq!(config.settings.signin, SigninSettings::default());
+    assert_eq!(
+        config.settings.signin.session,
+        Duration::from_secs(8 * 3600)
+    );
+    let saml = config
+        .federation
+        .idps
+        .iter()
+        .find_map(|i| match i {
+            IdpConfig::Saml(s) => Some(s),
+            IdpConfig::Oidc(_) => None,
+        })
+        .unwrap();
+    assert_eq!(
+        saml.acs_urls,
+        [
+            "https://signin.aws.amazon.com/saml",
+            "https://sts.example.com/saml"
+        ]
+    );
+    let offered = &config.federation.signin;
+    assert_eq!(offered.len(), 2);
+    assert_eq!(offered[0].name, "adfs");
+    assert_eq!(offered[0].display_name, "Corporate <AD FS>");
+    assert_eq!(
+        offered[0].kind,
+        signin::SigninKind::Saml(signin::SamlSignin {
+            sso_url: None,
+            sign_requests: true
+        })
+    );
+    assert_eq!(offered[1].display_name, "corp", "default: the name");
+    let signin::SigninKind::Oidc(oidc) = &offered[1].kind else {
+        panic!("{offered:?}");
+    };
+    assert_eq!(oidc.scopes, ["openid", "email"]);
+    assert_eq!(oidc.client_id, "portal");
+    assert_eq!(oidc.client_secret, None);
+}
+
+#[test]
+fn without_a_public_url_nothing_changes_and_loopback_http_is_a_secure_context() {
+    let dir = setup(MAIN);
+    write(
+        dir.path(),
+        "idp-configs/adfs.toml",
+        &format!(
+            "kind = \"saml\"\nmetadata_file = \"{}\"\n",
+            saml_metadata_path()
+        ),
+    );
+    let config = load(&dir.path().join("stsbridge.toml")).unwrap();
+    assert_eq!(config.settings.public_url, None);
+    let IdpConfig::Saml(saml) = &config.federation.idps[0] else {
+        panic!()
+    };
+    assert_eq!(saml.acs_urls, ["https://signin.aws.amazon.com/saml"]);
+
+    for (text, secure) in [
+        ("http://127.0.0.1:8080", true),
+        ("http://[::1]:9000/", true),
+        ("http://localhost:3000", true),
+        ("http://sts.internal:8080", false),
+        ("https://sts.internal", true),
+    ] {
+        assert_eq!(
+            PublicUrl::parse(text).unwrap().secure_context(),
+            secure,
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn signin_problems_name_their_file_and_field() {
+    let dir = setup(&main_with(
+        "public_url = \"https://sts.example.com/portal?x=1\"",
+        "[signin]\ntitle = \"\"\nlogo_url = \"javascript:alert(1)\"\ntemplates_dir = \"nowhere\"\n\
+         session_hours = 13\nsp_key_file = \"sp.key\"\n",
+    ));
+    write(
+        dir.path(),
+        "idp-configs/google.toml",
+        "kind = \"oidc\"\nissuer = \"https://accounts.google.com\"\naudiences = [\"c\"]\n\
+         [signin]\nclient_id = \"other\"\nscopes = [\"email\", \"a b\"]\nclient_secret_file = \"secret\"\n",
+    );
+    let secret = dir.path().join("idp-configs/secret");
+    std::fs::write(&secret, "s3cr3t\n").unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    write(
+        dir.path(),
+        "idp-configs/oidc.toml",
+        "kind = \"oidc\"\nissuer = \"https://other.example\"\naudiences = [\"c\"]\n\
+         [signin]\nclient_id = \"c\"\n",
+    );
+    write(
+        dir.path(),
+        "idp-configs/adfs.toml",
+        &format!(
+            "kind = \"saml\"\nmetadata_file = \"{}\"\n[signin]\nsso_url = \"http://idp.example/sso\"\n",
+            saml_metadata_path()
+        ),
+    );
+    let p = problems(&dir);
+    let expect = [
+        "stsbridge.toml: server.public_url: must be a base URL without a path",
+        "stsbridge.toml: signin.title: must be 1-100 characters",
+        "stsbridge.toml: signin.logo_url: must be an https:// URL or a path on this server",
+        "stsbridge.toml: signin.templates_dir: ",
+        "stsbridge.toml: signin.session_hours: must be 1..12 hours",
+        "stsbridge.toml: signin.sp_cert_file: missing: sp_key_file needs the certificate",
+        "idp-configs/adfs.toml: signin.sso_url: must be an https:// URL (http only for a loopback host)",
+        "idp-configs/google.toml: signin.client_id: must be one of audiences",
+        "idp-configs/google.toml: signin.client_secret_file: ",
+        "idp-configs/google.toml: signin.scopes: must include \"openid\"",
+        "idp-configs/google.toml: signin.scopes: \"a b\" is not a scope",
+        "idp-configs/oidc.toml: signin: an IdP offered on the sign-in page needs a name",
+    ];
+    for want in expect {
+        assert!(
+            p.iter().any(|line| line.contains(want)),
+            "{want:?} not in {p:#?}"
+        );
+    }
+    assert!(
+        p.iter()
+            .any(|l| l.contains("readable by others than its owner (mode 644)")),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter().all(|l| !l.contains("s3cr3t")),
+        "never the secret: {p:#?}"
+    );
+    assert_eq!(p.len(), expect.len(), "{p:#?}");
+}
+
+#[test]
+fn offering_an_idp_needs_a_public_url_and_unique_names() {
+    let dir = setup(MAIN);
+    write(dir.path(), "idp-configs/corp.toml", OIDC_SIGNIN);
+    let p = problems(&dir);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(
+        p[0].contains("stsbridge.toml: server.public_url: missing: ")
+            && p[0].contains("corp.toml offers an IdP on the sign-in page"),
+        "{p:#?}"
+    );
+
+    let dir = setup(&main_with("public_url = \"https://sts.example.com\"", ""));
+    write(dir.path(), "idp-configs/corp.toml", OIDC_SIGNIN);
+    write(
+        dir.path(),
+        "idp-configs/saml.toml",
+        &format!(
+            "kind = \"saml\"\nname = \"corp\"\nmetadata_file = \"{}\"\n[signin]\n",
+            saml_metadata_path()
+        ),
+    );
+    let p = problems(&dir);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(
+        p[0].contains("saml.toml: signin: corp is offered on the sign-in page by ")
+            && p[0].contains("corp.toml already"),
+        "{p:#?}"
+    );
+}
+
+#[test]
+fn a_client_secret_file_and_sp_key_files_load_and_are_not_unread_files() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let fixtures = format!("{}/tests/fixtures/saml", env!("CARGO_MANIFEST_DIR"));
+    let dir = setup(&main_with(
+        "public_url = \"http://127.0.0.1:8080\"",
+        "[signin]\ntitle = \"Example <Corp>\"\nsession_hours = 12\nsp_key_file = \"sp.key\"\nsp_cert_file = \"sp.pem\"\n",
+    ));
+    std::fs::copy(
+        format!("{fixtures}/keys/sp-encryption.key"),
+        dir.path().join("sp.key"),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        dir.path().join("sp.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::copy(
+        format!("{fixtures}/keys/sp-encryption.crt"),
+        dir.path().join("sp.pem"),
+    )
+    .unwrap();
+    write(
+        dir.path(),
+        "idp-configs/corp.toml",
+        &format!(
+            "{OIDC_SIGNIN}client_secret_file = \"corp.secret\"\nscopes = [\"openid\", \"profile\"]\n"
+        ),
+    );
+    let secret = dir.path().join("idp-configs/corp.secret");
+    std::fs::write(&secret, "s3cr3t\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = load(&dir.path().join("stsbridge.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.warnings, [], "the secret file is read, not unread");
+    assert_eq!(config.settings.signin.title, "Example <Corp>");
+    assert_eq!(
+        config.settings.signin.session,
+        Duration::from_secs(12 * 3600)
+    );
+    assert!(config.settings.signin.sp_key.is_some());
+    let signin::SigninKind::Oidc(oidc) = &config.federation.signin[0].kind else {
+        panic!()
+    };
+    assert_eq!(oidc.client_secret.as_ref().unwrap().expose(), "s3cr3t");
+    assert_eq!(oidc.scopes, ["openid", "profile"]);
+    assert!(!format!("{config:?}").contains("s3cr3t"), "Debug hides it");
+}
+
+#[test]
+fn a_saml_idp_offered_needs_somewhere_to_send_authn_requests() {
+    let dir = setup(&main_with("public_url = \"https://sts.example.com\"", ""));
+    let metadata = std::fs::read_to_string(saml_metadata_path())
+        .unwrap()
+        .replace(
+            "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
+            "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact",
+        );
+    write(dir.path(), "idp-configs/corp-metadata.xml", &metadata);
+    write(
+        dir.path(),
+        "idp-configs/corp.toml",
+        "kind = \"saml\"\nmetadata_file = \"corp-metadata.xml\"\n[signin]\n",
+    );
+    let p = problems(&dir);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(
+        p[0].contains("corp.toml: signin.sso_url: missing: the metadata names no HTTP-Redirect"),
+        "{p:#?}"
+    );
+    // Given: fine.
+    write(
+        dir.path(),
+        "idp-configs/corp.toml",
+        "kind = \"saml\"\nmetadata_file = \"corp-metadata.xml\"\n[signin]\n\
+         sso_url = \"https://idp.example.com/sso\"\n",
+    );
+    assert_eq!(problems(&dir), Vec::<String>::new());
 }

@@ -47,6 +47,7 @@ fn federation(roles: Vec<Role>) -> Federation {
         managed_policies: BTreeMap::new(),
         authorization_services: Vec::new(),
         accounts: BTreeMap::new(),
+        signin: Vec::new(),
     }
 }
 

@@ -63,6 +63,9 @@ impl IdpSettings {
 pub struct Expectations<'a> {
     /// The OIDC `nonce` of the authorization request: the ID token must carry it.
     pub nonce: Option<&'a str>,
+    /// The access token the token endpoint returned with the ID token (code flow): the ID
+    /// token's `at_hash`, when present, must be its hash (OIDC Core §3.1.3.8).
+    pub access_token: Option<&'a str>,
     /// The SAML AuthnRequest ID: the response must answer it (`InResponseTo`).
     pub in_response_to: Option<&'a str>,
 }
@@ -71,6 +74,7 @@ impl Expectations<'_> {
     /// Nothing expected: a credential presented on its own (the STS API, an IdP-initiated login).
     pub const NONE: Expectations<'static> = Expectations {
         nonce: None,
+        access_token: None,
         in_response_to: None,
     };
 }
@@ -173,6 +177,8 @@ pub enum TokenFault {
     Claims,
     /// The ID token's `nonce` is not the one the sign-in sent.
     Nonce,
+    /// The ID token's `at_hash` is not the hash of the access token it came with.
+    AccessTokenHash,
     /// No SAML provider of that name (`PrincipalArn`).
     UnknownProvider,
     /// A SAML response failed a check.

@@ -10,6 +10,7 @@ mod health;
 mod idle;
 mod listen;
 pub mod metrics;
+mod portal;
 mod respond;
 mod sts;
 #[cfg(test)]
@@ -53,6 +54,8 @@ pub struct App {
     metrics_bearer: Option<[u8; 32]>,
     /// Whether the main router serves `/metrics` (no listener of its own is configured).
     metrics_here: bool,
+    /// The sign-in portal (served when there is a public URL).
+    portal: Option<Arc<crate::web::Portal>>,
 }
 
 impl App {
@@ -73,7 +76,14 @@ impl App {
             warnings: Vec::new(),
             metrics_bearer: metrics.bearer_sha256,
             metrics_here: metrics.listen.is_none(),
+            portal: None,
         }
+    }
+
+    /// Also serve the sign-in `portal`.
+    pub(crate) fn with_portal(mut self, portal: Option<Arc<crate::web::Portal>>) -> Self {
+        self.portal = portal;
+        self
     }
 
     /// Also say `warnings` on `/readyz`.
@@ -154,6 +164,9 @@ pub fn router(app: Arc<App>) -> Router {
         get(|| async { StatusCode::NOT_FOUND })
     };
     router = router.route(metrics::PATH, metrics_route);
+    if app.portal.is_some() {
+        router = portal::routes(router);
+    }
     if app.dev.is_some() {
         router = router
             .route("/dev/.well-known/openid-configuration", get(dev_discovery))

@@ -19,7 +19,7 @@ pub(super) fn count_error(metrics: &Metrics, err: &ApiError) -> &'static str {
 
 /// Log a refusal once: our faults at `error`, the client's at `info`, with the inner detail
 /// (never sent to the client; the span carries the request id).
-fn log(err: &ApiError) {
+pub(super) fn log(err: &ApiError) {
     if err.status().is_server_error() {
         tracing::error!(code = err.code(), error = %err, "request failed");
     } else {

@@ -83,6 +83,7 @@ fn harness() -> Harness {
             signing_name: "photos".into(),
         }],
         accounts: BTreeMap::new(),
+        signin: Vec::new(),
     };
     let now = from_unix_seconds(NOW);
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now));

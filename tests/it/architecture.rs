@@ -391,18 +391,20 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "state",
             "error",
             "audit",
+            "web",
         ],
     ),
-    ("sts", &["authz", "admin", "server", "dev"]),
-    ("authz", &["sts", "admin", "server", "dev"]),
-    ("admin", &["sts", "authz", "server", "dev"]),
+    ("sts", &["authz", "admin", "server", "dev", "web"]),
+    ("authz", &["sts", "admin", "server", "dev", "web"]),
+    ("admin", &["sts", "authz", "server", "dev", "web"]),
+    ("web", &["sts", "authz", "admin", "server", "dev"]),
     (
         "follow",
-        &["sts", "authz", "admin", "server", "state", "dev"],
+        &["sts", "authz", "admin", "server", "state", "dev", "web"],
     ),
     (
         "federation",
-        &["sts", "authz", "admin", "server", "state", "dev"],
+        &["sts", "authz", "admin", "server", "state", "dev", "web"],
     ),
     (
         "principal",
@@ -414,6 +416,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "server",
             "state",
             "dev",
+            "web",
         ],
     ),
     (
@@ -433,6 +436,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "audit",
             "users",
             "error",
+            "web",
         ],
     ),
     (
@@ -448,6 +452,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "state",
             "admin",
             "error",
+            "web",
         ],
     ),
     (
@@ -462,6 +467,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "state",
             "admin",
             "error",
+            "web",
         ],
     ),
     (
@@ -474,6 +480,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "server",
             "state",
             "admin",
+            "web",
         ],
     ),
 ];

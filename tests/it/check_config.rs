@@ -106,3 +106,42 @@ fn serve_logs_the_warnings_and_notes_when_it_starts() {
     let note = line("p.json.example: not read: a disabled example");
     assert!(note.contains("INFO"), "{log}");
 }
+
+#[test]
+fn signin_problems_fail_and_name_the_file_and_field() {
+    let dir = config_dir(&MAIN.replace(
+        "[storage]",
+        "public_url = \"ftp://sts.example.com\"\n[signin]\nsession_hours = 24\n[storage]",
+    ));
+    std::fs::write(
+        dir.path().join("idp-configs/corp.toml"),
+        "kind = \"oidc\"\nissuer = \"https://idp.example\"\naudiences = [\"cli\"]\n\
+         [signin]\nclient_id = \"portal\"\n",
+    )
+    .expect("write");
+    let (ok, out) = check_config(&dir.path().join("stsbridge.toml"), &[]);
+    assert!(!ok, "{out}");
+    for want in [
+        "stsbridge.toml: server.public_url: must be an https:// (or http://) URL",
+        "stsbridge.toml: signin.session_hours: must be 1..12 hours",
+        "corp.toml: signin.client_id: must be one of audiences",
+    ] {
+        assert!(out.contains(want), "{want:?} not in {out}");
+    }
+    assert!(out.ends_with("3 problem(s) found\n"), "{out}");
+}
+
+#[test]
+fn an_operator_template_that_does_not_compile_is_a_problem() {
+    let dir = config_dir(&format!("{MAIN}[signin]\ntemplates_dir = \"templates\"\n"));
+    std::fs::create_dir(dir.path().join("templates")).expect("mkdir");
+    std::fs::write(dir.path().join("templates/error.html"), "{% block %}").expect("write");
+    let (ok, out) = check_config(&dir.path().join("stsbridge.toml"), &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("stsbridge.toml: signin.templates_dir: template error.html (")
+            && out.contains("templates/error.html): "),
+        "{out}"
+    );
+    assert!(out.ends_with("1 problem(s) found\n"), "{out}");
+}

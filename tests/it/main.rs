@@ -10,6 +10,7 @@ mod lifecycle;
 mod metrics;
 mod oidc;
 mod postgres;
+mod portal;
 mod reload;
 mod saml;
 mod sts;

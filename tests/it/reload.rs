@@ -262,7 +262,12 @@ async fn a_changed_idp_is_rebuilt_and_restart_only_settings_are_reported() {
     std::fs::write(
         &main,
         text.replace(&listen, "127.0.0.1:1")
-            .replace("cache_capacity_mb = 16", "cache_capacity_mb = 17"),
+            .replace(
+                "listen = \"127.0.0.1:1\"",
+                "listen = \"127.0.0.1:1\"\npublic_url = \"http://127.0.0.1:1\"",
+            )
+            .replace("cache_capacity_mb = 16", "cache_capacity_mb = 17")
+            + "[signin]\nsession_hours = 4\n",
     )
     .unwrap();
     let report = reload(&f.daemon).await;
@@ -273,7 +278,15 @@ async fn a_changed_idp_is_rebuilt_and_restart_only_settings_are_reported() {
             .contains(&"identity provider test changed".to_owned()),
         "{report:?}"
     );
-    assert_eq!(report.restart_needed, ["server.listen", "[storage]"]);
+    assert_eq!(
+        report.restart_needed,
+        [
+            "server.listen",
+            "[storage]",
+            "server.public_url",
+            "[signin] (title, logo_url, templates_dir, session_hours, sp_key_file, sp_cert_file)"
+        ]
+    );
     // The audience of the IdP's new settings applies; the daemon still serves where it did.
     assert_eq!(
         f.assume("app", "sess", &token).await.err().as_deref(),

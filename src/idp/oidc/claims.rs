@@ -34,6 +34,9 @@ pub(crate) struct Expectations<'a> {
     pub(crate) audiences: &'a [String],
     /// The `nonce` the authorization request sent, when the sign-in started here.
     pub(crate) nonce: Option<&'a str>,
+    /// The access token returned with the ID token, and the algorithm the ID token is signed
+    /// with (whose hash `at_hash` uses), when the sign-in started here.
+    pub(crate) access_token: Option<(&'a str, jsonwebtoken::Algorithm)>,
 }
 
 /// The payload of a token whose signature verified; its time claims are not checked yet.
@@ -90,7 +93,9 @@ impl TimelyClaims {
     ///    present (steps 4-5, AWS `accounts.google.com:aud`);
     /// 3. `sub` a non-empty string of at most 255 characters (OIDC Core §2, RFC 7519 §4.1.2);
     /// 4. session tags, when present, well-formed and within the STS limits;
-    /// 5. `nonce` equal to the expected one, when one is expected (OIDC Core 3.1.3.7 step 11).
+    /// 5. `nonce` equal to the expected one, when one is expected (OIDC Core 3.1.3.7 step 11);
+    /// 6. `at_hash`, when present and an access token came with the ID token, the hash of that
+    ///    access token (OIDC Core 3.1.3.8; the code flow makes it optional).
     pub(crate) fn into_identity(
         self,
         expect: &Expectations<'_>,
@@ -102,6 +107,9 @@ impl TimelyClaims {
         let session_tags = session_tags(&self.0)?;
         if let Some(nonce) = expect.nonce {
             check_nonce(&self.0, nonce)?;
+        }
+        if let Some((access_token, algorithm)) = expect.access_token {
+            check_at_hash(&self.0, access_token, algorithm)?;
         }
         let mut claims = string_claims(&self.0);
         let source_identity = claims
@@ -122,6 +130,49 @@ impl TimelyClaims {
             source_identity,
             saml: None,
         })
+    }
+}
+
+/// `at_hash`, when the token has one: base64url of the left half of the access token's hash
+/// under the hash of the ID token's `alg` (SHA-256 for *256, SHA-384 for *384, SHA-512 for
+/// *512 and EdDSA over Ed25519).
+fn check_at_hash(
+    claims: &Map<String, Value>,
+    access_token: &str,
+    algorithm: jsonwebtoken::Algorithm,
+) -> Result<(), VerifyError> {
+    use aws_lc_rs::digest;
+    use base64::Engine as _;
+    use jsonwebtoken::Algorithm as A;
+    use subtle::ConstantTimeEq as _;
+    let Some(claimed) = claims.get("at_hash") else {
+        return Ok(());
+    };
+    let hash = match algorithm {
+        A::RS384 | A::PS384 | A::ES384 | A::HS384 => &digest::SHA384,
+        A::RS512 | A::PS512 | A::HS512 | A::EdDSA => &digest::SHA512,
+        A::RS256 | A::PS256 | A::ES256 | A::HS256 => &digest::SHA256,
+        // An algorithm this check does not know: fail closed.
+        _ => {
+            return Err(VerifyError::invalid(
+                TokenFault::AccessTokenHash,
+                "at_hash under an algorithm without a known hash",
+            ));
+        }
+    };
+    let digest = digest::digest(hash, access_token.as_bytes());
+    let half = &digest.as_ref()[..digest.as_ref().len() / 2];
+    let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(half);
+    let matches = claimed
+        .as_str()
+        .is_some_and(|c| bool::from(c.as_bytes().ct_eq(expected.as_bytes())));
+    if matches {
+        Ok(())
+    } else {
+        Err(VerifyError::invalid(
+            TokenFault::AccessTokenHash,
+            "at_hash is not the hash of the access token",
+        ))
     }
 }
 
@@ -374,6 +425,7 @@ mod tests {
             provider: "idp.example",
             audiences: &configured,
             nonce,
+            access_token: None,
         };
         signed(claims)
             .check_times(from_unix_seconds(NOW), Duration::from_secs(60))?
@@ -617,6 +669,79 @@ mod tests {
             verify_expecting(ISSUER, None, with(json!("anything"))).is_ok(),
             "no nonce expected (the STS API): a nonce in the token is not checked"
         );
+    }
+
+    #[test]
+    fn at_hash_when_present_is_the_access_tokens_hash_under_the_tokens_algorithm() {
+        use base64::Engine as _;
+        use jsonwebtoken::Algorithm;
+        let half = |alg: &'static aws_lc_rs::digest::Algorithm, token: &str| {
+            let d = aws_lc_rs::digest::digest(alg, token.as_bytes());
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(&d.as_ref()[..d.as_ref().len() / 2])
+        };
+        let check = |at_hash: Option<Value>, access_token: Option<(&str, Algorithm)>| {
+            let mut claims = base();
+            if let Some(h) = at_hash {
+                claims["at_hash"] = h;
+            }
+            let configured = audiences_configured();
+            let expect = Expectations {
+                issuer: ISSUER,
+                provider: "idp.example",
+                audiences: &configured,
+                nonce: None,
+                access_token,
+            };
+            match signed(claims)
+                .check_times(from_unix_seconds(NOW), Duration::from_secs(60))
+                .and_then(|c| c.into_identity(&expect))
+            {
+                Ok(_) => None,
+                Err(VerifyError::Invalid { fault, .. }) => Some(fault),
+                Err(other) => panic!("{other:?}"),
+            }
+        };
+        let sha256 = half(&aws_lc_rs::digest::SHA256, "access-1");
+        let sha384 = half(&aws_lc_rs::digest::SHA384, "access-1");
+        let sha512 = half(&aws_lc_rs::digest::SHA512, "access-1");
+        assert_eq!(
+            check(Some(json!(sha256)), Some(("access-1", Algorithm::RS256))),
+            None
+        );
+        assert_eq!(
+            check(Some(json!(sha384)), Some(("access-1", Algorithm::ES384))),
+            None
+        );
+        assert_eq!(
+            check(Some(json!(sha512)), Some(("access-1", Algorithm::EdDSA))),
+            None
+        );
+        assert_eq!(
+            check(None, Some(("access-1", Algorithm::RS256))),
+            None,
+            "optional"
+        );
+        assert_eq!(
+            check(Some(json!("x")), None),
+            None,
+            "no access token: not checked"
+        );
+        for (claimed, alg) in [
+            (json!(sha256.clone()), Algorithm::RS384),
+            (
+                json!(half(&aws_lc_rs::digest::SHA256, "access-2")),
+                Algorithm::RS256,
+            ),
+            (json!([sha256]), Algorithm::RS256),
+            (json!(""), Algorithm::RS256),
+        ] {
+            assert_eq!(
+                check(Some(claimed.clone()), Some(("access-1", alg))),
+                Some(TokenFault::AccessTokenHash),
+                "{claimed} {alg:?}"
+            );
+        }
     }
 
     #[test]

@@ -72,6 +72,12 @@ impl Fetcher {
         &self.outcomes
     }
 
+    /// The HTTP client itself (no redirects, 5 s timeouts), for requests other than GETs of
+    /// JSON documents (the code exchange).
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     pub(crate) fn allows_http(&self) -> bool {
         self.allow_http
     }

@@ -29,6 +29,7 @@ pub(crate) mod fetch;
 mod jwks;
 mod jws;
 mod keys;
+pub mod relying_party;
 mod settings;
 pub mod signer;
 
@@ -67,19 +68,24 @@ impl OidcVerifier {
         Ok(Self { config, keys })
     }
 
-    fn expectations<'a>(&'a self, nonce: Option<&'a str>) -> Expectations<'a> {
+    fn expectations<'a>(
+        &'a self,
+        expect: &Expected<'a>,
+        algorithm: jsonwebtoken::Algorithm,
+    ) -> Expectations<'a> {
         Expectations {
             issuer: &self.config.issuer,
             provider: &self.config.provider,
             audiences: &self.config.audiences,
-            nonce,
+            nonce: expect.nonce,
+            access_token: expect.access_token.map(|t| (t, algorithm)),
         }
     }
 
     async fn verify_token(
         &self,
         token: &str,
-        nonce: Option<&str>,
+        expect: &Expected<'_>,
         now: SystemTime,
     ) -> Result<FederatedIdentity, VerifyError> {
         let token = UnverifiedToken::parse(token)?;
@@ -89,7 +95,7 @@ impl OidcVerifier {
         token
             .verify_signature(&key, algorithm)?
             .check_times(now, self.config.leeway)?
-            .into_identity(&self.expectations(nonce))
+            .into_identity(&self.expectations(expect, algorithm))
     }
 }
 
@@ -129,7 +135,7 @@ impl IdpVerifier for OidcVerifier {
                 "an OIDC provider verifies ID tokens only",
             ));
         };
-        let result = self.verify_token(token, expect.nonce, now).await;
+        let result = self.verify_token(token, expect, now).await;
         if let Err(e) = &result {
             tracing::debug!(idp = %self.config.name, error = %e, "ID token refused");
         }

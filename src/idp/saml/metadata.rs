@@ -30,7 +30,13 @@ pub struct IdpMetadata {
     pub valid_until: Option<SystemTime>,
     /// The shortest `cacheDuration`: how long the document may be cached before a refresh.
     pub cache_duration: Option<Duration>,
+    /// The `Location` of the first `SingleSignOnService` with the HTTP-Redirect binding
+    /// (SAML bindings §3.4), where an AuthnRequest is sent; `None` when the IdP offers none.
+    pub sso_redirect_url: Option<String>,
 }
+
+/// The HTTP-Redirect binding's URI (SAML bindings §3.4).
+pub const HTTP_REDIRECT_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
 
 /// Read an IdP's metadata.
 /// 1. at most 1 MiB, and the same XML hygiene as responses (no DTD, UTF-8, depth at most 32);
@@ -42,7 +48,9 @@ pub struct IdpMetadata {
 ///    pin its CA keys too), each base64 of a DER `SEQUENCE`; duplicates once; at least one;
 /// 5. `validUntil`: the earlier of the EntityDescriptor's and the IDPSSODescriptor's, if any
 ///    (§2.3.2, §2.4.1); the EntityDescriptor's `cacheDuration`, an `xs:duration` (one that does
-///    not parse is ignored: the configured refresh interval applies).
+///    not parse is ignored: the configured refresh interval applies);
+/// 6. the first HTTP-Redirect `SingleSignOnService` whose `Location` is an http(s) URL, if any
+///    (§2.4.3).
 ///
 /// The caller decides what an expired `validUntil` means; nothing here reads the clock.
 pub fn parse_metadata(xml: &str) -> Result<IdpMetadata, SamlError> {
@@ -73,11 +81,22 @@ pub fn parse_metadata(xml: &str) -> Result<IdpMetadata, SamlError> {
         .cache_duration
         .as_deref()
         .and_then(parse_duration);
+    let sso_redirect_url = idp
+        .single_sign_on_services
+        .iter()
+        .filter(|s| s.binding == HTTP_REDIRECT_BINDING)
+        .map(|s| s.location.trim())
+        .find(|l| {
+            reqwest::Url::parse(l)
+                .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host_str().is_some())
+        })
+        .map(str::to_owned);
     Ok(IdpMetadata {
         entity_id,
         signing_certs_der: certs,
         valid_until,
         cache_duration,
+        sso_redirect_url,
     })
 }
 

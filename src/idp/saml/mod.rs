@@ -63,6 +63,7 @@ mod provider;
 mod refresh;
 mod shape;
 mod signed;
+pub mod sp_key;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};

@@ -56,6 +56,7 @@ fn metadata() -> IdpMetadata {
         signing_certs_der: vec![IDP_CERT.to_vec(), EC_CERT.to_vec()],
         valid_until: None,
         cache_duration: None,
+        sso_redirect_url: None,
     }
 }
 
@@ -194,8 +195,18 @@ fn metadata_yields_the_entity_id_the_signing_certs_and_valid_until() {
             // Both signing certificates (rollover), not the encryption one.
             // validUntil 2027-01-01T00:00:00Z
             valid_until: Some(from_unix_seconds(1_798_761_600)),
+            // The HTTP-Redirect one, not the HTTP-POST one.
+            sso_redirect_url: Some("https://idp.example.com/saml/sso".to_owned()),
             ..metadata()
         }
+    );
+    let without = fixture("idp-metadata").replace(
+        "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
+        "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact",
+    );
+    assert_eq!(
+        parse_metadata(&without).expect("metadata").sso_redirect_url,
+        None
     );
 }
 
@@ -998,6 +1009,7 @@ async fn verify_expecting(
         .verify(
             &SubjectCredential::SamlResponse(&encoded(name)),
             &Expectations {
+                access_token: None,
                 nonce: None,
                 in_response_to,
             },

@@ -131,7 +131,7 @@ impl Daemon {
              [keys]\npath = \"{keyring}\"\n\
              [admin]\nsocket = \"data/admin.sock\"\n\
              [audit]\n{}\n",
-            setup.server,
+            fill(&setup.server),
             setup.purge_interval_seconds,
             setup.min_free_mb,
             setup.storage,
@@ -144,7 +144,7 @@ impl Daemon {
                 data_encoding::HEXLOWER.encode(digest.as_ref())
             ));
         }
-        config_text.push_str(&setup.extra);
+        config_text.push_str(&fill(&setup.extra));
         std::fs::write(&config_path, config_text).expect("write config");
         Self::launch(dir, config_path, listener, setup.dev, setup.clock).await
     }

@@ -1,0 +1,164 @@
+use http::StatusCode;
+
+use super::*;
+use crate::config::signin::{OidcSignin, SamlSignin, SigninKind};
+
+fn portal(title: &str) -> Portal {
+    let settings = SigninSettings {
+        title: title.to_owned(),
+        logo_url: Some("https://cdn.example.com/logo.png".to_owned()),
+        ..SigninSettings::default()
+    };
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/saml/keys");
+    let sp_key = SpKey::load(
+        &std::path::Path::new(keys).join("sp-encryption.key"),
+        &std::path::Path::new(keys).join("sp-encryption.crt"),
+    )
+    .unwrap();
+    Portal::new(
+        PublicUrl::parse("https://sts.example.com").unwrap(),
+        &settings,
+        sp_key,
+    )
+    .unwrap()
+}
+
+fn offered(name: &str, display_name: &str) -> SigninIdp {
+    SigninIdp {
+        name: name.to_owned(),
+        display_name: display_name.to_owned(),
+        kind: SigninKind::Saml(SamlSignin {
+            sso_url: None,
+            sign_requests: true,
+        }),
+    }
+}
+
+fn header(page: &Page, name: http::header::HeaderName) -> Option<&str> {
+    page.headers
+        .iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, v)| v.to_str().ok())
+}
+
+#[test]
+fn one_link_per_idp_and_markup_in_names_is_escaped() {
+    // minijinja escapes `/` as well (`&#x2f;`): a browser reads the attribute as `/signin/adfs`.
+    let portal = portal("Acme <b>Cloud</b>");
+    let oidc = SigninIdp {
+        name: "okta".to_owned(),
+        display_name: "Okta".to_owned(),
+        kind: SigninKind::Oidc(OidcSignin {
+            issuer: "https://okta.example".to_owned(),
+            client_id: "c".to_owned(),
+            client_secret: None,
+            scopes: vec!["openid".to_owned()],
+        }),
+    };
+    let page = portal.signin(
+        &[offered("adfs", "<img src=x onerror=alert(1)>"), oidc],
+        false,
+        "r-1",
+    );
+    assert_eq!(page.status, StatusCode::OK);
+    let html = &page.body;
+    assert!(
+        html.contains(r#"<a class="idp-login" data-idp="adfs" href="&#x2f;signin&#x2f;adfs">&lt;img src=x onerror=alert(1)&gt;</a>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            r#"<a class="idp-login" data-idp="okta" href="&#x2f;signin&#x2f;okta">Okta</a>"#
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("<title>Sign in · Acme &lt;b&gt;Cloud&lt;&#x2f;b&gt;</title>"),
+        "{html}"
+    );
+    assert!(!html.contains("<img src=x"), "{html}");
+    assert!(
+        html.contains(
+            r#"<img class="logo" src="https:&#x2f;&#x2f;cdn.example.com&#x2f;logo.png" alt="">"#
+        ),
+        "{html}"
+    );
+}
+
+#[test]
+fn one_idp_goes_straight_to_it_unless_asked_to_choose() {
+    let portal = portal("T");
+    let page = portal.signin(&[offered("adfs", "AD FS")], false, "r-1");
+    assert_eq!(page.status, StatusCode::FOUND);
+    assert_eq!(header(&page, http::header::LOCATION), Some("/signin/adfs"));
+    let page = portal.signin(&[offered("adfs", "AD FS")], true, "r-1");
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("data-idp=\"adfs\""));
+    let page = portal.signin(&[], false, "r-1");
+    assert!(
+        page.body.contains("No identity provider is offered"),
+        "{}",
+        page.body
+    );
+}
+
+#[test]
+fn pages_carry_the_security_headers() {
+    let page = portal("T").signin(&[], false, "r-1");
+    assert_eq!(
+        header(&page, http::header::CONTENT_SECURITY_POLICY),
+        Some(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' \
+             https://cdn.example.com; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        )
+    );
+    assert_eq!(
+        header(&page, http::header::REFERRER_POLICY),
+        Some("same-origin")
+    );
+    assert_eq!(header(&page, http::header::X_FRAME_OPTIONS), Some("DENY"));
+    assert_eq!(header(&page, http::header::CACHE_CONTROL), Some("no-store"));
+    assert_eq!(
+        header(&page, http::header::CONTENT_TYPE),
+        Some("text/html; charset=utf-8")
+    );
+}
+
+#[test]
+fn error_pages_come_from_the_error_table_and_never_show_inner_text() {
+    let portal = portal("T");
+    let page = portal.error(
+        &ApiError::Internal("sled: /var/lib/secret/path <b>".into()),
+        "req-42",
+    );
+    assert_eq!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        page.body.contains("We encountered an internal error."),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<code>InternalFailure</code>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<code>req-42</code>"), "{}", page.body);
+    assert!(!page.body.contains("sled"), "{}", page.body);
+
+    let page = portal.error(&ApiError::ExpiredToken, "req-43");
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("Token expired"), "{}", page.body);
+    assert!(
+        page.body.contains("Start again from the sign-in page"),
+        "{}",
+        page.body
+    );
+
+    let page = portal.error(
+        &ApiError::Portal(crate::error::PortalFault::ForeignOrigin),
+        "r",
+    );
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("<h1>Not allowed</h1>"), "{}", page.body);
+    assert!(page.body.contains("another site"), "{}", page.body);
+}
