@@ -136,6 +136,13 @@ pub enum PortalFault {
     /// A login's flow state is missing, expired or does not open (the login took too long,
     /// or was started in another browser).
     LoginExpired,
+    /// The IdP's answer does not belong to the login this browser started (its `state`), or
+    /// lacks what the flow needs (the code).
+    LoginMismatch,
+    /// The IdP answered the login with an error (the person cancelled, was refused).
+    LoginDenied,
+    /// The ID token was issued to another client than the portal's (`aud`/`azp`).
+    WrongClient,
 }
 
 impl From<StoreError> for ApiError {
@@ -342,6 +349,21 @@ fn portal_row(fault: PortalFault) -> (&'static str, StatusCode, &'static str) {
             S::BAD_REQUEST,
             "The sign-in took too long or was started in another browser.",
         ),
+        PortalFault::LoginMismatch => (
+            "LoginMismatch",
+            S::BAD_REQUEST,
+            "The answer of the identity provider does not belong to the sign-in this browser started.",
+        ),
+        PortalFault::LoginDenied => (
+            "LoginDenied",
+            S::FORBIDDEN,
+            "Your identity provider did not sign you in.",
+        ),
+        PortalFault::WrongClient => (
+            "InvalidIdentityToken",
+            S::BAD_REQUEST,
+            "The identity token was not issued to this sign-in portal.",
+        ),
     }
 }
 
@@ -511,6 +533,9 @@ mod tests {
             (PortalFault::CsrfToken, "InvalidFormToken", 403),
             (PortalFault::SessionRequired, "SessionRequired", 401),
             (PortalFault::LoginExpired, "LoginExpired", 400),
+            (PortalFault::LoginMismatch, "LoginMismatch", 400),
+            (PortalFault::LoginDenied, "LoginDenied", 403),
+            (PortalFault::WrongClient, "InvalidIdentityToken", 400),
         ] {
             let e = ApiError::Portal(fault);
             assert_eq!((e.code(), e.status().as_u16()), (code, status));

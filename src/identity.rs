@@ -25,7 +25,7 @@ impl SessionTags {
 
 /// A verified federated identity. Produced only by an [`crate::idp::IdpVerifier`] after every
 /// check passed; nothing in here is unverified.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FederatedIdentity {
     pub kind: ProviderKind,
     /// The name trust policies use for the provider and the prefix of its condition keys: for OIDC
@@ -53,7 +53,7 @@ pub struct FederatedIdentity {
 }
 
 /// The parts of a verified SAML assertion beyond the common identity.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SamlFacts {
     /// The assertion's ID, remembered until `not_on_or_after` to refuse replays.
     pub assertion_id: String,
@@ -73,7 +73,7 @@ pub struct SamlFacts {
 /// The AWS SAML attributes (`https://aws.amazon.com/SAML/Attributes/...`) of a verified
 /// assertion, read in one place (the SAML IdP). Session tags and the source identity are in the
 /// common [`FederatedIdentity`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SamlGrant {
     /// `Role`: the roles the assertion grants, each with the provider it must be assumed with.
     pub roles: Vec<SamlRole>,
@@ -84,7 +84,7 @@ pub struct SamlGrant {
 }
 
 /// One `Role` attribute value: a role ARN and a SAML provider ARN (AWS accepts either order).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SamlRole {
     pub role_arn: String,
     pub provider_arn: String,

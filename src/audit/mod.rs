@@ -161,11 +161,15 @@ pub enum EventName {
     DeactivateMfaDevice,
     RevokeUserSessions,
     ReloadConfiguration,
+    /// A person signed in through the portal and took a role's credentials.
+    ConsoleLogin,
+    /// A signed-in person took another role's credentials (or new ones) in the portal.
+    SwitchRole,
 }
 
 impl EventName {
     /// Every event name but the STS actions' (`audit list --event` takes them all).
-    pub const OPERATOR: [EventName; 17] = [
+    pub const OPERATOR: [EventName; 19] = [
         Self::Authorize,
         Self::CreateUser,
         Self::CreateAccessKey,
@@ -183,6 +187,8 @@ impl EventName {
         Self::DeactivateMfaDevice,
         Self::RevokeUserSessions,
         Self::ReloadConfiguration,
+        Self::ConsoleLogin,
+        Self::SwitchRole,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -205,6 +211,8 @@ impl EventName {
             Self::DeactivateMfaDevice => "DeactivateMFADevice",
             Self::RevokeUserSessions => "RevokeUserSessions",
             Self::ReloadConfiguration => "ReloadConfiguration",
+            Self::ConsoleLogin => "ConsoleLogin",
+            Self::SwitchRole => "SwitchRole",
         }
     }
 }
@@ -404,7 +412,9 @@ mod tests {
                 | EventName::UpdateAccessKey
                 | EventName::DeactivateMfaDevice
                 | EventName::RevokeUserSessions
-                | EventName::ReloadConfiguration => position(name).is_some(),
+                | EventName::ReloadConfiguration
+                | EventName::ConsoleLogin
+                | EventName::SwitchRole => position(name).is_some(),
             };
             assert!(listed, "{name:?}");
         }

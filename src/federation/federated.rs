@@ -110,6 +110,35 @@ pub async fn assume_role_with_identity(
     ask: &SessionAsk<'_>,
     request: &Request<'_>,
 ) -> Result<Issued, ApiError> {
+    issue_for(domain, identity, ask, request, OneTime::UseUp).await
+}
+
+/// Issue another role session for an identity a portal session holds: the identity was
+/// verified when the person signed in, and its SAML assertion was used up by the first session
+/// issued for it (step 5 is skipped); every other step is taken again, now.
+pub async fn assume_role_signed_in(
+    domain: &Domain<'_>,
+    identity: &FederatedIdentity,
+    ask: &SessionAsk<'_>,
+    request: &Request<'_>,
+) -> Result<Issued, ApiError> {
+    issue_for(domain, identity, ask, request, OneTime::UsedAtSignIn).await
+}
+
+/// Whether a SAML identity's assertion is used up by this issue.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OneTime {
+    UseUp,
+    UsedAtSignIn,
+}
+
+async fn issue_for(
+    domain: &Domain<'_>,
+    identity: &FederatedIdentity,
+    ask: &SessionAsk<'_>,
+    request: &Request<'_>,
+    one_time_use: OneTime,
+) -> Result<Issued, ApiError> {
     let (federation, origin, now) = (domain.federation, request.origin, request.now);
     require_echoable(identity)?;
     let (kind, session_name) = kind_and_session_name(identity, ask)?;
@@ -180,10 +209,14 @@ pub async fn assume_role_with_identity(
         duration_seconds: duration,
     };
     // A SAML assertion is used up only now that the session is issued.
-    let one_time = identity.saml.as_ref().map(|facts| OneTimeUse {
-        key: ReplayKey::saml_assertion(&identity.provider, &facts.assertion_id),
-        until_unix: unix_seconds(facts.not_on_or_after),
-    });
+    let one_time = identity
+        .saml
+        .as_ref()
+        .filter(|_| one_time_use == OneTime::UseUp)
+        .map(|facts| OneTimeUse {
+            key: ReplayKey::saml_assertion(&identity.provider, &facts.assertion_id),
+            until_unix: unix_seconds(facts.not_on_or_after),
+        });
     let credentials = domain
         .issuer
         .issue(

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 pub use chain::{AssumeRoleAsk, assume_role};
-pub use federated::{SamlSubject, SessionAsk, assume_role_with_identity};
+pub use federated::{SamlSubject, SessionAsk, assume_role_signed_in, assume_role_with_identity};
 pub use roles::{AssumableRole, assumable_roles};
 pub use steps::{SessionPolicies, check_session_tags};
 pub use user::{FederationTokenAsk, get_federation_token, get_session_token};

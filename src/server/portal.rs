@@ -1,25 +1,247 @@
 //! The sign-in portal's routes: HTTP in, `web::Portal` pages out, with the request id.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, State as Extract};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Extension, Path, RawQuery, State as Extract};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
-use super::{App, new_request_id, respond};
+use super::{App, Connection, MAX_BODY_BYTES, TlsConnection, new_request_id, read_body, respond};
 use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::idp::IdpSettings;
-use crate::web::{self, Page, Portal};
+use crate::web::{self, Page, Portal, Visit};
 
 /// The portal's routes, added to `router` when the daemon has a public URL.
 pub(super) fn routes(router: Router<Arc<App>>) -> Router<Arc<App>> {
     router
         .route("/signin", get(signin))
         .route("/signin/{name}", get(start))
+        .route(web::login::OIDC_CALLBACK_PATH, get(oidc_callback))
+        .route(web::flow::ROLES_PATH, get(roles_page).post(choose_role))
+        .route("/signin/roles.json", get(roles_json))
+        .route(web::flow::CONSOLE_PATH, get(console))
+        .route("/console/credentials", get(console_credentials))
+        .route("/console/switch-role", post(switch_role))
+        .route("/signout", post(signout))
         .route(web::STYLESHEET_PATH, get(stylesheet))
+        .route(web::SCRIPT_PATH, get(script))
+}
+
+/// What every portal request arrives with.
+struct Inbound {
+    peer: SocketAddr,
+    tls: Option<Extension<TlsConnection>>,
+    headers: HeaderMap,
+}
+
+impl Inbound {
+    fn header_values(&self, name: header::HeaderName) -> Vec<String> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Answer a portal request: `run` with the portal and the request's [`Visit`], in the
+/// request's span, under the request timeout; an error is its HTML page.
+async fn answer(
+    app: &App,
+    inbound: Inbound,
+    run: impl AsyncFnOnce(&Portal, &Visit<'_>) -> Result<Page, ApiError>,
+) -> Response {
+    let request_id = new_request_id();
+    let span = tracing::info_span!("portal", request_id = %request_id);
+    let Some(portal) = app.portal.as_deref() else {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    };
+    let origin = app.origin(
+        &request_id,
+        Connection::of(inbound.peer, inbound.tls),
+        &inbound.headers,
+    );
+    let visit = Visit {
+        state: &app.state,
+        origin: &origin,
+        cookie_headers: inbound.header_values(header::COOKIE),
+        origin_headers: inbound.header_values(header::ORIGIN),
+        now: app.state.clock().now(),
+    };
+    let work = async {
+        match tokio::time::timeout(app.request_timeout, run(portal, &visit)).await {
+            Ok(Ok(page)) => page,
+            Ok(Err(err)) => error(portal, &err, &request_id),
+            Err(_elapsed) => error(portal, &ApiError::RequestTimeout, &request_id),
+        }
+    };
+    let page = work.instrument(span).await;
+    send(page, &request_id)
+}
+
+/// The form of a POST body (`application/x-www-form-urlencoded`).
+async fn form(app: &App, body: Body) -> Result<Vec<(String, String)>, ApiError> {
+    let bytes = read_body(body, MAX_BODY_BYTES, app.body_timeout).await?;
+    serde_urlencoded::from_bytes(&bytes)
+        .map_err(|_| ApiError::ValidationMessage("The form is not well-formed."))
+}
+
+/// The pairs of a query string.
+fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str(query.unwrap_or_default())
+        .map_err(|_| ApiError::ValidationMessage("The query string is not well-formed."))
+}
+
+macro_rules! inbound {
+    ($peer:expr, $tls:expr, $headers:expr) => {
+        Inbound {
+            peer: $peer,
+            tls: $tls,
+            headers: $headers,
+        }
+    };
+}
+
+/// `GET /signin/oidc/callback`.
+async fn oidc_callback(
+    Extract(app): Extract<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    tls: Option<Extension<TlsConnection>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    answer(&app, inbound!(peer, tls, headers), async |portal, visit| {
+        let params = query_pairs(query.as_deref())?;
+        portal.oidc_callback(visit, &params).await
+    })
+    .await
+}
+
+/// `GET /signin/roles`.
+async fn roles_page(
+    Extract(app): Extract<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    tls: Option<Extension<TlsConnection>>,
+    headers: HeaderMap,
+) -> Response {
+    answer(&app, inbound!(peer, tls, headers), async |portal, visit| {
+        portal.roles_page(visit).await
+    })
+    .await
+}
+
+/// `POST /signin/roles`.
+async fn choose_role(
+    Extract(app): Extract<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    tls: Option<Extension<TlsConnection>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let app2 = Arc::clone(&app);
+    answer(
+        &app,
+        inbound!(peer, tls, headers),
+        async move |portal, visit| {
+            let form = form(&app2, body).await?;
+            portal.choose_role(visit, &form).await
+        },
+    )
+    .await
+}
+
+/// `GET /signin/roles.json`.
+async fn roles_json(
+    Extract(app): Extract<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    tls: Option<Extension<TlsConnection>>,
+    headers: HeaderMap,
+) -> Response {
+    answer(&app, inbound!(peer, tls, headers), async |portal, visit| {
+        portal.roles_json(visit).await
+    })
+    .await
+}
+
+/// `GET /console`.
+async fn console(
+    Extract(app): Extract<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    tls: Option<Extension<TlsConnection>>,
+    headers: HeaderMap,
+) -> Response {
+    answer(&app, inbound!(peer, tls, headers), async |portal, visit| {
+        portal.console(visit).await
+    })
+    .await
+}
+
+/// `GET /console/credentials`.
+async fn console_credentials(
+    Extract(app): Extract<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    tls: Option<Extension<TlsConnection>>,
+    headers: HeaderMap,
+) -> Response {
+    answer(&app, inbound!(peer, tls, headers), async |portal, visit| {
+        portal.console_credentials(visit).await
+    })
+    .await
+}
+
+/// `POST /console/switch-role`.
+async fn switch_role(
+    Extract(app): Extract<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    tls: Option<Extension<TlsConnection>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let app2 = Arc::clone(&app);
+    answer(
+        &app,
+        inbound!(peer, tls, headers),
+        async move |portal, visit| {
+            let form = form(&app2, body).await?;
+            portal.switch_role(visit, &form).await
+        },
+    )
+    .await
+}
+
+/// `POST /signout`.
+async fn signout(
+    Extract(app): Extract<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    tls: Option<Extension<TlsConnection>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let app2 = Arc::clone(&app);
+    answer(
+        &app,
+        inbound!(peer, tls, headers),
+        async move |portal, visit| {
+            let form = form(&app2, body).await?;
+            portal.signout(visit, &form).await
+        },
+    )
+    .await
+}
+
+/// `GET /static/console.js`.
+async fn script(Extract(app): Extract<Arc<App>>) -> Response {
+    match app.portal.as_deref() {
+        Some(portal) => response(portal.script()),
+        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// Run `answer` with the portal and a fresh request id, in the request's span; without a
@@ -42,7 +264,11 @@ fn response(page: Page) -> Response {
     let mut response = (page.status, page.body).into_response();
     let headers = response.headers_mut();
     for (name, value) in page.headers {
-        headers.insert(name, value);
+        if name == header::SET_COOKIE {
+            headers.append(name, value);
+        } else {
+            headers.insert(name, value);
+        }
     }
     response
 }

@@ -93,7 +93,9 @@ impl Cookies {
         }
     }
 
-    /// A `Set-Cookie` value holding `value` sealed for `kind`, accepted until `now + ttl`.
+    /// The `Set-Cookie` values holding `value` sealed for `kind`, accepted until `now + ttl`:
+    /// one cookie, or [`MAX_CHUNKS`] at most when the sealed value is longer than a browser
+    /// keeps in one (a SAML identity with many attributes).
     pub fn set<T: Serialize>(
         &self,
         keyring: &Keyring,
@@ -102,27 +104,52 @@ impl Cookies {
         now: SystemTime,
         ttl: Duration,
         rng: &dyn SecureRandom,
-    ) -> Result<String, MintError> {
+    ) -> Result<SetCookies, MintError> {
         let envelope = Envelope {
             expires: unix_seconds(now + ttl),
             value,
         };
         let plain = postcard::to_stdvec(&envelope).map_err(|_| MintError::Seal)?;
-        let sealed = sealed::seal(keyring, kind.purpose(), &plain, rng)?;
-        Ok(self.attributes(kind, &sealed, ttl.as_secs()))
+        let packed = zstd::bulk::compress(&plain, 3).map_err(|_| MintError::Seal)?;
+        let sealed = sealed::seal(keyring, kind.purpose(), &packed, rng)?;
+        let chunks: Vec<&str> = split(&sealed, CHUNK_LEN);
+        if chunks.len() > MAX_CHUNKS {
+            return Err(MintError::TooLarge {
+                max: CHUNK_LEN * MAX_CHUNKS,
+            });
+        }
+        let mut lines = Vec::with_capacity(chunks.len());
+        for (i, chunk) in chunks.iter().enumerate() {
+            let value = match (i, chunks.len()) {
+                (_, 1) => (*chunk).to_owned(),
+                (0, n) => format!("{n}.{chunk}"),
+                _ => (*chunk).to_owned(),
+            };
+            lines.push(self.attributes(&self.chunk_name(kind, i), &value, ttl.as_secs()));
+        }
+        Ok(SetCookies(lines))
     }
 
-    /// A `Set-Cookie` value that deletes the cookie of `kind`.
-    pub fn clear(&self, kind: CookieKind) -> String {
-        self.attributes(kind, "", 0)
-    }
-
-    fn attributes(&self, kind: CookieKind, value: &str, max_age: u64) -> String {
-        let secure = if self.secure { "; Secure" } else { "" };
-        format!(
-            "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
-            self.name(kind)
+    /// The `Set-Cookie` values that delete the cookie of `kind` (every chunk it may have).
+    pub fn clear(&self, kind: CookieKind) -> SetCookies {
+        SetCookies(
+            (0..MAX_CHUNKS)
+                .map(|i| self.attributes(&self.chunk_name(kind, i), "", 0))
+                .collect(),
         )
+    }
+
+    /// The name of chunk `index` of a cookie of `kind` (the first is the cookie's own name).
+    fn chunk_name(&self, kind: CookieKind, index: usize) -> String {
+        match index {
+            0 => self.name(kind),
+            i => format!("{}-{}", self.name(kind), i + 1),
+        }
+    }
+
+    fn attributes(&self, name: &str, value: &str, max_age: u64) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
     }
 
     /// The value of the cookie of `kind` among the `Cookie` headers `headers`, opened: the
@@ -135,16 +162,19 @@ impl Cookies {
         headers: impl IntoIterator<Item = &'h str>,
         now: SystemTime,
     ) -> Result<T, CookieError> {
-        let name = self.name(kind);
-        let mut refusal = CookieError::Missing;
-        let values = headers
+        let pairs: Vec<(&str, &str)> = headers
             .into_iter()
             .flat_map(|h| h.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .filter(|(n, _)| *n == name)
-            .map(|(_, v)| v.trim_matches('"'));
-        for value in values {
-            match open_one(keyring, kind, value, now) {
+            .map(|(n, v)| (n, v.trim_matches('"')))
+            .collect();
+        let name = self.name(kind);
+        let mut refusal = CookieError::Missing;
+        for (_, first) in pairs.iter().filter(|(n, _)| *n == name) {
+            let opened = self
+                .whole(kind, first, &pairs)
+                .and_then(|value| open_one(keyring, kind, &value, now));
+            match opened {
                 Ok(v) => return Ok(v),
                 // Say "expired" over "refused": it tells the person what to do.
                 Err(e) if refusal != CookieError::Expired => refusal = e,
@@ -153,7 +183,61 @@ impl Cookies {
         }
         Err(refusal)
     }
+
+    /// The sealed value whose first chunk is `first`, with the chunks that follow it (the
+    /// first of each name among `pairs`).
+    fn whole(
+        &self,
+        kind: CookieKind,
+        first: &str,
+        pairs: &[(&str, &str)],
+    ) -> Result<String, CookieError> {
+        let Some((count, chunk)) = first.split_once('.') else {
+            return Ok(first.to_owned());
+        };
+        let count = count
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (2..=MAX_CHUNKS).contains(n))
+            .ok_or(CookieError::Refused)?;
+        let mut value = chunk.to_owned();
+        for i in 1..count {
+            let name = self.chunk_name(kind, i);
+            let (_, next) = pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .ok_or(CookieError::Refused)?;
+            value.push_str(next);
+        }
+        Ok(value)
+    }
 }
+
+/// `Set-Cookie` header values, sent together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetCookies(pub Vec<String>);
+
+/// `text` in pieces of at most `len` bytes (the text is base64: ASCII).
+fn split(text: &str, len: usize) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while rest.len() > len {
+        let (piece, tail) = rest.split_at(len);
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces.push(rest);
+    pieces
+}
+
+/// The largest value of one cookie: browsers keep 4096 bytes of name, value and attributes.
+const CHUNK_LEN: usize = 3800;
+
+/// Chunks a cookie may span.
+pub const MAX_CHUNKS: usize = 4;
+
+/// The largest decompressed value a cookie may hold.
+const MAX_PLAIN_LEN: usize = 256 * 1024;
 
 fn open_one<T: DeserializeOwned>(
     keyring: &Keyring,
@@ -161,7 +245,8 @@ fn open_one<T: DeserializeOwned>(
     value: &str,
     now: SystemTime,
 ) -> Result<T, CookieError> {
-    let plain = sealed::open(keyring, kind.purpose(), value).map_err(|_| CookieError::Refused)?;
+    let packed = sealed::open(keyring, kind.purpose(), value).map_err(|_| CookieError::Refused)?;
+    let plain = zstd::bulk::decompress(&packed, MAX_PLAIN_LEN).map_err(|_| CookieError::Refused)?;
     let envelope: Envelope<T> = postcard::from_bytes(&plain).map_err(|_| CookieError::Refused)?;
     if unix_seconds(now) >= envelope.expires {
         return Err(CookieError::Expired);
@@ -213,6 +298,8 @@ mod tests {
                 &SystemRandom::new(),
             )
             .unwrap()
+            .0
+            .remove(0)
     }
 
     #[test]
@@ -228,10 +315,13 @@ mod tests {
         let plain = set(Cookies::new(false), &keyring, CookieKind::Session);
         assert!(plain.starts_with("stsbridge-session="), "{plain}");
         assert!(plain.ends_with("; HttpOnly; SameSite=Lax"), "{plain}");
+        let cleared = Cookies::new(true).clear(CookieKind::Session).0;
         assert_eq!(
-            Cookies::new(true).clear(CookieKind::Session),
+            cleared[0],
             "__Host-stsbridge-session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure"
         );
+        assert_eq!(cleared.len(), MAX_CHUNKS, "every chunk it may have");
+        assert!(cleared[1].starts_with("__Host-stsbridge-session-2=;"));
     }
 
     #[test]
@@ -351,5 +441,70 @@ mod tests {
             cookies.open::<Flow>(&keyring, CookieKind::Session, [header.as_str()], now),
             Err(CookieError::Refused)
         );
+    }
+
+    /// A value longer than one cookie holds spans chunks that open together, and only
+    /// together: a missing, swapped or foreign chunk is refused, as is a count out of range.
+    #[test]
+    fn a_large_value_spans_chunks_that_open_only_together() {
+        let keyring = keyring();
+        let cookies = Cookies::new(false);
+        let now = from_unix_seconds(T0);
+        // Random text does not compress: four KiB of it is over one chunk.
+        let mut noise = [0u8; 6000];
+        SystemRandom::new().fill(&mut noise).unwrap();
+        let big = Flow {
+            idp: BASE64.encode(noise),
+            nonce: "n".into(),
+        };
+        let lines = cookies
+            .set(
+                &keyring,
+                CookieKind::Session,
+                &big,
+                now,
+                Duration::from_secs(60),
+                &SystemRandom::new(),
+            )
+            .unwrap()
+            .0;
+        assert_eq!(lines.len(), 3, "{}", lines.len());
+        assert!(lines.iter().all(|l| l.len() < 4000));
+        let sent: Vec<String> = lines.iter().map(|l| sent_back(l)).collect();
+        let open = |parts: &[&str]| {
+            cookies.open::<Flow>(
+                &keyring,
+                CookieKind::Session,
+                [parts.join("; ").as_str()],
+                now,
+            )
+        };
+        let (a, b, c) = (sent[0].as_str(), sent[1].as_str(), sent[2].as_str());
+        assert_eq!(open(&[c, a, "x=1", b]).unwrap(), big);
+        assert_eq!(open(&[a, b]).unwrap_err(), CookieError::Refused);
+        let swapped_b = b.replace("stsbridge-session-2=", "stsbridge-session-3=");
+        let swapped_c = c.replace("stsbridge-session-3=", "stsbridge-session-2=");
+        assert_eq!(
+            open(&[a, &swapped_b, &swapped_c]).unwrap_err(),
+            CookieError::Refused
+        );
+        for count in ["1.", "9.", "x."] {
+            let forged = a.replacen("3.", count, 1);
+            assert_eq!(open(&[&forged, b, c]).unwrap_err(), CookieError::Refused);
+        }
+        // A chunk of another large value of the same name.
+        let other = cookies
+            .set(
+                &keyring,
+                CookieKind::Session,
+                &big,
+                now,
+                Duration::from_secs(60),
+                &SystemRandom::new(),
+            )
+            .unwrap()
+            .0;
+        let foreign_b = sent_back(&other[1]);
+        assert_eq!(open(&[a, &foreign_b, c]).unwrap_err(), CookieError::Refused);
     }
 }

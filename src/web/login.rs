@@ -58,7 +58,11 @@ impl std::fmt::Debug for LoginFlow {
 pub(super) struct RelyingParties(Mutex<HashMap<(String, bool), Arc<RelyingParty>>>);
 
 impl RelyingParties {
-    fn of(&self, issuer: &str, insecure_http: bool) -> Result<Arc<RelyingParty>, ApiError> {
+    pub(super) fn of(
+        &self,
+        issuer: &str,
+        insecure_http: bool,
+    ) -> Result<Arc<RelyingParty>, ApiError> {
         let mut parties = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (issuer.to_owned(), insecure_http);
         if let Some(party) = parties.get(&key) {
@@ -138,5 +142,5 @@ pub(super) async fn start_oidc(
         )
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     tracing::info!(idp = %idp.name, "login started");
-    Ok(Page::redirect(&url).with_cookie(&cookie))
+    Ok(Page::redirect(&url).with_cookies(&cookie))
 }

@@ -8,11 +8,17 @@
 //! - `login`: starting a login at an IdP (the flow sealed in the login cookie);
 //! - `page`: a page and the security headers every page carries.
 
+mod console;
 pub mod cookies;
 pub mod csrf;
+pub mod flow;
 pub mod login;
 mod page;
+pub mod session;
 pub mod templates;
+
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -20,12 +26,44 @@ pub use page::Page;
 pub use templates::{TemplateError, Templates};
 
 use crate::config::{PublicUrl, SigninIdp, SigninSettings};
+use crate::creds::Keyring;
 use crate::error::ApiError;
 use crate::idp::saml::sp_key::SpKey;
-use cookies::Cookies;
+use crate::origin::Origin;
+use crate::state::State;
+use cookies::{CookieKind, Cookies};
+pub use session::PortalSession;
 
 /// Where the stylesheet is served.
 pub const STYLESHEET_PATH: &str = "/static/style.css";
+/// Where the console's script is served.
+pub const SCRIPT_PATH: &str = "/static/console.js";
+
+/// A request to the portal: the daemon's state, where it came from, its cookies and `Origin`
+/// headers, and its time.
+pub struct Visit<'a> {
+    pub state: &'a State,
+    pub origin: &'a Origin,
+    /// The `Cookie` header values.
+    pub cookie_headers: Vec<String>,
+    /// The `Origin` header values.
+    pub origin_headers: Vec<String>,
+    pub now: SystemTime,
+}
+
+impl Visit<'_> {
+    fn keyring(&self) -> Arc<Keyring> {
+        self.state.principals().keyring().snapshot()
+    }
+
+    fn cookies(&self) -> impl Iterator<Item = &str> {
+        self.cookie_headers.iter().map(String::as_str)
+    }
+
+    fn origins(&self) -> impl Iterator<Item = &str> {
+        self.origin_headers.iter().map(String::as_str)
+    }
+}
 
 /// The portal: its templates and settings (built once, at start).
 #[derive(Debug)]
@@ -41,6 +79,8 @@ pub struct Portal {
     relying_parties: login::RelyingParties,
     /// The SAML service provider's signing key and certificate.
     sp_key: SpKey,
+    /// How long a portal session lasts.
+    session_length: std::time::Duration,
 }
 
 /// What every page's layout shows.
@@ -76,6 +116,7 @@ impl Portal {
             logo_url: settings.logo_url.clone(),
             relying_parties: login::RelyingParties::default(),
             sp_key,
+            session_length: settings.session,
         })
     }
 
@@ -203,11 +244,46 @@ impl Portal {
         Page::stylesheet(self.templates.stylesheet().to_owned())
     }
 
+    /// `GET /static/console.js`.
+    pub fn script(&self) -> Page {
+        Page::script(self.templates.script().to_owned())
+    }
+
+    /// `GET /signin/oidc/callback`: finish the login this browser started, open a portal
+    /// session for the identity, and go on to its role (or the picker).
+    pub async fn oidc_callback(
+        &self,
+        visit: &Visit<'_>,
+        params: &[(String, String)],
+    ) -> Result<Page, ApiError> {
+        let signed_in = flow::finish_oidc(self, visit, params).await?;
+        let session = PortalSession::new(
+            &signed_in.idp,
+            signed_in.identity,
+            visit.now,
+            self.session_length,
+            &aws_lc_rs::rand::SystemRandom::new(),
+        )?;
+        let page = self.after_sign_in(visit, session).await?;
+        Ok(page.with_cookies(&self.cookies.clear(CookieKind::Login)))
+    }
+
     /// Render `template`, or the error page when it does not render (an operator's template
     /// that refers to what is not there).
     fn html(&self, template: &str, context: impl Serialize, request_id: &str) -> Page {
+        self.html_status(template, context, http::StatusCode::OK, request_id)
+    }
+
+    /// [`Portal::html`] with `status`.
+    fn html_status(
+        &self,
+        template: &str,
+        context: impl Serialize,
+        status: http::StatusCode,
+        request_id: &str,
+    ) -> Page {
         match self.templates.render(template, context) {
-            Ok(body) => Page::html(http::StatusCode::OK, body, &self.csp),
+            Ok(body) => Page::html(status, body, &self.csp),
             Err(e) => {
                 let err = ApiError::Internal(e.to_string());
                 tracing::error!(code = err.code(), error = %err, "request failed");

@@ -76,10 +76,46 @@ impl Page {
         }
     }
 
-    /// This page, also setting a cookie (`Set-Cookie: set_cookie`).
-    pub fn with_cookie(mut self, set_cookie: &str) -> Self {
-        if let Ok(value) = HeaderValue::from_str(set_cookie) {
-            self.headers.push((header::SET_COOKIE, value));
+    /// A redirect after a form or a login (303: the browser follows it with a GET).
+    pub fn see_other(location: &str) -> Self {
+        let mut page = Self::redirect(location);
+        page.status = StatusCode::SEE_OTHER;
+        page
+    }
+
+    /// A JSON answer, never cached (it may hold credentials).
+    pub fn json(value: &serde_json::Value) -> Self {
+        let mut headers = common();
+        headers.push((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ));
+        headers.push((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        Self {
+            status: StatusCode::OK,
+            headers,
+            body: value.to_string(),
+        }
+    }
+
+    /// The console's script.
+    pub fn script(js: String) -> Self {
+        let mut page = Self::stylesheet(js);
+        page.headers
+            .retain(|(name, _)| name != header::CONTENT_TYPE);
+        page.headers.push((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/javascript; charset=utf-8"),
+        ));
+        page
+    }
+
+    /// This page, also setting cookies (a `Set-Cookie` header each).
+    pub fn with_cookies(mut self, cookies: &super::cookies::SetCookies) -> Self {
+        for line in &cookies.0 {
+            if let Ok(value) = HeaderValue::from_str(line) {
+                self.headers.push((header::SET_COOKIE, value));
+            }
         }
         self
     }

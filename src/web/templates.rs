@@ -13,11 +13,17 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
     ("signin.html", include_str!("../../templates/signin.html")),
     ("error.html", include_str!("../../templates/error.html")),
+    ("roles.html", include_str!("../../templates/roles.html")),
+    ("console.html", include_str!("../../templates/console.html")),
     ("style.css", include_str!("../../templates/style.css")),
+    ("console.js", include_str!("../../templates/console.js")),
 ];
 
 /// The stylesheet's file name (served as is, not rendered).
 pub const STYLESHEET: &str = "style.css";
+
+/// The console's script (the countdown and copy buttons; served as is, not rendered).
+pub const SCRIPT: &str = "console.js";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -41,6 +47,7 @@ pub enum TemplateError {
 pub struct Templates {
     env: Environment<'static>,
     stylesheet: String,
+    script: String,
 }
 
 impl std::fmt::Debug for Templates {
@@ -54,8 +61,10 @@ impl Templates {
     /// one. Every template is compiled now: a syntax error names its file.
     pub fn load(dir: Option<&Path>) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
+        env.set_formatter(html_formatter);
         // `.html` templates escape every value they print (minijinja's default callback).
         let mut stylesheet = String::new();
+        let mut script = String::new();
         for (name, builtin) in DEFAULTS {
             let (text, from) = match dir.map(|d| d.join(name)) {
                 Some(file) if file.is_file() => match std::fs::read_to_string(&file) {
@@ -68,6 +77,10 @@ impl Templates {
                 stylesheet = text;
                 continue;
             }
+            if *name == SCRIPT {
+                script = text;
+                continue;
+            }
             env.add_template_owned(*name, text)
                 .map_err(|e| TemplateError::Syntax {
                     name: (*name).to_owned(),
@@ -75,7 +88,11 @@ impl Templates {
                     detail: e.to_string(),
                 })?;
         }
-        Ok(Self { env, stylesheet })
+        Ok(Self {
+            env,
+            stylesheet,
+            script,
+        })
     }
 
     /// Render the template `name` with `context`.
@@ -94,6 +111,41 @@ impl Templates {
     /// The stylesheet.
     pub fn stylesheet(&self) -> &str {
         &self.stylesheet
+    }
+
+    /// The console's script.
+    pub fn script(&self) -> &str {
+        &self.script
+    }
+}
+
+/// minijinja's formatter, but escaping a string only where HTML needs it (`& < > " '`): its
+/// default also writes `/` as `/`, and tools that read AWS's role picker find role ARNs
+/// in the page's text as AWS writes them.
+fn html_formatter(
+    out: &mut minijinja::Output<'_>,
+    state: &minijinja::State<'_, '_>,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    use std::fmt::Write as _;
+    match value.as_str() {
+        Some(text) if state.auto_escape() == minijinja::AutoEscape::Html && !value.is_safe() => {
+            for c in text.chars() {
+                match c {
+                    '&' => out.write_str("&amp;"),
+                    '<' => out.write_str("&lt;"),
+                    '>' => out.write_str("&gt;"),
+                    '"' => out.write_str("&quot;"),
+                    '\'' => out.write_str("&#x27;"),
+                    c => out.write_char(c),
+                }
+                .map_err(|e| {
+                    minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
+                })?;
+            }
+            Ok(())
+        }
+        _ => minijinja::escape_formatter(out, state, value),
     }
 }
 
@@ -125,9 +177,9 @@ mod tests {
                 },
             )
             .unwrap();
-        assert!(html.contains("&lt;b&gt;Corp&lt;&#x2f;b&gt;"), "{html}");
+        assert!(html.contains("&lt;b&gt;Corp&lt;/b&gt;"), "{html}");
         assert!(
-            html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
             "{html}"
         );
         assert!(

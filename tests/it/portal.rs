@@ -85,7 +85,7 @@ async fn the_login_page_links_every_offered_idp_escaped_with_strict_headers() {
     assert!(!page.header("x-amzn-requestid").is_empty());
     assert!(
         page.body.contains(
-            "class=\"idp-login\" data-idp=\"corp\" href=\"&#x2f;signin&#x2f;corp\">Corp &lt;script&gt;alert(1)&lt;&#x2f;script&gt;</a>"
+            "class=\"idp-login\" data-idp=\"corp\" href=\"/signin/corp\">Corp &lt;script&gt;alert(1)&lt;/script&gt;</a>"
         ),
         "{}",
         page.body
@@ -95,7 +95,7 @@ async fn the_login_page_links_every_offered_idp_escaped_with_strict_headers() {
     assert!(page.body.contains("Acme &lt;Cloud&gt;"), "{}", page.body);
     assert!(
         page.body
-            .contains("<link rel=\"stylesheet\" href=\"&#x2f;static&#x2f;style.css\">"),
+            .contains("<link rel=\"stylesheet\" href=\"/static/style.css\">"),
         "{}",
         page.body
     );
