@@ -143,6 +143,10 @@ pub enum PortalFault {
     LoginDenied,
     /// The ID token was issued to another client than the portal's (`aud`/`azp`).
     WrongClient,
+    /// `getSigninToken`'s `Session` is not temporary credentials of this service.
+    InvalidCredentialsParameter,
+    /// A sign-in token that does not open, has expired or was used.
+    InvalidSigninToken,
 }
 
 impl From<StoreError> for ApiError {
@@ -364,6 +368,16 @@ fn portal_row(fault: PortalFault) -> (&'static str, StatusCode, &'static str) {
             S::BAD_REQUEST,
             "The identity token was not issued to this sign-in portal.",
         ),
+        PortalFault::InvalidCredentialsParameter => (
+            "InvalidCredentialsParameter",
+            S::BAD_REQUEST,
+            "Invalid credentials parameter. The request sent by the client was syntactically incorrect.",
+        ),
+        PortalFault::InvalidSigninToken => (
+            "InvalidSigninToken",
+            S::BAD_REQUEST,
+            "The sign-in token is not valid: it has expired, was used already, or was not issued here.",
+        ),
     }
 }
 
@@ -536,6 +550,12 @@ mod tests {
             (PortalFault::LoginMismatch, "LoginMismatch", 400),
             (PortalFault::LoginDenied, "LoginDenied", 403),
             (PortalFault::WrongClient, "InvalidIdentityToken", 400),
+            (
+                PortalFault::InvalidCredentialsParameter,
+                "InvalidCredentialsParameter",
+                400,
+            ),
+            (PortalFault::InvalidSigninToken, "InvalidSigninToken", 400),
         ] {
             let e = ApiError::Portal(fault);
             assert_eq!((e.code(), e.status().as_u16()), (code, status));

@@ -29,6 +29,7 @@ pub(super) fn routes(router: Router<Arc<App>>) -> Router<Arc<App>> {
         .route("/console/credentials", get(console_credentials))
         .route("/console/switch-role", post(switch_role))
         .route("/signout", post(signout))
+        .route("/federation", get(federation))
         .route(web::STYLESHEET_PATH, get(stylesheet))
         .route(web::SCRIPT_PATH, get(script))
 }
@@ -233,6 +234,21 @@ async fn signout(
             portal.signout(visit, &form).await
         },
     )
+    .await
+}
+
+/// `GET /federation?Action=getSigninToken|login&...`.
+async fn federation(
+    Extract(app): Extract<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    tls: Option<Extension<TlsConnection>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    answer(&app, inbound!(peer, tls, headers), async |portal, visit| {
+        let params = query_pairs(query.as_deref())?;
+        portal.federation(visit, &params).await
+    })
     .await
 }
 

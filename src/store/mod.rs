@@ -128,6 +128,8 @@ pub enum ReplayKey {
     SamlAssertion { provider: String, id: String },
     /// One time step of a TOTP device (`SerialNumber`).
     MfaCode { serial_number: String, step: i64 },
+    /// A sign-in token of the federation endpoint, by its random id.
+    SigninToken { id: String },
 }
 
 impl ReplayKey {
@@ -139,8 +141,8 @@ impl ReplayKey {
         }
     }
 
-    /// The key as stored: `saml/PROVIDER/ID`, `mfa/SERIAL/STEP`. Provider names hold no `/`
-    /// and steps are digits, so no two keys share a text.
+    /// The key as stored: `saml/PROVIDER/ID`, `mfa/SERIAL/STEP`, `signin/ID`. Provider names
+    /// hold no `/` and steps are digits, so no two keys share a text.
     pub fn text(&self) -> String {
         match self {
             Self::SamlAssertion { provider, id } => format!("saml/{provider}/{id}"),
@@ -148,6 +150,7 @@ impl ReplayKey {
                 serial_number,
                 step,
             } => format!("mfa/{serial_number}/{step}"),
+            Self::SigninToken { id } => format!("signin/{id}"),
         }
     }
 }
@@ -735,5 +738,7 @@ mod tests {
         };
         assert_eq!(saml.text(), "saml/corp/_a1");
         assert_eq!(mfa.text(), "mfa/arn:aws:iam::123456789012:mfa/alice/42");
+        let signin = ReplayKey::SigninToken { id: "0a1b".into() };
+        assert_eq!(signin.text(), "signin/0a1b");
     }
 }

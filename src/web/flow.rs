@@ -203,15 +203,19 @@ pub fn accounts(federation: &Federation, roles: &[AssumableRole]) -> Vec<PickerA
         .collect()
 }
 
-/// The roles a portal session's identity may assume now.
+/// The roles a portal session's identity may assume now (none for a session signed in with
+/// credentials: it has no identity of an IdP to trust).
 pub(super) fn assumable(visit: &Visit<'_>, session: &PortalSession) -> Vec<AssumableRole> {
-    assumable_roles(
-        &visit.state.federation(),
-        &session.identity,
-        &session.session_name,
-        visit.origin,
-        visit.now,
-    )
+    match &session.identity {
+        Some(identity) => assumable_roles(
+            &visit.state.federation(),
+            identity,
+            &session.session_name,
+            visit.origin,
+            visit.now,
+        ),
+        None => Vec::new(),
+    }
 }
 
 /// The durations the picker offers, in seconds, up to the longest role's maximum.
@@ -248,6 +252,12 @@ pub(super) async fn issue(
     choice: &Choice<'_>,
 ) -> Result<Issued, ApiError> {
     let federation = visit.state.federation();
+    let Some(identity) = session.identity.clone() else {
+        return Err(ApiError::AccessDenied {
+            action: "sts:AssumeRole",
+            detail: "a session signed in with credentials reaches roles by chaining only".into(),
+        });
+    };
     let roles = assumable(visit, session);
     let offered = roles.iter().find(|r| r.role.arn == choice.role_arn);
     let duration = duration_for(choice.duration, offered.map(|r| r.role.as_ref()));
@@ -262,7 +272,7 @@ pub(super) async fn issue(
         }),
         visit.now,
     );
-    audit.identify(audit_identity(&session.identity, offered));
+    audit.identify(audit_identity(&identity, offered));
     let ask = SessionAsk {
         role_arn: choice.role_arn,
         provider_arn: offered.and_then(|r| r.provider_arn.as_deref()),
@@ -282,9 +292,9 @@ pub(super) async fn issue(
         now: visit.now,
     };
     let issued = if choice.sign_in {
-        assume_role_with_identity(&domain, &session.identity, &ask, &request).await
+        assume_role_with_identity(&domain, &identity, &ask, &request).await
     } else {
-        assume_role_signed_in(&domain, &session.identity, &ask, &request).await
+        assume_role_signed_in(&domain, &identity, &ask, &request).await
     };
     match issued {
         Ok(issued) => {

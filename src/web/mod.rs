@@ -11,6 +11,7 @@
 mod console;
 pub mod cookies;
 pub mod csrf;
+mod federation;
 pub mod flow;
 pub mod login;
 mod page;
@@ -293,6 +294,15 @@ impl Portal {
     }
 }
 
+/// Whether `path` is a path on this server a person may be sent to: it starts with one `/`
+/// (`//host` and `/\\host` are other sites to browsers) and holds no control character or
+/// backslash.
+pub fn is_local_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.chars().any(|c| c.is_control() || c == '\\')
+}
+
 fn heading(status: http::StatusCode) -> &'static str {
     match status.as_u16() {
         401 => "Please sign in",
@@ -325,6 +335,13 @@ fn advice(code: &str) -> &'static str {
             "Reload the page you came from and send the form again."
         }
         "NotFound" => "Check the address, or start from the sign-in page.",
+        "LoginMismatch" | "LoginDenied" => {
+            "Start again from the sign-in page. If your identity provider refused you, ask your \
+             administrator for access."
+        }
+        "InvalidSigninToken" | "InvalidCredentialsParameter" => {
+            "Ask the application that sent you here for a new sign-in link."
+        }
         "ServiceUnavailable" | "InternalFailure" | "RequestTimeout" => {
             "Try again in a few minutes. If it persists, tell your administrator."
         }

@@ -23,10 +23,13 @@ use crate::identity::{FederatedIdentity, ProviderKind};
 pub struct PortalSession {
     /// 128 random bits: binds the session's form tokens, names it in logs.
     pub id: String,
-    /// The IdP the person signed in at.
+    /// The IdP the person signed in at (`federation` for a sign-in token).
     pub idp: String,
-    /// The identity as the IdP vouched for it at sign-in.
-    pub identity: FederatedIdentity,
+    /// The identity as the IdP vouched for it at sign-in; `None` for a session signed in with
+    /// credentials (the federation endpoint), which reaches other roles by chaining only.
+    pub identity: Option<FederatedIdentity>,
+    /// Who signed in, as the pages name them.
+    pub display_name: String,
     /// The name sessions issued here get.
     pub session_name: String,
     /// Unix seconds: the portal session ends.
@@ -49,7 +52,7 @@ impl std::fmt::Debug for PortalSession {
         f.debug_struct("PortalSession")
             .field("id", &self.id)
             .field("idp", &self.idp)
-            .field("subject", &self.identity.subject)
+            .field("display_name", &self.display_name)
             .field("expires_at", &self.expires_at)
             .field("current", &self.current.as_ref().map(|_| "<credentials>"))
             .finish()
@@ -65,17 +68,38 @@ impl PortalSession {
         length: Duration,
         rng: &dyn aws_lc_rs::rand::SecureRandom,
     ) -> Result<Self, ApiError> {
-        let mut id = [0u8; 16];
-        rng.fill(&mut id)
-            .map_err(|_| ApiError::Internal("no randomness".into()))?;
         let session_name = session_name(&identity);
         Ok(Self {
-            id: id.iter().map(|b| format!("{b:02x}")).collect(),
+            id: random_id(rng)?,
             idp: idp.to_owned(),
             session_name,
-            identity,
+            display_name: display_name(&identity),
+            identity: Some(identity),
             expires_at: unix_seconds(now + length),
             current: None,
+        })
+    }
+
+    /// A session signed in with credentials (a sign-in token of the federation endpoint):
+    /// `session_token` in use, shown as `caller_arn`, until `expires_at`.
+    pub fn with_credentials(
+        session_token: String,
+        caller_arn: &str,
+        session_name: &str,
+        expires_at: i64,
+        rng: &dyn aws_lc_rs::rand::SecureRandom,
+    ) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: random_id(rng)?,
+            idp: "federation".to_owned(),
+            identity: None,
+            display_name: caller_arn.to_owned(),
+            session_name: session_name.to_owned(),
+            expires_at,
+            current: Some(Current {
+                session_token,
+                chained_from: None,
+            }),
         })
     }
 
@@ -135,19 +159,30 @@ impl PortalSession {
         token::unseal(keyring, &current.session_token).ok()
     }
 
-    /// Who signed in, as the pages name them: the email when the IdP gave one, else the
-    /// subject.
+    /// Who signed in, as the pages name them.
     pub fn display_identity(&self) -> String {
-        let email = self
-            .identity
-            .claims
-            .get("email")
-            .and_then(|v| v.first())
-            .filter(|_| self.identity.kind == ProviderKind::Oidc);
-        match email {
-            Some(email) => email.clone(),
-            None => self.identity.subject.clone(),
-        }
+        self.display_name.clone()
+    }
+}
+
+/// 128 random bits, in hex.
+fn random_id(rng: &dyn aws_lc_rs::rand::SecureRandom) -> Result<String, ApiError> {
+    let mut id = [0u8; 16];
+    rng.fill(&mut id)
+        .map_err(|_| ApiError::Internal("no randomness".into()))?;
+    Ok(id.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// How the pages name `identity`: the email when an OIDC IdP gave one, else the subject.
+fn display_name(identity: &FederatedIdentity) -> String {
+    let email = identity
+        .claims
+        .get("email")
+        .and_then(|v| v.first())
+        .filter(|_| identity.kind == ProviderKind::Oidc);
+    match email {
+        Some(email) => email.clone(),
+        None => identity.subject.clone(),
     }
 }
 
@@ -247,6 +282,7 @@ mod tests {
         let opened = PortalSession::open(cookies, &keyring, [header.as_str()], now).unwrap();
         assert_eq!(opened.id, session.id);
         assert_eq!(opened.identity, session.identity);
+        assert_eq!(opened.display_identity(), "ada@example.com");
         let later = from_unix_seconds(T0 + 3600);
         assert!(matches!(
             PortalSession::open(cookies, &keyring, [header.as_str()], later),
@@ -257,6 +293,6 @@ mod tests {
             PortalSession::open(cookies, &other, [header.as_str()], now),
             Err(ApiError::Portal(PortalFault::SessionRequired))
         ));
-        assert!(format!("{session:?}").contains("u1"));
+        assert!(format!("{session:?}").contains("ada@example.com"));
     }
 }

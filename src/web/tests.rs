@@ -158,3 +158,22 @@ fn error_pages_come_from_the_error_table_and_never_show_inner_text() {
     assert!(page.body.contains("<h1>Not allowed</h1>"), "{}", page.body);
     assert!(page.body.contains("another site"), "{}", page.body);
 }
+
+#[test]
+fn only_paths_of_this_server_are_places_to_send_a_person() {
+    for ok in ["/console", "/console?x=1", "/signin/roles#top", "/"] {
+        assert!(super::is_local_path(ok), "{ok}");
+    }
+    for bad in [
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "console",
+        "",
+        "/console\r\nSet-Cookie: x=1",
+        "/\tevil",
+    ] {
+        assert!(!super::is_local_path(bad), "{bad:?}");
+    }
+}

@@ -676,3 +676,127 @@ async fn a_tampered_or_expired_portal_session_is_refused() {
     let page = browser.get(&format!("{url}/console")).await;
     assert_eq!(page.status, 401, "{}", page.body);
 }
+
+/// The federation endpoint: credentials -> a sign-in token (single use, 15 minutes) -> a
+/// browser signed in to the console with them; bad credentials, reused tokens and foreign
+/// destinations refused.
+#[tokio::test]
+async fn a_broker_signs_a_browser_in_with_credentials_through_the_federation_endpoint() {
+    use crate::support::idp::SUBJECT;
+    let idp = TestIdp::start().await;
+    let provider = idp.provider();
+    let token =
+        idp.token(&idp.claims(stsbridge::clock::Clock::now(&stsbridge::clock::SystemClock)));
+    let p = finish_portal(idp, vec![role("Broker", &provider, SUBJECT, 7200)]).await;
+    let url = p.daemon.url.clone();
+    let issued = crate::support::daemon::sts_client(&url)
+        .assume_role_with_web_identity()
+        .role_arn("arn:aws:iam::123456789012:role/Broker")
+        .role_session_name("broker")
+        .web_identity_token(token)
+        .send()
+        .await
+        .expect("AssumeRoleWithWebIdentity");
+    let creds = issued.credentials().expect("credentials");
+    let session = |key: &str, secret: &str| {
+        serde_json::json!({
+            "sessionId": key,
+            "sessionKey": secret,
+            "sessionToken": creds.session_token(),
+        })
+        .to_string()
+    };
+    let get_token = async |session: String, duration: Option<&str>| {
+        let mut url = reqwest::Url::parse(&format!("{url}/federation")).expect("url");
+        url.query_pairs_mut()
+            .append_pair("Action", "getSigninToken")
+            .append_pair("Session", &session);
+        if let Some(d) = duration {
+            url.query_pairs_mut().append_pair("SessionDuration", d);
+        }
+        let mut browser = Browser::new(&p.daemon.url);
+        browser.get(url.as_str()).await
+    };
+    // A wrong secret, a key of another session, garbage: AWS's 400.
+    for bad in [
+        session(creds.access_key_id(), "not-the-secret"),
+        session("ASIAOTHER0000000000", creds.secret_access_key()),
+        "{not json".to_owned(),
+    ] {
+        let answer = get_token(bad, None).await;
+        assert_eq!(answer.status, 400, "{}", answer.body);
+        assert!(
+            answer.body.contains("Invalid credentials parameter"),
+            "{}",
+            answer.body
+        );
+    }
+    let answer = get_token(
+        session(creds.access_key_id(), creds.secret_access_key()),
+        Some("60"),
+    )
+    .await;
+    assert_eq!(
+        answer.status, 400,
+        "SessionDuration below 900: {}",
+        answer.body
+    );
+    let answer = get_token(
+        session(creds.access_key_id(), creds.secret_access_key()),
+        Some("1800"),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.content_type, "application/json");
+    let signin_token =
+        serde_json::from_str::<serde_json::Value>(&answer.body).expect("json")["SigninToken"]
+            .as_str()
+            .expect("SigninToken")
+            .to_owned();
+    assert!(!signin_token.contains(creds.secret_access_key()));
+
+    let login = |destination: &str| {
+        let mut u = reqwest::Url::parse(&format!("{url}/federation")).expect("url");
+        u.query_pairs_mut()
+            .append_pair("Action", "login")
+            .append_pair("Issuer", "https://broker.example.com")
+            .append_pair("Destination", destination)
+            .append_pair("SigninToken", &signin_token);
+        u.to_string()
+    };
+    let mut browser = Browser::new(&url);
+    // Open redirects are refused before the token is used.
+    for foreign in [
+        "https://evil.example/console",
+        "//evil.example/console",
+        "/\\evil.example",
+        "javascript:alert(1)",
+    ] {
+        let answer = browser.get(&login(foreign)).await;
+        assert_eq!(answer.status, 400, "{foreign}: {}", answer.body);
+    }
+    let answer = browser.get(&login(&format!("{url}/console"))).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    assert_eq!(answer.location, "/console");
+    let console = browser.get(&format!("{url}/console")).await;
+    assert_eq!(console.status, 200, "{}", console.body);
+    assert_eq!(
+        element_text(&console.body, "access-key-id"),
+        creds.access_key_id()
+    );
+    assert_eq!(element_text(&console.body, "role-name"), "Broker");
+    // Single use.
+    let mut other = Browser::new(&url);
+    let again = other.get(&login("/console")).await;
+    assert_eq!(again.status, 400, "{}", again.body);
+    assert!(again.body.contains("InvalidSigninToken"), "{}", again.body);
+    // A token that does not open.
+    let forged = other
+        .get(&format!(
+            "{url}/federation?Action=login&Destination=/console&SigninToken=AAAA"
+        ))
+        .await;
+    assert_eq!(forged.status, 400, "{}", forged.body);
+    let unknown = other.get(&format!("{url}/federation?Action=nope")).await;
+    assert_eq!(unknown.status, 400, "{}", unknown.body);
+}
