@@ -52,6 +52,7 @@
 //! attributes are the [`SamlProvider`]'s part, around this verifier.
 
 mod algorithms;
+pub mod authn_request;
 mod aws;
 mod checks;
 mod decrypt;
