@@ -328,6 +328,52 @@ impl IdpRegistry {
             .await
     }
 
+    /// Verify a base64 SAML Response posted to the portal's assertion consumer, which names no
+    /// provider: with the SAML provider `name` when given (the login started here, its flow
+    /// names the IdP), else with the one SAML provider whose entityID is the response's
+    /// (unverified) Issuer ([`saml::peek_issuer`]); `expect` as the caller has it.
+    /// No such provider, or several with that entityID (the response cannot tell which it
+    /// is for): [`TokenFault::UnknownProvider`].
+    pub async fn verify_posted_saml(
+        &self,
+        name: Option<&str>,
+        response: &str,
+        expect: &Expectations<'_>,
+        now: SystemTime,
+    ) -> Result<FederatedIdentity, VerifyError> {
+        let unknown = |detail: String| VerifyError::invalid(TokenFault::UnknownProvider, detail);
+        let verifier = match name {
+            Some(name) => self
+                .saml_by_name
+                .get(name)
+                .ok_or_else(|| unknown(format!("no SAML provider named {name:?}")))?,
+            None => {
+                let issuer = saml::peek_issuer(response)
+                    .ok_or_else(|| unknown("the response names no Issuer".to_owned()))?;
+                let mut matching = self.saml_by_name.values().filter(|v| v.issuer() == issuer);
+                match (matching.next(), matching.next()) {
+                    (Some(only), None) => only,
+                    (None, _) => {
+                        return Err(unknown(format!(
+                            "no SAML provider has the entityID {:?}",
+                            truncated(&issuer)
+                        )));
+                    }
+                    (Some(_), Some(_)) => {
+                        return Err(unknown(format!(
+                            "several SAML providers have the entityID {:?}: an IdP-initiated \
+                             response cannot tell which it is for",
+                            truncated(&issuer)
+                        )));
+                    }
+                }
+            }
+        };
+        verifier
+            .verify(&SubjectCredential::SamlResponse(response), expect, now)
+            .await
+    }
+
     /// Verify a web identity token with the IdP its (unverified) `iss` names.
     pub async fn verify_web_identity(
         &self,

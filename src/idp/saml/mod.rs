@@ -456,6 +456,16 @@ pub fn peek_assertion_id(saml_response_b64: &str) -> Option<String> {
     shape::first_assertion_id(&xml)
 }
 
+/// The Issuer of a response (the Response's, else the Assertion's), read WITHOUT verifying
+/// anything: only to choose which provider verifies a response posted to the portal's assertion
+/// consumer (which, unlike `AssumeRoleWithSAML`, names no provider). A forged Issuer can only
+/// choose a provider whose verification then refuses the response. Cheap, as
+/// [`peek_assertion_id`].
+pub fn peek_issuer(saml_response_b64: &str) -> Option<String> {
+    let xml = input::decode(saml_response_b64).ok()?;
+    shape::first_issuer(&xml)
+}
+
 /// An XML or crypto library's error with its sources, at most 300 characters (the texts may
 /// quote the input), for log details.
 fn error_text(e: &dyn std::error::Error) -> String {

@@ -345,6 +345,7 @@ async fn off_the_workers<T: Send + 'static>(
 /// verifier allows, so the replay window must last that long too.
 fn identity(provider: &str, a: VerifiedAssertion, skew: std::time::Duration) -> FederatedIdentity {
     let (grant, session_tags, source_identity) = aws::read(&a.attributes);
+    let in_response_to = a.confirmation_in_response_to.or(a.response_in_response_to);
     FederatedIdentity {
         kind: ProviderKind::Saml,
         provider: provider.to_owned(),
@@ -361,6 +362,7 @@ fn identity(provider: &str, a: VerifiedAssertion, skew: std::time::Duration) -> 
             name_id_format: a.name_id_format,
             attributes: a.attributes,
             grant,
+            in_response_to,
         }),
     }
 }
