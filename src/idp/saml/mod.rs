@@ -65,6 +65,7 @@ mod refresh;
 mod shape;
 mod signed;
 pub mod sp_key;
+pub mod sp_metadata;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
