@@ -11,7 +11,6 @@ use super::{App, new_request_id, respond};
 use tracing::Instrument;
 
 use crate::error::ApiError;
-use crate::idp::IdpSettings;
 use crate::web::{self, Page, Portal};
 
 /// The portal's routes, added to `router` when the daemon has a public URL.
@@ -19,6 +18,7 @@ pub(super) fn routes(router: Router<Arc<App>>) -> Router<Arc<App>> {
     router
         .route("/signin", get(signin))
         .route("/signin/{name}", get(start))
+        .route(web::saml::METADATA_PATH, get(sp_metadata))
         .route(web::STYLESHEET_PATH, get(stylesheet))
 }
 
@@ -82,14 +82,11 @@ async fn start(Extract(app): Extract<Arc<App>>, Path(name): Path<String>) -> Res
     };
     let answer = async {
         let federation = app.state.federation();
-        let insecure_http = match federation.idps.built(&name) {
-            Some((IdpSettings::Oidc(oidc), _)) => oidc.insecure_http,
-            _ => false,
-        };
+        let settings = federation.idps.built(&name).map(|(settings, _)| settings);
         let keyring = app.state.principals().keyring().snapshot();
         let now = app.state.clock().now();
         match portal
-            .start(&federation.signin, &name, insecure_http, &keyring, now)
+            .start(&federation.signin, &name, settings, &keyring, now)
             .await
         {
             Ok(page) => page,
@@ -97,6 +94,15 @@ async fn start(Extract(app): Extract<Arc<App>>, Path(name): Path<String>) -> Res
         }
     };
     send(answer.instrument(span).await, &request_id)
+}
+
+/// `GET /saml/metadata`.
+async fn sp_metadata(Extract(app): Extract<Arc<App>>) -> Response {
+    with_portal(&app, |portal, request_id| {
+        portal
+            .sp_metadata(&app.state.federation().signin)
+            .unwrap_or_else(|err| error(portal, &err, request_id))
+    })
 }
 
 /// `GET /static/style.css`.

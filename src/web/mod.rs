@@ -6,12 +6,14 @@
 //! - `cookies`: sealed, expiring cookies, each kind under its own sealing purpose;
 //! - `csrf`: form tokens and the `Origin` check of state-changing requests;
 //! - `login`: starting a login at an IdP (the flow sealed in the login cookie);
+//! - `saml`: the SAML service provider (AuthnRequests, SP metadata, the ACS's verification);
 //! - `page`: a page and the security headers every page carries.
 
 pub mod cookies;
 pub mod csrf;
 pub mod login;
 mod page;
+pub mod saml;
 pub mod templates;
 
 use serde::Serialize;
@@ -166,13 +168,19 @@ impl Portal {
         }
     }
 
+    /// `GET /saml/metadata`: the SAML service provider's metadata.
+    pub fn sp_metadata(&self, offered: &[SigninIdp]) -> Result<Page, ApiError> {
+        saml::metadata(&self.public_url, offered, &self.sp_key)
+    }
+
     /// `GET /signin/NAME`: send the person to the IdP `name` offers, or say there is none.
-    /// `insecure_http`: the IdP's own setting (http endpoints allowed, test IdPs only).
+    /// `settings`: the IdP's, as the federation was built (an OIDC IdP's `insecure_http`, test
+    /// IdPs only; a SAML IdP's metadata).
     pub async fn start(
         &self,
         offered: &[SigninIdp],
         name: &str,
-        insecure_http: bool,
+        settings: Option<&crate::idp::IdpSettings>,
         keyring: &crate::creds::Keyring,
         now: std::time::SystemTime,
     ) -> Result<Page, ApiError> {
@@ -189,12 +197,15 @@ impl Portal {
         };
         match &idp.kind {
             SigninKind::Oidc(oidc) => {
+                let insecure_http = matches!(
+                    settings,
+                    Some(crate::idp::IdpSettings::Oidc(o)) if o.insecure_http
+                );
                 login::start_oidc(&self.relying_parties, start, idp, oidc, insecure_http).await
             }
-            // SP-initiated SAML (an AuthnRequest) comes next.
-            SigninKind::Saml(_) => Err(ApiError::ServiceUnavailable(
-                "SAML logins are not started here yet".into(),
-            )),
+            SigninKind::Saml(saml) => {
+                saml::start_saml(start, idp, saml, &self.sp_key, settings).await
+            }
         }
     }
 
