@@ -43,7 +43,7 @@ use crate::idp::saml::sp_metadata::{self, SpMetadata};
 use crate::idp::{Expectations, IdpSettings, TokenFault};
 
 /// Where the SP metadata is served; the SP's entity ID is this URL under the public URL.
-pub const METADATA_PATH: &str = "/saml/metadata";
+pub const METADATA_PATH: &str = crate::config::signin::SP_METADATA_PATH;
 
 /// The SP's entity ID: `<public_url>/saml/metadata`.
 pub fn entity_id(public_url: &PublicUrl) -> String {

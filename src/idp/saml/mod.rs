@@ -36,7 +36,7 @@
 //!    Assertion `Version` 2.0; Issuers equal the metadata's entityID; Status `Success`;
 //!    Destination, when present, one of `acs_urls`; IssueInstants not ahead of `now` by more
 //!    than `clock_skew`; Conditions present, `NotBefore`/`NotOnOrAfter` hold, and every
-//!    AudienceRestriction names `sp_entity_id`; exactly one bearer SubjectConfirmation whose
+//!    AudienceRestriction names `sp_entity_id` (or the portal's entity ID, when configured); exactly one bearer SubjectConfirmation whose
 //!    data has `NotOnOrAfter` and a `Recipient` in `acs_urls`; a NameID; AuthnStatement
 //!    `SessionNotOnOrAfter` not passed.
 //!
@@ -114,6 +114,10 @@ pub struct SamlIdpSettings {
     pub metadata_source: MetadataSource,
     /// The audience required in every AudienceRestriction ([`DEFAULT_SP_ENTITY_ID`]).
     pub sp_entity_id: String,
+    /// The sign-in portal's own SP entity ID (`<public_url>/saml/metadata`, set whenever the
+    /// daemon has a public URL): the audience IdPs give the answers to the portal's
+    /// AuthnRequests, accepted in place of `sp_entity_id`.
+    pub portal_entity_id: Option<String>,
     /// Accepted Recipient and Destination values ([`DEFAULT_ACS_URL`]).
     pub acs_urls: Vec<String>,
     /// The signature methods accepted ([`SignatureAlgorithm::DEFAULT`]); a signature's digest
@@ -136,6 +140,7 @@ impl SamlIdpSettings {
             metadata: Some(metadata),
             metadata_source: MetadataSource::Inline,
             sp_entity_id: DEFAULT_SP_ENTITY_ID.to_owned(),
+            portal_entity_id: None,
             acs_urls: vec![DEFAULT_ACS_URL.to_owned()],
             algorithms: SignatureAlgorithm::DEFAULT.to_vec(),
             clock_skew: DEFAULT_CLOCK_SKEW,

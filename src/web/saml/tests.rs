@@ -52,6 +52,7 @@ fn metadata(sso: Option<&str>) -> IdpMetadata {
 fn idp_settings(name: &str) -> SamlIdpSettings {
     let mut settings = SamlIdpSettings::new(name, metadata(Some("https://idp.example.com/sso")));
     settings.acs_urls.push(PORTAL_ACS.to_owned());
+    settings.portal_entity_id = Some("https://sts.example.com/saml/metadata".to_owned());
     settings
 }
 
