@@ -109,6 +109,12 @@ pub trait IdpVerifier: Send + Sync {
     /// Whether the IdP can verify credentials now (its keys or metadata at hand), and why not.
     /// May fetch keys that were never fetched (subject to the key cache's own rate limit).
     async fn health(&self, now: SystemTime) -> IdpHealth;
+    /// Where a sign-in that starts at this service sends people with a SAML AuthnRequest (the
+    /// HTTP-Redirect SingleSignOnService of the metadata in use now, refreshed or not); `None`
+    /// for kinds without one, or without metadata yet.
+    fn sso_redirect_url(&self) -> Option<String> {
+        None
+    }
     /// Verify the credential completely, with what the caller `expect`s, or say which check
     /// failed.
     async fn verify(

@@ -82,11 +82,11 @@ async fn start(Extract(app): Extract<Arc<App>>, Path(name): Path<String>) -> Res
     };
     let answer = async {
         let federation = app.state.federation();
-        let settings = federation.idps.built(&name).map(|(settings, _)| settings);
+        let built = federation.idps.built(&name);
         let keyring = app.state.principals().keyring().snapshot();
         let now = app.state.clock().now();
         match portal
-            .start(&federation.signin, &name, settings, &keyring, now)
+            .start(&federation.signin, &name, built, &keyring, now)
             .await
         {
             Ok(page) => page,

@@ -16,6 +16,8 @@ mod page;
 pub mod saml;
 pub mod templates;
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 pub use page::Page;
@@ -174,13 +176,13 @@ impl Portal {
     }
 
     /// `GET /signin/NAME`: send the person to the IdP `name` offers, or say there is none.
-    /// `settings`: the IdP's, as the federation was built (an OIDC IdP's `insecure_http`, test
-    /// IdPs only; a SAML IdP's metadata).
+    /// `built`: the IdP's settings and verifier, as the federation holds them (an OIDC IdP's
+    /// `insecure_http`, test IdPs only; a SAML IdP's current metadata).
     pub async fn start(
         &self,
         offered: &[SigninIdp],
         name: &str,
-        settings: Option<&crate::idp::IdpSettings>,
+        built: Option<&(crate::idp::IdpSettings, Arc<dyn crate::idp::IdpVerifier>)>,
         keyring: &crate::creds::Keyring,
         now: std::time::SystemTime,
     ) -> Result<Page, ApiError> {
@@ -198,13 +200,14 @@ impl Portal {
         match &idp.kind {
             SigninKind::Oidc(oidc) => {
                 let insecure_http = matches!(
-                    settings,
-                    Some(crate::idp::IdpSettings::Oidc(o)) if o.insecure_http
+                    built,
+                    Some((crate::idp::IdpSettings::Oidc(o), _)) if o.insecure_http
                 );
                 login::start_oidc(&self.relying_parties, start, idp, oidc, insecure_http).await
             }
             SigninKind::Saml(saml) => {
-                saml::start_saml(start, idp, saml, &self.sp_key, settings).await
+                let verifier = built.map(|(_, verifier)| verifier.as_ref());
+                saml::start_saml(start, idp, saml, &self.sp_key, verifier).await
             }
         }
     }

@@ -40,7 +40,7 @@ use crate::idp::saml::SamlFault;
 use crate::idp::saml::authn_request::{self, AuthnRequest};
 use crate::idp::saml::sp_key::SpKey;
 use crate::idp::saml::sp_metadata::{self, SpMetadata};
-use crate::idp::{Expectations, IdpSettings, TokenFault};
+use crate::idp::{Expectations, IdpVerifier, TokenFault};
 
 /// Where the SP metadata is served; the SP's entity ID is this URL under the public URL.
 pub const METADATA_PATH: &str = crate::config::signin::SP_METADATA_PATH;
@@ -79,20 +79,17 @@ pub struct SamlSignIn {
 }
 
 /// `GET /signin/NAME` for a SAML IdP: a fresh AuthnRequest to the IdP's SingleSignOnService
-/// (`sso_url`, else the metadata's HTTP-Redirect one), signed with the SP key when
-/// `sign_requests`; its ID, the IdP and the return path sealed in the SAML login cookie.
-/// `settings`: the IdP's settings as the federation was built with them (its metadata).
+/// (`sso_url`, else the HTTP-Redirect one of the metadata `verifier` uses now), signed with the
+/// SP key when `sign_requests`; its ID, the IdP and the return path sealed in the SAML login
+/// cookie.
 pub(super) async fn start_saml(
     start: Start<'_>,
     idp: &SigninIdp,
     saml: &SamlSignin,
     sp_key: &SpKey,
-    settings: Option<&IdpSettings>,
+    verifier: Option<&dyn IdpVerifier>,
 ) -> Result<Page, ApiError> {
-    let metadata_sso = match settings {
-        Some(IdpSettings::Saml(s)) => s.metadata.as_ref().and_then(|m| m.sso_redirect_url.clone()),
-        _ => None,
-    };
+    let metadata_sso = verifier.and_then(IdpVerifier::sso_redirect_url);
     let destination = saml.sso_url.clone().or(metadata_sso).ok_or_else(|| {
         ApiError::IdpCommunication(format!(
             "SAML IdP {:?}: no sso_url, and no metadata naming an HTTP-Redirect \

@@ -215,6 +215,12 @@ impl IdpVerifier for SamlProvider {
         ProviderKind::Saml
     }
 
+    /// The SingleSignOnService of the metadata in use (refreshed from a `metadata_url`).
+    fn sso_redirect_url(&self) -> Option<String> {
+        self.verifier()
+            .and_then(|v| v.metadata().sso_redirect_url.clone())
+    }
+
     async fn health(&self, now: SystemTime) -> crate::idp::IdpHealth {
         let refresh_error = self.last_refresh_error();
         let Some(verifier) = self.verifier() else {

@@ -14,7 +14,7 @@ use super::*;
 use crate::clock::from_unix_seconds;
 use crate::config::SigninSettings;
 use crate::idp::saml::{IdpMetadata, SamlIdpSettings, SamlProvider};
-use crate::idp::{IdpRegistry, IdpVerifier};
+use crate::idp::{IdpRegistry, IdpSettings};
 use crate::store::{ReplayKey, Store};
 use crate::web::Portal;
 
@@ -359,11 +359,22 @@ fn authn_request(saml_request: &str) -> samael::schema::AuthnRequest {
     xml.parse().unwrap()
 }
 
+/// The IdP `settings` as the federation holds it: its settings and its provider.
+fn built(f: &Fixture, settings: SamlIdpSettings) -> (IdpSettings, Arc<SamlProvider>) {
+    let provider = Arc::new(SamlProvider::new(settings.clone(), f.store.replay.clone()).unwrap());
+    (IdpSettings::Saml(settings), provider)
+}
+
+fn as_built(built: &(IdpSettings, Arc<SamlProvider>)) -> (IdpSettings, Arc<dyn IdpVerifier>) {
+    (built.0.clone(), built.1.clone() as Arc<dyn IdpVerifier>)
+}
+
 #[tokio::test]
 async fn a_saml_login_sends_a_signed_authn_request_and_remembers_its_id() {
     let portal = portal();
     let keyring = Keyring::generate(now()).unwrap();
-    let settings = IdpSettings::Saml(idp_settings("corp"));
+    let f = federation(&[]);
+    let settings = as_built(&built(&f, idp_settings("corp")));
     let page = portal
         .start(
             &[offered(None, true)],
@@ -440,7 +451,8 @@ async fn a_saml_login_sends_a_signed_authn_request_and_remembers_its_id() {
 async fn sso_url_wins_over_the_metadata_and_unsigned_requests_carry_no_signature() {
     let portal = portal();
     let keyring = Keyring::generate(now()).unwrap();
-    let settings = IdpSettings::Saml(idp_settings("corp"));
+    let f = federation(&[]);
+    let settings = as_built(&built(&f, idp_settings("corp")));
     let idp = offered(Some("https://idp.example.com/other-sso?tenant=1"), false);
     let page = portal
         .start(&[idp], "corp", Some(&settings), &keyring, now())
@@ -456,16 +468,59 @@ async fn sso_url_wins_over_the_metadata_and_unsigned_requests_carry_no_signature
 }
 
 #[tokio::test]
+async fn the_single_sign_on_service_of_refreshed_metadata_is_used() {
+    let portal = portal();
+    let keyring = Keyring::generate(now()).unwrap();
+    let f = federation(&[]);
+    let idp = built(&f, idp_settings("corp"));
+    idp.1
+        .replace_metadata(metadata(Some("https://idp.example.com/moved-sso")), now())
+        .unwrap();
+    let page = portal
+        .start(
+            &[offered(None, true)],
+            "corp",
+            Some(&as_built(&idp)),
+            &keyring,
+            now(),
+        )
+        .await
+        .unwrap();
+    let location = header(&page, &header::LOCATION)[0];
+    assert!(
+        location.starts_with("https://idp.example.com/moved-sso?SAMLRequest="),
+        "{location}"
+    );
+}
+
+#[tokio::test]
 async fn without_a_single_sign_on_service_the_login_says_the_idp_cannot_be_reached() {
     let portal = portal();
     let keyring = Keyring::generate(now()).unwrap();
+    let f = federation(&[]);
     let mut settings = idp_settings("corp");
     settings.metadata = Some(metadata(None));
     let result = portal
         .start(
             &[offered(None, true)],
             "corp",
-            Some(&IdpSettings::Saml(settings)),
+            Some(&as_built(&built(&f, settings))),
+            &keyring,
+            now(),
+        )
+        .await;
+    assert!(
+        matches!(result, Err(ApiError::IdpCommunication(_))),
+        "{result:?}"
+    );
+    // No metadata yet (a metadata_url not fetched since start-up).
+    let mut settings = idp_settings("corp");
+    settings.metadata = None;
+    let result = portal
+        .start(
+            &[offered(None, true)],
+            "corp",
+            Some(&as_built(&built(&f, settings))),
             &keyring,
             now(),
         )
