@@ -68,6 +68,9 @@ pub struct SamlFacts {
     pub attributes: BTreeMap<String, Vec<String>>,
     /// What the AWS attributes grant.
     pub grant: SamlGrant,
+    /// The AuthnRequest the response answers (`InResponseTo` of the bearer confirmation, else
+    /// of the Response); `None` for an unsolicited (IdP-initiated) response.
+    pub in_response_to: Option<String>,
 }
 
 /// The AWS SAML attributes (`https://aws.amazon.com/SAML/Attributes/...`) of a verified

@@ -1,6 +1,6 @@
 //! SAML 2.0 responses (`SAMLAssertion` of `AssumeRoleWithSAML`, the sign-in page's ACS):
-//! `SamlVerifier::verify` (base64, hostile-XML guard, shape checks, XML-DSig on samael, content
-//! checks) with the test IdP's pinned certificates of `tests/fixtures/saml/`, at the fixtures'
+//! `peek_issuer` (how the ACS picks the provider) and `SamlVerifier::verify` (base64,
+//! hostile-XML guard, shape checks, XML-DSig on samael, content checks) with the test IdP's pinned certificates of `tests/fixtures/saml/`, at the fixtures'
 //! fixed `now`; and `parse_metadata` (operator-supplied, but parsed the same way).
 //!
 //! The first byte picks what the rest is: `0 mod 3` the `SAMLAssertion` text; `1 mod 3` the XML
@@ -22,7 +22,7 @@ use libfuzzer_sys::fuzz_target;
 use stsbridge::clock::from_unix_seconds;
 use stsbridge::idp::saml::{
     DEFAULT_ACS_URL, DecryptionKey, IdpMetadata, SamlIdpSettings, SamlVerifier, SignatureAlgorithm,
-    VerifiedAssertion, parse_metadata,
+    VerifiedAssertion, parse_metadata, peek_issuer,
 };
 
 /// 2026-01-01T00:01:00Z: one minute after the fixtures' IssueInstant (as the crate's tests).
@@ -111,6 +111,8 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
+    // The portal's assertion consumer routes a response by its unverified Issuer first.
+    let _ = peek_issuer(&response);
     if let Ok(verified) = verifier.verify(&response, now()) {
         assert!(
             target.known.contains(&verified),

@@ -85,6 +85,7 @@ pub(super) fn validate(
         sp_entity_id: raw
             .sp_entity_id
             .unwrap_or_else(|| saml::DEFAULT_SP_ENTITY_ID.to_owned()),
+        portal_entity_id: None,
         acs_urls,
         algorithms,
         clock_skew,

@@ -17,6 +17,8 @@ pub const DEFAULT_SESSION_HOURS: u64 = 8;
 pub const MAX_SESSION_HOURS: u64 = 12;
 /// The path of the assertion consumer under the public URL (AWS's is `/saml` too).
 pub const ACS_PATH: &str = "/saml";
+/// The path of the SP metadata under the public URL: also the portal's SP entity ID.
+pub const SP_METADATA_PATH: &str = "/saml/metadata";
 /// IdP names the sign-in routes use themselves (`/signin/oidc/callback`, `/signin/roles.json`).
 const RESERVED_NAMES: &[&str] = &["oidc", "roles.json"];
 
@@ -594,14 +596,17 @@ pub(super) fn check_offered(
 }
 
 /// With a public URL, `<public_url>/saml` is an accepted Recipient/Destination of every SAML
-/// IdP, beside the ones configured (IdP-initiated logins work without more configuration).
+/// IdP, beside the ones configured (IdP-initiated logins work without more configuration), and
+/// the portal's entity ID `<public_url>/saml/metadata` an accepted audience (the Issuer of its
+/// AuthnRequests, which IdPs answer with that audience).
 pub(super) fn add_portal_acs(idps: &mut [IdpSettings], public_url: &PublicUrl) {
     let acs = public_url.join(ACS_PATH);
     for idp in idps {
-        if let IdpSettings::Saml(saml) = idp
-            && !saml.acs_urls.contains(&acs)
-        {
-            saml.acs_urls.push(acs.clone());
+        if let IdpSettings::Saml(saml) = idp {
+            if !saml.acs_urls.contains(&acs) {
+                saml.acs_urls.push(acs.clone());
+            }
+            saml.portal_entity_id = Some(public_url.join(SP_METADATA_PATH));
         }
     }
 }

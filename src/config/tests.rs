@@ -1418,6 +1418,12 @@ fn signin_defaults_and_the_portal_acs_is_added_to_every_saml_idp() {
             "https://sts.example.com/saml"
         ]
     );
+    assert_eq!(
+        saml.portal_entity_id.as_deref(),
+        Some("https://sts.example.com/saml/metadata"),
+        "the audience of answers to the portal's AuthnRequests"
+    );
+    assert_eq!(saml.sp_entity_id, "urn:amazon:webservices");
     let offered = &config.federation.signin;
     assert_eq!(offered.len(), 2);
     assert_eq!(offered[0].name, "adfs");

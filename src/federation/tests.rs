@@ -166,6 +166,7 @@ fn saml(roles: &[(&str, &str)], session_name: Option<&str>) -> FederatedIdentity
                 session_name: session_name.map(str::to_owned),
                 session_duration: None,
             },
+            in_response_to: None,
         }),
     }
 }

@@ -109,6 +109,12 @@ pub trait IdpVerifier: Send + Sync {
     /// Whether the IdP can verify credentials now (its keys or metadata at hand), and why not.
     /// May fetch keys that were never fetched (subject to the key cache's own rate limit).
     async fn health(&self, now: SystemTime) -> IdpHealth;
+    /// Where a sign-in that starts at this service sends people with a SAML AuthnRequest (the
+    /// HTTP-Redirect SingleSignOnService of the metadata in use now, refreshed or not); `None`
+    /// for kinds without one, or without metadata yet.
+    fn sso_redirect_url(&self) -> Option<String> {
+        None
+    }
     /// Verify the credential completely, with what the caller `expect`s, or say which check
     /// failed.
     async fn verify(
@@ -325,6 +331,52 @@ impl IdpRegistry {
                 &Expectations::NONE,
                 now,
             )
+            .await
+    }
+
+    /// Verify a base64 SAML Response posted to the portal's assertion consumer, which names no
+    /// provider: with the SAML provider `name` when given (the login started here, its flow
+    /// names the IdP), else with the one SAML provider whose entityID is the response's
+    /// (unverified) Issuer ([`saml::peek_issuer`]); `expect` as the caller has it.
+    /// No such provider, or several with that entityID (the response cannot tell which it
+    /// is for): [`TokenFault::UnknownProvider`].
+    pub async fn verify_posted_saml(
+        &self,
+        name: Option<&str>,
+        response: &str,
+        expect: &Expectations<'_>,
+        now: SystemTime,
+    ) -> Result<FederatedIdentity, VerifyError> {
+        let unknown = |detail: String| VerifyError::invalid(TokenFault::UnknownProvider, detail);
+        let verifier = match name {
+            Some(name) => self
+                .saml_by_name
+                .get(name)
+                .ok_or_else(|| unknown(format!("no SAML provider named {name:?}")))?,
+            None => {
+                let issuer = saml::peek_issuer(response)
+                    .ok_or_else(|| unknown("the response names no Issuer".to_owned()))?;
+                let mut matching = self.saml_by_name.values().filter(|v| v.issuer() == issuer);
+                match (matching.next(), matching.next()) {
+                    (Some(only), None) => only,
+                    (None, _) => {
+                        return Err(unknown(format!(
+                            "no SAML provider has the entityID {:?}",
+                            truncated(&issuer)
+                        )));
+                    }
+                    (Some(_), Some(_)) => {
+                        return Err(unknown(format!(
+                            "several SAML providers have the entityID {:?}: an IdP-initiated \
+                             response cannot tell which it is for",
+                            truncated(&issuer)
+                        )));
+                    }
+                }
+            }
+        };
+        verifier
+            .verify(&SubjectCredential::SamlResponse(response), expect, now)
             .await
     }
 

@@ -14,7 +14,6 @@ use super::{App, Connection, MAX_BODY_BYTES, TlsConnection, new_request_id, read
 use tracing::Instrument;
 
 use crate::error::ApiError;
-use crate::idp::IdpSettings;
 use crate::web::{self, Page, Portal, Visit};
 
 /// The portal's routes, added to `router` when the daemon has a public URL.
@@ -30,6 +29,7 @@ pub(super) fn routes(router: Router<Arc<App>>) -> Router<Arc<App>> {
         .route("/console/switch-role", post(switch_role))
         .route("/signout", post(signout))
         .route("/federation", get(federation))
+        .route(web::saml::METADATA_PATH, get(sp_metadata))
         .route(web::STYLESHEET_PATH, get(stylesheet))
         .route(web::SCRIPT_PATH, get(script))
 }
@@ -324,14 +324,11 @@ async fn start(Extract(app): Extract<Arc<App>>, Path(name): Path<String>) -> Res
     };
     let answer = async {
         let federation = app.state.federation();
-        let insecure_http = match federation.idps.built(&name) {
-            Some((IdpSettings::Oidc(oidc), _)) => oidc.insecure_http,
-            _ => false,
-        };
+        let built = federation.idps.built(&name);
         let keyring = app.state.principals().keyring().snapshot();
         let now = app.state.clock().now();
         match portal
-            .start(&federation.signin, &name, insecure_http, &keyring, now)
+            .start(&federation.signin, &name, built, &keyring, now)
             .await
         {
             Ok(page) => page,
@@ -339,6 +336,15 @@ async fn start(Extract(app): Extract<Arc<App>>, Path(name): Path<String>) -> Res
         }
     };
     send(answer.instrument(span).await, &request_id)
+}
+
+/// `GET /saml/metadata`.
+async fn sp_metadata(Extract(app): Extract<Arc<App>>) -> Response {
+    with_portal(&app, |portal, request_id| {
+        portal
+            .sp_metadata(&app.state.federation().signin)
+            .unwrap_or_else(|err| error(portal, &err, request_id))
+    })
 }
 
 /// `GET /static/style.css`.

@@ -2,12 +2,15 @@
 //! an expiry inside the seal; the attributes set in one place ([`Cookies::set`]).
 //!
 //! Sealing purposes (the associated data of `creds::sealed`, whose version byte already keeps
-//! every sealed value apart from session tokens, both ways): `portal-cookie:session` and
-//! `portal-cookie:login`, and `portal-csrf:<binding>` for form tokens (`csrf`). No other
+//! every sealed value apart from session tokens, both ways): `portal-cookie:session`,
+//! `portal-cookie:login` and `portal-cookie:saml-login`, and `portal-csrf:<binding>` for form tokens (`csrf`). No other
 //! sealed value uses the `portal-` prefix, so a cookie opens only as its own kind: never as a
 //! session token, a user's secret key, an MFA seed, an authorization message or another cookie.
 //!
-//! Cookie attributes: `HttpOnly`, `SameSite=Lax`, `Path=/`; when browsers treat the public URL
+//! Cookie attributes: `HttpOnly`, `SameSite=Lax`, `Path=/`; the SAML login cookie is
+//! `SameSite=None` in a secure context (it must come with the IdP's cross-site POST to the
+//! assertion consumer, for the InResponseTo match; it holds no authority, only which
+//! AuthnRequest this browser sent). When browsers treat the public URL
 //! as a secure context (https, or a loopback host such as `http://127.0.0.1:8080`, where they
 //! keep `Secure` cookies but drop `__Host-` ones that lack `Secure`) the name carries the
 //! `__Host-` prefix and the cookie is `Secure`, bound to this exact origin. Names start with
@@ -28,8 +31,10 @@ use crate::creds::{Keyring, MintError, sealed};
 pub enum CookieKind {
     /// The portal session of a signed-in person.
     Session,
-    /// A login in progress: PKCE verifier, nonce, state, AuthnRequest ID, IdP, return path.
+    /// A login in progress: PKCE verifier, nonce, state, IdP, return path.
     Login,
+    /// A SAML login started here: the AuthnRequest ID, IdP, return path.
+    SamlLogin,
 }
 
 impl CookieKind {
@@ -37,6 +42,7 @@ impl CookieKind {
         match self {
             Self::Session => "stsbridge-session",
             Self::Login => "stsbridge-login",
+            Self::SamlLogin => "stsbridge-saml-login",
         }
     }
 
@@ -45,6 +51,15 @@ impl CookieKind {
         match self {
             Self::Session => "portal-cookie:session",
             Self::Login => "portal-cookie:login",
+            Self::SamlLogin => "portal-cookie:saml-login",
+        }
+    }
+
+    /// `SameSite` of this kind, in a `secure` context or not (`None` requires `Secure`).
+    fn same_site(self, secure: bool) -> &'static str {
+        match self {
+            Self::SamlLogin if secure => "None",
+            _ => "Lax",
         }
     }
 }
@@ -125,7 +140,7 @@ impl Cookies {
                 (0, n) => format!("{n}.{chunk}"),
                 _ => (*chunk).to_owned(),
             };
-            lines.push(self.attributes(&self.chunk_name(kind, i), &value, ttl.as_secs()));
+            lines.push(self.attributes(kind, &self.chunk_name(kind, i), &value, ttl.as_secs()));
         }
         Ok(SetCookies(lines))
     }
@@ -134,7 +149,7 @@ impl Cookies {
     pub fn clear(&self, kind: CookieKind) -> SetCookies {
         SetCookies(
             (0..MAX_CHUNKS)
-                .map(|i| self.attributes(&self.chunk_name(kind, i), "", 0))
+                .map(|i| self.attributes(kind, &self.chunk_name(kind, i), "", 0))
                 .collect(),
         )
     }
@@ -147,9 +162,10 @@ impl Cookies {
         }
     }
 
-    fn attributes(&self, name: &str, value: &str, max_age: u64) -> String {
+    fn attributes(&self, kind: CookieKind, name: &str, value: &str, max_age: u64) -> String {
         let secure = if self.secure { "; Secure" } else { "" };
-        format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+        let same_site = kind.same_site(self.secure);
+        format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}")
     }
 
     /// The value of the cookie of `kind` among the `Cookie` headers `headers`, opened: the
@@ -322,6 +338,35 @@ mod tests {
         );
         assert_eq!(cleared.len(), MAX_CHUNKS, "every chunk it may have");
         assert!(cleared[1].starts_with("__Host-stsbridge-session-2=;"));
+    }
+
+    #[test]
+    fn the_saml_login_cookie_comes_with_cross_site_posts_only_when_secure() {
+        let keyring = keyring();
+        let secure = set(Cookies::new(true), &keyring, CookieKind::SamlLogin);
+        assert!(
+            secure.starts_with("__Host-stsbridge-saml-login="),
+            "{secure}"
+        );
+        assert!(
+            secure.ends_with("; HttpOnly; SameSite=None; Secure"),
+            "{secure}"
+        );
+        // Browsers drop SameSite=None without Secure: Lax then (same-site IdPs only).
+        let plain = set(Cookies::new(false), &keyring, CookieKind::SamlLogin);
+        assert!(plain.ends_with("; HttpOnly; SameSite=Lax"), "{plain}");
+        // Sealed under its own purpose: not a login cookie of the OIDC flow.
+        let value = sent_back(&secure).split_once('=').unwrap().1.to_owned();
+        let moved = format!("__Host-stsbridge-login={value}");
+        assert_eq!(
+            Cookies::new(true).open::<Flow>(
+                &keyring,
+                CookieKind::Login,
+                [moved.as_str()],
+                from_unix_seconds(T0)
+            ),
+            Err(CookieError::Refused)
+        );
     }
 
     #[test]

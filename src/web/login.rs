@@ -26,7 +26,7 @@ pub const OIDC_CALLBACK_PATH: &str = "/signin/oidc/callback";
 pub const LOGIN_TTL: Duration = Duration::from_secs(600);
 
 /// Where a signed-in person goes when the login did not say.
-const DEFAULT_RETURN: &str = "/console";
+pub(super) const DEFAULT_RETURN: &str = "/console";
 
 /// A login in progress, sealed in the login cookie.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 //! - `cookies`: sealed, expiring cookies, each kind under its own sealing purpose;
 //! - `csrf`: form tokens and the `Origin` check of state-changing requests;
 //! - `login`: starting a login at an IdP (the flow sealed in the login cookie);
+//! - `saml`: the SAML service provider (AuthnRequests, SP metadata, the ACS's verification);
 //! - `page`: a page and the security headers every page carries.
 
 mod console;
@@ -15,6 +16,7 @@ mod federation;
 pub mod flow;
 pub mod login;
 mod page;
+pub mod saml;
 pub mod session;
 pub mod templates;
 
@@ -208,13 +210,19 @@ impl Portal {
         }
     }
 
+    /// `GET /saml/metadata`: the SAML service provider's metadata.
+    pub fn sp_metadata(&self, offered: &[SigninIdp]) -> Result<Page, ApiError> {
+        saml::metadata(&self.public_url, offered, &self.sp_key)
+    }
+
     /// `GET /signin/NAME`: send the person to the IdP `name` offers, or say there is none.
-    /// `insecure_http`: the IdP's own setting (http endpoints allowed, test IdPs only).
+    /// `built`: the IdP's settings and verifier, as the federation holds them (an OIDC IdP's
+    /// `insecure_http`, test IdPs only; a SAML IdP's current metadata).
     pub async fn start(
         &self,
         offered: &[SigninIdp],
         name: &str,
-        insecure_http: bool,
+        built: Option<&(crate::idp::IdpSettings, Arc<dyn crate::idp::IdpVerifier>)>,
         keyring: &crate::creds::Keyring,
         now: std::time::SystemTime,
     ) -> Result<Page, ApiError> {
@@ -231,12 +239,16 @@ impl Portal {
         };
         match &idp.kind {
             SigninKind::Oidc(oidc) => {
+                let insecure_http = matches!(
+                    built,
+                    Some((crate::idp::IdpSettings::Oidc(o), _)) if o.insecure_http
+                );
                 login::start_oidc(&self.relying_parties, start, idp, oidc, insecure_http).await
             }
-            // SP-initiated SAML (an AuthnRequest) comes next.
-            SigninKind::Saml(_) => Err(ApiError::ServiceUnavailable(
-                "SAML logins are not started here yet".into(),
-            )),
+            SigninKind::Saml(saml) => {
+                let verifier = built.map(|(_, verifier)| verifier.as_ref());
+                saml::start_saml(start, idp, saml, &self.sp_key, verifier).await
+            }
         }
     }
 

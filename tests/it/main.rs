@@ -11,6 +11,7 @@ mod metrics;
 mod oidc;
 mod portal;
 mod portal_login;
+mod portal_saml;
 mod postgres;
 mod reload;
 mod saml;

@@ -100,7 +100,8 @@ fn check_response(
 /// 2. the `IssueInstant` is not ahead of `now` by more than the skew;
 /// 3. Conditions are present; `NotBefore`, when present, is not ahead; `NotOnOrAfter`, when
 ///    present, has not passed (§2.5.1.2); there is an AudienceRestriction, and every one names
-///    the SP (§2.5.1.4: each restriction must be met);
+///    the SP (§2.5.1.4: each restriction must be met): `sp_entity_id`, or the portal's entity
+///    ID;
 /// 4. exactly one bearer SubjectConfirmation; its data has a `NotOnOrAfter` that has not passed,
 ///    a `NotBefore`, if any, not ahead, and a `Recipient` among the accepted endpoints;
 /// 5. the Subject has a non-empty NameID;
@@ -182,10 +183,12 @@ fn check_conditions(
             "no AudienceRestriction",
         ));
     }
-    if restrictions
-        .iter()
-        .any(|r| !r.audience.contains(&settings.sp_entity_id))
-    {
+    let names_the_sp = |audiences: &[String]| {
+        audiences.iter().any(|a| {
+            *a == settings.sp_entity_id || settings.portal_entity_id.as_deref() == Some(a.as_str())
+        })
+    };
+    if restrictions.iter().any(|r| !names_the_sp(&r.audience)) {
         return Err(SamlError::invalid(
             SamlFault::Audience,
             format!(

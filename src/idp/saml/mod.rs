@@ -36,7 +36,7 @@
 //!    Assertion `Version` 2.0; Issuers equal the metadata's entityID; Status `Success`;
 //!    Destination, when present, one of `acs_urls`; IssueInstants not ahead of `now` by more
 //!    than `clock_skew`; Conditions present, `NotBefore`/`NotOnOrAfter` hold, and every
-//!    AudienceRestriction names `sp_entity_id`; exactly one bearer SubjectConfirmation whose
+//!    AudienceRestriction names `sp_entity_id` (or the portal's entity ID, when configured); exactly one bearer SubjectConfirmation whose
 //!    data has `NotOnOrAfter` and a `Recipient` in `acs_urls`; a NameID; AuthnStatement
 //!    `SessionNotOnOrAfter` not passed.
 //!
@@ -52,6 +52,7 @@
 //! attributes are the [`SamlProvider`]'s part, around this verifier.
 
 mod algorithms;
+pub mod authn_request;
 mod aws;
 mod checks;
 mod decrypt;
@@ -64,6 +65,7 @@ mod refresh;
 mod shape;
 mod signed;
 pub mod sp_key;
+pub mod sp_metadata;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -112,6 +114,10 @@ pub struct SamlIdpSettings {
     pub metadata_source: MetadataSource,
     /// The audience required in every AudienceRestriction ([`DEFAULT_SP_ENTITY_ID`]).
     pub sp_entity_id: String,
+    /// The sign-in portal's own SP entity ID (`<public_url>/saml/metadata`, set whenever the
+    /// daemon has a public URL): the audience IdPs give the answers to the portal's
+    /// AuthnRequests, accepted in place of `sp_entity_id`.
+    pub portal_entity_id: Option<String>,
     /// Accepted Recipient and Destination values ([`DEFAULT_ACS_URL`]).
     pub acs_urls: Vec<String>,
     /// The signature methods accepted ([`SignatureAlgorithm::DEFAULT`]); a signature's digest
@@ -134,6 +140,7 @@ impl SamlIdpSettings {
             metadata: Some(metadata),
             metadata_source: MetadataSource::Inline,
             sp_entity_id: DEFAULT_SP_ENTITY_ID.to_owned(),
+            portal_entity_id: None,
             acs_urls: vec![DEFAULT_ACS_URL.to_owned()],
             algorithms: SignatureAlgorithm::DEFAULT.to_vec(),
             clock_skew: DEFAULT_CLOCK_SKEW,
@@ -453,6 +460,16 @@ impl SamlVerifier {
 pub fn peek_assertion_id(saml_response_b64: &str) -> Option<String> {
     let xml = input::decode(saml_response_b64).ok()?;
     shape::first_assertion_id(&xml)
+}
+
+/// The Issuer of a response (the Response's, else the Assertion's), read WITHOUT verifying
+/// anything: only to choose which provider verifies a response posted to the portal's assertion
+/// consumer (which, unlike `AssumeRoleWithSAML`, names no provider). A forged Issuer can only
+/// choose a provider whose verification then refuses the response. Cheap, as
+/// [`peek_assertion_id`].
+pub fn peek_issuer(saml_response_b64: &str) -> Option<String> {
+    let xml = input::decode(saml_response_b64).ok()?;
+    shape::first_issuer(&xml)
 }
 
 /// An XML or crypto library's error with its sources, at most 300 characters (the texts may

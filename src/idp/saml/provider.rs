@@ -215,6 +215,12 @@ impl IdpVerifier for SamlProvider {
         ProviderKind::Saml
     }
 
+    /// The SingleSignOnService of the metadata in use (refreshed from a `metadata_url`).
+    fn sso_redirect_url(&self) -> Option<String> {
+        self.verifier()
+            .and_then(|v| v.metadata().sso_redirect_url.clone())
+    }
+
     async fn health(&self, now: SystemTime) -> crate::idp::IdpHealth {
         let refresh_error = self.last_refresh_error();
         let Some(verifier) = self.verifier() else {
@@ -345,6 +351,7 @@ async fn off_the_workers<T: Send + 'static>(
 /// verifier allows, so the replay window must last that long too.
 fn identity(provider: &str, a: VerifiedAssertion, skew: std::time::Duration) -> FederatedIdentity {
     let (grant, session_tags, source_identity) = aws::read(&a.attributes);
+    let in_response_to = a.confirmation_in_response_to.or(a.response_in_response_to);
     FederatedIdentity {
         kind: ProviderKind::Saml,
         provider: provider.to_owned(),
@@ -361,6 +368,7 @@ fn identity(provider: &str, a: VerifiedAssertion, skew: std::time::Duration) -> 
             name_id_format: a.name_id_format,
             attributes: a.attributes,
             grant,
+            in_response_to,
         }),
     }
 }

@@ -499,6 +499,25 @@ pub(super) fn first_assertion_id(xml: &str) -> Option<String> {
     }
 }
 
+/// The text of the first `saml:Issuer` element (the Response's own, which SAML puts first, else
+/// the Assertion's), nothing checked: for [`super::peek_issuer`].
+pub(super) fn first_issuer(xml: &str) -> Option<String> {
+    let mut reader = NsReader::from_str(xml);
+    loop {
+        match reader.read_resolved_event().ok()? {
+            (ResolveResult::Bound(ns), Event::Start(start))
+                if ns.as_ref() == SAML_ASSERTION_NS && start.local_name().as_ref() == b"Issuer" =>
+            {
+                let text = reader.read_text(start.name()).ok()?;
+                let issuer = quick_xml::escape::unescape(&text).ok()?.trim().to_owned();
+                return (!issuer.is_empty()).then_some(issuer);
+            }
+            (_, Event::Eof) => return None,
+            _ => {}
+        }
+    }
+}
+
 /// A piece of a signature that decides what it signs and how.
 enum Part {
     SignedInfo,

@@ -795,6 +795,31 @@ fn conditions_and_an_audience_restriction_naming_the_service_are_required() {
 }
 
 #[test]
+fn the_portals_entity_id_is_an_audience_only_when_configured() {
+    let mut settings = settings();
+    settings
+        .acs_urls
+        .push("https://sts.example.com/saml".to_owned());
+    let now = from_unix_seconds(NOW);
+    let without = verifier_with(settings.clone()).verify(&encoded("portal-in-response-to"), now);
+    assert_fault(without, SamlFault::Audience);
+    settings.portal_entity_id = Some("https://sts.example.com/saml/metadata".to_owned());
+    let verifier = verifier_with(settings);
+    let verified = verifier
+        .verify(&encoded("portal-in-response-to"), now)
+        .expect("the portal's audience");
+    assert_eq!(verified.recipient, "https://sts.example.com/saml");
+    assert!(
+        verifier.verify(&encoded("response-signed"), now).is_ok(),
+        "AWS's too"
+    );
+    assert_fault(
+        verifier.verify(&encoded("wrong-audience"), now),
+        SamlFault::Audience,
+    );
+}
+
+#[test]
 fn the_recipient_must_be_an_accepted_endpoint() {
     assert_fault(verify("wrong-recipient"), SamlFault::Recipient);
 }
