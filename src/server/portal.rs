@@ -29,6 +29,7 @@ pub(super) fn routes(router: Router<Arc<App>>) -> Router<Arc<App>> {
         .route("/console/switch-role", post(switch_role))
         .route("/signout", post(signout))
         .route("/federation", get(federation))
+        .route(crate::config::signin::ACS_PATH, post(saml_acs))
         .route(web::saml::METADATA_PATH, get(sp_metadata))
         .route(web::STYLESHEET_PATH, get(stylesheet))
         .route(web::SCRIPT_PATH, get(script))
@@ -232,6 +233,26 @@ async fn signout(
         async move |portal, visit| {
             let form = form(&app2, body).await?;
             portal.signout(visit, &form).await
+        },
+    )
+    .await
+}
+
+/// `POST /saml`: the assertion consumer.
+async fn saml_acs(
+    Extract(app): Extract<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    tls: Option<Extension<TlsConnection>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let app2 = Arc::clone(&app);
+    answer(
+        &app,
+        inbound!(peer, tls, headers),
+        async move |portal, visit| {
+            let form = form(&app2, body).await?;
+            portal.saml_acs(visit, &form).await
         },
     )
     .await

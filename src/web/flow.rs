@@ -273,9 +273,14 @@ pub(super) async fn issue(
         visit.now,
     );
     audit.identify(audit_identity(&identity, offered));
+    // A SAML session names the provider the assertion grants the role with; a role it does
+    // not grant is then refused by `federation` as the API refuses it (IDPRejectedClaim).
+    let provider_arn = offered
+        .and_then(|r| r.provider_arn.clone())
+        .or_else(|| saml_provider_of(&identity, choice.role_arn));
     let ask = SessionAsk {
         role_arn: choice.role_arn,
-        provider_arn: offered.and_then(|r| r.provider_arn.as_deref()),
+        provider_arn: provider_arn.as_deref(),
         session_name: Some(&session.session_name),
         duration,
         policy: None,
@@ -309,6 +314,25 @@ pub(super) async fn issue(
             Err(err)
         }
     }
+}
+
+/// For a SAML identity, the provider its assertion grants `role_arn` with, or else the
+/// provider's ARN in the role's account (which the assertion then does not grant).
+fn saml_provider_of(identity: &FederatedIdentity, role_arn: &str) -> Option<String> {
+    let facts = identity.saml.as_ref()?;
+    let granted = facts
+        .grant
+        .roles
+        .iter()
+        .find(|r| r.role_arn == role_arn)
+        .map(|r| r.provider_arn.clone());
+    granted.or_else(|| {
+        let account = role_arn.split(':').nth(4).unwrap_or_default();
+        Some(format!(
+            "arn:aws:iam::{account}:saml-provider/{}",
+            identity.provider
+        ))
+    })
 }
 
 /// Record a refused issue in the audit trail (never fails the answer: the refusal stands).

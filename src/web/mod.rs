@@ -9,6 +9,7 @@
 //! - `saml`: the SAML service provider (AuthnRequests, SP metadata, the ACS's verification);
 //! - `page`: a page and the security headers every page carries.
 
+mod acs;
 mod console;
 pub mod cookies;
 pub mod csrf;

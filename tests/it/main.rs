@@ -10,6 +10,7 @@ mod lifecycle;
 mod metrics;
 mod oidc;
 mod portal;
+mod portal_acs;
 mod portal_login;
 mod portal_saml;
 mod postgres;

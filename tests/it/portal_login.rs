@@ -10,23 +10,23 @@ use crate::support::daemon::{Daemon, Setup, code, signed_client};
 use crate::support::idp::{AUDIENCE, Client, TestIdp};
 
 /// A browser without JavaScript: keeps cookies, shows redirects rather than following them.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
-    jar: BTreeMap<String, String>,
+    pub(crate) jar: BTreeMap<String, String>,
     /// The `Origin` its POSTs carry.
-    origin: Option<String>,
+    pub(crate) origin: Option<String>,
 }
 
-struct Answer {
-    status: u16,
-    location: String,
-    body: String,
-    content_type: String,
-    cache_control: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) location: String,
+    pub(crate) body: String,
+    pub(crate) content_type: String,
+    pub(crate) cache_control: String,
 }
 
 impl Browser {
-    fn new(origin: &str) -> Self {
+    pub(crate) fn new(origin: &str) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -73,7 +73,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, url: &str) -> Answer {
+    pub(crate) async fn get(&mut self, url: &str) -> Answer {
         let response = self
             .http
             .get(url)
@@ -84,7 +84,7 @@ impl Browser {
         self.keep(response).await
     }
 
-    async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Answer {
+    pub(crate) async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Answer {
         let mut request = self
             .http
             .post(url)
@@ -100,7 +100,7 @@ impl Browser {
 }
 
 /// The value of the hidden or selected input `name` in a page.
-fn input_value(page: &str, name: &str) -> String {
+pub(crate) fn input_value(page: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = page
         .find(&marker)
@@ -120,7 +120,7 @@ fn unescape(html: &str) -> String {
 }
 
 /// The text of the element with `id`.
-fn element_text(page: &str, id: &str) -> String {
+pub(crate) fn element_text(page: &str, id: &str) -> String {
     let marker = format!("id=\"{id}\"");
     let start = page
         .find(&marker)
