@@ -118,6 +118,9 @@ pub enum ApiError {
     /// A sign-in portal page that does not exist (an IdP not offered, say).
     #[error("no such page")]
     NotFound,
+    /// Too many requests of one kind from one source (the portal's login attempts).
+    #[error("throttled")]
+    Throttling,
     /// A sign-in portal request refused for its origin, form token or cookies.
     #[error("portal: {0:?}")]
     Portal(PortalFault),
@@ -282,6 +285,7 @@ impl ApiError {
                 INTERNAL_MESSAGE.into(),
             ),
             Self::NotFound => ("NotFound", S::NOT_FOUND, "There is no such page.".into()),
+            Self::Throttling => ("Throttling", S::TOO_MANY_REQUESTS, "Rate exceeded".into()),
             Self::Portal(fault) => {
                 let (code, status, message) = portal_row(*fault);
                 (code, status, message.into())

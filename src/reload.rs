@@ -424,7 +424,7 @@ fn restart_needed(running: &Settings, file: &Settings) -> Vec<String> {
     check(*public_url != running.public_url, "server.public_url");
     check(
         *signin != running.signin,
-        "[signin] (title, logo_url, templates_dir, session_hours, sp_key_file, sp_cert_file)",
+        "[signin] (title, logo_url, templates_dir, session_hours, sp_key_file, sp_cert_file, logins_per_minute)",
     );
     check(
         *default_account_id != running.default_account_id,

@@ -56,6 +56,9 @@ pub struct RawSignin {
     pub sp_key_file: Option<String>,
     /// The certificate of `sp_key_file` (PEM), published in the SP metadata.
     pub sp_cert_file: Option<String>,
+    /// Login attempts (starts, IdP answers, assertions, sign-in tokens) a source address may
+    /// make per minute; default 30.
+    pub logins_per_minute: Option<u32>,
 }
 
 /// `[metrics]`: where `/metrics` is served and who may read it.

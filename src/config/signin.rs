@@ -11,6 +11,9 @@ use crate::idp::IdpSettings;
 
 /// The pages' title when `[signin] title` is not set.
 pub const DEFAULT_TITLE: &str = "stsbridge";
+/// Login attempts per source address and minute when `[signin] logins_per_minute` is not set.
+pub const DEFAULT_LOGINS_PER_MINUTE: u32 = 30;
+
 /// A portal session's length when `[signin] session_hours` is not set.
 pub const DEFAULT_SESSION_HOURS: u64 = 8;
 /// The longest portal session (`[signin] session_hours`).
@@ -102,6 +105,8 @@ pub struct SigninSettings {
     /// The SAML service provider's signing key and certificate; `None`: generated at first
     /// start beside the keyring.
     pub sp_key: Option<SpKeyFiles>,
+    /// Login attempts a source address may make per minute.
+    pub logins_per_minute: u32,
 }
 
 impl Default for SigninSettings {
@@ -112,6 +117,7 @@ impl Default for SigninSettings {
             templates_dir: None,
             session: Duration::from_secs(DEFAULT_SESSION_HOURS * 3600),
             sp_key: None,
+            logins_per_minute: DEFAULT_LOGINS_PER_MINUTE,
         }
     }
 }
@@ -193,7 +199,7 @@ pub(super) fn public_url(
 /// 2. `logo_url` an https URL or a path starting with `/` (the pages' Content-Security-Policy
 ///    admits images from this server and that URL's origin only);
 /// 3. `templates_dir` (relative to the main file) a directory;
-/// 4. `session_hours` 1..=12;
+/// 4. `session_hours` 1..=12; `logins_per_minute` 1..=10000;
 /// 5. `sp_key_file` and `sp_cert_file` both or neither: an RSA private key (PKCS#8 PEM) and a
 ///    PEM certificate.
 pub(super) fn settings(
@@ -232,12 +238,17 @@ pub(super) fn settings(
             format!("must be 1..{MAX_SESSION_HOURS} hours"),
         );
     }
+    let logins_per_minute = raw.logins_per_minute.unwrap_or(DEFAULT_LOGINS_PER_MINUTE);
+    if !(1..=10_000).contains(&logins_per_minute) {
+        problems.add(path, Some("signin.logins_per_minute"), "must be 1..10000");
+    }
     SigninSettings {
         title,
         logo_url: raw.logo_url.clone(),
         templates_dir,
         session: Duration::from_secs(hours.clamp(1, MAX_SESSION_HOURS) * 3600),
         sp_key: sp_key(path, raw, resolve, problems),
+        logins_per_minute: logins_per_minute.clamp(1, 10_000),
     }
 }
 

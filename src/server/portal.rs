@@ -120,6 +120,7 @@ async fn oidc_callback(
     RawQuery(query): RawQuery,
 ) -> Response {
     answer(&app, inbound!(peer, tls, headers), async |portal, visit| {
+        portal.admit_login(visit)?;
         let params = query_pairs(query.as_deref())?;
         portal.oidc_callback(visit, &params).await
     })
@@ -251,6 +252,7 @@ async fn saml_acs(
         &app,
         inbound!(peer, tls, headers),
         async move |portal, visit| {
+            portal.admit_login(visit)?;
             let form = form(&app2, body).await?;
             portal.saml_acs(visit, &form).await
         },
@@ -267,6 +269,7 @@ async fn federation(
     RawQuery(query): RawQuery,
 ) -> Response {
     answer(&app, inbound!(peer, tls, headers), async |portal, visit| {
+        portal.admit_login(visit)?;
         let params = query_pairs(query.as_deref())?;
         portal.federation(visit, &params).await
     })
@@ -337,26 +340,23 @@ async fn signin(Extract(app): Extract<Arc<App>>, RawQuery(query): RawQuery) -> R
 }
 
 /// `GET /signin/NAME`: start a login at the IdP NAME.
-async fn start(Extract(app): Extract<Arc<App>>, Path(name): Path<String>) -> Response {
-    let request_id = new_request_id();
-    let span = tracing::info_span!("portal", request_id = %request_id);
-    let Some(portal) = app.portal.as_deref() else {
-        return axum::http::StatusCode::NOT_FOUND.into_response();
-    };
-    let answer = async {
-        let federation = app.state.federation();
+async fn start(
+    Extract(app): Extract<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    tls: Option<Extension<TlsConnection>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    answer(&app, inbound!(peer, tls, headers), async |portal, visit| {
+        portal.admit_login(visit)?;
+        let federation = visit.state.federation();
         let built = federation.idps.built(&name);
-        let keyring = app.state.principals().keyring().snapshot();
-        let now = app.state.clock().now();
-        match portal
-            .start(&federation.signin, &name, built, &keyring, now)
+        let keyring = visit.state.principals().keyring().snapshot();
+        portal
+            .start(&federation.signin, &name, built, &keyring, visit.now)
             .await
-        {
-            Ok(page) => page,
-            Err(err) => error(portal, &err, &request_id),
-        }
-    };
-    send(answer.instrument(span).await, &request_id)
+    })
+    .await
 }
 
 /// `GET /saml/metadata`.

@@ -85,6 +85,45 @@ pub struct Portal {
     sp_key: SpKey,
     /// How long a portal session lasts.
     session_length: std::time::Duration,
+    /// Login attempts per source address.
+    logins: LoginLimiter,
+}
+
+/// Login attempts per source address: a token bucket each (governor's GCRA), the quota per
+/// minute with a burst of the same size.
+struct LoginLimiter(
+    governor::RateLimiter<
+        std::net::IpAddr,
+        governor::state::keyed::HashMapStateStore<std::net::IpAddr>,
+        governor::clock::DefaultClock,
+    >,
+);
+
+impl std::fmt::Debug for LoginLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoginLimiter")
+    }
+}
+
+/// Addresses remembered before the limiter forgets those whose bucket is full again.
+const LIMITER_KEYS: usize = 10_000;
+
+impl LoginLimiter {
+    fn new(per_minute: u32) -> Self {
+        let per_minute = std::num::NonZeroU32::new(per_minute).unwrap_or(std::num::NonZeroU32::MIN);
+        Self(governor::RateLimiter::hashmap(governor::Quota::per_minute(
+            per_minute,
+        )))
+    }
+
+    /// Whether `ip` may make one more login attempt now.
+    fn admit(&self, ip: Option<std::net::IpAddr>) -> bool {
+        let Some(ip) = ip else { return true };
+        if self.0.len() > LIMITER_KEYS {
+            self.0.retain_recent();
+        }
+        self.0.check_key(&ip).is_ok()
+    }
 }
 
 /// What every page's layout shows.
@@ -121,6 +160,7 @@ impl Portal {
             relying_parties: login::RelyingParties::default(),
             sp_key,
             session_length: settings.session,
+            logins: LoginLimiter::new(settings.logins_per_minute),
         })
     }
 
@@ -258,6 +298,17 @@ impl Portal {
         Page::stylesheet(self.templates.stylesheet().to_owned())
     }
 
+    /// A login attempt of `visit`'s source address: refused (`Throttling`, 429) beyond
+    /// `[signin] logins_per_minute`.
+    pub fn admit_login(&self, visit: &Visit<'_>) -> Result<(), ApiError> {
+        if self.logins.admit(visit.origin.source_ip) {
+            Ok(())
+        } else {
+            tracing::warn!(source = ?visit.origin.source_ip, "login attempts throttled");
+            Err(ApiError::Throttling)
+        }
+    }
+
     /// `GET /static/console.js`.
     pub fn script(&self) -> Page {
         Page::script(self.templates.script().to_owned())
@@ -348,6 +399,9 @@ fn advice(code: &str) -> &'static str {
             "Reload the page you came from and send the form again."
         }
         "NotFound" => "Check the address, or start from the sign-in page.",
+        "Throttling" => {
+            "Too many sign-in attempts came from your address. Wait a minute, then try again."
+        }
         "LoginMismatch" | "LoginDenied" => {
             "Start again from the sign-in page. If your identity provider refused you, ask your \
              administrator for access."

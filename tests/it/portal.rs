@@ -641,3 +641,42 @@ async fn the_sp_signing_key_is_generated_at_first_start_and_kept() {
     let daemon = Daemon::start(Setup::default()).await;
     assert!(!daemon.dir.path().join("data/sp-signing.key").exists());
 }
+
+/// Login attempts are limited per source address: beyond `[signin] logins_per_minute`, 429
+/// `Throttling` as a page; pages that are not login attempts are not counted.
+#[tokio::test]
+async fn login_attempts_beyond_the_limit_are_throttled_per_source_address() {
+    let daemon = Daemon::start(Setup {
+        idps: vec![saml_idp("corp", "Corp"), saml_idp("partner", "Partner")],
+        server: "public_url = \"http://{LISTEN}\"".to_owned(),
+        extra: "[signin]\nlogins_per_minute = 3\n".to_owned(),
+        ..Setup::default()
+    })
+    .await;
+    for _ in 0..5 {
+        assert_eq!(get(&format!("{}/signin", daemon.url)).await.status, 200);
+    }
+    for _ in 0..3 {
+        let page = get(&format!("{}/signin/corp", daemon.url)).await;
+        assert_eq!(page.status, 302, "{}", page.body);
+    }
+    for path in ["/signin/partner", "/signin/oidc/callback?state=x&code=y"] {
+        let page = get(&format!("{}{path}", daemon.url)).await;
+        assert_eq!(page.status, 429, "{path}: {}", page.body);
+        assert!(
+            page.body.contains("<code>Throttling</code>"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("Wait a minute"), "{}", page.body);
+    }
+    let page = client()
+        .post(format!("{}/saml", daemon.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("SAMLResponse=x")
+        .send()
+        .await
+        .expect("response");
+    let status = page.status().as_u16();
+    assert_eq!(status, 429, "{}", page.text().await.expect("body"));
+}

@@ -284,7 +284,7 @@ async fn a_changed_idp_is_rebuilt_and_restart_only_settings_are_reported() {
             "server.listen",
             "[storage]",
             "server.public_url",
-            "[signin] (title, logo_url, templates_dir, session_hours, sp_key_file, sp_cert_file)"
+            "[signin] (title, logo_url, templates_dir, session_hours, sp_key_file, sp_cert_file, logins_per_minute)"
         ]
     );
     // The audience of the IdP's new settings applies; the daemon still serves where it did.
