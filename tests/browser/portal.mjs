@@ -4,8 +4,9 @@
 //
 //   STSBRIDGE_BROWSER_URL               the portal's public URL (http://127.0.0.1:PORT)
 //   STSBRIDGE_BROWSER_IDP               the IdP name offered on the sign-in page (`data-idp`)
-//   STSBRIDGE_BROWSER_EXPECT            JSON: { accountName, accountId, identity,
-//                                       roles: [{ arn, name }] (the picker's, in order),
+//   STSBRIDGE_BROWSER_EXPECT            JSON: { idpDisplayName, identity, accountName,
+//                                       accountId, roles: [{ arn, name }] (the picker's,
+//                                       in order),
 //                                       callerArn (the first role's session ARN) }
 //   STSBRIDGE_BROWSER_SCREENSHOTS       a directory for one PNG per page
 //   STSBRIDGE_BROWSER_CREDENTIALS_FILE  where to write the copied credential_process JSON
@@ -117,6 +118,7 @@ async function signIn(page, { keyboard }) {
   await page.locator('h1', { hasText: 'Sign in' }).waitFor();
   const link = page.locator(`a.idp-login[data-idp="${idp}"]`);
   assert.equal(await link.getAttribute('href'), `/signin/${idp}`);
+  assert.equal((await link.textContent()).trim(), expect.idpDisplayName);
   if (keyboard) {
     await tabTo(page, `a.idp-login[data-idp="${idp}"]`);
     await screenshot(page, 'signin');
@@ -130,6 +132,7 @@ async function signIn(page, { keyboard }) {
 async function checkPicker(page, expected = expect) {
   const form = page.locator('form#saml_form');
   await form.waitFor();
+  assert.equal((await page.locator('#identity').textContent()).trim(), expected.identity);
   const account = form.locator('fieldset div.saml-account div.saml-account-name');
   assert.equal(await account.count(), 1);
   assert.equal(

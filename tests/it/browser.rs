@@ -140,6 +140,8 @@ async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and
     let reader = format!("arn:aws:iam::{ACCOUNT}:role/Reader");
     let caller_arn = format!("arn:aws:sts::{ACCOUNT}:assumed-role/Reader/alice@example.com");
     let expect = serde_json::json!({
+        "idpDisplayName": "Example Corp SSO",
+        "identity": "alice@example.com",
         "accountName": "Production <main>",
         "accountId": ACCOUNT,
         "roles": [

@@ -490,7 +490,8 @@ async fn finish_portal(idp: TestIdp, roles: Vec<(String, String)>) -> Portal {
             "corp".to_owned(),
             format!(
                 "kind = \"oidc\"\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\n\
-                 insecure_http = true\n[signin]\nclient_id = \"{AUDIENCE}\"\n",
+                 insecure_http = true\n[signin]\nclient_id = \"{AUDIENCE}\"\n\
+                 display_name = \"Example Corp SSO\"\n",
                 idp.issuer()
             ),
         )],
