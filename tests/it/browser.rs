@@ -7,7 +7,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use stsbridge::clock::Stopwatch;
 
 use crate::portal_login::portal_with_two_roles;
 use crate::support::daemon::{ACCOUNT, code, signed_client};
@@ -99,7 +101,7 @@ impl Drop for Script {
 async fn file_or_exit(
     script: &mut Script,
     path: Option<&Path>,
-    started: Instant,
+    started: &Stopwatch,
 ) -> Option<ExitStatus> {
     loop {
         if path.is_some_and(Path::exists) {
@@ -153,7 +155,7 @@ async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and
 
     let stdout = scratch.path().join("stdout");
     let stderr = scratch.path().join("stderr");
-    let started = Instant::now();
+    let started = Stopwatch::start();
     let child = Command::new("node")
         .arg(script_dir().join("portal.mjs"))
         .current_dir(script_dir())
@@ -179,7 +181,7 @@ async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and
 
     // The credential_process JSON the browser copied from the console's clipboard button: a
     // real SDK call with it, whose answer the script waits for.
-    let early = file_or_exit(&mut script, Some(&credentials_file), started).await;
+    let early = file_or_exit(&mut script, Some(&credentials_file), &started).await;
     assert!(
         early.is_none(),
         "the browser script ended ({early:?}) before copying the credentials\n{}",
@@ -206,7 +208,7 @@ async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and
     std::fs::write(&part, caller_arn.as_bytes()).expect("write caller");
     std::fs::rename(&part, &caller_file).expect("rename caller");
 
-    let done = file_or_exit(&mut script, None, started).await;
+    let done = file_or_exit(&mut script, None, &started).await;
     let elapsed = started.elapsed();
     assert!(
         done.is_some_and(|status| status.success()),
