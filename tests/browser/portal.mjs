@@ -298,8 +298,10 @@ async function noScriptScenario(browser) {
 
 /**
  * SAML, IdP-initiated: the IdP's page auto-submits the signed response to `<url>/saml` (a
- * cross-site POST, served here from a fake IdP origin), the picker shows, the role is chosen,
- * the console shows the credentials.
+ * cross-site POST, served here from a fake https IdP origin: Chromium sends it with
+ * `Origin: null`, an https page posting to plain http, as it does from an IdP page with
+ * `Referrer-Policy: no-referrer`; the ACS must accept it, as AWS's does), the picker shows, the
+ * role is chosen, the console shows the credentials.
  */
 async function samlScenario(browser, response, expected) {
   const watched = await watchedContext(browser);

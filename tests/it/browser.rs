@@ -119,6 +119,67 @@ async fn file_or_exit(
     }
 }
 
+/// The files the script and the test exchange, in a scratch directory: the copied
+/// `credential_process` JSON, the ARN GetCallerIdentity answered with it, the switched role's
+/// credentials; and the script's output.
+struct Exchange {
+    dir: tempfile::TempDir,
+    credentials: PathBuf,
+    caller: PathBuf,
+    switched: PathBuf,
+}
+
+impl Exchange {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self {
+            credentials: dir.path().join("credential-process.json"),
+            caller: dir.path().join("caller-arn"),
+            switched: dir.path().join("switched.json"),
+            dir,
+        }
+    }
+}
+
+/// Start `node tests/browser/portal.mjs` on the portal at `url` (whose IdP `corp` the test IdP
+/// serves), expecting `expect` (the script's `STSBRIDGE_BROWSER_EXPECT`), with `extra_env`
+/// besides. The SAML scenario is run with `STSBRIDGE_BROWSER_SAML_RESPONSE` (a signed base64
+/// Response whose Recipient is `<url>/saml`) and `STSBRIDGE_BROWSER_SAML_EXPECT` in `extra_env`;
+/// without them it is not.
+fn start_script(
+    url: &str,
+    expect: &serde_json::Value,
+    exchange: &Exchange,
+    extra_env: &[(&str, String)],
+) -> Script {
+    let stdout = exchange.dir.path().join("stdout");
+    let stderr = exchange.dir.path().join("stderr");
+    let child = Command::new("node")
+        .arg(script_dir().join("portal.mjs"))
+        .current_dir(script_dir())
+        .env("STSBRIDGE_BROWSER_URL", url)
+        .env("STSBRIDGE_BROWSER_IDP", "corp")
+        .env("STSBRIDGE_BROWSER_EXPECT", expect.to_string())
+        .env("STSBRIDGE_BROWSER_SCREENSHOTS", screenshot_dir())
+        .env("STSBRIDGE_BROWSER_CREDENTIALS_FILE", &exchange.credentials)
+        .env("STSBRIDGE_BROWSER_CALLER_FILE", &exchange.caller)
+        .env("STSBRIDGE_BROWSER_SWITCHED_FILE", &exchange.switched)
+        .env("STSBRIDGE_BROWSER_CHROMIUM", chromium())
+        .env_remove("STSBRIDGE_BROWSER_SAML_RESPONSE")
+        .env_remove("STSBRIDGE_BROWSER_SAML_EXPECT")
+        .envs(extra_env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout).expect("stdout file"))
+        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+        .spawn()
+        .expect("start node");
+    Script {
+        child,
+        stdout,
+        stderr,
+    }
+}
+
 #[tokio::test]
 async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and_signs_out() {
     let missing = missing_components();
@@ -134,11 +195,9 @@ async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and
     );
     let p = portal_with_two_roles().await;
     let url = p.daemon.url.clone();
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let credentials_file = scratch.path().join("credential-process.json");
-    let caller_file = scratch.path().join("caller-arn");
-    let switched_file = scratch.path().join("switched.json");
-    let screenshots = screenshot_dir();
+    let exchange = Exchange::new();
+    let (credentials_file, caller_file, switched_file) =
+        (&exchange.credentials, &exchange.caller, &exchange.switched);
     let reader = format!("arn:aws:iam::{ACCOUNT}:role/Reader");
     let caller_arn = format!("arn:aws:sts::{ACCOUNT}:assumed-role/Reader/alice@example.com");
     let expect = serde_json::json!({
@@ -153,44 +212,20 @@ async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and
         "callerArn": caller_arn,
     });
 
-    let stdout = scratch.path().join("stdout");
-    let stderr = scratch.path().join("stderr");
     let started = Stopwatch::start();
-    let child = Command::new("node")
-        .arg(script_dir().join("portal.mjs"))
-        .current_dir(script_dir())
-        .env("STSBRIDGE_BROWSER_URL", &url)
-        .env("STSBRIDGE_BROWSER_IDP", "corp")
-        .env("STSBRIDGE_BROWSER_EXPECT", expect.to_string())
-        .env("STSBRIDGE_BROWSER_SCREENSHOTS", &screenshots)
-        .env("STSBRIDGE_BROWSER_CREDENTIALS_FILE", &credentials_file)
-        .env("STSBRIDGE_BROWSER_CALLER_FILE", &caller_file)
-        .env("STSBRIDGE_BROWSER_SWITCHED_FILE", &switched_file)
-        .env("STSBRIDGE_BROWSER_CHROMIUM", chromium())
-        .env_remove("STSBRIDGE_BROWSER_SAML_RESPONSE")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&stdout).expect("stdout file"))
-        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
-        .spawn()
-        .expect("start node");
-    let mut script = Script {
-        child,
-        stdout,
-        stderr,
-    };
+    let mut script = start_script(&url, &expect, &exchange, &[]);
 
     // The credential_process JSON the browser copied from the console's clipboard button: a
     // real SDK call with it, whose answer the script waits for.
-    let early = file_or_exit(&mut script, Some(&credentials_file), &started).await;
+    let early = file_or_exit(&mut script, Some(credentials_file), &started).await;
     assert!(
         early.is_none(),
         "the browser script ended ({early:?}) before copying the credentials\n{}",
         script.output()
     );
-    let copied: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&credentials_file).expect("credentials file"),
-    )
-    .expect("credential_process JSON");
+    let copied: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(credentials_file).expect("credentials file"))
+            .expect("credential_process JSON");
     assert_eq!(copied["Version"], 1);
     let sdk = signed_client(
         &url,
@@ -206,7 +241,7 @@ async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and
     assert_eq!(me.arn(), Some(caller_arn.as_str()));
     let part = caller_file.with_extension("part");
     std::fs::write(&part, caller_arn.as_bytes()).expect("write caller");
-    std::fs::rename(&part, &caller_file).expect("rename caller");
+    std::fs::rename(&part, caller_file).expect("rename caller");
 
     let done = file_or_exit(&mut script, None, &started).await;
     let elapsed = started.elapsed();
@@ -223,7 +258,7 @@ async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and
 
     // Signing out with "revoke" checked revoked the switched role's credentials.
     let switched: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&switched_file).expect("switched credentials"),
+        &std::fs::read_to_string(switched_file).expect("switched credentials"),
     )
     .expect("json");
     let sdk = signed_client(
@@ -250,7 +285,7 @@ async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and
         "error",
         "console-no-javascript",
     ] {
-        let png = std::fs::read(screenshots.join(format!("{page}.png"))).expect("screenshot");
+        let png = std::fs::read(screenshot_dir().join(format!("{page}.png"))).expect("screenshot");
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{page}.png is a PNG");
     }
 }
