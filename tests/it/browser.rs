@@ -289,3 +289,33 @@ async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{page}.png is a PNG");
     }
 }
+
+/// Browsers ask every site for `/favicon.ico` by themselves: the portal answers it (no icon),
+/// rather than the STS endpoint refusing it as an API call, counted and logged as an error.
+#[tokio::test]
+async fn the_favicon_a_browser_asks_for_is_not_an_sts_call() {
+    let p = portal_with_two_roles().await;
+    let http = reqwest::Client::new();
+    let icon = http
+        .get(format!("{}/favicon.ico", p.daemon.url))
+        .send()
+        .await
+        .expect("favicon");
+    assert_eq!(icon.status(), 204);
+    let metrics = http
+        .get(format!("{}/metrics", p.daemon.url))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        !metrics.contains("action=\"unknown\""),
+        "counted as an STS request: {metrics}"
+    );
+    assert!(
+        p.daemon.audit().await.is_empty(),
+        "audited as an STS request"
+    );
+}
