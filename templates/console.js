@@ -19,11 +19,17 @@
     };
     tick();
   }
+  // The copy buttons are hidden until this script shows them: without it, or without a
+  // clipboard (a page not served over HTTPS or from loopback), they would do nothing.
+  if (!navigator.clipboard) {
+    return;
+  }
   var buttons = document.querySelectorAll("button.copy");
   Array.prototype.forEach.call(buttons, function (button) {
+    button.hidden = false;
     button.addEventListener("click", function () {
       var source = document.getElementById(button.getAttribute("data-copy"));
-      if (!source || !navigator.clipboard) {
+      if (!source) {
         return;
       }
       navigator.clipboard.writeText(source.textContent).then(function () {

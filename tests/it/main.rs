@@ -2,6 +2,7 @@
 
 mod architecture;
 mod audit;
+mod browser;
 mod check_config;
 mod cli;
 mod hostile;

@@ -179,9 +179,9 @@ fn chained_role() -> (String, String) {
     )
 }
 
-struct Portal {
-    idp: TestIdp,
-    daemon: Daemon,
+pub(crate) struct Portal {
+    pub(crate) idp: TestIdp,
+    pub(crate) daemon: Daemon,
 }
 
 /// `/signin/corp` -> the IdP -> the callback: the answer of the callback.
@@ -468,8 +468,9 @@ async fn a_person_signs_in_picks_a_role_uses_the_credentials_switches_role_and_s
 }
 
 /// A portal whose person may assume Reader (12 hours) and Writer (1 hour), and reach Auditor
-/// from Reader by chaining; Admin trusts someone else.
-async fn portal_with_two_roles() -> Portal {
+/// from Reader by chaining; Admin trusts someone else. The account is named with markup in it:
+/// `Production <main>`. The browser test (`browser.rs`) clicks through the same portal.
+pub(crate) async fn portal_with_two_roles() -> Portal {
     let idp = TestIdp::start().await;
     let provider = idp.provider();
     let roles = vec![
@@ -489,7 +490,8 @@ async fn finish_portal(idp: TestIdp, roles: Vec<(String, String)>) -> Portal {
             "corp".to_owned(),
             format!(
                 "kind = \"oidc\"\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\n\
-                 insecure_http = true\n[signin]\nclient_id = \"{AUDIENCE}\"\n",
+                 insecure_http = true\n[signin]\nclient_id = \"{AUDIENCE}\"\n\
+                 display_name = \"Example Corp SSO\"\n",
                 idp.issuer()
             ),
         )],

@@ -1,0 +1,321 @@
+//! The sign-in portal in a real browser: Debian's chromium, driven by playwright-core from
+//! `tests/browser/portal.mjs`, signs in through the test IdP (keyboard only), checks the picker's
+//! markup, picks a role and a duration, reads the console (live countdown, clipboard), switches
+//! role and signs out revoking; and does it again without JavaScript. The credentials it copied
+//! to the clipboard are used here with the real AWS SDK while it waits. Every page is saved as a
+//! PNG in `target/browser-screenshots/` (or under `CARGO_TARGET_DIR`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use stsbridge::clock::Stopwatch;
+
+use crate::portal_login::portal_with_two_roles;
+use crate::support::daemon::{ACCOUNT, code, signed_client};
+
+/// Where Debian's `chromium` package puts the browser; `STSBRIDGE_TEST_CHROMIUM` names another.
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The whole browser run at most (it takes a few seconds).
+const RUN_LIMIT: Duration = Duration::from_secs(90);
+
+fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `tests/browser/`: the script and its `node_modules`.
+fn script_dir() -> PathBuf {
+    manifest_dir().join("tests").join("browser")
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("STSBRIDGE_TEST_CHROMIUM")
+        .map_or_else(|| PathBuf::from(CHROMIUM), PathBuf::from)
+}
+
+/// The screenshots' directory, `browser-screenshots` in the build's target directory.
+fn screenshot_dir() -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    manifest_dir().join(target).join("browser-screenshots")
+}
+
+/// Every component the browser test needs that this machine lacks, as what to install. The test
+/// fails on any (it never skips: a missing browser must not pass as a tested portal).
+fn missing_components() -> Vec<String> {
+    let mut missing = Vec::new();
+    if !chromium().is_file() {
+        missing.push(format!(
+            "{} (Debian's `chromium` package: the README's first command installs it)",
+            chromium().display()
+        ));
+    }
+    let node = Command::new("node").arg("--version").output();
+    if !node.is_ok_and(|out| out.status.success()) {
+        missing.push(
+            "node (Debian's `nodejs` and `npm` packages: the README's first command)".to_owned(),
+        );
+    }
+    if !script_dir()
+        .join("node_modules")
+        .join("playwright-core")
+        .join("package.json")
+        .is_file()
+    {
+        missing.push(
+            "tests/browser/node_modules (run `npm ci --prefix tests/browser`, as .ci/run does)"
+                .to_owned(),
+        );
+    }
+    missing
+}
+
+/// The node process; killed if the test ends before it does.
+struct Script {
+    child: Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Script {
+    fn output(&self) -> String {
+        let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+        format!(
+            "--- stdout\n{}--- stderr\n{}",
+            read(&self.stdout),
+            read(&self.stderr)
+        )
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Wait until `path` exists (the script writes it whole, by a rename) or, first, the script
+/// ends: its exit status then. Without `path`: until the script ends.
+async fn file_or_exit(
+    script: &mut Script,
+    path: Option<&Path>,
+    started: &Stopwatch,
+) -> Option<ExitStatus> {
+    loop {
+        if path.is_some_and(Path::exists) {
+            return None;
+        }
+        if let Some(status) = script.child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        assert!(
+            started.elapsed() < RUN_LIMIT,
+            "the browser script did not finish in {RUN_LIMIT:?}\n{}",
+            script.output()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The files the script and the test exchange, in a scratch directory: the copied
+/// `credential_process` JSON, the ARN GetCallerIdentity answered with it, the switched role's
+/// credentials; and the script's output.
+struct Exchange {
+    dir: tempfile::TempDir,
+    credentials: PathBuf,
+    caller: PathBuf,
+    switched: PathBuf,
+}
+
+impl Exchange {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self {
+            credentials: dir.path().join("credential-process.json"),
+            caller: dir.path().join("caller-arn"),
+            switched: dir.path().join("switched.json"),
+            dir,
+        }
+    }
+}
+
+/// Start `node tests/browser/portal.mjs` on the portal at `url` (whose IdP `corp` the test IdP
+/// serves), expecting `expect` (the script's `STSBRIDGE_BROWSER_EXPECT`), with `extra_env`
+/// besides. The SAML scenario is run with `STSBRIDGE_BROWSER_SAML_RESPONSE` (a signed base64
+/// Response whose Recipient is `<url>/saml`) and `STSBRIDGE_BROWSER_SAML_EXPECT` in `extra_env`;
+/// without them it is not.
+fn start_script(
+    url: &str,
+    expect: &serde_json::Value,
+    exchange: &Exchange,
+    extra_env: &[(&str, String)],
+) -> Script {
+    let stdout = exchange.dir.path().join("stdout");
+    let stderr = exchange.dir.path().join("stderr");
+    let child = Command::new("node")
+        .arg(script_dir().join("portal.mjs"))
+        .current_dir(script_dir())
+        .env("STSBRIDGE_BROWSER_URL", url)
+        .env("STSBRIDGE_BROWSER_IDP", "corp")
+        .env("STSBRIDGE_BROWSER_EXPECT", expect.to_string())
+        .env("STSBRIDGE_BROWSER_SCREENSHOTS", screenshot_dir())
+        .env("STSBRIDGE_BROWSER_CREDENTIALS_FILE", &exchange.credentials)
+        .env("STSBRIDGE_BROWSER_CALLER_FILE", &exchange.caller)
+        .env("STSBRIDGE_BROWSER_SWITCHED_FILE", &exchange.switched)
+        .env("STSBRIDGE_BROWSER_CHROMIUM", chromium())
+        .env_remove("STSBRIDGE_BROWSER_SAML_RESPONSE")
+        .env_remove("STSBRIDGE_BROWSER_SAML_EXPECT")
+        .envs(extra_env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout).expect("stdout file"))
+        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+        .spawn()
+        .expect("start node");
+    Script {
+        child,
+        stdout,
+        stderr,
+    }
+}
+
+#[tokio::test]
+async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and_signs_out() {
+    let missing = missing_components();
+    assert!(
+        missing.is_empty(),
+        "the browser test needs: {}{}",
+        missing.join("; "),
+        if std::env::var_os("CI").is_some() {
+            " (CI is set: the test fails rather than skip)"
+        } else {
+            ""
+        }
+    );
+    let p = portal_with_two_roles().await;
+    let url = p.daemon.url.clone();
+    let exchange = Exchange::new();
+    let (credentials_file, caller_file, switched_file) =
+        (&exchange.credentials, &exchange.caller, &exchange.switched);
+    let reader = format!("arn:aws:iam::{ACCOUNT}:role/Reader");
+    let caller_arn = format!("arn:aws:sts::{ACCOUNT}:assumed-role/Reader/alice@example.com");
+    let expect = serde_json::json!({
+        "idpDisplayName": "Example Corp SSO",
+        "identity": "alice@example.com",
+        "accountName": "Production <main>",
+        "accountId": ACCOUNT,
+        "roles": [
+            { "arn": reader, "name": "Reader" },
+            { "arn": format!("arn:aws:iam::{ACCOUNT}:role/Writer"), "name": "Writer" },
+        ],
+        "callerArn": caller_arn,
+    });
+
+    let started = Stopwatch::start();
+    let mut script = start_script(&url, &expect, &exchange, &[]);
+
+    // The credential_process JSON the browser copied from the console's clipboard button: a
+    // real SDK call with it, whose answer the script waits for.
+    let early = file_or_exit(&mut script, Some(credentials_file), &started).await;
+    assert!(
+        early.is_none(),
+        "the browser script ended ({early:?}) before copying the credentials\n{}",
+        script.output()
+    );
+    let copied: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(credentials_file).expect("credentials file"))
+            .expect("credential_process JSON");
+    assert_eq!(copied["Version"], 1);
+    let sdk = signed_client(
+        &url,
+        copied["AccessKeyId"].as_str().expect("AccessKeyId"),
+        copied["SecretAccessKey"].as_str().expect("SecretAccessKey"),
+        copied["SessionToken"].as_str(),
+    );
+    let me = sdk
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("GetCallerIdentity with the copied credentials");
+    assert_eq!(me.arn(), Some(caller_arn.as_str()));
+    let part = caller_file.with_extension("part");
+    std::fs::write(&part, caller_arn.as_bytes()).expect("write caller");
+    std::fs::rename(&part, caller_file).expect("rename caller");
+
+    let done = file_or_exit(&mut script, None, &started).await;
+    let elapsed = started.elapsed();
+    assert!(
+        done.is_some_and(|status| status.success()),
+        "the browser script failed ({done:?})\n{}",
+        script.output()
+    );
+    println!(
+        "browser test: {} ms\n{}",
+        elapsed.as_millis(),
+        script.output()
+    );
+
+    // Signing out with "revoke" checked revoked the switched role's credentials.
+    let switched: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(switched_file).expect("switched credentials"),
+    )
+    .expect("json");
+    let sdk = signed_client(
+        &url,
+        switched["accessKeyId"].as_str().expect("key"),
+        switched["secretAccessKey"].as_str().expect("secret"),
+        switched["sessionToken"].as_str(),
+    );
+    let mut refused = String::new();
+    for _ in 0..50 {
+        refused = code(sdk.get_caller_identity().send().await);
+        if refused != "<ok>" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(refused, "InvalidClientTokenId");
+
+    for page in [
+        "signin",
+        "picker",
+        "console",
+        "signed-out",
+        "error",
+        "console-no-javascript",
+    ] {
+        let png = std::fs::read(screenshot_dir().join(format!("{page}.png"))).expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{page}.png is a PNG");
+    }
+}
+
+/// Browsers ask every site for `/favicon.ico` by themselves: the portal answers it (no icon),
+/// rather than the STS endpoint refusing it as an API call, counted and logged as an error.
+#[tokio::test]
+async fn the_favicon_a_browser_asks_for_is_not_an_sts_call() {
+    let p = portal_with_two_roles().await;
+    let http = reqwest::Client::new();
+    let icon = http
+        .get(format!("{}/favicon.ico", p.daemon.url))
+        .send()
+        .await
+        .expect("favicon");
+    assert_eq!(icon.status(), 204);
+    let metrics = http
+        .get(format!("{}/metrics", p.daemon.url))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        !metrics.contains("action=\"unknown\""),
+        "counted as an STS request: {metrics}"
+    );
+    assert!(
+        p.daemon.audit().await.is_empty(),
+        "audited as an STS request"
+    );
+}
