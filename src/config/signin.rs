@@ -23,7 +23,7 @@ pub const ACS_PATH: &str = "/saml";
 /// The path of the SP metadata under the public URL: also the portal's SP entity ID.
 pub const SP_METADATA_PATH: &str = "/saml/metadata";
 /// IdP names the sign-in routes use themselves (`/signin/oidc/callback`, `/signin/roles.json`).
-const RESERVED_NAMES: &[&str] = &["oidc", "roles.json"];
+const RESERVED_NAMES: &[&str] = &["oidc", "roles", "roles.json"];
 
 /// The external base URL of the daemon (`[server] public_url`): a scheme, a host and maybe a
 /// port, nothing else (the portal's cookies are `__Host-` cookies, bound to the path `/`).
