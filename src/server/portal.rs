@@ -328,8 +328,13 @@ async fn signin(Extract(app): Extract<Arc<App>>, RawQuery(query): RawQuery) -> R
         );
         match params {
             Ok(params) => {
-                let choose = params.iter().any(|(k, v)| k == "choose" && v == "1");
-                portal.signin(&app.state.federation().signin, choose, request_id)
+                let flag = |name: &str| params.iter().any(|(k, v)| k == name && v == "1");
+                portal.signin(
+                    &app.state.federation().signin,
+                    flag("choose") || flag("signed_out"),
+                    flag("signed_out"),
+                    request_id,
+                )
             }
             Err(_) => error(
                 portal,

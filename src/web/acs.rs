@@ -91,7 +91,7 @@ impl Portal {
             return self.picker(
                 visit,
                 &session.display_identity(),
-                &session.idp,
+                &super::console::idp_display_name(visit, &session.idp),
                 &accounts,
                 &PickerForm {
                     action: crate::config::signin::ACS_PATH,

@@ -119,7 +119,7 @@ impl Portal {
         self.picker(
             visit,
             &session.display_identity(),
-            &session.idp,
+            &idp_display_name(visit, &session.idp),
             &accounts,
             &PickerForm {
                 action: flow::ROLES_PATH,
@@ -285,7 +285,7 @@ impl Portal {
             Context {
                 layout: self.layout(),
                 identity: session.display_identity(),
-                idp: &session.idp,
+                idp: &idp_display_name(visit, &session.idp),
                 role_arn: &claims.session.identity_arn,
                 role_name: role.map_or(claims.session.identity_arn.as_str(), |r| &r.name),
                 account,
@@ -452,7 +452,7 @@ impl Portal {
             Ok(session) => session,
             // Already signed out: nothing to end.
             Err(_) => {
-                return Ok(Page::see_other("/signin?choose=1")
+                return Ok(Page::see_other("/signin?choose=1&signed_out=1")
                     .with_cookies(&self.cookies.clear(super::cookies::CookieKind::Session)));
             }
         };
@@ -486,7 +486,7 @@ impl Portal {
                 .map_err(ApiError::from)?;
         }
         tracing::info!(session = %session.id, "signed out");
-        Ok(Page::see_other("/signin?choose=1")
+        Ok(Page::see_other("/signin?choose=1&signed_out=1")
             .with_cookies(&self.cookies.clear(super::cookies::CookieKind::Session)))
     }
 
@@ -520,6 +520,17 @@ impl Portal {
             claims.issued_at,
         )
     }
+}
+
+/// How the pages name the IdP `name`: its `[signin]` display name, else the name.
+pub(super) fn idp_display_name(visit: &Visit<'_>, name: &str) -> String {
+    visit
+        .state
+        .federation()
+        .signin
+        .iter()
+        .find(|idp| idp.name == name)
+        .map_or_else(|| name.to_owned(), |idp| idp.display_name.clone())
 }
 
 /// The first value of `name` in a form.

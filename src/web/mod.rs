@@ -187,7 +187,15 @@ impl Portal {
 
     /// `GET /signin`: a link per IdP offered; with exactly one, straight to it unless the
     /// person asked to `choose`.
-    pub fn signin(&self, offered: &[SigninIdp], choose: bool, request_id: &str) -> Page {
+    /// `signed_out`: the person just signed out (the page says so, and does not go straight to
+    /// the only IdP).
+    pub fn signin(
+        &self,
+        offered: &[SigninIdp],
+        choose: bool,
+        signed_out: bool,
+        request_id: &str,
+    ) -> Page {
         let links: Vec<IdpLink<'_>> = offered
             .iter()
             .map(|idp| IdpLink {
@@ -207,12 +215,14 @@ impl Portal {
             #[serde(flatten)]
             layout: Layout<'a>,
             idps: Vec<IdpLink<'a>>,
+            signed_out: bool,
         }
         self.html(
             "signin.html",
             Context {
                 layout: self.layout(),
                 idps: links,
+                signed_out,
             },
             request_id,
         )
