@@ -27,6 +27,7 @@ use crate::audit::feed::AuditSubscription;
 use crate::audit::query::AuditQuery;
 use crate::clock::{Clock, unix_seconds};
 use crate::creds::Session;
+use crate::creds::keyring::SealedKey;
 use crate::users::UserRecord;
 
 /// A session as recorded (no secret, no session token).
@@ -302,6 +303,36 @@ pub trait SealingKeys: Send + Sync {
     async fn forget(&self, key_id: &str) -> Result<(), StoreError>;
 }
 
+/// The keyring as a shared store keeps it: every key sealed under the KEK, and a generation
+/// that each change increments (what compare-and-swap compares).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKeyring {
+    /// 1 for the first keyring, then one more per change.
+    pub generation: i64,
+    /// Current key first.
+    pub keys: Vec<SealedKey>,
+}
+
+/// The keyring kept in the store itself (a store shared by several daemons: each reads it
+/// there, sealed under the KEK they all hold), changed by compare-and-swap and followed by
+/// every handle.
+#[async_trait::async_trait]
+pub trait KeyringVault: Send + Sync {
+    /// The keyring kept, if any.
+    async fn load(&self) -> Result<Option<StoredKeyring>, StoreError>;
+    /// Keep `keys` as the first keyring unless one is kept already (two daemons starting
+    /// together on an empty store: one's is kept, both get it); returns the keyring kept.
+    async fn create_if_none(&self, keys: &[SealedKey]) -> Result<StoredKeyring, StoreError>;
+    /// Replace the keyring of generation `expected` with `keys`; returns the new generation.
+    /// Fails with [`StoreError::Conflict`] and changes nothing when the keyring kept is of
+    /// another generation (changed meanwhile). Every handle's [`generation`](Self::generation)
+    /// follows within seconds.
+    async fn swap(&self, expected: i64, keys: &[SealedKey]) -> Result<i64, StoreError>;
+    /// The generation kept (0: none), as last seen; the backend keeps it current, whoever
+    /// changed the keyring.
+    fn generation(&self) -> watch::Receiver<i64>;
+}
+
 /// When a long-term access key was last used to sign a request that verified.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KeyUse {
@@ -421,6 +452,8 @@ pub struct Store {
     pub sealing_keys: Arc<dyn SealingKeys>,
     pub key_usage: Arc<dyn KeyUsage>,
     pub health: Arc<dyn Health>,
+    /// The keyring kept in the store (a shared store only; `None`: the keyring is a file).
+    pub keyring_vault: Option<Arc<dyn KeyringVault>>,
 }
 
 impl Store {
@@ -436,7 +469,15 @@ impl Store {
             sealing_keys: backend.clone(),
             key_usage: backend.clone(),
             health: backend,
+            keyring_vault: None,
         }
+    }
+
+    /// This store, keeping the keyring in `vault` too.
+    #[must_use]
+    pub fn with_keyring_vault(mut self, vault: Arc<dyn KeyringVault>) -> Self {
+        self.keyring_vault = Some(vault);
+        self
     }
 
     /// Delete what has expired at `now_unix`: sessions, replay-cache entries, moot revocations.
@@ -534,9 +575,10 @@ pub async fn connect(
     commit: crate::metrics::CommitMetrics,
 ) -> Result<Store, StoreError> {
     match &settings.postgres {
-        Some(database) => Ok(Store::on(Arc::new(
-            postgres::PostgresStore::open_observed(database, commit).await?,
-        ))),
+        Some(database) => {
+            let backend = Arc::new(postgres::PostgresStore::open_observed(database, commit).await?);
+            Ok(Store::on(backend.clone()).with_keyring_vault(backend))
+        }
         None => open_observed(settings, commit),
     }
 }

@@ -68,7 +68,7 @@ async fn opening_migrates_once_and_records_the_version() {
     assert_eq!(rows.len(), MIGRATIONS_APPLIED, "each migration once");
 }
 
-const MIGRATIONS_APPLIED: usize = 1;
+const MIGRATIONS_APPLIED: usize = 2;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_migrated_by_a_newer_build_is_refused() {
@@ -375,4 +375,58 @@ async fn revocations_reach_another_handle_within_a_second() {
         "revocation propagation over 100 (write + notify + reload): p50 {:?}, p99 {:?}, max {:?}",
         took[49], took[98], took[99]
     );
+}
+
+fn sealed(id: &str, retire_after: Option<i64>) -> crate::creds::keyring::SealedKey {
+    crate::creds::keyring::SealedKey {
+        id: id.to_owned(),
+        sealed: id.as_bytes().to_vec(),
+        created_at: 1,
+        retire_after,
+    }
+}
+
+/// Two handles creating the first keyring together keep one; a change is a compare-and-swap
+/// on the generation, and the other handle sees the new generation within a second (the
+/// notification, not the catch-up poll).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keyring_kept_is_one_changed_by_compare_and_swap_and_followed() {
+    use crate::store::KeyringVault;
+    let h = PostgresHarness::new();
+    let (a, b) = tokio::join!(
+        PostgresStore::open(&h.settings),
+        PostgresStore::open(&h.settings)
+    );
+    let a: Arc<dyn KeyringVault> = Arc::new(a.unwrap());
+    let b: Arc<dyn KeyringVault> = Arc::new(b.unwrap());
+    assert_eq!(a.load().await.unwrap(), None);
+    assert_eq!(*a.generation().borrow(), 0);
+    let (first_a, first_b) = ([sealed("aaaaaaaa", None)], [sealed("bbbbbbbb", None)]);
+    let (kept_a, kept_b) = tokio::join!(a.create_if_none(&first_a), b.create_if_none(&first_b));
+    let (kept_a, kept_b) = (kept_a.unwrap(), kept_b.unwrap());
+    assert_eq!(kept_a, kept_b, "both handles keep the first one's");
+    assert_eq!(kept_a.generation, 1);
+    assert_eq!(kept_a.keys.len(), 1);
+
+    let rotated = [
+        sealed("cccccccc", None),
+        sealed(&kept_a.keys[0].id, Some(99)),
+    ];
+    let mut seen_by_b = b.generation();
+    let watch = crate::clock::Stopwatch::start();
+    assert_eq!(a.swap(1, &rotated).await.unwrap(), 2);
+    tokio::time::timeout(Duration::from_secs(1), seen_by_b.wait_for(|g| *g == 2))
+        .await
+        .expect("B sees the change within a second")
+        .unwrap();
+    assert!(watch.elapsed() < Duration::from_secs(1));
+    let loaded = b.load().await.unwrap().unwrap();
+    assert_eq!(loaded.generation, 2);
+    assert_eq!(loaded.keys, rotated, "current first");
+
+    let stale = b.swap(1, &[sealed("dddddddd", None)]).await.unwrap_err();
+    assert!(matches!(stale, StoreError::Conflict(_)), "{stale}");
+    assert_eq!(a.load().await.unwrap().unwrap().keys, rotated, "unchanged");
+    let second = a.create_if_none(&[sealed("eeeeeeee", None)]).await.unwrap();
+    assert_eq!(second.keys, rotated, "created once only");
 }
