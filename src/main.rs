@@ -71,7 +71,8 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
-    /// The keyring sealing session tokens and user secrets: list, rotate, retire keys.
+    /// The keyring sealing session tokens and user secrets: list, rotate, retire keys; make the
+    /// KEK that seals it in a PostgreSQL store.
     Keys {
         #[command(subcommand)]
         command: cli::keys::KeysCommand,
@@ -343,7 +344,15 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Users {
             command: UsersCommand::List { json: true },
         } => json_command(&cli.config, AdminRequest::UsersList).await,
-        Command::Keys { command } => admin_command(&cli.config, cli::keys::request(command)).await,
+        Command::Keys {
+            command: cli::keys::KeysCommand::InitKek { path },
+        } => {
+            for line in cli::keys::init_kek(&path)? {
+                say!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys { command } => admin_command(&cli.config, cli::keys::request(command)?).await,
         Command::Sessions { command } => {
             let request = match command {
                 SessionsCommand::List { limit, .. } => AdminRequest::SessionsList { limit },
@@ -627,10 +636,16 @@ async fn admin_response(path: &Path, request: AdminRequest) -> Result<AdminRespo
             let store = stsbridge::store::connect(&settings.storage, Default::default())
                 .await
                 .map_err(|e| e.to_string())?;
-            let keyring =
-                stsbridge::startup::open_keyring(&settings.keyring_path, &store, SystemClock.now())
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let home = stsbridge::keyring_home::KeyringHome::of(
+                &settings.keyring_path,
+                settings.kek_file.as_deref(),
+                &store,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let keyring = stsbridge::startup::open_keyring_at(&home, &store, SystemClock.now())
+                .await
+                .map_err(|e| e.to_string())?;
             let roles = config.federation.roles;
             let admin = admin::Admin::new(
                 store,
@@ -639,7 +654,7 @@ async fn admin_response(path: &Path, request: AdminRequest) -> Result<AdminRespo
                 &settings.default_account_id,
                 Arc::new(move |arn| roles.get(arn).is_some()),
             )
-            .with_keyring_file(&settings.keyring_path);
+            .with_keyring_home(home);
             admin::execute(&admin, &request).await
         }
     };

@@ -187,7 +187,7 @@ async fn check_config_reports_the_databases_schema_version() {
     drop(d.stop().await);
     let (ok, out) = check_config(&path);
     assert!(ok, "{out}");
-    assert!(out.contains("schema version 1 (current)"), "{out}");
+    assert!(out.contains("schema version 2 (current)"), "{out}");
 
     let nowhere = tempfile::tempdir().unwrap();
     let config = crate::check_config::MAIN.replace(
@@ -374,4 +374,178 @@ async fn a_database_outage_refuses_writes_and_service_resumes_after() {
     assert_eq!(caller_identity(d, &role_session).await, "<ok>");
     let readyz = reqwest::get(format!("{}/readyz", d.url)).await.unwrap();
     assert_eq!(readyz.status(), 200, "{}", readyz.text().await.unwrap());
+}
+
+/// `stsbridge keys init-kek PATH`: standard output, standard error, success.
+fn init_kek(path: &std::path::Path) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stsbridge"))
+        .args(["keys", "init-kek"])
+        .arg(path)
+        .output()
+        .expect("run stsbridge");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// A daemon on `url` keeping its keyring in the database under the KEK in `kek`.
+fn with_kek(url: &str, kek: &std::path::Path) -> Setup {
+    Setup {
+        keys: format!("kek_file = \"{}\"\n", kek.display()),
+        ..on(url)
+    }
+}
+
+/// The current key of the keyring a daemon uses.
+async fn current_key(d: &Daemon) -> String {
+    match d.admin(AdminRequest::KeysList).await {
+        AdminResponse::Keys(keys) => {
+            keys.into_iter()
+                .find(|k| k.current)
+                .expect("a current key")
+                .id
+        }
+        other => panic!("keys list: {other:?}"),
+    }
+}
+
+/// Two daemons starting together on one database with one KEK (and no keyring file in
+/// common) agree on one keyring kept there; `keys rotate` on B is used by A within a second,
+/// and credentials issued before and after verify on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemons_with_one_kek_share_the_keyring_kept_in_the_database() {
+    let url = fresh_database();
+    let shared = tempfile::tempdir().unwrap();
+    let kek = shared.path().join("kek");
+    let (ok, out) = init_kek(&kek);
+    assert!(ok, "{out}");
+    assert!(out.contains("wrote a new KEK"), "{out}");
+    let written = std::fs::read(&kek).unwrap();
+    assert_eq!(written.len(), 32);
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&kek).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let (ok, out) = init_kek(&kek);
+    assert!(!ok && out.contains("exists"), "{out}");
+    assert_eq!(std::fs::read(&kek).unwrap(), written, "never overwritten");
+
+    let (a, b) = tokio::join!(
+        Daemon::start(with_kek(&url, &kek)),
+        Daemon::start(with_kek(&url, &kek))
+    );
+    let first = current_key(&a).await;
+    assert_eq!(current_key(&b).await, first, "one keyring");
+    for d in [&a, &b] {
+        assert!(
+            !d.dir.path().join("data/keyring.json").exists(),
+            "no keyring file"
+        );
+    }
+    let alice = create_user(&a, "alice").await;
+    let before = session_token(&a, &alice).await;
+    assert_eq!(caller_identity(&b, &before).await, "<ok>");
+
+    let rotated = b.admin(AdminRequest::KeysRotate).await;
+    assert!(matches!(rotated, AdminResponse::Done(_)), "{rotated:?}");
+    let second = current_key(&b).await;
+    assert_ne!(second, first);
+    let watch = Stopwatch::start();
+    while current_key(&a).await != second {
+        assert!(
+            watch.elapsed() < Duration::from_secs(1),
+            "A still seals with {first} after B rotated to {second}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = session_token(&a, &alice).await;
+    for d in [&a, &b] {
+        assert_eq!(
+            caller_identity(d, &before).await,
+            "<ok>",
+            "the retired key opens"
+        );
+        assert_eq!(caller_identity(d, &after).await, "<ok>");
+    }
+    // The retired key still seals live sessions: retiring it is refused, on either node.
+    match a
+        .admin(AdminRequest::KeysRetire {
+            key_id: first.clone(),
+        })
+        .await
+    {
+        AdminResponse::Error(e) => assert!(e.contains("still need it"), "{e}"),
+        other => panic!("retire: {other:?}"),
+    }
+    drop(a.stop().await);
+    let restarted = Daemon::restart(b.stop().await).await;
+    assert_eq!(
+        current_key(&restarted).await,
+        second,
+        "kept across restarts"
+    );
+}
+
+/// Start the daemon configured at `config` and return why it stopped at once.
+async fn refused_start(config: &std::path::Path) -> String {
+    let config = stsbridge::config::load(config).expect("valid config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let started = tokio::time::timeout(
+        Duration::from_secs(20),
+        stsbridge::run(
+            config,
+            listener,
+            stsbridge::RunOptions::default(),
+            std::sync::Arc::new(stsbridge::clock::SystemClock),
+            std::future::pending(),
+        ),
+    )
+    .await
+    .expect("refused at once");
+    started.expect_err("refused").to_string()
+}
+
+/// A KEK that did not seal the keyring kept in the database refuses the start, saying so (the
+/// keyring is never replaced by a new one); so does a daemon without a KEK on a database that
+/// keeps the keyring. The right KEK starts again with the same keyring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_or_missing_kek_is_refused_at_start() {
+    let url = fresh_database();
+    let shared = tempfile::tempdir().unwrap();
+    let (kek, other) = (shared.path().join("kek"), shared.path().join("other"));
+    for file in [&kek, &other] {
+        stsbridge::creds::kek::Kek::create_file(file).unwrap();
+    }
+    let d = Daemon::start(with_kek(&url, &kek)).await;
+    let key = current_key(&d).await;
+    let dir = d.stop().await;
+    let config = dir.path().join("stsbridge.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+
+    let kek_line = format!("kek_file = \"{}\"", kek.display());
+    std::fs::write(
+        &config,
+        text.replace(&kek_line, &format!("kek_file = \"{}\"", other.display())),
+    )
+    .unwrap();
+    let refused = refused_start(&config).await;
+    assert!(
+        refused.contains("does not open key") && refused.contains(&key),
+        "{refused}"
+    );
+    assert!(refused.contains(&other.display().to_string()), "{refused}");
+
+    std::fs::write(&config, text.replace(&kek_line, "")).unwrap();
+    let refused = refused_start(&config).await;
+    assert!(
+        refused.contains("the database keeps the keyring") && refused.contains("kek_file"),
+        "{refused}"
+    );
+    assert!(!dir.path().join("data/keyring.json").exists());
+
+    std::fs::write(&config, &text).unwrap();
+    let d = Daemon::restart(dir).await;
+    assert_eq!(current_key(&d).await, key, "the keyring kept is unchanged");
 }
