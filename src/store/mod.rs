@@ -12,6 +12,7 @@
 
 #[cfg(test)]
 pub(crate) mod conformance;
+pub mod copy;
 pub mod postgres;
 pub mod sled;
 

@@ -11,6 +11,7 @@ use crate::store::StoreError;
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_keyring.sql")),
+    (3, include_str!("migrations/0003_audit_copies.sql")),
 ];
 
 /// The advisory lock key held while migrating (the bytes of "stsbridg").

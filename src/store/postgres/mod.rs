@@ -15,6 +15,7 @@
 //! keyring, sealed under the KEK (`keyring_keys`), is followed the same way: its generation
 //! is read at each notification and each catch-up.
 
+mod import;
 mod keyring;
 mod migrate;
 #[cfg(test)]
