@@ -110,6 +110,11 @@ enum Command {
     },
     /// Measure AssumeRoleWithWebIdentity throughput and latency of a running daemon.
     Loadgen(LoadgenArgs),
+    /// Move records between stores (the daemon stopped): `store copy --from sled --to postgres`.
+    Store {
+        #[command(subcommand)]
+        command: cli::store::StoreCommand,
+    },
     /// Validate IAM policy documents and decide requests against them (no configuration file).
     Policy {
         #[command(subcommand)]
@@ -402,6 +407,15 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy { command } => policy_command(command),
+        Command::Store {
+            command: cli::store::StoreCommand::Copy(args),
+        } => {
+            let settings = cli::store::settings(&cli.config)?;
+            for line in cli::store::copy(&settings, &args).await? {
+                say!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

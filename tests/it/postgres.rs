@@ -187,7 +187,7 @@ async fn check_config_reports_the_databases_schema_version() {
     drop(d.stop().await);
     let (ok, out) = check_config(&path);
     assert!(ok, "{out}");
-    assert!(out.contains("schema version 2 (current)"), "{out}");
+    assert!(out.contains("schema version 3 (current)"), "{out}");
 
     let nowhere = tempfile::tempdir().unwrap();
     let config = crate::check_config::MAIN.replace(
@@ -548,4 +548,117 @@ async fn a_wrong_or_missing_kek_is_refused_at_start() {
     std::fs::write(&config, &text).unwrap();
     let d = Daemon::restart(dir).await;
     assert_eq!(current_key(&d).await, key, "the keyring kept is unchanged");
+}
+
+/// `stsbridge --config CONFIG ARGS...`: success and everything it printed.
+fn stsbridge(config: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stsbridge"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("run stsbridge");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// Moving a daemon from sled to PostgreSQL: `store copy` refuses while the daemon holds its
+/// store, then carries its records and its keyring (under the KEK) into the database, once
+/// however often it runs; the daemon restarted on the database honours what it issued before
+/// (a session, a revocation, a user's key) and lists its audit trail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_copy_moves_a_sled_daemon_into_postgres() {
+    let d = Daemon::start(Setup::default()).await;
+    let alice = create_user(&d, "alice").await;
+    let kept = session_token(&d, &alice).await;
+    let revoked = session_token(&d, &alice).await;
+    let answer = d
+        .admin(AdminRequest::SessionsRevoke {
+            id: revoked.access_key_id().to_owned(),
+        })
+        .await;
+    assert!(matches!(answer, AdminResponse::Revoked(_)), "{answer:?}");
+    let audited = d.audit().await.len();
+
+    let url = fresh_database();
+    let kek = d.dir.path().join("kek");
+    let (ok, out) = init_kek(&kek);
+    assert!(ok, "{out}");
+    let text = std::fs::read_to_string(&d.config_path).unwrap();
+    let on_postgres = text.replace(
+        "[keys]\n",
+        &format!("{}[keys]\nkek_file = \"kek\"\n", storage_on(&url)),
+    );
+    let copy_config = d.dir.path().join("copy.toml");
+    std::fs::write(&copy_config, &on_postgres).unwrap();
+    let copy = ["store", "copy", "--from", "sled", "--to", "postgres"];
+    let (ok, out) = stsbridge(&copy_config, &copy);
+    assert!(!ok && out.contains("stop the daemon"), "{out}");
+    let (ok, out) = stsbridge(
+        &copy_config,
+        &["store", "copy", "--from", "postgres", "--to", "sled"],
+    );
+    assert!(
+        !ok && out.contains("--from sled --to postgres only"),
+        "{out}"
+    );
+
+    let dir = d.stop().await;
+    let (ok, out) = stsbridge(&copy_config, &copy);
+    assert!(ok, "{out}");
+    for line in [
+        "keyring: the 1 key(s) of",
+        "sessions: 2 read, 2 copied",
+        "revocations: 1 read, 1 copied",
+        "users: 1 read, 1 copied",
+        &format!("audit events: {audited} read, {audited} copied"),
+    ] {
+        assert!(out.contains(line), "{line} in {out}");
+    }
+    let (ok, out) = stsbridge(&copy_config, &copy);
+    assert!(ok, "{out}");
+    for line in [
+        "holding every key of",
+        "sessions: 2 read, 0 copied",
+        "users: 1 read, 0 copied",
+        &format!("audit events: {audited} read, 0 copied"),
+    ] {
+        assert!(out.contains(line), "{line} in {out}");
+    }
+    let (ok, out) = stsbridge(
+        &copy_config,
+        &[&copy[..], &["--sled-path", "/nonexistent"]].concat(),
+    );
+    assert!(
+        !ok && out.contains("no sled store in /nonexistent"),
+        "{out}"
+    );
+
+    std::fs::write(dir.path().join("stsbridge.toml"), &on_postgres).unwrap();
+    std::fs::remove_file(dir.path().join("data/keyring.json")).unwrap();
+    let d = Daemon::restart(dir).await;
+    assert_eq!(
+        caller_identity(&d, &kept).await,
+        "<ok>",
+        "the keyring came along"
+    );
+    assert_eq!(
+        caller_identity(&d, &revoked).await,
+        "InvalidClientTokenId",
+        "the revocation came along"
+    );
+    let later = session_token(&d, &alice).await;
+    assert_eq!(
+        caller_identity(&d, &later).await,
+        "<ok>",
+        "the user's key works"
+    );
+    let events = d.audit().await;
+    let created: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_name == "CreateUser")
+        .collect();
+    assert_eq!(created.len(), 1, "copied once: {events:?}");
 }
