@@ -234,6 +234,13 @@ pub trait AuditLog: Send + Sync {
     /// event stays while a newer one written in the same commit stays (the events of one
     /// commit are seconds apart at most). Returns how many events were deleted.
     async fn prune_before(&self, before_unix: i64) -> Result<u64, StoreError>;
+    /// Make ready, at `now_unix`, what the events of the next days need (a backend that keeps
+    /// the trail by day creates their partitions); the purge calls it at each round. Nothing
+    /// by default.
+    async fn prepare_ahead(&self, now_unix: i64) -> Result<(), StoreError> {
+        let _ = now_unix;
+        Ok(())
+    }
     /// The newest events matching `query`, at most `query.limit`, oldest first (as
     /// [`list`](Self::list), recorded events included); a window is read from its start and
     /// end, not by a pass over the whole trail.
@@ -505,6 +512,9 @@ pub async fn purge_every(
     loop {
         ticker.tick().await;
         let now = unix_seconds(clock.now());
+        if let Err(e) = store.audit.prepare_ahead(now).await {
+            tracing::warn!(error = %e, "preparing the audit trail's next days failed");
+        }
         match store.purge_expired(now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired sessions purged"),

@@ -9,7 +9,8 @@ use aws_lc_rs::digest::{SHA256, digest};
 use data_encoding::HEXLOWER;
 
 use super::{
-    PostgresStore, REVOCATION_CHANNEL, db_error, encode, event_row, moot_at, revocation_key,
+    PostgresStore, REVOCATION_CHANNEL, db_error, encode, event_row, moot_at, partitions,
+    revocation_key,
 };
 use crate::audit::AuditEvent;
 use crate::store::{KeyUse, Revocation, SessionRecord, StoreError};
@@ -55,6 +56,14 @@ impl PostgresStore {
             identity.extend_from_slice(&occurrence.to_be_bytes());
             *occurrence += 1;
             rows.push((row, HEXLOWER.encode(digest(&SHA256, &identity).as_ref())));
+        }
+        let days: std::collections::BTreeSet<i64> = rows
+            .iter()
+            .filter_map(|(row, _)| partitions::day_of(row.unix_time))
+            .collect();
+        {
+            let mut client = self.client().await?;
+            partitions::ensure(&mut client, days).await?;
         }
         let mut inserted = 0;
         for chunk in rows.chunks(CHUNK) {

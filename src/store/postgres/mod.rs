@@ -2,9 +2,10 @@
 //! revocations, users and the replay cache hold across nodes.
 //!
 //! Tables (see `migrations/`): `sessions` (by access key id, indexed by expiry and by issue
-//! time), `audit` (an identity sequence, indexed by event time then sequence: time order, and
-//! a retention cut is a range), `replay`, `revocations`, `users` with `access_keys`,
-//! `role_ids`, `sealing_keys`, `key_usage`. Records are the daemon's JSON in `text` columns.
+//! time), `audit` (partitioned by day, see `partitions`; keyed by event time then a
+//! sequence: time order, and a retention cut is a range), `replay`, `revocations`, `users`
+//! with `access_keys`, `role_ids`, `sealing_keys`, `key_usage`, `keyring` with
+//! `keyring_keys`. Records are the daemon's JSON in `text` columns.
 //!
 //! Durability: `synchronous_commit` is on for every connection, so a write is durable (its
 //! WAL flushed) when its commit returns. Sessions and audit events go through the batching
@@ -18,6 +19,7 @@
 mod import;
 mod keyring;
 mod migrate;
+mod partitions;
 #[cfg(test)]
 pub(crate) mod test_cluster;
 mod writer;
@@ -851,16 +853,38 @@ impl AuditLog for PostgresStore {
         Ok(events)
     }
 
-    /// By ranges of the time index, a chunk at a time.
+    /// The days wholly before the cut by dropping their partitions; the rest (the day the cut
+    /// falls in, the default partition) by ranges of the time index, a chunk at a time.
     async fn prune_before(&self, before_unix: i64) -> Result<u64, StoreError> {
-        self.delete_in_chunks(
-            "DELETE FROM audit WHERE seq IN (
-                 SELECT seq FROM audit WHERE event_time < $1 ORDER BY event_time, seq LIMIT $2)
-             RETURNING 1",
-            before_unix,
-            "pruning the audit trail",
-        )
-        .await
+        let dropped = {
+            let mut client = self.client().await?;
+            partitions::drop_before(&mut client, before_unix).await?
+        };
+        let deleted = self
+            .delete_in_chunks(
+                "DELETE FROM audit WHERE (event_time, seq) IN (
+                     SELECT event_time, seq FROM audit WHERE event_time < $1
+                     ORDER BY event_time, seq LIMIT $2)
+                 RETURNING 1",
+                before_unix,
+                "pruning the audit trail",
+            )
+            .await?;
+        Ok(dropped + deleted)
+    }
+
+    /// The partitions of today and the next days.
+    async fn prepare_ahead(&self, now_unix: i64) -> Result<(), StoreError> {
+        let Some(today) = partitions::day_of(now_unix) else {
+            return Ok(());
+        };
+        let mut client = self.client().await?;
+        let created =
+            partitions::ensure(&mut client, today..=today + partitions::DAYS_AHEAD).await?;
+        if created > 0 {
+            tracing::info!(created, "audit partitions created ahead");
+        }
+        Ok(())
     }
 
     /// Waits first for the events recorded to be written; reads the window newest first,

@@ -68,7 +68,7 @@ async fn opening_migrates_once_and_records_the_version() {
     assert_eq!(rows.len(), MIGRATIONS_APPLIED, "each migration once");
 }
 
-const MIGRATIONS_APPLIED: usize = 3;
+const MIGRATIONS_APPLIED: usize = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_migrated_by_a_newer_build_is_refused() {
@@ -429,4 +429,155 @@ async fn the_keyring_kept_is_one_changed_by_compare_and_swap_and_followed() {
     assert_eq!(a.load().await.unwrap().unwrap().keys, rotated, "unchanged");
     let second = a.create_if_none(&[sealed("eeeeeeee", None)]).await.unwrap();
     assert_eq!(second.keys, rotated, "created once only");
+}
+
+/// An event at `t` (unix seconds) named `id`.
+fn event_at(id: &str, t: i64) -> AuditEvent {
+    AuditEvent {
+        event_time: crate::clock::iso8601(crate::clock::from_unix_seconds(t)),
+        ..event(id)
+    }
+}
+
+async fn names(store: &Store) -> Vec<String> {
+    store
+        .audit
+        .list(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.request_id)
+        .collect()
+}
+
+const DAY: i64 = partitions::DAY;
+const D: i64 = 20_000;
+
+/// The purge makes the partitions of today and the next days; an event of a day without one
+/// waits in the default partition and moves into its day's partition when that is made;
+/// retention drops the days wholly before the cut and deletes the rest row by row, and the
+/// trail reads the same throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_trail_is_kept_by_day_and_pruned_by_dropping_days() {
+    let h = PostgresHarness::new();
+    let backend = Arc::new(PostgresStore::open(&h.settings).await.unwrap());
+    let store = Store::on(backend.clone());
+    store.audit.prepare_ahead(D * DAY + 100).await.unwrap();
+    let client = backend.client().await.unwrap();
+    assert_eq!(
+        partitions::partition_days(&client).await,
+        [D, D + 1, D + 2].into()
+    );
+    for (id, t) in [
+        ("ancient", 10 * DAY),
+        ("yesterday", (D - 1) * DAY + 7),
+        ("today-1", D * DAY + 1),
+        ("today-2", D * DAY + 1),
+        ("tomorrow-early", (D + 1) * DAY + 5),
+        ("tomorrow-late", (D + 1) * DAY + 50),
+        ("after", (D + 2) * DAY),
+    ] {
+        store.audit.append(&event_at(id, t)).await.unwrap();
+    }
+    let all = names(&store).await;
+    assert_eq!(
+        all,
+        [
+            "ancient",
+            "yesterday",
+            "today-1",
+            "today-2",
+            "tomorrow-early",
+            "tomorrow-late",
+            "after"
+        ]
+    );
+    store.audit.prepare_ahead((D - 1) * DAY).await.unwrap();
+    assert!(partitions::partition_days(&client).await.contains(&(D - 1)));
+    let moved = client
+        .query_one("SELECT count(*) FROM audit_day_19999", &[])
+        .await
+        .unwrap();
+    assert_eq!(moved.get::<_, i64>(0), 1, "yesterday's event moved in");
+    assert_eq!(names(&store).await, all);
+
+    let pruned = store.audit.prune_before((D + 1) * DAY + 10).await.unwrap();
+    assert_eq!(
+        pruned, 5,
+        "two days dropped (3), the default (1), a row (1)"
+    );
+    assert_eq!(
+        partitions::partition_days(&client).await,
+        [D + 1, D + 2].into()
+    );
+    assert_eq!(names(&store).await, ["tomorrow-late", "after"]);
+    assert_eq!(
+        store.audit.prune_before((D + 1) * DAY + 10).await.unwrap(),
+        0
+    );
+}
+
+/// A database whose audit table was not partitioned (schema 3) keeps its events, in order,
+/// each in its day's partition; events appended after come after those of the same second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioning_the_audit_trail_keeps_its_events() {
+    let h = PostgresHarness::new();
+    let (mut client, connection) = tokio_postgres::connect(&h.settings.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(connection);
+    client
+        .batch_execute(
+            "CREATE TABLE schema_version (version integer PRIMARY KEY,
+                                          applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await
+        .unwrap();
+    for (version, sql) in migrate::MIGRATIONS.iter().filter(|(v, _)| *v <= 3) {
+        let tx = client.transaction().await.unwrap();
+        tx.batch_execute(sql).await.unwrap();
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES ($1)",
+            &[version],
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    for (id, t) in [
+        ("first", D * DAY + 3),
+        ("second", D * DAY + 3),
+        ("next-day", (D + 1) * DAY),
+    ] {
+        let json = serde_json::to_string(&event_at(id, t)).unwrap();
+        client
+            .execute(
+                "INSERT INTO audit (event_time, event) VALUES ($1, $2)",
+                &[&t, &json],
+            )
+            .await
+            .unwrap();
+    }
+    drop(client);
+    let _ = driver.await;
+
+    let backend = Arc::new(PostgresStore::open(&h.settings).await.unwrap());
+    assert_eq!(backend.schema_version(), 4);
+    let store = Store::on(backend.clone());
+    store
+        .audit
+        .append(&event_at("appended", D * DAY + 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        names(&store).await,
+        ["first", "second", "appended", "next-day"]
+    );
+    let client = backend.client().await.unwrap();
+    assert_eq!(partitions::partition_days(&client).await, [D, D + 1].into());
+    let in_default = client
+        .query_one("SELECT count(*) FROM audit_default", &[])
+        .await
+        .unwrap();
+    assert_eq!(in_default.get::<_, i64>(0), 0);
 }
