@@ -606,7 +606,16 @@ async fn store_copy_moves_a_sled_daemon_into_postgres() {
     );
 
     let dir = d.stop().await;
-    let (ok, out) = stsbridge(&copy_config, &copy);
+    // The stopped daemon's store is released a moment after it returns.
+    let mut attempts = 0;
+    let (ok, out) = loop {
+        let (ok, out) = stsbridge(&copy_config, &copy);
+        if ok || !out.contains("in use by another process") || attempts == 100 {
+            break (ok, out);
+        }
+        attempts += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert!(ok, "{out}");
     for line in [
         "keyring: the 1 key(s) of",

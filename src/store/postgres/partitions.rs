@@ -60,8 +60,20 @@ pub(super) async fn ensure(
         .await
         .map_err(|e| db_error("taking the audit partition lock", &e))?;
     let have = days(&tx).await?;
+    let missing: BTreeSet<i64> = wanted
+        .into_iter()
+        .filter(|d| *d >= 0 && !have.contains(d))
+        .collect();
+    if !missing.is_empty() {
+        // No event is written meanwhile (writers wait the few milliseconds this takes): one
+        // routed to the default partition before the attach would otherwise be refused by
+        // the new partition's constraint, or keep the attach from validating.
+        tx.batch_execute("LOCK TABLE audit IN SHARE ROW EXCLUSIVE MODE")
+            .await
+            .map_err(|e| db_error("locking the audit trail to add partitions", &e))?;
+    }
     let mut created = 0;
-    for day in wanted.into_iter().filter(|d| *d >= 0 && !have.contains(d)) {
+    for day in missing {
         let (from, to) = (day * DAY, (day + 1) * DAY);
         let name = format!("{PREFIX}{day}");
         tx.batch_execute(&format!(

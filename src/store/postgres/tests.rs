@@ -581,3 +581,48 @@ async fn partitioning_the_audit_trail_keeps_its_events() {
         .unwrap();
     assert_eq!(in_default.get::<_, i64>(0), 0);
 }
+
+/// Events written while their day's partition is being made all land, and all stay visible:
+/// none is refused by the new partition's constraint or left behind in the default partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_written_while_partitions_are_made_are_kept() {
+    let h = PostgresHarness::new();
+    let store = Store::on(Arc::new(PostgresStore::open(&h.settings).await.unwrap()));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..25 {
+                    let id = format!("w{w}-{i}");
+                    store
+                        .audit
+                        .append(&event_at(&id, D * DAY + i))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for day in 0..5 {
+        store
+            .audit
+            .prepare_ahead((D - 4 + day) * DAY)
+            .await
+            .unwrap();
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert_eq!(store.audit.list(1000).await.unwrap().len(), 100);
+    let in_window = store
+        .audit
+        .query(&crate::audit::query::AuditQuery {
+            since: Some(D * DAY),
+            until: Some((D + 1) * DAY),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(in_window.len(), 100, "found by a window on the day too");
+}
