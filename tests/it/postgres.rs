@@ -671,3 +671,40 @@ async fn store_copy_moves_a_sled_daemon_into_postgres() {
         .collect();
     assert_eq!(created.len(), 1, "copied once: {events:?}");
 }
+
+/// A PostgreSQL deployment that kept the keyring in files moves it into the database by
+/// setting `kek_file`: the first start with it keeps the file's keys there, so what they
+/// sealed still opens; from then on the file is not needed, and `keys rotate` on a stopped
+/// daemon changes the keyring in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setting_a_kek_moves_the_keyring_file_into_the_database() {
+    let url = fresh_database();
+    let d = Daemon::start(on(&url)).await;
+    let alice = create_user(&d, "alice").await;
+    let creds = session_token(&d, &alice).await;
+    let key = current_key(&d).await;
+    let dir = d.stop().await;
+    let kek = dir.path().join("kek");
+    stsbridge::creds::kek::Kek::create_file(&kek).unwrap();
+    let config = dir.path().join("stsbridge.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("[keys]\n", "[keys]\nkek_file = \"kek\"\n"),
+    )
+    .unwrap();
+    let d = Daemon::restart(dir).await;
+    assert_eq!(current_key(&d).await, key, "the file's keys");
+    assert_eq!(caller_identity(&d, &creds).await, "<ok>");
+    let dir = d.stop().await;
+    std::fs::remove_file(dir.path().join("data/keyring.json")).unwrap();
+    let (ok, out) = stsbridge(&config, &["keys", "rotate"]);
+    assert!(ok && out.contains("is current"), "{out}");
+    let d = Daemon::restart(dir).await;
+    assert_ne!(current_key(&d).await, key, "rotated in the database");
+    assert_eq!(caller_identity(&d, &creds).await, "<ok>");
+    assert_eq!(
+        caller_identity(&d, &session_token(&d, &alice).await).await,
+        "<ok>"
+    );
+}
