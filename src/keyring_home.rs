@@ -145,10 +145,7 @@ impl KeyringHome {
 }
 
 /// The keyring whose sealed keys `kek` opens, or why not (a wrong KEK said as such).
-pub(crate) fn open(
-    keys: &[crate::creds::keyring::SealedKey],
-    kek: &Kek,
-) -> Result<Keyring, HomeError> {
+pub fn open(keys: &[crate::creds::keyring::SealedKey], kek: &Kek) -> Result<Keyring, HomeError> {
     Keyring::open_sealed(keys, kek).map_err(|e| match e {
         KeyringError::Kek(KekError::WrongKek { key_id }) => HomeError::WrongKek {
             kek_file: kek.path().to_owned(),

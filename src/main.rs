@@ -513,8 +513,12 @@ async fn check_config(path: &Path, strict: bool) -> ExitCode {
                 say!("{} warning(s) found (--strict)", c.warnings.len());
                 return ExitCode::FAILURE;
             }
-            match cli::storage::check(&c.settings.storage).await {
-                Some(Ok(line)) => say!("note: {line}"),
+            match cli::storage::check(&c.settings).await {
+                Some(Ok(lines)) => {
+                    for line in lines {
+                        say!("note: {line}");
+                    }
+                }
                 Some(Err(problem)) => {
                     say!("{}: {problem}", path.display());
                     say!("1 problem(s) found");

@@ -536,6 +536,9 @@ async fn a_wrong_or_missing_kek_is_refused_at_start() {
         "{refused}"
     );
     assert!(refused.contains(&other.display().to_string()), "{refused}");
+    let (ok, out) = check_config(&config);
+    assert!(!ok && out.contains("keys.kek_file: the KEK file"), "{out}");
+    assert!(out.contains("does not open key"), "{out}");
 
     std::fs::write(&config, text.replace(&kek_line, "")).unwrap();
     let refused = refused_start(&config).await;
@@ -543,9 +546,22 @@ async fn a_wrong_or_missing_kek_is_refused_at_start() {
         refused.contains("the database keeps the keyring") && refused.contains("kek_file"),
         "{refused}"
     );
+    let (ok, out) = check_config(&config);
+    assert!(
+        !ok && out.contains("keys.kek_file: is not set, but the database keeps the keyring"),
+        "{out}"
+    );
     assert!(!dir.path().join("data/keyring.json").exists());
 
     std::fs::write(&config, &text).unwrap();
+    let (ok, out) = check_config(&config);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "the KEK opens the keyring kept in the database (1 key(s), current {key})"
+        )),
+        "{out}"
+    );
     let d = Daemon::restart(dir).await;
     assert_eq!(current_key(&d).await, key, "the keyring kept is unchanged");
 }

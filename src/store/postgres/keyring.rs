@@ -5,9 +5,9 @@
 //! announced with `NOTIFY` on [`KEYRING_CHANNEL`]; each handle's follower reads the generation
 //! then, and at every catch-up.
 
-use deadpool_postgres::{GenericClient, Pool};
+use deadpool_postgres::Pool;
 use tokio::sync::watch;
-use tokio_postgres::IsolationLevel;
+use tokio_postgres::{GenericClient, IsolationLevel};
 
 use super::{PostgresStore, db_error, pool_error};
 use crate::creds::keyring::SealedKey;
@@ -39,14 +39,20 @@ async fn read(pool: &Pool) -> Result<Option<StoredKeyring>, StoreError> {
         .start()
         .await
         .map_err(|e| db_error("starting to read the keyring", &e))?;
-    let stored = read_in(&tx).await?;
+    let stored = read_in(&*tx).await?;
     tx.commit()
         .await
         .map_err(|e| db_error("reading the keyring", &e))?;
     Ok(stored)
 }
 
-async fn read_in(client: &impl GenericClient) -> Result<Option<StoredKeyring>, StoreError> {
+/// The schema version that made the keyring's tables.
+pub(super) const FIRST_VERSION: i32 = 2;
+
+/// The keyring kept, as `client` sees it now (inside a transaction: in its snapshot).
+pub(super) async fn read_in(
+    client: &impl GenericClient,
+) -> Result<Option<StoredKeyring>, StoreError> {
     let generation = read_generation(client).await?;
     if generation == 0 {
         return Ok(None);
@@ -126,7 +132,7 @@ impl KeyringVault for PostgresStore {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FIRST_KEYRING_LOCK])
             .await
             .map_err(|e| db_error("taking the keyring creation lock", &e))?;
-        if let Some(kept) = read_in(&tx).await? {
+        if let Some(kept) = read_in(&*tx).await? {
             tx.commit()
                 .await
                 .map_err(|e| db_error("reading the keyring", &e))?;
@@ -162,7 +168,7 @@ impl KeyringVault for PostgresStore {
             .await
             .map_err(|e| db_error("changing the keyring", &e))?;
         let Some(row) = bumped else {
-            let kept = read_generation(&tx).await?;
+            let kept = read_generation(&*tx).await?;
             return Err(StoreError::Conflict(format!(
                 "the keyring changed meanwhile (generation {kept}, not {expected}): read it again"
             )));

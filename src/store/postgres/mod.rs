@@ -260,7 +260,8 @@ impl PostgresStore {
         let in_force = RevocationSet::new(read_revocations(&pool).await?);
         let generation = {
             let client = pool.get().await.map_err(|e| pool_error(&e))?;
-            keyring::read_generation(&client).await?
+            let client: &tokio_postgres::Client = &client;
+            keyring::read_generation(client).await?
         };
         let followed = Followed {
             pool: pool.clone(),
@@ -363,12 +364,14 @@ impl PostgresStore {
 }
 
 /// What `check-config` tells of the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatabaseStatus {
     /// The version of its schema (0: none yet, created at the daemon's first start).
     pub schema_version: i32,
     /// The version this build migrates to.
     pub latest_version: i32,
+    /// The keyring it keeps (sealed under the KEK), if any.
+    pub keyring: Option<crate::store::StoredKeyring>,
 }
 
 /// Connect to the database (one connection, at most `timeout` to get it) and read the version
@@ -387,13 +390,24 @@ pub async fn probe(
         .map_err(|_| StoreError::Backend(format!("no answer within {}s", timeout.as_secs())))?
         .map_err(|e| db_error("connecting", &e))?;
     let driver = tokio::spawn(connection);
-    let version = migrate::version_if_any(&client).await;
+    let read = async {
+        let version = migrate::version_if_any(&client).await?;
+        let keyring = if version >= keyring::FIRST_VERSION {
+            keyring::read_in(&client).await?
+        } else {
+            None
+        };
+        Ok::<_, StoreError>((version, keyring))
+    }
+    .await;
     drop(client);
     // Ends once the client is gone.
     let _ = driver.await;
+    let (schema_version, keyring) = read?;
     Ok(DatabaseStatus {
-        schema_version: version?,
+        schema_version,
         latest_version: migrate::latest_version(),
+        keyring,
     })
 }
 
@@ -707,7 +721,8 @@ async fn follow(
 
 async fn read_keyring_generation(followed: &Followed) -> Result<(), StoreError> {
     let client = followed.pool.get().await.map_err(|e| pool_error(&e))?;
-    let generation = keyring::read_generation(&client).await?;
+    let client: &tokio_postgres::Client = &client;
+    let generation = keyring::read_generation(client).await?;
     keyring::saw_generation(&followed.keyring_generation, generation);
     Ok(())
 }
