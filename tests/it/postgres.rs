@@ -724,3 +724,40 @@ async fn setting_a_kek_moves_the_keyring_file_into_the_database() {
         "<ok>"
     );
 }
+
+/// `keys retire` of a key nothing needs removes it from the keyring in the database, for every
+/// daemon on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_retire_removes_a_key_from_the_keyring_in_the_database() {
+    let url = fresh_database();
+    let shared = tempfile::tempdir().unwrap();
+    let kek = shared.path().join("kek");
+    stsbridge::creds::kek::Kek::create_file(&kek).unwrap();
+    let a = Daemon::start(with_kek(&url, &kek)).await;
+    let b = Daemon::start(with_kek(&url, &kek)).await;
+    let first = current_key(&a).await;
+    let rotated = a.admin(AdminRequest::KeysRotate).await;
+    assert!(matches!(rotated, AdminResponse::Done(_)), "{rotated:?}");
+    let retired = b
+        .admin(AdminRequest::KeysRetire {
+            key_id: first.clone(),
+        })
+        .await;
+    match retired {
+        AdminResponse::Done(m) => assert!(m.contains("the keyring in the database"), "{m}"),
+        other => panic!("retire: {other:?}"),
+    }
+    let watch = Stopwatch::start();
+    loop {
+        let keys = match a.admin(AdminRequest::KeysList).await {
+            AdminResponse::Keys(keys) => keys,
+            other => panic!("keys list: {other:?}"),
+        };
+        if keys.len() == 1 {
+            assert_ne!(keys[0].id, first);
+            break;
+        }
+        assert!(watch.elapsed() < Duration::from_secs(1), "{keys:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
