@@ -108,14 +108,6 @@ impl KeyringHome {
         }
     }
 
-    /// The keyring file, when the keyring lives in one.
-    pub fn file(&self) -> Option<&Path> {
-        match self {
-            Self::File(path) => Some(path),
-            Self::Vault { .. } => None,
-        }
-    }
-
     /// The keyring as its home keeps it now.
     pub async fn read(&self) -> Result<(Keyring, ReadAt), HomeError> {
         match self {

@@ -81,7 +81,10 @@ pub async fn open_keyring_at(
             let stored = match vault.load().await? {
                 Some(stored) => stored,
                 None => {
+                    // Never keep a keyring that lacks what the store needs: the start is
+                    // refused and the database keeps none, until the right keys are at hand.
                     let first = first_keyring(keyring_file, now)?;
+                    check_holds(&first, needed.clone())?;
                     vault.create_if_none(&first.seal_under(kek)?).await?
                 }
             };
@@ -98,7 +101,7 @@ pub async fn open_keyring_at(
 
 /// The keyring the database starts with: the keyring file's, when there is one (a deployment
 /// that kept a copy on each node moves into the database by setting `kek_file`), or a fresh
-/// one. The keys the store needs are checked after (a fresh keyring holds none of them).
+/// one (which holds none of the keys the store may need: the caller checks).
 fn first_keyring(keyring_file: &Path, now: SystemTime) -> Result<Keyring, StartupError> {
     if keyring_file.exists() {
         let keyring = Keyring::load(keyring_file)?;

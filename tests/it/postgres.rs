@@ -709,6 +709,18 @@ async fn setting_a_kek_moves_the_keyring_file_into_the_database() {
         text.replace("[keys]\n", "[keys]\nkek_file = \"kek\"\n"),
     )
     .unwrap();
+    // Without the file, the keys alice's secret needs are nowhere: refused, and nothing kept.
+    let file = dir.path().join("data/keyring.json");
+    let aside = dir.path().join("keyring.aside");
+    std::fs::rename(&file, &aside).unwrap();
+    let refused = refused_start(&config).await;
+    assert!(
+        refused.contains("the keyring in the database lacks key(s)") && refused.contains(&key),
+        "{refused}"
+    );
+    let (_, out) = check_config(&config);
+    assert!(out.contains("the database keeps no keyring yet"), "{out}");
+    std::fs::rename(&aside, &file).unwrap();
     let d = Daemon::restart(dir).await;
     assert_eq!(current_key(&d).await, key, "the file's keys");
     assert_eq!(caller_identity(&d, &creds).await, "<ok>");
