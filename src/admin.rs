@@ -9,7 +9,7 @@ mod user_changes;
 
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use aws_lc_rs::rand::SystemRandom;
@@ -22,6 +22,7 @@ use crate::audit::{AuditDraft, AuditEvent, EventName};
 use crate::clock::{Clock, from_unix_seconds, iso8601, unix_seconds};
 use crate::creds::SharedKeyring;
 use crate::follow::{self, FollowLine};
+use crate::keyring_home::KeyringHome;
 use crate::reload::{ReloadReport, Reloader};
 use crate::store::{
     Revocation, SessionRecord, Store, StoreError, UpdateError, UserChange, update_user,
@@ -172,8 +173,8 @@ pub struct Admin {
     known_role: KnownRole,
     /// The running daemon's reloader (`None`: the command line acting on a stopped store).
     reload: Option<Arc<Reloader>>,
-    /// The keyring file `keys rotate` and `keys retire` rewrite (none: they are refused).
-    keyring_file: Option<PathBuf>,
+    /// Where `keys rotate` and `keys retire` change the keyring (none: they are refused).
+    keyring_home: Option<KeyringHome>,
     /// One keyring change at a time.
     keyring_change: Arc<tokio::sync::Mutex<()>>,
 }
@@ -193,7 +194,7 @@ impl Admin {
             default_account_id: default_account_id.to_owned(),
             known_role,
             reload: None,
-            keyring_file: None,
+            keyring_home: None,
             keyring_change: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -209,7 +210,15 @@ impl Admin {
     /// keyring was loaded from).
     #[must_use]
     pub fn with_keyring_file(mut self, path: &Path) -> Self {
-        self.keyring_file = Some(path.to_owned());
+        self.keyring_home = Some(KeyringHome::File(path.to_owned()));
+        self
+    }
+
+    /// Let `keys rotate` and `keys retire` change the keyring where it lives (the file, or
+    /// the database under the KEK).
+    #[must_use]
+    pub fn with_keyring_home(mut self, home: KeyringHome) -> Self {
+        self.keyring_home = Some(home);
         self
     }
 }

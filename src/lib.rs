@@ -5,7 +5,8 @@
 //! - plain data and rules: `clock`, `arn`, `action`, `text`, `origin`, `identity`, `json`,
 //!   `metrics`, `policy`, `creds`, `users`, `error`, `audit`, `tls` (the listener's certificate);
 //! - seams: `store` (records, by concept), `idp` (identity providers, by kind), `config`
-//!   (settings and the federation);
+//!   (settings and the federation), `keyring_home` (the keyring's file, or the store under
+//!   the KEK);
 //! - the domain: `principal` (who is calling, what they may do), `federation` (trust, grant,
 //!   issue, audit);
 //! - the adapters: `sts` (the STS Query API), `authz` (the authorization API), `admin` (the
@@ -30,6 +31,7 @@ pub mod follow;
 pub mod identity;
 pub mod idp;
 pub mod json;
+pub mod keyring_home;
 pub mod metrics;
 pub mod origin;
 pub mod policy;
@@ -178,7 +180,11 @@ pub async fn run(
             })
         })
         .transpose()?;
-    let keyring = startup::open_keyring(&settings.keyring_path, &store, clock.now()).await?;
+    let keyring_home =
+        keyring_home::KeyringHome::of(&settings.keyring_path, settings.kek_file.as_deref(), &store)
+            .await
+            .map_err(startup::StartupError::from)?;
+    let keyring = startup::open_keyring_at(&keyring_home, &store, clock.now()).await?;
 
     let dev = if options.dev {
         let dev = dev::DevIssuer::open(settings, local)?;
@@ -245,7 +251,7 @@ pub async fn run(
         Arc::new(move |arn| roles_of.federation().roles.get(arn).is_some()),
     )
     .with_reload(Arc::clone(&reloader))
-    .with_keyring_file(&settings.keyring_path);
+    .with_keyring_home(keyring_home.clone());
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin));
     let purge_task = tokio::spawn(store::purge_every(
         store.clone(),
@@ -253,6 +259,7 @@ pub async fn run(
         settings.purge_interval,
         settings.audit_retention,
     ));
+    let keyring_task = tokio::spawn(keyring_home::follow(keyring_home, keyring.clone()));
     let sealing_key_task = tokio::spawn(startup::record_sealing_key_every(
         store,
         keyring,
@@ -308,6 +315,7 @@ pub async fn run(
     admin_task.abort();
     purge_task.abort();
     sealing_key_task.abort();
+    keyring_task.abort();
     hangup_task.iter().for_each(tokio::task::JoinHandle::abort);
     reloader.stop();
     let _ = std::fs::remove_file(&settings.admin_socket);

@@ -71,7 +71,8 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
-    /// The keyring sealing session tokens and user secrets: list, rotate, retire keys.
+    /// The keyring sealing session tokens and user secrets: list, rotate, retire keys; make the
+    /// KEK that seals it in a PostgreSQL store.
     Keys {
         #[command(subcommand)]
         command: cli::keys::KeysCommand,
@@ -109,6 +110,11 @@ enum Command {
     },
     /// Measure AssumeRoleWithWebIdentity throughput and latency of a running daemon.
     Loadgen(LoadgenArgs),
+    /// Move records between stores (the daemon stopped): `store copy --from sled --to postgres`.
+    Store {
+        #[command(subcommand)]
+        command: cli::store::StoreCommand,
+    },
     /// Validate IAM policy documents and decide requests against them (no configuration file).
     Policy {
         #[command(subcommand)]
@@ -343,7 +349,15 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Users {
             command: UsersCommand::List { json: true },
         } => json_command(&cli.config, AdminRequest::UsersList).await,
-        Command::Keys { command } => admin_command(&cli.config, cli::keys::request(command)).await,
+        Command::Keys {
+            command: cli::keys::KeysCommand::InitKek { path },
+        } => {
+            for line in cli::keys::init_kek(&path)? {
+                say!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys { command } => admin_command(&cli.config, cli::keys::request(command)?).await,
         Command::Sessions { command } => {
             let request = match command {
                 SessionsCommand::List { limit, .. } => AdminRequest::SessionsList { limit },
@@ -393,6 +407,15 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy { command } => policy_command(command),
+        Command::Store {
+            command: cli::store::StoreCommand::Copy(args),
+        } => {
+            let settings = cli::store::settings(&cli.config)?;
+            for line in cli::store::copy(&settings, &args).await? {
+                say!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -490,8 +513,12 @@ async fn check_config(path: &Path, strict: bool) -> ExitCode {
                 say!("{} warning(s) found (--strict)", c.warnings.len());
                 return ExitCode::FAILURE;
             }
-            match cli::storage::check(&c.settings.storage).await {
-                Some(Ok(line)) => say!("note: {line}"),
+            match cli::storage::check(&c.settings).await {
+                Some(Ok(lines)) => {
+                    for line in lines {
+                        say!("note: {line}");
+                    }
+                }
                 Some(Err(problem)) => {
                     say!("{}: {problem}", path.display());
                     say!("1 problem(s) found");
@@ -627,10 +654,16 @@ async fn admin_response(path: &Path, request: AdminRequest) -> Result<AdminRespo
             let store = stsbridge::store::connect(&settings.storage, Default::default())
                 .await
                 .map_err(|e| e.to_string())?;
-            let keyring =
-                stsbridge::startup::open_keyring(&settings.keyring_path, &store, SystemClock.now())
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let home = stsbridge::keyring_home::KeyringHome::of(
+                &settings.keyring_path,
+                settings.kek_file.as_deref(),
+                &store,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let keyring = stsbridge::startup::open_keyring_at(&home, &store, SystemClock.now())
+                .await
+                .map_err(|e| e.to_string())?;
             let roles = config.federation.roles;
             let admin = admin::Admin::new(
                 store,
@@ -639,7 +672,7 @@ async fn admin_response(path: &Path, request: AdminRequest) -> Result<AdminRespo
                 &settings.default_account_id,
                 Arc::new(move |arn| roles.get(arn).is_some()),
             )
-            .with_keyring_file(&settings.keyring_path);
+            .with_keyring_home(home);
             admin::execute(&admin, &request).await
         }
     };

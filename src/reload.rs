@@ -359,6 +359,7 @@ fn restart_needed(running: &Settings, file: &Settings) -> Vec<String> {
         purge_interval,
         audit_retention,
         keyring_path,
+        kek_file,
         admin_socket,
         default_account_id,
         metrics,
@@ -412,6 +413,7 @@ fn restart_needed(running: &Settings, file: &Settings) -> Vec<String> {
         "audit.retention_days",
     );
     check(*keyring_path != running.keyring_path, "keys.path");
+    check(*kek_file != running.kek_file, "keys.kek_file");
     check(*metrics != running.metrics, "[metrics]");
     check(*log_format != running.log_format, "log.format");
     // The file named is reopened by every reload (log rotation); naming another needs a restart.

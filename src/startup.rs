@@ -21,6 +21,7 @@ use crate::clock::{Clock, iso8601, unix_seconds};
 use crate::config::RoleSet;
 use crate::creds::ids::{AccessKeyPrefix, new_access_key_id};
 use crate::creds::{Keyring, MAX_SESSION_DURATION_SECONDS, SharedKeyring, sealed};
+use crate::keyring_home::{self, HomeError, KeyringHome};
 use crate::store::{Store, StoreError};
 use crate::users::UserRecord;
 
@@ -43,10 +44,89 @@ pub enum StartupError {
         /// Key id -> what it seals.
         missing: BTreeMap<String, String>,
     },
+    /// The keyring kept in the database lacks keys that seal what the store holds.
+    #[error(
+        "the keyring in the database lacks key(s) {} that seal {}; restore the database's \
+         keyring (keyring and keyring_keys, from a backup) rather than start with another",
+        missing.keys().cloned().collect::<Vec<_>>().join(", "),
+        missing.values().cloned().collect::<Vec<_>>().join("; ")
+    )]
+    KeysMissingInDatabase {
+        /// Key id -> what it seals.
+        missing: BTreeMap<String, String>,
+    },
     #[error("users: {0}")]
     Users(String),
     #[error("role ids: {0}")]
     RoleIds(String),
+    #[error("keyring: {0}")]
+    Home(#[from] HomeError),
+}
+
+/// The keyring from its home ([`KeyringHome::of`] the settings), checked against the store as
+/// [`open_keyring`] does.
+pub async fn open_keyring_at(
+    home: &KeyringHome,
+    store: &Store,
+    now: SystemTime,
+) -> Result<Keyring, StartupError> {
+    match home {
+        KeyringHome::File(path) => open_keyring(path, store, now).await,
+        KeyringHome::Vault {
+            vault,
+            kek,
+            keyring_file,
+        } => {
+            let needed = needed_keys(store, now).await?;
+            let stored = match vault.load().await? {
+                Some(stored) => stored,
+                None => {
+                    // Never keep a keyring that lacks what the store needs: the start is
+                    // refused and the database keeps none, until the right keys are at hand.
+                    let first = first_keyring(keyring_file, now)?;
+                    check_holds(&first, needed.clone())?;
+                    vault.create_if_none(&first.seal_under(kek)?).await?
+                }
+            };
+            let keyring = keyring_home::open(&stored.keys, kek)?;
+            check_holds(&keyring, needed)?;
+            store
+                .sealing_keys
+                .record_current(&keyring.current_key_id(), unix_seconds(now))
+                .await?;
+            Ok(keyring)
+        }
+    }
+}
+
+/// The keyring the database starts with: the keyring file's, when there is one (a deployment
+/// that kept a copy on each node moves into the database by setting `kek_file`), or a fresh
+/// one (which holds none of the keys the store may need: the caller checks).
+fn first_keyring(keyring_file: &Path, now: SystemTime) -> Result<Keyring, StartupError> {
+    if keyring_file.exists() {
+        let keyring = Keyring::load(keyring_file)?;
+        tracing::info!(
+            file = %keyring_file.display(),
+            "the database keeps no keyring yet: it starts with the keyring file's keys"
+        );
+        Ok(keyring)
+    } else {
+        Ok(Keyring::generate(now)?)
+    }
+}
+
+/// Refuse a keyring lacking a key that `needed` lists.
+fn check_holds(keyring: &Keyring, needed: BTreeMap<String, String>) -> Result<(), StartupError> {
+    let held: Vec<String> = keyring.keys().into_iter().map(|k| k.id).collect();
+    let missing: BTreeMap<String, String> = needed
+        .into_iter()
+        .filter(|(id, _)| !held.contains(id))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(StartupError::KeysMissingInDatabase { missing })
+    }
 }
 
 /// The keyring at `path`, checked against the store: every key that seals a user secret or

@@ -8,7 +8,6 @@
 //! current key first, and the sessions must have expired.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +16,7 @@ use crate::audit::{AuditDraft, EventName};
 use crate::clock::{from_unix_seconds, iso8601, unix_seconds};
 use crate::creds::keyring::KeyInfo;
 use crate::creds::{Keyring, MAX_SESSION_DURATION_SECONDS, sealed};
+use crate::keyring_home::{KeyringHome, ReadAt};
 use crate::store::{LiveSessions, Store, StoreError};
 
 /// What an operator may see of one key (never its material).
@@ -74,22 +74,30 @@ pub(super) async fn list(admin: &Admin) -> Result<AdminResponse, StoreError> {
     Ok(AdminResponse::Keys(keys))
 }
 
-/// A fresh key, made current in the keyring file (rewritten atomically, 0600) and in the
-/// keyring in use, so new tokens are sealed with it at once; the old key stays to open what it
-/// sealed.
+/// A fresh key, made current where the keyring lives (the file, rewritten atomically, 0600;
+/// or the database, by compare-and-swap, where every daemon picks it up) and in the keyring
+/// in use, so new tokens are sealed with it at once; the old key stays to open what it sealed.
 pub(super) async fn rotate(admin: &Admin) -> Result<AdminResponse, StoreError> {
     let _one_change = admin.keyring_change.lock().await;
-    let (path, mut keyring) = match keyring_file(admin) {
+    let (home, keyring, read_at) = match read_keyring(admin).await {
         Ok(found) => found,
         Err(refused) => return Ok(refused),
     };
     let now = admin.clock.now();
     let previous = keyring.current_key_id();
-    if let Err(e) = keyring.rotate(path, now) {
-        return Ok(AdminResponse::Error(e.to_string()));
+    let rotated = match keyring.rotated(now) {
+        Ok(rotated) => rotated,
+        Err(e) => return Ok(AdminResponse::Error(e.to_string())),
+    };
+    if let Err(e) = home.write(&rotated, read_at).await {
+        return Ok(AdminResponse::Error(format!(
+            "{}: {e}; the keyring is unchanged",
+            home.describe()
+        )));
     }
-    let current = keyring.current_key_id();
-    admin.keyring.replace(keyring);
+    let current = rotated.current_key_id();
+    tracing::info!(retired = %previous, current = %current, keyring = %home.describe(), "rotated keyring");
+    admin.keyring.replace(rotated);
     // The old key sealed tokens until now, the new one from now on: a later start must find
     // both (`startup::open_keyring`).
     let at = unix_seconds(now);
@@ -119,7 +127,7 @@ pub(super) async fn rotate(admin: &Admin) -> Result<AdminResponse, StoreError> {
 /// user secrets and MFA seeds it sealed, then refuse while unexpired sessions still need it.
 pub(super) async fn retire(admin: &Admin, key_id: &str) -> Result<AdminResponse, StoreError> {
     let _one_change = admin.keyring_change.lock().await;
-    let (path, mut keyring) = match keyring_file(admin) {
+    let (home, keyring, read_at) = match read_keyring(admin).await {
         Ok(found) => found,
         Err(refused) => return Ok(refused),
     };
@@ -131,8 +139,8 @@ pub(super) async fn retire(admin: &Admin, key_id: &str) -> Result<AdminResponse,
     }
     let Some(info) = keyring.keys().into_iter().find(|k| k.id == key_id) else {
         return Ok(AdminResponse::Error(format!(
-            "the keyring {} has no key {key_id}",
-            path.display()
+            "{} has no key {key_id}",
+            home.describe()
         )));
     };
     if let Err(e) = crate::startup::reseal_user_secrets(&admin.store, &keyring, now).await {
@@ -165,17 +173,24 @@ pub(super) async fn retire(admin: &Admin, key_id: &str) -> Result<AdminResponse,
             iso8601(from_unix_seconds(last))
         )));
     }
-    match keyring.remove_retired(path, key_id) {
-        Ok(true) => {}
-        Ok(false) => {
+    let kept = match keyring.without_retired(key_id) {
+        Ok(Some(kept)) => kept,
+        Ok(None) => {
             return Ok(AdminResponse::Error(format!(
-                "the keyring {} has no retired key {key_id}",
-                path.display()
+                "{} has no retired key {key_id}",
+                home.describe()
             )));
         }
         Err(e) => return Ok(AdminResponse::Error(e.to_string())),
+    };
+    if let Err(e) = home.write(&kept, read_at).await {
+        return Ok(AdminResponse::Error(format!(
+            "{}: {e}; {key_id} is kept",
+            home.describe()
+        )));
     }
-    admin.keyring.replace(keyring);
+    tracing::info!(retired = key_id, keyring = %home.describe(), "removed a retired key from the keyring");
+    admin.keyring.replace(kept);
     admin.store.sealing_keys.forget(key_id).await?;
     let event = AuditDraft::operator(
         EventName::RetireSealingKey,
@@ -186,20 +201,21 @@ pub(super) async fn retire(admin: &Admin, key_id: &str) -> Result<AdminResponse,
     admin.store.audit.append(&event).await?;
     Ok(AdminResponse::Done(format!(
         "key {key_id} retired: removed from {}",
-        path.display()
+        home.describe()
     )))
 }
 
-/// The keyring file this admin endpoint may change, read now (the caller holds
+/// The keyring this admin endpoint may change, read now from where it lives (the caller holds
 /// `keyring_change`), or the answer saying why not.
-fn keyring_file(admin: &Admin) -> Result<(&Path, Keyring), AdminResponse> {
-    let Some(path) = admin.keyring_file.as_deref() else {
+async fn read_keyring(admin: &Admin) -> Result<(&KeyringHome, Keyring, ReadAt), AdminResponse> {
+    let Some(home) = admin.keyring_home.as_ref() else {
         return Err(AdminResponse::Error(
-            "this admin endpoint was given no keyring file to change".into(),
+            "this admin endpoint was given no keyring to change".into(),
         ));
     };
-    Keyring::load(path)
-        .map(|keyring| (path, keyring))
+    home.read()
+        .await
+        .map(|(keyring, read_at)| (home, keyring, read_at))
         .map_err(|e| AdminResponse::Error(e.to_string()))
 }
 

@@ -1,4 +1,7 @@
-//! `stsbridge keys list | rotate | retire KEY_ID`: the sealing keyring.
+//! `stsbridge keys list | rotate | retire KEY_ID | init-kek PATH`: the sealing keyring, and
+//! the key-encryption key that seals it in a PostgreSQL store.
+
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use stsbridge::admin::{AdminRequest, KeyStatus};
@@ -17,14 +20,35 @@ pub enum KeysCommand {
         /// The key's id, as `keys list` shows it.
         key_id: String,
     },
+    /// Write a new key-encryption key (32 random bytes, mode 0600) for `[keys] kek_file`; an
+    /// existing file is never overwritten. Every daemon sharing the database needs a copy.
+    InitKek {
+        /// The file to create.
+        path: PathBuf,
+    },
 }
 
-pub fn request(command: KeysCommand) -> AdminRequest {
+/// The admin request of a command the daemon (or the store) answers.
+pub fn request(command: KeysCommand) -> Result<AdminRequest, String> {
     match command {
-        KeysCommand::List => AdminRequest::KeysList,
-        KeysCommand::Rotate => AdminRequest::KeysRotate,
-        KeysCommand::Retire { key_id } => AdminRequest::KeysRetire { key_id },
+        KeysCommand::List => Ok(AdminRequest::KeysList),
+        KeysCommand::Rotate => Ok(AdminRequest::KeysRotate),
+        KeysCommand::Retire { key_id } => Ok(AdminRequest::KeysRetire { key_id }),
+        KeysCommand::InitKek { .. } => {
+            Err("keys init-kek writes a file; no daemon answers it".into())
+        }
     }
+}
+
+/// `keys init-kek PATH`: the file written, or why not; what to do next.
+pub fn init_kek(path: &Path) -> Result<Vec<String>, String> {
+    stsbridge::creds::kek::Kek::create_file(path).map_err(|e| e.to_string())?;
+    Ok(vec![
+        format!("wrote a new KEK to {} (mode 0600)", path.display()),
+        "set [keys] kek_file to it and give every daemon sharing the database the same file; \
+         back it up apart from the database: without it the keyring kept there cannot be opened"
+            .to_owned(),
+    ])
 }
 
 /// One line per key: `ID  created DATE  current|retired (tokens valid until DATE)  needed by ...`.

@@ -7,4 +7,5 @@ pub mod loadgen;
 pub mod log;
 pub mod packaging;
 pub mod storage;
+pub mod store;
 pub mod users;

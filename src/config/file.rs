@@ -200,6 +200,9 @@ fn default_min_free_mb() -> u64 {
 pub struct RawKeys {
     /// The keyring file (created 0600 on first start).
     pub path: String,
+    /// With a PostgreSQL store: the key-encryption key (32 bytes, 0600) sealing the keyring
+    /// kept in the database.
+    pub kek_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -148,6 +148,9 @@ pub struct Settings {
     /// Every recorded event is appended to this file as a JSON line (`[audit] export_file`).
     pub audit_export_file: Option<PathBuf>,
     pub keyring_path: PathBuf,
+    /// `[keys] kek_file`: with a PostgreSQL store, the keyring is kept in the database, each
+    /// key sealed under the KEK in this file.
+    pub kek_file: Option<PathBuf>,
     pub admin_socket: PathBuf,
     /// The account of roles, policies and users that do not name one.
     pub default_account_id: String,
@@ -389,6 +392,7 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
             ),
             audit_export_file: raw.audit.export_file.as_deref().map(resolve),
             keyring_path: resolve(&raw.keys.path),
+            kek_file: kek_file(path, &raw.storage, &raw.keys, &resolve, problems),
             admin_socket,
             default_account_id: raw.default_account_id,
             metrics,
@@ -969,6 +973,41 @@ fn postgres_settings(
         );
     }
     Some(settings)
+}
+
+/// `[keys] kek_file`, with `[storage] kind = "postgres"`: a readable KEK (32 bytes, owner-only).
+/// Without it a PostgreSQL store keeps the keyring in the file `keys.path` (a warning: every
+/// node must then hold a copy of that file).
+fn kek_file(
+    path: &Path,
+    storage: &file::RawStorage,
+    keys: &file::RawKeys,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    problems: &mut Problems,
+) -> Option<PathBuf> {
+    let postgres = storage.kind == file::StorageKind::Postgres;
+    let Some(file) = keys.kek_file.as_deref().map(resolve) else {
+        if postgres {
+            problems.warn(
+                path,
+                Some("keys.kek_file"),
+                "is not set: the keyring stays in the file keys.path, which every daemon sharing                  the database must hold a copy of; set kek_file (`stsbridge keys init-kek`) to                  keep it in the database",
+            );
+        }
+        return None;
+    };
+    if !postgres {
+        problems.add(
+            path,
+            Some("keys.kek_file"),
+            "is read only with [storage] kind = \"postgres\" (a sled store keeps the keyring in keys.path)",
+        );
+        return None;
+    }
+    if let Err(e) = crate::creds::kek::Kek::load(&file) {
+        problems.add(path, Some("keys.kek_file"), e.to_string());
+    }
+    Some(file)
 }
 
 /// The password in `file` (its first line), which must be readable by its owner only.

@@ -1381,6 +1381,66 @@ fn postgres_settings_are_checked() {
     }
 }
 
+/// `[keys] kek_file` with a PostgreSQL store: the KEK is read at load (so `check-config`
+/// reports it); a missing, short, long or too open file is a problem, as is a KEK with sled;
+/// a PostgreSQL store without one keeps the keyring file, with a warning.
+#[test]
+fn the_kek_file_is_checked_and_read_only_with_postgres() {
+    use std::os::unix::fs::PermissionsExt as _;
+    const POSTGRES: &str = "kind = \"postgres\"\nurl = \"postgresql://sts@db.internal/sts\"\n";
+    let with_kek = |storage: &str| {
+        with_storage(storage).replace(
+            "[keys]\npath = \"data/keyring.json\"\n",
+            "[keys]\npath = \"data/keyring.json\"\nkek_file = \"kek\"\n",
+        )
+    };
+    let dir = setup(&with_kek(POSTGRES));
+    let kek = dir.path().join("kek");
+    let p = problems(&dir).join("\n");
+    assert!(
+        p.contains("keys.kek_file: KEK file") && p.contains("kek"),
+        "{p}"
+    );
+    for (bytes, mode, needle) in [
+        (31, 0o600, "holds 31 bytes, a KEK is exactly 32"),
+        (64, 0o600, "holds more than 32 bytes"),
+        (32, 0o644, "mode 0644; it must be 0600 or narrower"),
+    ] {
+        let _ = std::fs::remove_file(&kek);
+        std::fs::write(&kek, vec![7u8; bytes]).unwrap();
+        std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(mode)).unwrap();
+        let p = problems(&dir).join("\n");
+        assert!(p.contains("keys.kek_file") && p.contains(needle), "{p}");
+    }
+    std::fs::remove_file(&kek).unwrap();
+    crate::creds::kek::Kek::create_file(&kek).unwrap();
+    let config = load(&dir.path().join("stsbridge.toml")).unwrap();
+    assert_eq!(config.settings.kek_file.as_deref(), Some(kek.as_path()));
+    let (warnings, _) = warnings_and_notes(&dir);
+    assert!(
+        !warnings.iter().any(|w| w.contains("kek_file")),
+        "{warnings:?}"
+    );
+
+    let dir = setup(&with_kek(""));
+    let p = problems(&dir).join("\n");
+    assert!(
+        p.contains("keys.kek_file: is read only with [storage] kind = \"postgres\""),
+        "{p}"
+    );
+
+    let dir = setup(&with_storage(POSTGRES));
+    let config = load(&dir.path().join("stsbridge.toml")).unwrap();
+    assert_eq!(config.settings.kek_file, None);
+    let (warnings, _) = warnings_and_notes(&dir);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("keys.kek_file: is not set")),
+        "{warnings:?}"
+    );
+}
+
 #[test]
 fn signin_defaults_and_the_portal_acs_is_added_to_every_saml_idp() {
     let dir = setup(&main_with("public_url = \"https://sts.example.com/\"", ""));

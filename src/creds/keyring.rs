@@ -26,6 +26,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use data_encoding::HEXLOWER;
 
 use super::MAX_SESSION_DURATION_SECONDS;
+use super::kek::Kek;
 use crate::clock::unix_seconds;
 
 /// Bytes of a key id, as carried in every token.
@@ -70,6 +71,34 @@ pub enum KeyringError {
     Random,
     #[error("the crypto library rejected the key material")]
     KeyRejected,
+    #[error("keyring in the database: {0}")]
+    Kek(#[from] super::kek::KekError),
+    #[error("keyring in the database: {0}")]
+    Stored(String),
+}
+
+/// One keyring key as a shared store keeps it: its material sealed under the KEK
+/// ([`Keyring::seal_under`]), the rest in clear.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedKey {
+    /// Hex key id.
+    pub id: String,
+    /// The key material, sealed under the KEK with the id as associated data.
+    pub sealed: Vec<u8>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// `None` for the current key.
+    pub retire_after: Option<i64>,
+}
+
+impl std::fmt::Debug for SealedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedKey")
+            .field("id", &self.id)
+            .field("created_at", &self.created_at)
+            .field("retire_after", &self.retire_after)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One AES-256-GCM key with its identity.
@@ -188,6 +217,71 @@ impl Keyring {
         write_private_file(path, &json).map_err(|e| io_error(path, e))
     }
 
+    /// Every key, its material sealed under `kek`, current first (what a shared store keeps).
+    pub fn seal_under(&self, kek: &Kek) -> Result<Vec<SealedKey>, KeyringError> {
+        let rng = SystemRandom::new();
+        let seal = |key: &SealingKey, retire_after| -> Result<SealedKey, KeyringError> {
+            let id = HEXLOWER.encode(&key.id);
+            Ok(SealedKey {
+                sealed: kek.seal(&id, &key.material, &rng)?,
+                id,
+                created_at: key.created_at,
+                retire_after,
+            })
+        };
+        std::iter::once(seal(&self.current, None))
+            .chain(
+                self.retired
+                    .iter()
+                    .map(|r| seal(&r.key, Some(r.retire_after))),
+            )
+            .collect()
+    }
+
+    /// The keyring whose keys `kek` sealed ([`seal_under`](Self::seal_under)): exactly one
+    /// current key, no id twice. Fails with [`KekError::WrongKek`](super::kek::KekError) when
+    /// `kek` is not the KEK that sealed them.
+    pub fn open_sealed(keys: &[SealedKey], kek: &Kek) -> Result<Self, KeyringError> {
+        let mut current = None;
+        let mut retired = Vec::with_capacity(keys.len());
+        let mut ids: Vec<KeyId> = Vec::with_capacity(keys.len());
+        for stored in keys {
+            let id: KeyId = HEXLOWER
+                .decode(stored.id.as_bytes())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| {
+                    KeyringError::Stored(format!(
+                        "key id {:?} is not {KEY_ID_LEN} bytes of lowercase hex",
+                        stored.id
+                    ))
+                })?;
+            if ids.contains(&id) {
+                return Err(KeyringError::Stored(format!(
+                    "duplicate key id {}",
+                    stored.id
+                )));
+            }
+            ids.push(id);
+            let material: [u8; KEY_LEN] = kek
+                .open(&stored.id, &stored.sealed)?
+                .try_into()
+                .map_err(|_| {
+                    KeyringError::Stored(format!("key {} is not {KEY_LEN} bytes", stored.id))
+                })?;
+            let key = SealingKey::from_material(id, material, stored.created_at)?;
+            match stored.retire_after {
+                None if current.is_some() => {
+                    return Err(KeyringError::Stored("more than one current key".into()));
+                }
+                None => current = Some(key),
+                Some(retire_after) => retired.push(RetiredKey { key, retire_after }),
+            }
+        }
+        let current = current.ok_or_else(|| KeyringError::Stored("no current key".into()))?;
+        Ok(Self { current, retired })
+    }
+
     /// Make a fresh key current and retire the old one, keeping it to open what it sealed
     /// (`retire_after`: `now` + the longest session, when every token it sealed has expired);
     /// save. Retired keys stay until [`remove_retired`](Self::remove_retired) (`stsbridge keys
@@ -210,12 +304,24 @@ impl Keyring {
     /// has that id (the current key is never removed: rotate first). The caller makes sure
     /// nothing needs it any more. On error nothing changes, in memory or on disk.
     pub fn remove_retired(&mut self, path: &Path, id: &str) -> Result<bool, KeyringError> {
+        let Some(kept) = self.without_retired(id)? else {
+            return Ok(false);
+        };
+        kept.save(path)?;
+        tracing::info!(path = %path.display(), retired = id, "removed a retired key from the keyring");
+        *self = kept;
+        Ok(true)
+    }
+
+    /// The keyring without the retired key `id`; `None` when no retired key has that id (the
+    /// current key is never removed: rotate first).
+    pub fn without_retired(&self, id: &str) -> Result<Option<Self>, KeyringError> {
         let Some(at) = self
             .retired
             .iter()
             .position(|r| HEXLOWER.encode(&r.key.id) == id)
         else {
-            return Ok(false);
+            return Ok(None);
         };
         let mut retired = Vec::with_capacity(self.retired.len());
         for (i, r) in self.retired.iter().enumerate() {
@@ -226,14 +332,10 @@ impl Keyring {
                 });
             }
         }
-        let kept = Self {
+        Ok(Some(Self {
             current: self.current.duplicate()?,
             retired,
-        };
-        kept.save(path)?;
-        tracing::info!(path = %path.display(), retired = id, "removed a retired key from the keyring");
-        *self = kept;
-        Ok(true)
+        }))
     }
 
     /// Drop retired keys whose tokens have all expired at `now`; returns how many were dropped.
@@ -281,8 +383,9 @@ impl Keyring {
             .map(|r| &r.key.aead)
     }
 
-    /// The keyring after a rotation at `now`.
-    fn rotated(&self, now: SystemTime) -> Result<Self, KeyringError> {
+    /// The keyring after a rotation at `now`: a fresh key current, the old one retired (kept
+    /// for the longest session).
+    pub fn rotated(&self, now: SystemTime) -> Result<Self, KeyringError> {
         let now_unix = unix_seconds(now);
         let mut retired = Vec::with_capacity(self.retired.len() + 1);
         for r in &self.retired {
@@ -698,6 +801,61 @@ mod tests {
             r#"{{"version":1,"current":{{"id":"0a0b0c0d","key":"{key}","created_at":1}}}}"#
         ));
         assert_eq!(Keyring::load(&path).unwrap().current_key_id(), "0a0b0c0d");
+    }
+
+    /// Sealed under a KEK, the keyring comes back whole (current first, retired keys with
+    /// their retire-after); another KEK, a second current key or none is refused.
+    #[test]
+    fn a_keyring_sealed_under_a_kek_opens_under_that_kek_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let kek_file = dir.path().join("kek");
+        Kek::create_file(&kek_file).unwrap();
+        let kek = Kek::load(&kek_file).unwrap();
+        let keyring = Keyring::generate(from_unix_seconds(T0))
+            .unwrap()
+            .rotated(from_unix_seconds(T0 + 10))
+            .unwrap();
+        let sealed = keyring.seal_under(&kek).unwrap();
+        assert_eq!(sealed.len(), 2);
+        assert_eq!(sealed[0].retire_after, None);
+        assert_eq!(sealed[0].id, keyring.current_key_id());
+        let opened = Keyring::open_sealed(&sealed, &kek).unwrap();
+        assert_eq!(opened.keys(), keyring.keys());
+        let material = BASE64
+            .decode(KeyFile::from_key(&keyring.current).key)
+            .unwrap();
+        assert!(
+            !sealed
+                .iter()
+                .any(|k| k.sealed.windows(KEY_LEN).any(|w| w == material.as_slice())),
+            "no key material in clear"
+        );
+        assert!(!format!("{sealed:?}").contains("sealed:"));
+
+        let other_file = dir.path().join("other");
+        Kek::create_file(&other_file).unwrap();
+        let err = Keyring::open_sealed(&sealed, &Kek::load(&other_file).unwrap()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                KeyringError::Kek(super::super::kek::KekError::WrongKek { .. })
+            ),
+            "{err}"
+        );
+        let mut two_current = sealed.clone();
+        two_current[1].retire_after = None;
+        assert!(Keyring::open_sealed(&two_current, &kek).is_err());
+        assert!(
+            Keyring::open_sealed(&sealed[1..], &kek).is_err(),
+            "no current key"
+        );
+        let mut swapped_ids = sealed.clone();
+        swapped_ids[0].id.clone_from(&sealed[1].id);
+        swapped_ids[1].id.clone_from(&sealed[0].id);
+        assert!(
+            Keyring::open_sealed(&swapped_ids, &kek).is_err(),
+            "a key opens under its own id only"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod bearer;
 pub mod ids;
+pub mod kek;
 pub mod keyring;
 pub mod minter;
 pub mod sealed;

@@ -12,6 +12,7 @@
 
 #[cfg(test)]
 pub(crate) mod conformance;
+pub mod copy;
 pub mod postgres;
 pub mod sled;
 
@@ -27,6 +28,7 @@ use crate::audit::feed::AuditSubscription;
 use crate::audit::query::AuditQuery;
 use crate::clock::{Clock, unix_seconds};
 use crate::creds::Session;
+use crate::creds::keyring::SealedKey;
 use crate::users::UserRecord;
 
 /// A session as recorded (no secret, no session token).
@@ -235,6 +237,13 @@ pub trait AuditLog: Send + Sync {
     /// event stays while a newer one written in the same commit stays (the events of one
     /// commit are seconds apart at most). Returns how many events were deleted.
     async fn prune_before(&self, before_unix: i64) -> Result<u64, StoreError>;
+    /// Make ready, at `now_unix`, what the events of the next days need (a backend that keeps
+    /// the trail by day creates their partitions); the purge calls it at each round. Nothing
+    /// by default.
+    async fn prepare_ahead(&self, now_unix: i64) -> Result<(), StoreError> {
+        let _ = now_unix;
+        Ok(())
+    }
     /// The newest events matching `query`, at most `query.limit`, oldest first (as
     /// [`list`](Self::list), recorded events included); a window is read from its start and
     /// end, not by a pass over the whole trail.
@@ -303,6 +312,36 @@ pub trait SealingKeys: Send + Sync {
     /// Forget `key_id` (retired from the keyring: nothing may need it any more); durable when
     /// this resolves. Forgetting a key never recorded is not an error.
     async fn forget(&self, key_id: &str) -> Result<(), StoreError>;
+}
+
+/// The keyring as a shared store keeps it: every key sealed under the KEK, and a generation
+/// that each change increments (what compare-and-swap compares).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKeyring {
+    /// 1 for the first keyring, then one more per change.
+    pub generation: i64,
+    /// Current key first.
+    pub keys: Vec<SealedKey>,
+}
+
+/// The keyring kept in the store itself (a store shared by several daemons: each reads it
+/// there, sealed under the KEK they all hold), changed by compare-and-swap and followed by
+/// every handle.
+#[async_trait::async_trait]
+pub trait KeyringVault: Send + Sync {
+    /// The keyring kept, if any.
+    async fn load(&self) -> Result<Option<StoredKeyring>, StoreError>;
+    /// Keep `keys` as the first keyring unless one is kept already (two daemons starting
+    /// together on an empty store: one's is kept, both get it); returns the keyring kept.
+    async fn create_if_none(&self, keys: &[SealedKey]) -> Result<StoredKeyring, StoreError>;
+    /// Replace the keyring of generation `expected` with `keys`; returns the new generation.
+    /// Fails with [`StoreError::Conflict`] and changes nothing when the keyring kept is of
+    /// another generation (changed meanwhile). Every handle's [`generation`](Self::generation)
+    /// follows within seconds.
+    async fn swap(&self, expected: i64, keys: &[SealedKey]) -> Result<i64, StoreError>;
+    /// The generation kept (0: none), as last seen; the backend keeps it current, whoever
+    /// changed the keyring.
+    fn generation(&self) -> watch::Receiver<i64>;
 }
 
 /// When a long-term access key was last used to sign a request that verified.
@@ -424,6 +463,8 @@ pub struct Store {
     pub sealing_keys: Arc<dyn SealingKeys>,
     pub key_usage: Arc<dyn KeyUsage>,
     pub health: Arc<dyn Health>,
+    /// The keyring kept in the store (a shared store only; `None`: the keyring is a file).
+    pub keyring_vault: Option<Arc<dyn KeyringVault>>,
 }
 
 impl Store {
@@ -439,7 +480,15 @@ impl Store {
             sealing_keys: backend.clone(),
             key_usage: backend.clone(),
             health: backend,
+            keyring_vault: None,
         }
+    }
+
+    /// This store, keeping the keyring in `vault` too.
+    #[must_use]
+    pub fn with_keyring_vault(mut self, vault: Arc<dyn KeyringVault>) -> Self {
+        self.keyring_vault = Some(vault);
+        self
     }
 
     /// Delete what has expired at `now_unix`: sessions, replay-cache entries, moot revocations.
@@ -466,6 +515,9 @@ pub async fn purge_every(
     loop {
         ticker.tick().await;
         let now = unix_seconds(clock.now());
+        if let Err(e) = store.audit.prepare_ahead(now).await {
+            tracing::warn!(error = %e, "preparing the audit trail's next days failed");
+        }
         match store.purge_expired(now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired sessions purged"),
@@ -537,9 +589,10 @@ pub async fn connect(
     commit: crate::metrics::CommitMetrics,
 ) -> Result<Store, StoreError> {
     match &settings.postgres {
-        Some(database) => Ok(Store::on(Arc::new(
-            postgres::PostgresStore::open_observed(database, commit).await?,
-        ))),
+        Some(database) => {
+            let backend = Arc::new(postgres::PostgresStore::open_observed(database, commit).await?);
+            Ok(Store::on(backend.clone()).with_keyring_vault(backend))
+        }
         None => open_observed(settings, commit),
     }
 }

@@ -253,13 +253,14 @@ async function oidcScenario(browser) {
   assert.notEqual(switched.accessKeyId, shown.accessKeyId);
   writeWhole(switchedFile, JSON.stringify(switched));
 
-  // Sign out, revoking: the sign-in page again.
+  // Sign out, revoking: the sign-in page again, saying so.
   await page.locator('#revoke').check();
   await Promise.all([
-    page.waitForURL(`${url}/signin?choose=1`),
+    page.waitForURL(`${url}/signin?choose=1&signed_out=1`),
     page.locator('#signout_button').click(),
   ]);
   await page.locator('h1', { hasText: 'Sign in' }).waitFor();
+  assert.match(await page.locator('#signed-out').textContent(), /signed out/);
   assert.ok(await page.locator(`a.idp-login[data-idp="${idp}"]`).isVisible());
   await screenshot(page, 'signed-out');
   // The console now asks to sign in.

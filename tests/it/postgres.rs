@@ -187,7 +187,7 @@ async fn check_config_reports_the_databases_schema_version() {
     drop(d.stop().await);
     let (ok, out) = check_config(&path);
     assert!(ok, "{out}");
-    assert!(out.contains("schema version 1 (current)"), "{out}");
+    assert!(out.contains("schema version 4 (current)"), "{out}");
 
     let nowhere = tempfile::tempdir().unwrap();
     let config = crate::check_config::MAIN.replace(
@@ -374,4 +374,402 @@ async fn a_database_outage_refuses_writes_and_service_resumes_after() {
     assert_eq!(caller_identity(d, &role_session).await, "<ok>");
     let readyz = reqwest::get(format!("{}/readyz", d.url)).await.unwrap();
     assert_eq!(readyz.status(), 200, "{}", readyz.text().await.unwrap());
+}
+
+/// `stsbridge keys init-kek PATH`: standard output, standard error, success.
+fn init_kek(path: &std::path::Path) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stsbridge"))
+        .args(["keys", "init-kek"])
+        .arg(path)
+        .output()
+        .expect("run stsbridge");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// A daemon on `url` keeping its keyring in the database under the KEK in `kek`.
+fn with_kek(url: &str, kek: &std::path::Path) -> Setup {
+    Setup {
+        keys: format!("kek_file = \"{}\"\n", kek.display()),
+        ..on(url)
+    }
+}
+
+/// The current key of the keyring a daemon uses.
+async fn current_key(d: &Daemon) -> String {
+    match d.admin(AdminRequest::KeysList).await {
+        AdminResponse::Keys(keys) => {
+            keys.into_iter()
+                .find(|k| k.current)
+                .expect("a current key")
+                .id
+        }
+        other => panic!("keys list: {other:?}"),
+    }
+}
+
+/// Two daemons starting together on one database with one KEK (and no keyring file in
+/// common) agree on one keyring kept there; `keys rotate` on B is used by A within a second,
+/// and credentials issued before and after verify on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemons_with_one_kek_share_the_keyring_kept_in_the_database() {
+    let url = fresh_database();
+    let shared = tempfile::tempdir().unwrap();
+    let kek = shared.path().join("kek");
+    let (ok, out) = init_kek(&kek);
+    assert!(ok, "{out}");
+    assert!(out.contains("wrote a new KEK"), "{out}");
+    let written = std::fs::read(&kek).unwrap();
+    assert_eq!(written.len(), 32);
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&kek).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let (ok, out) = init_kek(&kek);
+    assert!(!ok && out.contains("exists"), "{out}");
+    assert_eq!(std::fs::read(&kek).unwrap(), written, "never overwritten");
+
+    let (a, b) = tokio::join!(
+        Daemon::start(with_kek(&url, &kek)),
+        Daemon::start(with_kek(&url, &kek))
+    );
+    let first = current_key(&a).await;
+    assert_eq!(current_key(&b).await, first, "one keyring");
+    for d in [&a, &b] {
+        assert!(
+            !d.dir.path().join("data/keyring.json").exists(),
+            "no keyring file"
+        );
+    }
+    let alice = create_user(&a, "alice").await;
+    let before = session_token(&a, &alice).await;
+    assert_eq!(caller_identity(&b, &before).await, "<ok>");
+
+    let rotated = b.admin(AdminRequest::KeysRotate).await;
+    assert!(matches!(rotated, AdminResponse::Done(_)), "{rotated:?}");
+    let second = current_key(&b).await;
+    assert_ne!(second, first);
+    let watch = Stopwatch::start();
+    while current_key(&a).await != second {
+        assert!(
+            watch.elapsed() < Duration::from_secs(1),
+            "A still seals with {first} after B rotated to {second}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = session_token(&a, &alice).await;
+    for d in [&a, &b] {
+        assert_eq!(
+            caller_identity(d, &before).await,
+            "<ok>",
+            "the retired key opens"
+        );
+        assert_eq!(caller_identity(d, &after).await, "<ok>");
+    }
+    // The retired key still seals live sessions: retiring it is refused, on either node.
+    match a
+        .admin(AdminRequest::KeysRetire {
+            key_id: first.clone(),
+        })
+        .await
+    {
+        AdminResponse::Error(e) => assert!(e.contains("still need it"), "{e}"),
+        other => panic!("retire: {other:?}"),
+    }
+    drop(a.stop().await);
+    let restarted = Daemon::restart(b.stop().await).await;
+    assert_eq!(
+        current_key(&restarted).await,
+        second,
+        "kept across restarts"
+    );
+}
+
+/// Start the daemon configured at `config` and return why it stopped at once.
+async fn refused_start(config: &std::path::Path) -> String {
+    let config = stsbridge::config::load(config).expect("valid config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let started = tokio::time::timeout(
+        Duration::from_secs(20),
+        stsbridge::run(
+            config,
+            listener,
+            stsbridge::RunOptions::default(),
+            std::sync::Arc::new(stsbridge::clock::SystemClock),
+            std::future::pending(),
+        ),
+    )
+    .await
+    .expect("refused at once");
+    started.expect_err("refused").to_string()
+}
+
+/// A KEK that did not seal the keyring kept in the database refuses the start, saying so (the
+/// keyring is never replaced by a new one); so does a daemon without a KEK on a database that
+/// keeps the keyring. The right KEK starts again with the same keyring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_or_missing_kek_is_refused_at_start() {
+    let url = fresh_database();
+    let shared = tempfile::tempdir().unwrap();
+    let (kek, other) = (shared.path().join("kek"), shared.path().join("other"));
+    for file in [&kek, &other] {
+        stsbridge::creds::kek::Kek::create_file(file).unwrap();
+    }
+    let d = Daemon::start(with_kek(&url, &kek)).await;
+    let key = current_key(&d).await;
+    let dir = d.stop().await;
+    let config = dir.path().join("stsbridge.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+
+    let kek_line = format!("kek_file = \"{}\"", kek.display());
+    std::fs::write(
+        &config,
+        text.replace(&kek_line, &format!("kek_file = \"{}\"", other.display())),
+    )
+    .unwrap();
+    let refused = refused_start(&config).await;
+    assert!(
+        refused.contains("does not open key") && refused.contains(&key),
+        "{refused}"
+    );
+    assert!(refused.contains(&other.display().to_string()), "{refused}");
+    let (ok, out) = check_config(&config);
+    assert!(!ok && out.contains("keys.kek_file: the KEK file"), "{out}");
+    assert!(out.contains("does not open key"), "{out}");
+
+    std::fs::write(&config, text.replace(&kek_line, "")).unwrap();
+    let refused = refused_start(&config).await;
+    assert!(
+        refused.contains("the database keeps the keyring") && refused.contains("kek_file"),
+        "{refused}"
+    );
+    let (ok, out) = check_config(&config);
+    assert!(
+        !ok && out.contains("keys.kek_file: is not set, but the database keeps the keyring"),
+        "{out}"
+    );
+    assert!(!dir.path().join("data/keyring.json").exists());
+
+    std::fs::write(&config, &text).unwrap();
+    let (ok, out) = check_config(&config);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "the KEK opens the keyring kept in the database (1 key(s), current {key})"
+        )),
+        "{out}"
+    );
+    let d = Daemon::restart(dir).await;
+    assert_eq!(current_key(&d).await, key, "the keyring kept is unchanged");
+}
+
+/// `stsbridge --config CONFIG ARGS...`: success and everything it printed.
+fn stsbridge(config: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stsbridge"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("run stsbridge");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// Moving a daemon from sled to PostgreSQL: `store copy` refuses while the daemon holds its
+/// store, then carries its records and its keyring (under the KEK) into the database, once
+/// however often it runs; the daemon restarted on the database honours what it issued before
+/// (a session, a revocation, a user's key) and lists its audit trail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_copy_moves_a_sled_daemon_into_postgres() {
+    let d = Daemon::start(Setup::default()).await;
+    let alice = create_user(&d, "alice").await;
+    let kept = session_token(&d, &alice).await;
+    let revoked = session_token(&d, &alice).await;
+    let answer = d
+        .admin(AdminRequest::SessionsRevoke {
+            id: revoked.access_key_id().to_owned(),
+        })
+        .await;
+    assert!(matches!(answer, AdminResponse::Revoked(_)), "{answer:?}");
+    let audited = d.audit().await.len();
+
+    let url = fresh_database();
+    let kek = d.dir.path().join("kek");
+    let (ok, out) = init_kek(&kek);
+    assert!(ok, "{out}");
+    let text = std::fs::read_to_string(&d.config_path).unwrap();
+    let on_postgres = text.replace(
+        "[keys]\n",
+        &format!("{}[keys]\nkek_file = \"kek\"\n", storage_on(&url)),
+    );
+    let copy_config = d.dir.path().join("copy.toml");
+    std::fs::write(&copy_config, &on_postgres).unwrap();
+    let copy = ["store", "copy", "--from", "sled", "--to", "postgres"];
+    let (ok, out) = stsbridge(&copy_config, &copy);
+    assert!(!ok && out.contains("stop the daemon"), "{out}");
+    let (ok, out) = stsbridge(
+        &copy_config,
+        &["store", "copy", "--from", "postgres", "--to", "sled"],
+    );
+    assert!(
+        !ok && out.contains("--from sled --to postgres only"),
+        "{out}"
+    );
+
+    let dir = d.stop().await;
+    // The stopped daemon's store is released a moment after it returns.
+    let mut attempts = 0;
+    let (ok, out) = loop {
+        let (ok, out) = stsbridge(&copy_config, &copy);
+        if ok || !out.contains("in use by another process") || attempts == 100 {
+            break (ok, out);
+        }
+        attempts += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(ok, "{out}");
+    for line in [
+        "keyring: the 1 key(s) of",
+        "sessions: 2 read, 2 copied",
+        "revocations: 1 read, 1 copied",
+        "users: 1 read, 1 copied",
+        &format!("audit events: {audited} read, {audited} copied"),
+    ] {
+        assert!(out.contains(line), "{line} in {out}");
+    }
+    let (ok, out) = stsbridge(&copy_config, &copy);
+    assert!(ok, "{out}");
+    for line in [
+        "holding every key of",
+        "sessions: 2 read, 0 copied",
+        "users: 1 read, 0 copied",
+        &format!("audit events: {audited} read, 0 copied"),
+    ] {
+        assert!(out.contains(line), "{line} in {out}");
+    }
+    let (ok, out) = stsbridge(
+        &copy_config,
+        &[&copy[..], &["--sled-path", "/nonexistent"]].concat(),
+    );
+    assert!(
+        !ok && out.contains("no sled store in /nonexistent"),
+        "{out}"
+    );
+
+    std::fs::write(dir.path().join("stsbridge.toml"), &on_postgres).unwrap();
+    std::fs::remove_file(dir.path().join("data/keyring.json")).unwrap();
+    let d = Daemon::restart(dir).await;
+    assert_eq!(
+        caller_identity(&d, &kept).await,
+        "<ok>",
+        "the keyring came along"
+    );
+    assert_eq!(
+        caller_identity(&d, &revoked).await,
+        "InvalidClientTokenId",
+        "the revocation came along"
+    );
+    let later = session_token(&d, &alice).await;
+    assert_eq!(
+        caller_identity(&d, &later).await,
+        "<ok>",
+        "the user's key works"
+    );
+    let events = d.audit().await;
+    let created: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_name == "CreateUser")
+        .collect();
+    assert_eq!(created.len(), 1, "copied once: {events:?}");
+}
+
+/// A PostgreSQL deployment that kept the keyring in files moves it into the database by
+/// setting `kek_file`: the first start with it keeps the file's keys there, so what they
+/// sealed still opens; from then on the file is not needed, and `keys rotate` on a stopped
+/// daemon changes the keyring in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setting_a_kek_moves_the_keyring_file_into_the_database() {
+    let url = fresh_database();
+    let d = Daemon::start(on(&url)).await;
+    let alice = create_user(&d, "alice").await;
+    let creds = session_token(&d, &alice).await;
+    let key = current_key(&d).await;
+    let dir = d.stop().await;
+    let kek = dir.path().join("kek");
+    stsbridge::creds::kek::Kek::create_file(&kek).unwrap();
+    let config = dir.path().join("stsbridge.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("[keys]\n", "[keys]\nkek_file = \"kek\"\n"),
+    )
+    .unwrap();
+    // Without the file, the keys alice's secret needs are nowhere: refused, and nothing kept.
+    let file = dir.path().join("data/keyring.json");
+    let aside = dir.path().join("keyring.aside");
+    std::fs::rename(&file, &aside).unwrap();
+    let refused = refused_start(&config).await;
+    assert!(
+        refused.contains("the keyring in the database lacks key(s)") && refused.contains(&key),
+        "{refused}"
+    );
+    let (_, out) = check_config(&config);
+    assert!(out.contains("the database keeps no keyring yet"), "{out}");
+    std::fs::rename(&aside, &file).unwrap();
+    let d = Daemon::restart(dir).await;
+    assert_eq!(current_key(&d).await, key, "the file's keys");
+    assert_eq!(caller_identity(&d, &creds).await, "<ok>");
+    let dir = d.stop().await;
+    std::fs::remove_file(dir.path().join("data/keyring.json")).unwrap();
+    let (ok, out) = stsbridge(&config, &["keys", "rotate"]);
+    assert!(ok && out.contains("is current"), "{out}");
+    let d = Daemon::restart(dir).await;
+    assert_ne!(current_key(&d).await, key, "rotated in the database");
+    assert_eq!(caller_identity(&d, &creds).await, "<ok>");
+    assert_eq!(
+        caller_identity(&d, &session_token(&d, &alice).await).await,
+        "<ok>"
+    );
+}
+
+/// `keys retire` of a key nothing needs removes it from the keyring in the database, for every
+/// daemon on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_retire_removes_a_key_from_the_keyring_in_the_database() {
+    let url = fresh_database();
+    let shared = tempfile::tempdir().unwrap();
+    let kek = shared.path().join("kek");
+    stsbridge::creds::kek::Kek::create_file(&kek).unwrap();
+    let a = Daemon::start(with_kek(&url, &kek)).await;
+    let b = Daemon::start(with_kek(&url, &kek)).await;
+    let first = current_key(&a).await;
+    let rotated = a.admin(AdminRequest::KeysRotate).await;
+    assert!(matches!(rotated, AdminResponse::Done(_)), "{rotated:?}");
+    let retired = b
+        .admin(AdminRequest::KeysRetire {
+            key_id: first.clone(),
+        })
+        .await;
+    match retired {
+        AdminResponse::Done(m) => assert!(m.contains("the keyring in the database"), "{m}"),
+        other => panic!("retire: {other:?}"),
+    }
+    let watch = Stopwatch::start();
+    loop {
+        let keys = match a.admin(AdminRequest::KeysList).await {
+            AdminResponse::Keys(keys) => keys,
+            other => panic!("keys list: {other:?}"),
+        };
+        if keys.len() == 1 {
+            assert_ne!(keys[0].id, first);
+            break;
+        }
+        assert!(watch.elapsed() < Duration::from_secs(1), "{keys:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

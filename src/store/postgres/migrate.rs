@@ -8,7 +8,12 @@ use super::db_error;
 use crate::store::StoreError;
 
 /// Every migration, in order: version (from 1, no gaps) and SQL.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+pub(super) const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_keyring.sql")),
+    (3, include_str!("migrations/0003_audit_copies.sql")),
+    (4, include_str!("migrations/0004_audit_by_day.sql")),
+];
 
 /// The advisory lock key held while migrating (the bytes of "stsbridg").
 const MIGRATION_LOCK: i64 = 0x7374_7362_7269_6467;

@@ -2,18 +2,24 @@
 //! revocations, users and the replay cache hold across nodes.
 //!
 //! Tables (see `migrations/`): `sessions` (by access key id, indexed by expiry and by issue
-//! time), `audit` (an identity sequence, indexed by event time then sequence: time order, and
-//! a retention cut is a range), `replay`, `revocations`, `users` with `access_keys`,
-//! `role_ids`, `sealing_keys`, `key_usage`. Records are the daemon's JSON in `text` columns.
+//! time), `audit` (partitioned by day, see `partitions`; keyed by event time then a
+//! sequence: time order, and a retention cut is a range), `replay`, `revocations`, `users`
+//! with `access_keys`, `role_ids`, `sealing_keys`, `key_usage`, `keyring` with
+//! `keyring_keys`. Records are the daemon's JSON in `text` columns.
 //!
 //! Durability: `synchronous_commit` is on for every connection, so a write is durable (its
 //! WAL flushed) when its commit returns. Sessions and audit events go through the batching
 //! [`writer`]: concurrent requests share a transaction and its flush. The replay cache is
 //! one `INSERT ... ON CONFLICT` per use, atomic across nodes. Revocations are announced with
 //! `NOTIFY`; every handle listens on a connection of its own and also reloads the list every
-//! [`CATCH_UP_INTERVAL`], so a dropped connection or a lost notification loses nothing.
+//! [`CATCH_UP_INTERVAL`], so a dropped connection or a lost notification loses nothing. The
+//! keyring, sealed under the KEK (`keyring_keys`), is followed the same way: its generation
+//! is read at each notification and each catch-up.
 
+mod import;
+mod keyring;
 mod migrate;
+mod partitions;
 #[cfg(test)]
 pub(crate) mod test_cluster;
 mod writer;
@@ -195,6 +201,8 @@ pub struct PostgresStore {
     /// Why the database could not be reached, as last seen; cleared by the next success of
     /// the writer or of the catch-up.
     unavailable: Arc<Reachability>,
+    /// The keyring's generation, as last seen (0: none kept).
+    keyring_generation: Arc<watch::Sender<i64>>,
     /// The listening and catch-up task; aborted with the store.
     follower: tokio::task::JoinHandle<()>,
     schema_version: i32,
@@ -250,19 +258,28 @@ impl PostgresStore {
             migrate::migrate(&mut client).await?
         };
         let in_force = RevocationSet::new(read_revocations(&pool).await?);
-        let revocation_set = Arc::new(watch::Sender::new(Arc::new(in_force)));
-        let revocation_lock = Arc::new(tokio::sync::Mutex::new(()));
-        let sessions = Arc::new(AtomicU64::new(0));
-        let unavailable = Arc::new(Reachability::default());
-        let follower = tokio::spawn(follow_revocations(
-            config,
-            tls,
-            pool.clone(),
-            revocation_set.clone(),
-            revocation_lock.clone(),
-            sessions.clone(),
-            unavailable.clone(),
-        ));
+        let generation = {
+            let client = pool.get().await.map_err(|e| pool_error(&e))?;
+            let client: &tokio_postgres::Client = &client;
+            keyring::read_generation(client).await?
+        };
+        let followed = Followed {
+            pool: pool.clone(),
+            revocation_set: Arc::new(watch::Sender::new(Arc::new(in_force))),
+            revocation_lock: Arc::new(tokio::sync::Mutex::new(())),
+            sessions: Arc::new(AtomicU64::new(0)),
+            unavailable: Arc::new(Reachability::default()),
+            keyring_generation: Arc::new(watch::Sender::new(generation)),
+        };
+        let follower = tokio::spawn(follow(config, tls, followed.clone()));
+        let Followed {
+            revocation_set,
+            revocation_lock,
+            sessions,
+            unavailable,
+            keyring_generation,
+            ..
+        } = followed;
         let feed = AuditFeed::default();
         let writer = Writer::start(pool.clone(), feed.clone(), metrics, unavailable.clone());
         tracing::info!(
@@ -278,6 +295,7 @@ impl PostgresStore {
             revocation_lock,
             sessions,
             unavailable,
+            keyring_generation,
             follower,
             schema_version,
         })
@@ -346,12 +364,14 @@ impl PostgresStore {
 }
 
 /// What `check-config` tells of the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatabaseStatus {
     /// The version of its schema (0: none yet, created at the daemon's first start).
     pub schema_version: i32,
     /// The version this build migrates to.
     pub latest_version: i32,
+    /// The keyring it keeps (sealed under the KEK), if any.
+    pub keyring: Option<crate::store::StoredKeyring>,
 }
 
 /// Connect to the database (one connection, at most `timeout` to get it) and read the version
@@ -370,13 +390,24 @@ pub async fn probe(
         .map_err(|_| StoreError::Backend(format!("no answer within {}s", timeout.as_secs())))?
         .map_err(|e| db_error("connecting", &e))?;
     let driver = tokio::spawn(connection);
-    let version = migrate::version_if_any(&client).await;
+    let read = async {
+        let version = migrate::version_if_any(&client).await?;
+        let keyring = if version >= keyring::FIRST_VERSION {
+            keyring::read_in(&client).await?
+        } else {
+            None
+        };
+        Ok::<_, StoreError>((version, keyring))
+    }
+    .await;
     drop(client);
     // Ends once the client is gone.
     let _ = driver.await;
+    let (schema_version, keyring) = read?;
     Ok(DatabaseStatus {
-        schema_version: version?,
+        schema_version,
         latest_version: migrate::latest_version(),
+        keyring,
     })
 }
 
@@ -582,17 +613,31 @@ async fn reload(
     Ok(())
 }
 
-/// Listen for revocations on a connection of its own, reloading the list at each notification
-/// and every [`CATCH_UP_INTERVAL`]; reconnect after a second when the connection fails (and
-/// reload then, for what was missed). Also refreshes the session count estimate.
-async fn follow_revocations(
-    config: tokio_postgres::Config,
-    tls: tokio_postgres_rustls::MakeRustlsConnect,
+/// What the follower keeps current, shared with the store's handle.
+#[derive(Clone)]
+struct Followed {
     pool: Pool,
-    set: Arc<watch::Sender<Arc<RevocationSet>>>,
-    lock: Arc<tokio::sync::Mutex<()>>,
+    revocation_set: Arc<watch::Sender<Arc<RevocationSet>>>,
+    revocation_lock: Arc<tokio::sync::Mutex<()>>,
     sessions: Arc<AtomicU64>,
     unavailable: Arc<Reachability>,
+    keyring_generation: Arc<watch::Sender<i64>>,
+}
+
+/// Which announcement came.
+enum Announced {
+    Revocation,
+    Keyring,
+}
+
+/// Listen for revocations and keyring changes on a connection of its own, reloading the
+/// revocations (or reading the keyring's generation) at each notification, and both every
+/// [`CATCH_UP_INTERVAL`]; reconnect after a second when the connection fails (and catch up
+/// then, for what was missed). Also refreshes the session count estimate.
+async fn follow(
+    config: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    followed: Followed,
 ) {
     use futures::StreamExt as _;
     loop {
@@ -604,8 +649,12 @@ async fn follow_revocations(
                         futures::stream::poll_fn(move |cx| connection.poll_message(cx));
                     while let Some(message) = messages.next().await {
                         match message {
-                            Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
-                                let _ = notified.send(());
+                            Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                                let _ = notified.send(if n.channel() == keyring::KEYRING_CHANNEL {
+                                    Announced::Keyring
+                                } else {
+                                    Announced::Revocation
+                                });
                             }
                             Ok(_) => {}
                             Err(e) => {
@@ -616,28 +665,46 @@ async fn follow_revocations(
                     }
                 });
                 if let Err(e) = client
-                    .batch_execute(&format!("LISTEN {REVOCATION_CHANNEL}"))
+                    .batch_execute(&format!(
+                        "LISTEN {REVOCATION_CHANNEL}; LISTEN {}",
+                        keyring::KEYRING_CHANNEL
+                    ))
                     .await
                 {
                     tracing::warn!(error = %e, "listening for revocations failed");
                 } else {
                     // What was written while nobody listened.
-                    catch_up(&pool, &set, &lock, &sessions, &unavailable).await;
+                    catch_up(&followed).await;
                     let mut ticker = tokio::time::interval(CATCH_UP_INTERVAL);
                     ticker.tick().await;
                     loop {
                         tokio::select! {
                             told = notifications.recv() => {
-                                if told.is_none() {
+                                let Some(first) = told else {
                                     break;
+                                };
+                                // One read of each for every notification that came meanwhile.
+                                let (mut revocations, mut keyring) = (false, false);
+                                let mut note = |a: Announced| match a {
+                                    Announced::Revocation => revocations = true,
+                                    Announced::Keyring => keyring = true,
+                                };
+                                note(first);
+                                while let Ok(more) = notifications.try_recv() {
+                                    note(more);
                                 }
-                                // One reload for every notification that came meanwhile.
-                                while notifications.try_recv().is_ok() {}
-                                if let Err(e) = reload(&pool, &set, &lock).await {
+                                if revocations
+                                    && let Err(e) = reload(&followed.pool, &followed.revocation_set, &followed.revocation_lock).await
+                                {
                                     tracing::warn!(error = %e, "reloading revocations failed");
                                 }
+                                if keyring
+                                    && let Err(e) = read_keyring_generation(&followed).await
+                                {
+                                    tracing::warn!(error = %e, "reading the keyring's generation failed");
+                                }
                             }
-                            _ = ticker.tick() => catch_up(&pool, &set, &lock, &sessions, &unavailable).await,
+                            _ = ticker.tick() => catch_up(&followed).await,
                         }
                     }
                 }
@@ -645,26 +712,39 @@ async fn follow_revocations(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "connecting to listen for revocations failed");
-                catch_up(&pool, &set, &lock, &sessions, &unavailable).await;
+                catch_up(&followed).await;
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
-async fn catch_up(
-    pool: &Pool,
-    set: &watch::Sender<Arc<RevocationSet>>,
-    lock: &tokio::sync::Mutex<()>,
-    sessions: &AtomicU64,
-    unavailable: &Reachability,
-) {
-    match reload(pool, set, lock).await {
+async fn read_keyring_generation(followed: &Followed) -> Result<(), StoreError> {
+    let client = followed.pool.get().await.map_err(|e| pool_error(&e))?;
+    let client: &tokio_postgres::Client = &client;
+    let generation = keyring::read_generation(client).await?;
+    keyring::saw_generation(&followed.keyring_generation, generation);
+    Ok(())
+}
+
+async fn catch_up(followed: &Followed) {
+    let Followed {
+        pool,
+        revocation_set,
+        revocation_lock,
+        sessions,
+        unavailable,
+        ..
+    } = followed;
+    match reload(pool, revocation_set, revocation_lock).await {
         Ok(()) => unavailable.set(None),
         Err(e) => {
             tracing::warn!(error = %e, "reloading revocations failed");
             unavailable.saw(&e);
         }
+    }
+    if let Err(e) = read_keyring_generation(followed).await {
+        tracing::warn!(error = %e, "reading the keyring's generation failed");
     }
     if let Ok(client) = pool.get().await
         && let Ok(row) = client
@@ -788,16 +868,38 @@ impl AuditLog for PostgresStore {
         Ok(events)
     }
 
-    /// By ranges of the time index, a chunk at a time.
+    /// The days wholly before the cut by dropping their partitions; the rest (the day the cut
+    /// falls in, the default partition) by ranges of the time index, a chunk at a time.
     async fn prune_before(&self, before_unix: i64) -> Result<u64, StoreError> {
-        self.delete_in_chunks(
-            "DELETE FROM audit WHERE seq IN (
-                 SELECT seq FROM audit WHERE event_time < $1 ORDER BY event_time, seq LIMIT $2)
-             RETURNING 1",
-            before_unix,
-            "pruning the audit trail",
-        )
-        .await
+        let dropped = {
+            let mut client = self.client().await?;
+            partitions::drop_before(&mut client, before_unix).await?
+        };
+        let deleted = self
+            .delete_in_chunks(
+                "DELETE FROM audit WHERE (event_time, seq) IN (
+                     SELECT event_time, seq FROM audit WHERE event_time < $1
+                     ORDER BY event_time, seq LIMIT $2)
+                 RETURNING 1",
+                before_unix,
+                "pruning the audit trail",
+            )
+            .await?;
+        Ok(dropped + deleted)
+    }
+
+    /// The partitions of today and the next days.
+    async fn prepare_ahead(&self, now_unix: i64) -> Result<(), StoreError> {
+        let Some(today) = partitions::day_of(now_unix) else {
+            return Ok(());
+        };
+        let mut client = self.client().await?;
+        let created =
+            partitions::ensure(&mut client, today..=today + partitions::DAYS_AHEAD).await?;
+        if created > 0 {
+            tracing::info!(created, "audit partitions created ahead");
+        }
+        Ok(())
     }
 
     /// Waits first for the events recorded to be written; reads the window newest first,

@@ -68,7 +68,7 @@ async fn opening_migrates_once_and_records_the_version() {
     assert_eq!(rows.len(), MIGRATIONS_APPLIED, "each migration once");
 }
 
-const MIGRATIONS_APPLIED: usize = 1;
+const MIGRATIONS_APPLIED: usize = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_migrated_by_a_newer_build_is_refused() {
@@ -375,4 +375,254 @@ async fn revocations_reach_another_handle_within_a_second() {
         "revocation propagation over 100 (write + notify + reload): p50 {:?}, p99 {:?}, max {:?}",
         took[49], took[98], took[99]
     );
+}
+
+fn sealed(id: &str, retire_after: Option<i64>) -> crate::creds::keyring::SealedKey {
+    crate::creds::keyring::SealedKey {
+        id: id.to_owned(),
+        sealed: id.as_bytes().to_vec(),
+        created_at: 1,
+        retire_after,
+    }
+}
+
+/// Two handles creating the first keyring together keep one; a change is a compare-and-swap
+/// on the generation, and the other handle sees the new generation within a second (the
+/// notification, not the catch-up poll).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keyring_kept_is_one_changed_by_compare_and_swap_and_followed() {
+    use crate::store::KeyringVault;
+    let h = PostgresHarness::new();
+    let (a, b) = tokio::join!(
+        PostgresStore::open(&h.settings),
+        PostgresStore::open(&h.settings)
+    );
+    let a: Arc<dyn KeyringVault> = Arc::new(a.unwrap());
+    let b: Arc<dyn KeyringVault> = Arc::new(b.unwrap());
+    assert_eq!(a.load().await.unwrap(), None);
+    assert_eq!(*a.generation().borrow(), 0);
+    let (first_a, first_b) = ([sealed("aaaaaaaa", None)], [sealed("bbbbbbbb", None)]);
+    let (kept_a, kept_b) = tokio::join!(a.create_if_none(&first_a), b.create_if_none(&first_b));
+    let (kept_a, kept_b) = (kept_a.unwrap(), kept_b.unwrap());
+    assert_eq!(kept_a, kept_b, "both handles keep the first one's");
+    assert_eq!(kept_a.generation, 1);
+    assert_eq!(kept_a.keys.len(), 1);
+
+    let rotated = [
+        sealed("cccccccc", None),
+        sealed(&kept_a.keys[0].id, Some(99)),
+    ];
+    let mut seen_by_b = b.generation();
+    let watch = crate::clock::Stopwatch::start();
+    assert_eq!(a.swap(1, &rotated).await.unwrap(), 2);
+    tokio::time::timeout(Duration::from_secs(1), seen_by_b.wait_for(|g| *g == 2))
+        .await
+        .expect("B sees the change within a second")
+        .unwrap();
+    assert!(watch.elapsed() < Duration::from_secs(1));
+    let loaded = b.load().await.unwrap().unwrap();
+    assert_eq!(loaded.generation, 2);
+    assert_eq!(loaded.keys, rotated, "current first");
+
+    let stale = b.swap(1, &[sealed("dddddddd", None)]).await.unwrap_err();
+    assert!(matches!(stale, StoreError::Conflict(_)), "{stale}");
+    assert_eq!(a.load().await.unwrap().unwrap().keys, rotated, "unchanged");
+    let second = a.create_if_none(&[sealed("eeeeeeee", None)]).await.unwrap();
+    assert_eq!(second.keys, rotated, "created once only");
+}
+
+/// An event at `t` (unix seconds) named `id`.
+fn event_at(id: &str, t: i64) -> AuditEvent {
+    AuditEvent {
+        event_time: crate::clock::iso8601(crate::clock::from_unix_seconds(t)),
+        ..event(id)
+    }
+}
+
+async fn names(store: &Store) -> Vec<String> {
+    store
+        .audit
+        .list(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.request_id)
+        .collect()
+}
+
+const DAY: i64 = partitions::DAY;
+const D: i64 = 20_000;
+
+/// The purge makes the partitions of today and the next days; an event of a day without one
+/// waits in the default partition and moves into its day's partition when that is made;
+/// retention drops the days wholly before the cut and deletes the rest row by row, and the
+/// trail reads the same throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_trail_is_kept_by_day_and_pruned_by_dropping_days() {
+    let h = PostgresHarness::new();
+    let backend = Arc::new(PostgresStore::open(&h.settings).await.unwrap());
+    let store = Store::on(backend.clone());
+    store.audit.prepare_ahead(D * DAY + 100).await.unwrap();
+    let client = backend.client().await.unwrap();
+    assert_eq!(
+        partitions::partition_days(&client).await,
+        [D, D + 1, D + 2].into()
+    );
+    for (id, t) in [
+        ("ancient", 10 * DAY),
+        ("yesterday", (D - 1) * DAY + 7),
+        ("today-1", D * DAY + 1),
+        ("today-2", D * DAY + 1),
+        ("tomorrow-early", (D + 1) * DAY + 5),
+        ("tomorrow-late", (D + 1) * DAY + 50),
+        ("after", (D + 2) * DAY),
+    ] {
+        store.audit.append(&event_at(id, t)).await.unwrap();
+    }
+    let all = names(&store).await;
+    assert_eq!(
+        all,
+        [
+            "ancient",
+            "yesterday",
+            "today-1",
+            "today-2",
+            "tomorrow-early",
+            "tomorrow-late",
+            "after"
+        ]
+    );
+    store.audit.prepare_ahead((D - 1) * DAY).await.unwrap();
+    assert!(partitions::partition_days(&client).await.contains(&(D - 1)));
+    let moved = client
+        .query_one("SELECT count(*) FROM audit_day_19999", &[])
+        .await
+        .unwrap();
+    assert_eq!(moved.get::<_, i64>(0), 1, "yesterday's event moved in");
+    assert_eq!(names(&store).await, all);
+
+    let pruned = store.audit.prune_before((D + 1) * DAY + 10).await.unwrap();
+    assert_eq!(
+        pruned, 5,
+        "two days dropped (3), the default (1), a row (1)"
+    );
+    assert_eq!(
+        partitions::partition_days(&client).await,
+        [D + 1, D + 2].into()
+    );
+    assert_eq!(names(&store).await, ["tomorrow-late", "after"]);
+    assert_eq!(
+        store.audit.prune_before((D + 1) * DAY + 10).await.unwrap(),
+        0
+    );
+}
+
+/// A database whose audit table was not partitioned (schema 3) keeps its events, in order,
+/// each in its day's partition; events appended after come after those of the same second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioning_the_audit_trail_keeps_its_events() {
+    let h = PostgresHarness::new();
+    let (mut client, connection) = tokio_postgres::connect(&h.settings.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(connection);
+    client
+        .batch_execute(
+            "CREATE TABLE schema_version (version integer PRIMARY KEY,
+                                          applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await
+        .unwrap();
+    for (version, sql) in migrate::MIGRATIONS.iter().filter(|(v, _)| *v <= 3) {
+        let tx = client.transaction().await.unwrap();
+        tx.batch_execute(sql).await.unwrap();
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES ($1)",
+            &[version],
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    for (id, t) in [
+        ("first", D * DAY + 3),
+        ("second", D * DAY + 3),
+        ("next-day", (D + 1) * DAY),
+    ] {
+        let json = serde_json::to_string(&event_at(id, t)).unwrap();
+        client
+            .execute(
+                "INSERT INTO audit (event_time, event) VALUES ($1, $2)",
+                &[&t, &json],
+            )
+            .await
+            .unwrap();
+    }
+    drop(client);
+    let _ = driver.await;
+
+    let backend = Arc::new(PostgresStore::open(&h.settings).await.unwrap());
+    assert_eq!(backend.schema_version(), 4);
+    let store = Store::on(backend.clone());
+    store
+        .audit
+        .append(&event_at("appended", D * DAY + 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        names(&store).await,
+        ["first", "second", "appended", "next-day"]
+    );
+    let client = backend.client().await.unwrap();
+    assert_eq!(partitions::partition_days(&client).await, [D, D + 1].into());
+    let in_default = client
+        .query_one("SELECT count(*) FROM audit_default", &[])
+        .await
+        .unwrap();
+    assert_eq!(in_default.get::<_, i64>(0), 0);
+}
+
+/// Events written while their day's partition is being made all land, and all stay visible:
+/// none is refused by the new partition's constraint or left behind in the default partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_written_while_partitions_are_made_are_kept() {
+    let h = PostgresHarness::new();
+    let store = Store::on(Arc::new(PostgresStore::open(&h.settings).await.unwrap()));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..25 {
+                    let id = format!("w{w}-{i}");
+                    store
+                        .audit
+                        .append(&event_at(&id, D * DAY + i))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for day in 0..5 {
+        store
+            .audit
+            .prepare_ahead((D - 4 + day) * DAY)
+            .await
+            .unwrap();
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert_eq!(store.audit.list(1000).await.unwrap().len(), 100);
+    let in_window = store
+        .audit
+        .query(&crate::audit::query::AuditQuery {
+            since: Some(D * DAY),
+            until: Some((D + 1) * DAY),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(in_window.len(), 100, "found by a window on the day too");
 }

@@ -103,6 +103,24 @@ pub struct SledStore {
 }
 
 impl SledStore {
+    /// Every replay-cache entry whose window has not passed at `now_unix`: the key's text
+    /// ([`ReplayKey::text`]) and the window's end, soonest to end first (what `store copy`
+    /// carries to another store).
+    pub fn replay_entries(&self, now_unix: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let start = expiry_bytes(now_unix.saturating_add(1));
+        let mut entries = Vec::new();
+        for key in self.replay.range(start..).keys() {
+            let key = key.map_err(backend)?;
+            let Some((until, text)) = split_prefixed_key(&key) else {
+                continue;
+            };
+            let text = String::from_utf8(text.to_vec())
+                .map_err(|_| StoreError::Corrupt("a replay key that is not UTF-8".into()))?;
+            entries.push((text, until));
+        }
+        Ok(entries)
+    }
+
     /// Open (or create) the database in the directory `settings.path`, with a page cache of at
     /// most `settings.cache_capacity_bytes` and writes refused below `settings.min_free_bytes`.
     /// Fails with `StoreError::Locked` if another process has it open.

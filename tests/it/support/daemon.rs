@@ -37,6 +37,8 @@ pub struct Setup {
     /// `[keys] path` (default `data/keyring.json` in the daemon's directory): daemons sharing a
     /// database share their keyring.
     pub keyring_path: Option<PathBuf>,
+    /// More lines of the `[keys]` table (`kek_file = ...`).
+    pub keys: String,
     /// More lines of the `[server]` table (limits and timeouts, TLS, trusted proxies).
     pub server: String,
     /// Listen on every address (`0.0.0.0`) rather than loopback.
@@ -61,6 +63,7 @@ impl Default for Setup {
             min_free_mb: 16,
             storage: String::new(),
             keyring_path: None,
+            keys: String::new(),
             server: String::new(),
             listen_everywhere: false,
             extra: String::new(),
@@ -128,13 +131,14 @@ impl Daemon {
              [server]\nlisten = \"{listen}\"\n{}\n\
              [storage]\npath = \"{storage}\"\ncache_capacity_mb = 16\n\
              purge_interval_seconds = {}\nmin_free_mb = {}\n{}\n\
-             [keys]\npath = \"{keyring}\"\n\
+             [keys]\npath = \"{keyring}\"\n{}\n\
              [admin]\nsocket = \"data/admin.sock\"\n\
              [audit]\n{}\n",
             fill(&setup.server),
             setup.purge_interval_seconds,
             setup.min_free_mb,
             setup.storage,
+            setup.keys,
             setup.audit
         );
         for (name, secret) in &setup.services {
