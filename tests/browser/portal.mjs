@@ -324,9 +324,29 @@ async function samlScenario(browser, response, expected) {
   await Promise.all([page.waitForURL(`${url}/saml`), page.goto(idpPage)]);
   await checkPicker(page, expected);
   await screenshot(page, 'saml-picker');
+
+  // The second role, by its label; the assertion's SessionDuration (two hours) caps the session.
+  const chosen = expected.roles[1] ?? expected.roles[0];
+  await page.locator(`label[for="${chosen.arn}"]`).click();
   await Promise.all([page.waitForURL(`${url}/console`), page.locator('#signin_button').click()]);
-  await consoleCredentials(page);
+  const shown = await consoleCredentials(page);
+  assert.equal(shown.roleName, chosen.name);
+  const left = (Date.parse(shown.expiration) - Date.now()) / 1000;
+  assert.ok(left > 0 && left <= 7200, `within the assertion's SessionDuration, ${left} s left`);
+  const identity = (await page.locator('#identity').textContent()).trim();
+  assert.ok(identity.startsWith(expected.identity), `signed in as ${identity}`);
   await screenshot(page, 'saml-console');
+
+  // Sign out: the sign-in page, and the console asks to sign in again.
+  await Promise.all([
+    page.waitForURL(`${url}/signin?choose=1`),
+    page.locator('#signout_button').click(),
+  ]);
+  await page.locator('h1', { hasText: 'Sign in' }).waitFor();
+  const gone = await page.goto(`${url}/console`);
+  assert.equal(gone.status(), 401);
+  watched.forgive(`${url}/console`, 401);
+
   assert.deepEqual(watched.problems(), [], 'console errors or CSP violations');
   await context.close();
 }

@@ -1,18 +1,23 @@
 //! The sign-in portal in a real browser: Debian's chromium, driven by playwright-core from
 //! `tests/browser/portal.mjs`, signs in through the test IdP (keyboard only), checks the picker's
 //! markup, picks a role and a duration, reads the console (live countdown, clipboard), switches
-//! role and signs out revoking; and does it again without JavaScript. The credentials it copied
-//! to the clipboard are used here with the real AWS SDK while it waits. Every page is saved as a
-//! PNG in `target/browser-screenshots/` (or under `CARGO_TARGET_DIR`).
+//! role and signs out revoking; and does it again without JavaScript. Then SAML: the IdP `adfs`
+//! posts a Response signed at run time (`support::saml_signer`, for this daemon's `/saml`) from
+//! a page of another origin, the browser picks a role and reaches the console, and signs out.
+//! The credentials it copied to the clipboard are used here with the real AWS SDK while it
+//! waits. Every page is saved as a PNG in `target/browser-screenshots/` (or under
+//! `CARGO_TARGET_DIR`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use stsbridge::clock::Stopwatch;
+use stsbridge::clock::{Clock as _, Stopwatch, SystemClock};
 
-use crate::portal_login::portal_with_two_roles;
+use crate::portal_login::{portal_with_two_roles, portal_with_two_roles_and};
+use crate::saml_signer::{provider, role_arn, saml_idp, saml_role};
 use crate::support::daemon::{ACCOUNT, code, signed_client};
+use crate::support::saml_signer::{SamlResponse, SigningKey};
 
 /// Where Debian's `chromium` package puts the browser; `STSBRIDGE_TEST_CHROMIUM` names another.
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -193,7 +198,12 @@ async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and
             ""
         }
     );
-    let p = portal_with_two_roles().await;
+    // Besides the OIDC IdP `corp`, the SAML IdP `adfs`, whose two roles only SAML logins see.
+    let p = portal_with_two_roles_and(
+        vec![saml_idp("")],
+        vec![saml_role("SamlAdmin"), saml_role("SamlReadOnly")],
+    )
+    .await;
     let url = p.daemon.url.clone();
     let exchange = Exchange::new();
     let (credentials_file, caller_file, switched_file) =
@@ -212,8 +222,31 @@ async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and
         "callerArn": caller_arn,
     });
 
+    // The IdP-initiated SAML login: a Response signed now for this portal, granting both.
+    let saml_response = SamlResponse::new(&format!("{url}/saml"), SystemClock.now())
+        .role(&role_arn("SamlAdmin"), &provider())
+        .role(&role_arn("SamlReadOnly"), &provider())
+        .sign_base64(&SigningKey::idp());
+    let saml_expect = serde_json::json!({
+        "identity": "alice@example.com",
+        "accountName": "Production <main>",
+        "accountId": ACCOUNT,
+        "roles": [
+            { "arn": role_arn("SamlAdmin"), "name": "SamlAdmin" },
+            { "arn": role_arn("SamlReadOnly"), "name": "SamlReadOnly" },
+        ],
+    });
+
     let started = Stopwatch::start();
-    let mut script = start_script(&url, &expect, &exchange, &[]);
+    let mut script = start_script(
+        &url,
+        &expect,
+        &exchange,
+        &[
+            ("STSBRIDGE_BROWSER_SAML_RESPONSE", saml_response),
+            ("STSBRIDGE_BROWSER_SAML_EXPECT", saml_expect.to_string()),
+        ],
+    );
 
     // The credential_process JSON the browser copied from the console's clipboard button: a
     // real SDK call with it, whose answer the script waits for.
@@ -284,6 +317,8 @@ async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and
         "signed-out",
         "error",
         "console-no-javascript",
+        "saml-picker",
+        "saml-console",
     ] {
         let png = std::fs::read(screenshot_dir().join(format!("{page}.png"))).expect("screenshot");
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{page}.png is a PNG");
