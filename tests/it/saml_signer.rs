@@ -2,13 +2,15 @@
 //! real daemon at the wall clock's time (not the fixtures' 2026-01-01): a Response signed now
 //! for the portal's assertion consumer shows the picker and signs in, one for AWS's recipient
 //! is taken by AssumeRoleWithSAML through the SDK, and one signed by a key the metadata does
-//! not pin is refused by both.
+//! not pin is refused by both. And an SP-initiated login through `support::saml_idp`, whose
+//! answers are signed the same way.
 
 use serde_json::json;
 use stsbridge::clock::{Clock as _, SystemClock};
 
 use crate::portal_login::{Browser, element_text, input_value};
 use crate::support::daemon::{ACCOUNT, Daemon, Setup, code, sts_client};
+use crate::support::saml_idp::TestSamlIdp;
 use crate::support::saml_signer::{AWS_ACS, SamlResponse, Signed, SigningKey};
 
 /// The SAML IdP's name (its file stem), hence its provider ARN.
@@ -200,4 +202,90 @@ async fn a_response_signed_by_another_key_is_refused() {
         assert_eq!(code(api), "InvalidIdentityToken", "{signed:?}");
     }
     assert!(daemon.sessions().await.is_empty(), "nothing issued");
+}
+
+/// SP-initiated through the test SAML IdP: `/signin/adfs` sends the browser to its
+/// SingleSignOnService with an AuthnRequest, whose page posts the answer back; the portal
+/// matches it to this browser's AuthnRequest. Posted by another browser, whose own login
+/// awaits the answer to another AuthnRequest, the same answer is refused.
+#[tokio::test]
+async fn an_sp_initiated_login_through_the_test_saml_idp_answers_this_browsers_request() {
+    let idp = TestSamlIdp::start(vec![
+        (role_arn("saml-admin"), provider()),
+        (role_arn("saml-readonly"), provider()),
+    ])
+    .await;
+    let daemon = Daemon::start(Setup {
+        idps: vec![saml_idp(&format!(
+            "sso_url = \"{}\"\n",
+            idp.sso_url("localhost")
+        ))],
+        roles: vec![saml_role("saml-admin"), saml_role("saml-readonly")],
+        server: "public_url = \"http://{LISTEN}\"".to_owned(),
+        ..Setup::default()
+    })
+    .await;
+    let url = daemon.url.clone();
+    idp.set_acs_url(&format!("{url}/saml"));
+    let idp_origin = format!("http://localhost:{}", idp.addr.port());
+
+    let mut browser = Browser::new(&idp_origin);
+    let answer = start_sp_login(&mut browser, &url, &idp_origin).await;
+    let mut other = Browser::new(&idp_origin);
+    let _ = start_sp_login(&mut other, &url, &idp_origin).await;
+    assert_eq!(idp.answered().len(), 2);
+
+    let refused = other
+        .post(&format!("{url}/saml"), &[("SAMLResponse", &answer)])
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("does not answer this sign-in request"),
+        "{}",
+        refused.body
+    );
+    assert!(!refused.body.contains("saml_form"), "{}", refused.body);
+
+    let picker = browser
+        .post(&format!("{url}/saml"), &[("SAMLResponse", &answer)])
+        .await;
+    assert_eq!(picker.status, 200, "{}", picker.body);
+    let token = input_value(&picker.body, "csrf_token");
+    browser.origin = Some(url.clone());
+    let signed_in = browser
+        .post(
+            &format!("{url}/saml"),
+            &[
+                ("SAMLResponse", &answer),
+                ("roleIndex", &role_arn("saml-admin")),
+                ("csrf_token", &token),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let console = browser.get(&format!("{url}/console")).await;
+    assert_eq!(element_text(&console.body, "role-name"), "saml-admin");
+}
+
+/// `/signin/adfs` -> the test SAML IdP at `idp_origin` -> its page, which posts the answer to
+/// `<url>/saml`: the answer (base64).
+async fn start_sp_login(browser: &mut Browser, url: &str, idp_origin: &str) -> String {
+    let start = browser.get(&format!("{url}/signin/{SAML_IDP}")).await;
+    assert_eq!(start.status, 302, "{}", start.body);
+    assert!(
+        start.location.starts_with(&format!("{idp_origin}/sso?")),
+        "{}",
+        start.location
+    );
+    let page = browser.get(&start.location).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("method=\"post\" action=\"{url}/saml\"")),
+        "{}",
+        page.body
+    );
+    input_value(&page.body, "SAMLResponse")
 }
