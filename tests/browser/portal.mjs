@@ -18,6 +18,10 @@
 //                                       IdP-initiated scenario (not run without it)
 //   STSBRIDGE_BROWSER_SAML_EXPECT       optional: that scenario's picker, as in _EXPECT
 //                                       (default: the same as the OIDC one)
+//   STSBRIDGE_BROWSER_SAML_IDP          optional: a SAML IdP offered on the sign-in page,
+//                                       whose SingleSignOnService answers an AuthnRequest
+//                                       at once, for the SP-initiated scenario (not run
+//                                       without it); its picker is _SAML_EXPECT's
 //
 // Exit status 0 when every check passed; otherwise the failed check on standard error.
 
@@ -41,6 +45,7 @@ const callerFile = env('STSBRIDGE_BROWSER_CALLER_FILE');
 const switchedFile = env('STSBRIDGE_BROWSER_SWITCHED_FILE');
 const executablePath = process.env.STSBRIDGE_BROWSER_CHROMIUM || '/usr/bin/chromium';
 const samlResponse = process.env.STSBRIDGE_BROWSER_SAML_RESPONSE;
+const samlIdp = process.env.STSBRIDGE_BROWSER_SAML_IDP;
 
 // The screenshots' width: the copies in docs/screenshots stay small.
 const viewport = { width: 1000, height: 760 };
@@ -325,11 +330,54 @@ async function samlScenario(browser, response, expected) {
   await Promise.all([page.waitForURL(`${url}/saml`), page.goto(idpPage)]);
   await checkPicker(page, expected);
   await screenshot(page, 'saml-picker');
+
+  // The second role, by its label; the assertion's SessionDuration (two hours) caps the session.
+  const chosen = expected.roles[1] ?? expected.roles[0];
+  await page.locator(`label[for="${chosen.arn}"]`).click();
   await Promise.all([page.waitForURL(`${url}/console`), page.locator('#signin_button').click()]);
-  await consoleCredentials(page);
+  const shown = await consoleCredentials(page);
+  assert.equal(shown.roleName, chosen.name);
+  const left = (Date.parse(shown.expiration) - Date.now()) / 1000;
+  assert.ok(left > 0 && left <= 7200, `within the assertion's SessionDuration, ${left} s left`);
+  const identity = (await page.locator('#identity').textContent()).trim();
+  assert.ok(identity.startsWith(expected.identity), `signed in as ${identity}`);
   await screenshot(page, 'saml-console');
+
+  // Sign out: the sign-in page, and the console asks to sign in again.
+  await Promise.all([
+    page.waitForURL(`${url}/signin?choose=1`),
+    page.locator('#signout_button').click(),
+  ]);
+  await page.locator('h1', { hasText: 'Sign in' }).waitFor();
+  const gone = await page.goto(`${url}/console`);
+  assert.equal(gone.status(), 401);
+  watched.forgive(`${url}/console`, 401);
+
   assert.deepEqual(watched.problems(), [], 'console errors or CSP violations');
   await context.close();
+}
+
+/**
+ * SAML, SP-initiated: the sign-in page's link to the SAML IdP sends the browser there with an
+ * AuthnRequest; the IdP (another site: `localhost` against the portal's 127.0.0.1) signs the
+ * person in at once and its page posts the answer to `<url>/saml`, which matches it to this
+ * browser's AuthnRequest (the login cookie, `SameSite=None`, comes with the cross-site POST);
+ * the picker, the first role, the console.
+ */
+async function samlSpScenario(browser, name, expected) {
+  const watched = await watchedContext(browser);
+  const page = await watched.context.newPage();
+  await page.goto(`${url}/signin?choose=1`);
+  const link = page.locator(`a.idp-login[data-idp="${name}"]`);
+  assert.equal(await link.getAttribute('href'), `/signin/${name}`);
+  await Promise.all([page.waitForURL(`${url}/saml`), link.click()]);
+  await checkPicker(page, expected);
+  await screenshot(page, 'saml-sp-picker');
+  await Promise.all([page.waitForURL(`${url}/console`), page.locator('#signin_button').click()]);
+  const shown = await consoleCredentials(page);
+  assert.equal(shown.roleName, expected.roles[0].name);
+  assert.deepEqual(watched.problems(), [], 'console errors or CSP violations');
+  await watched.context.close();
 }
 
 mkdirSync(screenshots, { recursive: true });
@@ -344,6 +392,12 @@ try {
     await samlScenario(browser, samlResponse, expected ? JSON.parse(expected) : expect);
   } else {
     console.log('no STSBRIDGE_BROWSER_SAML_RESPONSE: the SAML scenario was not run');
+  }
+  if (samlIdp) {
+    const expected = process.env.STSBRIDGE_BROWSER_SAML_EXPECT;
+    await samlSpScenario(browser, samlIdp, expected ? JSON.parse(expected) : expect);
+  } else {
+    console.log('no STSBRIDGE_BROWSER_SAML_IDP: the SP-initiated SAML scenario was not run');
   }
 } finally {
   await browser.close();

@@ -1,18 +1,24 @@
 //! The sign-in portal in a real browser: Debian's chromium, driven by playwright-core from
 //! `tests/browser/portal.mjs`, signs in through the test IdP (keyboard only), checks the picker's
 //! markup, picks a role and a duration, reads the console (live countdown, clipboard), switches
-//! role and signs out revoking; and does it again without JavaScript. The credentials it copied
-//! to the clipboard are used here with the real AWS SDK while it waits. Every page is saved as a
-//! PNG in `target/browser-screenshots/` (or under `CARGO_TARGET_DIR`).
+//! role and signs out revoking; and does it again without JavaScript. Then SAML: the IdP `adfs`
+//! posts a Response signed at run time (`support::saml_signer`, for this daemon's `/saml`) from
+//! a page of another origin, the browser picks a role and reaches the console, and signs out.
+//! The credentials it copied to the clipboard are used here with the real AWS SDK while it
+//! waits. Every page is saved as a PNG in `target/browser-screenshots/` (or under
+//! `CARGO_TARGET_DIR`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use stsbridge::clock::Stopwatch;
+use stsbridge::clock::{Clock as _, Stopwatch, SystemClock};
 
-use crate::portal_login::portal_with_two_roles;
+use crate::portal_login::{portal_with_two_roles, portal_with_two_roles_and};
+use crate::saml_signer::{SAML_IDP, provider, role_arn, saml_idp, saml_role};
 use crate::support::daemon::{ACCOUNT, code, signed_client};
+use crate::support::saml_idp::TestSamlIdp;
+use crate::support::saml_signer::{SamlResponse, SigningKey};
 
 /// Where Debian's `chromium` package puts the browser; `STSBRIDGE_TEST_CHROMIUM` names another.
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -144,8 +150,9 @@ impl Exchange {
 /// Start `node tests/browser/portal.mjs` on the portal at `url` (whose IdP `corp` the test IdP
 /// serves), expecting `expect` (the script's `STSBRIDGE_BROWSER_EXPECT`), with `extra_env`
 /// besides. The SAML scenario is run with `STSBRIDGE_BROWSER_SAML_RESPONSE` (a signed base64
-/// Response whose Recipient is `<url>/saml`) and `STSBRIDGE_BROWSER_SAML_EXPECT` in `extra_env`;
-/// without them it is not.
+/// Response whose Recipient is `<url>/saml`) and `STSBRIDGE_BROWSER_SAML_EXPECT` in `extra_env`,
+/// the SP-initiated one with `STSBRIDGE_BROWSER_SAML_IDP` (the SAML IdP offered on the sign-in
+/// page); without them they are not.
 fn start_script(
     url: &str,
     expect: &serde_json::Value,
@@ -167,6 +174,7 @@ fn start_script(
         .env("STSBRIDGE_BROWSER_CHROMIUM", chromium())
         .env_remove("STSBRIDGE_BROWSER_SAML_RESPONSE")
         .env_remove("STSBRIDGE_BROWSER_SAML_EXPECT")
+        .env_remove("STSBRIDGE_BROWSER_SAML_IDP")
         .envs(extra_env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&stdout).expect("stdout file"))
@@ -193,8 +201,27 @@ async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and
             ""
         }
     );
-    let p = portal_with_two_roles().await;
+    // Besides the OIDC IdP `corp`, the SAML IdP `adfs`, whose two roles only SAML logins see;
+    // its SingleSignOnService is served on `localhost`, another site than the daemon's
+    // 127.0.0.1, so its POST to the assertion consumer is cross-site, as a real IdP's is.
+    let saml_roles = ["SamlAdmin", "SamlReadOnly"];
+    let test_saml_idp = TestSamlIdp::start(
+        saml_roles
+            .iter()
+            .map(|name| (role_arn(name), provider()))
+            .collect(),
+    )
+    .await;
+    let p = portal_with_two_roles_and(
+        vec![saml_idp(&format!(
+            "sso_url = \"{}\"\n",
+            test_saml_idp.sso_url("localhost")
+        ))],
+        saml_roles.iter().map(|name| saml_role(name)).collect(),
+    )
+    .await;
     let url = p.daemon.url.clone();
+    test_saml_idp.set_acs_url(&format!("{url}/saml"));
     let exchange = Exchange::new();
     let (credentials_file, caller_file, switched_file) =
         (&exchange.credentials, &exchange.caller, &exchange.switched);
@@ -212,8 +239,34 @@ async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and
         "callerArn": caller_arn,
     });
 
+    // The IdP-initiated SAML login: a Response signed now for this portal, granting both.
+    let mut saml_response = SamlResponse::new(&format!("{url}/saml"), SystemClock.now());
+    saml_response.roles = saml_roles
+        .iter()
+        .map(|name| (role_arn(name), provider()))
+        .collect();
+    let saml_response = saml_response.sign_base64(&SigningKey::idp());
+    let saml_expect = serde_json::json!({
+        "identity": "alice@example.com",
+        "accountName": "Production <main>",
+        "accountId": ACCOUNT,
+        "roles": [
+            { "arn": role_arn("SamlAdmin"), "name": "SamlAdmin" },
+            { "arn": role_arn("SamlReadOnly"), "name": "SamlReadOnly" },
+        ],
+    });
+
     let started = Stopwatch::start();
-    let mut script = start_script(&url, &expect, &exchange, &[]);
+    let mut script = start_script(
+        &url,
+        &expect,
+        &exchange,
+        &[
+            ("STSBRIDGE_BROWSER_SAML_RESPONSE", saml_response),
+            ("STSBRIDGE_BROWSER_SAML_EXPECT", saml_expect.to_string()),
+            ("STSBRIDGE_BROWSER_SAML_IDP", SAML_IDP.to_owned()),
+        ],
+    );
 
     // The credential_process JSON the browser copied from the console's clipboard button: a
     // real SDK call with it, whose answer the script waits for.
@@ -256,6 +309,10 @@ async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and
         script.output()
     );
 
+    // The SP-initiated login went through the IdP once, and its answer was taken.
+    let answered = test_saml_idp.answered();
+    assert_eq!(answered.len(), 1, "{answered:?}");
+
     // Signing out with "revoke" checked revoked the switched role's credentials.
     let switched: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(switched_file).expect("switched credentials"),
@@ -284,6 +341,9 @@ async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and
         "signed-out",
         "error",
         "console-no-javascript",
+        "saml-picker",
+        "saml-console",
+        "saml-sp-picker",
     ] {
         let png = std::fs::read(screenshot_dir().join(format!("{page}.png"))).expect("screenshot");
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{page}.png is a PNG");

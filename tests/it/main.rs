@@ -17,6 +17,7 @@ mod portal_saml;
 mod postgres;
 mod reload;
 mod saml;
+mod saml_signer;
 mod sts;
 mod support;
 mod tls;

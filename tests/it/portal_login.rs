@@ -471,30 +471,49 @@ async fn a_person_signs_in_picks_a_role_uses_the_credentials_switches_role_and_s
 /// from Reader by chaining; Admin trusts someone else. The account is named with markup in it:
 /// `Production <main>`. The browser test (`browser.rs`) clicks through the same portal.
 pub(crate) async fn portal_with_two_roles() -> Portal {
+    portal_with_two_roles_and(Vec::new(), Vec::new()).await
+}
+
+/// [`portal_with_two_roles`] with more IdP files (`idp-configs/NAME.toml`) and roles besides.
+pub(crate) async fn portal_with_two_roles_and(
+    more_idps: Vec<(String, String)>,
+    more_roles: Vec<(String, String)>,
+) -> Portal {
     let idp = TestIdp::start().await;
     let provider = idp.provider();
-    let roles = vec![
+    let mut roles = vec![
         role("Reader", &provider, "alice", 43200),
         role("Writer", &provider, "alice", 3600),
         chained_role(),
     ];
-    finish_portal(idp, roles).await
+    roles.extend(more_roles);
+    finish_portal_with(idp, roles, more_idps).await
 }
 
 async fn finish_portal(idp: TestIdp, roles: Vec<(String, String)>) -> Portal {
+    finish_portal_with(idp, roles, Vec::new()).await
+}
+
+async fn finish_portal_with(
+    idp: TestIdp,
+    roles: Vec<(String, String)>,
+    more_idps: Vec<(String, String)>,
+) -> Portal {
     let provider = idp.provider();
     let mut all = roles;
     all.push(role("Admin", &provider, "somebody-else", 3600));
+    let mut idps = vec![(
+        "corp".to_owned(),
+        format!(
+            "kind = \"oidc\"\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\n\
+             insecure_http = true\n[signin]\nclient_id = \"{AUDIENCE}\"\n\
+             display_name = \"Example Corp SSO\"\n",
+            idp.issuer()
+        ),
+    )];
+    idps.extend(more_idps);
     let daemon = Daemon::start(Setup {
-        idps: vec![(
-            "corp".to_owned(),
-            format!(
-                "kind = \"oidc\"\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\n\
-                 insecure_http = true\n[signin]\nclient_id = \"{AUDIENCE}\"\n\
-                 display_name = \"Example Corp SSO\"\n",
-                idp.issuer()
-            ),
-        )],
+        idps,
         roles: all,
         server: "public_url = \"http://{LISTEN}\"".to_owned(),
         extra: "[accounts]\n\"123456789012\" = \"Production <main>\"\n".to_owned(),

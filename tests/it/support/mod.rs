@@ -5,6 +5,8 @@ pub mod idp;
 pub mod pki;
 pub mod postgres;
 pub mod process;
+pub mod saml_idp;
+pub mod saml_signer;
 
 /// A real store on a temporary directory (kept as long as the directory lives).
 pub fn scratch_store() -> (tempfile::TempDir, stsbridge::store::Store) {
