@@ -345,7 +345,7 @@ async function samlScenario(browser, response, expected) {
 
   // Sign out: the sign-in page, and the console asks to sign in again.
   await Promise.all([
-    page.waitForURL(`${url}/signin?choose=1`),
+    page.waitForURL(`${url}/signin?choose=1&signed_out=1`),
     page.locator('#signout_button').click(),
   ]);
   await page.locator('h1', { hasText: 'Sign in' }).waitFor();
