@@ -288,6 +288,41 @@ async function oidcScenario(browser) {
 }
 
 /** Without JavaScript the whole flow works and the console shows the credentials. */
+/**
+ * The login round trip as a person waits for it, measured (not asserted): the click on the IdP
+ * link to the picker (the portal, the IdP, the code exchange, the ID token's verification), then
+ * the click on Sign in to the console (trust, issue, durable record). Five fresh browsers; the
+ * median and the slowest go to `timings.json` beside the screenshots.
+ */
+async function timingScenario(browser) {
+  const toPicker = [];
+  const toConsole = [];
+  for (let i = 0; i < 5; i++) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${url}/signin?choose=1`);
+    const link = page.locator(`a.idp-login[data-idp="${idp}"]`);
+    let started = performance.now();
+    await Promise.all([page.waitForURL(`${url}/signin/roles`), link.click()]);
+    toPicker.push(performance.now() - started);
+    started = performance.now();
+    await Promise.all([page.waitForURL(`${url}/console`), page.locator('#signin_button').click()]);
+    await page.locator('#access-key-id').waitFor();
+    toConsole.push(performance.now() - started);
+    await context.close();
+  }
+  const summary = (values) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return { median_ms: Math.round(sorted[Math.floor(sorted.length / 2)]), max_ms: Math.round(sorted[sorted.length - 1]) };
+  };
+  if (screenshots) {
+    writeWhole(
+      `${screenshots}/timings.json`,
+      JSON.stringify({ login_to_picker: summary(toPicker), picker_to_console: summary(toConsole) }, null, 2),
+    );
+  }
+}
+
 async function noScriptScenario(browser) {
   const watched = await watchedContext(browser, { javaScriptEnabled: false });
   const page = await watched.context.newPage();
@@ -387,6 +422,7 @@ const version = browser.version();
 try {
   await oidcScenario(browser);
   await noScriptScenario(browser);
+  await timingScenario(browser);
   if (samlResponse) {
     const expected = process.env.STSBRIDGE_BROWSER_SAML_EXPECT;
     await samlScenario(browser, samlResponse, expected ? JSON.parse(expected) : expect);
