@@ -43,6 +43,31 @@ struct Inbound {
     headers: HeaderMap,
 }
 
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Inbound {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        // The accept loop puts the peer address in every request; an unknown peer is none of
+        // the trusted proxies.
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+        Ok(Self {
+            peer,
+            tls: parts
+                .extensions
+                .get::<TlsConnection>()
+                .copied()
+                .map(Extension),
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
 impl Inbound {
     fn header_values(&self, name: header::HeaderName) -> Vec<String> {
         self.headers
@@ -102,25 +127,13 @@ fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
         .map_err(|_| ApiError::ValidationMessage("The query string is not well-formed."))
 }
 
-macro_rules! inbound {
-    ($peer:expr, $tls:expr, $headers:expr) => {
-        Inbound {
-            peer: $peer,
-            tls: $tls,
-            headers: $headers,
-        }
-    };
-}
-
 /// `GET /signin/oidc/callback`.
 async fn oidc_callback(
     Extract(app): Extract<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    tls: Option<Extension<TlsConnection>>,
-    headers: HeaderMap,
+    inbound: Inbound,
     RawQuery(query): RawQuery,
 ) -> Response {
-    answer(&app, inbound!(peer, tls, headers), async |portal, visit| {
+    answer(&app, inbound, async |portal, visit| {
         portal.admit_login(visit)?;
         let params = query_pairs(query.as_deref())?;
         portal.oidc_callback(visit, &params).await
@@ -129,147 +142,85 @@ async fn oidc_callback(
 }
 
 /// `GET /signin/roles`.
-async fn roles_page(
-    Extract(app): Extract<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    tls: Option<Extension<TlsConnection>>,
-    headers: HeaderMap,
-) -> Response {
-    answer(&app, inbound!(peer, tls, headers), async |portal, visit| {
+async fn roles_page(Extract(app): Extract<Arc<App>>, inbound: Inbound) -> Response {
+    answer(&app, inbound, async |portal, visit| {
         portal.roles_page(visit).await
     })
     .await
 }
 
 /// `POST /signin/roles`.
-async fn choose_role(
-    Extract(app): Extract<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    tls: Option<Extension<TlsConnection>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn choose_role(Extract(app): Extract<Arc<App>>, inbound: Inbound, body: Body) -> Response {
     let app2 = Arc::clone(&app);
-    answer(
-        &app,
-        inbound!(peer, tls, headers),
-        async move |portal, visit| {
-            let form = form(&app2, body).await?;
-            portal.choose_role(visit, &form).await
-        },
-    )
+    answer(&app, inbound, async move |portal, visit| {
+        let form = form(&app2, body).await?;
+        portal.choose_role(visit, &form).await
+    })
     .await
 }
 
 /// `GET /signin/roles.json`.
-async fn roles_json(
-    Extract(app): Extract<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    tls: Option<Extension<TlsConnection>>,
-    headers: HeaderMap,
-) -> Response {
-    answer(&app, inbound!(peer, tls, headers), async |portal, visit| {
+async fn roles_json(Extract(app): Extract<Arc<App>>, inbound: Inbound) -> Response {
+    answer(&app, inbound, async |portal, visit| {
         portal.roles_json(visit).await
     })
     .await
 }
 
 /// `GET /console`.
-async fn console(
-    Extract(app): Extract<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    tls: Option<Extension<TlsConnection>>,
-    headers: HeaderMap,
-) -> Response {
-    answer(&app, inbound!(peer, tls, headers), async |portal, visit| {
+async fn console(Extract(app): Extract<Arc<App>>, inbound: Inbound) -> Response {
+    answer(&app, inbound, async |portal, visit| {
         portal.console(visit).await
     })
     .await
 }
 
 /// `GET /console/credentials`.
-async fn console_credentials(
-    Extract(app): Extract<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    tls: Option<Extension<TlsConnection>>,
-    headers: HeaderMap,
-) -> Response {
-    answer(&app, inbound!(peer, tls, headers), async |portal, visit| {
+async fn console_credentials(Extract(app): Extract<Arc<App>>, inbound: Inbound) -> Response {
+    answer(&app, inbound, async |portal, visit| {
         portal.console_credentials(visit).await
     })
     .await
 }
 
 /// `POST /console/switch-role`.
-async fn switch_role(
-    Extract(app): Extract<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    tls: Option<Extension<TlsConnection>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn switch_role(Extract(app): Extract<Arc<App>>, inbound: Inbound, body: Body) -> Response {
     let app2 = Arc::clone(&app);
-    answer(
-        &app,
-        inbound!(peer, tls, headers),
-        async move |portal, visit| {
-            let form = form(&app2, body).await?;
-            portal.switch_role(visit, &form).await
-        },
-    )
+    answer(&app, inbound, async move |portal, visit| {
+        let form = form(&app2, body).await?;
+        portal.switch_role(visit, &form).await
+    })
     .await
 }
 
 /// `POST /signout`.
-async fn signout(
-    Extract(app): Extract<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    tls: Option<Extension<TlsConnection>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn signout(Extract(app): Extract<Arc<App>>, inbound: Inbound, body: Body) -> Response {
     let app2 = Arc::clone(&app);
-    answer(
-        &app,
-        inbound!(peer, tls, headers),
-        async move |portal, visit| {
-            let form = form(&app2, body).await?;
-            portal.signout(visit, &form).await
-        },
-    )
+    answer(&app, inbound, async move |portal, visit| {
+        let form = form(&app2, body).await?;
+        portal.signout(visit, &form).await
+    })
     .await
 }
 
 /// `POST /saml`: the assertion consumer.
-async fn saml_acs(
-    Extract(app): Extract<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    tls: Option<Extension<TlsConnection>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn saml_acs(Extract(app): Extract<Arc<App>>, inbound: Inbound, body: Body) -> Response {
     let app2 = Arc::clone(&app);
-    answer(
-        &app,
-        inbound!(peer, tls, headers),
-        async move |portal, visit| {
-            portal.admit_login(visit)?;
-            let form = form(&app2, body).await?;
-            portal.saml_acs(visit, &form).await
-        },
-    )
+    answer(&app, inbound, async move |portal, visit| {
+        portal.admit_login(visit)?;
+        let form = form(&app2, body).await?;
+        portal.saml_acs(visit, &form).await
+    })
     .await
 }
 
 /// `GET /federation?Action=getSigninToken|login&...`.
 async fn federation(
     Extract(app): Extract<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    tls: Option<Extension<TlsConnection>>,
-    headers: HeaderMap,
+    inbound: Inbound,
     RawQuery(query): RawQuery,
 ) -> Response {
-    answer(&app, inbound!(peer, tls, headers), async |portal, visit| {
+    answer(&app, inbound, async |portal, visit| {
         portal.admit_login(visit)?;
         let params = query_pairs(query.as_deref())?;
         portal.federation(visit, &params).await
@@ -348,12 +299,10 @@ async fn signin(Extract(app): Extract<Arc<App>>, RawQuery(query): RawQuery) -> R
 /// `GET /signin/NAME`: start a login at the IdP NAME.
 async fn start(
     Extract(app): Extract<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    tls: Option<Extension<TlsConnection>>,
-    headers: HeaderMap,
+    inbound: Inbound,
     Path(name): Path<String>,
 ) -> Response {
-    answer(&app, inbound!(peer, tls, headers), async |portal, visit| {
+    answer(&app, inbound, async |portal, visit| {
         portal.admit_login(visit)?;
         let federation = visit.state.federation();
         let built = federation.idps.built(&name);
