@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use base64::Engine as _;
 use serde_json::json;
 use stsbridge::clock::ManualClock;
 use stsbridge::web::cookies::{CookieKind, Cookies};
 use stsbridge::web::saml::SamlLoginFlow;
 
 use crate::portal_login::{Browser, element_text, input_value};
+use crate::saml::{fixture, role};
 use crate::support::daemon::{Daemon, Setup, code, sts_client};
 
 /// 2026-01-01T00:01:00Z: inside every fixture's validity window.
@@ -20,29 +20,6 @@ const PUBLIC: &str = "https://sts.example.com";
 const PROVIDER: &str = "arn:aws:iam::123456789012:saml-provider/corp";
 const ADMIN: &str = "arn:aws:iam::123456789012:role/saml-admin";
 const READONLY: &str = "arn:aws:iam::123456789012:role/saml-readonly";
-
-fn fixture(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/saml/{name}", env!("CARGO_MANIFEST_DIR"));
-    let xml = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    base64::engine::general_purpose::STANDARD.encode(xml)
-}
-
-fn role(name: &str, condition: serde_json::Value) -> (String, String) {
-    let doc = json!({
-        "RoleName": name,
-        "MaxSessionDuration": 43200,
-        "AssumeRolePolicyDocument": {
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"Federated": PROVIDER},
-                "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession"],
-                "Condition": condition
-            }]
-        }
-    });
-    (name.into(), doc.to_string())
-}
 
 struct Portal {
     daemon: Daemon,

@@ -22,7 +22,7 @@ const PROVIDER: &str = "arn:aws:iam::123456789012:saml-provider/corp";
 const ISSUER: &str = "https://idp.example.com/saml";
 const RECIPIENT: &str = "https://signin.aws.amazon.com/saml";
 
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     let path = format!("{}/tests/fixtures/saml/{name}", env!("CARGO_MANIFEST_DIR"));
     let xml = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     base64::engine::general_purpose::STANDARD.encode(xml)
@@ -32,7 +32,7 @@ fn role_arn(name: &str) -> String {
     format!("arn:aws:iam::{ACCOUNT}:role/{name}")
 }
 
-fn role(name: &str, condition: serde_json::Value) -> (String, String) {
+pub(crate) fn role(name: &str, condition: serde_json::Value) -> (String, String) {
     let doc = json!({
         "RoleName": name,
         "MaxSessionDuration": 43200,
