@@ -374,3 +374,66 @@ async fn a_node_killed_under_load_lost_no_credential_it_returned() {
         returned.len()
     );
 }
+
+/// `stsbridge loadgen` given two nodes spreads its connections over both, each sent a token
+/// of its own development issuer (the nodes share the keys directory, hence the dev key): no
+/// errors, and the database holds sessions from either issuer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadgen_drives_several_nodes_round_robin() {
+    let url = fresh_database();
+    let shared = tempfile::tempdir().unwrap();
+    let dev_node = || Setup {
+        roles: vec![(
+            "dev-reader".to_owned(),
+            json!({
+                "RoleName": "dev-reader",
+                "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": {"Federated": "{LISTEN}/dev"},
+                    "Action": "sts:AssumeRoleWithWebIdentity"
+                }]}
+            })
+            .to_string(),
+        )],
+        dev: true,
+        storage: storage_on(&url),
+        keyring_path: Some(shared.path().join("keyring.json")),
+        ..Setup::default()
+    };
+    let a = Daemon::start(dev_node()).await;
+    let b = Daemon::start(dev_node()).await;
+    let (config, targets) = (a.config_path.clone(), [a.addr, b.addr]);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stsbridge"))
+            .arg("--config")
+            .arg(&config)
+            .args(["loadgen", "--target", &targets[0].to_string()])
+            .args(["--target", &targets[1].to_string()])
+            .args(["--connections", "4", "--seconds", "1"])
+            .output()
+            .expect("run stsbridge loadgen")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("4 connections to 2 daemon(s)") && stdout.contains(" (0 errors)"),
+        "{stdout}"
+    );
+    let providers: BTreeSet<String> = a
+        .sessions()
+        .await
+        .into_iter()
+        .map(|s| s.session.provider)
+        .collect();
+    let expected: BTreeSet<String> = [a.addr, b.addr]
+        .iter()
+        .map(|addr| format!("{addr}/dev"))
+        .collect();
+    assert_eq!(providers, expected);
+}
