@@ -27,7 +27,7 @@ const ACCOUNTS: usize = 20;
 /// rest another subject too (so half the trust policies admit her, half refuse).
 fn role(i: usize) -> Role {
     let account = format!("{:012}", 100_000_000_000 + i % ACCOUNTS);
-    let subject = if i % 2 == 0 { "alice" } else { "bob" };
+    let subject = if i.is_multiple_of(2) { "alice" } else { "bob" };
     let trust = format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow",
         "Principal":{{"Federated":"idp.example.com"}},
