@@ -124,9 +124,10 @@ enum Command {
 
 #[derive(clap::Args)]
 struct LoadgenArgs {
-    /// The daemon to drive (loopback); default: the configured listen address.
-    #[arg(long)]
-    target: Option<std::net::SocketAddr>,
+    /// The daemon to drive (loopback); default: the configured listen address. Repeat it to
+    /// spread the connections round-robin over several daemons sharing one database.
+    #[arg(long = "target")]
+    targets: Vec<std::net::SocketAddr>,
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
@@ -136,8 +137,8 @@ struct LoadgenArgs {
     /// The role to assume; default: the example `dev-reader` role of the default account.
     #[arg(long)]
     role_arn: Option<String>,
-    /// A file holding the web identity token; default: a token of the development issuer
-    /// (the daemon must run with `serve --dev`).
+    /// A file holding the web identity token; default: a token of each target's development
+    /// issuer (the daemons must run with `serve --dev` and share the keys directory).
     #[arg(long)]
     token_file: Option<PathBuf>,
     /// Speak HTTPS, trusting the PEM CA certificate(s) in this file (a daemon with
@@ -422,23 +423,37 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
 async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
     let config = load(path)?;
     let settings = &config.settings;
-    let target = args.target.unwrap_or(settings.listen);
-    let token = match &args.token_file {
-        Some(file) => std::fs::read_to_string(file)
-            .map_err(|e| format!("{}: {e}", file.display()))?
-            .trim()
-            .to_owned(),
-        None => stsbridge::dev::sign_dev_token(
-            settings,
-            target,
-            "loadgen",
-            stsbridge::dev::DEV_AUDIENCE,
-            Duration::from_secs(3600),
-            serde_json::Map::new(),
-            SystemClock.now(),
-        )
-        .map_err(|e| e.to_string())?,
+    let addrs = if args.targets.is_empty() {
+        vec![settings.listen]
+    } else {
+        args.targets
     };
+    let from_file = match &args.token_file {
+        Some(file) => Some(
+            std::fs::read_to_string(file)
+                .map_err(|e| format!("{}: {e}", file.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let mut targets = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        let token = match &from_file {
+            Some(token) => token.clone(),
+            None => stsbridge::dev::sign_dev_token(
+                settings,
+                addr,
+                "loadgen",
+                stsbridge::dev::DEV_AUDIENCE,
+                Duration::from_secs(3600),
+                serde_json::Map::new(),
+                SystemClock.now(),
+            )
+            .map_err(|e| e.to_string())?,
+        };
+        targets.push(cli::loadgen::Target { addr, token });
+    }
     let role_arn = args.role_arn.unwrap_or_else(|| {
         format!(
             "arn:aws:iam::{}:role/dev-reader",
@@ -449,11 +464,10 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?;
     say!("ceiling reference: RS256 verifications alone on one core: {ceiling:.0}/s");
     let spec = cli::loadgen::LoadSpec {
-        target,
+        targets,
         connections: args.connections.max(1),
         duration: Duration::from_secs(args.seconds.max(1)),
         role_arn,
-        token,
         tls: match &args.tls_ca {
             Some(ca) => Some(cli::loadgen::tls_client_config(ca).map_err(|e| e.to_string())?),
             None => None,
@@ -465,9 +479,10 @@ async fn loadgen(path: &Path, args: LoadgenArgs) -> Result<ExitCode, String> {
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
     say!(
-        "AssumeRoleWithWebIdentity{}: {} connections, {:.1} s: {} requests ({} errors), {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "AssumeRoleWithWebIdentity{}: {} connections to {} daemon(s), {:.1} s: {} requests ({} errors), {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         if spec.tls.is_some() { " over TLS" } else { "" },
         spec.connections,
+        spec.targets.len(),
         report.elapsed.as_secs_f64(),
         report.requests,
         report.errors,

@@ -1,8 +1,9 @@
 //! `stsbridge loadgen`: whole-daemon throughput of AssumeRoleWithWebIdentity over N keep-alive
 //! connections, with latency percentiles, next to the ceiling reference (one core's rate of RS256
-//! verifications alone).
+//! verifications alone). Given several daemons (nodes sharing one database), it spreads the
+//! connections over them round-robin, as a load balancer would.
 //!
-//! It sends traffic only to the URL it is given; use a loopback address. Over TLS (a daemon
+//! It sends traffic only to the addresses it is given; use loopback addresses. Over TLS (a daemon
 //! with `tls_cert_file`) it trusts only the CA file it is given and checks the certificate
 //! against the target's IP address; each connection does one handshake, then keeps alive.
 
@@ -18,15 +19,22 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use stsbridge::clock::Stopwatch;
 use stsbridge::idp::oidc::signer::TokenSigner;
 
+/// One daemon to drive and the web identity token it accepts.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `host:port` of the daemon (loopback).
+    pub addr: std::net::SocketAddr,
+    pub token: String,
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct LoadSpec {
-    /// `host:port` of the daemon (loopback).
-    pub target: std::net::SocketAddr,
+    /// The daemons: connection `i` goes to `targets[i % targets.len()]`.
+    pub targets: Vec<Target>,
     pub connections: usize,
     pub duration: Duration,
     pub role_arn: String,
-    pub token: String,
     /// Speak TLS with this client configuration; `None`: plain HTTP.
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
@@ -113,21 +121,26 @@ pub fn run(spec: &LoadSpec) -> Result<LoadReport, LoadError> {
 }
 
 async fn drive(spec: &LoadSpec) -> Result<LoadReport, LoadError> {
-    let body = Bytes::from(
-        serde_urlencoded::to_string([
+    let mut bodies = Vec::with_capacity(spec.targets.len());
+    for target in &spec.targets {
+        let body = serde_urlencoded::to_string([
             ("Action", "AssumeRoleWithWebIdentity"),
             ("Version", "2011-06-15"),
             ("RoleArn", spec.role_arn.as_str()),
             ("RoleSessionName", "loadgen"),
-            ("WebIdentityToken", spec.token.as_str()),
+            ("WebIdentityToken", target.token.as_str()),
         ])
-        .map_err(|e| LoadError::Http(e.to_string()))?,
-    );
+        .map_err(|e| LoadError::Http(e.to_string()))?;
+        bodies.push((target.addr, Bytes::from(body)));
+    }
+    if bodies.is_empty() {
+        return Err(LoadError::Http("no daemon to drive".into()));
+    }
     let clock = Stopwatch::start();
     let mut workers = Vec::with_capacity(spec.connections);
-    for _ in 0..spec.connections {
+    for (addr, body) in bodies.iter().cycle().take(spec.connections) {
         workers.push(tokio::spawn(worker(
-            spec.target,
+            *addr,
             spec.tls.clone(),
             body.clone(),
             spec.duration,

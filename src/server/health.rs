@@ -46,6 +46,13 @@ pub(super) async fn liveness() -> &'static str {
     "ok\n"
 }
 
+/// A PostgreSQL outage makes every node unready at once, on purpose: a node without its database
+/// answers nothing but 503 (issuing writes the session; every answered request, verification
+/// included, is audited durably first), so a load balancer that drains them all, or fails open
+/// to all, serves what the nodes would have. What readiness is for, a node that alone lost its
+/// database while the others reach it, is drained alone. Staying ready through an outage needs
+/// verification that does not write to the database first (an audit spool), and then a bound on
+/// how long a node trusts a revocation list it cannot refresh.
 pub(super) async fn readiness(Extract(app): Extract<Arc<App>>) -> Response {
     let state = &app.state;
     let now = state.clock().now();

@@ -5,6 +5,7 @@ mod audit;
 mod browser;
 mod check_config;
 mod cli;
+mod cluster;
 mod hostile;
 mod http;
 mod lifecycle;

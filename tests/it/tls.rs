@@ -710,7 +710,7 @@ async fn loadgen_speaks_tls_with_the_ca_it_is_given() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("AssumeRoleWithWebIdentity over TLS: 2 connections")
+        stdout.contains("AssumeRoleWithWebIdentity over TLS: 2 connections to 1 daemon(s)")
             && stdout.contains(" (0 errors)"),
         "{stdout}"
     );

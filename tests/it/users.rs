@@ -17,7 +17,7 @@ use stsbridge::users::UserPolicy;
 use crate::support::daemon::{ACCOUNT, Daemon, Setup, code, signed_client};
 
 const OTHER_ACCOUNT: &str = "210987654321";
-const SERVICE_SECRET: &str = "photos-service-bearer-secret-0123456789";
+pub(crate) const SERVICE_SECRET: &str = "photos-service-bearer-secret-0123456789";
 
 fn now_secs() -> i64 {
     stsbridge::clock::SystemClock
@@ -112,7 +112,7 @@ async fn daemon() -> Daemon {
     .await
 }
 
-struct Keys {
+pub(crate) struct Keys {
     id: String,
     secret: String,
 }
@@ -572,7 +572,7 @@ async fn mfa_codes_gate_sessions_and_roles() {
 }
 
 /// Who signs a request to a resource service.
-enum Signer<'a> {
+pub(crate) enum Signer<'a> {
     Key(&'a Keys),
     Session(&'a aws_sdk_sts::types::Credentials),
 }
@@ -606,7 +606,7 @@ fn credentials(signer: &Signer<'_>) -> aws_credential_types::Credentials {
 }
 
 /// The authorization request a service would send for a signed `method path` request.
-fn authorize_body(
+pub(crate) fn authorize_body(
     signer: &Signer<'_>,
     method: &str,
     path: &str,
@@ -687,7 +687,7 @@ fn authorize_body_for(
     })
 }
 
-async fn post_authorize(d: &Daemon, bearer: Option<&str>, body: &Value) -> (u16, Value) {
+pub(crate) async fn post_authorize(d: &Daemon, bearer: Option<&str>, body: &Value) -> (u16, Value) {
     let mut request = reqwest::Client::new()
         .post(format!("{}/v1/authorize", d.url))
         .header("content-type", "application/json")
