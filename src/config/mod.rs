@@ -385,6 +385,7 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
                 cache_capacity_bytes: raw.storage.cache_capacity_mb.saturating_mul(1024 * 1024),
                 min_free_bytes: raw.storage.min_free_mb.saturating_mul(1024 * 1024),
                 postgres,
+                stale_revocations: Duration::from_secs(raw.storage.stale_revocations_seconds),
             },
             purge_interval: Duration::from_secs(raw.storage.purge_interval_seconds.max(1)),
             audit_retention: Duration::from_secs(
