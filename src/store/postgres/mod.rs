@@ -268,11 +268,11 @@ impl Following {
         if followed {
             return Freshness::Current;
         }
-        let until = since + self.bound;
-        if self.bound > Duration::ZERO && now < until {
-            Freshness::Trusted { since, until }
-        } else {
-            Freshness::Stale { since }
+        match since.checked_add(self.bound) {
+            Some(until) if self.bound > Duration::ZERO && now < until => {
+                Freshness::Trusted { since, until }
+            }
+            _ => Freshness::Stale { since },
         }
     }
 }
