@@ -525,6 +525,24 @@ impl Store {
         self
     }
 
+    /// Whether the session `access_key_id` of `identity_arn`, issued at `issued_at`, is to be
+    /// refused at `now`: revoked, or not checkable (the revocation list stale beyond its
+    /// bound: fail closed).
+    pub fn session_refused(
+        &self,
+        access_key_id: &str,
+        identity_arn: &str,
+        issued_at: i64,
+        now: SystemTime,
+    ) -> bool {
+        !self.revocations.freshness(now).trusted()
+            || self
+                .revocations
+                .feed()
+                .borrow()
+                .covers(access_key_id, identity_arn, issued_at)
+    }
+
     /// Delete what has expired at `now_unix`: sessions, replay-cache entries, moot revocations.
     /// Returns how many sessions.
     pub async fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError> {

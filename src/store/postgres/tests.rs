@@ -798,3 +798,35 @@ fn a_revocation_list_no_longer_followed_is_trusted_for_its_bound() {
         Freshness::Stale { since: at(1_020) }
     );
 }
+
+/// A handle that loses the database stops following its revocation list at once: with a
+/// bound of zero, every session is refused (fail closed) until it follows the list again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_refused_while_the_list_is_stale_beyond_its_bound() {
+    let h = PostgresHarness::new();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::on(Arc::new(with_spool(&h, dir.path(), Duration::ZERO).await));
+    let now = crate::clock::from_unix_seconds(2_000_000_000);
+    let refused = |store: &Store| store.session_refused("ASIAONE", "arn:role", 1, now);
+    assert!(!refused(&store));
+    close_database(&h, true).await;
+    let stale = async {
+        while store.revocations.freshness(now).trusted() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), stale)
+        .await
+        .expect("the listening connection's loss noticed");
+    assert!(refused(&store));
+    close_database(&h, false).await;
+    let followed = async {
+        while store.revocations.freshness(now) != Freshness::Current {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), followed)
+        .await
+        .expect("followed again at the reconnect");
+    assert!(!refused(&store));
+}
