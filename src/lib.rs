@@ -163,7 +163,7 @@ pub async fn run(
         tracing::warn!("{warning}");
     }
     let metrics = Arc::new(metrics::Metrics::new());
-    let store = store::connect(&settings.storage, metrics.commit()).await?;
+    let store = store::connect_at(&settings.storage, metrics.commit(), clock.clone()).await?;
     // A reload (SIGHUP, `stsbridge reload`) reopens it, for log rotation.
     let audit_export = settings
         .audit_export_file

@@ -168,6 +168,14 @@ pub struct RawStorage {
     /// The most database connections the daemon opens.
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
+    /// With `kind = "postgres"`: how long temporary credentials are verified against a
+    /// revocation list the daemon cannot refresh (the database does not answer); 0: never.
+    #[serde(default = "default_stale_revocations_seconds")]
+    pub stale_revocations_seconds: u64,
+}
+
+fn default_stale_revocations_seconds() -> u64 {
+    crate::store::StorageSettings::DEFAULT_STALE_REVOCATIONS.as_secs()
 }
 
 /// `[storage] kind`.

@@ -283,6 +283,9 @@ fn admin_socket_of(raw: &file::RawMain, base: &Path) -> PathBuf {
 /// The longest `[audit] retention_days`: a hundred years.
 const MAX_RETENTION_DAYS: u64 = 36_500;
 
+/// The longest `[storage] stale_revocations_seconds`: a day.
+const MAX_STALE_REVOCATIONS_SECONDS: u64 = 86_400;
+
 fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
     let text = read_file(path, problems)?;
     let raw: file::RawMain = toml_error::parse(path, &text, problems)?;
@@ -309,6 +312,13 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
             path,
             Some("storage.cache_capacity_mb"),
             "must be 1..1048576",
+        );
+    }
+    if raw.storage.stale_revocations_seconds > MAX_STALE_REVOCATIONS_SECONDS {
+        problems.add(
+            path,
+            Some("storage.stale_revocations_seconds"),
+            format!("must be 0..{MAX_STALE_REVOCATIONS_SECONDS} (a revocation unseen longer than a day is no revocation)"),
         );
     }
     if raw.storage.purge_interval_seconds == 0 {
@@ -385,6 +395,7 @@ fn load_collecting(path: &Path, problems: &mut Problems) -> Option<Config> {
                 cache_capacity_bytes: raw.storage.cache_capacity_mb.saturating_mul(1024 * 1024),
                 min_free_bytes: raw.storage.min_free_mb.saturating_mul(1024 * 1024),
                 postgres,
+                stale_revocations: Duration::from_secs(raw.storage.stale_revocations_seconds),
             },
             purge_interval: Duration::from_secs(raw.storage.purge_interval_seconds.max(1)),
             audit_retention: Duration::from_secs(

@@ -1323,6 +1323,11 @@ fn storage_is_sled_unless_postgres_is_asked_for() {
         "kind = \"postgres\"\nurl = \"postgresql://sts@db.internal/sts?sslmode=require\"\npool_size = 4\n",
     ));
     let config = load(&dir.path().join("stsbridge.toml")).unwrap();
+    assert_eq!(
+        config.settings.storage.stale_revocations,
+        std::time::Duration::from_secs(60),
+        "the default bound"
+    );
     let database = config.settings.storage.postgres.unwrap();
     assert_eq!(database.pool_size, 4);
     assert_eq!(
@@ -1354,6 +1359,18 @@ fn the_database_password_comes_from_an_owner_only_file_and_is_never_shown() {
 }
 
 #[test]
+fn a_stale_revocation_bound_is_read_and_zero_allowed() {
+    let dir = setup(&with_storage(
+        "kind = \"postgres\"\nurl = \"postgresql://h/db\"\nstale_revocations_seconds = 0\n",
+    ));
+    let config = load(&dir.path().join("stsbridge.toml")).unwrap();
+    assert_eq!(
+        config.settings.storage.stale_revocations,
+        std::time::Duration::ZERO
+    );
+}
+
+#[test]
 fn postgres_settings_are_checked() {
     for (extra, needle) in [
         ("kind = \"postgres\"\n", "storage.url: is required"),
@@ -1370,6 +1387,10 @@ fn postgres_settings_are_checked() {
             "storage.url: is read only with kind = \"postgres\"",
         ),
         ("kind = \"mysql\"\n", "storage.kind"),
+        (
+            "kind = \"postgres\"\nurl = \"postgresql://h/db\"\nstale_revocations_seconds = 86401\n",
+            "storage.stale_revocations_seconds: must be 0..86400",
+        ),
         (
             "kind = \"postgres\"\nurl = \"postgresql://h/db?sslmode=require&sslrootcert=/nonexistent/ca.pem\"\n",
             "storage.url: sslrootcert /nonexistent/ca.pem",

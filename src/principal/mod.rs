@@ -5,7 +5,9 @@
 //! Verification is three steps: parse the signature (sync), resolve the key (async: a
 //! temporary key `ASIA…` by opening its session token with the keyring, no store lookup; a
 //! long-term key `AKIA…` by reading its user from the store), check the signature (sync); then
-//! revoked sessions are refused, from the revocation feed the store keeps current.
+//! revoked sessions are refused, from the revocation feed the store keeps current. While the
+//! store cannot refresh that feed (its database does not answer), sessions are still checked
+//! against it for the store's bound, then refused as unavailable (fail closed).
 //!
 //! `sts/`, `authz` and the portal use this module; it uses none of them.
 
@@ -30,7 +32,7 @@ pub use signed::SignedParts;
 use crate::config::Federation;
 use crate::creds::sigv4::{self, SigV4Error};
 use crate::creds::{SessionKind, SharedKeyring};
-use crate::store::{ReplayCache, RevocationFeed, Store, StoreError, Users};
+use crate::store::{ReplayCache, RevocationFeed, Revocations, Store, StoreError, Users};
 
 /// Verifies signed requests with every credential this service knows.
 pub struct Authenticator {
@@ -39,6 +41,8 @@ pub struct Authenticator {
     /// MFA codes already used.
     replay: Arc<dyn ReplayCache>,
     revocations: RevocationFeed,
+    /// How far `revocations` can be trusted.
+    revocation_store: Arc<dyn Revocations>,
     sigv4: sigv4::Verifier,
     /// Records when long-term keys were last used, at most once an hour per key.
     key_use: key_use::KeyUseRecorder,
@@ -58,6 +62,7 @@ impl Authenticator {
             users: Arc::clone(&store.users),
             replay: Arc::clone(&store.replay),
             revocations: store.revocations.feed(),
+            revocation_store: Arc::clone(&store.revocations),
             sigv4: sigv4::Verifier::default(),
             key_use: key_use::KeyUseRecorder::new(Arc::clone(&store.key_usage)),
         }
@@ -117,6 +122,13 @@ impl Authenticator {
         )
         .await?;
         let verified = self.sigv4.check(request, parsed, resolved)?;
+        if let Signer::Session(claims) = &verified.principal {
+            let freshness = self.revocation_store.freshness(now);
+            if !freshness.trusted() {
+                tracing::warn!(access_key_id = %claims.access_key_id, ?freshness, "a session refused: the revocation list is stale beyond its bound");
+                return Err(SigV4Error::LookupUnavailable);
+            }
+        }
         if let Signer::Session(claims) = &verified.principal
             && self.revocations.borrow().covers(
                 &claims.access_key_id,

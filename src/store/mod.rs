@@ -19,7 +19,7 @@ pub mod sled;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
@@ -287,6 +287,36 @@ pub trait Revocations: Send + Sync {
     /// Drop revocations that can no longer matter at `now_unix` (every session they cover has
     /// expired).
     async fn purge_expired(&self, now_unix: i64) -> Result<(), StoreError>;
+    /// Whether the feed can be trusted at `now`: a backend that follows revocations written
+    /// elsewhere (a shared database) says how long its list has gone without a refresh, and
+    /// whether that is still within its bound. Always current by default (a backend whose
+    /// every revocation is written by this process).
+    fn freshness(&self, now: SystemTime) -> Freshness {
+        let _ = now;
+        Freshness::Current
+    }
+}
+
+/// How far the revocations in force ([`Revocations::feed`]) can be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Followed as they are written.
+    Current,
+    /// Not refreshed since `since` (the database does not answer); trusted until `until`.
+    Trusted {
+        since: SystemTime,
+        until: SystemTime,
+    },
+    /// Not refreshed since `since`, longer than the bound: sessions cannot be checked against
+    /// it, so they are refused (fail closed) until it is refreshed.
+    Stale { since: SystemTime },
+}
+
+impl Freshness {
+    /// Whether a session may be checked against the list (current, or stale within its bound).
+    pub fn trusted(&self) -> bool {
+        !matches!(self, Self::Stale { .. })
+    }
 }
 
 /// The unique ids of roles (`AROA…`), kept across restarts: a role removed from the configuration
@@ -398,6 +428,10 @@ pub struct StoreStatus {
     /// answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
+    /// Bytes of audit events waiting in the spool for the database (a shared store with a
+    /// spool).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_spool_bytes: Option<u64>,
 }
 
 impl StoreStatus {
@@ -491,6 +525,24 @@ impl Store {
         self
     }
 
+    /// Whether the session `access_key_id` of `identity_arn`, issued at `issued_at`, is to be
+    /// refused at `now`: revoked, or not checkable (the revocation list stale beyond its
+    /// bound: fail closed).
+    pub fn session_refused(
+        &self,
+        access_key_id: &str,
+        identity_arn: &str,
+        issued_at: i64,
+        now: SystemTime,
+    ) -> bool {
+        !self.revocations.freshness(now).trusted()
+            || self
+                .revocations
+                .feed()
+                .borrow()
+                .covers(access_key_id, identity_arn, issued_at)
+    }
+
     /// Delete what has expired at `now_unix`: sessions, replay-cache entries, moot revocations.
     /// Returns how many sessions.
     pub async fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError> {
@@ -538,7 +590,8 @@ pub async fn purge_every(
 /// Where and how the records are kept (`[storage]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageSettings {
-    /// The sled directory.
+    /// The sled directory. With PostgreSQL, its directory keeps the audit spool (events
+    /// written while the database does not answer).
     pub path: PathBuf,
     /// sled's page cache.
     pub cache_capacity_bytes: u64,
@@ -546,11 +599,17 @@ pub struct StorageSettings {
     pub min_free_bytes: u64,
     /// `kind = "postgres"`: the records are in this database, not in `path`.
     pub postgres: Option<postgres::PostgresSettings>,
+    /// `kind = "postgres"`: how long a revocation list that cannot be refreshed (the database
+    /// does not answer) is trusted to verify temporary credentials; zero: never.
+    pub stale_revocations: Duration,
 }
 
 impl StorageSettings {
     /// The default floor (`[storage] min_free_mb`).
     pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 * 1024 * 1024;
+
+    /// The default bound on a stale revocation list (`[storage] stale_revocations_seconds`).
+    pub const DEFAULT_STALE_REVOCATIONS: Duration = Duration::from_secs(60);
 
     /// A store at `path` with a page cache of `cache_capacity_bytes` and the default floor.
     pub fn new(path: PathBuf, cache_capacity_bytes: u64) -> Self {
@@ -559,6 +618,7 @@ impl StorageSettings {
             cache_capacity_bytes,
             min_free_bytes: Self::DEFAULT_MIN_FREE_BYTES,
             postgres: None,
+            stale_revocations: Self::DEFAULT_STALE_REVOCATIONS,
         }
     }
 }
@@ -588,9 +648,25 @@ pub async fn connect(
     settings: &StorageSettings,
     commit: crate::metrics::CommitMetrics,
 ) -> Result<Store, StoreError> {
+    connect_at(settings, commit, Arc::new(crate::clock::SystemClock)).await
+}
+
+/// [`connect`], the daemon's way: a PostgreSQL store spools audit events beside `path` while
+/// the database does not answer, and times the staleness of its revocation list by `clock`.
+pub async fn connect_at(
+    settings: &StorageSettings,
+    commit: crate::metrics::CommitMetrics,
+    clock: Arc<dyn Clock>,
+) -> Result<Store, StoreError> {
     match &settings.postgres {
         Some(database) => {
-            let backend = Arc::new(postgres::PostgresStore::open_observed(database, commit).await?);
+            let outage = postgres::Outage {
+                spool: Some(postgres::spool_path(&settings.path)),
+                stale_revocations: settings.stale_revocations,
+                clock,
+            };
+            let backend =
+                Arc::new(postgres::PostgresStore::open_with(database, commit, outage).await?);
             Ok(Store::on(backend.clone()).with_keyring_vault(backend))
         }
         None => open_observed(settings, commit),

@@ -512,12 +512,14 @@ impl Portal {
         )
     }
 
-    /// Whether the credentials `claims` were revoked.
+    /// Whether the credentials `claims` were revoked (or cannot be checked: the revocation
+    /// list stale beyond its bound).
     fn revoked(&self, visit: &Visit<'_>, claims: &SessionClaims) -> bool {
-        visit.state.store().revocations.feed().borrow().covers(
+        visit.state.store().session_refused(
             &claims.access_key_id,
             &claims.session.identity_arn,
             claims.issued_at,
+            visit.now,
         )
     }
 }

@@ -188,10 +188,11 @@ impl Portal {
     }
 
     fn revoked_claims(&self, visit: &Visit<'_>, claims: &SessionClaims) -> bool {
-        visit.state.store().revocations.feed().borrow().covers(
+        visit.state.store().session_refused(
             &claims.access_key_id,
             &claims.session.identity_arn,
             claims.issued_at,
+            visit.now,
         )
     }
 }
@@ -217,10 +218,11 @@ fn valid_credentials(
     if flow::expired(claims.expires_at, visit.now) {
         return Err(ApiError::ExpiredToken);
     }
-    let revoked = visit.state.store().revocations.feed().borrow().covers(
+    let revoked = visit.state.store().session_refused(
         &claims.access_key_id,
         &claims.session.identity_arn,
         claims.issued_at,
+        visit.now,
     );
     if revoked {
         return Err(ApiError::ExpiredToken);

@@ -279,22 +279,73 @@ async fn on_cluster(database_url: &str, sql: &str) {
     let _ = driver.await;
 }
 
+/// `/v1/authorize` on `d` for a `photos:GetPhoto` request signed with `creds`: the status.
+async fn authorize(
+    d: &Daemon,
+    creds: &aws_sdk_sts::types::Credentials,
+) -> (u16, serde_json::Value) {
+    use crate::users::{SERVICE_SECRET, Signer, authorize_body, post_authorize};
+    let body = authorize_body(
+        &Signer::Session(creds),
+        "GET",
+        "/album/1",
+        "photos:GetPhoto",
+        "arn:photos:::album/1",
+        serde_json::json!({}),
+        false,
+    );
+    post_authorize(d, Some(SERVICE_SECRET), &body).await
+}
+
+/// `/readyz` of `d`: its status code and JSON.
+async fn readyz(d: &Daemon) -> (u16, serde_json::Value) {
+    let answer = reqwest::get(format!("{}/readyz", d.url)).await.unwrap();
+    let status = answer.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&answer.text().await.unwrap()).unwrap(),
+    )
+}
+
+/// Count the rows of `sql` (a `SELECT count(*) ...`) on the database at `url`.
+async fn count(url: &str, sql: &str) -> i64 {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the database");
+    let driver = tokio::spawn(connection);
+    let n: i64 = client.query_one(sql, &[]).await.expect("count").get(0);
+    drop(client);
+    let _ = driver.await;
+    n
+}
+
 /// The database closed to the daemon: requests that must write (credentials) or read a user
-/// (a long-term key, a user's session, whose policies are the user's current ones) are refused
-/// at once with 503 ServiceUnavailable, never as an invalid key; `/readyz` is 503 and says why. Once the database takes
-/// connections again the daemon serves as before, without a restart.
+/// (a long-term key) are refused at once with 503 ServiceUnavailable, never as an invalid key.
+/// A role session still verifies
+/// (GetCallerIdentity, `/v1/authorize`): its token is sealed, its audit events wait in the
+/// spool, and the revocation list is trusted for `stale_revocations_seconds`; `/readyz` is 200
+/// and degraded, saying why. Past that bound (the daemon's clock moved on) the session is
+/// refused with 503 too and `/readyz` is 503. Once the database takes connections again the
+/// daemon serves as before, without a restart, and the spooled events are in the database,
+/// each once, the spool empty.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_outage_refuses_writes_and_service_resumes_after() {
+async fn a_database_outage_refuses_writes_verifies_sessions_for_a_while_and_resumes_after() {
     use aws_sdk_sts::error::ProvideErrorMetadata as _;
+    use stsbridge::clock::{Clock as _, ManualClock, SystemClock};
     let url = fresh_database();
     let dbname = url.rsplit("dbname=").next().unwrap().to_owned();
     let idp = crate::support::idp::TestIdp::start().await;
+    let clock = std::sync::Arc::new(ManualClock::new(SystemClock.now()));
     let daemon = Daemon::start(Setup {
         idps: vec![("test".into(), crate::sts::idp_toml(idp.issuer()))],
         roles: crate::sts::roles(&idp.provider()),
-        ..on(&url)
+        services: vec![("photos".into(), crate::users::SERVICE_SECRET.into())],
+        clock: clock.clone(),
+        storage: format!("{}stale_revocations_seconds = 30\n", storage_on(&url)),
+        ..Setup::default()
     })
     .await;
+    let spool = daemon.dir.path().join("data").join("audit-spool.jsonl");
     let f = crate::sts::Fixture { idp, daemon };
     let d = &f.daemon;
     let role_session = f
@@ -343,37 +394,103 @@ async fn a_database_outage_refuses_writes_and_service_resumes_after() {
         .await
         .expect_err("no database, no user");
     assert_eq!(refused.code(), Some("ServiceUnavailable"), "{refused:?}");
-    assert_eq!(
-        caller_identity(d, &user_session).await,
-        "ServiceUnavailable"
+    // A user's session (ASIA) verifies as a role's does: GetCallerIdentity needs no policy.
+    assert_eq!(caller_identity(d, &user_session).await, "<ok>");
+
+    // A role session verifies: its token is sealed, its events are spooled.
+    let watch = Stopwatch::start();
+    assert_eq!(caller_identity(d, &role_session).await, "<ok>");
+    assert!(
+        watch.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        watch.elapsed()
     );
-    // Every answered request is audited durably first, so even a role session's
-    // GetCallerIdentity waits for the database (verifying without it needs an audit spool).
+    assert_eq!(caller_identity(d, &role_session).await, "<ok>");
+    let (status, answer) = authorize(d, &role_session).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["principal"]["session_name"], "before", "{answer}");
+    assert!(
+        std::fs::metadata(&spool).map(|m| m.len()).unwrap_or(0) > 0,
+        "the events wait in {}",
+        spool.display()
+    );
+    let (status, readiness) = readyz(d).await;
+    assert_eq!(status, 200, "{readiness}");
+    assert_eq!(readiness["status"], "degraded", "{readiness}");
+    let degraded = readiness["degraded"][0].as_str().unwrap_or_default();
+    assert!(
+        degraded.contains("the database does not answer")
+            && degraded.contains("temporary credentials are verified"),
+        "{readiness}"
+    );
+
+    // Past the bound, the list is no longer trusted: refused as unavailable, and unready.
+    clock.advance(Duration::from_secs(31));
     assert_eq!(
         caller_identity(d, &role_session).await,
         "ServiceUnavailable"
     );
-    let readyz = reqwest::get(format!("{}/readyz", d.url)).await.unwrap();
-    assert_eq!(readyz.status(), 503);
-    let readiness: serde_json::Value = serde_json::from_str(&readyz.text().await.unwrap()).unwrap();
+    let (status, answer) = authorize(d, &role_session).await;
+    assert_eq!(status, 503, "{answer}");
+    let (status, readiness) = readyz(d).await;
+    assert_eq!(status, 503, "{readiness}");
+    assert_eq!(readiness["status"], "unready", "{readiness}");
     assert!(
         readiness["problems"][0]
             .as_str()
             .unwrap()
-            .contains("the database does not answer"),
+            .contains("temporary credentials too"),
         "{readiness}"
     );
 
+    // What the outage spooled: the request ids of its events.
+    let spooled: Vec<String> = std::fs::read_to_string(&spool)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            event["requestID"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert!(spooled.len() >= 3, "{spooled:?}");
     on_cluster(
         &url,
         &format!("ALTER DATABASE {dbname} ALLOW_CONNECTIONS true"),
     )
     .await;
     assert!(f.assume("app", "after", &f.token("user-3")).await.is_ok());
+    // Sessions verify again once the follower has reconnected and read the list.
+    let watch = Stopwatch::start();
+    while caller_identity(d, &role_session).await != "<ok>" {
+        assert!(
+            watch.elapsed() < Duration::from_secs(10),
+            "the revocation list is followed again at the follower's reconnect"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(caller_identity(d, &user_session).await, "<ok>");
-    assert_eq!(caller_identity(d, &role_session).await, "<ok>");
-    let readyz = reqwest::get(format!("{}/readyz", d.url)).await.unwrap();
-    assert_eq!(readyz.status(), 200, "{}", readyz.text().await.unwrap());
+    let watch = Stopwatch::start();
+    while std::fs::metadata(&spool).map(|m| m.len()).unwrap_or(0) > 0 {
+        assert!(
+            watch.elapsed() < Duration::from_secs(10),
+            "the spool drained"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, readiness) = readyz(d).await;
+    assert_eq!(status, 200, "{readiness}");
+    assert_eq!(readiness["status"], "ready", "{readiness}");
+    // The outage's events (its verifications and refusals) are in the trail, each once.
+    for id in &spooled {
+        let once =
+            format!("SELECT count(*) FROM audit WHERE event::jsonb ->> 'requestID' = '{id}'");
+        assert_eq!(count(&url, &once).await, 1, "event {id}");
+    }
+    assert_eq!(
+        count(&url, "SELECT count(*) - count(DISTINCT event) FROM audit").await,
+        0,
+        "no event twice"
+    );
 }
 
 /// `stsbridge keys init-kek PATH`: standard output, standard error, success.

@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use aws_lc_rs::digest::{SHA256, digest};
 use data_encoding::HEXLOWER;
 
+use deadpool_postgres::Pool;
+
 use super::{
     PostgresStore, REVOCATION_CHANNEL, db_error, encode, event_row, moot_at, partitions,
-    revocation_key,
+    pool_error, revocation_key,
 };
 use crate::audit::AuditEvent;
 use crate::store::{KeyUse, Revocation, SessionRecord, StoreError};
@@ -46,45 +48,9 @@ impl PostgresStore {
     /// call (an event's identity is its JSON and which occurrence of that JSON it is). Returns
     /// how many were inserted.
     pub async fn import_audit(&self, events: &[AuditEvent]) -> Result<u64, StoreError> {
-        let mut seen: BTreeMap<(i64, String), u64> = BTreeMap::new();
-        let mut rows = Vec::with_capacity(events.len());
-        for event in events {
-            let row = event_row(event)?;
-            let occurrence = seen.entry((row.unix_time, row.json.clone())).or_insert(0);
-            let mut identity = row.json.as_bytes().to_vec();
-            identity.push(0);
-            identity.extend_from_slice(&occurrence.to_be_bytes());
-            *occurrence += 1;
-            rows.push((row, HEXLOWER.encode(digest(&SHA256, &identity).as_ref())));
-        }
-        let days: std::collections::BTreeSet<i64> = rows
-            .iter()
-            .filter_map(|(row, _)| partitions::day_of(row.unix_time))
-            .collect();
-        {
-            let mut client = self.client().await?;
-            partitions::ensure(&mut client, days).await?;
-        }
-        let mut inserted = 0;
-        for chunk in rows.chunks(CHUNK) {
-            let times: Vec<i64> = chunk.iter().map(|(r, _)| r.unix_time).collect();
-            let json: Vec<&str> = chunk.iter().map(|(r, _)| r.json.as_str()).collect();
-            let digests: Vec<&str> = chunk.iter().map(|(_, d)| d.as_str()).collect();
-            let client = self.client().await?;
-            inserted += client
-                .execute(
-                    "INSERT INTO audit (event_time, event, copy_digest)
-                     SELECT t, e, decode(d, 'hex')
-                     FROM unnest($1::int8[], $2::text[], $3::text[]) WITH ORDINALITY AS u(t, e, d, n)
-                     ORDER BY n
-                     ON CONFLICT (event_time, copy_digest) WHERE copy_digest IS NOT NULL
-                     DO NOTHING",
-                    &[&times, &json, &digests],
-                )
-                .await
-                .map_err(|e| db_error("copying audit events", &e))?;
-        }
-        Ok(inserted)
+        insert_audit_once(&self.pool, events)
+            .await
+            .inspect_err(|e| self.unavailable.saw(e))
     }
 
     /// Replay-cache entries (the key's text and its window's end) absent here.
@@ -234,4 +200,52 @@ impl PostgresStore {
             .await
             .map_err(|e| db_error("copying key uses", &e))
     }
+}
+
+/// Audit events, each once however often inserted (by `store copy` or the drain of the audit
+/// spool): an event's identity is its JSON and which occurrence of that JSON in `events` it is,
+/// kept as a digest beside it. Returns how many were inserted.
+pub(crate) async fn insert_audit_once(
+    pool: &Pool,
+    events: &[AuditEvent],
+) -> Result<u64, StoreError> {
+    let mut seen: BTreeMap<(i64, String), u64> = BTreeMap::new();
+    let mut rows = Vec::with_capacity(events.len());
+    for event in events {
+        let row = event_row(event)?;
+        let occurrence = seen.entry((row.unix_time, row.json.clone())).or_insert(0);
+        let mut identity = row.json.as_bytes().to_vec();
+        identity.push(0);
+        identity.extend_from_slice(&occurrence.to_be_bytes());
+        *occurrence += 1;
+        rows.push((row, HEXLOWER.encode(digest(&SHA256, &identity).as_ref())));
+    }
+    let days: std::collections::BTreeSet<i64> = rows
+        .iter()
+        .filter_map(|(row, _)| partitions::day_of(row.unix_time))
+        .collect();
+    {
+        let mut client = pool.get().await.map_err(|e| pool_error(&e))?;
+        partitions::ensure(&mut client, days).await?;
+    }
+    let mut inserted = 0;
+    for chunk in rows.chunks(CHUNK) {
+        let times: Vec<i64> = chunk.iter().map(|(r, _)| r.unix_time).collect();
+        let json: Vec<&str> = chunk.iter().map(|(r, _)| r.json.as_str()).collect();
+        let digests: Vec<&str> = chunk.iter().map(|(_, d)| d.as_str()).collect();
+        let client = pool.get().await.map_err(|e| pool_error(&e))?;
+        inserted += client
+            .execute(
+                "INSERT INTO audit (event_time, event, copy_digest)
+                 SELECT t, e, decode(d, 'hex')
+                 FROM unnest($1::int8[], $2::text[], $3::text[]) WITH ORDINALITY AS u(t, e, d, n)
+                 ORDER BY n
+                 ON CONFLICT (event_time, copy_digest) WHERE copy_digest IS NOT NULL
+                 DO NOTHING",
+                &[&times, &json, &digests],
+            )
+            .await
+            .map_err(|e| db_error("copying audit events", &e))?;
+    }
+    Ok(inserted)
 }

@@ -15,11 +15,17 @@
 //! [`CATCH_UP_INTERVAL`], so a dropped connection or a lost notification loses nothing. The
 //! keyring, sealed under the KEK (`keyring_keys`), is followed the same way: its generation
 //! is read at each notification and each catch-up.
+//!
+//! Through an outage (the database does not answer), a daemon's handle keeps audit events in
+//! a local [`spool`] (drained at the first catch-up that reaches the database), and says how
+//! long its revocation list has gone without a refresh ([`Revocations::freshness`]), so that
+//! temporary credentials verify for a bounded time; writes of records are refused.
 
 mod import;
 mod keyring;
 mod migrate;
 mod partitions;
+pub mod spool;
 #[cfg(test)]
 pub(crate) mod test_cluster;
 mod writer;
@@ -27,19 +33,21 @@ mod writer;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::watch;
 use tokio_postgres::config::SslMode;
 
+use self::spool::Spool;
 use self::writer::{EventRow, SessionRow, Writer};
 use crate::audit::AuditEvent;
 use crate::audit::feed::{AuditFeed, AuditSubscription};
 use crate::audit::query::AuditQuery;
+use crate::clock::Clock;
 use crate::metrics::CommitMetrics;
 use crate::store::{
-    AuditLog, Footprint, Health, KeyUsage, KeyUse, LiveSessions, ReplayCache, ReplayKey,
+    AuditLog, Footprint, Freshness, Health, KeyUsage, KeyUse, LiveSessions, ReplayCache, ReplayKey,
     Revocation, RevocationFeed, RevocationSet, Revocations, RoleIds, SealingKeys, SessionRecord,
     Sessions, StoreError, StoreStatus, Users,
 };
@@ -187,6 +195,88 @@ impl std::fmt::Debug for PostgresSettings {
     }
 }
 
+/// How a handle serves while the database does not answer.
+pub struct Outage {
+    /// Where audit events wait for the database (`None`: they are refused, 503).
+    pub spool: Option<std::path::PathBuf>,
+    /// How long the revocation list is trusted without a refresh.
+    pub stale_revocations: Duration,
+    /// What times that bound.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for Outage {
+    /// No spool, the default bound, the wall clock: a handle of a command, not of a daemon.
+    fn default() -> Self {
+        Self {
+            spool: None,
+            stale_revocations: crate::store::StorageSettings::DEFAULT_STALE_REVOCATIONS,
+            clock: Arc::new(crate::clock::SystemClock),
+        }
+    }
+}
+
+/// The audit spool of a daemon whose `[storage] path` is `storage_path`: beside it.
+pub fn spool_path(storage_path: &std::path::Path) -> std::path::PathBuf {
+    storage_path
+        .parent()
+        .unwrap_or(std::path::Path::new(""))
+        .join(spool::FILE_NAME)
+}
+
+/// Whether the revocation list is followed as it is written, and when it was last refreshed.
+pub(crate) struct Following {
+    clock: Arc<dyn Clock>,
+    bound: Duration,
+    /// Whether the list is followed now (listening, and the last catch-up read it), and when
+    /// it was last read.
+    state: std::sync::Mutex<(bool, SystemTime)>,
+}
+
+impl Following {
+    fn new(clock: Arc<dyn Clock>, bound: Duration) -> Self {
+        let now = clock.now();
+        Self {
+            clock,
+            bound,
+            state: std::sync::Mutex::new((true, now)),
+        }
+    }
+
+    /// The list was read now, and is followed.
+    fn refreshed(&self) {
+        let now = self.clock.now();
+        if let Ok(mut state) = self.state.lock() {
+            *state = (true, now);
+        }
+    }
+
+    /// The list is no longer followed (the listening connection lost, a catch-up failed).
+    fn lost(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.0 = false;
+        }
+    }
+
+    fn freshness(&self, now: SystemTime) -> Freshness {
+        let Ok(state) = self.state.lock() else {
+            return Freshness::Stale {
+                since: std::time::UNIX_EPOCH,
+            };
+        };
+        let (followed, since) = *state;
+        if followed {
+            return Freshness::Current;
+        }
+        match since.checked_add(self.bound) {
+            Some(until) if self.bound > Duration::ZERO && now < until => {
+                Freshness::Trusted { since, until }
+            }
+            _ => Freshness::Stale { since },
+        }
+    }
+}
+
 /// Every record of the daemon in one PostgreSQL database, shared with the other daemons.
 pub struct PostgresStore {
     pool: Pool,
@@ -203,6 +293,9 @@ pub struct PostgresStore {
     unavailable: Arc<Reachability>,
     /// The keyring's generation, as last seen (0: none kept).
     keyring_generation: Arc<watch::Sender<i64>>,
+    /// Where audit events wait while the database does not answer.
+    spool: Option<Arc<Spool>>,
+    following: Arc<Following>,
     /// The listening and catch-up task; aborted with the store.
     follower: tokio::task::JoinHandle<()>,
     schema_version: i32,
@@ -225,6 +318,15 @@ impl PostgresStore {
     pub async fn open_observed(
         settings: &PostgresSettings,
         metrics: CommitMetrics,
+    ) -> Result<Self, StoreError> {
+        Self::open_with(settings, metrics, Outage::default()).await
+    }
+
+    /// [`open_observed`](Self::open_observed), serving through an outage as `outage` says.
+    pub async fn open_with(
+        settings: &PostgresSettings,
+        metrics: CommitMetrics,
+        outage: Outage,
     ) -> Result<Self, StoreError> {
         let mut config = settings
             .connection()
@@ -263,8 +365,15 @@ impl PostgresStore {
             let client: &tokio_postgres::Client = &client;
             keyring::read_generation(client).await?
         };
+        let spool = outage
+            .spool
+            .map(|path| Arc::new(Spool::new(path, spool::DEFAULT_LIMIT)));
+        let following = Arc::new(Following::new(outage.clock, outage.stale_revocations));
+        let feed = AuditFeed::default();
         let followed = Followed {
             pool: pool.clone(),
+            spool: spool.clone(),
+            following: following.clone(),
             revocation_set: Arc::new(watch::Sender::new(Arc::new(in_force))),
             revocation_lock: Arc::new(tokio::sync::Mutex::new(())),
             sessions: Arc::new(AtomicU64::new(0)),
@@ -280,8 +389,13 @@ impl PostgresStore {
             keyring_generation,
             ..
         } = followed;
-        let feed = AuditFeed::default();
-        let writer = Writer::start(pool.clone(), feed.clone(), metrics, unavailable.clone());
+        let writer = Writer::start(
+            pool.clone(),
+            feed.clone(),
+            metrics,
+            unavailable.clone(),
+            spool.clone(),
+        );
         tracing::info!(
             database = %settings.describe(),
             schema_version,
@@ -296,6 +410,8 @@ impl PostgresStore {
             sessions,
             unavailable,
             keyring_generation,
+            spool,
+            following,
             follower,
             schema_version,
         })
@@ -432,7 +548,7 @@ impl Reachability {
         }
     }
 
-    fn get(&self) -> Option<String> {
+    pub(crate) fn get(&self) -> Option<String> {
         self.0.lock().ok().and_then(|current| current.clone())
     }
 }
@@ -622,6 +738,8 @@ struct Followed {
     sessions: Arc<AtomicU64>,
     unavailable: Arc<Reachability>,
     keyring_generation: Arc<watch::Sender<i64>>,
+    spool: Option<Arc<Spool>>,
+    following: Arc<Following>,
 }
 
 /// Which announcement came.
@@ -674,7 +792,9 @@ async fn follow(
                     tracing::warn!(error = %e, "listening for revocations failed");
                 } else {
                     // What was written while nobody listened.
-                    catch_up(&followed).await;
+                    if catch_up(&followed).await {
+                        followed.following.refreshed();
+                    }
                     let mut ticker = tokio::time::interval(CATCH_UP_INTERVAL);
                     ticker.tick().await;
                     loop {
@@ -693,10 +813,14 @@ async fn follow(
                                 while let Ok(more) = notifications.try_recv() {
                                     note(more);
                                 }
-                                if revocations
-                                    && let Err(e) = reload(&followed.pool, &followed.revocation_set, &followed.revocation_lock).await
-                                {
-                                    tracing::warn!(error = %e, "reloading revocations failed");
+                                if revocations {
+                                    match reload(&followed.pool, &followed.revocation_set, &followed.revocation_lock).await {
+                                        Ok(()) => followed.following.refreshed(),
+                                        Err(e) => {
+                                            tracing::warn!(error = %e, "reloading revocations failed");
+                                            followed.following.lost();
+                                        }
+                                    }
                                 }
                                 if keyring
                                     && let Err(e) = read_keyring_generation(&followed).await
@@ -704,14 +828,20 @@ async fn follow(
                                     tracing::warn!(error = %e, "reading the keyring's generation failed");
                                 }
                             }
-                            _ = ticker.tick() => catch_up(&followed).await,
+                            _ = ticker.tick() => {
+                                if catch_up(&followed).await {
+                                    followed.following.refreshed();
+                                }
+                            }
                         }
                     }
                 }
+                followed.following.lost();
                 driver.abort();
             }
             Err(e) => {
                 tracing::warn!(error = %e, "connecting to listen for revocations failed");
+                followed.following.lost();
                 catch_up(&followed).await;
             }
         }
@@ -727,20 +857,40 @@ async fn read_keyring_generation(followed: &Followed) -> Result<(), StoreError> 
     Ok(())
 }
 
-async fn catch_up(followed: &Followed) {
+/// Reload the revocations, drain the audit spool, read the keyring's generation and the
+/// session count; whether the revocations were read (a failure marks them no longer
+/// followed).
+async fn catch_up(followed: &Followed) -> bool {
     let Followed {
         pool,
         revocation_set,
         revocation_lock,
         sessions,
         unavailable,
+        spool,
+        following,
         ..
     } = followed;
-    match reload(pool, revocation_set, revocation_lock).await {
-        Ok(()) => unavailable.set(None),
+    let read = match reload(pool, revocation_set, revocation_lock).await {
+        Ok(()) => {
+            unavailable.set(None);
+            true
+        }
         Err(e) => {
             tracing::warn!(error = %e, "reloading revocations failed");
             unavailable.saw(&e);
+            following.lost();
+            false
+        }
+    };
+    if read && let Some(spool) = spool {
+        match spool
+            .drain(|events| async move { import::insert_audit_once(pool, &events).await })
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "audit events spooled during an outage written"),
+            Err(e) => tracing::warn!(error = %e, "draining the audit spool failed"),
         }
     }
     if let Err(e) = read_keyring_generation(followed).await {
@@ -757,6 +907,7 @@ async fn catch_up(followed: &Followed) {
         let estimate: i64 = row.get(0);
         sessions.store(u64::try_from(estimate).unwrap_or(0), Ordering::Relaxed);
     }
+    read
 }
 
 #[async_trait::async_trait]
@@ -841,12 +992,39 @@ impl Sessions for PostgresStore {
 
 #[async_trait::async_trait]
 impl AuditLog for PostgresStore {
+    /// While the database does not answer (as last seen, or now), into the spool, on disk
+    /// when this returns.
     async fn append(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        self.writer.durable(None, Some(event_row(event)?)).await
+        let row = event_row(event)?;
+        let Some(spool) = &self.spool else {
+            return self.writer.durable(None, Some(row)).await;
+        };
+        let json = row.json.clone();
+        if self.unavailable.get().is_none() {
+            match self.writer.durable(None, Some(row)).await {
+                Err(StoreError::Unavailable(why)) => {
+                    tracing::warn!(error = %why, "the database does not answer; audit event spooled");
+                }
+                done => return done,
+            }
+        }
+        spool.add(&json, true).await?;
+        self.feed.publish(json.as_bytes());
+        Ok(())
     }
 
+    /// While the database does not answer (as last seen), into the spool; otherwise with the
+    /// writer's next commit (which spools it if that commit cannot reach the database).
     async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        self.writer.soon(event_row(event)?)
+        let row = event_row(event)?;
+        match &self.spool {
+            Some(spool) if self.unavailable.get().is_some() => {
+                spool.add(&row.json, false).await?;
+                self.feed.publish(row.json.as_bytes());
+                Ok(())
+            }
+            _ => self.writer.soon(row),
+        }
     }
 
     /// Waits first for the events recorded to be written.
@@ -1044,6 +1222,10 @@ impl Revocations for PostgresStore {
 
     fn feed(&self) -> RevocationFeed {
         self.revocation_set.subscribe()
+    }
+
+    fn freshness(&self, now: SystemTime) -> Freshness {
+        self.following.freshness(now)
     }
 
     async fn purge_expired(&self, now_unix: i64) -> Result<(), StoreError> {
@@ -1313,6 +1495,7 @@ impl Health for PostgresStore {
             free_bytes: u64::MAX,
             floor_bytes: 0,
             unavailable: self.unavailable.get(),
+            audit_spool_bytes: self.spool.as_ref().map(|spool| spool.bytes()),
         }
     }
 

@@ -626,3 +626,207 @@ async fn events_written_while_partitions_are_made_are_kept() {
         .unwrap();
     assert_eq!(in_window.len(), 100, "found by a window on the day too");
 }
+
+/// A store as a daemon opens it: spooling audit events in `dir`, revocations trusted `bound`
+/// without a refresh.
+async fn with_spool(h: &PostgresHarness, dir: &std::path::Path, bound: Duration) -> PostgresStore {
+    PostgresStore::open_with(
+        &h.settings,
+        CommitMetrics::default(),
+        Outage {
+            spool: Some(dir.join(spool::FILE_NAME)),
+            stale_revocations: bound,
+            ..Outage::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Close the harness's database to connections (and end those open), or open it again.
+async fn close_database(h: &PostgresHarness, closed: bool) {
+    let url = &h.settings.url;
+    let admin = PostgresStore::open(&PostgresSettings {
+        url: url.replace(&url[url.find("dbname=").unwrap()..], "dbname=postgres"),
+        password: None,
+        pool_size: 1,
+    })
+    .await
+    .unwrap();
+    let admin = admin.client().await.unwrap();
+    let dbname = url.rsplit("dbname=").next().unwrap();
+    let sql = if closed {
+        format!(
+            "ALTER DATABASE {dbname} ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{dbname}'"
+        )
+    } else {
+        format!("ALTER DATABASE {dbname} ALLOW_CONNECTIONS true")
+    };
+    admin.batch_execute(&sql).await.unwrap();
+}
+
+/// During an outage audit events (appended and recorded) go to the spool at once and reach
+/// the feed; sessions are still refused. Once the database answers, the follower drains the
+/// spool into the trail, in order, and empties it, without a reopen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_events_of_an_outage_are_spooled_then_written_in_order() {
+    let h = PostgresHarness::new();
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(with_spool(&h, dir.path(), Duration::from_secs(60)).await);
+    let store = Store::on(backend.clone());
+    store.audit.append(&event("before")).await.unwrap();
+    let mut feed = store.audit.follow();
+    close_database(&h, true).await;
+    let watch = crate::clock::Stopwatch::start();
+    store.audit.append(&event("during-1")).await.unwrap();
+    store.audit.record(&event("during-2")).await.unwrap();
+    store.audit.append(&event("during-3")).await.unwrap();
+    assert!(
+        watch.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        watch.elapsed()
+    );
+    assert!(matches!(
+        store
+            .sessions
+            .put(&session("ASIAOUTAGE", 1_000), &event("refused"))
+            .await,
+        Err(StoreError::Unavailable(_))
+    ));
+    let status = store.health.status();
+    assert!(status.unavailable.is_some());
+    assert!(
+        status.audit_spool_bytes.is_some_and(|b| b > 0),
+        "{status:?}"
+    );
+    for id in ["during-1", "during-2", "during-3"] {
+        let got = tokio::time::timeout(Duration::from_secs(5), feed.recv())
+            .await
+            .expect("published when spooled")
+            .unwrap();
+        assert_eq!(got.event().unwrap().request_id, id);
+    }
+    close_database(&h, false).await;
+    let drained = async {
+        while backend.spool.as_ref().unwrap().bytes() > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(CATCH_UP_INTERVAL * 2, drained)
+        .await
+        .expect("drained at the follower's next catch-up");
+    assert_eq!(
+        names(&store).await,
+        ["before", "during-1", "during-2", "during-3"]
+    );
+    assert_eq!(store.health.status().audit_spool_bytes, Some(0));
+}
+
+/// A drain whose spool was not emptied (a crash after the insert) and runs again inserts no
+/// event twice; events spooled meanwhile follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spool_drained_twice_writes_each_event_once() {
+    let h = PostgresHarness::new();
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(with_spool(&h, dir.path(), Duration::from_secs(60)).await);
+    let spool = backend.spool.clone().unwrap();
+    for id in ["a", "b", "c"] {
+        spool.add(&encode(&event(id)).unwrap(), true).await.unwrap();
+    }
+    let pool = backend.pool.clone();
+    let crashed = spool
+        .drain(|events| async move {
+            import::insert_audit_once(&pool, &events).await?;
+            Err(StoreError::Backend(
+                "stopped before emptying the spool".into(),
+            ))
+        })
+        .await;
+    assert!(crashed.is_err());
+    spool
+        .add(&encode(&event("d")).unwrap(), true)
+        .await
+        .unwrap();
+    let pool = backend.pool.clone();
+    let inserted = std::sync::Arc::new(AtomicU64::new(0));
+    let counted = inserted.clone();
+    spool
+        .drain(|events| async move {
+            let n = import::insert_audit_once(&pool, &events).await?;
+            counted.store(n, Ordering::Relaxed);
+            Ok(n)
+        })
+        .await
+        .unwrap();
+    assert_eq!(inserted.load(Ordering::Relaxed), 1, "only d was new");
+    assert_eq!(names(&Store::on(backend)).await, ["a", "b", "c", "d"]);
+}
+
+/// The list is current while followed; once no longer followed it is trusted for the bound
+/// after its last refresh (by the store's clock), then stale; a bound of zero never trusts it;
+/// a refresh makes it current again.
+#[test]
+fn a_revocation_list_no_longer_followed_is_trusted_for_its_bound() {
+    use crate::clock::{ManualClock, from_unix_seconds};
+    let clock = Arc::new(ManualClock::new(from_unix_seconds(1_000)));
+    let following = Following::new(clock.clone(), Duration::from_secs(60));
+    let at = from_unix_seconds;
+    assert_eq!(following.freshness(at(5_000)), Freshness::Current);
+    clock.set(at(1_010));
+    following.refreshed();
+    clock.set(at(1_020));
+    following.lost();
+    assert_eq!(
+        following.freshness(at(1_069)),
+        Freshness::Trusted {
+            since: at(1_010),
+            until: at(1_070)
+        }
+    );
+    assert_eq!(
+        following.freshness(at(1_070)),
+        Freshness::Stale { since: at(1_010) }
+    );
+    assert!(!following.freshness(at(1_070)).trusted());
+    following.refreshed();
+    assert_eq!(following.freshness(at(9_999)), Freshness::Current);
+    let never = Following::new(clock.clone(), Duration::ZERO);
+    never.lost();
+    assert_eq!(
+        never.freshness(clock.now()),
+        Freshness::Stale { since: at(1_020) }
+    );
+}
+
+/// A handle that loses the database stops following its revocation list at once: with a
+/// bound of zero, every session is refused (fail closed) until it follows the list again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_refused_while_the_list_is_stale_beyond_its_bound() {
+    let h = PostgresHarness::new();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::on(Arc::new(with_spool(&h, dir.path(), Duration::ZERO).await));
+    let now = crate::clock::from_unix_seconds(2_000_000_000);
+    let refused = |store: &Store| store.session_refused("ASIAONE", "arn:role", 1, now);
+    assert!(!refused(&store));
+    close_database(&h, true).await;
+    let stale = async {
+        while store.revocations.freshness(now).trusted() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), stale)
+        .await
+        .expect("the listening connection's loss noticed");
+    assert!(refused(&store));
+    close_database(&h, false).await;
+    let followed = async {
+        while store.revocations.freshness(now) != Freshness::Current {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), followed)
+        .await
+        .expect("followed again at the reconnect");
+    assert!(!refused(&store));
+}

@@ -3,7 +3,9 @@
 //! `synchronous_commit` is on). A writer that needs durability waits for the answer; an event
 //! no answer depends on (a refusal) goes in with the next batch.
 //!
-//! Events are published to the audit feed after their commit, in the order written.
+//! Events are published to the audit feed after their commit, in the order written. An event
+//! nobody waits for whose commit cannot reach the database goes to the audit spool, if the
+//! store has one (and is published then).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::spool::Spool;
 use super::{Reachability, db_error, pool_error};
 use crate::audit::feed::AuditFeed;
 use crate::metrics::CommitMetrics;
@@ -83,13 +86,23 @@ impl Writer {
         feed: AuditFeed,
         metrics: CommitMetrics,
         reachability: Arc<Reachability>,
+        spool: Option<Arc<Spool>>,
     ) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel();
         let (end, ended) = std::sync::mpsc::channel();
         let commits = Arc::new(AtomicU64::new(0));
         let task_commits = commits.clone();
         tokio::spawn(async move {
-            run(pool, feed, metrics, queue, task_commits, reachability).await;
+            run(
+                pool,
+                feed,
+                metrics,
+                queue,
+                task_commits,
+                reachability,
+                spool,
+            )
+            .await;
             drop(end);
         });
         Self {
@@ -148,6 +161,7 @@ async fn run(
     mut queue: mpsc::UnboundedReceiver<Job>,
     commits: Arc<AtomicU64>,
     reachability: Arc<Reachability>,
+    spool: Option<Arc<Spool>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -163,10 +177,17 @@ async fn run(
             None => {}
         }
         for (job, outcome) in batch.iter().zip(&outcomes) {
-            if let (Ok(()), Some(event)) = (outcome, &job.event)
-                && feed.is_heard()
-            {
-                feed.publish(event.json.as_bytes());
+            match (outcome, &job.event, &spool) {
+                (Ok(()), Some(event), _) if feed.is_heard() => feed.publish(event.json.as_bytes()),
+                (Err(e), Some(event), Some(spool)) if e.unavailable && job.answer.is_none() => {
+                    match spool.add(&event.json, false).await {
+                        Ok(()) => feed.publish(event.json.as_bytes()),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "an audit event of a refused request lost");
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         for (job, outcome) in batch.drain(..).zip(outcomes) {

@@ -727,6 +727,7 @@ impl Health for SledStore {
             free_bytes,
             floor_bytes,
             unavailable: None,
+            audit_spool_bytes: None,
         }
     }
 
@@ -1028,7 +1029,7 @@ mod tests {
             path: path.to_owned(),
             cache_capacity_bytes: CACHE_BYTES,
             min_free_bytes: 0,
-            postgres: None,
+            ..StorageSettings::new(PathBuf::new(), 0)
         }
     }
 
