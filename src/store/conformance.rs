@@ -548,6 +548,42 @@ pub(crate) async fn two_handles_lose_no_concurrent_user_update<H: Harness>(h: H)
     assert_eq!(alice.policies.len(), WRITERS, "{:?}", alice.policies);
 }
 
+/// A key deleted through one handle stops resolving through the other at once (no daemon
+/// caches users: a key deleted on one node is refused on every node by its next request).
+pub(crate) async fn two_handles_see_a_deleted_key_at_once<H: Harness>(h: H) {
+    let first = h.open();
+    let stores = [Store::on(first.clone()), Store::on(h.second_handle(&first))];
+    let with_key = user("alice", &["AKIAGOING", "AKIASTAYING"]);
+    stores[0]
+        .users
+        .swap("alice", None, Some(&with_key), &event("create"))
+        .await
+        .unwrap();
+    assert_eq!(
+        stores[1].users.by_access_key("AKIAGOING").await.unwrap(),
+        Some(with_key.clone())
+    );
+    let without = user("alice", &["AKIASTAYING"]);
+    stores[0]
+        .users
+        .swap(
+            "alice",
+            Some(&with_key),
+            Some(&without),
+            &event("delete-key"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        stores[1].users.by_access_key("AKIAGOING").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        stores[1].users.by_access_key("AKIASTAYING").await.unwrap(),
+        Some(without)
+    );
+}
+
 pub(crate) async fn role_ids_are_durable_and_replaced_whole<H: Harness>(h: H) {
     let ids = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
         pairs
@@ -962,6 +998,7 @@ macro_rules! conformance_suite {
             users_and_their_keys_are_durable_and_indexed,
             a_replaced_user_record_moves_the_key_index,
             two_handles_lose_no_concurrent_user_update,
+            two_handles_see_a_deleted_key_at_once,
             role_ids_are_durable_and_replaced_whole,
             sealing_keys_keep_the_latest_time_each_was_current,
             live_sessions_are_counted_by_issue_time,
