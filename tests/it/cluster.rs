@@ -12,6 +12,7 @@ use stsbridge::admin::{AdminRequest, AdminResponse};
 use stsbridge::clock::{Clock as _, Stopwatch, SystemClock};
 
 use crate::portal_login::{Browser, element_text};
+use crate::postgres::current_key;
 use crate::support::daemon::{ACCOUNT, Daemon, Setup, code, signed_client, sts_client};
 use crate::support::idp::{AUDIENCE, Client, TestIdp};
 use crate::support::postgres::{fresh_database, storage_on};
@@ -114,18 +115,6 @@ async fn authorize(d: &Daemon, creds: &aws_sdk_sts::types::Credentials) -> (u16,
         false,
     );
     post_authorize(d, Some(SERVICE_SECRET), &body).await
-}
-
-async fn current_key(d: &Daemon) -> String {
-    match d.admin(AdminRequest::KeysList).await {
-        AdminResponse::Keys(keys) => {
-            keys.into_iter()
-                .find(|k| k.current)
-                .expect("a current key")
-                .id
-        }
-        other => panic!("keys list: {other:?}"),
-    }
 }
 
 /// Three nodes, one database, one KEK: issue on A, verify on B and C (the SDK and the

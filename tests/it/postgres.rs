@@ -515,7 +515,7 @@ fn with_kek(url: &str, kek: &std::path::Path) -> Setup {
 }
 
 /// The current key of the keyring a daemon uses.
-async fn current_key(d: &Daemon) -> String {
+pub(crate) async fn current_key(d: &Daemon) -> String {
     match d.admin(AdminRequest::KeysList).await {
         AdminResponse::Keys(keys) => {
             keys.into_iter()
