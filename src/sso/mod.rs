@@ -1,0 +1,130 @@
+//! The SSO OIDC API the AWS SDKs speak for `sso-session` sign-in (botocore's `sso-oidc`
+//! 2019-06-10 model): an adapter like `web`, over the keyring and the public URL. It parses,
+//! checks, and answers JSON; the server routes `<public_url>/sso-oidc/...` to it.
+//!
+//! Nothing here is stored: a client's registration rides in its sealed client secret, a device
+//! authorization in its sealed device code, so any node holding the keyring accepts them.
+//!
+//! Sealing purposes (the associated data of `creds::sealed`): `sso-oidc:client` and
+//! `sso-oidc:device-code`. No other sealed value uses the `sso-oidc:` prefix, so a client
+//! secret never opens as a device code, a portal cookie or a session token, nor the reverse.
+//!
+//! - `register`: RegisterClient (`POST /client/register`);
+//! - `device`: StartDeviceAuthorization (`POST /device_authorization`).
+
+pub mod device;
+pub mod register;
+
+use std::time::SystemTime;
+
+use aws_lc_rs::rand::SecureRandom;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::clock::unix_seconds;
+use crate::config::PublicUrl;
+use crate::creds::{Keyring, MintError, sealed};
+use crate::error::{ApiError, SsoOidcFault};
+
+/// Where the API is served, under the public URL.
+pub const BASE_PATH: &str = "/sso-oidc";
+
+/// The longest client id, client secret or device code accepted (a sealed value is far
+/// shorter than `creds::sealed::MAX_SEALED_LEN` here; longer input is refused before opening).
+const MAX_SEALED_INPUT: usize = 4096;
+
+/// What a sealed value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Client,
+    DeviceCode,
+}
+
+impl Purpose {
+    fn aad(self) -> &'static str {
+        match self {
+            Self::Client => "sso-oidc:client",
+            Self::DeviceCode => "sso-oidc:device-code",
+        }
+    }
+}
+
+/// The sealed plaintext: the value and when it stops being accepted.
+#[derive(Serialize, serde::Deserialize)]
+struct Envelope<T> {
+    /// Unix seconds; the value is refused from this instant on.
+    expires: i64,
+    value: T,
+}
+
+/// Why a sealed value was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unsealed {
+    /// Tampered, of another purpose, too long, or sealed by a key the keyring no longer holds.
+    Refused,
+    Expired,
+}
+
+fn seal<T: Serialize>(
+    keyring: &Keyring,
+    purpose: Purpose,
+    value: &T,
+    expires: SystemTime,
+    rng: &dyn SecureRandom,
+) -> Result<String, ApiError> {
+    let envelope = Envelope {
+        expires: unix_seconds(expires),
+        value,
+    };
+    let plain = postcard::to_stdvec(&envelope).map_err(|_| MintError::Seal);
+    plain
+        .and_then(|plain| sealed::seal(keyring, purpose.aad(), &plain, rng))
+        .map_err(|e| ApiError::Internal(format!("sealing an SSO OIDC value: {e}")))
+}
+
+fn open<T: DeserializeOwned>(
+    keyring: &Keyring,
+    purpose: Purpose,
+    text: &str,
+    now: SystemTime,
+) -> Result<T, Unsealed> {
+    if text.len() > MAX_SEALED_INPUT {
+        return Err(Unsealed::Refused);
+    }
+    let plain = sealed::open(keyring, purpose.aad(), text).map_err(|_| Unsealed::Refused)?;
+    let envelope: Envelope<T> = postcard::from_bytes(&plain).map_err(|_| Unsealed::Refused)?;
+    if unix_seconds(now) >= envelope.expires {
+        return Err(Unsealed::Expired);
+    }
+    Ok(envelope.value)
+}
+
+/// Whether `url` names this service's start URL: the public URL, with or without its
+/// trailing `/`.
+fn is_start_url(public_url: &PublicUrl, url: &str) -> bool {
+    url.strip_suffix('/').unwrap_or(url) == public_url.origin()
+}
+
+fn fault(f: SsoOidcFault) -> ApiError {
+    ApiError::SsoOidc(f)
+}
+
+/// A JSON request body of the API, or `InvalidRequestException`.
+pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|_| {
+        fault(SsoOidcFault::InvalidRequest(
+            "The request body is not a JSON object of this operation's members.",
+        ))
+    })
+}
+
+/// The JSON body of an error: `{"error": ..., "error_description": ...}`, as AWS answers; the
+/// exception name goes in the `x-amzn-errortype` header ([`ApiError::code`]).
+pub fn error_body(err: &ApiError) -> serde_json::Value {
+    let error = match err {
+        ApiError::SsoOidc(f) => f.oauth_error(),
+        e if e.status().is_server_error() => "server_error",
+        _ => "invalid_request",
+    };
+    serde_json::json!({ "error": error, "error_description": err.message() })
+}
