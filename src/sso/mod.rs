@@ -2,16 +2,20 @@
 //! 2019-06-10 model): an adapter like `web`, over the keyring and the public URL. It parses,
 //! checks, and answers JSON; the server routes `<public_url>/sso-oidc/...` to it.
 //!
-//! Nothing here is stored: a client's registration rides in its sealed client secret, a device
-//! authorization in its sealed device code, so any node holding the keyring accepts them.
+//! A client's registration rides in its sealed client secret and a device authorization's
+//! grant in its sealed device code, so any node holding the keyring accepts them. The one
+//! state to share is whether the person approved a device authorization (`approval`): it
+//! belongs in the store, found by user code.
 //!
 //! Sealing purposes (the associated data of `creds::sealed`): `sso-oidc:client` and
 //! `sso-oidc:device-code`. No other sealed value uses the `sso-oidc:` prefix, so a client
 //! secret never opens as a device code, a portal cookie or a session token, nor the reverse.
 //!
 //! - `register`: RegisterClient (`POST /client/register`);
-//! - `device`: StartDeviceAuthorization (`POST /device_authorization`).
+//! - `device`: StartDeviceAuthorization (`POST /device_authorization`);
+//! - `approval`: a device authorization's transitions (approve, deny, poll), for a store to hold.
 
+pub mod approval;
 pub mod device;
 pub mod register;
 
