@@ -132,3 +132,70 @@ pub fn error_body(err: &ApiError) -> serde_json::Value {
     };
     serde_json::json!({ "error": error, "error_description": err.message() })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use aws_lc_rs::rand::SystemRandom;
+
+    use super::*;
+    use crate::clock::from_unix_seconds;
+
+    const T0: i64 = 1_795_000_000;
+
+    #[test]
+    fn a_sealed_value_opens_only_as_its_own_purpose_until_it_expires() {
+        let keyring = Keyring::generate(from_unix_seconds(T0)).unwrap();
+        let now = from_unix_seconds(T0);
+        let value = "client-1".to_owned();
+        let rng = SystemRandom::new();
+        let secret = seal(
+            &keyring,
+            Purpose::Client,
+            &value,
+            now + Duration::from_secs(60),
+            &rng,
+        )
+        .unwrap();
+        let opened: String = open(&keyring, Purpose::Client, &secret, now).unwrap();
+        assert_eq!(opened, value);
+        assert_eq!(
+            open::<String>(&keyring, Purpose::DeviceCode, &secret, now),
+            Err(Unsealed::Refused),
+            "a client secret is no device code"
+        );
+        let later = now + Duration::from_secs(60);
+        assert_eq!(
+            open::<String>(&keyring, Purpose::Client, &secret, later),
+            Err(Unsealed::Expired)
+        );
+        let other = Keyring::generate(from_unix_seconds(T0)).unwrap();
+        assert_eq!(
+            open::<String>(&other, Purpose::Client, &secret, now),
+            Err(Unsealed::Refused),
+            "another keyring's"
+        );
+        let long = "A".repeat(MAX_SEALED_INPUT + 1);
+        assert_eq!(
+            open::<String>(&keyring, Purpose::Client, &long, now),
+            Err(Unsealed::Refused)
+        );
+    }
+
+    #[test]
+    fn the_start_url_is_the_public_url_with_or_without_its_slash() {
+        let url = PublicUrl::parse("https://sso.example.com").unwrap();
+        assert!(is_start_url(&url, "https://sso.example.com"));
+        assert!(is_start_url(&url, "https://sso.example.com/"));
+        for other in [
+            "https://sso.example.com/start",
+            "http://sso.example.com",
+            "https://sso.example.com.evil",
+            "https://sso.example.com//",
+            "",
+        ] {
+            assert!(!is_start_url(&url, other), "{other}");
+        }
+    }
+}

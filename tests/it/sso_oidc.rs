@@ -126,9 +126,16 @@ async fn a_wrong_tampered_or_expired_client_secret_is_invalid_client() {
     let theirs = register_like_the_cli(&sso, &daemon.url).await;
     let mine_id = mine.client_id().expect("id");
     let mine_secret = mine.client_secret().expect("secret");
+    // One character of the ciphertext changed (in the middle: never only padding bits).
     let mut tampered = mine_secret.to_owned();
-    let flipped = if tampered.ends_with('A') { "B" } else { "A" };
-    tampered.replace_range(tampered.len() - 3..tampered.len() - 2, flipped);
+    let middle = tampered.len() / 2;
+    let flipped = if &tampered[middle..=middle] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    tampered.replace_range(middle..=middle, flipped);
+    assert_ne!(tampered, mine_secret);
     let start = |id: &str, secret: &str| {
         sso.start_device_authorization()
             .client_id(id)
