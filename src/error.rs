@@ -124,6 +124,57 @@ pub enum ApiError {
     /// A sign-in portal request refused for its origin, form token or cookies.
     #[error("portal: {0:?}")]
     Portal(PortalFault),
+    /// An SSO OIDC API request refused (rendered as OAuth-shaped JSON).
+    #[error("sso-oidc: {0:?}")]
+    SsoOidc(SsoOidcFault),
+}
+
+/// Why the SSO OIDC API refused a request: one per exception of botocore's `sso-oidc`
+/// 2019-06-10 model, with the model's HTTP status (all 400 but `InvalidClientException`, 401).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SsoOidcFault {
+    /// The person has not yet approved the device authorization (RFC 8628 section 3.5).
+    AuthorizationPending,
+    /// Polled faster than the interval; the client adds 5 s to it (RFC 8628 section 3.5).
+    SlowDown,
+    /// The device code, or a token, has expired.
+    ExpiredToken,
+    /// A device code, code or refresh token that does not open, was not issued to this
+    /// client, or was used.
+    InvalidGrant,
+    /// Unknown client, wrong or expired client secret (RFC 6749 section 5.2: 401).
+    InvalidClient,
+    /// A request that is not well-formed or asks what this service does not do; the text is
+    /// our own words (never an input value).
+    InvalidRequest(&'static str),
+    UnsupportedGrantType,
+    /// The person denied the device authorization.
+    AccessDenied,
+    InvalidScope,
+    /// A redirect URI other than a loopback `http://127.0.0.1/...` or `http://[::1]/...`.
+    InvalidRedirectUri,
+    /// Client metadata this service does not accept (the client type, the issuer URL).
+    InvalidClientMetadata(&'static str),
+}
+
+impl SsoOidcFault {
+    /// The `error` member of the JSON body: the OAuth 2.0 error code (RFC 6749 section 5.2,
+    /// RFC 8628 section 3.5) AWS puts there.
+    pub fn oauth_error(self) -> &'static str {
+        match self {
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
+            Self::InvalidGrant => "invalid_grant",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::AccessDenied => "access_denied",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata(_) => "invalid_client_metadata",
+        }
+    }
 }
 
 /// Why the sign-in portal refused a request before looking at what it asks.
@@ -290,6 +341,10 @@ impl ApiError {
                 let (code, status, message) = portal_row(*fault);
                 (code, status, message.into())
             }
+            Self::SsoOidc(fault) => {
+                let (code, status, message) = sso_oidc_row(*fault);
+                (code, status, message.into())
+            }
         };
         ErrorRow {
             code,
@@ -382,6 +437,61 @@ fn portal_row(fault: PortalFault) -> (&'static str, StatusCode, &'static str) {
             S::BAD_REQUEST,
             "The sign-in token is not valid: it has expired, was used already, or was not issued here.",
         ),
+    }
+}
+
+fn sso_oidc_row(fault: SsoOidcFault) -> (&'static str, StatusCode, &'static str) {
+    use StatusCode as S;
+    match fault {
+        SsoOidcFault::AuthorizationPending => (
+            "AuthorizationPendingException",
+            S::BAD_REQUEST,
+            "The authorization has not been approved yet.",
+        ),
+        SsoOidcFault::SlowDown => (
+            "SlowDownException",
+            S::BAD_REQUEST,
+            "Polled too often: wait longer between requests.",
+        ),
+        SsoOidcFault::ExpiredToken => (
+            "ExpiredTokenException",
+            S::BAD_REQUEST,
+            "The device code or token has expired.",
+        ),
+        SsoOidcFault::InvalidGrant => (
+            "InvalidGrantException",
+            S::BAD_REQUEST,
+            "The grant is not valid: it was not issued to this client, was used, or was not issued here.",
+        ),
+        SsoOidcFault::InvalidClient => (
+            "InvalidClientException",
+            S::UNAUTHORIZED,
+            "The client is not registered here, or its secret is wrong or has expired.",
+        ),
+        SsoOidcFault::InvalidRequest(m) => ("InvalidRequestException", S::BAD_REQUEST, m),
+        SsoOidcFault::UnsupportedGrantType => (
+            "UnsupportedGrantTypeException",
+            S::BAD_REQUEST,
+            "The grant type is not supported.",
+        ),
+        SsoOidcFault::AccessDenied => (
+            "AccessDeniedException",
+            S::BAD_REQUEST,
+            "The authorization was denied.",
+        ),
+        SsoOidcFault::InvalidScope => (
+            "InvalidScopeException",
+            S::BAD_REQUEST,
+            "A requested scope is not supported.",
+        ),
+        SsoOidcFault::InvalidRedirectUri => (
+            "InvalidRedirectUriException",
+            S::BAD_REQUEST,
+            "Redirect URIs must be loopback http URLs (http://127.0.0.1/... or http://[::1]/...).",
+        ),
+        SsoOidcFault::InvalidClientMetadata(m) => {
+            ("InvalidClientMetadataException", S::BAD_REQUEST, m)
+        }
     }
 }
 
@@ -498,6 +608,49 @@ mod tests {
         assert_eq!(ApiError::ExpiredToken.replayed(), None);
         let other_denial = ApiError::AccessDeniedMessage("MultiFactorAuthentication failed");
         assert_eq!(other_denial.replayed(), None);
+    }
+
+    /// The statuses of botocore's `sso-oidc` 2019-06-10 model: every exception 400 but
+    /// `InvalidClientException`, 401.
+    #[test]
+    fn sso_oidc_faults_have_the_models_names_and_statuses() {
+        use SsoOidcFault as F;
+        let rows = [
+            (
+                F::AuthorizationPending,
+                "AuthorizationPendingException",
+                400,
+            ),
+            (F::SlowDown, "SlowDownException", 400),
+            (F::ExpiredToken, "ExpiredTokenException", 400),
+            (F::InvalidGrant, "InvalidGrantException", 400),
+            (F::InvalidClient, "InvalidClientException", 401),
+            (F::InvalidRequest("x"), "InvalidRequestException", 400),
+            (
+                F::UnsupportedGrantType,
+                "UnsupportedGrantTypeException",
+                400,
+            ),
+            (F::AccessDenied, "AccessDeniedException", 400),
+            (F::InvalidScope, "InvalidScopeException", 400),
+            (F::InvalidRedirectUri, "InvalidRedirectUriException", 400),
+            (
+                F::InvalidClientMetadata("x"),
+                "InvalidClientMetadataException",
+                400,
+            ),
+        ];
+        for (fault, code, status) in rows {
+            let e = ApiError::SsoOidc(fault);
+            assert_eq!((e.code(), e.status().as_u16()), (code, status), "{fault:?}");
+            assert!(!e.message().is_empty());
+            assert!(
+                fault
+                    .oauth_error()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_')
+            );
+        }
     }
 
     #[test]

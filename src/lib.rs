@@ -38,6 +38,7 @@ pub mod policy;
 pub mod principal;
 pub mod reload;
 pub mod server;
+pub mod sso;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -12,6 +12,7 @@ mod listen;
 pub mod metrics;
 mod portal;
 mod respond;
+mod sso;
 mod sts;
 #[cfg(test)]
 mod tests;
@@ -166,6 +167,7 @@ pub fn router(app: Arc<App>) -> Router {
     router = router.route(metrics::PATH, metrics_route);
     if app.portal.is_some() {
         router = portal::routes(router);
+        router = sso::routes(router);
     }
     if app.dev.is_some() {
         router = router

@@ -65,3 +65,25 @@ pub(super) fn json_error(err: &ApiError, request_id: &str) -> Response {
     }
     response
 }
+
+/// An SSO OIDC API error: AWS's OAuth-shaped `{"error", "error_description"}`, the exception
+/// name in `x-amzn-errortype` (where the SDKs read it).
+pub(super) fn sso_oidc_error(err: &ApiError, request_id: &str) -> Response {
+    log(err);
+    let body = crate::sso::error_body(err);
+    let mut response =
+        with_request_id((err.status(), axum::Json(body)).into_response(), request_id);
+    response
+        .headers_mut()
+        .insert("x-amzn-errortype", HeaderValue::from_static(err.code()));
+    if matches!(
+        err,
+        ApiError::SsoOidc(crate::error::SsoOidcFault::InvalidClient)
+    ) {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"stsbridge\""),
+        );
+    }
+    response
+}

@@ -392,19 +392,25 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "error",
             "audit",
             "web",
+            "sso",
         ],
     ),
-    ("sts", &["authz", "admin", "server", "dev", "web"]),
-    ("authz", &["sts", "admin", "server", "dev", "web"]),
-    ("admin", &["sts", "authz", "server", "dev", "web"]),
-    ("web", &["sts", "authz", "admin", "server", "dev"]),
+    ("sts", &["authz", "admin", "server", "dev", "web", "sso"]),
+    ("authz", &["sts", "admin", "server", "dev", "web", "sso"]),
+    ("admin", &["sts", "authz", "server", "dev", "web", "sso"]),
+    ("web", &["sts", "authz", "admin", "server", "dev", "sso"]),
+    ("sso", &["sts", "authz", "admin", "server", "dev", "web"]),
     (
         "follow",
-        &["sts", "authz", "admin", "server", "state", "dev", "web"],
+        &[
+            "sts", "authz", "admin", "server", "state", "dev", "web", "sso",
+        ],
     ),
     (
         "federation",
-        &["sts", "authz", "admin", "server", "state", "dev", "web"],
+        &[
+            "sts", "authz", "admin", "server", "state", "dev", "web", "sso",
+        ],
     ),
     (
         "principal",
@@ -417,6 +423,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "state",
             "dev",
             "web",
+            "sso",
         ],
     ),
     (
@@ -437,6 +444,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "users",
             "error",
             "web",
+            "sso",
         ],
     ),
     (
@@ -453,6 +461,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "admin",
             "error",
             "web",
+            "sso",
         ],
     ),
     (
@@ -468,6 +477,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "admin",
             "error",
             "web",
+            "sso",
         ],
     ),
     (
@@ -481,6 +491,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "state",
             "admin",
             "web",
+            "sso",
         ],
     ),
 ];
