@@ -17,6 +17,7 @@
 
 pub mod approval;
 pub mod device;
+pub mod login;
 pub mod register;
 
 use std::time::SystemTime;
@@ -33,22 +34,35 @@ use crate::error::{ApiError, SsoOidcFault};
 /// Where the API is served, under the public URL.
 pub const BASE_PATH: &str = "/sso-oidc";
 
-/// The longest client id, client secret or device code accepted (a sealed value is far
-/// shorter than `creds::sealed::MAX_SEALED_LEN` here; longer input is refused before opening).
-const MAX_SEALED_INPUT: usize = 4096;
+/// The longest sealed value accepted (a client secret or device code is well under 1 KiB; a
+/// token carries the person's identity, a few KiB for a SAML identity with many attributes;
+/// longer input is refused before opening).
+const MAX_SEALED_INPUT: usize = 16 * 1024;
 
 /// What a sealed value is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
     Client,
+    /// A client id: the client's name and redirect URIs, authentic, not secret.
+    ClientId,
     DeviceCode,
+    /// A login handed from the verification page or the authorize endpoint to CreateToken.
+    Login,
+    AccessToken,
+    RefreshToken,
+    AuthorizationCode,
 }
 
 impl Purpose {
     fn aad(self) -> &'static str {
         match self {
             Self::Client => "sso-oidc:client",
+            Self::ClientId => "sso-oidc:client-id",
             Self::DeviceCode => "sso-oidc:device-code",
+            Self::Login => "sso-oidc:login",
+            Self::AccessToken => "sso-oidc:access-token",
+            Self::RefreshToken => "sso-oidc:refresh-token",
+            Self::AuthorizationCode => "sso-oidc:authorization-code",
         }
     }
 }
@@ -63,7 +77,7 @@ struct Envelope<T> {
 
 /// Why a sealed value was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Unsealed {
+pub enum Unsealed {
     /// Tampered, of another purpose, too long, or sealed by a key the keyring no longer holds.
     Refused,
     Expired,

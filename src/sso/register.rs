@@ -91,8 +91,8 @@ pub fn register_client(
     now: SystemTime,
     rng: &dyn SecureRandom,
 ) -> Result<RegisterClientResponse, ApiError> {
-    let registration = validate(public_url, request, now, rng)?;
     let expires = now + REGISTRATION_TTL;
+    let registration = validate(keyring, public_url, request, now, expires, rng)?;
     let client_secret = seal(keyring, Purpose::Client, &registration, expires, rng)?;
     Ok(RegisterClientResponse {
         client_id: registration.client_id,
@@ -130,9 +130,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn validate(
+    keyring: &Keyring,
     public_url: &PublicUrl,
     request: RegisterClientRequest,
     now: SystemTime,
+    expires: SystemTime,
     rng: &dyn SecureRandom,
 ) -> Result<Registration, ApiError> {
     let client_name = request
@@ -197,13 +199,75 @@ fn validate(
     if wants_code && request.redirect_uris.is_empty() {
         return Err(fault(SsoOidcFault::InvalidRedirectUri));
     }
-    Ok(Registration {
-        client_id: new_client_id(rng)?,
+    let client = Client {
+        nonce: random_nonce(rng)?,
         client_name,
-        scopes: request.scopes,
         redirect_uris: request.redirect_uris,
         grant_types: request.grant_types,
+    };
+    Ok(Registration {
+        client_id: seal(keyring, Purpose::ClientId, &client, expires, rng)?,
+        client_name: client.client_name,
+        scopes: request.scopes,
+        redirect_uris: client.redirect_uris,
+        grant_types: client.grant_types,
         issued_at: unix_seconds(now),
+    })
+}
+
+/// What a client id says of its client, to the endpoints that get the id without the secret
+/// (the browser's `authorize`): sealed, so it is authentic but not secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    /// 128 random bits: two registrations alike get different ids.
+    nonce: String,
+    pub client_name: String,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+}
+
+impl Client {
+    /// Whether the client registered the grant type `grant` (a registration that names none,
+    /// as the AWS CLI's device-flow registration, has the device code grant and refresh).
+    pub fn has_grant(&self, grant: &str) -> bool {
+        if self.grant_types.is_empty() {
+            return grant == GRANT_DEVICE_CODE || grant == GRANT_REFRESH_TOKEN;
+        }
+        self.grant_types.iter().any(|g| g == grant)
+    }
+
+    /// Whether `uri` is one of the client's redirect URIs, any port (RFC 8252 section 7.3:
+    /// a native client listens on whatever loopback port it gets).
+    pub fn redirects_to(&self, uri: &str) -> bool {
+        if !is_loopback_redirect(uri) {
+            return false;
+        }
+        let Some(asked) = without_port(uri) else {
+            return false;
+        };
+        self.redirect_uris
+            .iter()
+            .filter_map(|registered| without_port(registered))
+            .any(|registered| registered == asked)
+    }
+}
+
+/// `uri` with its port taken out.
+fn without_port(uri: &str) -> Option<String> {
+    let mut url = reqwest::Url::parse(uri).ok()?;
+    url.set_port(None).ok()?;
+    Some(url.to_string())
+}
+
+/// The client a client id names, not expired at `now`; `InvalidClientException` otherwise.
+pub fn open_client_id(
+    keyring: &Keyring,
+    client_id: &str,
+    now: SystemTime,
+) -> Result<Client, ApiError> {
+    open(keyring, Purpose::ClientId, client_id, now).map_err(|e: Unsealed| {
+        tracing::info!(refusal = ?e, "client id refused");
+        fault(SsoOidcFault::InvalidClient)
     })
 }
 
@@ -224,8 +288,8 @@ pub fn is_loopback_redirect(uri: &str) -> bool {
         && url.fragment().is_none()
 }
 
-/// A new client id: 16 random bytes, base64url.
-fn new_client_id(rng: &dyn SecureRandom) -> Result<String, ApiError> {
+/// 16 random bytes, base64url.
+fn random_nonce(rng: &dyn SecureRandom) -> Result<String, ApiError> {
     let mut bytes = [0u8; 16];
     rng.fill(&mut bytes)
         .map_err(|_| ApiError::Internal("no randomness for a client id".to_owned()))?;
@@ -258,5 +322,34 @@ mod tests {
         ] {
             assert!(!is_loopback_redirect(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_client_redirects_to_its_uris_on_any_port_only() {
+        let client = Client {
+            nonce: "n".into(),
+            client_name: "aws-cli".into(),
+            redirect_uris: vec!["http://127.0.0.1/oauth/callback".into()],
+            grant_types: vec![GRANT_AUTHORIZATION_CODE.into()],
+        };
+        assert!(client.redirects_to("http://127.0.0.1:53123/oauth/callback"));
+        assert!(client.redirects_to("http://127.0.0.1/oauth/callback"));
+        for bad in [
+            "http://127.0.0.1:53123/oauth/other",
+            "http://[::1]:53123/oauth/callback",
+            "https://127.0.0.1:53123/oauth/callback",
+            "http://evil.example:53123/oauth/callback",
+            "http://127.0.0.1:53123/oauth/callback?x=1",
+        ] {
+            assert!(!client.redirects_to(bad), "{bad}");
+        }
+        assert!(client.has_grant(GRANT_AUTHORIZATION_CODE));
+        assert!(!client.has_grant(GRANT_DEVICE_CODE));
+        let legacy = Client {
+            grant_types: vec![],
+            ..client
+        };
+        assert!(legacy.has_grant(GRANT_DEVICE_CODE) && legacy.has_grant(GRANT_REFRESH_TOKEN));
+        assert!(!legacy.has_grant(GRANT_AUTHORIZATION_CODE));
     }
 }

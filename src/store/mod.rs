@@ -543,6 +543,15 @@ impl Store {
                 .covers(access_key_id, identity_arn, issued_at)
     }
 
+    /// Whether the SSO login `login_id` is to be refused at `now`: revoked, or not checkable
+    /// (the revocation list stale beyond its bound: fail closed).
+    pub fn login_refused(&self, login_id: &str, now: SystemTime) -> bool {
+        // Revocation::Login lands with the device-authorization store; until then only the
+        // freshness bound applies.
+        let _ = login_id;
+        !self.revocations.freshness(now).trusted()
+    }
+
     /// Delete what has expired at `now_unix`: sessions, replay-cache entries, moot revocations.
     /// Returns how many sessions.
     pub async fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError> {
