@@ -155,6 +155,8 @@ pub enum SsoOidcFault {
     InvalidRedirectUri,
     /// Client metadata this service does not accept (the client type, the issuer URL).
     InvalidClientMetadata(&'static str),
+    /// The client asked for a grant type it did not register.
+    UnauthorizedClient,
 }
 
 impl SsoOidcFault {
@@ -173,6 +175,7 @@ impl SsoOidcFault {
             Self::InvalidScope => "invalid_scope",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata(_) => "invalid_client_metadata",
+            Self::UnauthorizedClient => "unauthorized_client",
         }
     }
 }
@@ -201,6 +204,9 @@ pub enum PortalFault {
     InvalidCredentialsParameter,
     /// A sign-in token that does not open, has expired or was used.
     InvalidSigninToken,
+    /// A device flow's user code that names no pending authorization (mistyped, expired,
+    /// already decided).
+    InvalidUserCode,
 }
 
 impl From<StoreError> for ApiError {
@@ -437,6 +443,11 @@ fn portal_row(fault: PortalFault) -> (&'static str, StatusCode, &'static str) {
             S::BAD_REQUEST,
             "The sign-in token is not valid: it has expired, was used already, or was not issued here.",
         ),
+        PortalFault::InvalidUserCode => (
+            "InvalidUserCode",
+            S::BAD_REQUEST,
+            "No sign-in request waits for this code: check the code your terminal shows, or start again there (codes last ten minutes and are used once).",
+        ),
     }
 }
 
@@ -492,6 +503,11 @@ fn sso_oidc_row(fault: SsoOidcFault) -> (&'static str, StatusCode, &'static str)
         SsoOidcFault::InvalidClientMetadata(m) => {
             ("InvalidClientMetadataException", S::BAD_REQUEST, m)
         }
+        SsoOidcFault::UnauthorizedClient => (
+            "UnauthorizedClientException",
+            S::BAD_REQUEST,
+            "The client did not register this grant type.",
+        ),
     }
 }
 
@@ -639,6 +655,7 @@ mod tests {
                 "InvalidClientMetadataException",
                 400,
             ),
+            (F::UnauthorizedClient, "UnauthorizedClientException", 400),
         ];
         for (fault, code, status) in rows {
             let e = ApiError::SsoOidc(fault);
@@ -713,6 +730,7 @@ mod tests {
                 400,
             ),
             (PortalFault::InvalidSigninToken, "InvalidSigninToken", 400),
+            (PortalFault::InvalidUserCode, "InvalidUserCode", 400),
         ] {
             let e = ApiError::Portal(fault);
             assert_eq!((e.code(), e.status().as_u16()), (code, status));

@@ -165,11 +165,17 @@ pub enum EventName {
     ConsoleLogin,
     /// A signed-in person took another role's credentials (or new ones) in the portal.
     SwitchRole,
+    /// SSO OIDC CreateToken: a person's login got tokens (a device or authorization code
+    /// redeemed, or a refresh).
+    CreateToken,
+    /// A person approved or denied a device authorization, or allowed a client at the
+    /// authorize page.
+    AuthorizeDevice,
 }
 
 impl EventName {
     /// Every event name but the STS actions' (`audit list --event` takes them all).
-    pub const OPERATOR: [EventName; 19] = [
+    pub const OPERATOR: [EventName; 21] = [
         Self::Authorize,
         Self::CreateUser,
         Self::CreateAccessKey,
@@ -189,6 +195,8 @@ impl EventName {
         Self::ReloadConfiguration,
         Self::ConsoleLogin,
         Self::SwitchRole,
+        Self::CreateToken,
+        Self::AuthorizeDevice,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -213,6 +221,8 @@ impl EventName {
             Self::ReloadConfiguration => "ReloadConfiguration",
             Self::ConsoleLogin => "ConsoleLogin",
             Self::SwitchRole => "SwitchRole",
+            Self::CreateToken => "CreateToken",
+            Self::AuthorizeDevice => "AuthorizeDevice",
         }
     }
 }
@@ -414,7 +424,9 @@ mod tests {
                 | EventName::RevokeUserSessions
                 | EventName::ReloadConfiguration
                 | EventName::ConsoleLogin
-                | EventName::SwitchRole => position(name).is_some(),
+                | EventName::SwitchRole
+                | EventName::CreateToken
+                | EventName::AuthorizeDevice => position(name).is_some(),
             };
             assert!(listed, "{name:?}");
         }

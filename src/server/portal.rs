@@ -34,10 +34,15 @@ pub(super) fn routes(router: Router<Arc<App>>) -> Router<Arc<App>> {
         .route(web::STYLESHEET_PATH, get(stylesheet))
         .route(web::SCRIPT_PATH, get(script))
         .route("/favicon.ico", get(no_icon))
+        .route(web::sso::DEVICE_PATH, get(device_page).post(device_decide))
+        .route(
+            crate::sso::authorize::AUTHORIZE_PATH,
+            get(sso_authorize).post(sso_authorize_decide),
+        )
 }
 
 /// What every portal request arrives with.
-struct Inbound {
+pub(super) struct Inbound {
     peer: SocketAddr,
     tls: Option<Extension<TlsConnection>>,
     headers: HeaderMap,
@@ -69,7 +74,16 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Inbound {
 }
 
 impl Inbound {
-    fn header_values(&self, name: header::HeaderName) -> Vec<String> {
+    /// Where the request came from, as the trusted proxies say.
+    pub(super) fn origin(&self, app: &App, request_id: &str) -> crate::origin::Origin {
+        app.origin(
+            request_id,
+            Connection::of(self.peer, self.tls),
+            &self.headers,
+        )
+    }
+
+    pub(super) fn header_values(&self, name: header::HeaderName) -> Vec<String> {
         self.headers
             .get_all(name)
             .iter()
@@ -91,11 +105,7 @@ async fn answer(
     let Some(portal) = app.portal.as_deref() else {
         return axum::http::StatusCode::NOT_FOUND.into_response();
     };
-    let origin = app.origin(
-        &request_id,
-        Connection::of(inbound.peer, inbound.tls),
-        &inbound.headers,
-    );
+    let origin = inbound.origin(app, &request_id);
     let visit = Visit {
         state: &app.state,
         origin: &origin,
@@ -284,6 +294,7 @@ async fn signin(Extract(app): Extract<Arc<App>>, RawQuery(query): RawQuery) -> R
                     &app.state.federation().signin,
                     flag("choose") || flag("signed_out"),
                     flag("signed_out"),
+                    None,
                     request_id,
                 )
             }
@@ -296,20 +307,88 @@ async fn signin(Extract(app): Extract<Arc<App>>, RawQuery(query): RawQuery) -> R
     })
 }
 
-/// `GET /signin/NAME`: start a login at the IdP NAME.
+/// `GET /signin/NAME[?return_to=PATH]`: start a login at the IdP NAME (coming back to an SSO
+/// page when `return_to` names one).
 async fn start(
     Extract(app): Extract<Arc<App>>,
     inbound: Inbound,
     Path(name): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     answer(&app, inbound, async |portal, visit| {
         portal.admit_login(visit)?;
+        let params = query_pairs(query.as_deref())?;
+        let return_to = params
+            .iter()
+            .find(|(k, _)| k == "return_to")
+            .map(|(_, v)| v.as_str());
         let federation = visit.state.federation();
         let built = federation.idps.built(&name);
         let keyring = visit.state.principals().keyring().snapshot();
         portal
-            .start(&federation.signin, &name, built, &keyring, visit.now)
+            .start(
+                &federation.signin,
+                &name,
+                built,
+                &keyring,
+                return_to,
+                visit.now,
+            )
             .await
+    })
+    .await
+}
+
+/// `GET /device[?user_code=...]`.
+async fn device_page(
+    Extract(app): Extract<Arc<App>>,
+    inbound: Inbound,
+    RawQuery(query): RawQuery,
+) -> Response {
+    answer(&app, inbound, async |portal, visit| {
+        let query = query.unwrap_or_default();
+        portal.device(visit, &query, &visit.origin.request_id).await
+    })
+    .await
+}
+
+/// `POST /device`.
+async fn device_decide(Extract(app): Extract<Arc<App>>, inbound: Inbound, body: Body) -> Response {
+    let app2 = Arc::clone(&app);
+    answer(&app, inbound, async move |portal, visit| {
+        let form = form(&app2, body).await?;
+        portal
+            .device_decide(visit, &form, &visit.origin.request_id)
+            .await
+    })
+    .await
+}
+
+/// `GET /sso-oidc/authorize?...`.
+async fn sso_authorize(
+    Extract(app): Extract<Arc<App>>,
+    inbound: Inbound,
+    RawQuery(query): RawQuery,
+) -> Response {
+    answer(&app, inbound, async |portal, visit| {
+        let query = query.unwrap_or_default();
+        portal
+            .sso_authorize(visit, &query, &visit.origin.request_id)
+            .await
+    })
+    .await
+}
+
+/// `POST /sso-oidc/authorize`.
+async fn sso_authorize_decide(
+    Extract(app): Extract<Arc<App>>,
+    inbound: Inbound,
+    body: Body,
+) -> Response {
+    let app2 = Arc::clone(&app);
+    answer(&app, inbound, async move |portal, visit| {
+        let form = form(&app2, body).await?;
+        portal.sso_authorize_decide(visit, &form).await
     })
     .await
 }

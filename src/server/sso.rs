@@ -3,6 +3,7 @@
 //! public URL, the start URL of every `sso-session`).
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use aws_lc_rs::rand::SystemRandom;
 use axum::Router;
@@ -13,13 +14,15 @@ use axum::routing::post;
 use serde::Serialize;
 use tracing::Instrument;
 
+use super::portal::Inbound;
 use super::{App, MAX_BODY_BYTES, new_request_id, read_body, respond};
 use crate::clock::Stopwatch;
 use crate::config::PublicUrl;
 use crate::creds::Keyring;
 use crate::error::ApiError;
 use crate::metrics::OK_CODE;
-use crate::sso::{self, device, register};
+use crate::origin::Origin;
+use crate::sso::{self, devices, register, token};
 
 /// The API's routes, added to `router` with the portal's.
 pub(super) fn routes(router: Router<Arc<App>>) -> Router<Arc<App>> {
@@ -32,35 +35,37 @@ pub(super) fn routes(router: Router<Arc<App>>) -> Router<Arc<App>> {
             &format!("{}/device_authorization", sso::BASE_PATH),
             post(start_device_authorization),
         )
+        .route(&format!("{}/token", sso::BASE_PATH), post(create_token))
+}
+
+/// What an operation works with.
+struct Call<'a> {
+    app: &'a App,
+    keyring: Arc<Keyring>,
+    public_url: &'a PublicUrl,
+    origin: Origin,
+    body: axum::body::Bytes,
+    now: SystemTime,
 }
 
 /// `POST /sso-oidc/client/register`.
-async fn register_client(Extract(app): Extract<Arc<App>>, body: Body) -> Response {
+async fn register_client(
+    Extract(app): Extract<Arc<App>>,
+    inbound: Inbound,
+    body: Body,
+) -> Response {
     answer(
         &app,
+        inbound,
         "RegisterClient",
         body,
-        |keyring, public_url, body, now| {
-            let request = sso::parse_body(body)?;
-            register::register_client(keyring, public_url, request, now, &SystemRandom::new())
-        },
-    )
-    .await
-}
-
-/// `POST /sso-oidc/device_authorization`.
-async fn start_device_authorization(Extract(app): Extract<Arc<App>>, body: Body) -> Response {
-    answer(
-        &app,
-        "StartDeviceAuthorization",
-        body,
-        |keyring, public_url, body, now| {
-            let request = sso::parse_body(body)?;
-            device::start_device_authorization(
-                keyring,
-                public_url,
+        async |call: &Call<'_>| {
+            let request = sso::parse_body(&call.body)?;
+            register::register_client(
+                &call.keyring,
+                call.public_url,
                 request,
-                now,
+                call.now,
                 &SystemRandom::new(),
             )
         },
@@ -68,13 +73,63 @@ async fn start_device_authorization(Extract(app): Extract<Arc<App>>, body: Body)
     .await
 }
 
-/// Answer one operation: read the body, run `operation` with the keyring, the public URL and
-/// the time, in the request's span under the request timeout; count it under `action`.
+/// `POST /sso-oidc/device_authorization`.
+async fn start_device_authorization(
+    Extract(app): Extract<Arc<App>>,
+    inbound: Inbound,
+    body: Body,
+) -> Response {
+    answer(
+        &app,
+        inbound,
+        "StartDeviceAuthorization",
+        body,
+        async |call: &Call<'_>| {
+            let request = sso::parse_body(&call.body)?;
+            let cx = devices::StartContext {
+                store: call.app.state.store(),
+                keyring: &call.keyring,
+                public_url: call.public_url,
+                origin: &call.origin,
+                now: call.now,
+                rng: &SystemRandom::new(),
+            };
+            devices::start(&cx, request).await
+        },
+    )
+    .await
+}
+
+/// `POST /sso-oidc/token`.
+async fn create_token(Extract(app): Extract<Arc<App>>, inbound: Inbound, body: Body) -> Response {
+    answer(
+        &app,
+        inbound,
+        "CreateToken",
+        body,
+        async |call: &Call<'_>| {
+            let request = sso::parse_body(&call.body)?;
+            let cx = token::TokenContext {
+                state: &call.app.state,
+                keyring: &call.keyring,
+                origin: &call.origin,
+                now: call.now,
+                rng: &SystemRandom::new(),
+            };
+            token::create_token(&cx, request).await
+        },
+    )
+    .await
+}
+
+/// Answer one operation: read the body, run `operation`, in the request's span under the
+/// request timeout; count it under `action`.
 async fn answer<T: Serialize>(
     app: &App,
+    inbound: Inbound,
     action: &'static str,
     body: Body,
-    operation: impl FnOnce(&Keyring, &PublicUrl, &[u8], std::time::SystemTime) -> Result<T, ApiError>,
+    operation: impl AsyncFnOnce(&Call<'_>) -> Result<T, ApiError>,
 ) -> Response {
     let took = Stopwatch::start();
     let request_id = new_request_id();
@@ -85,13 +140,15 @@ async fn answer<T: Serialize>(
             return Err(ApiError::NotFound);
         };
         let body = read_body(body, MAX_BODY_BYTES, app.body_timeout).await?;
-        let keyring = app.state.principals().keyring().snapshot();
-        operation(
-            &keyring,
-            portal.public_url(),
-            &body,
-            app.state.clock().now(),
-        )
+        let call = Call {
+            app,
+            keyring: app.state.principals().keyring().snapshot(),
+            public_url: portal.public_url(),
+            origin: inbound.origin(app, &request_id),
+            body,
+            now: app.state.clock().now(),
+        };
+        operation(&call).await
     };
     let answered = tokio::time::timeout(app.request_timeout, work.instrument(span.clone())).await;
     let (code, response) = span.in_scope(|| match answered {

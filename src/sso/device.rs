@@ -26,7 +26,7 @@ pub const VERIFICATION_PATH: &str = "/device";
 
 /// The user code's alphabet: consonants without vowels (no words) and without letters people
 /// confuse, as RFC 8628 section 6.1 suggests: 20^8 codes, about 34.6 bits.
-const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
+pub(super) const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 const USER_CODE_LEN: usize = 8;
 
 /// StartDeviceAuthorization's input.
@@ -69,14 +69,15 @@ pub struct DeviceGrant {
     pub issued_at: i64,
 }
 
-/// Start a device authorization at `now`.
+/// Start a device authorization at `now`: the answer, and the grant its device code carries
+/// (for the shared record the verification page decides).
 pub fn start_device_authorization(
     keyring: &Keyring,
     public_url: &PublicUrl,
     request: StartDeviceAuthorizationRequest,
     now: SystemTime,
     rng: &dyn SecureRandom,
-) -> Result<StartDeviceAuthorizationResponse, ApiError> {
+) -> Result<(StartDeviceAuthorizationResponse, DeviceGrant), ApiError> {
     let (Some(client_id), Some(client_secret), Some(start_url)) =
         (request.client_id, request.client_secret, request.start_url)
     else {
@@ -105,14 +106,15 @@ pub fn start_device_authorization(
         rng,
     )?;
     let verification_uri = public_url.join(VERIFICATION_PATH);
-    Ok(StartDeviceAuthorizationResponse {
+    let response = StartDeviceAuthorizationResponse {
         device_code,
         verification_uri_complete: format!("{verification_uri}?user_code={user_code}"),
         verification_uri,
         user_code,
         expires_in: DEVICE_CODE_TTL.as_secs(),
         interval: POLL_INTERVAL_SECONDS,
-    })
+    };
+    Ok((response, grant))
 }
 
 /// The grant of a device code issued here and not expired at `now`:

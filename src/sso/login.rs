@@ -38,8 +38,9 @@ pub struct Login {
     pub session_name: String,
     /// Who signed in, as pages and audit events name them.
     pub display_name: String,
-    /// The client the person approved (its registration's id).
+    /// The client the person approved (its registration's id) and its name.
     pub client_id: String,
+    pub client_name: String,
     /// Unix seconds.
     pub started_at: i64,
     /// Unix seconds: the login ends (the portal session's end, capped by a SAML assertion's
@@ -70,10 +71,10 @@ pub struct Person<'a> {
 }
 
 impl Login {
-    /// A new login of `person` for the client `client_id`, from `now`.
+    /// A new login of `person` for the client `client_id` named `client_name`, from `now`.
     pub fn new(
         person: &Person<'_>,
-        client_id: &str,
+        (client_id, client_name): (&str, &str),
         now: SystemTime,
         rng: &dyn SecureRandom,
     ) -> Result<Self, ApiError> {
@@ -97,6 +98,7 @@ impl Login {
             session_name: person.session_name.to_owned(),
             display_name: person.display_name.to_owned(),
             client_id: client_id.to_owned(),
+            client_name: client_name.to_owned(),
             started_at: unix_seconds(now),
             expires_at,
         })
@@ -227,7 +229,7 @@ pub(crate) mod tests {
         };
         Login::new(
             &person,
-            "client-1",
+            ("client-1", "aws-cli"),
             from_unix_seconds(T0),
             &SystemRandom::new(),
         )
@@ -318,7 +320,13 @@ pub(crate) mod tests {
             display_name: "alice",
             session_ends: T0 + 8 * 3600,
         };
-        let login = Login::new(&person, "c", from_unix_seconds(T0), &SystemRandom::new()).unwrap();
+        let login = Login::new(
+            &person,
+            ("c", "n"),
+            from_unix_seconds(T0),
+            &SystemRandom::new(),
+        )
+        .unwrap();
         assert_eq!(login.expires_at, T0 + 1800);
     }
 }

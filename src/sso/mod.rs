@@ -16,9 +16,12 @@
 //! - `approval`: a device authorization's transitions (approve, deny, poll), for a store to hold.
 
 pub mod approval;
+pub mod authorize;
 pub mod device;
+pub mod devices;
 pub mod login;
 pub mod register;
+pub mod token;
 
 use std::time::SystemTime;
 

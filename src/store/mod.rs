@@ -132,6 +132,8 @@ pub enum ReplayKey {
     MfaCode { serial_number: String, step: i64 },
     /// A sign-in token of the federation endpoint, by its random id.
     SigninToken { id: String },
+    /// An SSO OIDC authorization code, by its random id: redeemed once.
+    AuthorizationCode { id: String },
 }
 
 impl ReplayKey {
@@ -153,6 +155,7 @@ impl ReplayKey {
                 step,
             } => format!("mfa/{serial_number}/{step}"),
             Self::SigninToken { id } => format!("signin/{id}"),
+            Self::AuthorizationCode { id } => format!("sso-code/{id}"),
         }
     }
 }

@@ -68,6 +68,16 @@ impl Portal {
         if unix_seconds(visit.now) >= session.expires_at {
             return Err(ApiError::ExpiredToken);
         }
+        if super::is_return_path(&return_to) {
+            // Signed in for an SSO page (device approval, authorize): no role is issued now, so
+            // the assertion is used up here; roles are issued later from the session's identity.
+            use_up(visit, &session).await?;
+            tracing::info!(idp = %session.idp, "signed in with a SAML assertion for an SSO page");
+            let cookies = session.seal(self.cookies, &keyring, visit.now)?;
+            return Ok(Page::see_other(&return_to)
+                .with_cookies(&cookies)
+                .with_cookies(&self.cookies.clear(CookieKind::SamlLogin)));
+        }
         let roles = flow::assumable(visit, &session);
         let chosen = match field(form, ROLE_FIELD) {
             Some(role_arn) => {
@@ -118,6 +128,37 @@ impl Portal {
         Ok(Page::see_other(&return_to)
             .with_cookies(&cookies)
             .with_cookies(&self.cookies.clear(CookieKind::SamlLogin)))
+    }
+}
+
+/// Use up the assertion `session` was signed in with (the replay cache remembers its ID until
+/// it could no longer be used anyway): a second use is refused as the API refuses it.
+async fn use_up(visit: &Visit<'_>, session: &PortalSession) -> Result<(), ApiError> {
+    let Some((provider, facts)) = session
+        .identity
+        .as_ref()
+        .and_then(|i| i.saml.as_ref().map(|facts| (&i.provider, facts)))
+    else {
+        return Ok(());
+    };
+    let key = crate::store::ReplayKey::saml_assertion(provider, &facts.assertion_id);
+    let first = visit
+        .state
+        .store()
+        .replay
+        .remember_once(
+            &key,
+            unix_seconds(facts.not_on_or_after),
+            unix_seconds(visit.now),
+        )
+        .await?;
+    if first {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidIdentityToken {
+            fault: crate::idp::TokenFault::Replay,
+            detail: "a one-time credential was used before".into(),
+        })
     }
 }
 

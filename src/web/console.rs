@@ -36,7 +36,7 @@ struct DurationChoice {
 
 impl Portal {
     /// The form token of `binding` (a portal session's id, or a SAML sign-in's assertion).
-    fn form_token(&self, visit: &Visit<'_>, binding: &str) -> Result<String, ApiError> {
+    pub(super) fn form_token(&self, visit: &Visit<'_>, binding: &str) -> Result<String, ApiError> {
         csrf::token(
             &visit.keyring(),
             binding,

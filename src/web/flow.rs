@@ -35,6 +35,8 @@ const MAX_CHOICE_SECONDS: u32 = 43_200;
 pub(super) struct SignedIn {
     pub idp: String,
     pub identity: FederatedIdentity,
+    /// Where the login was started for.
+    pub return_to: String,
 }
 
 /// `GET /signin/oidc/callback?state&code` (or `?state&error`): the flow of this browser's login
@@ -139,6 +141,7 @@ pub(super) async fn finish_oidc(
     Ok(SignedIn {
         idp: flow.idp,
         identity,
+        return_to: flow.return_to,
     })
 }
 

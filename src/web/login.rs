@@ -88,6 +88,8 @@ fn random_token(rng: &dyn SecureRandom) -> Result<String, ApiError> {
 /// The inputs of a login start.
 pub(super) struct Start<'a> {
     pub public_url: &'a PublicUrl,
+    /// Where to go once signed in (checked by [`super::is_return_path`]).
+    pub return_to: Option<&'a str>,
     pub cookies: Cookies,
     pub keyring: &'a Keyring,
     pub now: SystemTime,
@@ -114,7 +116,7 @@ pub(super) async fn start_oidc(
         state: random_token(&rng)?,
         nonce: random_token(&rng)?,
         pkce_verifier: random_token(&rng)?,
-        return_to: DEFAULT_RETURN.to_owned(),
+        return_to: start.return_to.unwrap_or(DEFAULT_RETURN).to_owned(),
     };
     let redirect_uri = start.public_url.join(OIDC_CALLBACK_PATH);
     let url = party

@@ -19,6 +19,7 @@ pub mod login;
 mod page;
 pub mod saml;
 pub mod session;
+pub mod sso;
 pub mod templates;
 
 use std::sync::Arc;
@@ -194,15 +195,26 @@ impl Portal {
         offered: &[SigninIdp],
         choose: bool,
         signed_out: bool,
+        return_to: Option<&str>,
         request_id: &str,
     ) -> Page {
+        let query = return_to
+            .filter(|path| is_return_path(path))
+            .map(|path| {
+                let pairs = [("return_to", path)];
+                format!(
+                    "?{}",
+                    serde_urlencoded::to_string(pairs).unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
         let links: Vec<IdpLink<'_>> = offered
             .iter()
             .map(|idp| IdpLink {
                 name: &idp.name,
                 display_name: &idp.display_name,
                 // Names are [A-Za-z0-9._-] (configuration): a path segment as they are.
-                href: format!("/signin/{}", idp.name),
+                href: format!("/signin/{}{query}", idp.name),
             })
             .collect();
         if let [only] = links.as_slice()
@@ -275,15 +287,26 @@ impl Portal {
         name: &str,
         built: Option<&(crate::idp::IdpSettings, Arc<dyn crate::idp::IdpVerifier>)>,
         keyring: &crate::creds::Keyring,
+        return_to: Option<&str>,
         now: std::time::SystemTime,
     ) -> Result<Page, ApiError> {
         use crate::config::signin::SigninKind;
+        let return_to = match return_to {
+            Some(path) if is_return_path(path) => Some(path),
+            Some(_) => {
+                return Err(ApiError::ValidationMessage(
+                    "return_to must be a sign-in page of this portal.",
+                ));
+            }
+            None => None,
+        };
         let idp = offered
             .iter()
             .find(|idp| idp.name == name)
             .ok_or(ApiError::NotFound)?;
         let start = login::Start {
             public_url: &self.public_url,
+            return_to,
             cookies: self.cookies,
             keyring,
             now,
@@ -332,6 +355,7 @@ impl Portal {
         params: &[(String, String)],
     ) -> Result<Page, ApiError> {
         let signed_in = flow::finish_oidc(self, visit, params).await?;
+        let return_to = signed_in.return_to;
         let session = PortalSession::new(
             &signed_in.idp,
             signed_in.identity,
@@ -339,7 +363,13 @@ impl Portal {
             self.session_length,
             &aws_lc_rs::rand::SystemRandom::new(),
         )?;
-        let page = self.after_sign_in(visit, session).await?;
+        let page = if is_return_path(&return_to) {
+            // Signed in for an SSO page (device approval, authorize): back there, no role yet.
+            let cookies = session.seal(self.cookies, &visit.keyring(), visit.now)?;
+            Page::see_other(&return_to).with_cookies(&cookies)
+        } else {
+            self.after_sign_in(visit, session).await?
+        };
         Ok(page.with_cookies(&self.cookies.clear(CookieKind::Login)))
     }
 
@@ -366,6 +396,17 @@ impl Portal {
             }
         }
     }
+}
+
+/// Whether `path` is a page a login may return to instead of the console: the SSO pages that
+/// send a person to sign in first (the device verification page, the authorize consent).
+pub fn is_return_path(path: &str) -> bool {
+    let page = path.split_once('?').map_or(path, |(page, _)| page);
+    is_local_path(path)
+        && matches!(
+            page,
+            sso::DEVICE_PATH | crate::sso::authorize::AUTHORIZE_PATH
+        )
 }
 
 /// Whether `path` is a path on this server a person may be sent to: it starts with one `/`

@@ -110,7 +110,7 @@ pub(super) async fn start_saml(
         idp: idp.name.clone(),
         authn_request_id: authn_request::new_request_id(&rng)
             .map_err(|e| ApiError::Internal(e.to_string()))?,
-        return_to: DEFAULT_RETURN.to_owned(),
+        return_to: start.return_to.unwrap_or(DEFAULT_RETURN).to_owned(),
     };
     let acs_url = start.public_url.join(ACS_PATH);
     let issuer = entity_id(start.public_url);

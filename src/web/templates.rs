@@ -15,6 +15,15 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("error.html", include_str!("../../templates/error.html")),
     ("roles.html", include_str!("../../templates/roles.html")),
     ("console.html", include_str!("../../templates/console.html")),
+    ("device.html", include_str!("../../templates/device.html")),
+    (
+        "sso_consent.html",
+        include_str!("../../templates/sso_consent.html"),
+    ),
+    (
+        "sso_done.html",
+        include_str!("../../templates/sso_done.html"),
+    ),
     ("style.css", include_str!("../../templates/style.css")),
     ("console.js", include_str!("../../templates/console.js")),
 ];

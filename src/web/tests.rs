@@ -59,6 +59,7 @@ fn one_link_per_idp_and_markup_in_names_is_escaped() {
         &[offered("adfs", "<img src=x onerror=alert(1)>"), oidc],
         false,
         false,
+        None,
         "r-1",
     );
     assert_eq!(page.status, StatusCode::OK);
@@ -85,13 +86,13 @@ fn one_link_per_idp_and_markup_in_names_is_escaped() {
 #[test]
 fn one_idp_goes_straight_to_it_unless_asked_to_choose() {
     let portal = portal("T");
-    let page = portal.signin(&[offered("adfs", "AD FS")], false, false, "r-1");
+    let page = portal.signin(&[offered("adfs", "AD FS")], false, false, None, "r-1");
     assert_eq!(page.status, StatusCode::FOUND);
     assert_eq!(header(&page, http::header::LOCATION), Some("/signin/adfs"));
-    let page = portal.signin(&[offered("adfs", "AD FS")], true, false, "r-1");
+    let page = portal.signin(&[offered("adfs", "AD FS")], true, false, None, "r-1");
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("data-idp=\"adfs\""));
-    let page = portal.signin(&[], false, false, "r-1");
+    let page = portal.signin(&[], false, false, None, "r-1");
     assert!(
         page.body.contains("No identity provider is offered"),
         "{}",
@@ -101,7 +102,7 @@ fn one_idp_goes_straight_to_it_unless_asked_to_choose() {
 
 #[test]
 fn pages_carry_the_security_headers() {
-    let page = portal("T").signin(&[], false, false, "r-1");
+    let page = portal("T").signin(&[], false, false, None, "r-1");
     assert_eq!(
         header(&page, http::header::CONTENT_SECURITY_POLICY),
         Some(
@@ -182,9 +183,9 @@ fn only_paths_of_this_server_are_places_to_send_a_person() {
 #[test]
 fn after_signing_out_the_page_says_so_and_does_not_go_on_to_the_only_idp() {
     let portal = portal("T");
-    let page = portal.signin(&[offered("adfs", "AD FS")], true, true, "r-1");
+    let page = portal.signin(&[offered("adfs", "AD FS")], true, true, None, "r-1");
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("id=\"signed-out\""), "{}", page.body);
-    let page = portal.signin(&[offered("adfs", "AD FS")], true, false, "r-1");
+    let page = portal.signin(&[offered("adfs", "AD FS")], true, false, None, "r-1");
     assert!(!page.body.contains("signed-out"), "{}", page.body);
 }

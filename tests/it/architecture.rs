@@ -398,7 +398,9 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("sts", &["authz", "admin", "server", "dev", "web", "sso"]),
     ("authz", &["sts", "admin", "server", "dev", "web", "sso"]),
     ("admin", &["sts", "authz", "server", "dev", "web", "sso"]),
-    ("web", &["sts", "authz", "admin", "server", "dev", "sso"]),
+    // The portal's pages of the SSO flows (the device verification page, the authorize
+    // consent) call `sso`'s checks; `sso` never reaches back into the portal.
+    ("web", &["sts", "authz", "admin", "server", "dev"]),
     ("sso", &["sts", "authz", "admin", "server", "dev", "web"]),
     (
         "follow",

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::daemon::{Daemon, Setup, code, signed_client};
+use stsbridge::clock::{Clock, SystemClock};
+
 use crate::support::idp::{AUDIENCE, Client, TestIdp};
 
 /// A browser without JavaScript: keeps cookies, shows redirects rather than following them.
@@ -185,7 +187,7 @@ pub(crate) struct Portal {
 }
 
 /// `/signin/corp` -> the IdP -> the callback: the answer of the callback.
-async fn sign_in(browser: &mut Browser, url: &str) -> Answer {
+pub(crate) async fn sign_in(browser: &mut Browser, url: &str) -> Answer {
     let start = browser.get(&format!("{url}/signin/corp")).await;
     assert_eq!(start.status, 302, "{}", start.body);
     let at_idp = browser.get(&start.location).await;
@@ -487,17 +489,30 @@ pub(crate) async fn portal_with_two_roles_and(
         chained_role(),
     ];
     roles.extend(more_roles);
-    finish_portal_with(idp, roles, more_idps).await
+    finish_portal_with(idp, roles, more_idps, Arc::new(SystemClock)).await
+}
+
+/// [`portal_with_two_roles`] on `clock`.
+pub(crate) async fn portal_with_two_roles_on(clock: Arc<dyn Clock>) -> Portal {
+    let idp = TestIdp::start().await;
+    let provider = idp.provider();
+    let roles = vec![
+        role("Reader", &provider, "alice", 43200),
+        role("Writer", &provider, "alice", 3600),
+        chained_role(),
+    ];
+    finish_portal_with(idp, roles, Vec::new(), clock).await
 }
 
 async fn finish_portal(idp: TestIdp, roles: Vec<(String, String)>) -> Portal {
-    finish_portal_with(idp, roles, Vec::new()).await
+    finish_portal_with(idp, roles, Vec::new(), Arc::new(SystemClock)).await
 }
 
 async fn finish_portal_with(
     idp: TestIdp,
     roles: Vec<(String, String)>,
     more_idps: Vec<(String, String)>,
+    clock: Arc<dyn Clock>,
 ) -> Portal {
     let provider = idp.provider();
     let mut all = roles;
@@ -517,6 +532,7 @@ async fn finish_portal_with(
         roles: all,
         server: "public_url = \"http://{LISTEN}\"".to_owned(),
         extra: "[accounts]\n\"123456789012\" = \"Production <main>\"\n".to_owned(),
+        clock,
         ..Setup::default()
     })
     .await;

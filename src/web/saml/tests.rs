@@ -381,6 +381,7 @@ async fn a_saml_login_sends_a_signed_authn_request_and_remembers_its_id() {
             "corp",
             Some(&settings),
             &keyring,
+            None,
             now(),
         )
         .await
@@ -439,6 +440,7 @@ async fn a_saml_login_sends_a_signed_authn_request_and_remembers_its_id() {
             "corp",
             Some(&settings),
             &keyring,
+            None,
             now(),
         )
         .await
@@ -455,7 +457,7 @@ async fn sso_url_wins_over_the_metadata_and_unsigned_requests_carry_no_signature
     let settings = as_built(&built(&f, idp_settings("corp")));
     let idp = offered(Some("https://idp.example.com/other-sso?tenant=1"), false);
     let page = portal
-        .start(&[idp], "corp", Some(&settings), &keyring, now())
+        .start(&[idp], "corp", Some(&settings), &keyring, None, now())
         .await
         .unwrap();
     let location = header(&page, &header::LOCATION)[0];
@@ -482,6 +484,7 @@ async fn the_single_sign_on_service_of_refreshed_metadata_is_used() {
             "corp",
             Some(&as_built(&idp)),
             &keyring,
+            None,
             now(),
         )
         .await
@@ -506,6 +509,7 @@ async fn without_a_single_sign_on_service_the_login_says_the_idp_cannot_be_reach
             "corp",
             Some(&as_built(&built(&f, settings))),
             &keyring,
+            None,
             now(),
         )
         .await;
@@ -522,6 +526,7 @@ async fn without_a_single_sign_on_service_the_login_says_the_idp_cannot_be_reach
             "corp",
             Some(&as_built(&built(&f, settings))),
             &keyring,
+            None,
             now(),
         )
         .await;
@@ -531,7 +536,7 @@ async fn without_a_single_sign_on_service_the_login_says_the_idp_cannot_be_reach
     );
     // An IdP not offered is no page.
     let result = portal
-        .start(&[offered(None, true)], "other", None, &keyring, now())
+        .start(&[offered(None, true)], "other", None, &keyring, None, now())
         .await;
     assert!(matches!(result, Err(ApiError::NotFound)), "{result:?}");
 }
