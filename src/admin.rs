@@ -407,6 +407,10 @@ async fn revoke(admin: &Admin, revocation: Revocation) -> Result<AdminResponse, 
             EventName::RevokeRoleSessions,
             serde_json::json!({ "roleArn": role_arn }),
         ),
+        Revocation::Login { login_id, .. } => (
+            EventName::RevokeSession,
+            serde_json::json!({ "loginId": login_id }),
+        ),
     };
     let event = AuditDraft::operator(event_name, parameters, now).done();
     admin.store.revocations.revoke(&revocation, &event).await?;
