@@ -126,6 +126,11 @@ pub enum AdminRequest {
     /// The matching audit events, then every new one as it is recorded: a stream of
     /// [`FollowLine`]s until the client disconnects (running daemon only).
     AuditFollow(AuditQuery),
+    /// Revoke one SSO sign-in by its login id: its access and refresh tokens are refused at
+    /// once, on every daemon of the store.
+    SessionsRevokeLogin {
+        login_id: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -306,6 +311,10 @@ pub async fn execute(admin: &Admin, request: &AdminRequest) -> AdminResponse {
                 "following the audit trail needs the running daemon".into(),
             );
         }
+        AdminRequest::SessionsRevokeLogin { login_id } => match login_revocation(admin, login_id) {
+            Ok(revocation) => revoke(admin, revocation).await,
+            Err(message) => return AdminResponse::Error(message),
+        },
         AdminRequest::UsersCreate { .. }
         | AdminRequest::UsersKeysCreate { .. }
         | AdminRequest::UsersKeysDelete { .. }
@@ -407,10 +416,45 @@ async fn revoke(admin: &Admin, revocation: Revocation) -> Result<AdminResponse, 
             EventName::RevokeRoleSessions,
             serde_json::json!({ "roleArn": role_arn }),
         ),
+        Revocation::Login { login_id, .. } => (
+            EventName::RevokeSession,
+            serde_json::json!({ "loginId": login_id }),
+        ),
     };
     let event = AuditDraft::operator(event_name, parameters, now).done();
     admin.store.revocations.revoke(&revocation, &event).await?;
     Ok(AdminResponse::Revoked(revocation))
+}
+
+/// How long a login revocation is kept, then purged: 90 days, the longest an IAM Identity
+/// Center session lasts. The admin does not know when the revoked login itself ends (its
+/// tokens are sealed, not stored), so the SSO layer must not let a login (its refresh token)
+/// live longer than this, or a revoked one would work again once its revocation is purged.
+pub const LOGIN_REVOCATION_SECONDS: i64 = 90 * 24 * 3600;
+
+/// Longest login id accepted (the SSO layer's are far shorter).
+const MAX_LOGIN_ID_CHARS: usize = 128;
+
+/// The revocation of the login `login_id`, kept [`LOGIN_REVOCATION_SECONDS`] from now; an id
+/// that is empty, too long or not plain ASCII letters and digits is refused (it could match no
+/// login, and would be stored as typed).
+fn login_revocation(admin: &Admin, login_id: &str) -> Result<Revocation, String> {
+    if login_id.is_empty()
+        || login_id.len() > MAX_LOGIN_ID_CHARS
+        || !login_id.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(format!(
+            "{:?} is not a login id (ASCII letters and digits, at most {MAX_LOGIN_ID_CHARS})",
+            login_id
+                .chars()
+                .take(MAX_LOGIN_ID_CHARS)
+                .collect::<String>()
+        ));
+    }
+    Ok(Revocation::Login {
+        login_id: login_id.to_owned(),
+        expires_at: unix_seconds(admin.clock.now()).saturating_add(LOGIN_REVOCATION_SECONDS),
+    })
 }
 
 async fn prune_audit(admin: &Admin, before: i64) -> Result<AdminResponse, StoreError> {

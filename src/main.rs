@@ -163,11 +163,9 @@ enum SessionsCommand {
         /// The session's access key id (`ASIA…`).
         id: String,
     },
-    /// Revoke one session by its access key id (honoured at once by a running daemon).
-    Revoke {
-        /// The session's access key id (`ASIA…`).
-        id: String,
-    },
+    /// Revoke one session by its access key id, or an SSO sign-in by its login id (honoured
+    /// at once by a running daemon).
+    Revoke(cli::sessions::RevokeArgs),
 }
 
 #[derive(Subcommand)]
@@ -363,7 +361,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             let request = match command {
                 SessionsCommand::List { limit, .. } => AdminRequest::SessionsList { limit },
                 SessionsCommand::Show { id } => AdminRequest::SessionsShow { id },
-                SessionsCommand::Revoke { id } => AdminRequest::SessionsRevoke { id },
+                SessionsCommand::Revoke(args) => cli::sessions::revoke_request(args),
             };
             admin_command(&cli.config, request).await
         }

@@ -6,6 +6,7 @@ pub mod keys;
 pub mod loadgen;
 pub mod log;
 pub mod packaging;
+pub mod sessions;
 pub mod storage;
 pub mod store;
 pub mod users;

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{
-    Backend, KeyUse, LiveSessions, ReplayKey, Revocation, SessionRecord, Store, StoreError,
-    UserChange, update_user,
+    Backend, DeviceRecord, KeyUse, LiveSessions, ReplayKey, Revocation, SessionRecord, Store,
+    StoreError, UserChange, update_user,
 };
 use crate::audit::{AuditEvent, AuditIdentity, IdentityKind};
 use crate::creds::{Session, SessionKind};
@@ -976,6 +976,245 @@ pub(crate) async fn durable_events_are_published_to_followers<H: Harness>(h: H) 
     assert!(matches!(feed.try_recv(), Err(TryRecvError::Empty)));
 }
 
+fn device(user_code: &str, expires_at: i64, state: &[u8]) -> DeviceRecord {
+    DeviceRecord {
+        user_code: user_code.to_owned(),
+        expires_at,
+        state: state.to_vec(),
+    }
+}
+
+pub(crate) async fn device_authorizations_are_created_once_while_live<H: Harness>(h: H) {
+    let store = open(&h);
+    let devices = &store.devices;
+    let first = device("WDJB-MJHT", 1_000, b"pending");
+    assert!(devices.create_device(&first, 400).await.unwrap());
+    assert!(
+        !devices
+            .create_device(&device("WDJB-MJHT", 2_000, b"other"), 999)
+            .await
+            .unwrap(),
+        "a live record of the code is kept"
+    );
+    assert_eq!(
+        devices.device("WDJB-MJHT", 999).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(devices.device("WDJB-MJHT", 1_000).await.unwrap(), None);
+    assert_eq!(devices.device("NONE-NONE", 0).await.unwrap(), None);
+    drop(store);
+    let store = open(&h);
+    let devices = &store.devices;
+    assert_eq!(
+        devices.device("WDJB-MJHT", 500).await.unwrap(),
+        Some(first),
+        "durable"
+    );
+    let again = device("WDJB-MJHT", 2_000, b"again");
+    assert!(
+        devices.create_device(&again, 1_000).await.unwrap(),
+        "an expired record is replaced"
+    );
+    assert_eq!(
+        devices.device("WDJB-MJHT", 1_500).await.unwrap(),
+        Some(again)
+    );
+}
+
+pub(crate) async fn device_authorizations_change_by_compare_and_swap<H: Harness>(h: H) {
+    let store = open(&h);
+    let devices = &store.devices;
+    assert!(
+        !devices
+            .swap_device("GONE-GONE", b"pending", b"approved")
+            .await
+            .unwrap(),
+        "nothing to swap"
+    );
+    devices
+        .create_device(&device("ABCD-EFGH", 1_000, b"pending"), 0)
+        .await
+        .unwrap();
+    assert!(
+        devices
+            .swap_device("ABCD-EFGH", b"pending", b"approved")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !devices
+            .swap_device("ABCD-EFGH", b"pending", b"denied")
+            .await
+            .unwrap(),
+        "the stale state loses"
+    );
+    drop(store);
+    let first = h.open();
+    let store = Store::on(first.clone());
+    assert_eq!(
+        store.devices.device("ABCD-EFGH", 0).await.unwrap(),
+        Some(device("ABCD-EFGH", 1_000, b"approved")),
+        "the swap is durable and keeps the expiry"
+    );
+    // Two daemons polling at once: each swaps on its own handle.
+    let handles = [store.clone(), Store::on(h.second_handle(&first))];
+    let racers: Vec<_> = handles
+        .into_iter()
+        .enumerate()
+        .map(|(i, store)| {
+            tokio::spawn(async move {
+                store
+                    .devices
+                    .swap_device("ABCD-EFGH", b"approved", format!("redeemed-{i}").as_bytes())
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for (i, racer) in racers.into_iter().enumerate() {
+        if racer.await.unwrap() {
+            won.push(i);
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one swap wins");
+    assert_eq!(
+        store.devices.device("ABCD-EFGH", 0).await.unwrap(),
+        Some(device(
+            "ABCD-EFGH",
+            1_000,
+            format!("redeemed-{}", won[0]).as_bytes()
+        ))
+    );
+}
+
+pub(crate) async fn device_authorizations_are_purged_when_expired<H: Harness>(h: H) {
+    let store = open(&h);
+    let devices = &store.devices;
+    for (code, expires_at) in [("AAAA-AAAA", 100), ("BBBB-BBBB", 200), ("CCCC-CCCC", 300)] {
+        devices
+            .create_device(&device(code, expires_at, b"pending"), 0)
+            .await
+            .unwrap();
+    }
+    assert_eq!(devices.purge_expired(200).await.unwrap(), 2);
+    assert_eq!(devices.purge_expired(200).await.unwrap(), 0);
+    assert_eq!(
+        devices.device("CCCC-CCCC", 0).await.unwrap(),
+        Some(device("CCCC-CCCC", 300, b"pending"))
+    );
+    assert!(
+        devices
+            .create_device(&device("AAAA-AAAA", 900, b"new"), 150)
+            .await
+            .unwrap()
+    );
+    store.purge_expired(300).await.unwrap();
+    assert_eq!(devices.device("CCCC-CCCC", 0).await.unwrap(), None);
+    assert_eq!(
+        devices.device("AAAA-AAAA", 0).await.unwrap(),
+        Some(device("AAAA-AAAA", 900, b"new")),
+        "the store's purge takes only what has expired"
+    );
+}
+
+pub(crate) async fn two_handles_share_device_authorizations<H: Harness>(h: H) {
+    let first = h.open();
+    let one = Store::on(first.clone());
+    let other = Store::on(h.second_handle(&first));
+    assert!(
+        one.devices
+            .create_device(&device("SHAR-EDXX", 1_000, b"pending"), 0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !other
+            .devices
+            .create_device(&device("SHAR-EDXX", 1_000, b"mine"), 0)
+            .await
+            .unwrap(),
+        "the other daemon sees the code taken"
+    );
+    assert!(
+        other
+            .devices
+            .swap_device("SHAR-EDXX", b"pending", b"approved")
+            .await
+            .unwrap(),
+        "approved at the other daemon"
+    );
+    assert_eq!(
+        one.devices.device("SHAR-EDXX", 0).await.unwrap(),
+        Some(device("SHAR-EDXX", 1_000, b"approved")),
+        "seen by the polling one"
+    );
+    assert!(
+        !one.devices
+            .swap_device("SHAR-EDXX", b"pending", b"denied")
+            .await
+            .unwrap()
+    );
+}
+
+pub(crate) async fn login_revocations_are_in_the_feed_until_they_expire<H: Harness>(h: H) {
+    let first = h.open();
+    let store = Store::on(first.clone());
+    let other = Store::on(h.second_handle(&first));
+    let mut feed = other.revocations.feed();
+    let login = Revocation::Login {
+        login_id: "L0123456789abcdef0123456789abcdef".into(),
+        expires_at: 1_000,
+    };
+    assert!(
+        !feed
+            .borrow()
+            .covers_login("L0123456789abcdef0123456789abcdef")
+    );
+    store
+        .revocations
+        .revoke(&login, &event("revoke-login"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .revocations
+            .feed()
+            .borrow()
+            .covers_login("L0123456789abcdef0123456789abcdef")
+    );
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        feed.wait_for(|set| set.covers_login("L0123456789abcdef0123456789abcdef")),
+    )
+    .await
+    .expect("the other handle's feed has the login revocation")
+    .unwrap();
+    assert!(!feed.borrow().covers_login("Lother"));
+    assert!(
+        !feed
+            .borrow()
+            .covers("L0123456789abcdef0123456789abcdef", "arn:r", 0),
+        "a login id is no access key id"
+    );
+    drop((store, other, feed, first));
+    let store = open(&h);
+    assert_eq!(store.revocations.list().await.unwrap(), vec![login.clone()]);
+    assert!(
+        store
+            .revocations
+            .feed()
+            .borrow()
+            .covers_login("L0123456789abcdef0123456789abcdef"),
+        "durable, and in the feed of a new handle"
+    );
+    store.purge_expired(999).await.unwrap();
+    assert_eq!(store.revocations.list().await.unwrap(), vec![login]);
+    store.purge_expired(1_000).await.unwrap();
+    assert!(store.revocations.list().await.unwrap().is_empty());
+    assert!(store.revocations.feed().borrow().is_empty());
+}
+
 /// One test per conformance case, each on a fresh harness from `$harness`.
 macro_rules! conformance_suite {
     ($harness:expr) => {
@@ -1003,6 +1242,11 @@ macro_rules! conformance_suite {
             sealing_keys_keep_the_latest_time_each_was_current,
             live_sessions_are_counted_by_issue_time,
             key_usage_keeps_the_latest_use,
+            device_authorizations_are_created_once_while_live,
+            device_authorizations_change_by_compare_and_swap,
+            device_authorizations_are_purged_when_expired,
+            two_handles_share_device_authorizations,
+            login_revocations_are_in_the_feed_until_they_expire,
         );
     };
     (@cases $harness:expr; $($case:ident,)+) => {

@@ -3,6 +3,8 @@
 //! changes nothing the second time: the live sessions, revocations, users with their keys and
 //! their last use, the roles' ids, the sealing keys' record, replay-cache entries still in
 //! their window, and the audit trail (read newest first, a page at a time, each second whole).
+//! Not the SSO device authorizations in progress: they live minutes, and their client starts
+//! another when one is gone.
 
 use crate::audit::AuditEvent;
 use crate::audit::query::AuditQuery;
@@ -309,5 +311,46 @@ mod tests {
                 .iter()
                 .any(|l| l == "audit events: 10 read, 0 copied (10 there already or older)")
         );
+    }
+
+    /// A login's revocation is copied as the other revocations are; device authorizations
+    /// (minutes-long, begun again by their client) are not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn login_revocations_are_copied_and_device_authorizations_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let sled = Arc::new(
+            SledStore::open(&StorageSettings::new(dir.path().join("sled"), 8 << 20)).unwrap(),
+        );
+        let from = Store::on(sled.clone());
+        let now = 10_000;
+        let login = Revocation::Login {
+            login_id: "L0123456789abcdef".into(),
+            expires_at: now + 900,
+        };
+        from.revocations
+            .revoke(&login, &at("revoke-login", 100))
+            .await
+            .unwrap();
+        let device = crate::store::DeviceRecord {
+            user_code: "WDJB-MJHT".into(),
+            expires_at: now + 600,
+            state: b"pending".to_vec(),
+        };
+        assert!(from.devices.create_device(&device, now).await.unwrap());
+        let to = Arc::new(
+            PostgresStore::open(&PostgresSettings {
+                url: fresh_database(),
+                password: None,
+                pool_size: 2,
+            })
+            .await
+            .unwrap(),
+        );
+        let report = sled_to_postgres(&sled, &to, now).await.unwrap();
+        assert_eq!(report.revocations.written, 1);
+        let copy = Store::on(to);
+        assert_eq!(copy.revocations.list().await.unwrap(), [login]);
+        assert!(copy.login_refused("L0123456789abcdef", crate::clock::from_unix_seconds(now)));
+        assert_eq!(copy.devices.device("WDJB-MJHT", now).await.unwrap(), None);
     }
 }

@@ -1,5 +1,5 @@
 //! Durable records, split by concept: sessions, the audit trail, the replay cache, revocations,
-//! users. Each concept is a trait; a backend implements them all and [`open`] gathers them in a
+//! users, the SSO OIDC device authorizations in progress. Each concept is a trait; a backend implements them all and [`open`] gathers them in a
 //! [`Store`]. The store knows no business rules.
 //!
 //! Every write the caller awaits is durable when the future resolves. Records that change (users)
@@ -64,6 +64,10 @@ pub enum Revocation {
         role_arn: String,
         issued_at_or_before: i64,
     },
+    /// One SSO sign-in (a "login", by the random id the SSO layer gives it): its access and
+    /// refresh tokens are refused, until `expires_at` (unix seconds), after which the
+    /// revocation is purged (the login has ended by then anyway).
+    Login { login_id: String, expires_at: i64 },
 }
 
 /// Every revocation in force, as one value: what the feed publishes and signed requests read.
@@ -72,6 +76,8 @@ pub struct RevocationSet {
     sessions: HashSet<String>,
     /// Role (or user) ARN -> sessions issued at or before this instant (unix seconds) are revoked.
     roles: HashMap<String, i64>,
+    /// Revoked SSO logins, by id.
+    logins: HashSet<String>,
 }
 
 impl RevocationSet {
@@ -99,6 +105,9 @@ impl RevocationSet {
                     .or_insert(*issued_at_or_before);
                 *before = (*before).max(*issued_at_or_before);
             }
+            Revocation::Login { login_id, .. } => {
+                self.logins.insert(login_id.clone());
+            }
         }
     }
 
@@ -111,8 +120,13 @@ impl RevocationSet {
                 .is_some_and(|before| issued_at <= *before)
     }
 
+    /// Whether the SSO login `login_id` (its access and refresh tokens) is revoked.
+    pub fn covers_login(&self, login_id: &str) -> bool {
+        self.logins.contains(login_id)
+    }
+
     pub fn len(&self) -> usize {
-        self.sessions.len() + self.roles.len()
+        self.sessions.len() + self.roles.len() + self.logins.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -275,6 +289,56 @@ pub trait ReplayCache: Send + Sync {
     async fn is_remembered(&self, key: &ReplayKey, now_unix: i64) -> Result<bool, StoreError>;
     /// Forget entries whose window has passed at `now_unix`.
     async fn purge_expired(&self, now_unix: i64) -> Result<(), StoreError>;
+}
+
+/// One device authorization of the SSO OIDC device flow, by its user code; `state` is the
+/// SSO layer's serialized record (opaque here), `expires_at` unix seconds after which it is purged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub user_code: String,
+    pub expires_at: i64,
+    pub state: Vec<u8>,
+}
+
+/// The state may hold what the SSO layer sealed (an approved identity): its size only.
+impl std::fmt::Debug for DeviceRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceRecord")
+            .field("user_code", &self.user_code)
+            .field("expires_at", &self.expires_at)
+            .field("state", &format_args!("<{} bytes>", self.state.len()))
+            .finish()
+    }
+}
+
+/// The device authorizations in progress (SSO OIDC device flow), shared by every daemon of a
+/// store: a person approves at one node, the client polls another. Records live minutes; the
+/// store keeps them as opaque bytes and changes them only by compare-and-swap. `store copy`
+/// does not carry them (a copy is made with the daemons stopped, and a device authorization
+/// outlives no restart worth keeping: the client starts another).
+#[async_trait::async_trait]
+pub trait DeviceAuthorizations: Send + Sync {
+    /// Store a new record; `Ok(false)` (nothing written) when a record with this user code
+    /// exists and has not expired at `now_unix`. Durable when this resolves.
+    async fn create_device(&self, record: &DeviceRecord, now_unix: i64)
+    -> Result<bool, StoreError>;
+    /// The record of `user_code`, if any and not expired at `now_unix`.
+    async fn device(
+        &self,
+        user_code: &str,
+        now_unix: i64,
+    ) -> Result<Option<DeviceRecord>, StoreError>;
+    /// Replace the state of `user_code` by `next` only if it is still `current`
+    /// (compare-and-swap, atomic across daemons); `Ok(false)` when it changed or is gone.
+    /// Durable when this resolves.
+    async fn swap_device(
+        &self,
+        user_code: &str,
+        current: &[u8],
+        next: &[u8],
+    ) -> Result<bool, StoreError>;
+    /// Delete records expired at `now_unix` (`expires_at` at or before it); returns how many.
+    async fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError>;
 }
 
 /// Revocations of sessions.
@@ -469,6 +533,7 @@ pub trait Backend:
     + RoleIds
     + SealingKeys
     + KeyUsage
+    + DeviceAuthorizations
     + Health
     + 'static
 {
@@ -483,6 +548,7 @@ impl<T> Backend for T where
         + RoleIds
         + SealingKeys
         + KeyUsage
+        + DeviceAuthorizations
         + Health
         + 'static
 {
@@ -499,6 +565,8 @@ pub struct Store {
     pub role_ids: Arc<dyn RoleIds>,
     pub sealing_keys: Arc<dyn SealingKeys>,
     pub key_usage: Arc<dyn KeyUsage>,
+    /// The SSO OIDC device authorizations in progress.
+    pub devices: Arc<dyn DeviceAuthorizations>,
     pub health: Arc<dyn Health>,
     /// The keyring kept in the store (a shared store only; `None`: the keyring is a file).
     pub keyring_vault: Option<Arc<dyn KeyringVault>>,
@@ -516,6 +584,7 @@ impl Store {
             role_ids: backend.clone(),
             sealing_keys: backend.clone(),
             key_usage: backend.clone(),
+            devices: backend.clone(),
             health: backend,
             keyring_vault: None,
         }
@@ -546,21 +615,20 @@ impl Store {
                 .covers(access_key_id, identity_arn, issued_at)
     }
 
-    /// Whether the SSO login `login_id` is to be refused at `now`: revoked, or not checkable
-    /// (the revocation list stale beyond its bound: fail closed).
+    /// Whether the tokens of the SSO login `login_id` are to be refused at `now`: the login
+    /// revoked, or not checkable (the revocation list stale beyond its bound: fail closed).
     pub fn login_refused(&self, login_id: &str, now: SystemTime) -> bool {
-        // Revocation::Login lands with the device-authorization store; until then only the
-        // freshness bound applies.
-        let _ = login_id;
         !self.revocations.freshness(now).trusted()
+            || self.revocations.feed().borrow().covers_login(login_id)
     }
 
-    /// Delete what has expired at `now_unix`: sessions, replay-cache entries, moot revocations.
-    /// Returns how many sessions.
+    /// Delete what has expired at `now_unix`: sessions, replay-cache entries, moot revocations,
+    /// device authorizations. Returns how many sessions.
     pub async fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError> {
         let purged = self.sessions.purge_expired(now_unix).await?;
         self.replay.purge_expired(now_unix).await?;
         self.revocations.purge_expired(now_unix).await?;
+        self.devices.purge_expired(now_unix).await?;
         Ok(purged)
     }
 }
@@ -865,6 +933,60 @@ mod tests {
         assert!(!set.covers("ASIATWO", "arn:r", 101));
         assert!(!set.covers("ASIATWO", "arn:other", 1));
         assert_eq!(set.len(), 2);
+        assert!(!set.covers_login("LONE"));
+        set.apply(&Revocation::Login {
+            login_id: "LONE".into(),
+            expires_at: 10,
+        });
+        assert!(set.covers_login("LONE"));
+        assert!(!set.covers_login("LTWO"));
+        assert!(!set.covers("LONE", "arn:other", 0), "a login is no session");
+        assert_eq!(set.len(), 3);
+    }
+
+    /// A revoked login is refused, another is not; the keys in the store are `login/ID`, so a
+    /// login and a session of one id never replace each other.
+    #[tokio::test]
+    async fn a_revoked_login_is_refused_and_kept_apart_from_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&StorageSettings::new(dir.path().join("sled"), 8 << 20)).unwrap();
+        let now = from_unix_seconds(100);
+        assert!(!store.login_refused("LSAME", now));
+        for revocation in [
+            Revocation::Login {
+                login_id: "LSAME".into(),
+                expires_at: 1_000,
+            },
+            Revocation::Session {
+                access_key_id: "LSAME".into(),
+                expires_at: 1_000,
+            },
+        ] {
+            store
+                .revocations
+                .revoke(&revocation, &event("revoke"))
+                .await
+                .unwrap();
+        }
+        assert!(store.login_refused("LSAME", now));
+        assert!(!store.login_refused("LOTHER", now));
+        assert_eq!(store.revocations.list().await.unwrap().len(), 2);
+    }
+
+    /// What the SSO layer keeps in a device authorization may be sealed: never printed.
+    #[test]
+    fn a_device_records_debug_shows_no_state() {
+        let record = DeviceRecord {
+            user_code: "WDJB-MJHT".into(),
+            expires_at: 5,
+            state: b"sealed-identity".to_vec(),
+        };
+        let printed = format!("{record:?}");
+        assert!(
+            printed.contains("WDJB-MJHT") && printed.contains("<15 bytes>"),
+            "{printed}"
+        );
+        assert!(!printed.contains("115"), "{printed}");
     }
 
     #[test]

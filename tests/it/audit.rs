@@ -393,3 +393,77 @@ async fn the_export_file_gets_every_event_as_a_json_line() {
     let mode = std::fs::metadata(&file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+/// `sessions revoke --login ID` through the running daemon's admin socket: the SSO sign-in is
+/// revoked (kept the longest a login lasts), audited, and in force in the store after the
+/// daemon stops; an id that is no login id, and both forms at once, are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_revoke_login_revokes_an_sso_sign_in_through_the_daemon() {
+    use stsbridge::store::Revocation;
+    let daemon = Daemon::start(Setup::default()).await;
+    let config = daemon.config_path.clone();
+    let login = "L0123456789abcdef0123456789abcdef";
+
+    let (code, out, err) = cli(&config, &["sessions", "revoke", "--login", login]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("\"kind\":\"login\"") && out.contains(login),
+        "{out}"
+    );
+    let before = stsbridge::clock::unix_seconds(SystemClock.now());
+    let other = "LFEDCBA9876543210";
+    let revoked = daemon
+        .admin(AdminRequest::SessionsRevokeLogin {
+            login_id: other.into(),
+        })
+        .await;
+    let AdminResponse::Revoked(Revocation::Login {
+        login_id,
+        expires_at,
+    }) = revoked
+    else {
+        panic!("{revoked:?}");
+    };
+    assert_eq!(login_id, other);
+    let ninety_days = 90 * 24 * 3600;
+    assert!(
+        (before + ninety_days..=before + ninety_days + 60).contains(&expires_at),
+        "{expires_at}"
+    );
+
+    for bad in ["", "L0123/../x", "L 1", &"L".repeat(129)] {
+        let (code, _, err) = cli(&config, &["sessions", "revoke", "--login", bad]);
+        assert_eq!(code, Some(1), "{bad:?}");
+        assert!(err.contains("is not a login id"), "{bad:?}: {err}");
+    }
+    let (code, _, err) = cli(
+        &config,
+        &["sessions", "revoke", "ASIAEXAMPLE", "--login", login],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("cannot be used with"), "{err}");
+    let (code, _, err) = cli(&config, &["sessions", "revoke"]);
+    assert_eq!(code, Some(2), "{err}");
+
+    let revocations: Vec<_> = daemon
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e.event_name == "RevokeSession")
+        .map(|e| e.request_parameters["loginId"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        revocations,
+        [Some(login.to_owned()), Some(other.to_owned())],
+        "each revocation audited once, the refused ones not"
+    );
+
+    let _dir = daemon.stop().await;
+    let settings = stsbridge::config::load(&config).unwrap().settings;
+    let store = stsbridge::store::open_when_released(&settings.storage, 100).unwrap();
+    let now = SystemClock.now();
+    assert!(store.login_refused(login, now));
+    assert!(store.login_refused(other, now));
+    assert!(!store.login_refused("LNOTREVOKED", now));
+    assert_eq!(store.revocations.list().await.unwrap().len(), 2);
+}

@@ -187,7 +187,7 @@ async fn check_config_reports_the_databases_schema_version() {
     drop(d.stop().await);
     let (ok, out) = check_config(&path);
     assert!(ok, "{out}");
-    assert!(out.contains("schema version 4 (current)"), "{out}");
+    assert!(out.contains("schema version 5 (current)"), "{out}");
 
     let nowhere = tempfile::tempdir().unwrap();
     let config = crate::check_config::MAIN.replace(

@@ -13,6 +13,7 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
     (2, include_str!("migrations/0002_keyring.sql")),
     (3, include_str!("migrations/0003_audit_copies.sql")),
     (4, include_str!("migrations/0004_audit_by_day.sql")),
+    (5, include_str!("migrations/0005_device_authorizations.sql")),
 ];
 
 /// The advisory lock key held while migrating (the bytes of "stsbridg").

@@ -5,7 +5,8 @@
 //! time), `audit` (partitioned by day, see `partitions`; keyed by event time then a
 //! sequence: time order, and a retention cut is a range), `replay`, `revocations`, `users`
 //! with `access_keys`, `role_ids`, `sealing_keys`, `key_usage`, `keyring` with
-//! `keyring_keys`. Records are the daemon's JSON in `text` columns.
+//! `keyring_keys`, `device_authorizations` (by user code; the SSO layer's opaque state in a
+//! `bytea`). Records are the daemon's JSON in `text` columns.
 //!
 //! Durability: `synchronous_commit` is on for every connection, so a write is durable (its
 //! WAL flushed) when its commit returns. Sessions and audit events go through the batching
@@ -47,9 +48,9 @@ use crate::audit::query::AuditQuery;
 use crate::clock::Clock;
 use crate::metrics::CommitMetrics;
 use crate::store::{
-    AuditLog, Footprint, Freshness, Health, KeyUsage, KeyUse, LiveSessions, ReplayCache, ReplayKey,
-    Revocation, RevocationFeed, RevocationSet, Revocations, RoleIds, SealingKeys, SessionRecord,
-    Sessions, StoreError, StoreStatus, Users,
+    AuditLog, DeviceAuthorizations, DeviceRecord, Footprint, Freshness, Health, KeyUsage, KeyUse,
+    LiveSessions, ReplayCache, ReplayKey, Revocation, RevocationFeed, RevocationSet, Revocations,
+    RoleIds, SealingKeys, SessionRecord, Sessions, StoreError, StoreStatus, Users,
 };
 use crate::users::UserRecord;
 
@@ -682,13 +683,16 @@ fn revocation_key(revocation: &Revocation) -> String {
     match revocation {
         Revocation::Session { access_key_id, .. } => format!("session/{access_key_id}"),
         Revocation::RoleSessions { role_arn, .. } => format!("role/{role_arn}"),
+        Revocation::Login { login_id, .. } => format!("login/{login_id}"),
     }
 }
 
 /// When every session `revocation` covers has expired.
 fn moot_at(revocation: &Revocation) -> i64 {
     match revocation {
-        Revocation::Session { expires_at, .. } => *expires_at,
+        Revocation::Session { expires_at, .. } | Revocation::Login { expires_at, .. } => {
+            *expires_at
+        }
         Revocation::RoleSessions {
             issued_at_or_before,
             ..
@@ -1240,6 +1244,90 @@ impl Revocations for PostgresStore {
             .map_err(|e| db_error("purging revocations", &e))?;
         drop(client);
         self.reload_revocations().await
+    }
+}
+
+/// One statement each, so every write is atomic across daemons: a create takes over only an
+/// expired row, a swap changes the row only while it holds the expected state.
+#[async_trait::async_trait]
+impl DeviceAuthorizations for PostgresStore {
+    async fn create_device(
+        &self,
+        record: &DeviceRecord,
+        now_unix: i64,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "INSERT INTO device_authorizations (user_code, expires_at, state)
+                 VALUES ($1, $2, $3)
+                 ON CONFLICT (user_code) DO UPDATE SET expires_at = EXCLUDED.expires_at,
+                                                       state = EXCLUDED.state
+                 WHERE device_authorizations.expires_at <= $4
+                 RETURNING 1",
+                &[
+                    &record.user_code,
+                    &record.expires_at,
+                    &record.state,
+                    &now_unix,
+                ],
+            )
+            .await
+            .map_err(|e| db_error("creating a device authorization", &e))?;
+        Ok(row.is_some())
+    }
+
+    async fn device(
+        &self,
+        user_code: &str,
+        now_unix: i64,
+    ) -> Result<Option<DeviceRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT expires_at, state FROM device_authorizations
+                 WHERE user_code = $1 AND expires_at > $2",
+                &[&user_code, &now_unix],
+            )
+            .await
+            .map_err(|e| db_error("reading a device authorization", &e))?;
+        Ok(row.map(|row| DeviceRecord {
+            user_code: user_code.to_owned(),
+            expires_at: row.get(0),
+            state: row.get(1),
+        }))
+    }
+
+    async fn swap_device(
+        &self,
+        user_code: &str,
+        current: &[u8],
+        next: &[u8],
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let changed = client
+            .execute(
+                "UPDATE device_authorizations SET state = $3
+                 WHERE user_code = $1 AND state = $2",
+                &[&user_code, &current, &next],
+            )
+            .await
+            .map_err(|e| db_error("changing a device authorization", &e))?;
+        Ok(changed == 1)
+    }
+
+    async fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError> {
+        let purged = self
+            .delete_in_chunks(
+                "DELETE FROM device_authorizations WHERE user_code IN (
+                     SELECT user_code FROM device_authorizations
+                     WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)
+                 RETURNING 1",
+                now_unix,
+                "purging device authorizations",
+            )
+            .await?;
+        Ok(usize::try_from(purged).unwrap_or(usize::MAX))
     }
 }
 

@@ -16,6 +16,8 @@
 //!   opens.
 //! - `replay_by_expiry` (key: the window's end as above, then the replay key's text; no value;
 //!   looked up through an in-memory index as the sessions are).
+//! - `device_authorizations` (key: user code; value: the expiry as 8 big-endian bytes, then
+//!   the SSO layer's opaque state), changed by compare-and-swap.
 //! - `revocations`, `users` (key: user name, value: JSON `UserRecord`, secrets sealed),
 //!   `access_keys` (key: `AKIA…`, value: user name) and `access_key_usage` (key: `AKIA…`,
 //!   value: JSON `KeyUse`, written without waiting for a flush).
@@ -51,9 +53,9 @@ use crate::audit::feed::{AuditFeed, AuditSubscription};
 use crate::audit::query::AuditQuery;
 use crate::metrics::CommitMetrics;
 use crate::store::{
-    AuditLog, Footprint, Health, KeyUsage, KeyUse, LiveSessions, ReplayCache, ReplayKey,
-    Revocation, RevocationFeed, RevocationSet, Revocations, RoleIds, SealingKeys, SessionRecord,
-    Sessions, StorageSettings, StoreError, StoreStatus, Users,
+    AuditLog, DeviceAuthorizations, DeviceRecord, Footprint, Health, KeyUsage, KeyUse,
+    LiveSessions, ReplayCache, ReplayKey, Revocation, RevocationFeed, RevocationSet, Revocations,
+    RoleIds, SealingKeys, SessionRecord, Sessions, StorageSettings, StoreError, StoreStatus, Users,
 };
 use crate::users::UserRecord;
 
@@ -66,6 +68,7 @@ const ACCESS_KEYS_TREE: &str = "access_keys";
 const ROLE_IDS_TREE: &str = "role_ids";
 const SEALING_KEYS_TREE: &str = "sealing_keys";
 const KEY_USAGE_TREE: &str = "access_key_usage";
+const DEVICES_TREE: &str = "device_authorizations";
 
 /// Text sled 0.34 puts in the I/O error when another process holds the database lock (it gives
 /// no error kind of its own).
@@ -93,6 +96,8 @@ pub struct SledStore {
     sealing_keys: ::sled::Tree,
     /// Long-term access key id -> its last recorded use.
     key_usage: ::sled::Tree,
+    /// User code -> expiry (8 bytes) and the device authorization's state.
+    devices: ::sled::Tree,
     db: ::sled::Db,
     /// The free-space floor.
     space: SpaceGuard,
@@ -154,6 +159,7 @@ impl SledStore {
         let role_ids = db.open_tree(ROLE_IDS_TREE).map_err(backend)?;
         let sealing_keys = db.open_tree(SEALING_KEYS_TREE).map_err(backend)?;
         let key_usage = db.open_tree(KEY_USAGE_TREE).map_err(backend)?;
+        let devices = db.open_tree(DEVICES_TREE).map_err(backend)?;
         let space = SpaceGuard::start(path.to_owned(), settings.min_free_bytes)?;
         let feed = AuditFeed::default();
         let commit = GroupCommit::start(db.clone(), audit.clone(), feed.clone(), metrics)?;
@@ -176,6 +182,7 @@ impl SledStore {
             role_ids,
             sealing_keys,
             key_usage,
+            devices,
             db,
             space,
             feed,
@@ -484,15 +491,17 @@ impl Revocations for SledStore {
         self.revocation_set.subscribe()
     }
 
-    /// A session revocation is moot once the session expired; a role's once every session it
-    /// covers has (sessions last at most `MAX_SESSION_DURATION_SECONDS`).
+    /// A session (or login) revocation is moot at its `expires_at`; a role's once every session
+    /// it covers has expired (sessions last at most `MAX_SESSION_DURATION_SECONDS`).
     async fn purge_expired(&self, now_unix: i64) -> Result<(), StoreError> {
         let longest = i64::from(crate::creds::MAX_SESSION_DURATION_SECONDS);
         let mut batch = ::sled::Batch::default();
         let mut kept = Vec::new();
         for revocation in read_revocations(&self.revocations)? {
             let over = match &revocation {
-                Revocation::Session { expires_at, .. } => *expires_at <= now_unix,
+                Revocation::Session { expires_at, .. } | Revocation::Login { expires_at, .. } => {
+                    *expires_at <= now_unix
+                }
                 Revocation::RoleSessions {
                     issued_at_or_before,
                     ..
@@ -703,6 +712,116 @@ impl KeyUsage for SledStore {
     }
 }
 
+/// Device authorizations are few and live minutes: each write is a compare-and-swap on its
+/// record (retried while another writer changed it in between), flushed before it returns.
+#[async_trait::async_trait]
+impl DeviceAuthorizations for SledStore {
+    async fn create_device(
+        &self,
+        record: &DeviceRecord,
+        now_unix: i64,
+    ) -> Result<bool, StoreError> {
+        self.space.check()?;
+        let key = record.user_code.as_bytes();
+        let value = encode_device(record.expires_at, &record.state);
+        loop {
+            let current = self.devices.get(key).map_err(backend)?;
+            if let Some(stored) = &current
+                && decode_device(&record.user_code, stored)?.0 > now_unix
+            {
+                return Ok(false);
+            }
+            let swapped = self
+                .devices
+                .compare_and_swap(key, current, Some(value.as_slice()))
+                .map_err(backend)?;
+            if swapped.is_ok() {
+                self.commit.durable().await?;
+                return Ok(true);
+            }
+        }
+    }
+
+    async fn device(
+        &self,
+        user_code: &str,
+        now_unix: i64,
+    ) -> Result<Option<DeviceRecord>, StoreError> {
+        let Some(stored) = self.devices.get(user_code).map_err(backend)? else {
+            return Ok(None);
+        };
+        let (expires_at, state) = decode_device(user_code, &stored)?;
+        Ok((expires_at > now_unix).then(|| DeviceRecord {
+            user_code: user_code.to_owned(),
+            expires_at,
+            state: state.to_vec(),
+        }))
+    }
+
+    async fn swap_device(
+        &self,
+        user_code: &str,
+        current: &[u8],
+        next: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.space.check()?;
+        loop {
+            let Some(stored) = self.devices.get(user_code).map_err(backend)? else {
+                return Ok(false);
+            };
+            let (expires_at, state) = decode_device(user_code, &stored)?;
+            if state != current {
+                return Ok(false);
+            }
+            let value = encode_device(expires_at, next);
+            let swapped = self
+                .devices
+                .compare_and_swap(user_code, Some(stored), Some(value))
+                .map_err(backend)?;
+            if swapped.is_ok() {
+                self.commit.durable().await?;
+                return Ok(true);
+            }
+        }
+    }
+
+    /// A pass over the tree (it holds the authorizations of the last minutes only); a record
+    /// created again meanwhile is left alone.
+    async fn purge_expired(&self, now_unix: i64) -> Result<usize, StoreError> {
+        let mut purged = 0;
+        for entry in self.devices.iter() {
+            let (key, stored) = entry.map_err(backend)?;
+            let (expires_at, _) = decode_device(&String::from_utf8_lossy(&key), &stored)?;
+            if expires_at <= now_unix
+                && self
+                    .devices
+                    .compare_and_swap(&key, Some(stored), None::<&[u8]>)
+                    .map_err(backend)?
+                    .is_ok()
+            {
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+}
+
+/// A device authorization as stored: its expiry (8 bytes, big-endian), then its state.
+fn encode_device(expires_at: i64, state: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(8 + state.len());
+    value.extend_from_slice(&expires_at.to_be_bytes());
+    value.extend_from_slice(state);
+    value
+}
+
+/// A stored device authorization's expiry and state; a corrupt one is named by its user code.
+fn decode_device<'a>(user_code: &str, value: &'a [u8]) -> Result<(i64, &'a [u8]), StoreError> {
+    let (expiry, state) = value
+        .split_first_chunk::<8>()
+        .ok_or_else(|| StoreError::Corrupt(format!("device authorization {user_code}")))?;
+    Ok((i64::from_be_bytes(*expiry), state))
+}
+
 /// The database directory owner-only (0700), and everything in it: directories 0700, files 0600,
 /// whatever the umask they were created under or the mode a directory already had.
 fn make_private(dir: &Path) -> std::io::Result<()> {
@@ -743,6 +862,7 @@ fn revocation_key(revocation: &Revocation) -> String {
     match revocation {
         Revocation::Session { access_key_id, .. } => format!("session/{access_key_id}"),
         Revocation::RoleSessions { role_arn, .. } => format!("role/{role_arn}"),
+        Revocation::Login { login_id, .. } => format!("login/{login_id}"),
     }
 }
 
