@@ -318,3 +318,260 @@ async fn a_denied_or_malformed_authorization_goes_back_to_the_client_and_unknown
         .await;
     assert_eq!(signed_out.status, 401);
 }
+
+/// Follow `answer`'s redirects on this server (and the IdP's) until a page.
+async fn follow(
+    browser: &mut Browser,
+    url: &str,
+    mut page: crate::portal_login::Answer,
+) -> crate::portal_login::Answer {
+    let mut hops = 0;
+    while page.status == 302 || page.status == 303 {
+        let next = if page.location.starts_with('/') {
+            format!("{url}{}", page.location)
+        } else {
+            page.location.clone()
+        };
+        page = browser.get(&next).await;
+        hops += 1;
+        assert!(hops < 8, "redirect loop");
+    }
+    page
+}
+
+struct Device {
+    client: Registered,
+    device_code: String,
+    user_code: String,
+    complete: String,
+}
+
+async fn start_device(sso: &Client, url: &str) -> Device {
+    let r = sso
+        .register_client()
+        .client_name("aws-cli-device")
+        .client_type("public")
+        .send()
+        .await
+        .expect("RegisterClient");
+    let client = Registered {
+        id: r.client_id().expect("id").to_owned(),
+        secret: r.client_secret().expect("secret").to_owned(),
+    };
+    let started = sso
+        .start_device_authorization()
+        .client_id(&client.id)
+        .client_secret(&client.secret)
+        .start_url(url)
+        .send()
+        .await
+        .expect("StartDeviceAuthorization");
+    Device {
+        device_code: started.device_code().expect("device code").to_owned(),
+        user_code: started.user_code().expect("user code").to_owned(),
+        complete: started
+            .verification_uri_complete()
+            .expect("complete")
+            .to_owned(),
+        client,
+    }
+}
+
+async fn poll(
+    sso: &Client,
+    device: &Device,
+) -> Result<
+    aws_sdk_ssooidc::operation::create_token::CreateTokenOutput,
+    aws_sdk_ssooidc::error::SdkError<aws_sdk_ssooidc::operation::create_token::CreateTokenError>,
+> {
+    sso.create_token()
+        .client_id(&device.client.id)
+        .client_secret(&device.client.secret)
+        .grant_type("urn:ietf:params:oauth:grant-type:device_code")
+        .device_code(&device.device_code)
+        .send()
+        .await
+}
+
+/// Open the verification link, signing in when needed, and answer `decision` on the confirm
+/// page: the final page.
+async fn decide(
+    browser: &mut Browser,
+    url: &str,
+    device: &Device,
+    decision: &str,
+) -> crate::portal_login::Answer {
+    let first = browser.get(&device.complete).await;
+    let page = follow(browser, url, first).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(element_text(&page.body, "user-code"), device.user_code);
+    assert_eq!(element_text(&page.body, "client-name"), "aws-cli-device");
+    assert_eq!(element_text(&page.body, "requested-from"), "127.0.0.1");
+    assert!(page.body.contains("id=\"phishing-warning\""));
+    let token = input_value(&page.body, "csrf_token");
+    browser
+        .post(
+            &format!("{url}/device"),
+            &[
+                ("csrf_token", token.as_str()),
+                ("user_code", &device.user_code),
+                ("decision", decision),
+            ],
+        )
+        .await
+}
+
+#[tokio::test]
+async fn the_device_flow_is_pending_until_approved_in_the_browser_then_redeemed_once() {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let Portal { idp: _idp, daemon } = portal_with_two_roles_on(clock.clone()).await;
+    let url = daemon.url.clone();
+    let sso = oidc_client(&url);
+    let device = start_device(&sso, &url).await;
+
+    let pending = poll(&sso, &device).await.expect_err("pending");
+    assert_eq!(exception(&pending), "AuthorizationPendingException");
+    let fast = poll(&sso, &device).await.expect_err("too fast");
+    assert_eq!(exception(&fast), "SlowDownException");
+
+    let mut browser = Browser::new(&url);
+    let done = decide(&mut browser, &url, &device, "allow").await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(
+        done.body.contains("data-outcome=\"approved\""),
+        "{}",
+        done.body
+    );
+    // Decided once: the same code cannot be approved (or denied) again.
+    let page = browser.get(&device.complete).await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.body.contains("InvalidUserCode"));
+
+    // Polled 10 s after the slow-down (the interval is 10 s now): the tokens, once.
+    clock.advance(Duration::from_secs(11));
+    let tokens = poll(&sso, &device).await.expect("tokens");
+    assert_eq!(tokens.expires_in(), 3600);
+    let refresh = tokens.refresh_token().expect("refresh").to_owned();
+    clock.advance(Duration::from_secs(11));
+    let again = poll(&sso, &device).await.expect_err("redeemed");
+    assert_eq!(exception(&again), "InvalidGrantException");
+
+    // The login is revoked (as `stsbridge sessions revoke --login` does): refresh refused.
+    let login_id = daemon
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e.event_name == "CreateToken" && e.error_code.is_none())
+        .find_map(|e| e.response_elements?["loginId"].as_str().map(str::to_owned))
+        .expect("the CreateToken event names the login");
+    let refreshed = sso
+        .create_token()
+        .client_id(&device.client.id)
+        .client_secret(&device.client.secret)
+        .grant_type("refresh_token")
+        .refresh_token(&refresh)
+        .send()
+        .await
+        .expect("refresh before the revocation");
+    assert!(refreshed.access_token().is_some());
+    daemon
+        .admin(stsbridge::admin::AdminRequest::SessionsRevokeLogin {
+            login_id: login_id.clone(),
+        })
+        .await;
+    let refused = sso
+        .create_token()
+        .client_id(&device.client.id)
+        .client_secret(&device.client.secret)
+        .grant_type("refresh_token")
+        .refresh_token(&refresh)
+        .send()
+        .await
+        .expect_err("revoked");
+    assert_eq!(exception(&refused), "InvalidGrantException");
+    let audited: Vec<_> = daemon
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e.event_name == "AuthorizeDevice")
+        .collect();
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0].request_parameters["decision"], "allow");
+}
+
+#[tokio::test]
+async fn a_denied_an_expired_and_a_mistyped_device_code_are_refused() {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let Portal { idp: _idp, daemon } = portal_with_two_roles_on(clock.clone()).await;
+    let url = daemon.url.clone();
+    let sso = oidc_client(&url);
+    let mut browser = Browser::new(&url);
+
+    let denied = start_device(&sso, &url).await;
+    let done = decide(&mut browser, &url, &denied, "deny").await;
+    assert!(
+        done.body.contains("data-outcome=\"denied\""),
+        "{}",
+        done.body
+    );
+    let e = poll(&sso, &denied).await.expect_err("denied");
+    assert_eq!(exception(&e), "AccessDeniedException");
+
+    // Another client's device code, with its own client's secret: refused.
+    let other = start_device(&sso, &url).await;
+    let e = sso
+        .create_token()
+        .client_id(&denied.client.id)
+        .client_secret(&denied.client.secret)
+        .grant_type("urn:ietf:params:oauth:grant-type:device_code")
+        .device_code(&other.device_code)
+        .send()
+        .await
+        .expect_err("another client's device code");
+    assert_eq!(exception(&e), "InvalidGrantException");
+
+    // Ten minutes later the code is over, for the page and for the client.
+    clock.advance(Duration::from_secs(601));
+    let page = browser.get(&other.complete).await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.body.contains("InvalidUserCode"));
+    let e = poll(&sso, &other).await.expect_err("expired");
+    assert_eq!(exception(&e), "ExpiredTokenException");
+
+    // A mistyped code, a code of another alphabet, a tampered device code.
+    for typed in ["BCDF-GHJ", "ABCD-EFGH"] {
+        let page = browser
+            .get(&format!("{url}/device?user_code={typed}"))
+            .await;
+        assert_eq!(page.status, 400, "{typed}: {}", page.body);
+    }
+    let fresh = start_device(&sso, &url).await;
+    let mut tampered = fresh.device_code.clone().into_bytes();
+    let at = tampered.len() / 2;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let e = sso
+        .create_token()
+        .client_id(&fresh.client.id)
+        .client_secret(&fresh.client.secret)
+        .grant_type("urn:ietf:params:oauth:grant-type:device_code")
+        .device_code(String::from_utf8(tampered).expect("ascii"))
+        .send()
+        .await
+        .expect_err("tampered");
+    assert_eq!(exception(&e), "InvalidGrantException");
+    // The code entry form, signed in, without a code.
+    let form = browser.get(&format!("{url}/device")).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("id=\"user_code\""));
+    // A device-flow client may not use the authorization code grant.
+    let e = sso
+        .create_token()
+        .client_id(&fresh.client.id)
+        .client_secret(&fresh.client.secret)
+        .grant_type("authorization_code")
+        .code("x")
+        .send()
+        .await
+        .expect_err("not registered");
+    assert_eq!(exception(&e), "UnauthorizedClientException");
+}
