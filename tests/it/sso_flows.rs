@@ -575,3 +575,102 @@ async fn a_denied_an_expired_and_a_mistyped_device_code_are_refused() {
         .expect_err("not registered");
     assert_eq!(exception(&e), "UnauthorizedClientException");
 }
+
+/// A SAML sign-in for the device page: `/device?user_code` sends the person to the SAML IdP
+/// with the page as the RelayState, the assertion comes back to `/saml`, is used up there (no
+/// role is issued yet) and the browser returns to the confirm page. The login ends with the
+/// assertion's SessionNotOnOrAfter (8 h) though portal sessions last 12 h here.
+#[tokio::test]
+async fn a_saml_person_approves_a_device_and_the_login_ends_with_the_assertions_session() {
+    use crate::saml_signer::{provider, role_arn, saml_idp, saml_role};
+    use crate::support::daemon::{Daemon, Setup};
+    use crate::support::saml_idp::TestSamlIdp;
+
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let idp = TestSamlIdp::start(vec![(role_arn("saml-admin"), provider())]).await;
+    let daemon = Daemon::start(Setup {
+        idps: vec![saml_idp(&format!(
+            "sso_url = \"{}\"\n",
+            idp.sso_url("localhost")
+        ))],
+        roles: vec![saml_role("saml-admin")],
+        server: "public_url = \"http://{LISTEN}\"".to_owned(),
+        extra: "[signin]\nsession_hours = 12\n".to_owned(),
+        clock: clock.clone(),
+        ..Setup::default()
+    })
+    .await;
+    let url = daemon.url.clone();
+    idp.set_acs_url(&format!("{url}/saml"));
+    let idp_origin = format!("http://localhost:{}", idp.addr.port());
+    let sso = oidc_client(&url);
+    let device = start_device(&sso, &url).await;
+
+    let mut browser = Browser::new(&idp_origin);
+    let first = browser.get(&device.complete).await;
+    let start = follow_local(&mut browser, &url, first).await;
+    assert_eq!(start.status, 302, "{}", start.body);
+    assert!(start.location.starts_with(&format!("{idp_origin}/sso?")));
+    let idp_page = browser.get(&start.location).await;
+    let answer = input_value(&idp_page.body, "SAMLResponse");
+    let relay = input_value(&idp_page.body, "RelayState").replace("&amp;", "&");
+    assert_eq!(relay, format!("/device?user_code={}", device.user_code));
+    let back = browser
+        .post(
+            &format!("{url}/saml"),
+            &[("SAMLResponse", &answer), ("RelayState", &relay)],
+        )
+        .await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    assert_eq!(back.location, relay);
+    // The assertion is used up: posted again, it is refused.
+    let mut replayer = Browser::new(&idp_origin);
+    let replayed = replayer
+        .post(
+            &format!("{url}/saml"),
+            &[("SAMLResponse", &answer), ("RelayState", &relay)],
+        )
+        .await;
+    assert_eq!(replayed.status, 400, "{}", replayed.body);
+
+    browser.origin = Some(url.clone());
+    let done = decide(&mut browser, &url, &device, "allow").await;
+    assert!(
+        done.body.contains("data-outcome=\"approved\""),
+        "{}",
+        done.body
+    );
+    let tokens = poll(&sso, &device).await.expect("tokens");
+    let refresh = tokens.refresh_token().expect("refresh").to_owned();
+    let refresh_at = |seconds| {
+        clock.advance(Duration::from_secs(seconds));
+        sso.create_token()
+            .client_id(&device.client.id)
+            .client_secret(&device.client.secret)
+            .grant_type("refresh_token")
+            .refresh_token(&refresh)
+            .send()
+    };
+    refresh_at(7 * 3600)
+        .await
+        .expect("within the assertion's session");
+    let e = refresh_at(3600 + 60)
+        .await
+        .expect_err("past SessionNotOnOrAfter");
+    assert_eq!(exception(&e), "ExpiredTokenException");
+}
+
+/// Follow redirects that stay on this server; stop at one that leaves it.
+async fn follow_local(
+    browser: &mut Browser,
+    url: &str,
+    mut page: crate::portal_login::Answer,
+) -> crate::portal_login::Answer {
+    let mut hops = 0;
+    while (page.status == 302 || page.status == 303) && page.location.starts_with('/') {
+        page = browser.get(&format!("{url}{}", page.location)).await;
+        hops += 1;
+        assert!(hops < 8, "redirect loop");
+    }
+    page
+}
