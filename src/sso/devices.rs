@@ -13,7 +13,6 @@ use super::approval::{DecideError, DeviceAuthorization};
 use super::device::{self, StartDeviceAuthorizationRequest, StartDeviceAuthorizationResponse};
 use super::login::{Login, open_login};
 use super::register::Registration;
-use super::token::TokenContext;
 use super::{Unsealed, fault};
 use crate::clock::unix_seconds;
 use crate::config::PublicUrl;
@@ -85,17 +84,19 @@ pub async fn start(
 
 /// CreateToken's device code grant: the login the person approved for this device code, once.
 pub(super) async fn redeem(
-    cx: &TokenContext<'_>,
+    store: &Store,
+    keyring: &Keyring,
+    now: SystemTime,
     registration: &Registration,
     device_code: &str,
 ) -> Result<Login, ApiError> {
-    let grant = device::open_device_code(cx.keyring, device_code, cx.now)?;
+    let grant = device::open_device_code(keyring, device_code, now)?;
     if grant.client_id != registration.client_id {
         tracing::info!("device code of another client");
         return Err(fault(SsoOidcFault::InvalidGrant));
     }
-    let devices = &cx.state.store().devices;
-    let now_unix = unix_seconds(cx.now);
+    let devices = &store.devices;
+    let now_unix = unix_seconds(now);
     for _ in 0..ATTEMPTS {
         let Some(stored) = devices.device(&grant.user_code, now_unix).await? else {
             // Purged after expiry (the device code itself expires with it).
@@ -113,7 +114,7 @@ pub(super) async fn redeem(
             }
         }
         let sealed = answer.map_err(fault)?;
-        let login = open_login(cx.keyring, &sealed, cx.now).map_err(|e| match e {
+        let login = open_login(keyring, &sealed, now).map_err(|e| match e {
             Unsealed::Expired => fault(SsoOidcFault::ExpiredToken),
             Unsealed::Refused => fault(SsoOidcFault::InvalidGrant),
         })?;

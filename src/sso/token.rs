@@ -147,7 +147,14 @@ async fn grant(
         GRANT_DEVICE_CODE => {
             grant_allowed(&registration, grant_type)?;
             let device_code = required(request.device_code.as_deref(), "deviceCode")?;
-            devices::redeem(cx, &registration, device_code).await?
+            devices::redeem(
+                cx.state.store(),
+                cx.keyring,
+                cx.now,
+                &registration,
+                device_code,
+            )
+            .await?
         }
         GRANT_AUTHORIZATION_CODE => {
             grant_allowed(&registration, grant_type)?;
