@@ -165,11 +165,15 @@ pub enum EventName {
     ConsoleLogin,
     /// A signed-in person took another role's credentials (or new ones) in the portal.
     SwitchRole,
+    /// A person's SSO login took a role's credentials through the SSO portal API.
+    GetRoleCredentials,
+    /// A person's SSO login was ended by its client (the SSO portal API's `Logout`).
+    Logout,
 }
 
 impl EventName {
     /// Every event name but the STS actions' (`audit list --event` takes them all).
-    pub const OPERATOR: [EventName; 19] = [
+    pub const OPERATOR: [EventName; 21] = [
         Self::Authorize,
         Self::CreateUser,
         Self::CreateAccessKey,
@@ -189,6 +193,8 @@ impl EventName {
         Self::ReloadConfiguration,
         Self::ConsoleLogin,
         Self::SwitchRole,
+        Self::GetRoleCredentials,
+        Self::Logout,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -213,6 +219,8 @@ impl EventName {
             Self::ReloadConfiguration => "ReloadConfiguration",
             Self::ConsoleLogin => "ConsoleLogin",
             Self::SwitchRole => "SwitchRole",
+            Self::GetRoleCredentials => "GetRoleCredentials",
+            Self::Logout => "Logout",
         }
     }
 }
@@ -414,7 +422,9 @@ mod tests {
                 | EventName::RevokeUserSessions
                 | EventName::ReloadConfiguration
                 | EventName::ConsoleLogin
-                | EventName::SwitchRole => position(name).is_some(),
+                | EventName::SwitchRole
+                | EventName::GetRoleCredentials
+                | EventName::Logout => position(name).is_some(),
             };
             assert!(listed, "{name:?}");
         }
