@@ -36,11 +36,11 @@ pub(super) fn routes(router: Router<Arc<App>>) -> Router<Arc<App>> {
         .route("/favicon.ico", get(no_icon))
 }
 
-/// What every portal request arrives with.
-struct Inbound {
-    peer: SocketAddr,
-    tls: Option<Extension<TlsConnection>>,
-    headers: HeaderMap,
+/// What every portal (and SSO portal API) request arrives with.
+pub(super) struct Inbound {
+    pub(super) peer: SocketAddr,
+    pub(super) tls: Option<Extension<TlsConnection>>,
+    pub(super) headers: HeaderMap,
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Inbound {

@@ -191,6 +191,38 @@ pub fn refused(store: &crate::store::Store, login: &Login, now: SystemTime) -> b
     store.login_refused(&login.id, now)
 }
 
+/// End `login` at its client's request (the portal API's `Logout`): the audit event `Logout`
+/// (the login's id and client, `"via": "sso"`; never a token) is durable before the answer.
+///
+/// Unfinished until the revocation of logins lands: this does not yet write the
+/// `Revocation::Login` of `login.id` that makes [`refused`] refuse the login's access and
+/// refresh tokens on every node (the lead adds that write here when merging); until then a
+/// logged-out login's tokens are accepted until they expire.
+pub async fn revoke(
+    store: &crate::store::Store,
+    login: &Login,
+    origin: &crate::origin::Origin,
+    now: SystemTime,
+) -> Result<(), ApiError> {
+    use crate::audit::{AuditDraft, EventName, MAX_VALUE_CHARS, cut};
+
+    let mut audit = AuditDraft::new(
+        EventName::Logout,
+        origin,
+        serde_json::json!({
+            "loginId": login.id,
+            "clientId": cut(&login.client_id, MAX_VALUE_CHARS),
+            "idp": login.idp,
+            "via": "sso",
+        }),
+        now,
+    );
+    audit.identify(crate::federation::audit_identity(&login.identity, None));
+    store.audit.record(&audit.done()).await?;
+    tracing::info!(login = %login.id, "logged out");
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use std::collections::BTreeMap;
