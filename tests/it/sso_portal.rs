@@ -12,7 +12,7 @@ use stsbridge::sso::login::Tokens;
 
 use crate::support::daemon::{ACCOUNT, Daemon, Setup, signed_client};
 use crate::support::idp::{AUDIENCE, TestIdp};
-use crate::support::sso::{keyring_of, login, tokens};
+use crate::support::sso::{keyring_of, login, login_of, tokens};
 
 /// A second account, with no name in `[accounts]`.
 const OTHER_ACCOUNT: &str = "210987654321";
@@ -414,6 +414,18 @@ async fn a_missing_tampered_foreign_refresh_or_expired_token_is_unauthorized() {
         p.daemon.sessions().await.is_empty(),
         "nothing was issued for a refused token"
     );
+    let metrics = reqwest::get(format!("{}/metrics", p.daemon.url))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        metrics.contains(
+            "stsbridge_requests_total{action=\"ListAccounts\",code=\"UnauthorizedException\"} 6"
+        ),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -547,5 +559,125 @@ async fn a_daemon_without_a_public_url_serves_no_portal_api() {
             .and_then(|v| v.to_str().ok()),
         Some("text/xml"),
         "the STS endpoint answers, not the portal API"
+    );
+}
+
+/// A SAML login: the roles are the assertion's `Role` pairs its trust policies admit, and the
+/// credentials last the role's maximum capped by the assertion's `SessionDuration` (7200 s in
+/// the fixture), issued with the provider the assertion grants the role with.
+#[tokio::test]
+async fn a_saml_login_takes_the_assertions_roles_for_its_session_duration() {
+    use stsbridge::idp::saml::{SamlIdpSettings, SamlProvider, parse_metadata};
+    use stsbridge::idp::{Expectations, IdpVerifier, SubjectCredential};
+
+    const FIXTURE_NOW: u64 = 1_767_225_660;
+    const PROVIDER: &str = "arn:aws:iam::123456789012:saml-provider/corp";
+    let now = std::time::UNIX_EPOCH + Duration::from_secs(FIXTURE_NOW);
+    let metadata = format!(
+        "{}/tests/fixtures/saml/idp-metadata.xml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let saml_role = |name: &str, condition: serde_json::Value| {
+        (
+            name.to_owned(),
+            serde_json::json!({
+                "RoleName": name,
+                "MaxSessionDuration": 43_200,
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Principal": {"Federated": PROVIDER},
+                        "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession"],
+                        "Condition": condition
+                    }]
+                }
+            })
+            .to_string(),
+        )
+    };
+    let daemon = Daemon::start(Setup {
+        idps: vec![(
+            "corp".to_owned(),
+            format!("kind = \"saml\"\nmetadata_file = \"{metadata}\"\n"),
+        )],
+        roles: vec![
+            saml_role("saml-admin", serde_json::json!({})),
+            saml_role(
+                "saml-readonly",
+                serde_json::json!({"StringEquals": {"SAML:sub": "bob@example.com"}}),
+            ),
+        ],
+        server: "public_url = \"http://{LISTEN}\"".to_owned(),
+        clock: Arc::new(ManualClock::new(now)),
+        ..Setup::default()
+    })
+    .await;
+
+    let (_dir, store) = crate::support::scratch_store();
+    let xml = std::fs::read_to_string(&metadata).expect("metadata");
+    let provider = SamlProvider::new(
+        SamlIdpSettings::new("corp", parse_metadata(&xml).expect("metadata")),
+        store.replay,
+    )
+    .expect("provider");
+    let identity = provider
+        .verify(
+            &SubjectCredential::SamlResponse(&crate::saml::fixture("response-signed.xml")),
+            &Expectations::NONE,
+            now,
+        )
+        .await
+        .expect("the fixture verifies");
+    let tokens = tokens(&keyring_of(&daemon), &login_of(&identity, now), now);
+    let sso = aws_sdk_sso::Client::from_conf(
+        aws_sdk_sso::Config::builder()
+            .behavior_version(aws_sdk_sso::config::BehaviorVersion::latest())
+            .region(aws_sdk_sso::config::Region::new("eu-central-1"))
+            .endpoint_url(format!("{}/sso", daemon.url))
+            .build(),
+    );
+    let roles = sso
+        .list_account_roles()
+        .access_token(&tokens.access_token)
+        .account_id(ACCOUNT)
+        .send()
+        .await
+        .expect("ListAccountRoles");
+    let names: Vec<_> = roles
+        .role_list()
+        .iter()
+        .filter_map(|r| r.role_name())
+        .collect();
+    assert_eq!(names, ["saml-admin"], "saml-readonly trusts bob only");
+
+    let got = sso
+        .get_role_credentials()
+        .access_token(&tokens.access_token)
+        .account_id(ACCOUNT)
+        .role_name("saml-admin")
+        .send()
+        .await
+        .expect("GetRoleCredentials");
+    let creds = got.role_credentials().expect("roleCredentials");
+    let key = creds.access_key_id().expect("accessKeyId");
+    let fixture_now = i64::try_from(FIXTURE_NOW).expect("fits");
+    assert_eq!(creds.expiration(), (fixture_now + 7200) * 1000);
+    let record = daemon.session(key).await.expect("a durable record");
+    assert_eq!(
+        record.session.caller_arn,
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/saml-admin/alice@example.com")
+    );
+    assert_eq!(record.session.provider, PROVIDER);
+    let event = daemon
+        .audit()
+        .await
+        .into_iter()
+        .find(|e| e.event_name == "GetRoleCredentials")
+        .expect("the event");
+    assert_eq!(event.user_identity.kind, "SAMLUser");
+    assert_eq!(
+        event.user_identity.identity_provider.as_deref(),
+        Some(PROVIDER)
     );
 }

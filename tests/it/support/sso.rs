@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::rand::SystemRandom;
 use stsbridge::creds::Keyring;
+use stsbridge::identity::FederatedIdentity;
 use stsbridge::idp::{Expectations, IdpVerifier, SubjectCredential};
 use stsbridge::sso::login::{Login, Person, Tokens, issue_tokens};
 
@@ -37,10 +38,16 @@ pub async fn login(idp: &TestIdp, claims: serde_json::Value, now: SystemTime) ->
         )
         .await
         .expect("the test IdP's ID token verifies");
+    login_of(&identity, now)
+}
+
+/// A login of `identity` (verified by an IdP's verifier) at the IdP `corp`, from `now`, for the
+/// client `test-client`.
+pub fn login_of(identity: &FederatedIdentity, now: SystemTime) -> Login {
     let session_name = identity.subject.clone();
     let person = Person {
         idp: "corp",
-        identity: &identity,
+        identity,
         session_name: &session_name,
         display_name: &session_name,
         session_ends: stsbridge::clock::unix_seconds(now + Duration::from_secs(LOGIN_HOURS * 3600)),
