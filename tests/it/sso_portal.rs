@@ -681,3 +681,66 @@ async fn a_saml_login_takes_the_assertions_roles_for_its_session_duration() {
         Some(PROVIDER)
     );
 }
+
+/// botocore's `sso` client (the contract, as the AWS CLI and boto3 parse it) against the
+/// daemon: `tests/botocore/sso_portal.py` pages both lists one at a time, takes credentials,
+/// reads the model's errors and logs out.
+#[tokio::test]
+async fn botocore_pages_takes_credentials_and_reads_the_errors() {
+    let p = portal().await;
+    let tokens = p.alice().await;
+    let now = stsbridge::clock::unix_seconds(p.clock.now());
+    let script = format!(
+        "{}/tests/botocore/sso_portal.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let empty = tempfile::NamedTempFile::new().expect("an empty AWS config");
+    let mut command = std::process::Command::new("python3");
+    command
+        .arg(&script)
+        .env("STSBRIDGE_SSO_ENDPOINT", format!("{}/sso", p.daemon.url))
+        .env("STSBRIDGE_SSO_TOKEN", &tokens.access_token)
+        .env("STSBRIDGE_SSO_ACCOUNT", ACCOUNT)
+        .env("AWS_CONFIG_FILE", empty.path())
+        .env("AWS_SHARED_CREDENTIALS_FILE", empty.path())
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_SSO");
+    // The daemon answers on this runtime meanwhile.
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("join")
+        .expect("python3 runs (the botocore check needs python3 with boto3: apt-get install python3-boto3)");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the botocore check needs python3 with boto3 (apt-get install python3-boto3): {stderr}"
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    assert_eq!(
+        seen["accounts"],
+        serde_json::json!([
+            [ACCOUNT, "Production <main>"],
+            [OTHER_ACCOUNT, OTHER_ACCOUNT]
+        ])
+    );
+    assert_eq!(
+        seen["roles"],
+        serde_json::json!([["Reader", ACCOUNT], ["Writer", ACCOUNT]])
+    );
+    assert!(
+        seen["accessKeyId"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("ASIA"))
+    );
+    assert_eq!(seen["expiration"], (now + 43_200) * 1000);
+    assert_eq!(seen["unauthorized"][0], "UnauthorizedException");
+    assert_eq!(seen["unauthorized"][1], 401);
+    assert_eq!(seen["not_found"][0], "ResourceNotFoundException");
+    assert_eq!(seen["not_found"][1], 404);
+    assert_eq!(seen["not_found"][2], "No access to this role.");
+    assert_eq!(seen["invalid"][0], "InvalidRequestException");
+    assert_eq!(seen["invalid"][1], 400);
+    let events = p.daemon.audit().await;
+    assert!(events.iter().any(|e| e.event_name == "Logout"));
+}
