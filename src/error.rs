@@ -127,6 +127,26 @@ pub enum ApiError {
     /// An SSO OIDC API request refused (rendered as OAuth-shaped JSON).
     #[error("sso-oidc: {0:?}")]
     SsoOidc(SsoOidcFault),
+    /// An SSO portal API request refused (rendered as `{"message"}` JSON).
+    #[error("sso: {0:?}")]
+    SsoPortal(SsoPortalFault),
+}
+
+/// Why the SSO portal API refused a request: the exceptions of botocore's `sso` 2019-06-10
+/// model, with its statuses. The model has no `ForbiddenException`: a role or account the
+/// person may not reach is `ResourceNotFoundException` (404), the same whether it exists or
+/// not, and never `UnauthorizedException`, which every SDK takes for "sign in again".
+/// (`TooManyRequestsException`, 429, has no variant: nothing throttles this API.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SsoPortalFault {
+    /// A parameter missing or out of range, or a page token not of this list; the text is
+    /// our own words (never an input value).
+    InvalidRequest(&'static str),
+    /// No access token, or one that does not open (tampered, another keyring's, not an access
+    /// token), has expired, or whose login was revoked.
+    Unauthorized,
+    /// An account or role the person may not reach; the text says which.
+    ResourceNotFound(&'static str),
 }
 
 /// Why the SSO OIDC API refused a request: one per exception of botocore's `sso-oidc`
@@ -351,6 +371,10 @@ impl ApiError {
                 let (code, status, message) = sso_oidc_row(*fault);
                 (code, status, message.into())
             }
+            Self::SsoPortal(fault) => {
+                let (code, status, message) = sso_portal_row(*fault);
+                (code, status, message.into())
+            }
         };
         ErrorRow {
             code,
@@ -511,6 +535,19 @@ fn sso_oidc_row(fault: SsoOidcFault) -> (&'static str, StatusCode, &'static str)
     }
 }
 
+fn sso_portal_row(fault: SsoPortalFault) -> (&'static str, StatusCode, &'static str) {
+    use StatusCode as S;
+    match fault {
+        SsoPortalFault::InvalidRequest(m) => ("InvalidRequestException", S::BAD_REQUEST, m),
+        SsoPortalFault::Unauthorized => (
+            "UnauthorizedException",
+            S::UNAUTHORIZED,
+            "Session token not found or invalid: sign in again.",
+        ),
+        SsoPortalFault::ResourceNotFound(m) => ("ResourceNotFoundException", S::NOT_FOUND, m),
+    }
+}
+
 fn validation_message(violations: &[Violation]) -> String {
     let n = violations.len();
     let noun = if n == 1 { "error" } else { "errors" };
@@ -667,6 +704,21 @@ mod tests {
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c == '_')
             );
+        }
+    }
+
+    /// The statuses of botocore's `sso` 2019-06-10 model.
+    #[test]
+    fn sso_portal_faults_have_the_models_names_and_statuses() {
+        use SsoPortalFault as F;
+        for (fault, code, status) in [
+            (F::InvalidRequest("x"), "InvalidRequestException", 400),
+            (F::Unauthorized, "UnauthorizedException", 401),
+            (F::ResourceNotFound("x"), "ResourceNotFoundException", 404),
+        ] {
+            let e = ApiError::SsoPortal(fault);
+            assert_eq!((e.code(), e.status().as_u16()), (code, status), "{fault:?}");
+            assert!(!e.message().is_empty());
         }
     }
 

@@ -171,11 +171,15 @@ pub enum EventName {
     /// A person approved or denied a device authorization, or allowed a client at the
     /// authorize page.
     AuthorizeDevice,
+    /// A person's SSO login took a role's credentials through the SSO portal API.
+    GetRoleCredentials,
+    /// A person's SSO login was ended by its client (the SSO portal API's `Logout`).
+    Logout,
 }
 
 impl EventName {
     /// Every event name but the STS actions' (`audit list --event` takes them all).
-    pub const OPERATOR: [EventName; 21] = [
+    pub const OPERATOR: [EventName; 23] = [
         Self::Authorize,
         Self::CreateUser,
         Self::CreateAccessKey,
@@ -197,6 +201,8 @@ impl EventName {
         Self::SwitchRole,
         Self::CreateToken,
         Self::AuthorizeDevice,
+        Self::GetRoleCredentials,
+        Self::Logout,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -223,6 +229,8 @@ impl EventName {
             Self::SwitchRole => "SwitchRole",
             Self::CreateToken => "CreateToken",
             Self::AuthorizeDevice => "AuthorizeDevice",
+            Self::GetRoleCredentials => "GetRoleCredentials",
+            Self::Logout => "Logout",
         }
     }
 }
@@ -426,7 +434,9 @@ mod tests {
                 | EventName::ConsoleLogin
                 | EventName::SwitchRole
                 | EventName::CreateToken
-                | EventName::AuthorizeDevice => position(name).is_some(),
+                | EventName::AuthorizeDevice
+                | EventName::GetRoleCredentials
+                | EventName::Logout => position(name).is_some(),
             };
             assert!(listed, "{name:?}");
         }

@@ -8,6 +8,7 @@
 mod chain;
 mod federated;
 mod roles;
+mod signed_in;
 mod steps;
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ use std::time::SystemTime;
 pub use chain::{AssumeRoleAsk, assume_role};
 pub use federated::{SamlSubject, SessionAsk, assume_role_signed_in, assume_role_with_identity};
 pub use roles::{AssumableRole, assumable_roles};
+pub use signed_in::{audit_identity, record_refusal, saml_provider_of};
 pub use steps::{SessionPolicies, check_session_tags};
 pub use user::{FederationTokenAsk, get_federation_token, get_session_token};
 

@@ -13,6 +13,7 @@ pub mod metrics;
 mod portal;
 mod respond;
 mod sso;
+mod sso_portal;
 mod sts;
 #[cfg(test)]
 mod tests;
@@ -168,6 +169,7 @@ pub fn router(app: Arc<App>) -> Router {
     if app.portal.is_some() {
         router = portal::routes(router);
         router = sso::routes(router);
+        router = sso_portal::routes(router);
     }
     if app.dev.is_some() {
         router = router

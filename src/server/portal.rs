@@ -41,11 +41,11 @@ pub(super) fn routes(router: Router<Arc<App>>) -> Router<Arc<App>> {
         )
 }
 
-/// What every portal request arrives with.
+/// What every portal (and SSO portal API) request arrives with.
 pub(super) struct Inbound {
-    peer: SocketAddr,
-    tls: Option<Extension<TlsConnection>>,
-    headers: HeaderMap,
+    pub(super) peer: SocketAddr,
+    pub(super) tls: Option<Extension<TlsConnection>>,
+    pub(super) headers: HeaderMap,
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Inbound {

@@ -87,3 +87,25 @@ pub(super) fn sso_oidc_error(err: &ApiError, request_id: &str) -> Response {
     }
     response
 }
+
+/// An SSO portal API error: `{"message": ...}`, the exception name in `x-amzn-errortype`
+/// (where the SDKs read it), as botocore's `sso` model shapes every exception.
+pub(super) fn sso_portal_error(err: &ApiError, request_id: &str) -> Response {
+    log(err);
+    let row = err.row();
+    let body = serde_json::json!({ "message": row.message });
+    let mut response = with_request_id((row.status, axum::Json(body)).into_response(), request_id);
+    response
+        .headers_mut()
+        .insert("x-amzn-errortype", HeaderValue::from_static(row.code));
+    if matches!(
+        err,
+        ApiError::SsoPortal(crate::error::SsoPortalFault::Unauthorized)
+    ) {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"stsbridge\""),
+        );
+    }
+    response
+}

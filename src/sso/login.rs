@@ -193,6 +193,39 @@ pub fn refused(store: &crate::store::Store, login: &Login, now: SystemTime) -> b
     store.login_refused(&login.id, now)
 }
 
+/// End `login` at its client's request (the portal API's `Logout`): the `Revocation::Login` of
+/// `login.id`, until the login would have ended anyway, makes [`refused`] refuse its access and
+/// refresh tokens on every node; it and its audit event `Logout` (the login's id and client,
+/// `"via": "sso"`; never a token) are durable before the answer.
+pub async fn revoke(
+    store: &crate::store::Store,
+    login: &Login,
+    origin: &crate::origin::Origin,
+    now: SystemTime,
+) -> Result<(), ApiError> {
+    use crate::audit::{AuditDraft, EventName, MAX_VALUE_CHARS, cut};
+
+    let mut audit = AuditDraft::new(
+        EventName::Logout,
+        origin,
+        serde_json::json!({
+            "loginId": login.id,
+            "clientId": cut(&login.client_id, MAX_VALUE_CHARS),
+            "idp": login.idp,
+            "via": "sso",
+        }),
+        now,
+    );
+    audit.identify(crate::federation::audit_identity(&login.identity, None));
+    let revocation = crate::store::Revocation::Login {
+        login_id: login.id.clone(),
+        expires_at: login.expires_at,
+    };
+    store.revocations.revoke(&revocation, &audit.done()).await?;
+    tracing::info!(login = %login.id, "logged out");
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use std::collections::BTreeMap;

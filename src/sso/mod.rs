@@ -13,13 +13,16 @@
 //!
 //! - `register`: RegisterClient (`POST /client/register`);
 //! - `device`: StartDeviceAuthorization (`POST /device_authorization`);
-//! - `approval`: a device authorization's transitions (approve, deny, poll), for a store to hold.
+//! - `approval`: a device authorization's transitions (approve, deny, poll), for a store to hold;
+//! - `portal`: the SSO portal API (`<public_url>/sso`, botocore's `sso`) the SDKs take role
+//!   credentials from with the access token.
 
 pub mod approval;
 pub mod authorize;
 pub mod device;
 pub mod devices;
 pub mod login;
+pub mod portal;
 pub mod register;
 pub mod token;
 

@@ -25,7 +25,7 @@ use super::register::{
     self, GRANT_AUTHORIZATION_CODE, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN, Registration,
 };
 use super::{Unsealed, authorize, devices, fault};
-use crate::audit::{AuditDraft, AuditIdentity, EventName, IdentityKind};
+use crate::audit::{AuditDraft, EventName};
 use crate::clock::unix_seconds;
 use crate::creds::Keyring;
 use crate::error::{ApiError, SsoOidcFault};
@@ -106,7 +106,7 @@ pub async fn create_token(
     let outcome = grant(cx, &request, client_id, client_secret, grant_type).await;
     match outcome {
         Ok(login) => {
-            audit.identify(audit_identity(&login));
+            audit.identify(crate::federation::audit_identity(&login.identity, None));
             let tokens = login::issue_tokens(cx.keyring, &login, cx.now, cx.rng)?;
             let event = audit.succeeded(serde_json::json!({
                 "loginId": login.id,
@@ -241,21 +241,5 @@ fn response(tokens: Tokens) -> CreateTokenResponse {
         token_type: "Bearer",
         expires_in: tokens.expires_in,
         refresh_token: tokens.refresh_token,
-    }
-}
-
-/// The audit identity of a login's person.
-pub fn audit_identity(login: &Login) -> AuditIdentity {
-    let identity = &login.identity;
-    let kind = match identity.kind {
-        crate::identity::ProviderKind::Oidc => IdentityKind::WebIdentityUser,
-        crate::identity::ProviderKind::Saml => IdentityKind::SamlUser,
-    };
-    AuditIdentity {
-        kind,
-        identity_provider: Some(identity.provider.clone()),
-        principal_id: Some(format!("{}:{}", identity.provider, identity.subject)),
-        user_name: Some(identity.subject.clone()),
-        ..AuditIdentity::default()
     }
 }

@@ -11,15 +11,15 @@ use super::Visit;
 use super::cookies::CookieKind;
 use super::login::LoginFlow;
 use super::session::{Current, PortalSession};
-use crate::audit::{AuditDraft, AuditIdentity, EventName};
+use crate::audit::{AuditDraft, EventName};
 use crate::config::signin::SigninKind;
 use crate::config::{Federation, Role};
 use crate::error::{ApiError, PortalFault};
 use crate::federation::{
     AssumableRole, Domain, Issued, Request, SessionAsk, assumable_roles, assume_role_signed_in,
-    assume_role_with_identity,
+    assume_role_with_identity, audit_identity, record_refusal, saml_provider_of,
 };
-use crate::identity::{FederatedIdentity, ProviderKind};
+use crate::identity::FederatedIdentity;
 use crate::idp::oidc::relying_party::{CodeExchange, RelyingPartyError};
 use crate::idp::{Expectations, SubjectCredential};
 
@@ -319,51 +319,9 @@ pub(super) async fn issue(
     }
 }
 
-/// For a SAML identity, the provider its assertion grants `role_arn` with, or else the
-/// provider's ARN in the role's account (which the assertion then does not grant).
-fn saml_provider_of(identity: &FederatedIdentity, role_arn: &str) -> Option<String> {
-    let facts = identity.saml.as_ref()?;
-    let granted = facts
-        .grant
-        .roles
-        .iter()
-        .find(|r| r.role_arn == role_arn)
-        .map(|r| r.provider_arn.clone());
-    granted.or_else(|| {
-        let account = role_arn.split(':').nth(4).unwrap_or_default();
-        Some(format!(
-            "arn:aws:iam::{account}:saml-provider/{}",
-            identity.provider
-        ))
-    })
-}
-
 /// Record a refused issue in the audit trail (never fails the answer: the refusal stands).
 pub(super) async fn record_failure(visit: &Visit<'_>, audit: AuditDraft, err: &ApiError) {
-    if let Err(e) = visit
-        .state
-        .store()
-        .audit
-        .record(&audit.failed(err.code(), err.message()))
-        .await
-    {
-        tracing::error!(error = %e, "could not record the refused request in the audit trail");
-    }
-}
-
-/// The audit identity of a portal session's identity.
-fn audit_identity(identity: &FederatedIdentity, offered: Option<&AssumableRole>) -> AuditIdentity {
-    match identity.kind {
-        ProviderKind::Oidc => {
-            AuditIdentity::web_identity(&identity.provider, &identity.audience, &identity.subject)
-        }
-        ProviderKind::Saml => AuditIdentity::saml(
-            offered
-                .and_then(|r| r.provider_arn.as_deref())
-                .unwrap_or(&identity.provider),
-            &identity.subject,
-        ),
-    }
+    record_refusal(visit.state.store(), audit, err).await;
 }
 
 /// The duration to ask for: the person's choice within the role's maximum (the picker offers

@@ -125,7 +125,7 @@ impl Portal {
             visit.now,
             &aws_lc_rs::rand::SystemRandom::new(),
         )?;
-        audit.identify(crate::sso::token::audit_identity(&login));
+        audit.identify(crate::federation::audit_identity(&login.identity, None));
         record(
             visit,
             audit.succeeded(serde_json::json!({"loginId": login.id})),
@@ -243,7 +243,7 @@ impl Portal {
         let mut audit = self.consent_audit(visit, &session, &pending.client_name, allowed);
         let sealed = if allowed {
             let login = new_login(visit, &session, &pending.client_id, &pending.client_name)?;
-            audit.identify(crate::sso::token::audit_identity(&login));
+            audit.identify(crate::federation::audit_identity(&login.identity, None));
             let until = from_unix_seconds(pending.expires_at);
             Some((
                 login.id.clone(),

@@ -21,6 +21,7 @@ mod saml;
 mod saml_signer;
 mod sso_flows;
 mod sso_oidc;
+mod sso_portal;
 mod sts;
 mod support;
 mod tls;

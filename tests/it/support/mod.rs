@@ -7,6 +7,7 @@ pub mod postgres;
 pub mod process;
 pub mod saml_idp;
 pub mod saml_signer;
+pub mod sso;
 
 /// A real store on a temporary directory (kept as long as the directory lives).
 pub fn scratch_store() -> (tempfile::TempDir, stsbridge::store::Store) {
