@@ -19,6 +19,7 @@ mod postgres;
 mod reload;
 mod saml;
 mod saml_signer;
+mod sso_login;
 mod sso_oidc;
 mod sts;
 mod support;
