@@ -279,3 +279,129 @@ async fn login_names_the_file_and_the_key_that_are_missing() {
     );
     assert!(!dir.path().join("cache").exists());
 }
+
+/// The authorization code flow's browser URL, as printed (blocking).
+fn authorize_prompt(run: &mut LoginRun, daemon_url: &str) -> reqwest::Url {
+    let prefix = format!("{daemon_url}/sso-oidc/authorize?");
+    let line = run.wait_for(|l| l.trim().starts_with(&prefix));
+    reqwest::Url::parse(line.trim()).expect("the authorize URL")
+}
+
+/// The query parameters of `url`.
+fn query(url: &reqwest::Url) -> std::collections::HashMap<String, String> {
+    url.query_pairs().into_owned().collect()
+}
+
+/// The whole authorization code flow through `stsbridge login ARGS` with the config and cache
+/// in `dir`: `browse` gets the authorize URL login would open and must bring the browser back
+/// to its loopback redirect (signing the person in at the daemon on the way); then login must
+/// succeed and the token cache hold the session's tokens. The cache's JSON and the stanzas.
+///
+/// It needs the authorize endpoint and CreateToken: the tests of those call it.
+#[allow(dead_code)]
+pub async fn login_with_the_authorization_code_flow_writes_the_token_cache(
+    daemon: &Daemon,
+    dir: &Path,
+    args: &[&str],
+    browse: impl AsyncFnOnce(reqwest::Url),
+) -> (serde_json::Value, String) {
+    let run = LoginRun::start(dir, args);
+    let daemon_url = daemon.url.clone();
+    let (run, authorize) = tokio::task::spawn_blocking(move || {
+        let mut run = run;
+        let url = authorize_prompt(&mut run, &daemon_url);
+        (run, url)
+    })
+    .await
+    .expect("prompt");
+    browse(authorize).await;
+    let (status, stdout, stderr) = tokio::task::spawn_blocking(move || run.finish())
+        .await
+        .expect("finish");
+    assert!(status.success(), "login failed:\n{stderr}");
+    let cache: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cache_path(dir)).expect("the token cache"))
+            .expect("JSON");
+    assert_eq!(cache["startUrl"], daemon.url.as_str());
+    assert!(cache["accessToken"].is_string() && cache["refreshToken"].is_string());
+    (cache, stdout)
+}
+
+#[tokio::test]
+async fn login_opens_the_aws_clis_authorize_url_and_refuses_a_redirect_of_another_state() {
+    let daemon = daemon().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_aws_config(dir.path(), &daemon);
+    let browser = reqwest::Client::new();
+    for (redirect_query, refusal) in [
+        (
+            "code=stolen&state=another",
+            "the redirect's state is not the one sent",
+        ),
+        (
+            "error=access_denied&error_description=denied&state={STATE}",
+            "the browser sign-in failed: access_denied: denied",
+        ),
+    ] {
+        let run = LoginRun::start(dir.path(), &[]);
+        let daemon_url = daemon.url.clone();
+        let (run, authorize) = tokio::task::spawn_blocking(move || {
+            let mut run = run;
+            let url = authorize_prompt(&mut run, &daemon_url);
+            (run, url)
+        })
+        .await
+        .expect("prompt");
+        let params = query(&authorize);
+        assert_eq!(
+            authorize
+                .query_pairs()
+                .map(|(k, _)| k.into_owned())
+                .collect::<Vec<_>>(),
+            [
+                "response_type",
+                "client_id",
+                "redirect_uri",
+                "state",
+                "code_challenge_method",
+                "scopes",
+                "code_challenge"
+            ]
+        );
+        assert_eq!(params["response_type"], "code");
+        assert_eq!(params["code_challenge_method"], "S256");
+        assert_eq!(params["scopes"], "sso:account:access");
+        // SHA-256 in base64url without padding.
+        assert_eq!(params["code_challenge"].len(), 43);
+        assert!(!params["client_id"].is_empty() && !params["state"].is_empty());
+        let redirect = reqwest::Url::parse(&params["redirect_uri"]).expect("redirect_uri");
+        assert_eq!(redirect.host_str(), Some("127.0.0.1"));
+        assert_eq!(redirect.path(), "/oauth/callback");
+        assert!(redirect.port().is_some_and(|p| p != 0));
+
+        // The browser comes back: the page says to close it; login refuses and says why.
+        let back = format!(
+            "{redirect}?{}",
+            redirect_query.replace("{STATE}", &params["state"])
+        );
+        let page = browser
+            .get(&back)
+            .send()
+            .await
+            .expect("the loopback redirect");
+        assert_eq!(page.status(), 200);
+        assert!(
+            page.text()
+                .await
+                .expect("page")
+                .contains("close this window")
+        );
+        let (status, stdout, stderr) = tokio::task::spawn_blocking(move || run.finish())
+            .await
+            .expect("finish");
+        assert!(!status.success());
+        assert_eq!(stdout, "");
+        assert!(stderr.contains(refusal), "{stderr}");
+        assert!(!cache_path(dir.path()).exists());
+    }
+}
