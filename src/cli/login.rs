@@ -1241,6 +1241,17 @@ pub async fn run(args: LoginArgs) -> Result<String, LoginError> {
         }
         _ => None,
     };
+    let assigned = |account: &str, role: &str| {
+        found.as_ref().is_some_and(|f| {
+            f.iter()
+                .any(|c| c.account_id == account && c.role_name == role)
+        })
+    };
+    if let (Some(account), Some(role), Some(_)) = (&args.account_id, &args.role_name, &found)
+        && !assigned(account, role)
+    {
+        eprintln!("Role {role} in account {account} is not among the roles listed for you.");
+    }
     if args.write_profile {
         let (Some(profile), Some(account), Some(role)) =
             (&chosen, &args.account_id, &args.role_name)
@@ -1249,11 +1260,7 @@ pub async fn run(args: LoginArgs) -> Result<String, LoginError> {
                 "--write-profile needs --profile, --account-id and --role-name".into(),
             ));
         };
-        let assigned = found.as_ref().is_some_and(|f| {
-            f.iter()
-                .any(|c| &c.account_id == account && &c.role_name == role)
-        });
-        if !assigned {
+        if !assigned(account, role) {
             return Err(LoginError::Other(format!(
                 "role {role} in account {account} is not among the roles listed for you: \
                  {} left unchanged",
