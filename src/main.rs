@@ -120,6 +120,11 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Sign in through an `[sso-session]` of the AWS config file (as `aws sso login`) and write
+    /// the SDKs' token cache; print the config stanzas for the roles found. Endpoints:
+    /// $AWS_ENDPOINT_URL_SSO_OIDC / $AWS_ENDPOINT_URL_SSO, a profile's `services`, else
+    /// `<sso_start_url>/sso-oidc` and `<sso_start_url>/sso` (this daemon's layout).
+    Login(cli::login::LoginArgs),
 }
 
 #[derive(clap::Args)]
@@ -342,6 +347,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Man { dir } => cli::packaging::man::<Cli>(dir.as_deref()),
         Command::Loadgen(args) => loadgen(&cli.config, args).await,
+        Command::Login(args) => {
+            let stanzas = cli::login::run(args).await.map_err(|e| e.to_string())?;
+            say_raw(format_args!("{stanzas}"));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sessions {
             command: SessionsCommand::List { limit, json: true },
         } => json_command(&cli.config, AdminRequest::SessionsList { limit }).await,

@@ -5,6 +5,7 @@ pub mod json;
 pub mod keys;
 pub mod loadgen;
 pub mod log;
+pub mod login;
 pub mod packaging;
 pub mod sessions;
 pub mod storage;

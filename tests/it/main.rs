@@ -20,6 +20,7 @@ mod reload;
 mod saml;
 mod saml_signer;
 mod sso_flows;
+mod sso_login;
 mod sso_oidc;
 mod sso_portal;
 mod sts;
