@@ -62,6 +62,29 @@ impl Page {
         }
     }
 
+    /// This page with its Content-Security-Policy's `form-action` widened to `origin` too: for
+    /// a form whose answer redirects there. Chromium applies `form-action` to the redirects
+    /// that follow a form's POST, so the authorize consent's answer, a redirect to the client's
+    /// (validated) loopback listener, is blocked without it.
+    pub fn with_form_target(mut self, origin: &str) -> Self {
+        for (name, value) in &mut self.headers {
+            if *name != header::CONTENT_SECURITY_POLICY {
+                continue;
+            }
+            let widened = value.to_str().ok().map(|csp| {
+                csp.replacen(
+                    "form-action 'self'",
+                    &format!("form-action 'self' {origin}"),
+                    1,
+                )
+            });
+            if let Some(Ok(widened)) = widened.map(|csp| HeaderValue::from_str(&csp)) {
+                *value = widened;
+            }
+        }
+        self
+    }
+
     /// A redirect (302) to `location` (a path on this server, or an IdP's URL).
     pub fn redirect(location: &str) -> Self {
         let mut headers = common();

@@ -73,11 +73,16 @@ impl Portal {
                 request_id,
             ));
         };
-        let port = reqwest::Url::parse(&ask.redirect_uri)
-            .ok()
-            .and_then(|u| u.port_or_known_default())
+        let redirect = reqwest::Url::parse(&ask.redirect_uri).ok();
+        let port = redirect
+            .as_ref()
+            .and_then(reqwest::Url::port_or_known_default)
             .unwrap_or(80);
-        self.consent(
+        // The answer redirects to the client's listener: the form may go there.
+        let answer_origin = redirect
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|origin| origin != "null");
+        let page = self.consent(
             visit,
             &session,
             &Consent {
@@ -92,7 +97,11 @@ impl Portal {
                 }],
             },
             request_id,
-        )
+        )?;
+        Ok(match answer_origin {
+            Some(origin) => page.with_form_target(&origin),
+            None => page,
+        })
     }
 
     /// `POST /sso-oidc/authorize`: the person's decision on the request the form carries

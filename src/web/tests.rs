@@ -100,6 +100,23 @@ fn one_idp_goes_straight_to_it_unless_asked_to_choose() {
     );
 }
 
+/// The authorize consent's answer redirects to the client's listener, which Chromium checks
+/// against `form-action`: that origin is added there, and nothing else changes.
+#[test]
+fn a_form_target_widens_form_action_only() {
+    let page = portal("T")
+        .signin(&[], false, false, None, "r-1")
+        .with_form_target("http://127.0.0.1:43123");
+    assert_eq!(
+        header(&page, http::header::CONTENT_SECURITY_POLICY),
+        Some(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' \
+             https://cdn.example.com; form-action 'self' http://127.0.0.1:43123; \
+             frame-ancestors 'none'; base-uri 'none'"
+        )
+    );
+}
+
 #[test]
 fn pages_carry_the_security_headers() {
     let page = portal("T").signin(&[], false, false, None, "r-1");

@@ -26,15 +26,17 @@
 // Exit status 0 when every check passed; otherwise the failed check on standard error.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, renameSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
-
-const env = (name) => {
-  const value = process.env[name];
-  assert.ok(value, `${name} is not set (tests/it/browser.rs sets it)`);
-  return value;
-};
+import {
+  env,
+  screenshotsIn,
+  tabTo,
+  timeout,
+  waitForFile,
+  watchedContext,
+  writeWhole,
+} from './common.mjs';
 
 const url = env('STSBRIDGE_BROWSER_URL');
 const idp = env('STSBRIDGE_BROWSER_IDP');
@@ -46,77 +48,7 @@ const switchedFile = env('STSBRIDGE_BROWSER_SWITCHED_FILE');
 const executablePath = process.env.STSBRIDGE_BROWSER_CHROMIUM || '/usr/bin/chromium';
 const samlResponse = process.env.STSBRIDGE_BROWSER_SAML_RESPONSE;
 const samlIdp = process.env.STSBRIDGE_BROWSER_SAML_IDP;
-
-// The screenshots' width: the copies in docs/screenshots stay small.
-const viewport = { width: 1000, height: 760 };
-const timeout = 10_000;
-
-/** Write `text` to `path` whole: the Rust test polls for the file. */
-function writeWhole(path, text) {
-  writeFileSync(`${path}.part`, text, { mode: 0o600 });
-  renameSync(`${path}.part`, path);
-}
-
-/** `NAME.png`: the window; with `whole`, also `NAME-full.png`: the whole page. */
-async function screenshot(page, name, { whole = false } = {}) {
-  await page.screenshot({ path: join(screenshots, `${name}.png`) });
-  if (whole) {
-    await page.screenshot({ path: join(screenshots, `${name}-full.png`), fullPage: true });
-  }
-}
-
-/**
- * A browser context whose pages may not log an error nor violate the Content-Security-Policy:
- * every such message is collected, and `problems()` lists them.
- */
-async function watchedContext(browser, options = {}) {
-  const context = await browser.newContext({ viewport, ...options });
-  context.setDefaultTimeout(timeout);
-  const seen = [];
-  context.on('page', (page) => {
-    page.on('console', (message) => {
-      if (message.type() === 'error' || message.type() === 'warning') {
-        seen.push(`${page.url()}: console ${message.type()}: ${message.text()}`);
-      }
-    });
-    page.on('pageerror', (error) => seen.push(`${page.url()}: uncaught: ${error.message}`));
-    page.on('response', (response) => {
-      if (response.status() >= 400) {
-        seen.push(`${page.url()}: ${response.request().method()} ${response.url()}: ${response.status()}`);
-      }
-    });
-  });
-  if (options.javaScriptEnabled !== false) {
-    // A violation is also logged by Chromium; the event names the directive.
-    await context.addInitScript(() => {
-      document.addEventListener('securitypolicyviolation', (event) => {
-        console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`);
-      });
-    });
-  }
-  return {
-    context,
-    problems: () => seen.slice(),
-    // An error page answers 4xx, which Chromium reports as a failed load: expected for the
-    // pages asked for on purpose, `target` answering `status`.
-    forgive: (target, status) => {
-      for (let i = seen.length - 1; i >= 0; i -= 1) {
-        if (seen[i].includes(target) && seen[i].includes(` ${status}`)) seen.splice(i, 1);
-      }
-    },
-  };
-}
-
-/** Press Tab until `selector` has the focus (30 presses at most): keyboard access. */
-async function tabTo(page, selector) {
-  for (let i = 0; i < 30; i += 1) {
-    await page.keyboard.press('Tab');
-    if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) {
-      return;
-    }
-  }
-  assert.fail(`Tab never reached ${selector} on ${page.url()}`);
-}
+const screenshot = screenshotsIn(screenshots);
 
 /** The sign-in page, then the IdP (which signs the person in at once), then back. */
 async function signIn(page, { keyboard }) {
@@ -176,16 +108,6 @@ async function consoleCredentials(page) {
   assert.match(shown.expiration, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   assert.ok(Date.parse(shown.expiration) > Date.now(), 'not expired');
   return shown;
-}
-
-/** Wait until `path` exists (the Rust test writes it whole) and read it. */
-async function waitForFile(path) {
-  const until = Date.now() + timeout;
-  while (!existsSync(path)) {
-    assert.ok(Date.now() < until, `nobody wrote ${path}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return readFileSync(path, 'utf8');
 }
 
 /**

@@ -5,17 +5,27 @@
 //! posts a Response signed at run time (`support::saml_signer`, for this daemon's `/saml`) from
 //! a page of another origin, the browser picks a role and reaches the console, and signs out.
 //! The credentials it copied to the clipboard are used here with the real AWS SDK while it
-//! waits. Every page is saved as a PNG in `target/browser-screenshots/` (or under
-//! `CARGO_TARGET_DIR`).
+//! waits. `tests/browser/device.mjs` does `aws sso login`'s part: a device code typed on the
+//! verification page and allowed, another denied, and the authorization code flow's consent
+//! allowed to the CLI's loopback listener, while the real SDK polls and redeems here. Every
+//! page is saved as a PNG in `target/browser-screenshots/` (or under `CARGO_TARGET_DIR`).
 
+use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use stsbridge::clock::{Clock as _, Stopwatch, SystemClock};
+use stsbridge::clock::{Clock as _, ManualClock, Stopwatch, SystemClock};
 
-use crate::portal_login::{portal_with_two_roles, portal_with_two_roles_and};
+use crate::portal_login::{
+    Portal, portal_with_two_roles, portal_with_two_roles_and, portal_with_two_roles_on,
+};
 use crate::saml_signer::{SAML_IDP, provider, role_arn, saml_idp, saml_role};
+use crate::sso_flows::{
+    authorize_url, exception, oidc_client, pkce, poll, register_like_the_cli, start_device,
+};
 use crate::support::daemon::{ACCOUNT, code, signed_client};
 use crate::support::saml_idp::TestSamlIdp;
 use crate::support::saml_signer::{SamlResponse, SigningKey};
@@ -147,35 +157,25 @@ impl Exchange {
     }
 }
 
-/// Start `node tests/browser/portal.mjs` on the portal at `url` (whose IdP `corp` the test IdP
-/// serves), expecting `expect` (the script's `STSBRIDGE_BROWSER_EXPECT`), with `extra_env`
-/// besides. The SAML scenario is run with `STSBRIDGE_BROWSER_SAML_RESPONSE` (a signed base64
-/// Response whose Recipient is `<url>/saml`) and `STSBRIDGE_BROWSER_SAML_EXPECT` in `extra_env`,
-/// the SP-initiated one with `STSBRIDGE_BROWSER_SAML_IDP` (the SAML IdP offered on the sign-in
-/// page); without them they are not.
-fn start_script(
-    url: &str,
-    expect: &serde_json::Value,
-    exchange: &Exchange,
-    extra_env: &[(&str, String)],
-) -> Script {
-    let stdout = exchange.dir.path().join("stdout");
-    let stderr = exchange.dir.path().join("stderr");
-    let child = Command::new("node")
-        .arg(script_dir().join("portal.mjs"))
+/// Start `node tests/browser/<script>` with `env` besides the screenshots' directory and the
+/// browser; its output goes to `dir`.
+fn start_node(script: &str, dir: &Path, env: &[(&str, OsString)]) -> Script {
+    let stdout = dir.join("stdout");
+    let stderr = dir.join("stderr");
+    // Only what this test sets: nothing of another run's environment.
+    let inherited = std::env::vars_os()
+        .map(|(k, _)| k)
+        .filter(|k| k.to_string_lossy().starts_with("STSBRIDGE_BROWSER_"));
+    let mut command = Command::new("node");
+    for name in inherited {
+        command.env_remove(name);
+    }
+    let child = command
+        .arg(script_dir().join(script))
         .current_dir(script_dir())
-        .env("STSBRIDGE_BROWSER_URL", url)
-        .env("STSBRIDGE_BROWSER_IDP", "corp")
-        .env("STSBRIDGE_BROWSER_EXPECT", expect.to_string())
         .env("STSBRIDGE_BROWSER_SCREENSHOTS", screenshot_dir())
-        .env("STSBRIDGE_BROWSER_CREDENTIALS_FILE", &exchange.credentials)
-        .env("STSBRIDGE_BROWSER_CALLER_FILE", &exchange.caller)
-        .env("STSBRIDGE_BROWSER_SWITCHED_FILE", &exchange.switched)
         .env("STSBRIDGE_BROWSER_CHROMIUM", chromium())
-        .env_remove("STSBRIDGE_BROWSER_SAML_RESPONSE")
-        .env_remove("STSBRIDGE_BROWSER_SAML_EXPECT")
-        .env_remove("STSBRIDGE_BROWSER_SAML_IDP")
-        .envs(extra_env.iter().map(|(k, v)| (k, v)))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&stdout).expect("stdout file"))
         .stderr(std::fs::File::create(&stderr).expect("stderr file"))
@@ -188,8 +188,8 @@ fn start_script(
     }
 }
 
-#[tokio::test]
-async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and_signs_out() {
+/// Fail (never skip) when this machine lacks a component of the browser tests.
+fn require_components() {
     let missing = missing_components();
     assert!(
         missing.is_empty(),
@@ -201,6 +201,44 @@ async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and
             ""
         }
     );
+}
+
+/// Start `node tests/browser/portal.mjs` on the portal at `url` (whose IdP `corp` the test IdP
+/// serves), expecting `expect` (the script's `STSBRIDGE_BROWSER_EXPECT`), with `extra_env`
+/// besides. The SAML scenario is run with `STSBRIDGE_BROWSER_SAML_RESPONSE` (a signed base64
+/// Response whose Recipient is `<url>/saml`) and `STSBRIDGE_BROWSER_SAML_EXPECT` in `extra_env`,
+/// the SP-initiated one with `STSBRIDGE_BROWSER_SAML_IDP` (the SAML IdP offered on the sign-in
+/// page); without them they are not.
+fn start_script(
+    url: &str,
+    expect: &serde_json::Value,
+    exchange: &Exchange,
+    extra_env: &[(&str, String)],
+) -> Script {
+    let mut env: Vec<(&str, OsString)> = vec![
+        ("STSBRIDGE_BROWSER_URL", url.into()),
+        ("STSBRIDGE_BROWSER_IDP", "corp".into()),
+        ("STSBRIDGE_BROWSER_EXPECT", expect.to_string().into()),
+        (
+            "STSBRIDGE_BROWSER_CREDENTIALS_FILE",
+            exchange.credentials.clone().into(),
+        ),
+        (
+            "STSBRIDGE_BROWSER_CALLER_FILE",
+            exchange.caller.clone().into(),
+        ),
+        (
+            "STSBRIDGE_BROWSER_SWITCHED_FILE",
+            exchange.switched.clone().into(),
+        ),
+    ];
+    env.extend(extra_env.iter().map(|(k, v)| (*k, OsString::from(v))));
+    start_node("portal.mjs", exchange.dir.path(), &env)
+}
+
+#[tokio::test]
+async fn a_browser_signs_in_by_keyboard_copies_the_credentials_switches_role_and_signs_out() {
+    require_components();
     // Besides the OIDC IdP `corp`, the SAML IdP `adfs`, whose two roles only SAML logins see;
     // its SingleSignOnService is served on `localhost`, another site than the daemon's
     // 127.0.0.1, so its POST to the assertion consumer is cross-site, as a real IdP's is.
@@ -378,4 +416,174 @@ async fn the_favicon_a_browser_asks_for_is_not_an_sts_call() {
         p.daemon.audit().await.is_empty(),
         "audited as an STS request"
     );
+}
+
+/// The AWS CLI's loopback listener of the authorization code flow, on `127.0.0.1:0`: records
+/// the query of every request to `/oauth/callback` and answers "done".
+struct Loopback {
+    port: u16,
+    seen: Arc<Mutex<Vec<HashMap<String, String>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Loopback {
+    async fn start() -> Self {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let app = axum::Router::new().route(
+            "/oauth/callback",
+            axum::routing::get(
+                move |axum::extract::Query(query): axum::extract::Query<
+                    HashMap<String, String>,
+                >| {
+                    let record = record.clone();
+                    async move {
+                        record.lock().expect("lock").push(query);
+                        "done"
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        Self { port, seen, task }
+    }
+
+    fn callback(&self) -> String {
+        format!("http://127.0.0.1:{}/oauth/callback", self.port)
+    }
+
+    fn seen(&self) -> Vec<HashMap<String, String>> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for Loopback {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `aws sso login` as a person does it, in chromium (`tests/browser/device.mjs`): the SDK
+/// starts a device authorization and polls; the browser opens `/device`, signs in at the IdP,
+/// types the code (lower case, no hyphen), checks the confirm page and allows; the SDK's next
+/// poll after the interval gets the tokens. A second device code, opened by its link, is
+/// denied: AccessDeniedException. Then the authorization code flow's consent, allowed: the
+/// CLI's loopback listener gets the code, which CreateToken redeems with the PKCE verifier.
+#[tokio::test]
+async fn a_person_approves_a_terminals_device_code_in_a_real_browser() {
+    require_components();
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let Portal { idp: _idp, daemon } = portal_with_two_roles_on(clock.clone()).await;
+    let url = daemon.url.clone();
+    let sso = oidc_client(&url);
+    let approved = start_device(&sso, &url).await;
+    let denied = start_device(&sso, &url).await;
+    let pending = poll(&sso, &approved).await.expect_err("pending");
+    assert_eq!(exception(&pending), "AuthorizationPendingException");
+
+    let cli = register_like_the_cli(&sso, &url).await;
+    let (verifier, challenge) = pkce(7);
+    let loopback = Loopback::start().await;
+    let callback = loopback.callback();
+    let expect = serde_json::json!({
+        "identity": "alice@example.com",
+        "approve": { "userCode": approved.user_code, "clientName": "aws-cli-device" },
+        "deny": {
+            "userCode": denied.user_code,
+            "clientName": "aws-cli-device",
+            "complete": denied.complete,
+        },
+        "authorize": {
+            "url": authorize_url(&url, &cli.id, loopback.port, "state-browser", &challenge),
+            "callback": callback,
+            "clientName": "botocore-client-test",
+        },
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let approved_file = dir.path().join("approved");
+
+    let started = Stopwatch::start();
+    let mut script = start_node(
+        "device.mjs",
+        dir.path(),
+        &[
+            ("STSBRIDGE_BROWSER_URL", url.clone().into()),
+            ("STSBRIDGE_BROWSER_DEVICE_EXPECT", expect.to_string().into()),
+            (
+                "STSBRIDGE_BROWSER_APPROVED_FILE",
+                approved_file.clone().into(),
+            ),
+        ],
+    );
+    let early = file_or_exit(&mut script, Some(&approved_file), &started).await;
+    assert!(
+        early.is_none(),
+        "the browser script ended ({early:?}) before approving the code\n{}",
+        script.output()
+    );
+    // The terminal polls again after the interval (5 s): the tokens.
+    clock.advance(Duration::from_secs(6));
+    let tokens = poll(&sso, &approved)
+        .await
+        .expect("tokens after the approval");
+    assert_eq!(tokens.token_type(), Some("Bearer"));
+    assert_eq!(tokens.expires_in(), 3600);
+    assert!(tokens.access_token().is_some_and(|t| !t.is_empty()));
+    assert!(tokens.refresh_token().is_some_and(|t| !t.is_empty()));
+
+    let done = file_or_exit(&mut script, None, &started).await;
+    let elapsed = started.elapsed();
+    assert!(
+        done.is_some_and(|status| status.success()),
+        "the browser script failed ({done:?})\n{}",
+        script.output()
+    );
+    println!(
+        "device browser test: {} ms\n{}",
+        elapsed.as_millis(),
+        script.output()
+    );
+
+    let refused = poll(&sso, &denied)
+        .await
+        .expect_err("denied in the browser");
+    assert_eq!(exception(&refused), "AccessDeniedException", "{refused:?}");
+
+    let seen = loopback.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        seen[0].get("state").map(String::as_str),
+        Some("state-browser")
+    );
+    let code = seen[0].get("code").expect("a code on the callback");
+    let redeemed = sso
+        .create_token()
+        .client_id(&cli.id)
+        .client_secret(&cli.secret)
+        .grant_type("authorization_code")
+        .code(code)
+        .redirect_uri(&callback)
+        .code_verifier(&verifier)
+        .send()
+        .await
+        .expect("CreateToken with the code the browser brought");
+    assert_eq!(redeemed.token_type(), Some("Bearer"));
+    assert!(redeemed.access_token().is_some_and(|t| !t.is_empty()));
+
+    for page in [
+        "device-code",
+        "device-confirm",
+        "device-approved",
+        "device-denied",
+        "device-authorize",
+    ] {
+        let png = std::fs::read(screenshot_dir().join(format!("{page}.png"))).expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{page}.png is a PNG");
+    }
 }

@@ -23,7 +23,7 @@ pub(crate) fn oidc_client(url: &str) -> Client {
 }
 
 /// A PKCE verifier and its S256 challenge.
-fn pkce(seed: u8) -> (String, String) {
+pub(crate) fn pkce(seed: u8) -> (String, String) {
     let verifier: String = (0..64)
         .map(|i| char::from(b'a' + (seed.wrapping_add(i) % 26)))
         .collect();
@@ -33,16 +33,16 @@ fn pkce(seed: u8) -> (String, String) {
 }
 
 /// The exception name of an SDK error.
-fn exception<E: aws_sdk_ssooidc::error::ProvideErrorMetadata>(e: &E) -> String {
+pub(crate) fn exception<E: aws_sdk_ssooidc::error::ProvideErrorMetadata>(e: &E) -> String {
     e.code().unwrap_or("<no code>").to_owned()
 }
 
-struct Registered {
-    id: String,
-    secret: String,
+pub(crate) struct Registered {
+    pub(crate) id: String,
+    pub(crate) secret: String,
 }
 
-async fn register_like_the_cli(sso: &Client, url: &str) -> Registered {
+pub(crate) async fn register_like_the_cli(sso: &Client, url: &str) -> Registered {
     let r = sso
         .register_client()
         .client_name("botocore-client-test")
@@ -62,7 +62,13 @@ async fn register_like_the_cli(sso: &Client, url: &str) -> Registered {
 }
 
 /// The authorize URL the AWS CLI opens, for a listener on `port`.
-fn authorize_url(url: &str, client_id: &str, port: u16, state: &str, challenge: &str) -> String {
+pub(crate) fn authorize_url(
+    url: &str,
+    client_id: &str,
+    port: u16,
+    state: &str,
+    challenge: &str,
+) -> String {
     let query = serde_urlencoded::to_string([
         ("response_type", "code"),
         ("client_id", client_id),
@@ -339,14 +345,14 @@ async fn follow(
     page
 }
 
-struct Device {
-    client: Registered,
-    device_code: String,
-    user_code: String,
-    complete: String,
+pub(crate) struct Device {
+    pub(crate) client: Registered,
+    pub(crate) device_code: String,
+    pub(crate) user_code: String,
+    pub(crate) complete: String,
 }
 
-async fn start_device(sso: &Client, url: &str) -> Device {
+pub(crate) async fn start_device(sso: &Client, url: &str) -> Device {
     let r = sso
         .register_client()
         .client_name("aws-cli-device")
@@ -377,7 +383,7 @@ async fn start_device(sso: &Client, url: &str) -> Device {
     }
 }
 
-async fn poll(
+pub(crate) async fn poll(
     sso: &Client,
     device: &Device,
 ) -> Result<
