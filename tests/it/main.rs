@@ -23,6 +23,7 @@ mod sso_flows;
 mod sso_login;
 mod sso_oidc;
 mod sso_portal;
+mod sso_sdks;
 mod sts;
 mod support;
 mod tls;

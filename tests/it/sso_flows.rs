@@ -407,11 +407,25 @@ async fn decide(
     device: &Device,
     decision: &str,
 ) -> crate::portal_login::Answer {
-    let first = browser.get(&device.complete).await;
+    let link = (device.complete.as_str(), device.user_code.as_str());
+    answer_device(browser, url, link, "aws-cli-device", decision).await
+}
+
+/// Open the verification `link` (and its user code), signing in when needed, check the confirm
+/// page names `client_name`, the code and the local address, and answer `decision`: the final
+/// page.
+pub(crate) async fn answer_device(
+    browser: &mut Browser,
+    url: &str,
+    (link, user_code): (&str, &str),
+    client_name: &str,
+    decision: &str,
+) -> crate::portal_login::Answer {
+    let first = browser.get(link).await;
     let page = follow(browser, url, first).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert_eq!(element_text(&page.body, "user-code"), device.user_code);
-    assert_eq!(element_text(&page.body, "client-name"), "aws-cli-device");
+    assert_eq!(element_text(&page.body, "user-code"), user_code);
+    assert_eq!(element_text(&page.body, "client-name"), client_name);
     assert_eq!(element_text(&page.body, "requested-from"), "127.0.0.1");
     assert!(page.body.contains("id=\"phishing-warning\""));
     let token = input_value(&page.body, "csrf_token");
@@ -420,7 +434,7 @@ async fn decide(
             &format!("{url}/device"),
             &[
                 ("csrf_token", token.as_str()),
-                ("user_code", &device.user_code),
+                ("user_code", user_code),
                 ("decision", decision),
             ],
         )

@@ -165,7 +165,6 @@ fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<Strin
 /// session and the endpoints. The cache's JSON and the stanzas printed.
 ///
 /// It needs CreateToken (and the portal API for the role listing): the tests of those call it.
-#[allow(dead_code)] // until CreateToken lands (issue 15)
 pub async fn login_with_the_device_flow_writes_the_token_cache(
     daemon: &Daemon,
     dir: &Path,

@@ -710,33 +710,15 @@ async fn botocore_pages_takes_credentials_and_reads_the_errors() {
     let p = portal().await;
     let tokens = p.alice().await;
     let now = stsbridge::clock::unix_seconds(p.clock.now());
-    let script = format!(
-        "{}/tests/botocore/sso_portal.py",
-        env!("CARGO_MANIFEST_DIR")
-    );
     let empty = tempfile::NamedTempFile::new().expect("an empty AWS config");
-    let mut command = std::process::Command::new("python3");
+    let mut command = crate::support::botocore::script("sso_portal.py");
     command
-        .arg(&script)
         .env("STSBRIDGE_SSO_ENDPOINT", format!("{}/sso", p.daemon.url))
         .env("STSBRIDGE_SSO_TOKEN", &tokens.access_token)
         .env("STSBRIDGE_SSO_ACCOUNT", ACCOUNT)
         .env("AWS_CONFIG_FILE", empty.path())
-        .env("AWS_SHARED_CREDENTIALS_FILE", empty.path())
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_ENDPOINT_URL_SSO");
-    // The daemon answers on this runtime meanwhile.
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .expect("join")
-        .expect("python3 runs (the botocore check needs python3 with boto3: apt-get install python3-boto3)");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the botocore check needs python3 with boto3 (apt-get install python3-boto3): {stderr}"
-    );
-    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+        .env("AWS_SHARED_CREDENTIALS_FILE", empty.path());
+    let seen = crate::support::botocore::run(command).await;
     assert_eq!(
         seen["accounts"],
         serde_json::json!([

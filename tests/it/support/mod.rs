@@ -1,5 +1,6 @@
 //! Shared test fixtures: in-process IdPs, a running daemon, helpers.
 
+pub mod botocore;
 pub mod daemon;
 pub mod idp;
 pub mod pki;
