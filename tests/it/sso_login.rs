@@ -297,7 +297,6 @@ fn query(url: &reqwest::Url) -> std::collections::HashMap<String, String> {
 /// succeed and the token cache hold the session's tokens. The cache's JSON and the stanzas.
 ///
 /// It needs the authorize endpoint and CreateToken: the tests of those call it.
-#[allow(dead_code)] // until the authorize endpoint and CreateToken land (issue 15)
 pub async fn login_with_the_authorization_code_flow_writes_the_token_cache(
     daemon: &Daemon,
     dir: &Path,

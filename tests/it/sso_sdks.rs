@@ -15,9 +15,10 @@ use std::process::Command;
 use stsbridge::clock::{Clock as _, SystemClock};
 
 use crate::portal_login::{Browser, Portal, portal_with_two_roles_on};
-use crate::sso_flows::answer_device;
+use crate::sso_flows::{answer_device, consent};
 use crate::sso_login::{
-    cache_path, login_with_the_device_flow_writes_the_token_cache, write_aws_config,
+    cache_path, login_with_the_authorization_code_flow_writes_the_token_cache,
+    login_with_the_device_flow_writes_the_token_cache, write_aws_config,
 };
 use crate::support::botocore;
 use crate::support::daemon::ACCOUNT;
@@ -201,4 +202,59 @@ async fn botocore_and_the_rust_sdk_sign_in_take_credentials_and_refresh_by_thems
         })
         .count();
     assert_eq!(refreshes, 2, "one silent refresh each");
+}
+
+/// `stsbridge login` without `--device`: the AWS CLI v2's authorization code flow with PKCE.
+/// The browser opens the authorize URL login prints, signs in at the IdP through the portal,
+/// allows the client, and is sent to login's loopback listener, which redeems the code; the
+/// cached access token then lists the person's roles through the real SDK.
+#[tokio::test]
+async fn stsbridge_login_signs_in_with_the_authorization_code_flow() {
+    let Portal { idp: _idp, daemon } =
+        portal_with_two_roles_on(std::sync::Arc::new(SystemClock)).await;
+    let url = daemon.url.clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_aws_config(dir.path(), &daemon);
+    let mut browser = Browser::new(&url);
+    let browse = async |authorize: reqwest::Url| {
+        let location = consent(
+            &mut browser,
+            &url,
+            authorize.as_str(),
+            "stsbridge-login",
+            "allow",
+        )
+        .await;
+        assert!(location.starts_with("http://127.0.0.1:"), "{location}");
+        let listener = reqwest::get(&location).await.expect("login's listener");
+        assert_eq!(listener.status().as_u16(), 200);
+    };
+    let (cache, stanzas) = login_with_the_authorization_code_flow_writes_the_token_cache(
+        &daemon,
+        dir.path(),
+        &[],
+        browse,
+    )
+    .await;
+    assert!(stanzas.contains("sso_role_name = Reader"), "{stanzas}");
+    let sso = aws_sdk_sso::Client::from_conf(
+        aws_sdk_sso::Config::builder()
+            .behavior_version(aws_sdk_sso::config::BehaviorVersion::latest())
+            .region(aws_sdk_sso::config::Region::new("eu-central-1"))
+            .endpoint_url(format!("{url}/sso"))
+            .build(),
+    );
+    let roles = sso
+        .list_account_roles()
+        .access_token(cache["accessToken"].as_str().expect("token"))
+        .account_id(ACCOUNT)
+        .send()
+        .await
+        .expect("ListAccountRoles");
+    let names: Vec<_> = roles
+        .role_list()
+        .iter()
+        .filter_map(|r| r.role_name())
+        .collect();
+    assert_eq!(names, ["Reader", "Writer"]);
 }
