@@ -85,6 +85,14 @@ async fn start_device_authorization(
         "StartDeviceAuthorization",
         body,
         async |call: &Call<'_>| {
+            // A device authorization is a login attempt (and a record stored for ten minutes):
+            // throttled per source address as the portal's logins are, answered as the model's
+            // SlowDownException.
+            if let Some(portal) = call.app.portal.as_deref() {
+                portal
+                    .admit_attempt(call.origin.source_ip)
+                    .map_err(|_| ApiError::SsoOidc(crate::error::SsoOidcFault::SlowDown))?;
+            }
             let request = sso::parse_body(&call.body)?;
             let cx = devices::StartContext {
                 store: call.app.state.store(),

@@ -334,10 +334,17 @@ impl Portal {
     /// A login attempt of `visit`'s source address: refused (`Throttling`, 429) beyond
     /// `[signin] logins_per_minute`.
     pub fn admit_login(&self, visit: &Visit<'_>) -> Result<(), ApiError> {
-        if self.logins.admit(visit.origin.source_ip) {
+        self.admit_attempt(visit.origin.source_ip)
+    }
+
+    /// A login attempt from `source` (also a device authorization started, or a user code
+    /// looked up at `/device`: each is a step of a login): refused (`Throttling`, 429) beyond
+    /// `[signin] logins_per_minute`.
+    pub fn admit_attempt(&self, source: Option<std::net::IpAddr>) -> Result<(), ApiError> {
+        if self.logins.admit(source) {
             Ok(())
         } else {
-            tracing::warn!(source = ?visit.origin.source_ip, "login attempts throttled");
+            tracing::warn!(?source, "login attempts throttled");
             Err(ApiError::Throttling)
         }
     }

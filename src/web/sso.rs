@@ -209,6 +209,9 @@ impl Portal {
                 request_id,
             ));
         };
+        // Each code tried counts as a login attempt: 20^8 codes live ten minutes, guessing one
+        // (to approve someone's terminal as oneself) is throttled per source address.
+        self.admit_login(visit)?;
         let pending = devices::pending(visit.state.store(), &user_code, visit.now)
             .await?
             .ok_or(ApiError::Portal(PortalFault::InvalidUserCode))?;

@@ -711,3 +711,35 @@ async fn follow_local(
     }
     page
 }
+
+/// Starting device authorizations counts against `[signin] logins_per_minute` per source
+/// address (each stores a record for ten minutes): beyond, the model's SlowDownException.
+#[tokio::test]
+async fn device_authorizations_are_throttled_per_source_like_logins() {
+    use crate::support::daemon::{Daemon, Setup};
+    let daemon = Daemon::start(Setup {
+        server: "public_url = \"http://{LISTEN}\"".to_owned(),
+        extra: "[signin]\nlogins_per_minute = 2\n".to_owned(),
+        ..Setup::default()
+    })
+    .await;
+    let sso = oidc_client(&daemon.url);
+    let r = sso
+        .register_client()
+        .client_name("flood")
+        .client_type("public")
+        .send()
+        .await
+        .expect("RegisterClient");
+    let start = || {
+        sso.start_device_authorization()
+            .client_id(r.client_id().expect("id"))
+            .client_secret(r.client_secret().expect("secret"))
+            .start_url(&daemon.url)
+            .send()
+    };
+    start().await.expect("first");
+    start().await.expect("second");
+    let e = start().await.expect_err("third in the minute");
+    assert_eq!(exception(&e), "SlowDownException");
+}
