@@ -22,6 +22,20 @@ pub(crate) fn oidc_client(url: &str) -> Client {
     Client::from_conf(config)
 }
 
+/// CreateToken with the refresh token `token`, as client `who` with `secret`.
+fn refresh_grant(
+    sso: &Client,
+    who: &Registered,
+    secret: &str,
+    token: impl Into<String>,
+) -> aws_sdk_ssooidc::operation::create_token::builders::CreateTokenFluentBuilder {
+    sso.create_token()
+        .client_id(&who.id)
+        .client_secret(secret)
+        .grant_type("refresh_token")
+        .refresh_token(token)
+}
+
 /// A PKCE verifier and its S256 challenge.
 pub(crate) fn pkce(seed: u8) -> (String, String) {
     let verifier: String = (0..64)
@@ -209,35 +223,20 @@ async fn the_cli_authorization_code_flow_signs_in_at_the_idp_redeems_once_and_re
 
     // An hour later the access token is over; the refresh token gets a new one.
     clock.advance(Duration::from_secs(3700));
-    let refreshed = sso
-        .create_token()
-        .client_id(&client.id)
-        .client_secret(&client.secret)
-        .grant_type("refresh_token")
-        .refresh_token(&refresh)
+    let refreshed = refresh_grant(&sso, &client, &client.secret, &refresh)
         .send()
         .await
         .expect("refresh");
     assert_eq!(refreshed.expires_in(), 3600);
     assert_ne!(refreshed.access_token(), Some(access.as_str()));
     for (who, token) in [(&other, refresh.as_str()), (&client, access.as_str())] {
-        let e = sso
-            .create_token()
-            .client_id(&who.id)
-            .client_secret(&who.secret)
-            .grant_type("refresh_token")
-            .refresh_token(token)
+        let e = refresh_grant(&sso, &who, &who.secret, token)
             .send()
             .await
             .expect_err("another client's refresh token, or an access token");
         assert_eq!(exception(&e), "InvalidGrantException", "{e:?}");
     }
-    let wrong_secret = sso
-        .create_token()
-        .client_id(&client.id)
-        .client_secret(&other.secret)
-        .grant_type("refresh_token")
-        .refresh_token(&refresh)
+    let wrong_secret = refresh_grant(&sso, &client, &other.secret, &refresh)
         .send()
         .await
         .expect_err("another client's secret");
@@ -245,12 +244,7 @@ async fn the_cli_authorization_code_flow_signs_in_at_the_idp_redeems_once_and_re
 
     // The portal session lasts 8 hours by default: so does the refresh token.
     clock.advance(Duration::from_secs(8 * 3600));
-    let e = sso
-        .create_token()
-        .client_id(&client.id)
-        .client_secret(&client.secret)
-        .grant_type("refresh_token")
-        .refresh_token(&refresh)
+    let e = refresh_grant(&sso, &client, &client.secret, &refresh)
         .send()
         .await
         .expect_err("ended with the portal session");
@@ -501,12 +495,7 @@ async fn the_device_flow_is_pending_until_approved_in_the_browser_then_redeemed_
         .filter(|e| e.event_name == "CreateToken" && e.error_code.is_none())
         .find_map(|e| e.response_elements?["loginId"].as_str().map(str::to_owned))
         .expect("the CreateToken event names the login");
-    let refreshed = sso
-        .create_token()
-        .client_id(&device.client.id)
-        .client_secret(&device.client.secret)
-        .grant_type("refresh_token")
-        .refresh_token(&refresh)
+    let refreshed = refresh_grant(&sso, &device.client, &device.client.secret, &refresh)
         .send()
         .await
         .expect("refresh before the revocation");
@@ -516,12 +505,7 @@ async fn the_device_flow_is_pending_until_approved_in_the_browser_then_redeemed_
             login_id: login_id.clone(),
         })
         .await;
-    let refused = sso
-        .create_token()
-        .client_id(&device.client.id)
-        .client_secret(&device.client.secret)
-        .grant_type("refresh_token")
-        .refresh_token(&refresh)
+    let refused = refresh_grant(&sso, &device.client, &device.client.secret, &refresh)
         .send()
         .await
         .expect_err("revoked");
@@ -681,12 +665,7 @@ async fn a_saml_person_approves_a_device_and_the_login_ends_with_the_assertions_
     let refresh = tokens.refresh_token().expect("refresh").to_owned();
     let refresh_at = |seconds| {
         clock.advance(Duration::from_secs(seconds));
-        sso.create_token()
-            .client_id(&device.client.id)
-            .client_secret(&device.client.secret)
-            .grant_type("refresh_token")
-            .refresh_token(&refresh)
-            .send()
+        refresh_grant(&sso, &device.client, &device.client.secret, &refresh).send()
     };
     refresh_at(7 * 3600)
         .await
