@@ -230,7 +230,7 @@ async fn the_cli_authorization_code_flow_signs_in_at_the_idp_redeems_once_and_re
     assert_eq!(refreshed.expires_in(), 3600);
     assert_ne!(refreshed.access_token(), Some(access.as_str()));
     for (who, token) in [(&other, refresh.as_str()), (&client, access.as_str())] {
-        let e = refresh_grant(&sso, &who, &who.secret, token)
+        let e = refresh_grant(&sso, who, &who.secret, token)
             .send()
             .await
             .expect_err("another client's refresh token, or an access token");
