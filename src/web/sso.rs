@@ -36,6 +36,9 @@ struct Consent<'a> {
     client_name: &'a str,
     user_code: Option<&'a str>,
     requested_from: String,
+    /// The person's own address, when the request came from another one: a device code sent
+    /// by someone else is the phishing this page guards against.
+    elsewhere: Option<String>,
     requested_at: String,
     action: &'static str,
     fields: Vec<Hidden<'a>>,
@@ -89,6 +92,7 @@ impl Portal {
                 client_name: &ask.client.client_name,
                 user_code: None,
                 requested_from: format!("a program on this computer (listening on port {port})"),
+                elsewhere: None,
                 requested_at: iso8601(visit.now),
                 action: AUTHORIZE_PATH,
                 fields: vec![Hidden {
@@ -222,6 +226,11 @@ impl Portal {
                 client_name: &pending.client_name,
                 user_code: Some(&user_code),
                 requested_from: pending.requested_from.clone(),
+                elsewhere: visit
+                    .origin
+                    .source_ip
+                    .map(|ip| ip.to_string())
+                    .filter(|mine| *mine != pending.requested_from),
                 requested_at: iso8601(from_unix_seconds(pending.started_at)),
                 action: DEVICE_PATH,
                 fields: vec![Hidden {
@@ -326,6 +335,7 @@ impl Portal {
             client_name: &'a str,
             user_code: Option<&'a str>,
             requested_from: &'a str,
+            elsewhere: Option<&'a str>,
             requested_at: &'a str,
             access_until: String,
             action: &'static str,
@@ -339,6 +349,7 @@ impl Portal {
             client_name: consent.client_name,
             user_code: consent.user_code,
             requested_from: &consent.requested_from,
+            elsewhere: consent.elsewhere.as_deref(),
             requested_at: &consent.requested_at,
             access_until: iso8601(login_end(session)),
             action: consent.action,

@@ -489,11 +489,16 @@ pub(crate) async fn portal_with_two_roles_and(
         chained_role(),
     ];
     roles.extend(more_roles);
-    finish_portal_with(idp, roles, more_idps, Arc::new(SystemClock)).await
+    finish_portal_with(idp, roles, more_idps, Arc::new(SystemClock), "").await
 }
 
 /// [`portal_with_two_roles`] on `clock`.
 pub(crate) async fn portal_with_two_roles_on(clock: Arc<dyn Clock>) -> Portal {
+    portal_with_two_roles_serving(clock, "").await
+}
+
+/// [`portal_with_two_roles_on`] with more lines of the `[server]` table (`trusted_proxies`).
+pub(crate) async fn portal_with_two_roles_serving(clock: Arc<dyn Clock>, server: &str) -> Portal {
     let idp = TestIdp::start().await;
     let provider = idp.provider();
     let roles = vec![
@@ -501,11 +506,11 @@ pub(crate) async fn portal_with_two_roles_on(clock: Arc<dyn Clock>) -> Portal {
         role("Writer", &provider, "alice", 3600),
         chained_role(),
     ];
-    finish_portal_with(idp, roles, Vec::new(), clock).await
+    finish_portal_with(idp, roles, Vec::new(), clock, server).await
 }
 
 async fn finish_portal(idp: TestIdp, roles: Vec<(String, String)>) -> Portal {
-    finish_portal_with(idp, roles, Vec::new(), Arc::new(SystemClock)).await
+    finish_portal_with(idp, roles, Vec::new(), Arc::new(SystemClock), "").await
 }
 
 async fn finish_portal_with(
@@ -513,6 +518,7 @@ async fn finish_portal_with(
     roles: Vec<(String, String)>,
     more_idps: Vec<(String, String)>,
     clock: Arc<dyn Clock>,
+    server: &str,
 ) -> Portal {
     let provider = idp.provider();
     let mut all = roles;
@@ -530,7 +536,7 @@ async fn finish_portal_with(
     let daemon = Daemon::start(Setup {
         idps,
         roles: all,
-        server: "public_url = \"http://{LISTEN}\"".to_owned(),
+        server: format!("public_url = \"http://{{LISTEN}}\"\n{server}"),
         extra: "[accounts]\n\"123456789012\" = \"Production <main>\"\n".to_owned(),
         clock,
         ..Setup::default()

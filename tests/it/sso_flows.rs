@@ -722,3 +722,62 @@ async fn device_authorizations_are_throttled_per_source_like_logins() {
     let e = start().await.expect_err("third in the minute");
     assert_eq!(exception(&e), "SlowDownException");
 }
+
+/// Behind a trusted proxy, a device authorization started from another address than the
+/// approving browser's says so on the confirm page, naming both: a code someone else sent is
+/// the phishing the page guards against. From the same address, no such warning.
+#[tokio::test]
+async fn the_confirm_page_warns_when_the_request_came_from_another_address() {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let Portal { idp: _idp, daemon } = crate::portal_login::portal_with_two_roles_serving(
+        clock,
+        "trusted_proxies = [\"127.0.0.1/32\"]\n",
+    )
+    .await;
+    let url = daemon.url.clone();
+    let sso = oidc_client(&url);
+    let r = sso
+        .register_client()
+        .client_name("far-away")
+        .client_type("public")
+        .send()
+        .await
+        .expect("RegisterClient");
+    // Started through the proxy by a machine at 203.0.113.9.
+    let body = serde_json::json!({
+        "clientId": r.client_id(),
+        "clientSecret": r.client_secret(),
+        "startUrl": url,
+    });
+    let answer = reqwest::Client::new()
+        .post(format!("{url}/sso-oidc/device_authorization"))
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("StartDeviceAuthorization")
+        .bytes()
+        .await
+        .expect("body");
+    let started: serde_json::Value = serde_json::from_slice(&answer).expect("JSON");
+    let link = started["verificationUriComplete"].as_str().expect("link");
+    let mut browser = Browser::new(&url);
+    let first = browser.get(link).await;
+    let page = follow(&mut browser, &url, first).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(element_text(&page.body, "requested-from"), "203.0.113.9");
+    assert!(
+        page.body.contains("id=\"elsewhere-warning\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("you are at <strong>127.0.0.1</strong>"));
+
+    // From the browser's own address: no such warning.
+    let near = start_device(&sso, &url).await;
+    let first = browser.get(&near.complete).await;
+    let page = follow(&mut browser, &url, first).await;
+    assert_eq!(element_text(&page.body, "requested-from"), "127.0.0.1");
+    assert!(!page.body.contains("elsewhere-warning"));
+}
