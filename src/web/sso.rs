@@ -118,7 +118,7 @@ impl Portal {
         let session = self
             .person_session(visit)
             .ok_or(ApiError::Portal(PortalFault::SessionRequired))?;
-        self.check_consent_form(visit, &session, form)?;
+        self.check_consent_form(visit, &binding(&session, None), form)?;
         let query = field(form, "request").unwrap_or_default();
         let ask = match self.authorize_ask(visit, query)? {
             Ok(ask) => ask,
@@ -252,10 +252,13 @@ impl Portal {
         let session = self
             .person_session(visit)
             .ok_or(ApiError::Portal(PortalFault::SessionRequired))?;
-        self.check_consent_form(visit, &session, form)?;
         let user_code = field(form, "user_code")
             .and_then(devices::normalize_user_code)
             .ok_or(ApiError::Portal(PortalFault::InvalidUserCode))?;
+        // The form's token is bound to the code its confirm page showed (that page, a lookup,
+        // is throttled): a code cannot be guessed by posting here.
+        self.check_consent_form(visit, &binding(&session, Some(&user_code)), form)?;
+        self.admit_login(visit)?;
         let allowed = decision(form)?;
         let store = visit.state.store();
         let pending = devices::pending(store, &user_code, visit.now)
@@ -354,7 +357,7 @@ impl Portal {
             access_until: iso8601(login_end(session)),
             action: consent.action,
             fields: &consent.fields,
-            csrf_token: self.form_token(visit, &session.id)?,
+            csrf_token: self.form_token(visit, &binding(session, consent.user_code))?,
         };
         Ok(self.html("sso_consent.html", context, request_id))
     }
@@ -363,14 +366,14 @@ impl Portal {
     fn check_consent_form(
         &self,
         visit: &Visit<'_>,
-        session: &PortalSession,
+        binding: &str,
         form: &[(String, String)],
     ) -> Result<(), ApiError> {
         csrf::check(
             &visit.keyring(),
             &self.public_url,
             visit.origins(),
-            &session.id,
+            binding,
             field(form, csrf::FIELD),
             visit.now,
         )
@@ -394,6 +397,15 @@ impl Portal {
             }),
             visit.now,
         )
+    }
+}
+
+/// What a consent form's token is bound to: the portal session, and for a device the user code
+/// its confirm page showed.
+fn binding(session: &PortalSession, user_code: Option<&str>) -> String {
+    match user_code {
+        Some(code) => format!("{}:device:{code}", session.id),
+        None => format!("{}:authorize", session.id),
     }
 }
 

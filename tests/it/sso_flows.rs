@@ -551,6 +551,26 @@ async fn a_denied_an_expired_and_a_mistyped_device_code_are_refused() {
         .expect_err("another client's device code");
     assert_eq!(exception(&e), "InvalidGrantException");
 
+    // A confirm page's form answers for its own code only: codes cannot be guessed by posting.
+    let shown = browser.get(&other.complete).await;
+    let shown = follow(&mut browser, &url, shown).await;
+    let token = input_value(&shown.body, "csrf_token");
+    let third = start_device(&sso, &url).await;
+    let guessed = browser
+        .post(
+            &format!("{url}/device"),
+            &[
+                ("csrf_token", token.as_str()),
+                ("user_code", &third.user_code),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    assert_eq!(guessed.status, 403, "{}", guessed.body);
+    assert!(guessed.body.contains("InvalidFormToken"));
+    let e = poll(&sso, &third).await.expect_err("still pending");
+    assert_eq!(exception(&e), "AuthorizationPendingException");
+
     // Ten minutes later the code is over, for the page and for the client.
     clock.advance(Duration::from_secs(601));
     let page = browser.get(&other.complete).await;
