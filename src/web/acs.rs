@@ -36,13 +36,22 @@ impl Portal {
                 "The form carries no SAMLResponse.",
             ))?;
         let relay_state = field(form, "RelayState").filter(|r| !r.is_empty());
-        // A deep link of another site (AWS's console, say) is not followed: the console here.
-        let return_to = relay_state
-            .filter(|r| super::is_local_path(r))
-            .unwrap_or(flow::CONSOLE_PATH)
-            .to_owned();
         let keyring = visit.keyring();
         let pending = saml::pending_flow(self.cookies, &keyring, visit.cookies(), visit.now);
+        // An SSO page (device approval, authorize) is returned to only from this browser's own
+        // pending login for it (its sealed flow says where): a Response another site posts with
+        // such a RelayState must not sign the browser in there as someone else.
+        let sso_return = pending
+            .as_ref()
+            .map(|flow| flow.return_to.clone())
+            .filter(|path| super::is_return_path(path));
+        // A deep link of another site (AWS's console, say) is not followed: the console here.
+        let return_to = sso_return.clone().unwrap_or_else(|| {
+            relay_state
+                .filter(|r| super::is_local_path(r) && !super::is_return_path(r))
+                .unwrap_or(flow::CONSOLE_PATH)
+                .to_owned()
+        });
         let federation = visit.state.federation();
         let signed_in =
             saml::verify_response(response, pending.as_ref(), &federation, visit.now).await?;
@@ -68,7 +77,8 @@ impl Portal {
         if unix_seconds(visit.now) >= session.expires_at {
             return Err(ApiError::ExpiredToken);
         }
-        if super::is_return_path(&return_to) {
+        session.unsolicited = pending.is_none();
+        if sso_return.is_some() {
             // Signed in for an SSO page (device approval, authorize): no role is issued now, so
             // the assertion is used up here; roles are issued later from the session's identity.
             use_up(visit, &session).await?;

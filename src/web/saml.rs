@@ -121,8 +121,15 @@ pub(super) async fn start_saml(
         acs_url: &acs_url,
         issuer: &issuer,
     };
+    // An SSO page's address (its query holds a client id of hundreds of characters) would
+    // overrun SAML's 80-byte RelayState: the page's path goes instead, and the assertion
+    // consumer takes the whole address from this sealed flow.
+    let relay_state = match flow.return_to.split_once('?') {
+        Some((page, _)) if super::is_return_path(&flow.return_to) => page,
+        _ => flow.return_to.as_str(),
+    };
     let url = request
-        .redirect_url(Some(&flow.return_to), key.as_ref(), &rng)
+        .redirect_url(Some(relay_state), key.as_ref(), &rng)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let cookie = start
         .cookies

@@ -36,6 +36,11 @@ pub struct PortalSession {
     pub expires_at: i64,
     /// The credentials in use, if a role was chosen.
     pub current: Option<Current>,
+    /// Signed in by an assertion this browser did not ask for (IdP-initiated SAML): another
+    /// site can post one, so the SSO pages do not take such a session as the person's; they
+    /// ask for a sign-in of this browser's own.
+    #[serde(default)]
+    pub unsolicited: bool,
 }
 
 /// The credentials a portal session uses.
@@ -77,6 +82,7 @@ impl PortalSession {
             identity: Some(identity),
             expires_at: unix_seconds(now + length),
             current: None,
+            unsolicited: false,
         })
     }
 
@@ -100,6 +106,7 @@ impl PortalSession {
                 session_token,
                 chained_from: None,
             }),
+            unsolicited: false,
         })
     }
 

@@ -45,9 +45,13 @@ struct Consent<'a> {
 }
 
 impl Portal {
-    /// The portal session of `visit` with an identity an IdP vouched for, if any.
+    /// The portal session of `visit` with an identity an IdP vouched for at this browser's own
+    /// request, if any (not one signed in with credentials, nor by an unsolicited assertion:
+    /// another site can post those, and the person would approve as someone else).
     fn person_session(&self, visit: &Visit<'_>) -> Option<PortalSession> {
-        self.session(visit).ok().filter(|s| s.identity.is_some())
+        self.session(visit)
+            .ok()
+            .filter(|s| s.identity.is_some() && !s.unsolicited)
     }
 
     /// The sign-in page that comes back to `return_to`.

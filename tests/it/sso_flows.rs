@@ -654,8 +654,10 @@ async fn a_saml_person_approves_a_device_and_the_login_ends_with_the_assertions_
     assert!(start.location.starts_with(&format!("{idp_origin}/sso?")));
     let idp_page = browser.get(&start.location).await;
     let answer = input_value(&idp_page.body, "SAMLResponse");
-    let relay = input_value(&idp_page.body, "RelayState").replace("&amp;", "&");
-    assert_eq!(relay, format!("/device?user_code={}", device.user_code));
+    // The RelayState is the page's path (SAML's is 80 bytes at most); the whole address comes
+    // from this browser's sealed login flow.
+    let relay = input_value(&idp_page.body, "RelayState");
+    assert_eq!(relay, "/device");
     let back = browser
         .post(
             &format!("{url}/saml"),
@@ -663,7 +665,10 @@ async fn a_saml_person_approves_a_device_and_the_login_ends_with_the_assertions_
         )
         .await;
     assert_eq!(back.status, 303, "{}", back.body);
-    assert_eq!(back.location, relay);
+    assert_eq!(
+        back.location,
+        format!("/device?user_code={}", device.user_code)
+    );
     // The assertion is used up: posted again, it is refused.
     let mut replayer = Browser::new(&idp_origin);
     let replayed = replayer
@@ -694,6 +699,47 @@ async fn a_saml_person_approves_a_device_and_the_login_ends_with_the_assertions_
         .await
         .expect_err("past SessionNotOnOrAfter");
     assert_eq!(exception(&e), "ExpiredTokenException");
+}
+
+/// Login CSRF: another site posts an assertion of its own (IdP-initiated, unsolicited) with an
+/// SSO page as RelayState. The browser is not sent to the SSO page, and the session it gets is
+/// not taken by the SSO pages: they ask for a sign-in of the browser's own, so the person never
+/// approves a terminal as someone else.
+#[tokio::test]
+async fn an_unsolicited_assertion_never_signs_a_browser_in_for_the_sso_pages() {
+    use crate::saml_signer::{provider, role_arn, saml_idp, saml_role};
+    use crate::support::daemon::{Daemon, Setup};
+    use crate::support::saml_signer::{SamlResponse, SigningKey};
+
+    let daemon = Daemon::start(Setup {
+        idps: vec![saml_idp("")],
+        roles: vec![saml_role("saml-admin")],
+        server: "public_url = \"http://{LISTEN}\"".to_owned(),
+        ..Setup::default()
+    })
+    .await;
+    let url = daemon.url.clone();
+    let sso = oidc_client(&url);
+    let device = start_device(&sso, &url).await;
+    let attackers = SamlResponse::new(&format!("{url}/saml"), SystemClock.now())
+        .role(&role_arn("saml-admin"), &provider())
+        .sign_base64(&SigningKey::idp());
+    let relay = format!("/device?user_code={}", device.user_code);
+    let mut victim = Browser::new("https://evil.example");
+    let posted = victim
+        .post(
+            &format!("{url}/saml"),
+            &[("SAMLResponse", &attackers), ("RelayState", &relay)],
+        )
+        .await;
+    assert_eq!(posted.status, 303, "{}", posted.body);
+    assert_eq!(posted.location, "/console", "not the SSO page");
+    // The device page does not take that session: it sends the browser to sign in.
+    let page = victim.get(&format!("{url}{relay}")).await;
+    assert_eq!(page.status, 302, "{}", page.body);
+    assert!(page.location.starts_with("/signin/"), "{}", page.location);
+    let e = poll(&sso, &device).await.expect_err("nothing approved");
+    assert_eq!(exception(&e), "AuthorizationPendingException");
 }
 
 /// Follow redirects that stay on this server; stop at one that leaves it.
