@@ -227,6 +227,9 @@ pub enum PortalFault {
     /// A device flow's user code that names no pending authorization (mistyped, expired,
     /// already decided).
     InvalidUserCode,
+    /// The person's identity (its claims or attributes) is too large to be sealed into an SSO
+    /// token.
+    IdentityTooLarge,
 }
 
 impl From<StoreError> for ApiError {
@@ -466,6 +469,11 @@ fn portal_row(fault: PortalFault) -> (&'static str, StatusCode, &'static str) {
             "InvalidSigninToken",
             S::BAD_REQUEST,
             "The sign-in token is not valid: it has expired, was used already, or was not issued here.",
+        ),
+        PortalFault::IdentityTooLarge => (
+            "IdentityTooLarge",
+            S::BAD_REQUEST,
+            "Your identity carries too many claims or attributes (groups, roles) to sign in a terminal here: ask your administrator to have the identity provider send fewer.",
         ),
         PortalFault::InvalidUserCode => (
             "InvalidUserCode",
@@ -783,6 +791,7 @@ mod tests {
             ),
             (PortalFault::InvalidSigninToken, "InvalidSigninToken", 400),
             (PortalFault::InvalidUserCode, "InvalidUserCode", 400),
+            (PortalFault::IdentityTooLarge, "IdentityTooLarge", 400),
         ] {
             let e = ApiError::Portal(fault);
             assert_eq!((e.code(), e.status().as_u16()), (code, status));

@@ -320,6 +320,49 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_login_with_two_hundred_groups_fits_and_a_huge_identity_is_refused_clearly() {
+        let keyring = Keyring::generate(from_unix_seconds(T0)).unwrap();
+        let rng = SystemRandom::new();
+        let mut login = login(T0 + 3600);
+        // Azure AD's groups claim: GUIDs.
+        let groups: Vec<String> = (0..200u32)
+            .map(|i| {
+                let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &i.to_be_bytes());
+                let h: String = d.as_ref()[..16]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                format!(
+                    "{}-{}-{}-{}-{}",
+                    &h[..8],
+                    &h[8..12],
+                    &h[12..16],
+                    &h[16..20],
+                    &h[20..]
+                )
+            })
+            .collect();
+        login.identity.claims.insert("groups".into(), groups);
+        let tokens = issue_tokens(&keyring, &login, from_unix_seconds(T0), &rng).unwrap();
+        assert!(tokens.access_token.len() < crate::creds::sealed::MAX_SEALED_LEN);
+        let opened = open_access_token(&keyring, &tokens.access_token, from_unix_seconds(T0));
+        assert_eq!(opened.unwrap(), login);
+
+        // Incompressible and far too large: a clear refusal, not an inner error.
+        let noise: Vec<String> = (0..2000u32)
+            .map(|i| {
+                let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &i.to_le_bytes());
+                d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+            })
+            .collect();
+        login.identity.claims.insert("noise".into(), noise);
+        let err = issue_tokens(&keyring, &login, from_unix_seconds(T0), &rng)
+            .err()
+            .unwrap();
+        assert_eq!(err.code(), "IdentityTooLarge");
+    }
+
+    #[test]
     fn the_access_token_never_outlives_the_login() {
         let keyring = Keyring::generate(from_unix_seconds(T0)).unwrap();
         let login = login(T0 + 600);

@@ -35,15 +35,17 @@ use serde::de::DeserializeOwned;
 use crate::clock::unix_seconds;
 use crate::config::PublicUrl;
 use crate::creds::{Keyring, MintError, sealed};
-use crate::error::{ApiError, SsoOidcFault};
+use crate::error::{ApiError, PortalFault, SsoOidcFault};
 
 /// Where the API is served, under the public URL.
 pub const BASE_PATH: &str = "/sso-oidc";
 
-/// The longest sealed value accepted (a client secret or device code is well under 1 KiB; a
-/// token carries the person's identity, a few KiB for a SAML identity with many attributes;
-/// longer input is refused before opening).
-const MAX_SEALED_INPUT: usize = 16 * 1024;
+/// The longest sealed value accepted: what the keyring seals at most (a token carries the
+/// person's identity, compressed; longer input is refused before opening).
+const MAX_SEALED_INPUT: usize = sealed::MAX_SEALED_LEN;
+
+/// The most a sealed value opens to, decompressed.
+const MAX_PLAIN: usize = 256 * 1024;
 
 /// What a sealed value is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,10 +102,16 @@ fn seal<T: Serialize>(
         expires: unix_seconds(expires),
         value,
     };
+    // Compressed: an identity's claims or attributes (group ids, role ARNs) repeat a lot, and
+    // what is sealed has a size cap.
     let plain = postcard::to_stdvec(&envelope).map_err(|_| MintError::Seal);
     plain
-        .and_then(|plain| sealed::seal(keyring, purpose.aad(), &plain, rng))
-        .map_err(|e| ApiError::Internal(format!("sealing an SSO OIDC value: {e}")))
+        .and_then(|plain| zstd::bulk::compress(&plain, 3).map_err(|_| MintError::Seal))
+        .and_then(|packed| sealed::seal(keyring, purpose.aad(), &packed, rng))
+        .map_err(|e| match e {
+            MintError::TooLarge { .. } => ApiError::Portal(PortalFault::IdentityTooLarge),
+            other => ApiError::Internal(format!("sealing an SSO OIDC value: {other}")),
+        })
 }
 
 fn open<T: DeserializeOwned>(
@@ -115,7 +123,8 @@ fn open<T: DeserializeOwned>(
     if text.len() > MAX_SEALED_INPUT {
         return Err(Unsealed::Refused);
     }
-    let plain = sealed::open(keyring, purpose.aad(), text).map_err(|_| Unsealed::Refused)?;
+    let packed = sealed::open(keyring, purpose.aad(), text).map_err(|_| Unsealed::Refused)?;
+    let plain = zstd::bulk::decompress(&packed, MAX_PLAIN).map_err(|_| Unsealed::Refused)?;
     let envelope: Envelope<T> = postcard::from_bytes(&plain).map_err(|_| Unsealed::Refused)?;
     if unix_seconds(now) >= envelope.expires {
         return Err(Unsealed::Expired);
