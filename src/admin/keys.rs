@@ -199,8 +199,12 @@ pub(super) async fn retire(admin: &Admin, key_id: &str) -> Result<AdminResponse,
     )
     .done();
     admin.store.audit.append(&event).await?;
+    // SSO client registrations (90 days) are sealed and not stored: the ones sealed by this key
+    // no longer open. Said here, since nothing in the store counts them.
     Ok(AdminResponse::Done(format!(
-        "key {key_id} retired: removed from {}",
+        "key {key_id} retired: removed from {}; SSO clients registered while it was current \
+         (aws sso login, stsbridge login: 90 days) must register again: their users sign in \
+         again after removing their ~/.aws/sso/cache entry",
         home.describe()
     )))
 }
