@@ -123,7 +123,19 @@ impl LoginLimiter {
         if self.0.len() > LIMITER_KEYS {
             self.0.retain_recent();
         }
-        self.0.check_key(&ip).is_ok()
+        self.0.check_key(&limited_as(ip)).is_ok()
+    }
+}
+
+/// The address a source's attempts are counted under: an IPv6 address by its /64 (one host
+/// usually holds the whole prefix, and would otherwise get a bucket per address), an
+/// IPv4-mapped one as the IPv4 address.
+fn limited_as(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip.to_canonical() {
+        std::net::IpAddr::V6(v6) => {
+            std::net::Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX)).into()
+        }
+        v4 => v4,
     }
 }
 

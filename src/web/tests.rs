@@ -206,3 +206,23 @@ fn after_signing_out_the_page_says_so_and_does_not_go_on_to_the_only_idp() {
     let page = portal.signin(&[offered("adfs", "AD FS")], true, false, None, "r-1");
     assert!(!page.body.contains("signed-out"), "{}", page.body);
 }
+
+#[test]
+fn login_attempts_count_per_ipv4_address_and_per_ipv6_64() {
+    let limiter = super::LoginLimiter::new(2);
+    let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().unwrap());
+    assert!(limiter.admit(ip("2001:db8:1:2::1")));
+    assert!(limiter.admit(ip("2001:db8:1:2:ffff::9")));
+    assert!(
+        !limiter.admit(ip("2001:db8:1:2:abcd::7")),
+        "the same /64, a third time"
+    );
+    assert!(limiter.admit(ip("2001:db8:1:3::1")), "another /64");
+    assert!(limiter.admit(ip("192.0.2.1")));
+    assert!(limiter.admit(ip("::ffff:192.0.2.1")));
+    assert!(
+        !limiter.admit(ip("192.0.2.1")),
+        "IPv4-mapped counts as IPv4"
+    );
+    assert!(limiter.admit(ip("192.0.2.2")));
+}
