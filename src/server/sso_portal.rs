@@ -139,7 +139,11 @@ async fn answer(
             .headers
             .get(BEARER_HEADER)
             .and_then(|v| v.to_str().ok());
-        let login = portal::signed_in(&keyring, app.state.store(), bearer, now)?;
+        let login = if action == "Logout" {
+            portal::signed_in_to_log_out(&keyring, app.state.store(), bearer, now)?
+        } else {
+            portal::signed_in(&keyring, app.state.store(), bearer, now)?
+        };
         let call = Call {
             state: &app.state,
             login,

@@ -178,6 +178,13 @@ pub fn open_access_token(
     open(keyring, Purpose::AccessToken, token, now)
 }
 
+/// The login an access token carries, authentic but possibly past its hour: what `Logout`
+/// ends (the SDKs log out with the cached token, often expired; its refresh token would
+/// otherwise live on). Whether the login itself has ended is the caller's to check.
+pub fn open_access_token_to_end(keyring: &Keyring, token: &str) -> Result<Login, Unsealed> {
+    super::open_envelope(keyring, Purpose::AccessToken, token).map(|envelope| envelope.value)
+}
+
 /// The login a refresh token carries, or why not.
 pub(super) fn open_refresh_token(
     keyring: &Keyring,

@@ -120,16 +120,26 @@ fn open<T: DeserializeOwned>(
     text: &str,
     now: SystemTime,
 ) -> Result<T, Unsealed> {
+    let envelope: Envelope<T> = open_envelope(keyring, purpose, text)?;
+    if unix_seconds(now) >= envelope.expires {
+        return Err(Unsealed::Expired);
+    }
+    Ok(envelope.value)
+}
+
+/// The sealed value of `text`, authentic, whether or not it has expired (Logout ends a login
+/// with an access token past its hour).
+fn open_envelope<T: DeserializeOwned>(
+    keyring: &Keyring,
+    purpose: Purpose,
+    text: &str,
+) -> Result<Envelope<T>, Unsealed> {
     if text.len() > MAX_SEALED_INPUT {
         return Err(Unsealed::Refused);
     }
     let packed = sealed::open(keyring, purpose.aad(), text).map_err(|_| Unsealed::Refused)?;
     let plain = zstd::bulk::decompress(&packed, MAX_PLAIN).map_err(|_| Unsealed::Refused)?;
-    let envelope: Envelope<T> = postcard::from_bytes(&plain).map_err(|_| Unsealed::Refused)?;
-    if unix_seconds(now) >= envelope.expires {
-        return Err(Unsealed::Expired);
-    }
-    Ok(envelope.value)
+    postcard::from_bytes(&plain).map_err(|_| Unsealed::Refused)
 }
 
 /// Whether `url` names this service's start URL: the public URL, with or without its

@@ -60,12 +60,38 @@ pub fn signed_in(
     bearer: Option<&str>,
     now: SystemTime,
 ) -> Result<Login, ApiError> {
+    signed_in_as(keyring, store, bearer, now, false)
+}
+
+/// [`signed_in`] for `Logout`: an authentic access token past its hour is taken too, while its
+/// login lasts (the login, and so its refresh token, is what Logout ends).
+pub fn signed_in_to_log_out(
+    keyring: &Keyring,
+    store: &crate::store::Store,
+    bearer: Option<&str>,
+    now: SystemTime,
+) -> Result<Login, ApiError> {
+    signed_in_as(keyring, store, bearer, now, true)
+}
+
+fn signed_in_as(
+    keyring: &Keyring,
+    store: &crate::store::Store,
+    bearer: Option<&str>,
+    now: SystemTime,
+    expired_too: bool,
+) -> Result<Login, ApiError> {
     let unauthorized = ApiError::SsoPortal(SsoPortalFault::Unauthorized);
     let Some(token) = bearer.filter(|t| !t.is_empty()) else {
         tracing::info!("no access token");
         return Err(unauthorized);
     };
-    let login = login::open_access_token(keyring, token, now).map_err(|why| {
+    let opened = if expired_too {
+        login::open_access_token_to_end(keyring, token)
+    } else {
+        login::open_access_token(keyring, token, now)
+    };
+    let login = opened.map_err(|why| {
         match why {
             Unsealed::Expired => tracing::info!("the access token has expired"),
             Unsealed::Refused => tracing::info!("the access token does not open"),

@@ -847,3 +847,67 @@ async fn the_confirm_page_warns_when_the_request_came_from_another_address() {
     assert_eq!(element_text(&page.body, "requested-from"), "127.0.0.1");
     assert!(!page.body.contains("elsewhere-warning"));
 }
+
+/// `aws sso logout` sends the cached access token, often past its hour: Logout still ends the
+/// login, so its refresh token stops working; a token that does not open is still refused.
+#[tokio::test]
+async fn logout_with_an_expired_access_token_still_ends_the_login() {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let Portal { idp: _idp, daemon } = portal_with_two_roles_on(clock.clone()).await;
+    let url = daemon.url.clone();
+    let sso = oidc_client(&url);
+    let device = start_device(&sso, &url).await;
+    let mut browser = Browser::new(&url);
+    let done = decide(&mut browser, &url, &device, "allow").await;
+    assert!(
+        done.body.contains("data-outcome=\"approved\""),
+        "{}",
+        done.body
+    );
+    let tokens = poll(&sso, &device).await.expect("tokens");
+    let access = tokens.access_token().expect("access").to_owned();
+    let refresh = tokens.refresh_token().expect("refresh").to_owned();
+
+    clock.advance(Duration::from_secs(3700));
+    let portal = aws_sdk_sso::Client::from_conf(
+        aws_sdk_sso::Config::builder()
+            .behavior_version(aws_sdk_sso::config::BehaviorVersion::latest())
+            .region(aws_sdk_sso::config::Region::new("eu-central-1"))
+            .endpoint_url(format!("{url}/sso"))
+            .build(),
+    );
+    let e = portal
+        .list_accounts()
+        .access_token(&access)
+        .send()
+        .await
+        .expect_err("past its hour");
+    assert_eq!(
+        aws_sdk_sso::error::ProvideErrorMetadata::code(&e),
+        Some("UnauthorizedException")
+    );
+    let mut tampered = access.clone().into_bytes();
+    let at = tampered.len() / 2;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let e = portal
+        .logout()
+        .access_token(String::from_utf8(tampered).expect("ascii"))
+        .send()
+        .await
+        .expect_err("a token that does not open");
+    assert_eq!(
+        aws_sdk_sso::error::ProvideErrorMetadata::code(&e),
+        Some("UnauthorizedException")
+    );
+    portal
+        .logout()
+        .access_token(&access)
+        .send()
+        .await
+        .expect("Logout with the expired access token");
+    let e = refresh_grant(&sso, &device.client, &device.client.secret, &refresh)
+        .send()
+        .await
+        .expect_err("the login has ended");
+    assert_eq!(exception(&e), "InvalidGrantException");
+}
