@@ -489,26 +489,30 @@ pub fn authorize_url(
     Ok(url.into())
 }
 
+/// Whether the redirect's `state` is `state` (compared in constant time; a missing one is not).
+pub fn same_state(params: &HashMap<String, String>, state: &str) -> bool {
+    params.get("state").is_some_and(|s| {
+        s.len() == state.len()
+            && aws_lc_rs::constant_time::verify_slices_are_equal(s.as_bytes(), state.as_bytes())
+                .is_ok()
+    })
+}
+
 /// What came back on the loopback redirect, checked against the `state` sent: the code, or
 /// why not (fail closed: a missing or other state is refused, an `error` is reported).
 pub fn callback_code(params: &HashMap<String, String>, state: &str) -> Result<String, LoginError> {
+    if !same_state(params, state) {
+        return Err(LoginError::Browser(
+            "the redirect's state is not the one sent (another sign-in, or a forged redirect)"
+                .into(),
+        ));
+    }
     if let Some(error) = params.get("error") {
         let description = params
             .get("error_description")
             .map(|d| format!(": {d}"))
             .unwrap_or_default();
         return Err(LoginError::Browser(format!("{error}{description}")));
-    }
-    let same_state = params.get("state").is_some_and(|s| {
-        s.len() == state.len()
-            && aws_lc_rs::constant_time::verify_slices_are_equal(s.as_bytes(), state.as_bytes())
-                .is_ok()
-    });
-    if !same_state {
-        return Err(LoginError::Browser(
-            "the redirect's state is not the one sent (another sign-in, or a forged redirect)"
-                .into(),
-        ));
     }
     params
         .get("code")
@@ -1016,7 +1020,7 @@ pub async fn authorization_code_flow(
         &pkce_challenge(&verifier),
         &session.scopes,
     )?;
-    let params = receive_callback(listener, || show_url(&url, no_browser)).await?;
+    let params = receive_callback(listener, &state, || show_url(&url, no_browser)).await?;
     let code = callback_code(&params, &state)?;
     let grant = serde_json::json!({
         "grantType": GRANT_AUTHORIZATION_CODE,
@@ -1034,22 +1038,39 @@ const CALLBACK_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\">
 <title>stsbridge login</title></head><body><p>The sign-in is back at the command line. \
 You can close this window.</p></body></html>";
 
-/// Serve `/oauth/callback` on `listener` (after `ready`, which shows the URL) until the first
-/// redirect arrives or [`CALLBACK_TIMEOUT`] passes; its query parameters.
+/// The page for a request to the callback without the state sent (nothing of it echoed).
+const STRAY_CALLBACK_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\">\
+<title>stsbridge login</title></head><body><p>This is not the redirect of the sign-in \
+stsbridge login is waiting for: it was ignored.</p></body></html>";
+
+/// Serve `/oauth/callback` on `listener` (after `ready`, which shows the URL) until a redirect
+/// carrying `state` arrives or [`CALLBACK_TIMEOUT`] passes; its query parameters. A request
+/// without that state (any local process, or a web page probing loopback ports, can send one)
+/// is answered 400 and ignored: it cannot end the login.
 async fn receive_callback(
     listener: tokio::net::TcpListener,
+    state: &str,
     ready: impl FnOnce(),
 ) -> Result<HashMap<String, String>, LoginError> {
     use axum::extract::{Query, State};
+    use axum::http::StatusCode;
+    type Waiting = Arc<(String, tokio::sync::mpsc::Sender<HashMap<String, String>>)>;
     let (send, mut received) = tokio::sync::mpsc::channel::<HashMap<String, String>>(1);
-    let handler = |State(send): State<Arc<tokio::sync::mpsc::Sender<HashMap<String, String>>>>,
+    let handler = |State(waiting): State<Waiting>,
                    Query(params): Query<HashMap<String, String>>| async move {
+        let (state, send) = &*waiting;
+        if !same_state(&params, state) {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::response::Html(STRAY_CALLBACK_PAGE),
+            );
+        }
         let _ = send.try_send(params);
-        axum::response::Html(CALLBACK_PAGE)
+        (StatusCode::OK, axum::response::Html(CALLBACK_PAGE))
     };
     let router = axum::Router::new()
         .route(CALLBACK_PATH, axum::routing::get(handler))
-        .with_state(Arc::new(send));
+        .with_state(Arc::new((state.to_owned(), send)));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)
@@ -1554,17 +1575,70 @@ mod tests {
             params(&[("state", "s1")]),
             params(&[("code", ""), ("state", "s1")]),
             params(&[("error", "access_denied"), ("state", "s1"), ("code", "c1")]),
+            params(&[("error", "access_denied"), ("state", "s2")]),
         ] {
             assert!(matches!(
                 callback_code(&bad, "s1"),
                 Err(LoginError::Browser(_))
             ));
         }
-        let denied = params(&[("error", "access_denied"), ("error_description", "no")]);
+        let denied = params(&[
+            ("error", "access_denied"),
+            ("error_description", "no"),
+            ("state", "s1"),
+        ]);
         assert_eq!(
             callback_code(&denied, "s1").unwrap_err().to_string(),
             "the browser sign-in failed: access_denied: no"
         );
+        // An error without the state sent is not believed: it is a redirect of another state.
+        let forged = params(&[("error", "access_denied"), ("error_description", "no")]);
+        assert!(
+            callback_code(&forged, "s1")
+                .unwrap_err()
+                .to_string()
+                .contains("the redirect's state is not the one sent")
+        );
+        assert!(!same_state(&params(&[("state", "s")]), "s1"));
+        assert!(!same_state(&params(&[("state", "s10")]), "s1"));
+        assert!(!same_state(&params(&[]), ""));
+        assert!(same_state(&params(&[("state", "s1")]), "s1"));
+    }
+
+    #[tokio::test]
+    async fn callbacks_without_the_state_sent_are_answered_400_and_ignored() {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let redirect = redirect_uri(listener.local_addr().unwrap().port());
+        let waiting = tokio::spawn(receive_callback(listener, "s1", || {}));
+        let browser = reqwest::Client::new();
+        for stray in [
+            "code=stolen&state=s2",
+            "code=stolen&state=",
+            "code=stolen",
+            "",
+            "error=access_denied&state=s10",
+            "error=access_denied",
+        ] {
+            let page = browser
+                .get(format!("{redirect}?{stray}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(page.status(), 400, "{stray}");
+            assert_eq!(page.text().await.unwrap(), STRAY_CALLBACK_PAGE);
+            assert!(!waiting.is_finished(), "{stray} ended the wait");
+        }
+        let page = browser
+            .get(format!("{redirect}?code=c1&state=s1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        assert_eq!(page.text().await.unwrap(), CALLBACK_PAGE);
+        let params = waiting.await.unwrap().unwrap();
+        assert_eq!(callback_code(&params, "s1").unwrap(), "c1");
     }
 
     #[test]
