@@ -707,22 +707,72 @@ fn normalize_header(header: &str) -> String {
     }
 }
 
-/// Write `sections` into the config file at `path`: the old file copied to `<path>.bak`
-/// first, the new one written whole (a temporary file renamed over it), with the old mode.
+/// Write `sections` into the config file at `path`: the old file saved as `<path>.bak` first,
+/// the new one written whole (a temporary file renamed over it), with the old mode.
+///
+/// A `path` that is a symbolic link (dotfile managers make them) stays one: the file it points
+/// to is the one replaced, through a temporary file in that file's directory. The backup is
+/// never written through a link: a symbolic link at `<path>.bak` is refused, an old backup
+/// removed, and the new one created afresh (`O_EXCL`, which follows no link).
 pub fn write_config(path: &Path, sections: &[Section]) -> Result<PathBuf, LoginError> {
     use std::os::unix::fs::PermissionsExt as _;
-    let original = std::fs::read_to_string(path).map_err(io_error(path))?;
-    let mode = std::fs::metadata(path)
-        .map_err(io_error(path))?
+    let target = std::fs::canonicalize(path).map_err(io_error(path))?;
+    let original = std::fs::read_to_string(&target).map_err(io_error(&target))?;
+    let mode = std::fs::metadata(&target)
+        .map_err(io_error(&target))?
         .permissions()
         .mode()
         & 0o777;
     let mut backup = path.as_os_str().to_owned();
     backup.push(".bak");
     let backup = PathBuf::from(backup);
-    std::fs::copy(path, &backup).map_err(io_error(&backup))?;
-    write_atomically(path, replace_sections(&original, sections).as_bytes(), mode)?;
+    write_backup(&backup, original.as_bytes(), mode)?;
+    write_atomically(
+        &target,
+        replace_sections(&original, sections).as_bytes(),
+        mode,
+    )?;
     Ok(backup)
+}
+
+/// Create `backup` anew with `body` and `mode`, without following a link at that name: a
+/// symbolic link there is refused (someone may want our config written where it points), a
+/// regular file removed first.
+fn write_backup(backup: &Path, body: &[u8], mode: u32) -> Result<(), LoginError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::symlink_metadata(backup) {
+        Ok(found) if found.file_type().is_symlink() => {
+            return Err(LoginError::Other(format!(
+                "{} is a symbolic link: not writing the backup through it (remove it and run \
+                 login again); the config file is left unchanged",
+                backup.display()
+            )));
+        }
+        Ok(found) if found.is_file() => {
+            std::fs::remove_file(backup).map_err(io_error(backup))?;
+        }
+        Ok(_) => {
+            return Err(LoginError::Other(format!(
+                "{} is not a regular file: not replacing it with the backup; the config file \
+                 is left unchanged",
+                backup.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error(backup)(e)),
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(backup)
+        .map_err(io_error(backup))?;
+    let written = file.write_all(body).and_then(|()| file.sync_all());
+    if written.is_err() {
+        // Ours (create_new made it): no half backup left behind.
+        let _ = std::fs::remove_file(backup);
+    }
+    written.map_err(io_error(backup))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1787,5 +1837,94 @@ mod tests {
         );
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);
+        // A second write replaces the old backup with the file as it was just before.
+        write_config(&path, &[]).unwrap();
+        assert_eq!(std::fs::read_to_string(&backup).unwrap(), written);
+    }
+
+    #[test]
+    fn a_symlinked_config_stays_a_link_and_its_target_is_written() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let dotfiles = dir.path().join("dotfiles");
+        let aws = dir.path().join(".aws");
+        std::fs::create_dir_all(&dotfiles).unwrap();
+        std::fs::create_dir_all(&aws).unwrap();
+        let target = dotfiles.join("aws-config");
+        std::fs::write(&target, "[default]\nregion = a\n").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = aws.join("config");
+        // A relative link, as dotfile managers make them: resolved from the link's directory.
+        std::os::unix::fs::symlink("../dotfiles/aws-config", &link).unwrap();
+        let profile = profile_section("dev", &session(), "123456789012", "Reader");
+        let backup = write_config(&link, &[profile]).unwrap();
+
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            Path::new("../dotfiles/aws-config")
+        );
+        let written = std::fs::read_to_string(&target).unwrap();
+        assert!(
+            written.starts_with("[default]\nregion = a\n\n[profile dev]\n"),
+            "{written}"
+        );
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // The backup is a regular file beside the link; no temporary file is left anywhere.
+        assert_eq!(backup, aws.join("config.bak"));
+        assert!(std::fs::symlink_metadata(&backup).unwrap().is_file());
+        assert_eq!(
+            std::fs::read_to_string(&backup).unwrap(),
+            "[default]\nregion = a\n"
+        );
+        let names = |d: &Path| -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names(&dotfiles), ["aws-config"]);
+        assert_eq!(names(&aws), ["config", "config.bak"]);
+    }
+
+    #[test]
+    fn a_link_planted_at_the_backups_name_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(&path, "[default]\nregion = a\n").unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let backup = dir.path().join("config.bak");
+        let profile = profile_section("dev", &session(), "123456789012", "Reader");
+        for planted in [victim.clone(), dir.path().join("absent")] {
+            let _ = std::fs::remove_file(&backup);
+            std::os::unix::fs::symlink(&planted, &backup).unwrap();
+            let refused = write_config(&path, std::slice::from_ref(&profile)).unwrap_err();
+            assert!(
+                refused.to_string().contains("is a symbolic link"),
+                "{refused}"
+            );
+            // Nothing written: not the link's target, not the config, and the link is as it was.
+            assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+            assert!(!dir.path().join("absent").exists());
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                "[default]\nregion = a\n"
+            );
+            assert_eq!(std::fs::read_link(&backup).unwrap(), planted);
+        }
+        // A directory at that name is not replaced either.
+        std::fs::remove_file(&backup).unwrap();
+        std::fs::create_dir(&backup).unwrap();
+        assert!(write_config(&path, &[profile]).is_err());
+        assert!(backup.is_dir());
     }
 }
