@@ -489,26 +489,30 @@ pub fn authorize_url(
     Ok(url.into())
 }
 
+/// Whether the redirect's `state` is `state` (compared in constant time; a missing one is not).
+pub fn same_state(params: &HashMap<String, String>, state: &str) -> bool {
+    params.get("state").is_some_and(|s| {
+        s.len() == state.len()
+            && aws_lc_rs::constant_time::verify_slices_are_equal(s.as_bytes(), state.as_bytes())
+                .is_ok()
+    })
+}
+
 /// What came back on the loopback redirect, checked against the `state` sent: the code, or
 /// why not (fail closed: a missing or other state is refused, an `error` is reported).
 pub fn callback_code(params: &HashMap<String, String>, state: &str) -> Result<String, LoginError> {
+    if !same_state(params, state) {
+        return Err(LoginError::Browser(
+            "the redirect's state is not the one sent (another sign-in, or a forged redirect)"
+                .into(),
+        ));
+    }
     if let Some(error) = params.get("error") {
         let description = params
             .get("error_description")
             .map(|d| format!(": {d}"))
             .unwrap_or_default();
         return Err(LoginError::Browser(format!("{error}{description}")));
-    }
-    let same_state = params.get("state").is_some_and(|s| {
-        s.len() == state.len()
-            && aws_lc_rs::constant_time::verify_slices_are_equal(s.as_bytes(), state.as_bytes())
-                .is_ok()
-    });
-    if !same_state {
-        return Err(LoginError::Browser(
-            "the redirect's state is not the one sent (another sign-in, or a forged redirect)"
-                .into(),
-        ));
     }
     params
         .get("code")
@@ -703,22 +707,72 @@ fn normalize_header(header: &str) -> String {
     }
 }
 
-/// Write `sections` into the config file at `path`: the old file copied to `<path>.bak`
-/// first, the new one written whole (a temporary file renamed over it), with the old mode.
+/// Write `sections` into the config file at `path`: the old file saved as `<path>.bak` first,
+/// the new one written whole (a temporary file renamed over it), with the old mode.
+///
+/// A `path` that is a symbolic link (dotfile managers make them) stays one: the file it points
+/// to is the one replaced, through a temporary file in that file's directory. The backup is
+/// never written through a link: a symbolic link at `<path>.bak` is refused, an old backup
+/// removed, and the new one created afresh (`O_EXCL`, which follows no link).
 pub fn write_config(path: &Path, sections: &[Section]) -> Result<PathBuf, LoginError> {
     use std::os::unix::fs::PermissionsExt as _;
-    let original = std::fs::read_to_string(path).map_err(io_error(path))?;
-    let mode = std::fs::metadata(path)
-        .map_err(io_error(path))?
+    let target = std::fs::canonicalize(path).map_err(io_error(path))?;
+    let original = std::fs::read_to_string(&target).map_err(io_error(&target))?;
+    let mode = std::fs::metadata(&target)
+        .map_err(io_error(&target))?
         .permissions()
         .mode()
         & 0o777;
     let mut backup = path.as_os_str().to_owned();
     backup.push(".bak");
     let backup = PathBuf::from(backup);
-    std::fs::copy(path, &backup).map_err(io_error(&backup))?;
-    write_atomically(path, replace_sections(&original, sections).as_bytes(), mode)?;
+    write_backup(&backup, original.as_bytes(), mode)?;
+    write_atomically(
+        &target,
+        replace_sections(&original, sections).as_bytes(),
+        mode,
+    )?;
     Ok(backup)
+}
+
+/// Create `backup` anew with `body` and `mode`, without following a link at that name: a
+/// symbolic link there is refused (someone may want our config written where it points), a
+/// regular file removed first.
+fn write_backup(backup: &Path, body: &[u8], mode: u32) -> Result<(), LoginError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::symlink_metadata(backup) {
+        Ok(found) if found.file_type().is_symlink() => {
+            return Err(LoginError::Other(format!(
+                "{} is a symbolic link: not writing the backup through it (remove it and run \
+                 login again); the config file is left unchanged",
+                backup.display()
+            )));
+        }
+        Ok(found) if found.is_file() => {
+            std::fs::remove_file(backup).map_err(io_error(backup))?;
+        }
+        Ok(_) => {
+            return Err(LoginError::Other(format!(
+                "{} is not a regular file: not replacing it with the backup; the config file \
+                 is left unchanged",
+                backup.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error(backup)(e)),
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(backup)
+        .map_err(io_error(backup))?;
+    let written = file.write_all(body).and_then(|()| file.sync_all());
+    if written.is_err() {
+        // Ours (create_new made it): no half backup left behind.
+        let _ = std::fs::remove_file(backup);
+    }
+    written.map_err(io_error(backup))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1016,7 +1070,7 @@ pub async fn authorization_code_flow(
         &pkce_challenge(&verifier),
         &session.scopes,
     )?;
-    let params = receive_callback(listener, || show_url(&url, no_browser)).await?;
+    let params = receive_callback(listener, &state, || show_url(&url, no_browser)).await?;
     let code = callback_code(&params, &state)?;
     let grant = serde_json::json!({
         "grantType": GRANT_AUTHORIZATION_CODE,
@@ -1034,22 +1088,39 @@ const CALLBACK_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\">
 <title>stsbridge login</title></head><body><p>The sign-in is back at the command line. \
 You can close this window.</p></body></html>";
 
-/// Serve `/oauth/callback` on `listener` (after `ready`, which shows the URL) until the first
-/// redirect arrives or [`CALLBACK_TIMEOUT`] passes; its query parameters.
+/// The page for a request to the callback without the state sent (nothing of it echoed).
+const STRAY_CALLBACK_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\">\
+<title>stsbridge login</title></head><body><p>This is not the redirect of the sign-in \
+stsbridge login is waiting for: it was ignored.</p></body></html>";
+
+/// Serve `/oauth/callback` on `listener` (after `ready`, which shows the URL) until a redirect
+/// carrying `state` arrives or [`CALLBACK_TIMEOUT`] passes; its query parameters. A request
+/// without that state (any local process, or a web page probing loopback ports, can send one)
+/// is answered 400 and ignored: it cannot end the login.
 async fn receive_callback(
     listener: tokio::net::TcpListener,
+    state: &str,
     ready: impl FnOnce(),
 ) -> Result<HashMap<String, String>, LoginError> {
     use axum::extract::{Query, State};
+    use axum::http::StatusCode;
+    type Waiting = Arc<(String, tokio::sync::mpsc::Sender<HashMap<String, String>>)>;
     let (send, mut received) = tokio::sync::mpsc::channel::<HashMap<String, String>>(1);
-    let handler = |State(send): State<Arc<tokio::sync::mpsc::Sender<HashMap<String, String>>>>,
+    let handler = |State(waiting): State<Waiting>,
                    Query(params): Query<HashMap<String, String>>| async move {
+        let (state, send) = &*waiting;
+        if !same_state(&params, state) {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::response::Html(STRAY_CALLBACK_PAGE),
+            );
+        }
         let _ = send.try_send(params);
-        axum::response::Html(CALLBACK_PAGE)
+        (StatusCode::OK, axum::response::Html(CALLBACK_PAGE))
     };
     let router = axum::Router::new()
         .route(CALLBACK_PATH, axum::routing::get(handler))
-        .with_state(Arc::new(send));
+        .with_state(Arc::new((state.to_owned(), send)));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)
@@ -1554,17 +1625,70 @@ mod tests {
             params(&[("state", "s1")]),
             params(&[("code", ""), ("state", "s1")]),
             params(&[("error", "access_denied"), ("state", "s1"), ("code", "c1")]),
+            params(&[("error", "access_denied"), ("state", "s2")]),
         ] {
             assert!(matches!(
                 callback_code(&bad, "s1"),
                 Err(LoginError::Browser(_))
             ));
         }
-        let denied = params(&[("error", "access_denied"), ("error_description", "no")]);
+        let denied = params(&[
+            ("error", "access_denied"),
+            ("error_description", "no"),
+            ("state", "s1"),
+        ]);
         assert_eq!(
             callback_code(&denied, "s1").unwrap_err().to_string(),
             "the browser sign-in failed: access_denied: no"
         );
+        // An error without the state sent is not believed: it is a redirect of another state.
+        let forged = params(&[("error", "access_denied"), ("error_description", "no")]);
+        assert!(
+            callback_code(&forged, "s1")
+                .unwrap_err()
+                .to_string()
+                .contains("the redirect's state is not the one sent")
+        );
+        assert!(!same_state(&params(&[("state", "s")]), "s1"));
+        assert!(!same_state(&params(&[("state", "s10")]), "s1"));
+        assert!(!same_state(&params(&[]), ""));
+        assert!(same_state(&params(&[("state", "s1")]), "s1"));
+    }
+
+    #[tokio::test]
+    async fn callbacks_without_the_state_sent_are_answered_400_and_ignored() {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let redirect = redirect_uri(listener.local_addr().unwrap().port());
+        let waiting = tokio::spawn(receive_callback(listener, "s1", || {}));
+        let browser = reqwest::Client::new();
+        for stray in [
+            "code=stolen&state=s2",
+            "code=stolen&state=",
+            "code=stolen",
+            "",
+            "error=access_denied&state=s10",
+            "error=access_denied",
+        ] {
+            let page = browser
+                .get(format!("{redirect}?{stray}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(page.status(), 400, "{stray}");
+            assert_eq!(page.text().await.unwrap(), STRAY_CALLBACK_PAGE);
+            assert!(!waiting.is_finished(), "{stray} ended the wait");
+        }
+        let page = browser
+            .get(format!("{redirect}?code=c1&state=s1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        assert_eq!(page.text().await.unwrap(), CALLBACK_PAGE);
+        let params = waiting.await.unwrap().unwrap();
+        assert_eq!(callback_code(&params, "s1").unwrap(), "c1");
     }
 
     #[test]
@@ -1713,5 +1837,94 @@ mod tests {
         );
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);
+        // A second write replaces the old backup with the file as it was just before.
+        write_config(&path, &[]).unwrap();
+        assert_eq!(std::fs::read_to_string(&backup).unwrap(), written);
+    }
+
+    #[test]
+    fn a_symlinked_config_stays_a_link_and_its_target_is_written() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let dotfiles = dir.path().join("dotfiles");
+        let aws = dir.path().join(".aws");
+        std::fs::create_dir_all(&dotfiles).unwrap();
+        std::fs::create_dir_all(&aws).unwrap();
+        let target = dotfiles.join("aws-config");
+        std::fs::write(&target, "[default]\nregion = a\n").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = aws.join("config");
+        // A relative link, as dotfile managers make them: resolved from the link's directory.
+        std::os::unix::fs::symlink("../dotfiles/aws-config", &link).unwrap();
+        let profile = profile_section("dev", &session(), "123456789012", "Reader");
+        let backup = write_config(&link, &[profile]).unwrap();
+
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            Path::new("../dotfiles/aws-config")
+        );
+        let written = std::fs::read_to_string(&target).unwrap();
+        assert!(
+            written.starts_with("[default]\nregion = a\n\n[profile dev]\n"),
+            "{written}"
+        );
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // The backup is a regular file beside the link; no temporary file is left anywhere.
+        assert_eq!(backup, aws.join("config.bak"));
+        assert!(std::fs::symlink_metadata(&backup).unwrap().is_file());
+        assert_eq!(
+            std::fs::read_to_string(&backup).unwrap(),
+            "[default]\nregion = a\n"
+        );
+        let names = |d: &Path| -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names(&dotfiles), ["aws-config"]);
+        assert_eq!(names(&aws), ["config", "config.bak"]);
+    }
+
+    #[test]
+    fn a_link_planted_at_the_backups_name_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(&path, "[default]\nregion = a\n").unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let backup = dir.path().join("config.bak");
+        let profile = profile_section("dev", &session(), "123456789012", "Reader");
+        for planted in [victim.clone(), dir.path().join("absent")] {
+            let _ = std::fs::remove_file(&backup);
+            std::os::unix::fs::symlink(&planted, &backup).unwrap();
+            let refused = write_config(&path, std::slice::from_ref(&profile)).unwrap_err();
+            assert!(
+                refused.to_string().contains("is a symbolic link"),
+                "{refused}"
+            );
+            // Nothing written: not the link's target, not the config, and the link is as it was.
+            assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+            assert!(!dir.path().join("absent").exists());
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                "[default]\nregion = a\n"
+            );
+            assert_eq!(std::fs::read_link(&backup).unwrap(), planted);
+        }
+        // A directory at that name is not replaced either.
+        std::fs::remove_file(&backup).unwrap();
+        std::fs::create_dir(&backup).unwrap();
+        assert!(write_config(&path, &[profile]).is_err());
+        assert!(backup.is_dir());
     }
 }

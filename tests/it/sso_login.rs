@@ -115,6 +115,11 @@ impl LoginRun {
         (url, code)
     }
 
+    /// Whether login has not ended yet.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
     /// Wait for login to end (2 minutes at most, blocking): its exit status, standard output
     /// (the config stanzas) and standard error.
     pub fn finish(mut self) -> (ExitStatus, String, String) {
@@ -326,80 +331,101 @@ pub async fn login_with_the_authorization_code_flow_writes_the_token_cache(
 }
 
 #[tokio::test]
-async fn login_opens_the_aws_clis_authorize_url_and_refuses_a_redirect_of_another_state() {
+async fn login_opens_the_aws_clis_authorize_url_and_ignores_a_redirect_of_another_state() {
     let daemon = daemon().await;
     let dir = tempfile::tempdir().expect("tempdir");
     write_aws_config(dir.path(), &daemon);
     let browser = reqwest::Client::new();
-    for (redirect_query, refusal) in [
-        (
-            "code=stolen&state=another",
-            "the redirect's state is not the one sent",
-        ),
-        (
-            "error=access_denied&error_description=denied&state={STATE}",
-            "the browser sign-in failed: access_denied: denied",
-        ),
-    ] {
-        let run = LoginRun::start(dir.path(), &[]);
-        let daemon_url = daemon.url.clone();
-        let (run, authorize) = tokio::task::spawn_blocking(move || {
-            let mut run = run;
-            let url = authorize_prompt(&mut run, &daemon_url);
-            (run, url)
-        })
-        .await
-        .expect("prompt");
-        let params = query(&authorize);
-        assert_eq!(
-            authorize
-                .query_pairs()
-                .map(|(k, _)| k.into_owned())
-                .collect::<Vec<_>>(),
-            [
-                "response_type",
-                "client_id",
-                "redirect_uri",
-                "state",
-                "code_challenge_method",
-                "scopes",
-                "code_challenge"
-            ]
-        );
-        assert_eq!(params["response_type"], "code");
-        assert_eq!(params["code_challenge_method"], "S256");
-        assert_eq!(params["scopes"], "sso:account:access");
-        // SHA-256 in base64url without padding.
-        assert_eq!(params["code_challenge"].len(), 43);
-        assert!(!params["client_id"].is_empty() && !params["state"].is_empty());
-        let redirect = reqwest::Url::parse(&params["redirect_uri"]).expect("redirect_uri");
-        assert_eq!(redirect.host_str(), Some("127.0.0.1"));
-        assert_eq!(redirect.path(), "/oauth/callback");
-        assert!(redirect.port().is_some_and(|p| p != 0));
+    let run = LoginRun::start(dir.path(), &[]);
+    let daemon_url = daemon.url.clone();
+    let (mut run, authorize) = tokio::task::spawn_blocking(move || {
+        let mut run = run;
+        let url = authorize_prompt(&mut run, &daemon_url);
+        (run, url)
+    })
+    .await
+    .expect("prompt");
+    let params = query(&authorize);
+    assert_eq!(
+        authorize
+            .query_pairs()
+            .map(|(k, _)| k.into_owned())
+            .collect::<Vec<_>>(),
+        [
+            "response_type",
+            "client_id",
+            "redirect_uri",
+            "state",
+            "code_challenge_method",
+            "scopes",
+            "code_challenge"
+        ]
+    );
+    assert_eq!(params["response_type"], "code");
+    assert_eq!(params["code_challenge_method"], "S256");
+    assert_eq!(params["scopes"], "sso:account:access");
+    // SHA-256 in base64url without padding.
+    assert_eq!(params["code_challenge"].len(), 43);
+    assert!(!params["client_id"].is_empty() && !params["state"].is_empty());
+    let redirect = reqwest::Url::parse(&params["redirect_uri"]).expect("redirect_uri");
+    assert_eq!(redirect.host_str(), Some("127.0.0.1"));
+    assert_eq!(redirect.path(), "/oauth/callback");
+    assert!(redirect.port().is_some_and(|p| p != 0));
 
-        // The browser comes back: the page says to close it; login refuses and says why.
-        let back = format!(
-            "{redirect}?{}",
-            redirect_query.replace("{STATE}", &params["state"])
-        );
+    // Anyone on the machine (or a web page probing loopback ports) gets there first, with
+    // another state or none: each is answered 400 and ignored; login keeps waiting.
+    for stray in [
+        "code=stolen&state=another",
+        "code=stolen",
+        "",
+        "error=access_denied&error_description=forged&state=another",
+        "error=access_denied",
+    ] {
         let page = browser
-            .get(&back)
+            .get(format!("{redirect}?{stray}"))
             .send()
             .await
-            .expect("the loopback redirect");
-        assert_eq!(page.status(), 200);
+            .expect("the stray redirect");
+        assert_eq!(page.status(), 400, "{stray}");
+        let text = page.text().await.expect("page");
+        assert!(text.contains("it was ignored"), "{stray}: {text}");
         assert!(
-            page.text()
-                .await
-                .expect("page")
-                .contains("close this window")
+            !text.contains("stolen") && !text.contains("forged"),
+            "{text}"
         );
-        let (status, stdout, stderr) = tokio::task::spawn_blocking(move || run.finish())
-            .await
-            .expect("finish");
-        assert!(!status.success());
-        assert_eq!(stdout, "");
-        assert!(stderr.contains(refusal), "{stderr}");
-        assert!(!cache_path(dir.path()).exists());
     }
+    assert!(run.is_running(), "a stray redirect ended login");
+
+    // Then the browser comes back with the state sent and an error: the page says to close
+    // it; login ends with that error.
+    let back = format!(
+        "{redirect}?error=access_denied&error_description=denied&state={}",
+        params["state"]
+    );
+    let page = browser
+        .get(&back)
+        .send()
+        .await
+        .expect("the loopback redirect");
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .expect("page")
+            .contains("close this window")
+    );
+    let (status, stdout, stderr) = tokio::task::spawn_blocking(move || run.finish())
+        .await
+        .expect("finish");
+    assert!(!status.success());
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains("the browser sign-in failed: access_denied: denied"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("forged") && !stderr.contains("the redirect's state is not"),
+        "{stderr}"
+    );
+    assert!(!cache_path(dir.path()).exists());
 }
