@@ -26,9 +26,45 @@ pub fn xml_safe(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Whether `text` shows people what it says: no control character (a line break forges a log
+/// line) and no bidirectional formatting character (U+202A-U+202E, U+2066-U+2069, U+200E,
+/// U+200F, U+061C: they make a name on a page read as another). For names a client chooses and
+/// a person is asked to trust, such as an SSO client's.
+pub fn is_plain_display_text(text: &str) -> bool {
+    text.chars().all(|c| {
+        !c.is_control()
+            && !matches!(
+                c,
+                '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+            )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_text_has_no_control_or_bidi_characters() {
+        for good in [
+            "aws-cli",
+            "botocore-client-1733",
+            "Zoë's laptop",
+            "ターミナル",
+        ] {
+            assert!(is_plain_display_text(good), "{good:?}");
+        }
+        for bad in [
+            "a\nb",
+            "x\u{1b}[31m",
+            "evil\u{202E}lanigiro",
+            "\u{2066}x\u{2069}",
+            "a\u{200F}",
+            "\u{7f}",
+        ] {
+            assert!(!is_plain_display_text(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn control_characters_are_not_xml_text() {

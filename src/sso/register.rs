@@ -137,11 +137,17 @@ fn validate(
     expires: SystemTime,
     rng: &dyn SecureRandom,
 ) -> Result<Registration, ApiError> {
+    // The name is shown on the consent page a person is asked to trust, and logged: no control
+    // or bidirectional formatting character.
     let client_name = request
         .client_name
-        .filter(|n| !n.trim().is_empty() && n.chars().count() <= MAX_CLIENT_NAME)
+        .filter(|n| {
+            !n.trim().is_empty()
+                && n.chars().count() <= MAX_CLIENT_NAME
+                && crate::text::is_plain_display_text(n)
+        })
         .ok_or(fault(SsoOidcFault::InvalidRequest(
-            "clientName must be 1 to 128 characters.",
+            "clientName must be 1 to 128 characters, none of them control or bidirectional formatting characters.",
         )))?;
     if request.client_type.as_deref() != Some("public") {
         return Err(fault(SsoOidcFault::InvalidClientMetadata(
@@ -321,6 +327,39 @@ mod tests {
             "",
         ] {
             assert!(!is_loopback_redirect(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn client_names_that_would_mislead_on_the_consent_page_or_in_logs_are_refused() {
+        let keyring = Keyring::generate(crate::clock::from_unix_seconds(1_800_000_000)).unwrap();
+        let url = PublicUrl::parse("https://sso.example.com").unwrap();
+        let register = |name: &str| {
+            register_client(
+                &keyring,
+                &url,
+                RegisterClientRequest {
+                    client_name: Some(name.to_owned()),
+                    client_type: Some("public".into()),
+                    scopes: vec![],
+                    redirect_uris: vec![],
+                    grant_types: vec![],
+                    issuer_url: None,
+                    entitled_application_arn: None,
+                },
+                crate::clock::from_unix_seconds(1_800_000_000),
+                &aws_lc_rs::rand::SystemRandom::new(),
+            )
+        };
+        assert!(register("aws-cli on Zoë's laptop").is_ok());
+        for bad in [
+            "aws-cli\nINFO forged",
+            "evil\u{202E}ilc-swa",
+            " ",
+            &"x".repeat(129),
+        ] {
+            let err = register(bad).err().unwrap();
+            assert_eq!(err.code(), "InvalidRequestException", "{bad:?}");
         }
     }
 
