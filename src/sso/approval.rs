@@ -15,6 +15,10 @@ use crate::error::SsoOidcFault;
 /// What RFC 8628 section 3.5 adds to the interval on each `slow_down`.
 const SLOW_DOWN_STEP_SECONDS: u32 = 5;
 
+/// The interval stops growing here: past it, a poll too soon is answered `slow_down` without
+/// changing the record, so a client polling in a loop costs no store write per poll.
+const MAX_INTERVAL_SECONDS: u32 = 60;
+
 /// One device authorization, from its start to its redemption.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceAuthorization {
@@ -120,13 +124,16 @@ impl DeviceAuthorization {
         if self.expired(now_unix) {
             return (self.clone(), Err(SsoOidcFault::ExpiredToken));
         }
+        let too_soon = self
+            .last_poll
+            .is_some_and(|last| now_unix < last.saturating_add(i64::from(self.interval)));
+        if too_soon && self.interval >= MAX_INTERVAL_SECONDS {
+            return (self.clone(), Err(SsoOidcFault::SlowDown));
+        }
         let mut next = Self {
             last_poll: Some(now_unix),
             ..self.clone()
         };
-        let too_soon = self
-            .last_poll
-            .is_some_and(|last| now_unix < last.saturating_add(i64::from(self.interval)));
         if too_soon {
             next.interval = self.interval.saturating_add(SLOW_DOWN_STEP_SECONDS);
             return (next, Err(SsoOidcFault::SlowDown));
@@ -190,6 +197,28 @@ mod tests {
             "10 s now, from the last poll"
         );
         let (_, r) = a.poll("client", T0 + 30);
+        assert_eq!(r, Err(SsoOidcFault::AuthorizationPending));
+    }
+
+    #[test]
+    fn a_polling_loop_stops_changing_the_record_once_the_interval_is_a_minute() {
+        let (mut a, _) = pending().poll("client", T0);
+        let mut t = T0;
+        let mut changes = 0;
+        for _ in 0..50 {
+            t += 1;
+            let (next, r) = a.poll("client", t);
+            assert_eq!(r, Err(SsoOidcFault::SlowDown));
+            if next != a {
+                changes += 1;
+            }
+            a = next;
+        }
+        assert_eq!(a.interval, MAX_INTERVAL_SECONDS);
+        assert_eq!(changes, 11, "5 s to 60 s in 5 s steps, then no more writes");
+        // A poll a minute after the last recorded one is answered again.
+        let last = a.last_poll.unwrap();
+        let (_, r) = a.poll("client", last + 60);
         assert_eq!(r, Err(SsoOidcFault::AuthorizationPending));
     }
 
