@@ -117,18 +117,8 @@ pub(crate) async fn consent(
     client_name: &str,
     decision: &str,
 ) -> String {
-    let mut page = browser.get(authorize).await;
-    let mut hops = 0;
-    while page.status == 302 || page.status == 303 {
-        let next = if page.location.starts_with('/') {
-            format!("{url}{}", page.location)
-        } else {
-            page.location.clone()
-        };
-        page = browser.get(&next).await;
-        hops += 1;
-        assert!(hops < 8, "redirect loop");
-    }
+    let first = browser.get(authorize).await;
+    let page = follow(browser, url, first).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert_eq!(element_text(&page.body, "client-name"), client_name);
     assert!(element_text(&page.body, "requested-from").contains("port "));
